@@ -1,0 +1,51 @@
+"""Query parameters shared by routes, with the allowed values errors quote back.
+
+The bounds come from the domain (``providers.ranking``), so the API, its documentation
+and its error messages cannot drift from what the ranking accepts.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+from geo.crs import CRS
+from providers.model import Category, Grade, Kind
+from providers.ranking import (
+    HALF_DISTANCE_BOUNDS_M,
+    LIMIT_BOUNDS,
+    RADIUS_BOUNDS_M,
+    WEIGHT_BOUNDS,
+    Sort,
+)
+
+
+class Format(StrEnum):
+    JSON = "json"
+    GEOJSON = "geojson"
+
+
+def _choices(enum: type[StrEnum]) -> str:
+    return ", ".join(member.value for member in enum)
+
+
+def _range(bounds: tuple[float, float], unit: str = "") -> str:
+    low, high = bounds
+    return f"{low:g} to {high:g}{unit}"
+
+
+ALLOWED: dict[str, str] = {
+    "lat": "a number from -90 to 90 (degrees)",
+    "lon": "a number from -180 to 180 (degrees)",
+    "category": _choices(Category),
+    "min_grade": _choices(Grade),
+    "kind": _choices(Kind),
+    "sort": _choices(Sort),
+    "crs": _choices(CRS),
+    "f": _choices(Format),
+    "limit": f"an integer from {LIMIT_BOUNDS[0]} to {LIMIT_BOUNDS[1]}",
+    "radius_m": _range(RADIUS_BOUNDS_M, " metres"),
+    "half_distance_m": _range(HALF_DISTANCE_BOUNDS_M, " metres"),
+    "certified_only": "true or false",
+    "include_approximate": "true or false",
+    **{f"w_{name}": _range(bounds) for name, bounds in WEIGHT_BOUNDS.items()},
+}

@@ -1,0 +1,140 @@
+"""``/v1/providers``: nearest-match and provider lookup."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Path, Query
+from fastapi.responses import JSONResponse
+
+from api.deps import StoreDep
+from api.errors import error_body
+from api.params import ALLOWED, Format
+from api.presenters import geojson_feature, match_out, provider_out, query_out
+from api.schemas import ErrorOut, NearestGeoJSONOut, NearestOut, ProviderOut
+from geo.crs import CRS, to_wgs84
+from providers.model import Category, Grade, Kind
+from providers.ranking import (
+    DEFAULT_HALF_DISTANCE_M,
+    HALF_DISTANCE_BOUNDS_M,
+    LIMIT_BOUNDS,
+    RADIUS_BOUNDS_M,
+    WEIGHT_BOUNDS,
+    NearestQuery,
+    Sort,
+    Weights,
+    find_nearest,
+)
+from providers.store import Filters
+
+router = APIRouter(prefix="/v1/providers", tags=["providers"])
+_DEFAULT_WEIGHTS = Weights()
+
+
+def _weight(name: str, default: float) -> Any:
+    low, high = WEIGHT_BOUNDS[name]
+    return Query(
+        default,
+        ge=low,
+        le=high,
+        description=f"relative weight of the {name} term ({ALLOWED['w_' + name]})",
+    )
+
+
+@router.get(
+    "/nearest",
+    response_model=NearestOut | NearestGeoJSONOut,
+    responses={422: {"model": ErrorOut}, 503: {"model": ErrorOut}},
+    summary="Rank the providers nearest a point",
+)
+def nearest(
+    store: StoreDep,
+    lat: Annotated[float, Query(ge=-90, le=90, description="latitude in `crs`")],
+    lon: Annotated[float, Query(ge=-180, le=180, description="longitude in `crs`")],
+    category: Category | None = None,
+    min_grade: Annotated[
+        Grade | None, Query(description="companies graded at least this; stations stay")
+    ] = None,
+    kind: Kind | None = None,
+    certified_only: Annotated[
+        bool, Query(description="only providers with at least one 安心服务证 holder")
+    ] = False,
+    radius_m: Annotated[
+        float | None,
+        Query(ge=RADIUS_BOUNDS_M[0], le=RADIUS_BOUNDS_M[1], description="metres"),
+    ] = None,
+    limit: Annotated[int, Query(ge=LIMIT_BOUNDS[0], le=LIMIT_BOUNDS[1])] = 10,
+    sort: Sort = Sort.SCORE,
+    crs: Annotated[CRS, Query(description="CRS of the query point and of the answer")] = (
+        CRS.WGS84
+    ),
+    f: Annotated[Format, Query(description="json, or geojson for a FeatureCollection")] = (
+        Format.JSON
+    ),
+    include_approximate: Annotated[
+        bool, Query(description="also rank providers located only to their district")
+    ] = False,
+    w_distance: float = _weight("distance", _DEFAULT_WEIGHTS.distance),
+    w_grade: float = _weight("grade", _DEFAULT_WEIGHTS.grade),
+    w_certified: float = _weight("certified", _DEFAULT_WEIGHTS.certified),
+    half_distance_m: Annotated[
+        float,
+        Query(
+            ge=HALF_DISTANCE_BOUNDS_M[0],
+            le=HALF_DISTANCE_BOUNDS_M[1],
+            description="distance at which the distance term halves",
+        ),
+    ] = DEFAULT_HALF_DISTANCE_M,
+) -> NearestOut | JSONResponse:
+    wgs_lon, wgs_lat = to_wgs84(lon, lat, crs)
+    query = NearestQuery(
+        lon=wgs_lon,
+        lat=wgs_lat,
+        filters=Filters(
+            category=category,
+            min_grade=min_grade,
+            kind=kind,
+            certified_only=certified_only,
+            radius_m=radius_m,
+            include_approximate=include_approximate,
+        ),
+        limit=limit,
+        sort=sort,
+        weights=Weights(w_distance, w_grade, w_certified),
+        half_distance_m=half_distance_m,
+    )
+    matches = find_nearest(store, query)
+    body = NearestOut(
+        query=query_out(query, lon, lat, crs),
+        results=[match_out(m, rank, crs) for rank, m in enumerate(matches, start=1)],
+    )
+    if f is Format.GEOJSON:
+        collection = NearestGeoJSONOut(
+            query=body.query,
+            features=[geojson_feature(m) for m in body.results],
+        )
+        return JSONResponse(collection.model_dump(mode="json"), media_type="application/geo+json")
+    return body
+
+
+@router.get(
+    "/{provider_id}",
+    response_model=ProviderOut,
+    responses={404: {"model": ErrorOut}, 503: {"model": ErrorOut}},
+    summary="One provider by id",
+)
+def get_provider(
+    store: StoreDep,
+    provider_id: Annotated[str, Path(min_length=1, max_length=100)],
+    crs: CRS = CRS.WGS84,
+) -> ProviderOut | JSONResponse:
+    provider = store.get(provider_id)
+    if provider is None or not provider.active:
+        return JSONResponse(
+            status_code=404,
+            content=error_body(
+                "not_found",
+                f"no provider with id {provider_id!r}; ids come from /v1/providers/nearest",
+            ),
+        )
+    return provider_out(provider, crs)

@@ -1,0 +1,351 @@
+"""Nearest-match latency through each store and over HTTP, next to references.
+
+Run with ``make bench`` (or ``scripts/bench [--sizes 10000,1000000]``). For each size the
+demo generator builds a city of that many providers into a fresh embedded store and a
+fresh PostGIS database, then times the same random queries (a point inside Guangzhou, a
+random category, k = 10, ``sort=distance``) through:
+
+* ``PostgisStore.nearest`` and, as its reference, the best raw SQL: one geography KNN on
+  the per-category partial GiST index returning the same columns, through psycopg with a
+  prepared statement, no re-ranking;
+* a naive ``ORDER BY ST_Distance(geography)`` scan (what not to do; fewer queries);
+* ``EmbeddedStore.nearest`` and, as its reference, an in-process shapely STRtree over the
+  category's points with a geodesic re-rank of the candidates it returns;
+* HTTP ``GET /v1/providers/nearest`` against ``jzmap serve`` (one client, keep-alive) for
+  both stores.
+
+Ratios are of p50 latencies measured in the same run. Nothing here is a test: the figures
+depend on the machine; the ratios are what to compare across machines.
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import json
+import os
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import psycopg
+import shapely
+import sqlalchemy as sa
+
+from geo.boundaries import load_districts
+from geo.geodesy import geodesic_distance_m
+from jzmap.demo import generate_demo
+from jzmap.settings import REFERENCE_DIR
+from providers.model import Category
+from providers.store import Filters, ProviderStore
+from providers.stores.embedded import EmbeddedStore
+from providers.stores.postgis import (
+    _READ_COLUMNS,
+    PostgisStore,
+    make_engine,
+    sqlalchemy_url,
+    upgrade_schema,
+)
+
+K = 10
+CATEGORIES = list(Category)
+
+
+@dataclass
+class Row:
+    size: int
+    path: str
+    samples: list[float]
+    reference: str | None = None
+
+    @property
+    def p50(self) -> float:
+        return statistics.median(self.samples)
+
+    @property
+    def p99(self) -> float:
+        return float(np.percentile(self.samples, 99))
+
+
+def timed(
+    fn: Callable[[float, float, Category], object], queries: list[tuple[float, float, Category]]
+) -> list[float]:
+    for q in queries[:20]:  # warm caches, plans, pools
+        fn(*q)
+    out = []
+    for q in queries:
+        start = time.perf_counter()
+        fn(*q)
+        out.append((time.perf_counter() - start) * 1000)
+    return out
+
+
+def query_points(n: int, seed: int) -> list[tuple[float, float, Category]]:
+    rng = np.random.default_rng(seed)
+    districts = load_districts(REFERENCE_DIR)
+    points = districts.geometry.union_all().envelope
+    minx, miny, maxx, maxy = points.bounds
+    city = districts.geometry.union_all()
+    out: list[tuple[float, float, Category]] = []
+    while len(out) < n:
+        lon, lat = rng.uniform(minx, maxx), rng.uniform(miny, maxy)
+        if city.contains(shapely.Point(lon, lat)):
+            out.append((float(lon), float(lat), CATEGORIES[int(rng.integers(0, 4))]))
+    return out
+
+
+def fill(store: ProviderStore, size: int) -> None:
+    store.delete_all()
+    for chunk in generate_demo(REFERENCE_DIR, companies=max(0, size - 177), seed=11):
+        store.upsert(chunk)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@contextmanager
+def served(env: dict[str, str]) -> Iterator[http.client.HTTPConnection]:
+    port = free_port()
+    jzmap = str(Path(sys.executable).with_name("jzmap"))
+    proc = subprocess.Popen(
+        [jzmap, "serve", "--port", str(port)],
+        env={**os.environ, **env},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        for _ in range(600):
+            try:
+                conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+                conn.request("GET", "/healthz")
+                conn.getresponse().read()
+                break
+            except OSError:
+                time.sleep(0.1)
+        yield conn
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+
+
+def http_nearest(conn: http.client.HTTPConnection) -> Callable[[float, float, Category], object]:
+    def call(lon: float, lat: float, category: Category) -> object:
+        conn.request(
+            "GET",
+            f"/v1/providers/nearest?lat={lat}&lon={lon}&category={category.value}"
+            f"&limit={K}&sort=distance",
+        )
+        response = conn.getresponse()
+        body = response.read()
+        if response.status != 200:
+            raise RuntimeError(body.decode())
+        return json.loads(body)
+
+    return call
+
+
+def strtree_reference(store: EmbeddedStore) -> Callable[[float, float, Category], object]:
+    """shapely STRtree per category over lon/lat, candidates re-ranked by geodesic metres.
+
+    STRtree has no k-nearest query; the search asks for the points within a radius that
+    grows until k are found, the standard way to use it for kNN.
+    """
+    with store._connect() as conn:  # the reference reads the same file directly
+        rows = conn.execute("SELECT lon, lat, category_bits FROM providers WHERE active").fetchall()
+    lon = np.array([r[0] for r in rows])
+    lat = np.array([r[1] for r in rows])
+    bits = np.array([r[2] for r in rows])
+    trees = {}
+    for i, cat in enumerate(CATEGORIES):
+        idx = np.nonzero(bits & (1 << i))[0]
+        points = np.asarray(shapely.points(lon[idx], lat[idx]), dtype=object)
+        trees[cat] = (idx, shapely.STRtree(points))
+    density = len(rows) / 1.0  # providers per square degree, roughly (city ~ 1 deg²)
+
+    def call(qlon: float, qlat: float, category: Category) -> object:
+        idx, tree = trees[category]
+        point = shapely.Point(qlon, qlat)
+        radius = float(np.sqrt(4 * K / (np.pi * max(density * idx.size / len(rows), 1))))
+        while True:
+            hits = tree.query(point, predicate="dwithin", distance=radius)
+            if hits.size >= K or hits.size == idx.size:
+                break
+            radius *= 2
+        cand = idx[hits]
+        d = geodesic_distance_m(qlon, qlat, lon[cand], lat[cand])
+        return cand[np.argsort(d)[:K]]
+
+    return call
+
+
+def raw_sql_reference(
+    url: str,
+) -> tuple[Callable[[float, float, Category], object], Callable[[float, float, Category], object]]:
+    conn = psycopg.connect(
+        url.replace("postgresql+psycopg://", "postgresql://"), autocommit=True, options="-c jit=off"
+    )
+    best = {
+        cat: (
+            f"SELECT {_READ_COLUMNS}, ST_Distance(geom::geography, q) AS d "
+            "FROM providers, (SELECT ST_SetSRID(ST_MakePoint(%s, %s), 4326)::geography AS q) p "
+            f"WHERE active AND categories @> ARRAY['{cat.value}']::text[] "
+            "ORDER BY geom::geography <-> ST_SetSRID(ST_MakePoint(%s, %s), 4326)::geography "
+            f"LIMIT {K}"
+        )
+        for cat in CATEGORIES
+    }
+    naive = {
+        cat: (
+            f"SELECT {_READ_COLUMNS}, ST_Distance(geom::geography, "
+            "ST_SetSRID(ST_MakePoint(%s, %s), 4326)::geography) AS d "
+            f"FROM providers WHERE active AND '{cat.value}' = ANY(categories) "
+            f"ORDER BY d LIMIT {K}"
+        )
+        for cat in CATEGORIES
+    }
+
+    def run_best(lon: float, lat: float, category: Category) -> object:
+        return conn.execute(best[category], (lon, lat, lon, lat), prepare=True).fetchall()
+
+    def run_naive(lon: float, lat: float, category: Category) -> object:
+        return conn.execute(naive[category], (lon, lat), prepare=True).fetchall()
+
+    return run_best, run_naive
+
+
+def bench_size(size: int, server_url: str, n_queries: int, n_naive: int) -> list[Row]:
+    rows: list[Row] = []
+    queries = query_points(n_queries, seed=size)
+    print(f"\n== {size:,} providers: building stores …", file=sys.stderr)
+
+    db_name = f"jzmap_bench_{size}"
+    admin = sa.create_engine(sqlalchemy_url(server_url), isolation_level="AUTOCOMMIT")
+    with admin.connect() as c:
+        c.execute(sa.text(f'DROP DATABASE IF EXISTS "{db_name}" WITH (FORCE)'))
+        c.execute(sa.text(f'CREATE DATABASE "{db_name}"'))
+    db_url = (
+        sa.make_url(sqlalchemy_url(server_url))
+        .set(database=db_name)
+        .render_as_string(hide_password=False)
+    )
+    engine = make_engine(db_url)
+    upgrade_schema(engine)
+    engine.dispose()
+    pg = PostgisStore.open(db_url)
+    started = time.perf_counter()
+    fill(pg, size)
+    with pg.engine.begin() as c:
+        c.execute(sa.text("ANALYZE providers"))
+    print(f"   PostGIS filled in {time.perf_counter() - started:.0f} s", file=sys.stderr)
+
+    tmp = Path(tempfile.mkdtemp(prefix="jzmap-bench-"))
+    emb = EmbeddedStore(tmp)
+    started = time.perf_counter()
+    fill(emb, size)
+    emb.nearest(113.3, 23.1, Filters(), 1)  # build the in-memory index
+    print(
+        f"   embedded filled and indexed in {time.perf_counter() - started:.0f} s", file=sys.stderr
+    )
+
+    best, naive = raw_sql_reference(db_url)
+    rows.append(Row(size, "raw SQL: geography KNN, partial GiST", timed(best, queries)))
+    rows.append(
+        Row(
+            size,
+            "PostgisStore.nearest",
+            timed(lambda lo, la, c: pg.nearest(lo, la, Filters(category=c), K), queries),
+            reference="raw SQL: geography KNN, partial GiST",
+        )
+    )
+    rows.append(Row(size, "raw SQL: naive ORDER BY ST_Distance", timed(naive, queries[:n_naive])))
+    strtree = strtree_reference(emb)
+    rows.append(Row(size, "STRtree + geodesic re-rank", timed(strtree, queries)))
+    rows.append(
+        Row(
+            size,
+            "EmbeddedStore.nearest",
+            timed(lambda lo, la, c: emb.nearest(lo, la, Filters(category=c), K), queries),
+            reference="STRtree + geodesic re-rank",
+        )
+    )
+    with served({"JZMAP_DATA_DIR": str(tmp), "DATABASE_URL": ""}) as conn:
+        rows.append(
+            Row(
+                size,
+                "HTTP, embedded store",
+                timed(http_nearest(conn), queries),
+                reference="EmbeddedStore.nearest",
+            )
+        )
+    with served({"DATABASE_URL": db_url}) as conn:
+        rows.append(
+            Row(
+                size,
+                "HTTP, PostGIS store",
+                timed(http_nearest(conn), queries),
+                reference="PostgisStore.nearest",
+            )
+        )
+
+    emb.close()
+    pg.close()
+    shutil.rmtree(tmp)
+    with admin.connect() as c:
+        c.execute(sa.text(f'DROP DATABASE IF EXISTS "{db_name}" WITH (FORCE)'))
+    admin.dispose()
+    return rows
+
+
+def report(rows: list[Row]) -> str:
+    p50 = {(r.size, r.path): r.p50 for r in rows}
+    lines = [
+        f"{'providers':>10}  {'path':<38} {'n':>5} {'p50 ms':>8} {'p99 ms':>8}  ratio (p50)",
+        "-" * 96,
+    ]
+    for r in rows:
+        ratio = ""
+        if r.reference:
+            ratio = f"{r.p50 / p50[(r.size, r.reference)]:.2f}x {r.reference}"
+        lines.append(
+            f"{r.size:>10,}  {r.path:<38} {len(r.samples):>5} {r.p50:>8.3f} {r.p99:>8.3f}  {ratio}"
+        )
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--sizes", default="10000,1000000")
+    parser.add_argument("--queries", type=int, default=1000)
+    parser.add_argument("--naive-queries", type=int, default=50)
+    parser.add_argument("--out", type=Path, help="also write the table here")
+    args = parser.parse_args()
+    server_url = os.environ.get("DATABASE_URL")
+    if not server_url:
+        sys.exit("DATABASE_URL is not set; run through `make bench` / scripts/bench")
+    rows: list[Row] = []
+    for size in (int(s) for s in args.sizes.split(",")):
+        rows += bench_size(size, server_url, args.queries, args.naive_queries)
+        print(report(rows), file=sys.stderr)
+    table = report(rows)
+    print(table)
+    if args.out:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(table + "\n")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,153 @@
+"""``jzmap``: build the demo city, import registry files, serve the API, migrate the database."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from jzmap.settings import REFERENCE_DIR, Settings
+
+app = typer.Typer(
+    help="Jiazheng Map (家政地图): nearest domestic-service providers for Guangzhou.",
+    no_args_is_help=True,
+    add_completion=False,
+)
+db_app = typer.Typer(
+    help="PostGIS database maintenance (needs DATABASE_URL).", no_args_is_help=True
+)
+app.add_typer(db_app, name="db")
+
+
+def _fail(message: str) -> typer.Exit:
+    typer.secho(f"error: {message}", fg=typer.colors.RED, err=True)
+    return typer.Exit(code=1)
+
+
+def _migrate(settings: Settings) -> str:
+    from providers.stores.postgis import make_engine, upgrade_schema
+
+    assert settings.database_url
+    engine = make_engine(settings.database_url, connect_timeout_s=settings.db_connect_timeout_s)
+    try:
+        return upgrade_schema(engine)
+    finally:
+        engine.dispose()
+
+
+@db_app.command("upgrade")
+def db_upgrade() -> None:
+    """Create or migrate the PostGIS schema to the newest revision (safe to repeat)."""
+    settings = Settings()
+    if not settings.database_url:
+        raise _fail("DATABASE_URL is not set; the embedded store needs no migration")
+    revision = _migrate(settings)
+    typer.echo(f"database schema at revision {revision}")
+
+
+@app.command()
+def demo(
+    providers: Annotated[
+        int, typer.Option("--providers", min=0, help="number of companies to generate")
+    ] = 531,
+    seed: Annotated[int, typer.Option(help="random seed; same seed, same city")] = 2019,
+    keep: Annotated[
+        bool, typer.Option("--keep", help="keep providers already stored instead of replacing")
+    ] = False,
+) -> None:
+    """Build the demo city (real boundaries and street names, synthetic providers)."""
+    from api.app import open_store_from
+    from jzmap.demo import generate_demo
+
+    settings = Settings()
+    if settings.database_url:
+        _migrate(settings)
+    store = open_store_from(settings)
+    started = time.perf_counter()
+    try:
+        if not keep:
+            store.delete_all()
+        written = 0
+        for chunk in generate_demo(REFERENCE_DIR, companies=providers, seed=seed):
+            store.upsert(chunk)
+            written += len(chunk)
+            if providers > 50_000:
+                typer.echo(f"  … {written:,} providers", err=True)
+        total = store.count()
+    finally:
+        store.close()
+    where = "PostGIS" if settings.database_url else f"the embedded store at {settings.data_dir}"
+    typer.echo(
+        f"demo city: {written:,} providers ({providers:,} companies + one station per street) "
+        f"in {where}; {total:,} stored; {time.perf_counter() - started:.1f} s"
+    )
+
+
+@app.command()
+def ingest(
+    files: Annotated[list[Path], typer.Argument(exists=True, dir_okay=False, readable=True)],
+    crs: Annotated[
+        str | None, typer.Option(help="CRS of rows without a crs column: wgs84, gcj02, bd09")
+    ] = None,
+    rejects: Annotated[Path | None, typer.Option(help="write rejected rows (CSV) here")] = None,
+    report: Annotated[Path | None, typer.Option(help="write the summary (JSON) here")] = None,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="validate only; store nothing")
+    ] = False,
+) -> None:
+    """Import provider files (CSV or GeoJSON); every row is stored or reported as rejected."""
+    from api.app import open_store_from
+    from geo.crs import CRS
+    from ingest import UnreadableFileError, ingest_files, write_rejects, write_report
+
+    try:
+        default_crs = None if crs is None else CRS(crs.lower())
+    except ValueError:
+        raise _fail(f"--crs {crs!r} is not one of: wgs84, gcj02, bd09") from None
+    store = open_store_from(Settings())
+    try:
+        result = ingest_files(files, store, default_crs=default_crs, dry_run=dry_run)
+    except UnreadableFileError as exc:
+        raise _fail(str(exc)) from None
+    finally:
+        store.close()
+    for key, value in result.summary().items():
+        typer.echo(f"{key:>10}: {value}")
+    for reject in result.rejects[:20]:
+        reasons = "; ".join(p.reason for p in reject.problems)
+        typer.echo(f"  rejected {reject.file}:{reject.line}: {reasons}", err=True)
+    if len(result.rejects) > 20:
+        typer.echo(f"  … and {len(result.rejects) - 20} more rejected rows", err=True)
+    if rejects is not None:
+        write_rejects(result, rejects)
+    if report is not None:
+        write_report(result, report)
+
+
+@app.command()
+def serve(
+    host: Annotated[str | None, typer.Option(help="interface to bind (JZMAP_HOST)")] = None,
+    port: Annotated[int | None, typer.Option(help="port (JZMAP_PORT)")] = None,
+    workers: Annotated[int | None, typer.Option(help="worker processes (JZMAP_WORKERS)")] = None,
+) -> None:
+    """Serve the API with uvicorn."""
+    import uvicorn
+
+    settings = Settings()
+    host = host or settings.host
+    port = port or settings.port
+    shown = "127.0.0.1" if host in ("0.0.0.0", "::") else host  # noqa: S104
+    typer.echo(f"Jiazheng Map serving {settings.backend} store at http://{shown}:{port}/")
+    typer.echo(
+        f"  try http://{shown}:{port}/v1/providers/nearest?lat=23.1064&lon=113.3245&category=elderly_care"
+    )
+    uvicorn.run(
+        "api.app:create_app",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers or settings.workers,
+        log_level="info",
+    )

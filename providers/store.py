@@ -1,0 +1,118 @@
+"""The store contract every backend implements (embedded and PostGIS).
+
+Kept small on purpose: the ranking needs "the k nearest providers that pass these filters,
+in true metres", the API needs "this provider by id", ingest needs "upsert these". One
+contract test suite (tests/test_store_contract.py) runs unchanged against every store.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Protocol, runtime_checkable
+
+from providers.model import Category, Grade, Kind, Precision, Provider
+
+
+@dataclass(frozen=True, slots=True)
+class Filters:
+    """Hard filters: a provider that fails any of them is never returned.
+
+    ``min_grade`` applies to companies only: stations are ungraded and stay in the answer
+    unless ``kind`` asks for companies. ``certified_only`` keeps providers with at least one
+    安心服务证 holder. Providers located only to their district are left out unless
+    ``include_approximate``.
+    """
+
+    category: Category | None = None
+    min_grade: Grade | None = None
+    kind: Kind | None = None
+    certified_only: bool = False
+    radius_m: float | None = None
+    include_approximate: bool = False
+
+    def admits(self, p: Provider) -> bool:
+        """Whether ``p`` passes every filter but the radius (which needs a query point)."""
+        return (
+            p.active
+            and (self.category is None or self.category in p.categories)
+            and (self.kind is None or p.kind is self.kind)
+            and (
+                self.min_grade is None
+                or p.credit_grade is None
+                or p.credit_grade.rank >= self.min_grade.rank
+            )
+            and (not self.certified_only or p.certified_practitioners > 0)
+            and (self.include_approximate or p.geocode_precision is not Precision.DISTRICT)
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Candidate:
+    """A provider and its geodesic distance (WGS-84 ellipsoid, metres) from the query."""
+
+    provider: Provider
+    distance_m: float
+
+
+@dataclass(frozen=True, slots=True)
+class UpsertCounts:
+    """What an upsert did; ``unchanged`` rows were identical to what was stored."""
+
+    inserted: int = 0
+    updated: int = 0
+    unchanged: int = 0
+
+    @property
+    def changed(self) -> bool:
+        return self.inserted + self.updated > 0
+
+    def __add__(self, other: UpsertCounts) -> UpsertCounts:
+        return UpsertCounts(
+            self.inserted + other.inserted,
+            self.updated + other.updated,
+            self.unchanged + other.unchanged,
+        )
+
+
+class StoreUnavailableError(RuntimeError):
+    """The store cannot answer now (database down, file unreadable); retrying may help."""
+
+
+@runtime_checkable
+class ProviderStore(Protocol):
+    """What the ranking, the API and ingest need from a store."""
+
+    def upsert(self, providers: Iterable[Provider]) -> UpsertCounts:
+        """Insert or update by ``id`` in one transaction; identical rows are left alone."""
+        ...
+
+    def get(self, provider_id: str) -> Provider | None:
+        """The provider with this id (active or not), or ``None``."""
+        ...
+
+    def nearest(self, lon: float, lat: float, filters: Filters, k: int) -> list[Candidate]:
+        """The ``k`` nearest active providers passing ``filters``, nearest first.
+
+        Distances are geodesic on the WGS-84 ellipsoid. Ties are broken by id so that every
+        store returns the same list. Fewer than ``k`` come back only when no more pass.
+        """
+        ...
+
+    def count(self) -> int:
+        """How many providers are stored (active or not)."""
+        ...
+
+    def delete_all(self) -> int:
+        """Remove every provider in one transaction (demo rebuilds, tests); returns how many."""
+        ...
+
+    def data_version(self) -> int:
+        """A number that changes whenever a write changes what is stored (for caches)."""
+        ...
+
+    def check(self) -> None:
+        """Raise :class:`StoreUnavailableError` with a reason when the store cannot answer."""
+        ...
+
+    def close(self) -> None: ...

@@ -1,0 +1,321 @@
+"""The embedded store: SQLite on disk, the active providers and a geodesic index in memory.
+
+No server to run. Writes go to ``<data_dir>/providers.sqlite`` in one transaction each.
+Reads are served from an immutable in-memory snapshot (the active providers, their filter
+columns as arrays, one R-tree per category) rebuilt when the file's data version changes,
+including after writes from other processes (``jzmap ingest`` while ``jzmap serve`` runs).
+Holding the providers in memory keeps reading ten of them back off the hot path; the cost
+is memory in proportion to the data (about 1.5 KB per provider).
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import numpy.typing as npt
+
+from geo.spatial_index import Acceptor, GeodesicKNN, IntArray
+from providers.model import Category, Kind, Precision, Provider
+from providers.store import Candidate, Filters, StoreUnavailableError, UpsertCounts
+from providers.stores.rows import (
+    ALL_COLUMNS,
+    CONTENT_COLUMNS,
+    category_bits,
+    from_row,
+    to_rows,
+)
+
+DB_FILENAME = "providers.sqlite"
+_SCHEMA_VERSION = 1
+_BATCH = 5_000
+_BUMP_DATA_VERSION = "UPDATE meta SET value = value + 1 WHERE key = 'data_version'"
+
+_SCHEMA = f"""
+CREATE TABLE IF NOT EXISTS providers (
+    id TEXT PRIMARY KEY,
+    kind TEXT NOT NULL CHECK (kind IN ('company', 'station')),
+    name TEXT NOT NULL,
+    categories TEXT NOT NULL,
+    category_bits INTEGER NOT NULL,
+    lon REAL NOT NULL,
+    lat REAL NOT NULL,
+    credit_code TEXT UNIQUE,
+    credit_grade TEXT,
+    grade_rank INTEGER,
+    address TEXT NOT NULL,
+    district TEXT NOT NULL,
+    street TEXT NOT NULL,
+    community TEXT NOT NULL,
+    phone TEXT NOT NULL,
+    opening_hours TEXT NOT NULL,
+    practitioners INTEGER NOT NULL,
+    certified_practitioners INTEGER NOT NULL,
+    source_crs TEXT NOT NULL,
+    source_lon REAL,
+    source_lat REAL,
+    geocode_precision TEXT NOT NULL,
+    active INTEGER NOT NULL,
+    extra TEXT NOT NULL,
+    h3_r7 INTEGER NOT NULL,
+    h3_r8 INTEGER NOT NULL,
+    h3_r9 INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS providers_h3_r7 ON providers (h3_r7);
+CREATE INDEX IF NOT EXISTS providers_h3_r8 ON providers (h3_r8);
+CREATE INDEX IF NOT EXISTS providers_h3_r9 ON providers (h3_r9);
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
+INSERT OR IGNORE INTO meta VALUES ('schema_version', {_SCHEMA_VERSION}), ('data_version', 0);
+"""
+
+_STORED_COLUMNS = (*CONTENT_COLUMNS[:4], "category_bits", *CONTENT_COLUMNS[4:], *ALL_COLUMNS[-3:])
+_INSERT = (
+    f"INSERT INTO providers ({', '.join(_STORED_COLUMNS)}) "
+    f"VALUES ({', '.join(':' + c for c in _STORED_COLUMNS)}) "
+    "ON CONFLICT (id) DO UPDATE SET "
+    + ", ".join(f"{c} = excluded.{c}" for c in _STORED_COLUMNS if c != "id")
+)
+
+
+@dataclass(frozen=True)
+class _Snapshot:
+    """Immutable view of the active providers at one data version."""
+
+    data_version: int
+    providers: list[Provider]  # active providers in id order; positions index everything
+    is_company: npt.NDArray[np.bool_]
+    grade_rank: npt.NDArray[np.int8]
+    has_certified: npt.NDArray[np.bool_]
+    approximate: npt.NDArray[np.bool_]
+    index_all: GeodesicKNN
+    index_by_category: dict[Category, GeodesicKNN]
+
+
+class EmbeddedStore:
+    """SQLite-backed store with an in-process geodesic spatial index.
+
+    Parameters
+    ----------
+    data_dir
+        Directory holding ``providers.sqlite``; created when missing.
+    """
+
+    def __init__(self, data_dir: Path) -> None:
+        self.data_dir = Path(data_dir)
+        self.path = self.data_dir / DB_FILENAME
+        try:
+            self.data_dir.mkdir(parents=True, exist_ok=True)
+            with self._connect() as conn:
+                conn.executescript(_SCHEMA)
+        except (OSError, sqlite3.Error) as exc:
+            raise StoreUnavailableError(
+                f"cannot open the embedded store at {self.path}: {exc}"
+            ) from exc
+        self._local = threading.local()
+        self._lock = threading.Lock()
+        self._snapshot: _Snapshot | None = None
+
+    # -- connections -------------------------------------------------------------------
+
+    def _connect(self) -> sqlite3.Connection:
+        conn = sqlite3.connect(self.path, timeout=30.0, isolation_level=None)
+        conn.row_factory = sqlite3.Row
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("PRAGMA synchronous=NORMAL")
+        return conn
+
+    def _conn(self) -> sqlite3.Connection:
+        # sqlite3 connections must stay on their thread; the API serves from a thread pool.
+        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = self._connect()
+            self._local.conn = conn
+        return conn
+
+    @contextmanager
+    def _transaction(self) -> Iterator[sqlite3.Connection]:
+        conn = self._conn()
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield conn
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        conn.execute("COMMIT")
+
+    # -- contract ----------------------------------------------------------------------
+
+    def upsert(self, providers: Iterable[Provider]) -> UpsertCounts:
+        totals = UpsertCounts()
+        batch: list[Provider] = []
+        with self._transaction() as conn:
+            for p in providers:
+                batch.append(p)
+                if len(batch) >= _BATCH:
+                    totals += self._upsert_batch(conn, batch)
+                    batch = []
+            totals += self._upsert_batch(conn, batch)
+            if totals.changed:
+                conn.execute(_BUMP_DATA_VERSION)
+        return totals
+
+    def _upsert_batch(self, conn: sqlite3.Connection, batch: list[Provider]) -> UpsertCounts:
+        if not batch:
+            return UpsertCounts()
+        ids = [p.id for p in batch]
+        placeholders = ",".join("?" * len(ids))
+        existing = {
+            row[0]: from_row(row)
+            for row in conn.execute(
+                f"SELECT {', '.join(CONTENT_COLUMNS)} FROM providers WHERE id IN ({placeholders})",
+                ids,
+            )
+        }
+        # Within one batch the last record of an id wins, as it would row by row.
+        latest = {p.id: p for p in batch}
+        changed = [p for p in latest.values() if existing.get(p.id) != p]
+        rows = to_rows(changed)
+        for p, row in zip(changed, rows, strict=True):
+            row["categories"] = ",".join(row["categories"])
+            row["category_bits"] = category_bits(p.categories)
+            row["active"] = int(p.active)
+        conn.executemany(_INSERT, rows)
+        inserted = sum(1 for p in changed if p.id not in existing)
+        return UpsertCounts(
+            inserted=inserted,
+            updated=len(changed) - inserted,
+            unchanged=len(batch) - len(changed),
+        )
+
+    def get(self, provider_id: str) -> Provider | None:
+        row = (
+            self._conn()
+            .execute(
+                f"SELECT {', '.join(CONTENT_COLUMNS)} FROM providers WHERE id = ?", (provider_id,)
+            )
+            .fetchone()
+        )
+        return None if row is None else from_row(row)
+
+    def nearest(self, lon: float, lat: float, filters: Filters, k: int) -> list[Candidate]:
+        snap = self._current_snapshot()
+        index = (
+            snap.index_all if filters.category is None else snap.index_by_category[filters.category]
+        )
+        accept = _acceptor(snap, filters)
+        positions, distances = index.nearest(
+            lon, lat, k, accept=accept, max_distance_m=filters.radius_m
+        )
+        return [
+            Candidate(provider=snap.providers[i], distance_m=d)
+            for i, d in zip(positions.tolist(), distances.tolist(), strict=True)
+        ]
+
+    def count(self) -> int:
+        return int(self._conn().execute("SELECT count(*) FROM providers").fetchone()[0])
+
+    def delete_all(self) -> int:
+        with self._transaction() as conn:
+            removed = conn.execute("DELETE FROM providers").rowcount
+            if removed:
+                conn.execute(_BUMP_DATA_VERSION)
+        return int(removed)
+
+    def data_version(self) -> int:
+        row = self._conn().execute("SELECT value FROM meta WHERE key = 'data_version'").fetchone()
+        return int(row[0])
+
+    def check(self) -> None:
+        try:
+            self._conn().execute("SELECT 1 FROM providers LIMIT 1").fetchall()
+        except sqlite3.Error as exc:
+            raise StoreUnavailableError(
+                f"embedded store at {self.path} is unreadable: {exc}"
+            ) from exc
+
+    def close(self) -> None:
+        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
+        if conn is not None:
+            conn.close()
+            self._local.conn = None
+
+    # -- snapshot ----------------------------------------------------------------------
+
+    def _current_snapshot(self) -> _Snapshot:
+        version = self.data_version()
+        snap = self._snapshot
+        if snap is not None and snap.data_version == version:
+            return snap
+        with self._lock:
+            snap = self._snapshot
+            if snap is None or snap.data_version != version:
+                snap = self._build_snapshot()
+                self._snapshot = snap
+            return snap
+
+    def _build_snapshot(self) -> _Snapshot:
+        conn = self._conn()
+        # Read the version inside the same read transaction as the rows it describes.
+        conn.execute("BEGIN")
+        try:
+            version = int(
+                conn.execute("SELECT value FROM meta WHERE key = 'data_version'").fetchone()[0]
+            )
+            providers = [
+                from_row(row)
+                for row in conn.execute(
+                    f"SELECT {', '.join(CONTENT_COLUMNS)} FROM providers WHERE active "
+                    # Positions in id order make the index's tie-break (by position) an id order.
+                    "ORDER BY id"
+                )
+            ]
+        finally:
+            conn.execute("COMMIT")
+        lon = np.fromiter((p.lon for p in providers), np.float64, len(providers))
+        lat = np.fromiter((p.lat for p in providers), np.float64, len(providers))
+        by_category = {
+            cat: GeodesicKNN(
+                lon, lat, np.array([i for i, p in enumerate(providers) if cat in p.categories])
+            )
+            for cat in Category
+        }
+        return _Snapshot(
+            data_version=version,
+            providers=providers,
+            is_company=np.array([p.kind is Kind.COMPANY for p in providers], dtype=bool),
+            grade_rank=np.array([p.grade_rank or 0 for p in providers], dtype=np.int8),
+            has_certified=np.array([p.certified_practitioners > 0 for p in providers], dtype=bool),
+            approximate=np.array(
+                [p.geocode_precision is Precision.DISTRICT for p in providers], dtype=bool
+            ),
+            index_all=GeodesicKNN(lon, lat),
+            index_by_category=by_category,
+        )
+
+
+def _acceptor(snap: _Snapshot, f: Filters) -> Acceptor | None:
+    """The hard filters (but category and radius, which the index applies) as a mask."""
+    if f.kind is None and f.min_grade is None and not f.certified_only and f.include_approximate:
+        return None
+    want_company = None if f.kind is None else f.kind is Kind.COMPANY
+    min_rank = None if f.min_grade is None else f.min_grade.rank
+
+    def accept(pos: IntArray) -> npt.NDArray[np.bool_]:
+        ok = np.ones(pos.size, dtype=bool)
+        company = snap.is_company[pos]
+        if want_company is not None:
+            ok &= company == want_company
+        if min_rank is not None:
+            ok &= ~company | (snap.grade_rank[pos] >= min_rank)
+        if f.certified_only:
+            ok &= snap.has_certified[pos]
+        if not f.include_approximate:
+            ok &= ~snap.approximate[pos]
+        return ok
+
+    return accept

@@ -1,0 +1,369 @@
+"""The PostGIS store: SQLAlchemy 2 Core over psycopg 3, schema managed by Alembic.
+
+Nearest-match is one statement: a KNN walk of the geography GiST index (partial, per
+category) ordered by ``geom::geography <-> point``. That operator measures on a *sphere*;
+answers must be on the WGS-84 *ellipsoid*, so the statement also returns
+``ST_Distance(geography)`` (ellipsoid) and the rows are re-ranked in Python. The fetch is
+exact, not hopeful: every row not fetched has sphere distance >= the last row's, and the
+ellipsoid distance is never below 0.99 x the sphere distance, so once the k-th ellipsoid
+distance is under 0.99 x the last sphere distance nothing unseen can enter the top k.
+Otherwise the fetch grows fourfold and the query runs again.
+
+Every statement is constant text chosen from a fixed table by enum (category, radius or
+not); request values travel only as bound parameters.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, TypeVar
+
+import sqlalchemy as sa
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy.engine import Connection, Engine
+
+from providers.model import Category, Provider
+from providers.store import Candidate, Filters, StoreUnavailableError, UpsertCounts
+from providers.stores.rows import ALL_COLUMNS, CONTENT_COLUMNS, from_row, to_rows
+
+T = TypeVar("T")
+MIGRATIONS_DIR = Path(__file__).with_name("migrations")
+# Geodesic distance on the WGS-84 ellipsoid over great-circle distance on PostGIS's sphere
+# (R = 6371008.8 m) is smallest along a meridian at the equator, where the ellipsoid's
+# radius of curvature is 6335439 m: 6335439 / 6371008.8 = 0.99442.
+_ELLIPSOID_OVER_SPHERE_MIN = 0.994
+_BUMP_DATA_VERSION = sa.text("UPDATE jzmap_meta SET value = value + 1 WHERE key = 'data_version'")
+
+_POINT = "ST_SetSRID(ST_MakePoint(%(lon)s, %(lat)s), 4326)::geography"
+_READ_COLUMNS = ", ".join(
+    "ST_X(geom) AS lon, ST_Y(geom) AS lat" if c == "lon" else c
+    for c in CONTENT_COLUMNS
+    if c != "lat"
+)
+
+
+def _fetch_size(rows: int) -> int:
+    """``rows`` rounded up to 12 x a power of 4, so few distinct LIMITs exist."""
+    size = 12
+    while size < rows:
+        size *= 4
+    return size
+
+
+@functools.cache
+def _nearest_sql(category: Category | None, with_radius: bool, limit: int) -> str:
+    """One constant statement per (category, radius or not, limit bucket), in psycopg's
+    placeholders. The hot path runs it on the driver directly, prepared, skipping
+    SQLAlchemy's result machinery (which costs as much as the query at these latencies).
+    The LIMIT is a literal because a parameter LIMIT measured 15% slower (generic plan);
+    :func:`_fetch_size` keeps the number of statements small."""
+    category_clause = (
+        "" if category is None else f"AND categories @> ARRAY['{category.value}']::text[]"
+    )
+    radius_clause = (
+        f"AND ST_DWithin(geom::geography, {_POINT}, %(radius_m)s)" if with_radius else ""
+    )
+    return f"""
+        SELECT {_READ_COLUMNS},
+               ST_Distance(geom::geography, {_POINT}) AS distance_m,
+               geom::geography <-> {_POINT} AS sphere_m
+        FROM providers
+        WHERE active {category_clause} {radius_clause}
+          AND (CAST(%(kind)s AS text) IS NULL OR kind = CAST(%(kind)s AS text))
+          AND (CAST(%(min_rank)s AS int) IS NULL OR grade_rank IS NULL
+               OR grade_rank >= CAST(%(min_rank)s AS int))
+          AND (NOT CAST(%(certified_only)s AS boolean) OR certified_practitioners > 0)
+          AND (CAST(%(include_approximate)s AS boolean) OR geocode_precision <> 'district')
+        ORDER BY geom::geography <-> {_POINT}
+        LIMIT {int(limit)}
+        """
+
+
+# Positions of the two distances after the content columns in a nearest row.
+_DISTANCE = len(CONTENT_COLUMNS)
+_SPHERE = _DISTANCE + 1
+
+# Staged rows carry lon/lat; the table keeps them as the point geometry.
+_STORED = [c for c in ALL_COLUMNS if c not in ("id", "lon", "lat")]
+_COMPARED = [c for c in CONTENT_COLUMNS if c not in ("id", "lon", "lat")]
+_UPSERT_SQL = sa.text(
+    f"""
+    INSERT INTO providers (id, geom, {", ".join(_STORED)})
+    SELECT id, ST_SetSRID(ST_MakePoint(lon, lat), 4326), {", ".join(_STORED)}
+    FROM incoming
+    ON CONFLICT (id) DO UPDATE SET
+        geom = EXCLUDED.geom,
+        {", ".join(f"{c} = EXCLUDED.{c}" for c in _STORED)},
+        updated_at = now()
+    WHERE ({", ".join(f"providers.{c}" for c in _COMPARED)}, ST_AsBinary(providers.geom))
+          IS DISTINCT FROM
+          ({", ".join(f"EXCLUDED.{c}" for c in _COMPARED)}, ST_AsBinary(EXCLUDED.geom))
+    RETURNING (xmax = 0) AS inserted
+    """
+)
+_STAGE_DDL = """
+CREATE TEMP TABLE incoming (
+    id text, kind text, name text, categories text[], lon float8, lat float8,
+    credit_code text, credit_grade text, grade_rank smallint, address text, district text,
+    street text, community text, phone text, opening_hours text, practitioners int,
+    certified_practitioners int, source_crs text, source_lon float8, source_lat float8,
+    geocode_precision text, active boolean, extra jsonb,
+    h3_r7 bigint, h3_r8 bigint, h3_r9 bigint
+) ON COMMIT DROP
+"""
+
+
+def sqlalchemy_url(database_url: str) -> str:
+    """``postgresql://…`` as users write it, with the psycopg 3 driver SQLAlchemy needs."""
+    for prefix in ("postgresql+psycopg://", "postgresql://", "postgres://"):
+        if database_url.startswith(prefix):
+            return "postgresql+psycopg://" + database_url[len(prefix) :]
+    raise ValueError(f"DATABASE_URL must start with postgresql://, got {database_url[:20]!r}…")
+
+
+def make_engine(
+    database_url: str,
+    *,
+    pool_size: int = 5,
+    connect_timeout_s: int = 5,
+    statement_timeout_ms: int = 10_000,
+    autocommit: bool = False,
+) -> Engine:
+    """An engine whose sessions run with JIT off, generic plans and a statement timeout.
+
+    * JIT costs 0.5-0.8 s on the first plans of PostGIS queries and buys nothing on
+      millisecond lookups.
+    * Prepared nearest-match statements have one right plan whatever the parameters (walk
+      the KNN index); PostgreSQL's default would re-plan them on every call because the
+      optional filters make the generic plan *look* costlier (measured: +15% latency).
+    * ``autocommit`` engines serve one-statement reads: no BEGIN/ROLLBACK round trips and
+      no reset when a connection goes back to the pool.
+    """
+    options = (
+        f"-c jit=off -c plan_cache_mode=force_generic_plan "
+        f"-c statement_timeout={int(statement_timeout_ms)}"
+    )
+    extra: dict[str, Any] = (
+        {"isolation_level": "AUTOCOMMIT", "pool_reset_on_return": None} if autocommit else {}
+    )
+    return sa.create_engine(
+        sqlalchemy_url(database_url),
+        pool_size=pool_size,
+        max_overflow=pool_size,
+        # No pre-ping: it costs a round trip per request; reads retry once instead.
+        pool_pre_ping=False,
+        connect_args={"connect_timeout": connect_timeout_s, "options": options},
+        **extra,
+    )
+
+
+def _alembic_config(connection: Connection) -> Config:
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS_DIR))
+    config.attributes["connection"] = connection
+    return config
+
+
+def upgrade_schema(engine: Engine) -> str:
+    """Bring the database to the newest schema (idempotent); returns the revision."""
+    with engine.begin() as conn:
+        command.upgrade(_alembic_config(conn), "head")
+        return _current_revision(conn) or ""
+
+
+def _current_revision(conn: Connection) -> str | None:
+    return MigrationContext.configure(conn).get_current_revision()
+
+
+def _head_revision() -> str | None:
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS_DIR))
+    return ScriptDirectory.from_config(config).get_current_head()
+
+
+class PostgisStore:
+    """Providers in PostgreSQL + PostGIS.
+
+    Reads run in autocommit on pooled connections (no BEGIN/ROLLBACK round trips around a
+    one-statement read) and are retried once on a fresh connection when the pooled one
+    turns out dead (a database restart); writes run in one transaction each.
+
+    Parameters
+    ----------
+    engine
+        For writes, from :func:`make_engine`.
+    read_engine
+        For reads, from ``make_engine(..., autocommit=True)``; by default ``engine`` in
+        autocommit mode (correct, a little slower). The store disposes of both on ``close``.
+    """
+
+    def __init__(self, engine: Engine, read_engine: Engine | None = None) -> None:
+        self.engine = engine
+        self._reads = read_engine or engine.execution_options(isolation_level="AUTOCOMMIT")
+
+    @classmethod
+    def open(
+        cls,
+        database_url: str,
+        *,
+        pool_size: int = 5,
+        connect_timeout_s: int = 5,
+        statement_timeout_ms: int = 10_000,
+    ) -> PostgisStore:
+        """A store with its own write and read pools for ``database_url``."""
+        options: dict[str, Any] = {
+            "pool_size": pool_size,
+            "connect_timeout_s": connect_timeout_s,
+            "statement_timeout_ms": statement_timeout_ms,
+        }
+        return cls(
+            make_engine(database_url, **options),
+            make_engine(database_url, autocommit=True, **options),
+        )
+
+    def ensure_schema(self) -> None:
+        """Raise a clear error when the database is not at the newest schema."""
+        current = self._read(_current_revision)
+        head = _head_revision()
+        if current != head:
+            raise StoreUnavailableError(
+                f"database schema is at revision {current or 'none'}, the code needs {head}: "
+                "run `jzmap db upgrade`"
+            )
+
+    def upsert(self, providers: Iterable[Provider]) -> UpsertCounts:
+        received = list(providers)
+        # One INSERT may touch a row once; the last record of an id wins, as row by row.
+        latest = list({p.id: p for p in received}.values())
+        rows = to_rows(latest)
+        with self._transaction() as conn:
+            conn.exec_driver_sql(_STAGE_DDL)
+            raw = conn.connection.driver_connection
+            assert raw is not None
+            with (
+                raw.cursor() as cur,
+                cur.copy(f"COPY incoming ({', '.join(ALL_COLUMNS)}) FROM STDIN") as copy,
+            ):
+                for row in rows:
+                    copy.write_row([_copy_value(c, row[c]) for c in ALL_COLUMNS])
+            flags = [bool(r[0]) for r in conn.execute(_UPSERT_SQL)]
+            inserted = sum(flags)
+            counts = UpsertCounts(
+                inserted=inserted,
+                updated=len(flags) - inserted,
+                unchanged=len(received) - len(flags),
+            )
+            if counts.changed:
+                conn.execute(_BUMP_DATA_VERSION)
+        return counts
+
+    def get(self, provider_id: str) -> Provider | None:
+        sql = sa.text(f"SELECT {_READ_COLUMNS} FROM providers WHERE id = :id")
+        row = self._read(lambda conn: conn.execute(sql, {"id": provider_id}).first())
+        return None if row is None else from_row(row)
+
+    def nearest(self, lon: float, lat: float, filters: Filters, k: int) -> list[Candidate]:
+        if k <= 0:
+            return []
+        params: dict[str, Any] = {
+            "lon": lon,
+            "lat": lat,
+            "radius_m": filters.radius_m,
+            "kind": None if filters.kind is None else filters.kind.value,
+            "min_rank": None if filters.min_grade is None else filters.min_grade.rank,
+            "certified_only": filters.certified_only,
+            "include_approximate": filters.include_approximate,
+        }
+
+        def search(conn: Connection) -> list[Candidate]:
+            driver = conn.connection.driver_connection
+            assert driver is not None
+            # A little over k: the sphere-to-ellipsoid bound needs rows ~0.6% farther.
+            fetch = _fetch_size(k + max(2, k // 4))
+            while True:
+                sql = _nearest_sql(filters.category, filters.radius_m is not None, fetch)
+                rows = driver.execute(sql, params, prepare=True).fetchall()
+                ranked = sorted(rows, key=lambda r: (r[_DISTANCE], r[0]))
+                if len(rows) < fetch or (
+                    len(ranked) >= k
+                    and ranked[k - 1][_DISTANCE] < _ELLIPSOID_OVER_SPHERE_MIN * rows[-1][_SPHERE]
+                ):
+                    return [
+                        Candidate(provider=from_row(r), distance_m=float(r[_DISTANCE]))
+                        for r in ranked[:k]
+                    ]
+                fetch *= 4
+
+        return self._read(search)
+
+    def count(self) -> int:
+        sql = sa.text("SELECT count(*) FROM providers")
+        return int(self._read(lambda conn: conn.execute(sql).scalar_one()))
+
+    def delete_all(self) -> int:
+        with self._transaction() as conn:
+            removed = conn.execute(sa.text("DELETE FROM providers")).rowcount
+            if removed:
+                conn.execute(_BUMP_DATA_VERSION)
+        return int(removed)
+
+    def data_version(self) -> int:
+        sql = sa.text("SELECT value FROM jzmap_meta WHERE key = 'data_version'")
+        return int(self._read(lambda conn: conn.execute(sql).scalar_one()))
+
+    def check(self) -> None:
+        sql = sa.text("SELECT 1 FROM providers LIMIT 1")
+        self._read(lambda conn: conn.execute(sql).all())
+
+    def close(self) -> None:
+        self.engine.dispose()
+        self._reads.engine.dispose()
+
+    def _read(self, work: Callable[[Connection], T]) -> T:
+        """Run ``work`` on a pooled autocommit connection, once more if that one was dead."""
+        for attempt in (1, 2):
+            try:
+                with self._reads.connect() as conn:
+                    return work(conn)
+            except sa.exc.DBAPIError as exc:
+                if exc.connection_invalidated and attempt == 1:
+                    continue  # the pool held a connection the server had dropped
+                raise _unavailable(exc) from exc
+        raise AssertionError("unreachable")
+
+    @contextmanager
+    def _transaction(self) -> Iterator[Connection]:
+        try:
+            with self.engine.begin() as conn:
+                yield conn
+        except sa.exc.DBAPIError as exc:
+            raise _unavailable(exc) from exc
+
+
+def _unavailable(exc: sa.exc.DBAPIError) -> Exception:
+    """Database failures as :class:`StoreUnavailableError`; anything else unchanged."""
+    if isinstance(exc, (sa.exc.OperationalError, sa.exc.InterfaceError)):
+        return StoreUnavailableError(f"database unavailable: {_reason(exc)}")
+    return exc
+
+
+def _copy_value(column: str, value: Any) -> Any:
+    # COPY's text format takes Python lists for arrays; jsonb wants JSON text.
+    if column == "extra" and not isinstance(value, str):
+        return json.dumps(value, ensure_ascii=False)
+    return value
+
+
+def _reason(exc: BaseException) -> str:
+    text = str(getattr(exc, "orig", exc) or exc)
+    return text.strip().splitlines()[0] if text.strip() else type(exc).__name__
+
+
+__all__ = ["PostgisStore", "make_engine", "sqlalchemy_url", "upgrade_schema"]

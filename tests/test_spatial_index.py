@@ -1,0 +1,56 @@
+"""GeodesicKNN against brute force, including the fall-back to a full scan."""
+
+from __future__ import annotations
+
+import numpy as np
+import numpy.typing as npt
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from geo.geodesy import geodesic_distance_m
+from geo.spatial_index import GeodesicKNN
+
+
+@settings(max_examples=80, deadline=None)
+@given(
+    seed=st.integers(0, 2**32 - 1),
+    n=st.integers(1, 3000),
+    k=st.integers(1, 30),
+    keep_every=st.sampled_from([1, 2, 13, 997]),
+    radius=st.none() | st.floats(10, 50_000),
+    spread=st.sampled_from([0.001, 0.05, 1.0, 40.0]),
+)
+def test_matches_brute_force(
+    seed: int, n: int, k: int, keep_every: int, radius: float | None, spread: float
+) -> None:
+    rng = np.random.default_rng(seed)
+    lon = np.clip(113.3 + rng.uniform(-spread, spread, n), -180, 180)
+    lat = np.clip(23.1 + rng.uniform(-spread, spread, n) / 2, -89, 89)
+    qlon, qlat = 113.3 + rng.uniform(-spread, spread), 23.1 + rng.uniform(-spread, spread) / 2
+    knn = GeodesicKNN(lon, lat)
+
+    def accept(pos: npt.NDArray[np.int64]) -> npt.NDArray[np.bool_]:
+        return np.asarray(pos % keep_every == 0)
+
+    got_pos, got_dist = knn.nearest(qlon, qlat, k, accept=accept, max_distance_m=radius)
+
+    dist = geodesic_distance_m(qlon, qlat, lon, lat)
+    ok = (np.arange(n) % keep_every == 0) & (True if radius is None else dist <= radius)
+    idx = np.nonzero(ok)[0]
+    want = idx[np.lexsort((idx, dist[idx]))][:k]
+    assert got_pos.tolist() == want.tolist()
+    assert np.allclose(got_dist, dist[want])
+
+
+def test_subset_index_returns_only_its_positions() -> None:
+    lon = np.array([113.0, 113.1, 113.2, 113.3])
+    lat = np.array([23.0, 23.0, 23.0, 23.0])
+    knn = GeodesicKNN(lon, lat, positions=np.array([1, 3]))
+    pos, _ = knn.nearest(113.0, 23.0, 4)
+    assert pos.tolist() == [1, 3]
+
+
+def test_empty_index() -> None:
+    knn = GeodesicKNN(np.array([]), np.array([]))
+    pos, dist = knn.nearest(113.0, 23.0, 3)
+    assert pos.size == 0 and dist.size == 0

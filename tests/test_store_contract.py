@@ -1,0 +1,184 @@
+"""The store contract, run unchanged against the embedded and the PostGIS store."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+
+from providers.model import Category, Grade, Kind, Precision
+from providers.store import Filters, ProviderStore, UpsertCounts
+from tests.helpers import CANTON_TOWER, company, station
+
+LON, LAT = CANTON_TOWER
+# About 111 m per 0.001 degree of latitude.
+STEP = 0.001
+
+
+def test_empty_store_answers_nothing(store: ProviderStore) -> None:
+    assert store.count() == 0
+    assert store.nearest(LON, LAT, Filters(), 5) == []
+    assert store.get("co-missing") is None
+
+
+def test_upsert_inserts_then_is_idempotent_then_updates(store: ProviderStore) -> None:
+    a, b = company(1, LON, LAT + STEP), station(2, LON, LAT + 2 * STEP)
+    assert store.upsert([a, b]) == UpsertCounts(inserted=2)
+    version = store.data_version()
+
+    assert store.upsert([a, b]) == UpsertCounts(unchanged=2)
+    assert store.data_version() == version, "a no-op upsert must not invalidate caches"
+
+    moved = dataclasses.replace(a, lat=LAT + 3 * STEP, name="改名家政公司")
+    assert store.upsert([moved, b]) == UpsertCounts(updated=1, unchanged=1)
+    assert store.data_version() > version
+    assert store.get(a.id) == moved
+    assert store.count() == 2
+
+
+def test_duplicate_ids_in_one_upsert_last_wins(store: ProviderStore) -> None:
+    first = company(1, LON, LAT)
+    second = dataclasses.replace(first, name="后来的名字")
+    counts = store.upsert([first, second])
+    assert counts.inserted == 1
+    assert counts.inserted + counts.updated + counts.unchanged == 2
+    stored = store.get(first.id)
+    assert stored is not None and stored.name == "后来的名字"
+
+
+def test_round_trip_keeps_every_field(store: ProviderStore) -> None:
+    p = company(
+        7,
+        113.123456789012,
+        23.987654321098,
+        grade=Grade.A5,
+        categories=(Category.NURSING, Category.MATERNAL_INFANT),
+        address="海珠区阅江西路222号",
+        street="赤岗街道",
+        community="广州塔社区",
+        opening_hours="24小时",
+        geocode_precision=Precision.STREET,
+        extra={"原始列": "值", "dataset": "x"},
+        source_lon=113.1289,
+        source_lat=23.985,
+    )
+    store.upsert([p])
+    assert store.get(p.id) == p
+    got = store.get(p.id)
+    assert got is not None and got.extra == p.extra
+
+
+def test_nearest_orders_by_metres_and_reports_them(store: ProviderStore) -> None:
+    # East-west degrees are shorter than north-south ones at 23°N (cos 23° = 0.92):
+    # by degrees the north provider would come first, by metres the east one does.
+    east = company(2, LON + 0.00105, LAT)  # ~107 m
+    north = company(1, LON, LAT + 0.00100)  # ~111 m (and the smaller id)
+    store.upsert([north, east])
+    got = store.nearest(LON, LAT, Filters(), 2)
+    assert [c.provider.id for c in got] == [east.id, north.id]
+    assert got[0].distance_m == pytest.approx(107.6, abs=0.5)
+    assert got[1].distance_m == pytest.approx(110.7, abs=0.5)
+
+
+def test_ties_are_broken_by_id(store: ProviderStore) -> None:
+    twins = [company(n, LON + STEP, LAT) for n in (5, 3, 9)]
+    store.upsert(twins)
+    got = store.nearest(LON, LAT, Filters(), 3)
+    assert [c.provider.id for c in got] == sorted(p.id for p in twins)
+
+
+def test_category_filter(store: ProviderStore) -> None:
+    near = company(1, LON, LAT + STEP, categories=(Category.HOUSEKEEPING,))
+    far = company(2, LON, LAT + 5 * STEP, categories=(Category.NURSING, Category.HOUSEKEEPING))
+    store.upsert([near, far])
+    got = store.nearest(LON, LAT, Filters(category=Category.NURSING), 5)
+    assert [c.provider.id for c in got] == [far.id]
+
+
+def test_min_grade_keeps_stations_unless_companies_are_asked_for(store: ProviderStore) -> None:
+    low = company(1, LON, LAT + STEP, grade=Grade.A2)
+    high = company(2, LON, LAT + 2 * STEP, grade=Grade.A4)
+    top = company(3, LON, LAT + 3 * STEP, grade=Grade.A5)
+    st = station(4, LON, LAT + 4 * STEP, categories=(Category.HOUSEKEEPING,))
+    store.upsert([low, high, top, st])
+
+    got = store.nearest(LON, LAT, Filters(min_grade=Grade.A4), 10)
+    assert [c.provider.id for c in got] == [high.id, top.id, st.id]
+
+    got = store.nearest(LON, LAT, Filters(min_grade=Grade.A4, kind=Kind.COMPANY), 10)
+    assert [c.provider.id for c in got] == [high.id, top.id]
+
+    got = store.nearest(LON, LAT, Filters(kind=Kind.STATION), 10)
+    assert [c.provider.id for c in got] == [st.id]
+
+
+def test_certified_only(store: ProviderStore) -> None:
+    none = company(1, LON, LAT + STEP, certified_practitioners=0)
+    some = company(2, LON, LAT + 2 * STEP, certified_practitioners=1)
+    store.upsert([none, some])
+    got = store.nearest(LON, LAT, Filters(certified_only=True), 10)
+    assert [c.provider.id for c in got] == [some.id]
+
+
+def test_radius(store: ProviderStore) -> None:
+    inside = company(1, LON, LAT + 4 * STEP)  # ~443 m
+    outside = company(2, LON, LAT + 6 * STEP)  # ~664 m
+    store.upsert([inside, outside])
+    got = store.nearest(LON, LAT, Filters(radius_m=500), 10)
+    assert [c.provider.id for c in got] == [inside.id]
+    assert store.nearest(LON, LAT, Filters(radius_m=100), 10) == []
+
+
+def test_district_precision_is_left_out_unless_asked(store: ProviderStore) -> None:
+    approx = company(1, LON, LAT + STEP, geocode_precision=Precision.DISTRICT)
+    street = company(2, LON, LAT + 2 * STEP, geocode_precision=Precision.STREET)
+    store.upsert([approx, street])
+    assert [c.provider.id for c in store.nearest(LON, LAT, Filters(), 10)] == [street.id]
+    got = store.nearest(LON, LAT, Filters(include_approximate=True), 10)
+    assert [c.provider.id for c in got] == [approx.id, street.id]
+
+
+def test_inactive_providers_are_never_nearest_but_still_found_by_id(
+    store: ProviderStore,
+) -> None:
+    gone = dataclasses.replace(company(1, LON, LAT + STEP), active=False)
+    here = company(2, LON, LAT + 2 * STEP)
+    store.upsert([gone, here])
+    assert [c.provider.id for c in store.nearest(LON, LAT, Filters(), 10)] == [here.id]
+    assert store.get(gone.id) == gone
+
+
+def test_selective_filter_far_from_the_query_still_finds_the_match(
+    store: ProviderStore,
+) -> None:
+    # 300 near providers fail the filter; the only match is 20 km away. The store must
+    # keep looking past the first fetch instead of answering "nothing".
+    crowd = [company(n, LON + (n % 20) * STEP, LAT + (n // 20) * STEP) for n in range(300)]
+    lone = company(999, LON + 0.2, LAT, grade=Grade.A5, categories=(Category.NURSING,))
+    store.upsert([*crowd, lone])
+    got = store.nearest(LON, LAT, Filters(category=Category.NURSING), 3)
+    assert [c.provider.id for c in got] == [lone.id]
+    got = store.nearest(LON, LAT, Filters(min_grade=Grade.A5, kind=Kind.COMPANY), 3)
+    assert [c.provider.id for c in got] == [lone.id]
+    assert got[0].distance_m == pytest.approx(20_480, rel=0.01)
+
+
+def test_writes_are_seen_by_the_next_query(store: ProviderStore) -> None:
+    store.upsert([company(1, LON, LAT + 5 * STEP)])
+    assert len(store.nearest(LON, LAT, Filters(), 5)) == 1
+    closer = company(2, LON, LAT + STEP)
+    store.upsert([closer])
+    assert store.nearest(LON, LAT, Filters(), 1)[0].provider.id == closer.id
+
+
+def test_delete_all(store: ProviderStore) -> None:
+    store.upsert([company(1, LON, LAT), station(2, LON, LAT)])
+    version = store.data_version()
+    assert store.delete_all() == 2
+    assert store.count() == 0
+    assert store.data_version() > version
+    assert store.nearest(LON, LAT, Filters(), 5) == []
+
+
+def test_check_passes_on_a_healthy_store(store: ProviderStore) -> None:
+    store.check()
