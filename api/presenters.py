@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
+
+import numpy as np
 
 from api.schemas import FeatureOut, MatchOut, NearestQueryOut, ProviderOut, ScorePartOut, WeightsOut
 from geo.crs import CRS, from_wgs84
@@ -12,8 +15,16 @@ from providers.ranking import Match, NearestQuery
 SYNTHETIC_DATASETS = frozenset({"demo-synthetic"})
 
 
-def provider_fields(p: Provider, crs: CRS) -> dict[str, Any]:
-    lon, lat = from_wgs84(p.lon, p.lat, crs)
+def _coordinates(providers: Sequence[Provider], crs: CRS) -> list[tuple[float, float]]:
+    """(lon, lat) of each provider in ``crs``, converted in one vectorised call."""
+    lon = np.fromiter((p.lon for p in providers), np.float64, len(providers))
+    lat = np.fromiter((p.lat for p in providers), np.float64, len(providers))
+    if crs is not CRS.WGS84:
+        lon, lat = from_wgs84(lon, lat, crs)
+    return list(zip(lon.tolist(), lat.tolist(), strict=True))
+
+
+def _fields(p: Provider, lon: float, lat: float, crs: CRS) -> dict[str, Any]:
     return {
         "id": p.id,
         "name": p.name,
@@ -38,24 +49,30 @@ def provider_fields(p: Provider, crs: CRS) -> dict[str, Any]:
 
 
 def provider_out(p: Provider, crs: CRS) -> ProviderOut:
-    return ProviderOut(**provider_fields(p, crs))
+    (lon, lat) = _coordinates([p], crs)[0]
+    return ProviderOut(**_fields(p, lon, lat, crs))
 
 
-def match_out(m: Match, rank: int, crs: CRS) -> MatchOut:
-    return MatchOut(
-        **provider_fields(m.provider, crs),
-        rank=rank,
-        distance_m=round(m.distance_m, 2),
-        score=round(m.score, 6),
-        score_parts={
-            name: ScorePartOut(
-                weight=round(part.weight, 6),
-                value=round(part.value, 6),
-                points=round(part.points, 6),
-            )
-            for name, part in m.score_parts.items()
-        },
-    )
+def match_outs(matches: Sequence[Match], crs: CRS) -> list[MatchOut]:
+    """The ranked results, ``rank`` from 1, coordinates in ``crs``."""
+    coordinates = _coordinates([m.provider for m in matches], crs)
+    return [
+        MatchOut(
+            **_fields(m.provider, lon, lat, crs),
+            rank=rank,
+            distance_m=round(m.distance_m, 2),
+            score=round(m.score, 6),
+            score_parts={
+                name: ScorePartOut(
+                    weight=round(part.weight, 6),
+                    value=round(part.value, 6),
+                    points=round(part.points, 6),
+                )
+                for name, part in m.score_parts.items()
+            },
+        )
+        for rank, (m, (lon, lat)) in enumerate(zip(matches, coordinates, strict=True), start=1)
+    ]
 
 
 def query_out(q: NearestQuery, lon: float, lat: float, crs: CRS) -> NearestQueryOut:

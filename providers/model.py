@@ -123,16 +123,17 @@ class Provider:
             raise InvalidProviderError(f"provider {self.id!r}: " + "; ".join(problems))
 
     @classmethod
-    def trusted(cls, **fields: Any) -> Provider:
-        """Build without re-checking the invariants, for records a store checked on write.
+    def trusted(cls, *values: Any) -> Provider:
+        """Build from every field's value, in declaration order, without re-checking the
+        invariants: for records a store checked when they were written.
 
-        Reading ten providers back for every nearest-match answer is on the hot path;
+        Reading ten providers back for every nearest-match answer is on the hot path, and
         validating them again there would cost more than the spatial search itself.
-        Every field must be given.
         """
         provider = object.__new__(cls)
-        for name in _FIELD_NAMES:
-            object.__setattr__(provider, name, fields[name])
+        setattr_ = object.__setattr__
+        for name, value in zip(_FIELD_NAMES, values, strict=True):
+            setattr_(provider, name, value)
         return provider
 
     @property

@@ -100,13 +100,13 @@ _PRECISION = {p.value: p for p in Precision}
 
 
 @functools.cache
-def _category_set(key: str) -> frozenset[Category]:
+def _category_set(values: tuple[str, ...]) -> frozenset[Category]:
     # Fifteen possible sets: share them rather than build one per provider.
-    return frozenset(_CATEGORY[c] for c in key.split(",") if c)
+    return frozenset(_CATEGORY[c] for c in values if c)
 
 
 def _categories(value: str | list[str]) -> frozenset[Category]:
-    return _category_set(value if isinstance(value, str) else ",".join(value))
+    return _category_set(tuple(value.split(",") if isinstance(value, str) else value))
 
 
 def from_row(row: Sequence[Any]) -> Provider:
@@ -114,8 +114,9 @@ def from_row(row: Sequence[Any]) -> Provider:
 
     ``row`` holds the content columns in :data:`CONTENT_COLUMNS` order, by position (a
     tuple, ``sqlite3.Row``, a psycopg row); extra trailing columns are ignored.
-    ``categories`` may come as a list (PostGIS) or comma-separated text (SQLite). Rows were
-    validated when written, so this skips re-validation: it is on the hot path.
+    ``categories`` may come as a list (PostGIS) or comma-separated text (SQLite); numbers
+    come typed from both drivers. Rows were validated when written, so this skips
+    re-validation: it is on the hot path.
     """
     (
         id_, kind, name, categories, lon, lat, credit_code, grade, _rank, address, district,
@@ -123,26 +124,26 @@ def from_row(row: Sequence[Any]) -> Provider:
         source_lat, precision, active, extra,
     ) = row[: len(CONTENT_COLUMNS)]  # fmt: skip
     return Provider.trusted(
-        id=id_,
-        kind=_KIND[kind],
-        name=name,
-        categories=_categories(categories),
-        lon=float(lon),
-        lat=float(lat),
-        credit_code=credit_code,
-        credit_grade=None if grade is None else _GRADE[grade],
-        address=address,
-        district=district,
-        street=street,
-        community=community,
-        phone=phone,
-        opening_hours=hours,
-        practitioners=int(practitioners),
-        certified_practitioners=int(certified),
-        source_crs=_CRS[source_crs],
-        source_lon=source_lon,
-        source_lat=source_lat,
-        geocode_precision=_PRECISION[precision],
-        active=bool(active),
-        extra=json.loads(extra) if isinstance(extra, str) else dict(extra or {}),
+        id_,
+        _KIND[kind],
+        name,
+        _categories(categories),
+        lon,
+        lat,
+        credit_code,
+        None if grade is None else _GRADE[grade],
+        address,
+        district,
+        street,
+        community,
+        phone,
+        hours,
+        practitioners,
+        certified,
+        _CRS[source_crs],
+        source_lon,
+        source_lat,
+        _PRECISION[precision],
+        bool(active),
+        json.loads(extra) if isinstance(extra, str) else dict(extra or {}),
     )
