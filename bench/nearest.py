@@ -168,12 +168,19 @@ def served(env: dict[str, str]) -> Iterator[http.client.HTTPConnection]:
 
 def http_nearest(conn: http.client.HTTPConnection) -> Callable[[float, float, Category], object]:
     def call(lon: float, lat: float, category: Category) -> object:
-        conn.request(
-            "GET",
+        path = (
             f"/v1/providers/nearest?lat={lat}&lon={lon}&category={category.value}"
-            f"&limit={K}&sort=distance",
+            f"&limit={K}&sort=distance"
         )
-        response = conn.getresponse()
+        try:
+            conn.request("GET", path)
+            response = conn.getresponse()
+        except (http.client.RemoteDisconnected, ConnectionError):
+            # The server closes keep-alive connections left idle (while other paths are
+            # being set up); open a new one, as any HTTP client would.
+            conn.close()
+            conn.request("GET", path)
+            response = conn.getresponse()
         body = response.read()
         if response.status != 200:
             raise RuntimeError(body.decode())
