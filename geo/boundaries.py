@@ -45,8 +45,11 @@ def locate(
 
     Examples
     --------
-    >>> locate(districts, [113.3245], [23.1064])  # doctest: +SKIP
-    array([2])
+    >>> from jzmap.settings import REFERENCE_DIR
+    >>> districts = load_districts(REFERENCE_DIR)
+    >>> rows = locate(districts, [113.3245, 0.0], [23.1064, 0.0])  # Canton Tower, off Africa
+    >>> [districts["name"].iloc[rows[0]], int(rows[1])]
+    ['海珠区', -1]
     """
     points = gpd.GeoSeries(gpd.points_from_xy(lon, lat), crs="EPSG:4326")
     point_idx, polygon_idx = polygons.sindex.query(points, predicate="covered_by")

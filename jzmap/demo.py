@@ -74,8 +74,8 @@ def generate_demo(
 
     Examples
     --------
-    >>> chunks = generate_demo(REFERENCE_DIR, companies=10)  # doctest: +SKIP
-    >>> sum(len(c) for c in chunks)  # doctest: +SKIP
+    >>> from jzmap.settings import REFERENCE_DIR
+    >>> sum(len(chunk) for chunk in generate_demo(REFERENCE_DIR, companies=10))
     187
     """
     rng = np.random.default_rng(seed)

@@ -115,7 +115,8 @@ class Provider:
     source_lat: float | None = None
     geocode_precision: Precision = Precision.EXACT
     active: bool = True
-    extra: dict[str, str] = field(default_factory=dict, compare=False, hash=False)
+    # Unknown source columns, kept but never shown publicly; compared, not hashed.
+    extra: dict[str, str] = field(default_factory=dict, hash=False)
 
     def __post_init__(self) -> None:
         problems = provider_problems(self)

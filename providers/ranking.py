@@ -166,8 +166,15 @@ def find_nearest(store: ProviderStore, query: NearestQuery) -> list[Match]:
 
     Examples
     --------
-    >>> from providers.stores.memory import MemoryStore  # doctest: +SKIP
-    >>> find_nearest(MemoryStore(...), NearestQuery(lon=113.32, lat=23.11))  # doctest: +SKIP
+    >>> import tempfile, pathlib
+    >>> from providers.model import Kind, Category
+    >>> from providers.stores.embedded import EmbeddedStore
+    >>> store = EmbeddedStore(pathlib.Path(tempfile.mkdtemp()))
+    >>> _ = store.upsert([Provider(id="st-1", kind=Kind.STATION, name="赤岗街道家政服务站",
+    ...     categories=frozenset({Category.NURSING}), lon=113.3354, lat=23.1037)])
+    >>> [(m.provider.id, round(m.distance_m)) for m in
+    ...     find_nearest(store, NearestQuery(lon=113.3245, lat=23.1064))]
+    [('st-1', 1156)]
     """
     weights = query.weights.normalised()
     if query.sort is Sort.DISTANCE:

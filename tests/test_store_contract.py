@@ -35,6 +35,11 @@ def test_upsert_inserts_then_is_idempotent_then_updates(store: ProviderStore) ->
     assert store.get(a.id) == moved
     assert store.count() == 2
 
+    noted = dataclasses.replace(b, extra={"备注": "新增"})
+    assert store.upsert([noted]) == UpsertCounts(updated=1)
+    got = store.get(b.id)
+    assert got is not None and got.extra == {"备注": "新增"}
+
 
 def test_duplicate_ids_in_one_upsert_last_wins(store: ProviderStore) -> None:
     first = company(1, LON, LAT)
