@@ -25,19 +25,16 @@ def _detail(err: dict[str, Any]) -> dict[str, Any]:
     loc = [str(part) for part in err.get("loc", ()) if part not in ("query", "path", "body")]
     parameter = ".".join(loc) or "request"
     got = err.get("input")
-    reason = str(err.get("msg", "invalid value"))
-    if err.get("type") == "missing":
-        reason = "is required"
-    elif err.get("type") == "enum":
-        reason = "is not one of the allowed values"
+    kind = err.get("type")
+    if kind == "missing":
+        message = f"{parameter} is required"
+    elif kind == "enum":
+        message = f"{parameter} is not one of the allowed values (got {got!r})"
+    else:
+        # pydantic's own wording, e.g. "Input should be less than or equal to 90".
+        reason = str(err.get("msg", "invalid value"))
+        message = f"{parameter}: {reason[:1].lower()}{reason[1:]} (got {got!r})"
     allowed = ALLOWED.get(parameter)
-    message = (
-        f"{parameter} {reason}"
-        if err.get("type") in ("missing", "enum")
-        else (f"{parameter}: {reason[0].lower()}{reason[1:]}")
-    )
-    if got is not None and err.get("type") != "missing":
-        message += f" (got {got!r})"
     if allowed:
         message += f"; allowed: {allowed}"
     return {"parameter": parameter, "message": message, "allowed": allowed, "got": got}

@@ -176,6 +176,18 @@ def test_writes_are_seen_by_the_next_query(store: ProviderStore) -> None:
     assert store.nearest(LON, LAT, Filters(), 1)[0].provider.id == closer.id
 
 
+def test_an_update_is_in_the_next_answer(store: ProviderStore) -> None:
+    before = company(1, LON, LAT + STEP, grade=Grade.A2)
+    store.upsert([before])
+    assert store.nearest(LON, LAT, Filters(), 1)[0].provider == before
+    after = dataclasses.replace(before, credit_grade=Grade.A5, name="升级后的公司")
+    store.upsert([after])
+    assert store.nearest(LON, LAT, Filters(), 1)[0].provider == after
+    assert store.nearest(LON, LAT, Filters(min_grade=Grade.A5), 1)[0].provider == after
+    store.upsert([before])
+    assert store.nearest(LON, LAT, Filters(), 1)[0].provider == before
+
+
 def test_delete_all(store: ProviderStore) -> None:
     store.upsert([company(1, LON, LAT), station(2, LON, LAT)])
     version = store.data_version()

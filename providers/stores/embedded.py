@@ -26,7 +26,6 @@ from providers.store import Candidate, Filters, StoreUnavailableError, UpsertCou
 from providers.stores.rows import (
     ALL_COLUMNS,
     CONTENT_COLUMNS,
-    category_bits,
     from_row,
     to_rows,
 )
@@ -42,7 +41,6 @@ CREATE TABLE IF NOT EXISTS providers (
     kind TEXT NOT NULL CHECK (kind IN ('company', 'station')),
     name TEXT NOT NULL,
     categories TEXT NOT NULL,
-    category_bits INTEGER NOT NULL,
     lon REAL NOT NULL,
     lat REAL NOT NULL,
     credit_code TEXT UNIQUE,
@@ -73,12 +71,11 @@ CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
 INSERT OR IGNORE INTO meta VALUES ('schema_version', {_SCHEMA_VERSION}), ('data_version', 0);
 """
 
-_STORED_COLUMNS = (*CONTENT_COLUMNS[:4], "category_bits", *CONTENT_COLUMNS[4:], *ALL_COLUMNS[-3:])
 _INSERT = (
-    f"INSERT INTO providers ({', '.join(_STORED_COLUMNS)}) "
-    f"VALUES ({', '.join(':' + c for c in _STORED_COLUMNS)}) "
+    f"INSERT INTO providers ({', '.join(ALL_COLUMNS)}) "
+    f"VALUES ({', '.join(':' + c for c in ALL_COLUMNS)}) "
     "ON CONFLICT (id) DO UPDATE SET "
-    + ", ".join(f"{c} = excluded.{c}" for c in _STORED_COLUMNS if c != "id")
+    + ", ".join(f"{c} = excluded.{c}" for c in ALL_COLUMNS if c != "id")
 )
 
 
@@ -182,7 +179,6 @@ class EmbeddedStore:
         rows = to_rows(changed)
         for p, row in zip(changed, rows, strict=True):
             row["categories"] = ",".join(row["categories"])
-            row["category_bits"] = category_bits(p.categories)
             row["active"] = int(p.active)
         conn.executemany(_INSERT, rows)
         inserted = sum(1 for p in changed if p.id not in existing)

@@ -76,7 +76,8 @@ def _nearest_sql(category: Category | None, with_radius: bool, limit: int) -> st
     return f"""
         SELECT {_READ_COLUMNS},
                ST_Distance(geom::geography, {_POINT}) AS distance_m,
-               geom::geography <-> {_POINT} AS sphere_m
+               geom::geography <-> {_POINT} AS sphere_m,
+               xmin::text AS row_version
         FROM providers
         WHERE active {category_clause} {radius_clause}
           AND (CAST(%(kind)s AS text) IS NULL OR kind = CAST(%(kind)s AS text))
@@ -89,9 +90,12 @@ def _nearest_sql(category: Category | None, with_radius: bool, limit: int) -> st
         """
 
 
-# Positions of the two distances after the content columns in a nearest row.
+# Positions of the two distances and the row version after the content columns.
 _DISTANCE = len(CONTENT_COLUMNS)
 _SPHERE = _DISTANCE + 1
+_VERSION = _DISTANCE + 2
+# Providers built from rows, kept by id with the row version (xmin) they were built from.
+_PROVIDER_CACHE_SIZE = 100_000
 
 # Staged rows carry lon/lat; the table keeps them as the point geometry.
 _STORED = [c for c in ALL_COLUMNS if c not in ("id", "lon", "lat")]
@@ -210,6 +214,7 @@ class PostgisStore:
     def __init__(self, engine: Engine, read_engine: Engine | None = None) -> None:
         self.engine = engine
         self._reads = read_engine or engine.execution_options(isolation_level="AUTOCOMMIT")
+        self._providers: dict[str, tuple[str, Provider]] = {}
 
     @classmethod
     def open(
@@ -302,10 +307,27 @@ class PostgisStore:
                     len(ranked) >= k
                     and ranked[k - 1][_DISTANCE] < _ELLIPSOID_OVER_SPHERE_MIN * rows[-1][_SPHERE]
                 ):
-                    return [Candidate(from_row(r), float(r[_DISTANCE])) for r in ranked[:k]]
+                    return [Candidate(self._provider(r), float(r[_DISTANCE])) for r in ranked[:k]]
                 fetch *= 4
 
         return self._read(search)
+
+    def _provider(self, row: Any) -> Provider:
+        """The provider of a nearest row, rebuilt only when its row version changed.
+
+        PostgreSQL gives every row version its own ``xmin``: an update or a re-insert
+        always changes it, so a cached provider with the same ``xmin`` is the row as read.
+        Building providers is most of the Python time of a nearest query.
+        """
+        key, version = row[0], row[_VERSION]
+        cached = self._providers.get(key)
+        if cached is not None and cached[0] == version:
+            return cached[1]
+        provider = from_row(row)
+        if len(self._providers) >= _PROVIDER_CACHE_SIZE:
+            self._providers.clear()  # crude but O(1) amortised; hits refill it
+        self._providers[key] = (version, provider)
+        return provider
 
     def count(self) -> int:
         return int(self._scalar("SELECT count(*) FROM providers"))

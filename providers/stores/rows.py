@@ -44,13 +44,6 @@ CONTENT_COLUMNS: tuple[str, ...] = (
 H3_COLUMNS: tuple[str, ...] = tuple(f"h3_r{res}" for res in STORED_RESOLUTIONS)
 ALL_COLUMNS = CONTENT_COLUMNS + H3_COLUMNS
 
-CATEGORY_ORDER: tuple[Category, ...] = tuple(Category)
-CATEGORY_BIT = {c: 1 << i for i, c in enumerate(CATEGORY_ORDER)}
-
-
-def category_bits(categories: frozenset[Category]) -> int:
-    return sum(CATEGORY_BIT[c] for c in categories)
-
 
 def content_row(p: Provider) -> dict[str, Any]:
     """The stored fields of ``p`` (categories as a sorted list, extra as JSON text)."""
