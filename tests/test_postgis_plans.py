@@ -58,21 +58,21 @@ NEAREST_PARAMS = {
 def test_filtered_knn_walks_the_category_partial_index(
     big_store: PostgisStore, category: Category
 ) -> None:
-    plan = _plan(big_store, _nearest_sql(category, False, 12), NEAREST_PARAMS)
+    plan = _plan(big_store, _nearest_sql(category, False, 11), NEAREST_PARAMS)
     assert f"Index Scan using providers_geog_{category.value} on providers" in plan
     assert "Order By: ((geom)::geography <-> " in plan
     assert "Seq Scan" not in plan and "Sort" not in plan.split("->")[0]
 
 
 def test_knn_with_radius_uses_the_index_for_both(big_store: PostgisStore) -> None:
-    plan = _plan(big_store, _nearest_sql(Category.NURSING, True, 12), NEAREST_PARAMS)
+    plan = _plan(big_store, _nearest_sql(Category.NURSING, True, 11), NEAREST_PARAMS)
     assert "Index Scan using providers_geog_nursing on providers" in plan
     assert "Index Cond: ((geom)::geography && _st_expand(" in plan
     assert "Seq Scan" not in plan
 
 
 def test_unfiltered_knn_walks_the_active_index(big_store: PostgisStore) -> None:
-    plan = _plan(big_store, _nearest_sql(None, False, 12), NEAREST_PARAMS)
+    plan = _plan(big_store, _nearest_sql(None, False, 11), NEAREST_PARAMS)
     assert "Index Scan using providers_geog_active on providers" in plan
 
 
