@@ -7,15 +7,18 @@ the README.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+import re
+from collections.abc import Iterator
 
 import pytest
 import sqlalchemy as sa
+from psycopg import sql as pg_sql
 
 from jzmap.demo import generate_demo
 from jzmap.settings import REFERENCE_DIR
-from providers.model import Category
-from providers.stores.postgis import PostgisStore, _nearest_sql
+from providers.model import Category, Grade
+from providers.store import Filters
+from providers.stores.postgis import PostgisStore, _nearest_sql, _Shape
 from tests.helpers import CANTON_TOWER
 
 LON, LAT = CANTON_TOWER
@@ -34,45 +37,49 @@ def big_store(postgis_migrated: str) -> Iterator[PostgisStore]:
     store.close()
 
 
-def _plan(store: PostgisStore, sql: str, params: Mapping[str, object]) -> str:
+def _generic_plan(store: PostgisStore, filters: Filters, limit: int = 12) -> str:
+    """The plan the service really runs: the statement prepared, under a generic plan."""
+    sql = _nearest_sql(_Shape.of(filters), limit)
+    params = {"lon": LON, "lat": LAT, "radius_m": filters.radius_m, "min_rank": 3, "kind": None}
+    names = list(dict.fromkeys(re.findall(r"%\((\w+)\)s", sql)))
     with store.engine.connect() as conn:
         driver = conn.connection.driver_connection
         assert driver is not None
-        plan = "\n".join(row[0] for row in driver.execute(f"EXPLAIN {sql}", params))
+        driver.execute(sql, params, prepare=True)
+        (name,) = driver.execute(
+            "SELECT name FROM pg_prepared_statements ORDER BY prepare_time DESC LIMIT 1"
+        ).fetchone() or ("",)
+        # EXECUTE takes its arguments as literals (a utility statement has no parameters).
+        statement = pg_sql.SQL("EXPLAIN EXECUTE {}({})").format(
+            pg_sql.Identifier(name),
+            pg_sql.SQL(", ").join(pg_sql.Literal(params[n]) for n in names),
+        )
+        rows = driver.execute(statement)
+        plan = "\n".join(row[0] for row in rows)
     print(plan)
     return plan
-
-
-NEAREST_PARAMS = {
-    "lon": LON,
-    "lat": LAT,
-    "kind": None,
-    "min_rank": 3,
-    "certified_only": True,
-    "include_approximate": False,
-    "radius_m": 3000.0,
-}
 
 
 @pytest.mark.parametrize("category", list(Category))
 def test_filtered_knn_walks_the_category_partial_index(
     big_store: PostgisStore, category: Category
 ) -> None:
-    plan = _plan(big_store, _nearest_sql(category, False, 11), NEAREST_PARAMS)
+    filters = Filters(category=category, min_grade=Grade.A3, certified_only=True)
+    plan = _generic_plan(big_store, filters)
     assert f"Index Scan using providers_geog_{category.value} on providers" in plan
-    assert "Order By: ((geom)::geography <-> " in plan
-    assert "Seq Scan" not in plan and "Sort" not in plan.split("->")[0]
+    assert "Order By: ((geom)::geography <-> (st_setsrid(st_makepoint($1, $2), 4326))" in plan
+    assert "Seq Scan on providers" not in plan and "Sort" not in plan
 
 
 def test_knn_with_radius_uses_the_index_for_both(big_store: PostgisStore) -> None:
-    plan = _plan(big_store, _nearest_sql(Category.NURSING, True, 11), NEAREST_PARAMS)
+    plan = _generic_plan(big_store, Filters(category=Category.NURSING, radius_m=3000.0))
     assert "Index Scan using providers_geog_nursing on providers" in plan
     assert "Index Cond: ((geom)::geography && _st_expand(" in plan
-    assert "Seq Scan" not in plan
+    assert "Seq Scan on providers" not in plan
 
 
 def test_unfiltered_knn_walks_the_active_index(big_store: PostgisStore) -> None:
-    plan = _plan(big_store, _nearest_sql(None, False, 11), NEAREST_PARAMS)
+    plan = _generic_plan(big_store, Filters())
     assert "Index Scan using providers_geog_active on providers" in plan
 
 
