@@ -9,6 +9,7 @@ from typing import Annotated
 import typer
 
 from jzmap.settings import REFERENCE_DIR, Settings
+from providers.store import ProviderStore
 
 app = typer.Typer(
     help="Jiazheng Map (家政地图): nearest domestic-service providers for Guangzhou.",
@@ -24,6 +25,17 @@ app.add_typer(db_app, name="db")
 def _fail(message: str) -> typer.Exit:
     typer.secho(f"error: {message}", fg=typer.colors.RED, err=True)
     return typer.Exit(code=1)
+
+
+def _open_store(settings: Settings) -> ProviderStore:
+    """The selected store, or a one-line error and exit status 1 when it cannot open."""
+    from api.app import open_store_from
+    from providers.store import StoreUnavailableError
+
+    try:
+        return open_store_from(settings)
+    except StoreUnavailableError as exc:
+        raise _fail(str(exc)) from None
 
 
 def _migrate(settings: Settings) -> str:
@@ -58,13 +70,12 @@ def demo(
     ] = False,
 ) -> None:
     """Build the demo city (real boundaries and street names, synthetic providers)."""
-    from api.app import open_store_from
     from jzmap.demo import generate_demo
 
     settings = Settings()
     if settings.database_url:
         _migrate(settings)
-    store = open_store_from(settings)
+    store = _open_store(settings)
     started = time.perf_counter()
     try:
         if not keep:
@@ -98,7 +109,6 @@ def ingest(
     ] = False,
 ) -> None:
     """Import provider files (CSV or GeoJSON); every row is stored or reported as rejected."""
-    from api.app import open_store_from
     from geo.crs import CRS
     from ingest import UnreadableFileError, ingest_files, write_rejects, write_report
 
@@ -106,7 +116,7 @@ def ingest(
         default_crs = None if crs is None else CRS(crs.lower())
     except ValueError:
         raise _fail(f"--crs {crs!r} is not one of: wgs84, gcj02, bd09") from None
-    store = open_store_from(Settings())
+    store = _open_store(Settings())
     try:
         result = ingest_files(files, store, default_crs=default_crs, dry_run=dry_run)
     except UnreadableFileError as exc:

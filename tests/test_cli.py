@@ -6,6 +6,7 @@ import csv
 import json
 import os
 import socket
+import sqlite3
 import subprocess
 import sys
 import time
@@ -153,3 +154,14 @@ def test_serve_answers_over_http(embedded_env: dict[str, str]) -> None:
         server.terminate()
         output = server.communicate(timeout=20)[0]
     assert f"http://127.0.0.1:{port}/" in output
+
+
+def test_a_store_that_cannot_open_is_one_clear_line(embedded_env: dict[str, str]) -> None:
+    run(["demo", "--providers", "5"], embedded_env)
+    db = Path(embedded_env["JZMAP_DATA_DIR"]) / "providers.sqlite"
+    with sqlite3.connect(db) as conn:
+        conn.execute("UPDATE meta SET value = 99 WHERE key = 'schema_version'")
+    result = run(["demo"], embedded_env, check=False)
+    assert result.returncode == 1
+    assert result.stderr.startswith("error: the embedded store at ")
+    assert "Traceback" not in result.stderr

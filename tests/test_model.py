@@ -87,3 +87,17 @@ def test_ids_are_stable() -> None:
 
 def test_category_labels() -> None:
     assert [c.label_zh for c in Category] == ["养老", "居家", "母婴", "护理"]
+
+
+def test_the_domain_imports_neither_fastapi_nor_sqlalchemy() -> None:
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, providers, providers.ranking, providers.store, geo\n"
+        "bad = sorted(m for m in sys.modules if m.split('.')[0] in "
+        "('fastapi', 'sqlalchemy', 'starlette', 'geoalchemy2', 'psycopg'))\n"
+        "print(','.join(bad))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == ""

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import dataclasses
+import sqlite3
+from pathlib import Path
 
 import pytest
 
 from providers.model import Category, Grade, Kind, Precision
-from providers.store import Filters, ProviderStore, UpsertCounts
+from providers.store import Filters, ProviderStore, StoreUnavailableError, UpsertCounts
+from providers.stores.embedded import EmbeddedStore
 from tests.helpers import CANTON_TOWER, company, station
 
 LON, LAT = CANTON_TOWER
@@ -199,3 +202,11 @@ def test_delete_all(store: ProviderStore) -> None:
 
 def test_check_passes_on_a_healthy_store(store: ProviderStore) -> None:
     store.check()
+
+
+def test_embedded_store_refuses_a_file_of_another_schema_version(tmp_path: Path) -> None:
+    EmbeddedStore(tmp_path).close()
+    with sqlite3.connect(tmp_path / "providers.sqlite") as conn:
+        conn.execute("UPDATE meta SET value = 1 WHERE key = 'schema_version'")
+    with pytest.raises(StoreUnavailableError, match="schema version 1, this program needs"):
+        EmbeddedStore(tmp_path)

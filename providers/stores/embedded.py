@@ -31,7 +31,8 @@ from providers.stores.rows import (
 )
 
 DB_FILENAME = "providers.sqlite"
-_SCHEMA_VERSION = 1
+# Bump when _SCHEMA changes: a file of another version is refused, never half-read.
+_SCHEMA_VERSION = 2
 _BATCH = 5_000
 _BUMP_DATA_VERSION = "UPDATE meta SET value = value + 1 WHERE key = 'data_version'"
 
@@ -109,10 +110,19 @@ class EmbeddedStore:
             self.data_dir.mkdir(parents=True, exist_ok=True)
             with self._connect() as conn:
                 conn.executescript(_SCHEMA)
+                found = conn.execute(
+                    "SELECT value FROM meta WHERE key = 'schema_version'"
+                ).fetchone()[0]
         except (OSError, sqlite3.Error) as exc:
             raise StoreUnavailableError(
                 f"cannot open the embedded store at {self.path}: {exc}"
             ) from exc
+        if found != _SCHEMA_VERSION:
+            raise StoreUnavailableError(
+                f"the embedded store at {self.path} has schema version {found}, this program "
+                f"needs {_SCHEMA_VERSION}: move the file away (or set JZMAP_DATA_DIR to a new "
+                "directory) and load the data again, e.g. with `jzmap demo`"
+            )
         self._local = threading.local()
         self._lock = threading.Lock()
         self._snapshot: _Snapshot | None = None

@@ -1,16 +1,17 @@
-"""The PostGIS store: SQLAlchemy 2 Core over psycopg 3, schema managed by Alembic.
+"""The PostGIS store: SQLAlchemy 2 for the engine, pools and transactions, Alembic for the
+schema, psycopg 3 directly on the read path.
 
 Nearest-match is one statement: a KNN walk of the geography GiST index (partial, per
 category) ordered by ``geom::geography <-> point``. That operator measures on a *sphere*;
 answers must be on the WGS-84 *ellipsoid*, so the statement also returns
 ``ST_Distance(geography)`` (ellipsoid) and the rows are re-ranked in Python. The fetch is
 exact, not hopeful: every row not fetched has sphere distance >= the last row's, and the
-ellipsoid distance is never below 0.99 x the sphere distance, so once the k-th ellipsoid
-distance is under 0.99 x the last sphere distance nothing unseen can enter the top k.
+ellipsoid distance is never below 0.994 x the sphere distance, so once the k-th ellipsoid
+distance is under 0.994 x the last sphere distance nothing unseen can enter the top k.
 Otherwise the fetch grows fourfold and the query runs again.
 
-Every statement is constant text chosen from a fixed table by enum (category, radius or
-not); request values travel only as bound parameters.
+Every statement is constant text built from enums and booleans (category, which filters
+are in use, a LIMIT bucket); request values travel only as bound parameters.
 """
 
 from __future__ import annotations
