@@ -40,19 +40,13 @@ def geodesic_distance_m(
     >>> round(float(geodesic_distance_m(113.3245, 23.1064, 113.3245, 23.1164)))
     1107
     """
-    return _inverse(_GEOD, lon1, lat1, lon2, lat2)
-
-
-def _inverse(
-    geod: pyproj.Geod, lon1: ArrayLike, lat1: ArrayLike, lon2: ArrayLike, lat2: ArrayLike
-) -> FloatArray:
     a, b, c, d = np.broadcast_arrays(
         np.asarray(lon1, dtype=np.float64),
         np.asarray(lat1, dtype=np.float64),
         np.asarray(lon2, dtype=np.float64),
         np.asarray(lat2, dtype=np.float64),
     )
-    _, _, dist = geod.inv(a.ravel(), b.ravel(), c.ravel(), d.ravel())
+    _, _, dist = _GEOD.inv(a.ravel(), b.ravel(), c.ravel(), d.ravel())
     return np.asarray(dist, dtype=np.float64).reshape(a.shape)
 
 
