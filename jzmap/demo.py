@@ -154,6 +154,7 @@ class _Placement:
             "source_lon": float(self.src_lon[i]),
             "source_lat": float(self.src_lat[i]),
             "geocode_precision": self.precision[i],
+            "source": "demo",
             "extra": {"dataset": DEMO_DATASET},
         }
 

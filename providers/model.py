@@ -114,6 +114,12 @@ class Provider:
     source_lon: float | None = None
     source_lat: float | None = None
     geocode_precision: Precision = Precision.EXACT
+    # How the point was obtained: "record" (coordinates came with the record),
+    # "gazetteer" (a boundary layer's stand-in point), "amap" (AMap's geocoder), ...
+    geocoder: str = "record"
+    # The dataset the record was imported from; a snapshot import of that dataset
+    # deactivates its providers missing from the new file.
+    source: str = ""
     active: bool = True
     # Unknown source columns, kept but never shown publicly; compared, not hashed.
     extra: dict[str, str] = field(default_factory=dict, hash=False)

@@ -62,16 +62,18 @@ class UpsertCounts:
     inserted: int = 0
     updated: int = 0
     unchanged: int = 0
+    deactivated: int = 0
 
     @property
     def changed(self) -> bool:
-        return self.inserted + self.updated > 0
+        return self.inserted + self.updated + self.deactivated > 0
 
     def __add__(self, other: UpsertCounts) -> UpsertCounts:
         return UpsertCounts(
             self.inserted + other.inserted,
             self.updated + other.updated,
             self.unchanged + other.unchanged,
+            self.deactivated + other.deactivated,
         )
 
 
@@ -83,8 +85,15 @@ class StoreUnavailableError(RuntimeError):
 class ProviderStore(Protocol):
     """What the ranking, the API and ingest need from a store."""
 
-    def upsert(self, providers: Iterable[Provider]) -> UpsertCounts:
-        """Insert or update by ``id`` in one transaction; identical rows are left alone."""
+    def upsert(
+        self, providers: Iterable[Provider], *, replace_source: str | None = None
+    ) -> UpsertCounts:
+        """Insert or update by ``id`` in one transaction; identical rows are left alone.
+
+        With ``replace_source``, the same transaction also deactivates (never deletes) the
+        active providers of that source whose ids were not in ``providers``: a snapshot.
+        When the same id comes twice, the last record wins.
+        """
         ...
 
     def get(self, provider_id: str) -> Provider | None:

@@ -210,3 +210,28 @@ def test_embedded_store_refuses_a_file_of_another_schema_version(tmp_path: Path)
         conn.execute("UPDATE meta SET value = 1 WHERE key = 'schema_version'")
     with pytest.raises(StoreUnavailableError, match="schema version 1, this program needs"):
         EmbeddedStore(tmp_path)
+
+
+def test_snapshot_upsert_deactivates_the_sources_missing_providers(store: ProviderStore) -> None:
+    a, b, c = (
+        dataclasses.replace(company(n, LON, LAT + n * STEP), source="区局2026") for n in (1, 2, 3)
+    )
+    other = dataclasses.replace(company(4, LON, LAT), source="别的来源")
+    store.upsert([a, b, c, other])
+    version = store.data_version()
+
+    counts = store.upsert([a, c], replace_source="区局2026")
+    assert counts == UpsertCounts(unchanged=2, deactivated=1)
+    assert store.data_version() > version
+    gone = store.get(b.id)
+    assert gone is not None and not gone.active  # deactivated, never deleted
+    got = {cand.provider.id for cand in store.nearest(LON, LAT, Filters(), 10)}
+    assert got == {a.id, c.id, other.id}
+
+    # Re-running the same snapshot is a no-op; bringing b back reactivates it.
+    assert store.upsert([a, c], replace_source="区局2026") == UpsertCounts(unchanged=2)
+    assert store.upsert([a, b, c], replace_source="区局2026") == UpsertCounts(
+        updated=1, unchanged=2
+    )
+    restored = store.get(b.id)
+    assert restored is not None and restored.active

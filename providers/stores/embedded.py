@@ -32,7 +32,7 @@ from providers.stores.rows import (
 
 DB_FILENAME = "providers.sqlite"
 # Bump when _SCHEMA changes: a file of another version is refused, never half-read.
-_SCHEMA_VERSION = 2
+_SCHEMA_VERSION = 3
 _BATCH = 5_000
 _BUMP_DATA_VERSION = "UPDATE meta SET value = value + 1 WHERE key = 'data_version'"
 
@@ -59,12 +59,15 @@ CREATE TABLE IF NOT EXISTS providers (
     source_lon REAL,
     source_lat REAL,
     geocode_precision TEXT NOT NULL,
+    geocoder TEXT NOT NULL,
+    source TEXT NOT NULL,
     active INTEGER NOT NULL,
     extra TEXT NOT NULL,
     h3_r7 INTEGER NOT NULL,
     h3_r8 INTEGER NOT NULL,
     h3_r9 INTEGER NOT NULL
 );
+CREATE INDEX IF NOT EXISTS providers_source ON providers (source);
 CREATE INDEX IF NOT EXISTS providers_h3_r7 ON providers (h3_r7);
 CREATE INDEX IF NOT EXISTS providers_h3_r8 ON providers (h3_r8);
 CREATE INDEX IF NOT EXISTS providers_h3_r9 ON providers (h3_r9);
@@ -157,19 +160,34 @@ class EmbeddedStore:
 
     # -- contract ----------------------------------------------------------------------
 
-    def upsert(self, providers: Iterable[Provider]) -> UpsertCounts:
+    def upsert(
+        self, providers: Iterable[Provider], *, replace_source: str | None = None
+    ) -> UpsertCounts:
         totals = UpsertCounts()
         batch: list[Provider] = []
+        seen: set[str] = set()
         with self._transaction() as conn:
             for p in providers:
                 batch.append(p)
+                seen.add(p.id)
                 if len(batch) >= _BATCH:
                     totals += self._upsert_batch(conn, batch)
                     batch = []
             totals += self._upsert_batch(conn, batch)
+            if replace_source is not None:
+                totals += UpsertCounts(deactivated=self._deactivate(conn, replace_source, seen))
             if totals.changed:
                 conn.execute(_BUMP_DATA_VERSION)
         return totals
+
+    @staticmethod
+    def _deactivate(conn: sqlite3.Connection, source: str, keep: set[str]) -> int:
+        active = conn.execute(
+            "SELECT id FROM providers WHERE source = ? AND active", (source,)
+        ).fetchall()
+        gone = [(row[0],) for row in active if row[0] not in keep]
+        conn.executemany("UPDATE providers SET active = 0 WHERE id = ?", gone)
+        return len(gone)
 
     def _upsert_batch(self, conn: sqlite3.Connection, batch: list[Provider]) -> UpsertCounts:
         if not batch:

@@ -17,6 +17,7 @@ are in use, a LIMIT bucket); request values travel only as bound parameters.
 from __future__ import annotations
 
 import functools
+import itertools
 import json
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
@@ -135,8 +136,9 @@ _COMPARED = [c for c in CONTENT_COLUMNS if c not in ("id", "lon", "lat")]
 _UPSERT_SQL = sa.text(
     f"""
     INSERT INTO providers (id, geom, {", ".join(_STORED)})
-    SELECT id, ST_SetSRID(ST_MakePoint(lon, lat), 4326), {", ".join(_STORED)}
+    SELECT DISTINCT ON (id) id, ST_SetSRID(ST_MakePoint(lon, lat), 4326), {", ".join(_STORED)}
     FROM incoming
+    ORDER BY id, seq DESC  -- one row per id (an INSERT may touch a row once): the last
     ON CONFLICT (id) DO UPDATE SET
         geom = EXCLUDED.geom,
         {", ".join(f"{c} = EXCLUDED.{c}" for c in _STORED)},
@@ -147,13 +149,22 @@ _UPSERT_SQL = sa.text(
     RETURNING (xmax = 0) AS inserted
     """
 )
+_DEACTIVATE_SQL = sa.text(
+    """
+    UPDATE providers SET active = false, updated_at = now()
+    WHERE source = :source AND active
+      AND NOT EXISTS (SELECT 1 FROM incoming WHERE incoming.id = providers.id)
+    """
+)
+_COPY_CHUNK = 10_000
 _STAGE_DDL = """
 CREATE TEMP TABLE incoming (
+    seq bigserial,
     id text, kind text, name text, categories text[], lon float8, lat float8,
     credit_code text, credit_grade text, grade_rank smallint, address text, district text,
     street text, community text, phone text, opening_hours text, practitioners int,
     certified_practitioners int, source_crs text, source_lon float8, source_lat float8,
-    geocode_precision text, active boolean, extra jsonb,
+    geocode_precision text, geocoder text, source text, active boolean, extra jsonb,
     h3_r7 bigint, h3_r8 bigint, h3_r9 bigint
 ) ON COMMIT DROP
 """
@@ -282,27 +293,35 @@ class PostgisStore:
                 "run `jzmap db upgrade`"
             )
 
-    def upsert(self, providers: Iterable[Provider]) -> UpsertCounts:
-        received = list(providers)
-        # One INSERT may touch a row once; the last record of an id wins, as row by row.
-        latest = list({p.id: p for p in received}.values())
-        rows = to_rows(latest)
+    def upsert(
+        self, providers: Iterable[Provider], *, replace_source: str | None = None
+    ) -> UpsertCounts:
+        """Stream the providers into a staging table with COPY, chunk by chunk, then merge
+        them in one statement; all of it one transaction, so memory stays flat on large
+        imports and a failure leaves nothing behind."""
+        received = 0
         with self._transaction() as conn:
             conn.exec_driver_sql(_STAGE_DDL)
             raw = conn.connection.driver_connection
             assert raw is not None
-            with (
-                raw.cursor() as cur,
-                cur.copy(f"COPY incoming ({', '.join(ALL_COLUMNS)}) FROM STDIN") as copy,
-            ):
-                for row in rows:
-                    copy.write_row([_copy_value(c, row[c]) for c in ALL_COLUMNS])
+            columns = ", ".join(ALL_COLUMNS)
+            with raw.cursor() as cur, cur.copy(f"COPY incoming ({columns}) FROM STDIN") as copy:
+                iterator = iter(providers)
+                # (itertools.batched arrives with Python 3.12; the project supports 3.11.)
+                while chunk := list(itertools.islice(iterator, _COPY_CHUNK)):
+                    received += len(chunk)
+                    for row in to_rows(chunk):
+                        copy.write_row([_copy_value(c, row[c]) for c in ALL_COLUMNS])
             flags = [bool(r[0]) for r in conn.execute(_UPSERT_SQL)]
             inserted = sum(flags)
+            deactivated = 0
+            if replace_source is not None:
+                deactivated = conn.execute(_DEACTIVATE_SQL, {"source": replace_source}).rowcount
             counts = UpsertCounts(
                 inserted=inserted,
                 updated=len(flags) - inserted,
-                unchanged=len(received) - len(flags),
+                unchanged=received - len(flags),
+                deactivated=deactivated,
             )
             if counts.changed:
                 conn.execute(_BUMP_DATA_VERSION)

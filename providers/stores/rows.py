@@ -38,6 +38,8 @@ CONTENT_COLUMNS: tuple[str, ...] = (
     "source_lon",
     "source_lat",
     "geocode_precision",
+    "geocoder",
+    "source",
     "active",
     "extra",
 )
@@ -69,6 +71,8 @@ def content_row(p: Provider) -> dict[str, Any]:
         "source_lon": p.source_lon,
         "source_lat": p.source_lat,
         "geocode_precision": p.geocode_precision.value,
+        "geocoder": p.geocoder,
+        "source": p.source,
         "active": p.active,
         "extra": json.dumps(p.extra, ensure_ascii=False, sort_keys=True),
     }
@@ -114,7 +118,7 @@ def from_row(row: Sequence[Any]) -> Provider:
     (
         id_, kind, name, categories, lon, lat, credit_code, grade, _rank, address, district,
         street, community, phone, hours, practitioners, certified, source_crs, source_lon,
-        source_lat, precision, active, extra,
+        source_lat, precision, geocoder, source, active, extra,
     ) = row[: len(CONTENT_COLUMNS)]  # fmt: skip
     return Provider.trusted(
         id_,
@@ -137,6 +141,8 @@ def from_row(row: Sequence[Any]) -> Provider:
         source_lon,
         source_lat,
         _PRECISION[precision],
+        geocoder,
+        source,
         bool(active),
         json.loads(extra) if isinstance(extra, str) else dict(extra or {}),
     )
