@@ -12,20 +12,10 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from api.errors import install_error_handlers
-from api.routes import providers, system
+from api.routes import admin, providers, system
+from jzmap.services import open_store_from
 from jzmap.settings import Settings
 from providers.store import ProviderStore
-from providers.stores import open_store
-
-
-def open_store_from(settings: Settings) -> ProviderStore:
-    return open_store(
-        settings.database_url,
-        settings.data_dir,
-        pool_size=settings.db_pool_size,
-        connect_timeout_s=settings.db_connect_timeout_s,
-        statement_timeout_ms=settings.db_statement_timeout_ms,
-    )
 
 
 def create_app(settings: Settings | None = None, store: ProviderStore | None = None) -> FastAPI:
@@ -61,4 +51,5 @@ def create_app(settings: Settings | None = None, store: ProviderStore | None = N
     install_error_handlers(app)
     app.include_router(system.router)
     app.include_router(providers.router)
+    app.include_router(admin.router)
     return app

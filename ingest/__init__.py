@@ -1,6 +1,22 @@
-"""Registry import: read files, validate rows, store the good ones, explain the rest."""
+"""Registry import: read files, validate and locate rows, store the good ones, explain the
+rest (see ``jzmap ingest``)."""
 
-from ingest.pipeline import IngestReport, ingest_files, write_rejects, write_report
+from ingest.pipeline import (
+    Ingester,
+    IngestOptions,
+    IngestReport,
+    RowWarning,
+    write_rejects,
+    write_report,
+)
 from ingest.readers import UnreadableFileError
 
-__all__ = ["IngestReport", "UnreadableFileError", "ingest_files", "write_rejects", "write_report"]
+__all__ = [
+    "IngestOptions",
+    "IngestReport",
+    "Ingester",
+    "RowWarning",
+    "UnreadableFileError",
+    "write_rejects",
+    "write_report",
+]

@@ -1,81 +1,214 @@
-"""Registry file readers: each yields source rows with the line they came from."""
+"""Registry files in: CSV (UTF-8, UTF-8 with BOM, GBK/GB18030), XLSX, GeoJSON.
+
+Every reader gives the header row and the records, each with the line it came from (the
+spreadsheet row for XLSX, the feature's position for GeoJSON), so a reject can always be
+traced back to the cell an operator must fix.
+"""
 
 from __future__ import annotations
 
 import csv
+import datetime as dt
+import io
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
+
+# A leading apostrophe is how our rejects file keeps Excel from running a cell as a
+# formula; loading that file back must give the original text.
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 
 @dataclass(frozen=True, slots=True)
 class SourceRow:
-    """One record as read: ``line`` is the 1-based line in the file (features: 1-based
-    position in the collection), ``cells`` the raw text of every column."""
+    """One record: ``line`` is where it starts in the file, ``values`` its cells as text,
+    aligned with the table's headers."""
 
     line: int
-    cells: dict[str, str]
+    values: list[str]
+
+
+@dataclass(frozen=True)
+class Table:
+    headers: list[str]
+    rows: list[SourceRow]
+    encoding: str | None  # how a CSV was decoded; None for XLSX and GeoJSON
 
 
 class UnreadableFileError(ValueError):
-    """The file cannot be processed at all (unknown format, broken encoding, bad JSON)."""
+    """The file cannot be processed at all (format, encoding, sheet, broken content)."""
 
 
-def read_rows(path: Path) -> Iterator[SourceRow]:
-    """Rows of a CSV (UTF-8, with or without BOM) or GeoJSON file.
+def read_table(path: Path, *, encoding: str | None = None, sheet: str | None = None) -> Table:
+    """Read a registry file.
+
+    Parameters
+    ----------
+    path
+        ``.csv``, ``.xlsx`` or ``.geojson``/``.json``.
+    encoding
+        For CSV: force an encoding; by default UTF-8 (with or without BOM) is tried, then
+        GB18030 (a superset of GBK and GB2312, what Chinese office software writes).
+    sheet
+        For XLSX: a sheet name or 1-based number; by default the first sheet.
 
     Raises
     ------
     UnreadableFileError
-        For any other format, or content that is not what the extension promises.
+        With a message saying what is wrong and how to fix it.
     """
     suffix = path.suffix.lower()
     if suffix == ".csv":
-        return _read_csv(path)
+        return _read_csv(path, encoding)
+    if suffix == ".xlsx":
+        return _read_xlsx(path, sheet)
     if suffix in (".geojson", ".json"):
         return _read_geojson(path)
     raise UnreadableFileError(
-        f"{path.name}: unsupported file type {suffix!r}; use .csv or .geojson"
+        f"{path.name}: unsupported file type {suffix!r}; use .csv, .xlsx or .geojson"
     )
 
 
-def _read_csv(path: Path) -> Iterator[SourceRow]:
-    try:
-        text = path.read_text(encoding="utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise UnreadableFileError(f"{path.name}: not UTF-8 text ({exc.reason})") from exc
-    reader = csv.reader(text.splitlines(keepends=True))
-    try:
-        header = [h.strip() for h in next(reader)]
-    except StopIteration:
-        return
-    for record in reader:
-        line = reader.line_num
-        if not any(cell.strip() for cell in record):
-            continue  # blank lines carry nothing to store or reject
-        cells = {name: (record[i] if i < len(record) else "") for i, name in enumerate(header)}
-        if len(record) > len(header):
-            cells["_overflow"] = ",".join(record[len(header) :])
-        yield SourceRow(line=line, cells=cells)
+def _unquote(cell: str) -> str:
+    if cell.startswith("'") and cell[1:2] in _FORMULA_START:
+        return cell[1:]
+    return cell
 
 
-def _read_geojson(path: Path) -> Iterator[SourceRow]:
+def decode(data: bytes, encoding: str | None = None) -> tuple[str, str]:
+    """The text and the encoding it was read with."""
+    if encoding:
+        try:
+            return data.decode(encoding), encoding
+        except LookupError as exc:
+            raise UnreadableFileError(f"unknown encoding {encoding!r}") from exc
+        except UnicodeDecodeError as exc:
+            raise UnreadableFileError(
+                f"not {encoding} text (byte {exc.start}: {exc.reason}); try another --encoding"
+            ) from exc
+    for candidate in ("utf-8-sig", "gb18030"):
+        try:
+            return data.decode(candidate), candidate
+        except UnicodeDecodeError:
+            continue
+    raise UnreadableFileError("neither UTF-8 nor GB18030 text; name the encoding with --encoding")
+
+
+def _read_csv(path: Path, encoding: str | None) -> Table:
     try:
-        data = json.loads(path.read_text(encoding="utf-8-sig"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        text, used = decode(path.read_bytes(), encoding)
+    except UnreadableFileError as exc:
+        raise UnreadableFileError(f"{path.name}: {exc}") from exc
+    if "\x00" in text:
+        raise UnreadableFileError(f"{path.name}: contains NUL bytes; is it really a CSV file?")
+    reader = csv.reader(io.StringIO(text, newline=""))
+    records: list[tuple[int, list[str]]] = []
+    line_end = 0
+    try:
+        for record in reader:
+            line = line_end + 1
+            line_end = reader.line_num
+            if any(cell.strip() for cell in record):  # blank lines carry nothing
+                records.append((line, [_unquote(c) for c in record]))
+    except csv.Error as exc:
+        raise UnreadableFileError(f"{path.name}: line {reader.line_num}: {exc}") from exc
+    if not records:
+        raise UnreadableFileError(f"{path.name}: empty file, no header row")
+    headers = [h.strip() for h in records[0][1]]
+    width = len(headers)
+    if any(len(values) > width for _, values in records[1:]):
+        # Cells beyond the header are kept, joined, in one extra column: never dropped.
+        headers.append("_overflow")
+    rows = [SourceRow(line, _fit(values, width, len(headers))) for line, values in records[1:]]
+    return Table(headers, rows, used)
+
+
+def _fit(values: list[str], width: int, total: int) -> list[str]:
+    if len(values) > width:
+        values = [*values[:width], ",".join(values[width:])]
+    return values + [""] * (total - len(values))
+
+
+def _cell_text(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, float) and value.is_integer() and abs(value) < 1e15:
+        return str(int(value))
+    if isinstance(value, dt.datetime | dt.date | dt.time):
+        return value.isoformat()
+    return str(value)
+
+
+def _read_xlsx(path: Path, sheet: str | None) -> Table:
+    import openpyxl
+    from openpyxl.utils.exceptions import InvalidFileException
+
+    try:
+        workbook = openpyxl.load_workbook(path, read_only=True, data_only=True)
+    except (InvalidFileException, OSError, KeyError, ValueError) as exc:
+        raise UnreadableFileError(f"{path.name}: not a readable XLSX workbook ({exc})") from exc
+    try:
+        names = workbook.sheetnames
+        if sheet is None:
+            chosen = names[0]
+        elif sheet in names:
+            chosen = sheet
+        elif sheet.isdigit() and 1 <= int(sheet) <= len(names):
+            chosen = names[int(sheet) - 1]
+        else:
+            raise UnreadableFileError(
+                f"{path.name}: no sheet {sheet!r}; sheets: {', '.join(names)}"
+            )
+        headers: list[str] | None = None
+        rows: list[SourceRow] = []
+        for number, record in enumerate(workbook[chosen].iter_rows(values_only=True), start=1):
+            values = [_cell_text(v) for v in record]
+            if not any(v.strip() for v in values):
+                continue
+            if headers is None:
+                headers = [h.strip() for h in values]
+                continue
+            values = [_unquote(v) for v in values[: len(headers)]]
+            rows.append(SourceRow(number, values + [""] * (len(headers) - len(values))))
+    finally:
+        workbook.close()
+    if headers is None:
+        raise UnreadableFileError(f"{path.name}: sheet {chosen!r} is empty")
+    return Table(headers, rows, None)
+
+
+def _read_geojson(path: Path) -> Table:
+    try:
+        data = json.loads(decode(path.read_bytes())[0])
+    except (UnreadableFileError, json.JSONDecodeError) as exc:
         raise UnreadableFileError(f"{path.name}: not valid GeoJSON ({exc})") from exc
     if not isinstance(data, dict) or data.get("type") != "FeatureCollection":
         raise UnreadableFileError(f"{path.name}: expected a GeoJSON FeatureCollection")
-    for position, feature in enumerate(data.get("features") or [], start=1):
-        properties = (feature or {}).get("properties") or {}
-        cells = {str(k): "" if v is None else str(v) for k, v in properties.items()}
-        geometry = (feature or {}).get("geometry") or {}
-        coordinates = geometry.get("coordinates")
+    features = [f if isinstance(f, dict) else {} for f in data.get("features") or []]
+    headers: list[str] = []
+    for feature in features:
+        for key in feature.get("properties") or {}:
+            if str(key) not in headers:
+                headers.append(str(key))
+    headers = [h for h in headers if h not in ("lon", "lat")] + ["lon", "lat"]
+    rows = []
+    for position, feature in enumerate(features, start=1):
+        cells = {str(k): _cell_text(v) for k, v in (feature.get("properties") or {}).items()}
+        geometry = feature.get("geometry") or {}
+        coordinates = geometry.get("coordinates") if isinstance(geometry, dict) else None
         if (
             geometry.get("type") == "Point"
             and isinstance(coordinates, list)
             and len(coordinates) >= 2
         ):
-            cells["lon"], cells["lat"] = str(coordinates[0]), str(coordinates[1])
-        yield SourceRow(line=position, cells=cells)
+            cells["lon"], cells["lat"] = _cell_text(coordinates[0]), _cell_text(coordinates[1])
+        rows.append(SourceRow(position, [cells.get(h, "") for h in headers]))
+    return Table(headers, rows, None)
+
+
+def iter_cells(table: Table) -> Iterator[tuple[SourceRow, dict[str, str]]]:
+    """Each row with its cells keyed by header."""
+    for row in table.rows:
+        yield row, dict(zip(table.headers, row.values, strict=True))

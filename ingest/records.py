@@ -1,169 +1,130 @@
-"""Source rows to providers: every failing field gives its own reason, all at once."""
+"""One source row to a draft provider: every failing field gives its own reason, all at once.
+
+Location checks (city boundary, swapped coordinates, district agreement) and geocoding need
+many rows at a time to be fast, so they happen in the pipeline; this module reads cells.
+"""
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
-from typing import TypeVar
+from typing import Any
 
-from geo.crs import CRS, to_wgs84
+from geo.crs import CRS
+from ingest.headers import HeaderMap
+from ingest.values import (
+    fold,
+    parse_categories,
+    parse_coordinate,
+    parse_count,
+    parse_crs,
+    parse_grade,
+    parse_kind,
+    parse_phone,
+)
 from providers.credit_code import credit_code_problem
-from providers.identity import company_id, station_id
-from providers.model import Category, Grade, InvalidProviderError, Kind, Precision, Provider
-
-KNOWN_COLUMNS = frozenset(
-    {
-        "name", "kind", "credit_code", "credit_grade", "categories", "address", "district",
-        "street", "community", "phone", "opening_hours", "practitioners",
-        "certified_practitioners", "lon", "lat", "crs", "station_code", "geocode_precision",
-    }
-)  # fmt: skip
-CATEGORY_SEPARATORS = ("、", ",", "，", ";", "；", "/", " ")
+from providers.model import Kind
 
 
 @dataclass(frozen=True, slots=True)
 class Problem:
+    """What is wrong (or, for a warning, worth a look) in which column."""
+
     column: str
     reason: str
 
 
+@dataclass(frozen=True, slots=True)
+class RowDefaults:
+    """What the command line says for rows that do not say it themselves."""
+
+    kind: Kind | None = None
+    crs: CRS | None = None
+
+
 @dataclass(slots=True)
-class _Parsed:
+class Draft:
+    """A row on its way to becoming a provider."""
+
+    line: int
+    cells: dict[str, str]  # the original cells by header, for rejects and extras
+    fields: dict[str, Any] = field(default_factory=dict)
     problems: list[Problem] = field(default_factory=list)
+    warnings: list[Problem] = field(default_factory=list)
 
     def fail(self, column: str, reason: str) -> None:
         self.problems.append(Problem(column, reason))
 
+    @property
+    def has_coordinates(self) -> bool:
+        return self.fields.get("lon") is not None and self.fields.get("lat") is not None
 
-def row_to_provider(
-    cells: dict[str, str], default_crs: CRS | None = None
-) -> Provider | list[Problem]:
-    """The provider a row describes, or every problem that keeps it from being one."""
-    get = {k.strip().lower(): v.strip() for k, v in cells.items()}
-    parsed = _Parsed()
 
-    kind = _enum(parsed, Kind, "kind", get.get("kind", ""))
-    name = get.get("name", "")
-    if not name:
-        parsed.fail("name", "name is empty")
-    categories = _categories(parsed, get.get("categories", ""))
-    grade_text = get.get("credit_grade", "")
-    grade = _enum(parsed, Grade, "credit_grade", grade_text.upper()) if grade_text else None
-    credit_code = get.get("credit_code", "").upper() or None
-    if kind is Kind.COMPANY:
-        if credit_code is None:
-            parsed.fail("credit_code", "a company needs its unified social credit code")
-        elif problem := credit_code_problem(credit_code):
-            parsed.fail("credit_code", problem)
-        if grade is None and not grade_text:
-            parsed.fail("credit_grade", "a company needs a credit grade (5A, 4A, 3A, 2A or A)")
-    practitioners = _count(parsed, "practitioners", get.get("practitioners", ""))
-    certified = _count(parsed, "certified_practitioners", get.get("certified_practitioners", ""))
-    crs_text = get.get("crs", "")
-    crs = _enum(parsed, CRS, "crs", crs_text.lower()) if crs_text else (default_crs or CRS.WGS84)
-    lon = _number(parsed, "lon", get.get("lon", ""))
-    lat = _number(parsed, "lat", get.get("lat", ""))
-    precision_text = get.get("geocode_precision", "")
-    precision = (
-        _enum(parsed, Precision, "geocode_precision", precision_text.lower())
-        if precision_text
-        else Precision.EXACT
+def draft_row(
+    line: int, headers: list[str], values: list[str], header: HeaderMap, defaults: RowDefaults
+) -> Draft:
+    """Parse every understood cell of a row; keep the others as extras."""
+    draft = Draft(line=line, cells=dict(zip(headers, values, strict=True)))
+
+    def raw(name: str) -> str:
+        position = header.fields.get(name)
+        return "" if position is None else values[position].strip()
+
+    def column(name: str) -> str:
+        position = header.fields.get(name)
+        return name if position is None else headers[position]
+
+    def take(name: str, parsed: tuple[object, str | None]) -> Any:
+        value, problem = parsed
+        if problem:
+            draft.fail(column(name), problem)
+        return value
+
+    f = draft.fields
+    f["name"] = raw("name")
+    if not f["name"]:
+        draft.fail(column("name"), "name is empty")
+    kind = take("kind", parse_kind(raw("kind"))) or defaults.kind
+    if kind is None and not any(p.column == column("kind") for p in draft.problems):
+        draft.fail(column("kind"), "kind unknown: add a 类型 column or use --kind")
+    f["kind"] = kind
+    code = fold(raw("credit_code")).upper() or None
+    if code is not None and (problem := credit_code_problem(code)):
+        draft.fail(column("credit_code"), problem)
+    if kind is Kind.COMPANY and code is None:
+        draft.fail(column("credit_code"), "a company needs its 18-character credit code")
+    f["credit_code"] = code
+    grade = take("credit_grade", parse_grade(raw("credit_grade")))
+    if kind is Kind.COMPANY and grade is None and not raw("credit_grade"):
+        draft.fail(column("credit_grade"), "a company needs a credit grade (5A … A)")
+    if kind is Kind.STATION and grade is not None:
+        draft.fail(column("credit_grade"), "grassroots service stations are not graded")
+    f["credit_grade"] = grade
+    f["categories"] = take("categories", parse_categories(raw("categories")))
+    phone_text = raw("phone")
+    f["phone"] = take("phone", parse_phone(phone_text)) or ""
+    if f["phone"] and len([p for p in phone_text.replace("、", "/").split("/") if p.strip()]) > 1:
+        draft.warnings.append(Problem(column("phone"), "several numbers: the first is shown"))
+    practitioners = take(
+        "practitioners", parse_count(raw("practitioners"), column("practitioners"))
     )
-    if parsed.problems or kind is None or crs is None or lon is None or lat is None:
-        return parsed.problems or [Problem("row", "incomplete record")]
-
-    wgs_lon, wgs_lat = to_wgs84(lon, lat, crs)
-    district, street = get.get("district", ""), get.get("street", "")
-    provider_id = (
-        company_id(credit_code or "")
-        if kind is Kind.COMPANY
-        else station_id(
-            station_code=get.get("station_code") or None,
-            district=district,
-            street=street,
-            name=name,
-        )
+    certified = take(
+        "certified_practitioners",
+        parse_count(raw("certified_practitioners"), column("certified_practitioners")),
     )
-    try:
-        return Provider(
-            id=provider_id,
-            kind=kind,
-            name=name,
-            categories=categories,
-            lon=wgs_lon,
-            lat=wgs_lat,
-            credit_code=credit_code if kind is Kind.COMPANY else None,
-            credit_grade=grade,
-            address=get.get("address", ""),
-            district=district,
-            street=street,
-            community=get.get("community", ""),
-            phone=get.get("phone", ""),
-            opening_hours=get.get("opening_hours", ""),
-            practitioners=practitioners or 0,
-            certified_practitioners=certified or 0,
-            source_crs=crs,
-            source_lon=lon,
-            source_lat=lat,
-            geocode_precision=precision or Precision.EXACT,
-            extra={k: v for k, v in cells.items() if k.strip().lower() not in KNOWN_COLUMNS},
+    if practitioners is not None and certified is not None and certified > practitioners:
+        draft.fail(
+            column("certified_practitioners"),
+            f"{certified} certified holders but only {practitioners} practitioners",
         )
-    except InvalidProviderError as exc:
-        return [Problem("row", str(exc))]
-
-
-E = TypeVar("E", Kind, Grade, CRS, Precision)
-
-
-def _enum(parsed: _Parsed, enum: type[E], column: str, text: str) -> E | None:
-    try:
-        return enum(text)
-    except ValueError:
-        allowed = ", ".join(m.value for m in enum)
-        parsed.fail(column, f"{column} {text!r} is not one of: {allowed}")
-        return None
-
-
-def _categories(parsed: _Parsed, text: str) -> frozenset[Category]:
-    for sep in CATEGORY_SEPARATORS[1:]:
-        text = text.replace(sep, CATEGORY_SEPARATORS[0])
-    values = [v for v in text.split(CATEGORY_SEPARATORS[0]) if v]
-    if not values:
-        parsed.fail("categories", "at least one category is required")
-    found: set[Category] = set()
-    for value in values:
-        try:
-            found.add(Category(value.lower()))
-        except ValueError:
-            allowed = ", ".join(c.value for c in Category)
-            parsed.fail("categories", f"unknown category {value!r}; allowed: {allowed}")
-    return frozenset(found)
-
-
-def _number(parsed: _Parsed, column: str, text: str) -> float | None:
-    if not text:
-        parsed.fail(column, f"{column} is missing; this importer needs coordinates")
-        return None
-    try:
-        value = float(text)
-    except ValueError:
-        parsed.fail(column, f"{column} {text!r} is not a number")
-        return None
-    if not math.isfinite(value):
-        parsed.fail(column, f"{column} {text!r} is not a finite number")
-        return None
-    return value
-
-
-def _count(parsed: _Parsed, column: str, text: str) -> int | None:
-    if not text:
-        return 0
-    try:
-        value = int(text)
-    except ValueError:
-        parsed.fail(column, f"{column} {text!r} is not a whole number")
-        return None
-    if value < 0:
-        parsed.fail(column, f"{column} {value} is negative")
-        return None
-    return value
+    f["practitioners"], f["certified_practitioners"] = practitioners or 0, certified or 0
+    f["crs"] = take("crs", parse_crs(raw("crs"))) or defaults.crs or CRS.WGS84
+    lon = take("lon", parse_coordinate(raw("lon"), column("lon")))
+    lat = take("lat", parse_coordinate(raw("lat"), column("lat")))
+    if bool(raw("lon")) != bool(raw("lat")):
+        missing = "lat" if not raw("lat") else "lon"
+        draft.fail(column(missing), f"{column(missing)} is missing while the other is given")
+    f["lon"], f["lat"] = lon, lat
+    for name in ("address", "district", "street", "community", "opening_hours", "station_code"):
+        f[name] = raw(name)
+    f["extra"] = {h: values[i].strip() for h, i in header.extras.items() if values[i].strip()}
+    return draft

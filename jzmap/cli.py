@@ -29,7 +29,7 @@ def _fail(message: str) -> typer.Exit:
 
 def _open_store(settings: Settings) -> ProviderStore:
     """The selected store, or a one-line error and exit status 1 when it cannot open."""
-    from api.app import open_store_from
+    from jzmap.services import open_store_from
     from providers.store import StoreUnavailableError
 
     try:
@@ -99,39 +99,67 @@ def demo(
 @app.command()
 def ingest(
     files: Annotated[list[Path], typer.Argument(exists=True, dir_okay=False, readable=True)],
+    kind: Annotated[
+        str | None, typer.Option(help="kind of rows without a 类型 column: company, station")
+    ] = None,
     crs: Annotated[
-        str | None, typer.Option(help="CRS of rows without a crs column: wgs84, gcj02, bd09")
+        str | None, typer.Option(help="CRS of rows without a 坐标系 column: wgs84, gcj02, bd09")
+    ] = None,
+    encoding: Annotated[
+        str | None, typer.Option(help="CSV encoding (default: UTF-8, else GB18030)")
+    ] = None,
+    sheet: Annotated[str | None, typer.Option(help="XLSX sheet name or number")] = None,
+    mode: Annotated[
+        str, typer.Option(help="append, or snapshot: also deactivate the source's missing rows")
+    ] = "append",
+    source: Annotated[
+        str | None, typer.Option(help="dataset name (default: the file name without extension)")
     ] = None,
     rejects: Annotated[Path | None, typer.Option(help="write rejected rows (CSV) here")] = None,
-    report: Annotated[Path | None, typer.Option(help="write the summary (JSON) here")] = None,
+    report: Annotated[Path | None, typer.Option(help="write the report (JSON) here")] = None,
     dry_run: Annotated[
         bool, typer.Option("--dry-run", help="validate only; store nothing")
     ] = False,
 ) -> None:
-    """Import provider files (CSV or GeoJSON); every row is stored or reported as rejected."""
+    """Import registry files (CSV, XLSX, GeoJSON): every row is stored or reported rejected.
+
+    Exit status 0 when the files were processed, rejects or not; 1 when one could not be
+    processed at all (then nothing was written).
+    """
     from geo.crs import CRS
-    from ingest import UnreadableFileError, ingest_files, write_rejects, write_report
+    from ingest import IngestOptions, UnreadableFileError, write_rejects, write_report
+    from jzmap.reports import print_report, progress_bar
+    from jzmap.services import ingester
+    from providers.model import Kind
 
     try:
-        default_crs = None if crs is None else CRS(crs.lower())
-    except ValueError:
-        raise _fail(f"--crs {crs!r} is not one of: wgs84, gcj02, bd09") from None
-    store = _open_store(Settings())
+        options = IngestOptions(
+            kind=None if kind is None else Kind(kind.lower()),
+            crs=None if crs is None else CRS(crs.lower()),
+            encoding=encoding,
+            sheet=sheet,
+            mode="snapshot" if mode == "snapshot" else "append",
+            source=source,
+            dry_run=dry_run,
+        )
+    except ValueError as exc:
+        raise _fail(f"{exc}; --kind takes company or station, --crs wgs84, gcj02 or bd09") from None
+    if mode not in ("append", "snapshot"):
+        raise _fail(f"--mode {mode!r}: use append or snapshot")
+    settings = Settings()
+    store = None if dry_run else _open_store(settings)
     try:
-        result = ingest_files(files, store, default_crs=default_crs, dry_run=dry_run)
+        with progress_bar() as on_progress:
+            result = ingester(settings, on_progress).run(files, store, options)
     except UnreadableFileError as exc:
         raise _fail(str(exc)) from None
     finally:
-        store.close()
-    for key, value in result.summary().items():
-        typer.echo(f"{key:>10}: {value}")
-    for reject in result.rejects[:20]:
-        reasons = "; ".join(p.reason for p in reject.problems)
-        typer.echo(f"  rejected {reject.file}:{reject.line}: {reasons}", err=True)
-    if len(result.rejects) > 20:
-        typer.echo(f"  … and {len(result.rejects) - 20} more rejected rows", err=True)
+        if store is not None:
+            store.close()
+    print_report(result)
     if rejects is not None:
         write_rejects(result, rejects)
+        typer.echo(f"rejected rows written to {rejects}", err=True)
     if report is not None:
         write_report(result, report)
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import AliasChoices, Field
+from pydantic import AliasChoices, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
@@ -35,6 +35,29 @@ class Settings(BaseSettings):
     db_pool_size: int = Field(default=5, ge=1, le=100)
     db_connect_timeout_s: int = Field(default=5, ge=1, le=120)
     db_statement_timeout_ms: int = Field(default=10_000, ge=100, le=600_000)
+
+    admin_token: SecretStr | None = Field(
+        default=None, description="bearer token for /v1/admin; admin routes refuse all without it"
+    )
+    max_upload_mb: int = Field(default=50, ge=1, le=2_000, description="largest admin upload")
+    districts_layer: Path = Field(
+        default=REFERENCE_DIR / "districts.geojson",
+        description="city boundary: polygons with a `name` column (imports must fall inside)",
+    )
+    streets_layer: Path | None = Field(
+        default=None, description="optional street polygons (`name`, `district`) for geocoding"
+    )
+    geocoders: str = Field(
+        default="gazetteer,amap", description="geocoder chain, in order (amap only with a key)"
+    )
+    amap_key: SecretStr | None = None
+    amap_url: str = "https://restapi.amap.com/v3/geocode/geo"
+    amap_max_per_second: float = Field(default=20.0, gt=0, le=1_000)
+    amap_timeout_s: float = Field(default=5.0, gt=0, le=60)
+    amap_retries: int = Field(default=3, ge=0, le=10)
+    geocode_cache: Path | None = Field(
+        default=None, description="AMap answers cache; default <data_dir>/geocode-cache.sqlite"
+    )
 
     @property
     def backend(self) -> str:

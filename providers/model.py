@@ -13,6 +13,7 @@ from enum import StrEnum
 from typing import Any
 
 from geo.crs import CRS
+from geo.precision import Precision as Precision  # re-exported: part of the model
 from providers.credit_code import credit_code_problem
 
 
@@ -64,18 +65,6 @@ class Grade(StrEnum):
 
 
 _GRADE_RANKS = {Grade.A5: 5, Grade.A4: 4, Grade.A3: 3, Grade.A2: 2, Grade.A1: 1}
-
-
-class Precision(StrEnum):
-    """How precisely a provider's point is known.
-
-    ``exact`` is a surveyed or geocoded address; ``street`` and ``district`` are stand-in
-    points (a street or district centre) that must never be presented as the real place.
-    """
-
-    EXACT = "exact"
-    STREET = "street"
-    DISTRICT = "district"
 
 
 _PHONE_CHARS = re.compile(r"^[0-9+\-() ]*$")

@@ -98,7 +98,8 @@ def test_ingest_stores_or_explains_every_row(embedded_env: dict[str, str], tmp_p
     assert bad[1]["name"] == "坏坐标服务站"  # original cells kept for fixing and reloading
 
     store = EmbeddedStore(Path(embedded_env["JZMAP_DATA_DIR"]))
-    st = store.get(station_id(district="", street="", name="赤岗街道家政服务站"))
+    # No district column: the district comes from the point and takes part in the id.
+    st = store.get(station_id(district="海珠区", street="", name="赤岗街道家政服务站"))
     assert st is not None and st.source_crs is CRS.GCJ02
     assert (st.source_lon, st.source_lat) == (113.3354, 23.1037)
     assert (st.lon, st.lat) == pytest.approx(gcj02_to_wgs84(113.3354, 23.1037), abs=1e-9)

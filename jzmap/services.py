@@ -1,0 +1,70 @@
+"""Wiring: the objects settings describe (store, city, geocoders, ingester), built once.
+
+The CLI and the API both build what they need here, so the two cannot drift apart.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from geo.boundaries import CityBoundary
+from geo.geocoding import AmapGeocoder, GazetteerGeocoder, Geocoder, GeocoderChain
+from ingest import Ingester
+from jzmap.settings import Settings
+from providers.store import ProviderStore
+from providers.stores import open_store
+
+
+def open_store_from(settings: Settings) -> ProviderStore:
+    return open_store(
+        settings.database_url,
+        settings.data_dir,
+        pool_size=settings.db_pool_size,
+        connect_timeout_s=settings.db_connect_timeout_s,
+        statement_timeout_ms=settings.db_statement_timeout_ms,
+    )
+
+
+@functools.cache
+def _districts(path: Path) -> Any:  # a GeoDataFrame; geopandas has no type hints
+    import geopandas as gpd
+
+    return gpd.read_file(path)
+
+
+def city_boundary(settings: Settings) -> CityBoundary:
+    return CityBoundary(_districts(settings.districts_layer))
+
+
+def geocoder_chain(settings: Settings) -> GeocoderChain:
+    """The configured geocoders, in order; AMap only when a key is set."""
+    import geopandas as gpd
+
+    chosen: list[Geocoder] = []
+    for name in (n.strip() for n in settings.geocoders.split(",") if n.strip()):
+        if name == "gazetteer":
+            streets = gpd.read_file(settings.streets_layer) if settings.streets_layer else None
+            chosen.append(GazetteerGeocoder(_districts(settings.districts_layer), streets))
+        elif name == "amap":
+            if settings.amap_key is None:
+                continue
+            chosen.append(
+                AmapGeocoder(
+                    settings.amap_key.get_secret_value(),
+                    url=settings.amap_url,
+                    cache_path=settings.geocode_cache or settings.data_dir / "geocode-cache.sqlite",
+                    timeout_s=settings.amap_timeout_s,
+                    retries=settings.amap_retries,
+                    max_per_second=settings.amap_max_per_second,
+                )
+            )
+        else:
+            raise ValueError(f"JZMAP_GEOCODERS: unknown geocoder {name!r}; known: gazetteer, amap")
+    return GeocoderChain(chosen)
+
+
+def ingester(settings: Settings, on_progress: Callable[[int, int], None] | None = None) -> Ingester:
+    return Ingester(city_boundary(settings), geocoder_chain(settings), on_progress)
