@@ -322,7 +322,7 @@ cell_values = st.one_of(
             "\x00",
             "\r\n",
         ]
-    ),  # fmt: skip
+    ),
 )
 
 
