@@ -221,10 +221,10 @@ def _alembic_config(connection: Connection) -> Config:
     return config
 
 
-def upgrade_schema(engine: Engine) -> str:
-    """Bring the database to the newest schema (idempotent); returns the revision."""
+def upgrade_schema(engine: Engine, revision: str = "head") -> str:
+    """Bring the database to ``revision`` (idempotent); returns the revision reached."""
     with engine.begin() as conn:
-        command.upgrade(_alembic_config(conn), "head")
+        command.upgrade(_alembic_config(conn), revision)
         return _current_revision(conn) or ""
 
 
