@@ -20,6 +20,7 @@ from ingest.values import (
     parse_grade,
     parse_kind,
     parse_phone,
+    split_phones,
 )
 from providers.credit_code import credit_code_problem
 from providers.model import Kind
@@ -64,10 +65,10 @@ def draft_row(
 ) -> Draft:
     """Parse every understood cell of a row; keep the others as extras."""
     draft = Draft(line=line, cells=dict(zip(headers, values, strict=True)))
+    raws = {name: values[position].strip() for name, position in header.fields.items()}
 
     def raw(name: str) -> str:
-        position = header.fields.get(name)
-        return "" if position is None else values[position].strip()
+        return raws.get(name, "")
 
     def column(name: str) -> str:
         position = header.fields.get(name)
@@ -100,9 +101,9 @@ def draft_row(
         draft.fail(column("credit_grade"), "grassroots service stations are not graded")
     f["credit_grade"] = grade
     f["categories"] = take("categories", parse_categories(raw("categories")))
-    phone_text = raw("phone")
-    f["phone"] = take("phone", parse_phone(phone_text)) or ""
-    if f["phone"] and len([p for p in phone_text.replace("、", "/").split("/") if p.strip()]) > 1:
+    phones = split_phones(raw("phone"))
+    f["phone"] = take("phone", parse_phone(phones[0] if phones else "")) or ""
+    if f["phone"] and len(phones) > 1:
         draft.warnings.append(Problem(column("phone"), "several numbers: the first is shown"))
     practitioners = take(
         "practitioners", parse_count(raw("practitioners"), column("practitioners"))

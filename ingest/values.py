@@ -2,11 +2,13 @@
 
 Every parser returns ``(value, problem)``: exactly one of them is not ``None`` (an empty
 optional cell gives ``(None, None)``). Reasons are written for the operator who will fix
-the cell.
+the cell. Parsers of values that repeat down a column (kinds, grades, categories, CRS
+names, counts) are memoised: registries repeat them on nearly every row.
 """
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 import unicodedata
@@ -52,6 +54,7 @@ def _key(text: str) -> str:
     return "".join(fold(text).lower().replace("-", "").replace("_", "").split())
 
 
+@functools.lru_cache(maxsize=4096)
 def parse_kind(text: str) -> Parsed:
     if not fold(text):
         return None, None
@@ -61,6 +64,7 @@ def parse_kind(text: str) -> Parsed:
     return kind, None
 
 
+@functools.lru_cache(maxsize=4096)
 def parse_categories(text: str) -> Parsed:
     """Several values split on 、 , ， ; ； / or spaces; synonyms mapped, unknowns refused.
 
@@ -88,6 +92,7 @@ def parse_categories(text: str) -> Parsed:
     return frozenset(found), None
 
 
+@functools.lru_cache(maxsize=4096)
 def parse_grade(text: str) -> Parsed:
     """``5A``, ``AAAAA``, ``５Ａ`` … ``A``; blank is no grade.
 
@@ -109,6 +114,7 @@ def parse_grade(text: str) -> Parsed:
         return None, f"信用等级 {text!r} is not one of 5A, 4A, 3A, 2A, A (or AAAAA … A)"
 
 
+@functools.lru_cache(maxsize=4096)
 def parse_crs(text: str) -> Parsed:
     key = _key(text)
     if not key:
@@ -136,7 +142,7 @@ def parse_phone(text: str) -> Parsed:
     True
     """
     phones = split_phones(text)
-    first = phones[0] if phones else ""
+    first = phones[0] if phones else ""  # callers report the others
     if not first:
         return "", None
     digits = re.sub(r"[\s\-()（）+]", "", first)
@@ -151,6 +157,7 @@ def parse_phone(text: str) -> Parsed:
     return None, f"电话 {text!r} is not a phone number (mobile, 0xx-xxxxxxxx or 400/800)"
 
 
+@functools.lru_cache(maxsize=4096)
 def parse_count(text: str, column: str) -> Parsed:
     key = fold(text).replace(",", "").removesuffix("人").strip()
     if not key:

@@ -8,8 +8,11 @@ I, O, S, V and Z, which are too easily confused with digits.
 
 from __future__ import annotations
 
+import operator
+
 CREDIT_CODE_ALPHABET = "0123456789ABCDEFGHJKLMNPQRTUWXY"
 _VALUE = {ch: i for i, ch in enumerate(CREDIT_CODE_ALPHABET)}
+_ALLOWED = frozenset(CREDIT_CODE_ALPHABET)
 # The standard's weights are 3**i mod 31 for positions 0..16.
 _WEIGHTS = tuple(pow(3, i, 31) for i in range(17))
 
@@ -22,9 +25,13 @@ def credit_code_check_char(first17: str) -> str:
     >>> credit_code_check_char("91440300192203821")
     '6'
     """
-    if len(first17) != 17 or any(ch not in _VALUE for ch in first17):
+    try:
+        values = [_VALUE[ch] for ch in first17]
+    except KeyError:
+        values = []
+    if len(values) != 17:
         raise ValueError(f"need 17 characters from {CREDIT_CODE_ALPHABET}, got {first17!r}")
-    total = sum(_VALUE[ch] * w for ch, w in zip(first17, _WEIGHTS, strict=True))
+    total = sum(map(operator.mul, values, _WEIGHTS))
     return CREDIT_CODE_ALPHABET[(31 - total % 31) % 31]
 
 
@@ -40,7 +47,7 @@ def credit_code_problem(code: str) -> str | None:
     """
     if len(code) != 18:
         return f"credit code {code!r}: must have 18 characters, has {len(code)}"
-    bad = sorted({ch for ch in code if ch not in _VALUE})
+    bad = sorted(set(code) - _ALLOWED)
     if bad:
         return (
             f"credit code {code!r}: characters {''.join(bad)!r} are not allowed "
