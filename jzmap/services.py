@@ -25,6 +25,7 @@ def open_store_from(settings: Settings) -> ProviderStore:
         pool_size=settings.db_pool_size,
         connect_timeout_s=settings.db_connect_timeout_s,
         statement_timeout_ms=settings.db_statement_timeout_ms,
+        write_timeout_ms=settings.db_write_timeout_s * 1000,
     )
 
 

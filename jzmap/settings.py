@@ -35,6 +35,9 @@ class Settings(BaseSettings):
     db_pool_size: int = Field(default=5, ge=1, le=100)
     db_connect_timeout_s: int = Field(default=5, ge=1, le=120)
     db_statement_timeout_ms: int = Field(default=10_000, ge=100, le=600_000)
+    db_write_timeout_s: int = Field(
+        default=1_800, ge=1, le=86_400, description="longest a write (an import) may run"
+    )
 
     admin_token: SecretStr | None = Field(
         default=None, description="bearer token for /v1/admin; admin routes refuse all without it"

@@ -14,6 +14,7 @@ def open_store(
     pool_size: int = 5,
     connect_timeout_s: int = 5,
     statement_timeout_ms: int = 10_000,
+    write_timeout_ms: int = 1_800_000,
 ) -> ProviderStore:
     """The PostGIS store when ``database_url`` is set, else the embedded one in ``data_dir``.
 
@@ -28,6 +29,7 @@ def open_store(
             pool_size=pool_size,
             connect_timeout_s=connect_timeout_s,
             statement_timeout_ms=statement_timeout_ms,
+            write_timeout_ms=write_timeout_ms,
         )
         store.ensure_schema()
         return store

@@ -267,16 +267,19 @@ class PostgisStore:
         pool_size: int = 5,
         connect_timeout_s: int = 5,
         statement_timeout_ms: int = 10_000,
+        write_timeout_ms: int = 1_800_000,
     ) -> PostgisStore:
-        """A store with its own write and read pools for ``database_url``."""
-        options: dict[str, Any] = {
-            "pool_size": pool_size,
-            "connect_timeout_s": connect_timeout_s,
-            "statement_timeout_ms": statement_timeout_ms,
-        }
+        """A store with its own write and read pools for ``database_url``.
+
+        Reads get the short ``statement_timeout_ms`` a request must not outlive; writes
+        get ``write_timeout_ms``, as an import streams for as long as its file takes.
+        """
+        options: dict[str, Any] = {"pool_size": pool_size, "connect_timeout_s": connect_timeout_s}
         return cls(
-            make_engine(database_url, **options),
-            make_engine(database_url, autocommit=True, **options),
+            make_engine(database_url, statement_timeout_ms=write_timeout_ms, **options),
+            make_engine(
+                database_url, autocommit=True, statement_timeout_ms=statement_timeout_ms, **options
+            ),
         )
 
     def ensure_schema(self) -> None:
@@ -438,13 +441,14 @@ class PostgisStore:
         try:
             with self.engine.begin() as conn:
                 yield conn
-        except sa.exc.DBAPIError as exc:
+        except (sa.exc.DBAPIError, psycopg.OperationalError) as exc:
+            # COPY runs on the driver directly, so its failures arrive unwrapped.
             raise _unavailable(exc) from exc
 
 
-def _unavailable(exc: sa.exc.DBAPIError) -> Exception:
+def _unavailable(exc: Exception) -> Exception:
     """Database failures as :class:`StoreUnavailableError`; anything else unchanged."""
-    if isinstance(exc, (sa.exc.OperationalError, sa.exc.InterfaceError)):
+    if isinstance(exc, sa.exc.OperationalError | sa.exc.InterfaceError | psycopg.OperationalError):
         return StoreUnavailableError(f"database unavailable: {_reason(exc)}")
     return exc
 
