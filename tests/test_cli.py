@@ -107,7 +107,8 @@ def test_ingest_stores_or_explains_every_row(embedded_env: dict[str, str], tmp_p
     assert company is not None and company.extra == {"备注": "老客户"}
     store.close()
 
-    run(args, embedded_env)
+    rerun = run(args, embedded_env)
+    assert "nothing changed" in rerun.stdout
     again = json.loads(report.read_text())
     assert (again["inserted"], again["updated"], again["unchanged"]) == (0, 0, 2)
 

@@ -356,3 +356,12 @@ def test_messy_rows_are_all_accounted_for(
         written = list(csv.DictReader(f))
     assert len(written) == report.rejected
     assert all(not v.startswith(("=", "+", "@")) for r in written for v in r.values())
+
+
+def test_encoding_can_be_named(tmp_path: Path, ingester: Ingester) -> None:
+    path = write_csv(tmp_path / "f.csv", [row(1)], encoding="gbk")
+    with pytest.raises(UnreadableFileError, match="not utf-8 text"):
+        run(ingester, None, path, encoding="utf-8", dry_run=True)
+    assert run(ingester, None, path, encoding="gbk", dry_run=True).stored == 1
+    with pytest.raises(UnreadableFileError, match="unknown encoding 'klingon'"):
+        run(ingester, None, path, encoding="klingon", dry_run=True)
