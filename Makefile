@@ -1,5 +1,5 @@
 # The two commands of the README, and the benchmark.
-.PHONY: demo test bench
+.PHONY: demo test bench bench-ingest
 
 demo:  ## install, build the demo city on the embedded store, serve it
 	scripts/demo
@@ -9,3 +9,6 @@ test:  ## the whole suite: ruff, mypy, pytest (PostGIS included; a throwaway clu
 
 bench:  ## nearest-match latency at 10k and 1M providers, with references measured in the same run
 	scripts/bench
+
+bench-ingest:  ## import throughput: a 1M-row GBK CSV into both stores
+	scripts/bench-ingest
