@@ -24,7 +24,7 @@ from geo.crs import CRS, to_wgs84
 from geo.geocoding import AddressQuery, GeocoderChain
 from geo.precision import Precision
 from ingest.headers import REPORT_COLUMNS, HeaderError, HeaderMap, map_headers
-from ingest.readers import Table, UnreadableFileError, read_table
+from ingest.readers import FORMULA_START, Table, UnreadableFileError, read_table
 from ingest.records import Draft, Problem, RowDefaults, draft_row
 from providers.identity import company_id, station_id
 from providers.model import InvalidProviderError, Kind, Provider
@@ -91,6 +91,25 @@ class IngestReport:
     @property
     def changed_nothing(self) -> bool:
         return not self.dry_run and self.inserted + self.updated + self.deactivated == 0
+
+    def to_dict(self, *, with_cells: bool = False) -> dict[str, object]:
+        """The summary with every reject (line, problems; and cells when asked) and
+        warning: the JSON report of ``--report`` and of the admin API."""
+        data = self.summary()
+        data["rejects"] = [
+            {
+                "file": r.file,
+                "line": r.line,
+                "problems": [{"column": p.column, "reason": p.reason} for p in r.problems],
+                **({"cells": r.cells} if with_cells else {}),
+            }
+            for r in self.rejects
+        ]
+        data["warning_list"] = [
+            {"file": w.file, "line": w.line, "column": w.column, "message": w.message}
+            for w in self.warnings
+        ]
+        return data
 
     def summary(self) -> dict[str, object]:
         return {
@@ -348,12 +367,9 @@ def _count(report: IngestReport, p: Provider) -> None:
         report.by_category[c.value] += 1
 
 
-_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
-
-
 def _safe(cell: str) -> str:
     """A cell Excel will show as text: a leading apostrophe keeps ``=cmd|…`` inert."""
-    return "'" + cell if cell.startswith(_FORMULA_START) else cell
+    return "'" + cell if cell.startswith(FORMULA_START) else cell
 
 
 def write_rejects(report: IngestReport, path: Path) -> None:
@@ -379,17 +395,4 @@ def write_rejects(report: IngestReport, path: Path) -> None:
 
 
 def write_report(report: IngestReport, path: Path) -> None:
-    data = report.summary()
-    data["rejects"] = [
-        {"file": r.file, "line": r.line, "problems": [_problem(p) for p in r.problems]}
-        for r in report.rejects
-    ]
-    data["warning_list"] = [
-        {"file": w.file, "line": w.line, "column": w.column, "message": w.message}
-        for w in report.warnings
-    ]
-    path.write_text(json.dumps(data, ensure_ascii=False, indent=2), encoding="utf-8")
-
-
-def _problem(p: Problem) -> dict[str, str]:
-    return {"column": p.column, "reason": p.reason}
+    path.write_text(json.dumps(report.to_dict(), ensure_ascii=False, indent=2), encoding="utf-8")

@@ -19,7 +19,7 @@ from typing import Any
 
 # A leading apostrophe is how our rejects file keeps Excel from running a cell as a
 # formula; loading that file back must give the original text.
-_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,7 +73,7 @@ def read_table(path: Path, *, encoding: str | None = None, sheet: str | None = N
 
 
 def _unquote(cell: str) -> str:
-    if cell.startswith("'") and cell[1:2] in _FORMULA_START:
+    if cell.startswith("'") and cell[1:2] in FORMULA_START:
         return cell[1:]
     return cell
 

@@ -37,7 +37,14 @@ def _districts(path: Path) -> Any:  # a GeoDataFrame; geopandas has no type hint
 
 
 def city_boundary(settings: Settings) -> CityBoundary:
-    return CityBoundary(_districts(settings.districts_layer))
+    return _city(settings.districts_layer)
+
+
+@functools.cache
+def _city(path: Path) -> CityBoundary:
+    # Built once per layer: the outline's union and projection take tens of milliseconds,
+    # too much to repeat for every admin upload.
+    return CityBoundary(_districts(path))
 
 
 def geocoder_chain(settings: Settings) -> GeocoderChain:

@@ -72,17 +72,6 @@ def create_import(
             report = ingester(settings).run([path], store, options)
         except UnreadableFileError as exc:
             raise HTTPException(422, str(exc)) from None
-    body = report.summary()
+    body = report.to_dict(with_cells=True)
     body["files"] = [name]
-    body["rejects"] = [
-        {
-            "line": r.line,
-            "problems": [{"column": p.column, "reason": p.reason} for p in r.problems],
-            "cells": r.cells,
-        }
-        for r in report.rejects
-    ]
-    body["warning_list"] = [
-        {"line": w.line, "column": w.column, "message": w.message} for w in report.warnings
-    ]
     return body
