@@ -132,20 +132,20 @@ def ingest(
     from jzmap.services import ingester
     from providers.model import Kind
 
+    if mode not in ("append", "snapshot"):
+        raise _fail(f"--mode {mode!r}: use append or snapshot")
     try:
         options = IngestOptions(
             kind=None if kind is None else Kind(kind.lower()),
             crs=None if crs is None else CRS(crs.lower()),
             encoding=encoding,
             sheet=sheet,
-            mode="snapshot" if mode == "snapshot" else "append",
+            mode="snapshot" if mode == "snapshot" else "append",  # checked above
             source=source,
             dry_run=dry_run,
         )
     except ValueError as exc:
         raise _fail(f"{exc}; --kind takes company or station, --crs wgs84, gcj02 or bd09") from None
-    if mode not in ("append", "snapshot"):
-        raise _fail(f"--mode {mode!r}: use append or snapshot")
     settings = Settings()
     store = None if dry_run else _open_store(settings)
     try:

@@ -108,15 +108,12 @@ def _nearest_sql(shape: _Shape, limit: int) -> str:
         clauses.append("certified_practitioners > 0")
     if not shape.include_approximate:
         clauses.append("geocode_precision <> 'district'")
-    # The point is built once in a one-row subquery for the select list: under a generic
-    # plan an inline expression would be re-evaluated for every row. ORDER BY keeps the
-    # expression itself, which the KNN index scan evaluates once as its ordering key.
     return f"""
         SELECT {_READ_COLUMNS},
-               ST_Distance(geom::geography, query.point) AS distance_m,
-               geom::geography <-> query.point AS sphere_m,
+               ST_Distance(geom::geography, {_POINT}) AS distance_m,
+               geom::geography <-> {_POINT} AS sphere_m,
                xmin::text AS row_version
-        FROM providers, (SELECT {_POINT} AS point) AS query
+        FROM providers
         WHERE {" AND ".join(clauses)}
         ORDER BY geom::geography <-> {_POINT}
         LIMIT {int(limit)}
