@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
+from enum import StrEnum
 from typing import Protocol, runtime_checkable
 
 from providers.model import Category, Grade, Kind, Precision, Provider
@@ -45,6 +46,43 @@ class Filters:
             and (not self.certified_only or p.certified_practitioners > 0)
             and (self.include_approximate or p.geocode_precision is not Precision.DISTRICT)
         )
+
+
+@dataclass(frozen=True, slots=True)
+class BBox:
+    """A WGS-84 longitude/latitude box (a map viewport), edges included.
+
+    Examples
+    --------
+    >>> BBox(113.2, 23.0, 113.4, 23.2).contains(113.3245, 23.1064)
+    True
+    >>> BBox(113.4, 23.0, 113.2, 23.2)
+    Traceback (most recent call last):
+    ...
+    ValueError: a bounding box needs west < east and south < north, got (113.4, 23.0, 113.2, 23.2)
+    """
+
+    west: float
+    south: float
+    east: float
+    north: float
+
+    def __post_init__(self) -> None:
+        values = (self.west, self.south, self.east, self.north)
+        if not (-180 <= self.west < self.east <= 180 and -90 <= self.south < self.north <= 90):
+            raise ValueError(f"a bounding box needs west < east and south < north, got {values}")
+
+    def contains(self, lon: float, lat: float) -> bool:
+        return self.west <= lon <= self.east and self.south <= lat <= self.north
+
+
+class TallyBy(StrEnum):
+    """What :meth:`ProviderStore.tally` groups providers by: district name or H3 cell."""
+
+    DISTRICT = "district"
+    H3_R7 = "h3_r7"
+    H3_R8 = "h3_r8"
+    H3_R9 = "h3_r9"
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,6 +143,22 @@ class ProviderStore(Protocol):
 
         Distances are geodesic on the WGS-84 ellipsoid. Ties are broken by id so that every
         store returns the same list. Fewer than ``k`` come back only when no more pass.
+        """
+        ...
+
+    def within(self, bbox: BBox, filters: Filters, limit: int) -> list[Provider]:
+        """Active providers passing ``filters`` inside ``bbox``: the first ``limit`` by id.
+
+        ``filters.radius_m`` does not apply (there is no query point). A caller that must
+        know whether the box held more asks for one more than it will show.
+        """
+        ...
+
+    def tally(self, filters: Filters, by: TallyBy, bbox: BBox | None = None) -> dict[str, int]:
+        """How many active providers pass ``filters``, grouped ``by`` district or H3 cell.
+
+        Keys are district names, or H3 cells as their hex strings; groups with no provider
+        are absent. ``bbox`` restricts the count to providers inside it.
         """
         ...
 

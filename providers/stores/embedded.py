@@ -17,15 +17,24 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+import h3
 import numpy as np
 import numpy.typing as npt
 
 from geo.spatial_index import Acceptor, GeodesicKNN, IntArray
 from providers.model import Category, Kind, Precision, Provider
-from providers.store import Candidate, Filters, StoreUnavailableError, UpsertCounts
+from providers.store import (
+    BBox,
+    Candidate,
+    Filters,
+    StoreUnavailableError,
+    TallyBy,
+    UpsertCounts,
+)
 from providers.stores.rows import (
     ALL_COLUMNS,
     CONTENT_COLUMNS,
+    H3_COLUMNS,
     from_row,
     to_rows,
 )
@@ -93,6 +102,13 @@ class _Snapshot:
     grade_rank: npt.NDArray[np.int8]
     has_certified: npt.NDArray[np.bool_]
     approximate: npt.NDArray[np.bool_]
+    lon: npt.NDArray[np.float64]
+    lat: npt.NDArray[np.float64]
+    in_category: dict[Category, npt.NDArray[np.bool_]]
+    # Group keys for tallies: district codes into ``district_names``, H3 cells by column.
+    district_code: npt.NDArray[np.intp]
+    district_names: list[str]
+    cells: dict[TallyBy, npt.NDArray[np.int64]]
     index_all: GeodesicKNN
     index_by_category: dict[Category, GeodesicKNN]
 
@@ -240,6 +256,23 @@ class EmbeddedStore:
             for i, d in zip(positions.tolist(), distances.tolist(), strict=True)
         ]
 
+    def within(self, bbox: BBox, filters: Filters, limit: int) -> list[Provider]:
+        snap = self._current_snapshot()
+        positions = np.flatnonzero(_mask(snap, filters, bbox))[: max(limit, 0)]
+        return [snap.providers[i] for i in positions.tolist()]
+
+    def tally(self, filters: Filters, by: TallyBy, bbox: BBox | None = None) -> dict[str, int]:
+        snap = self._current_snapshot()
+        mask = _mask(snap, filters, bbox)
+        if by is TallyBy.DISTRICT:
+            counts = np.bincount(snap.district_code[mask], minlength=len(snap.district_names))
+            return {snap.district_names[i]: int(n) for i, n in enumerate(counts.tolist()) if n}
+        cells, counts = np.unique(snap.cells[by][mask], return_counts=True)
+        return {
+            h3.int_to_str(cell): int(n)
+            for cell, n in zip(cells.tolist(), counts.tolist(), strict=True)
+        }
+
     def count(self) -> int:
         return int(self._conn().execute("SELECT count(*) FROM providers").fetchone()[0])
 
@@ -290,23 +323,30 @@ class EmbeddedStore:
             version = int(
                 conn.execute("SELECT value FROM meta WHERE key = 'data_version'").fetchone()[0]
             )
-            providers = [
-                from_row(row)
-                for row in conn.execute(
-                    f"SELECT {', '.join(CONTENT_COLUMNS)} FROM providers WHERE active "
-                    # Positions in id order make the index's tie-break (by position) an id order.
-                    "ORDER BY id"
-                )
-            ]
+            rows = conn.execute(
+                f"SELECT {', '.join(CONTENT_COLUMNS + H3_COLUMNS)} FROM providers WHERE active "
+                # Positions in id order make the index's tie-break (by position) an id order.
+                "ORDER BY id"
+            ).fetchall()
         finally:
             conn.execute("COMMIT")
-        lon = np.fromiter((p.lon for p in providers), np.float64, len(providers))
-        lat = np.fromiter((p.lat for p in providers), np.float64, len(providers))
+        providers = [from_row(row) for row in rows]
+        n = len(providers)
+        lon = np.fromiter((p.lon for p in providers), np.float64, n)
+        lat = np.fromiter((p.lat for p in providers), np.float64, n)
+        first_cell = len(CONTENT_COLUMNS)
+        cells = {
+            TallyBy(column): np.fromiter((row[first_cell + j] for row in rows), np.int64, n)
+            for j, column in enumerate(H3_COLUMNS)
+        }
+        district_names, district_code = np.unique(
+            np.array([p.district for p in providers], dtype=object), return_inverse=True
+        )
+        in_category = {
+            cat: np.fromiter((cat in p.categories for p in providers), bool, n) for cat in Category
+        }
         by_category = {
-            cat: GeodesicKNN(
-                lon, lat, np.array([i for i, p in enumerate(providers) if cat in p.categories])
-            )
-            for cat in Category
+            cat: GeodesicKNN(lon, lat, np.flatnonzero(mask)) for cat, mask in in_category.items()
         }
         return _Snapshot(
             data_version=version,
@@ -317,9 +357,28 @@ class EmbeddedStore:
             approximate=np.array(
                 [p.geocode_precision is Precision.DISTRICT for p in providers], dtype=bool
             ),
+            lon=lon,
+            lat=lat,
+            in_category=in_category,
+            district_code=district_code.astype(np.intp),
+            district_names=[str(name) for name in district_names],
+            cells=cells,
             index_all=GeodesicKNN(lon, lat),
             index_by_category=by_category,
         )
+
+
+def _mask(snap: _Snapshot, f: Filters, bbox: BBox | None) -> npt.NDArray[np.bool_]:
+    """Which snapshot positions pass ``f`` (but its radius) and lie in ``bbox``."""
+    everyone = np.arange(len(snap.providers))
+    accept = _acceptor(snap, f)
+    mask = np.ones(everyone.size, dtype=bool) if accept is None else accept(everyone)
+    if f.category is not None:
+        mask &= snap.in_category[f.category]
+    if bbox is not None:
+        mask &= (snap.lon >= bbox.west) & (snap.lon <= bbox.east)
+        mask &= (snap.lat >= bbox.south) & (snap.lat <= bbox.north)
+    return mask
 
 
 def _acceptor(snap: _Snapshot, f: Filters) -> Acceptor | None:

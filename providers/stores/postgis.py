@@ -21,9 +21,11 @@ import itertools
 import json
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, LiteralString, NamedTuple, TypeVar
 
+import h3
 import psycopg
 import sqlalchemy as sa
 from alembic import command
@@ -33,7 +35,14 @@ from alembic.script import ScriptDirectory
 from sqlalchemy.engine import Connection, Engine
 
 from providers.model import Category, Provider
-from providers.store import Candidate, Filters, StoreUnavailableError, UpsertCounts
+from providers.store import (
+    BBox,
+    Candidate,
+    Filters,
+    StoreUnavailableError,
+    TallyBy,
+    UpsertCounts,
+)
 from providers.stores.rows import ALL_COLUMNS, CONTENT_COLUMNS, from_row, to_rows
 
 T = TypeVar("T")
@@ -84,6 +93,53 @@ class _Shape(NamedTuple):
         )
 
 
+def _filter_clauses(shape: _Shape) -> list[str]:
+    """The WHERE clauses of a filter shape but its radius (which needs a query point)."""
+    clauses = ["active"]
+    if shape.category is not None:
+        # Literal, so the planner matches the category's partial index.
+        clauses.append(f"categories @> ARRAY['{shape.category.value}']::text[]")
+    if shape.kind:
+        clauses.append("kind = %(kind)s")
+    if shape.min_grade:
+        clauses.append("(grade_rank IS NULL OR grade_rank >= %(min_rank)s)")
+    if shape.certified_only:
+        clauses.append("certified_practitioners > 0")
+    if not shape.include_approximate:
+        clauses.append("geocode_precision <> 'district'")
+    return clauses
+
+
+def _filter_params(f: Filters) -> dict[str, Any]:
+    return {
+        "radius_m": f.radius_m,
+        "kind": None if f.kind is None else f.kind.value,
+        "min_rank": None if f.min_grade is None else f.min_grade.rank,
+    }
+
+
+_ENVELOPE = "geom && ST_MakeEnvelope(%(west)s, %(south)s, %(east)s, %(north)s, 4326)"
+
+
+@functools.cache
+def _within_sql(shape: _Shape) -> str:
+    """Providers in a box: the planar GiST index finds them, the filters thin them."""
+    where = " AND ".join([*_filter_clauses(shape), _ENVELOPE])
+    return f"SELECT {_READ_COLUMNS} FROM providers WHERE {where} ORDER BY id LIMIT %(limit)s"
+
+
+@functools.cache
+def _tally_sql(shape: _Shape, by: TallyBy, in_bbox: bool) -> str:
+    """Counts per district or H3 cell; ``by`` is an enum, so its column name is constant."""
+    clauses = _filter_clauses(shape)
+    if in_bbox:
+        clauses.append(_ENVELOPE)
+    return (
+        f"SELECT {by.value}, count(*) FROM providers WHERE {' AND '.join(clauses)} "
+        f"GROUP BY {by.value}"
+    )
+
+
 @functools.cache
 def _nearest_sql(shape: _Shape, limit: int) -> str:
     """The nearest statement for a filter shape and a LIMIT bucket, in psycopg's
@@ -94,20 +150,9 @@ def _nearest_sql(shape: _Shape, limit: int) -> str:
     because a parameter LIMIT measured 15% slower (generic plan); :func:`_fetch_size` and
     the few shapes in use keep the number of prepared statements small.
     """
-    clauses = ["active"]
-    if shape.category is not None:
-        # Literal, so the planner matches the category's partial index.
-        clauses.append(f"categories @> ARRAY['{shape.category.value}']::text[]")
+    clauses = _filter_clauses(shape)
     if shape.radius:
         clauses.append(f"ST_DWithin(geom::geography, {_POINT}, %(radius_m)s)")
-    if shape.kind:
-        clauses.append("kind = %(kind)s")
-    if shape.min_grade:
-        clauses.append("(grade_rank IS NULL OR grade_rank >= %(min_rank)s)")
-    if shape.certified_only:
-        clauses.append("certified_practitioners > 0")
-    if not shape.include_approximate:
-        clauses.append("geocode_precision <> 'district'")
     return f"""
         SELECT {_READ_COLUMNS},
                ST_Distance(geom::geography, {_POINT}) AS distance_m,
@@ -336,13 +381,7 @@ class PostgisStore:
         if k <= 0:
             return []
         shape = _Shape.of(filters)
-        params: dict[str, Any] = {
-            "lon": lon,
-            "lat": lat,
-            "radius_m": filters.radius_m,
-            "kind": None if filters.kind is None else filters.kind.value,
-            "min_rank": None if filters.min_grade is None else filters.min_grade.rank,
-        }
+        params: dict[str, Any] = {"lon": lon, "lat": lat, **_filter_params(filters)}
 
         def search(conn: psycopg.Connection[Any]) -> list[Candidate]:
             # A little over k: the rows beyond k bound the rest, and one is often not
@@ -381,6 +420,22 @@ class PostgisStore:
             self._providers.clear()  # crude but O(1) amortised; hits refill it
         self._providers[key] = (version, provider)
         return provider
+
+    def within(self, bbox: BBox, filters: Filters, limit: int) -> list[Provider]:
+        if limit <= 0:
+            return []
+        sql = _within_sql(_Shape.of(replace(filters, radius_m=None)))
+        params = {**_filter_params(filters), **_box(bbox), "limit": limit}
+        rows = self._read(lambda conn: conn.execute(sql, params, binary=True).fetchall())
+        return [from_row(row) for row in rows]
+
+    def tally(self, filters: Filters, by: TallyBy, bbox: BBox | None = None) -> dict[str, int]:
+        sql = _tally_sql(_Shape.of(replace(filters, radius_m=None)), by, bbox is not None)
+        params = {**_filter_params(filters), **({} if bbox is None else _box(bbox))}
+        rows = self._read(lambda conn: conn.execute(sql, params).fetchall())
+        if by is TallyBy.DISTRICT:
+            return {str(key): int(n) for key, n in rows}
+        return {h3.int_to_str(int(key)): int(n) for key, n in rows}
 
     def count(self) -> int:
         return int(self._scalar("SELECT count(*) FROM providers"))
@@ -448,6 +503,10 @@ def _unavailable(exc: Exception) -> Exception:
     if isinstance(exc, sa.exc.OperationalError | sa.exc.InterfaceError | psycopg.OperationalError):
         return StoreUnavailableError(f"database unavailable: {_reason(exc)}")
     return exc
+
+
+def _box(bbox: BBox) -> dict[str, float]:
+    return {"west": bbox.west, "south": bbox.south, "east": bbox.east, "north": bbox.north}
 
 
 def _copy_value(column: str, value: Any) -> Any:
