@@ -5,12 +5,26 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+import h3
 import numpy as np
+import numpy.typing as npt
 
-from api.schemas import FeatureOut, MatchOut, NearestQueryOut, ProviderOut, ScorePartOut, WeightsOut
+from api.schemas import (
+    FeatureOut,
+    LayerOut,
+    MatchOut,
+    NearestQueryOut,
+    ProviderOut,
+    ScorePartOut,
+    WeightsOut,
+)
 from geo.crs import CRS, from_wgs84
 from providers.model import Precision, Provider, mask_phone
 from providers.ranking import Match, NearestQuery
+from providers.viewport import Layer, LayerMode
+
+# Map coordinates to 6 decimals (~0.1 m): finer only weighs the page down.
+_MAP_DECIMALS = 6
 
 SYNTHETIC_DATASETS = frozenset({"demo-synthetic"})
 
@@ -103,4 +117,89 @@ def geojson_feature(m: MatchOut) -> FeatureOut:
         id=m.id,
         geometry={"type": "Point", "coordinates": [m.lon, m.lat]},
         properties=m.model_dump(mode="json", exclude={"lat", "lon"}),
+    )
+
+
+def _to_crs(
+    lon: npt.NDArray[np.float64], lat: npt.NDArray[np.float64], crs: CRS
+) -> tuple[list[float], list[float]]:
+    if crs is not CRS.WGS84:
+        lon, lat = from_wgs84(lon, lat, crs)
+    return np.round(lon, _MAP_DECIMALS).tolist(), np.round(lat, _MAP_DECIMALS).tolist()
+
+
+def _point_summary(p: Provider) -> dict[str, Any]:
+    return {
+        "id": p.id,
+        "name": p.name,
+        "kind": p.kind.value,
+        "categories": sorted(c.value for c in p.categories),
+        "credit_grade": None if p.credit_grade is None else p.credit_grade.value,
+        "certified_practitioners": p.certified_practitioners,
+        "geocode_precision": p.geocode_precision.value,
+        "approximate": p.geocode_precision is not Precision.EXACT,
+    }
+
+
+def layer_out(layer: Layer, crs: CRS, district_points: dict[str, tuple[float, float]]) -> LayerOut:
+    """A viewport layer as GeoJSON in ``crs``; every district appears, counted or not.
+
+    ``district_points`` gives each district's label point (WGS-84): listing all of them,
+    in a fixed order, keeps the city-zoom answer the same size whatever the data.
+    """
+    features: list[FeatureOut] = []
+    if layer.mode is LayerMode.DISTRICTS:
+        names = list(district_points)
+        lon, lat = _to_crs(
+            np.array([district_points[n][0] for n in names]),
+            np.array([district_points[n][1] for n in names]),
+            crs,
+        )
+        features = [
+            FeatureOut(
+                id=name,
+                geometry={"type": "Point", "coordinates": [x, y]},
+                properties={"name": name, "count": layer.counts.get(name, 0)},
+            )
+            for name, x, y in zip(names, lon, lat, strict=True)
+        ]
+    elif layer.mode is LayerMode.CELLS:
+        cells = sorted(layer.counts)
+        rings = [h3.cell_to_boundary(cell) for cell in cells]  # (lat, lng) pairs
+        sizes = [len(ring) for ring in rings]
+        flat = np.array([vertex for ring in rings for vertex in ring], dtype=np.float64)
+        flat = flat.reshape(-1, 2)
+        lon, lat = _to_crs(flat[:, 1], flat[:, 0], crs)
+        start = 0
+        for cell, size in zip(cells, sizes, strict=True):
+            end = start + size
+            ring = [[x, y] for x, y in zip(lon[start:end], lat[start:end], strict=True)]
+            start = end
+            features.append(
+                FeatureOut(
+                    id=cell,
+                    geometry={"type": "Polygon", "coordinates": [[*ring, ring[0]]]},
+                    properties={"cell": cell, "count": layer.counts[cell]},
+                )
+            )
+    else:
+        lon, lat = _to_crs(
+            np.array([p.lon for p in layer.providers], dtype=np.float64),
+            np.array([p.lat for p in layer.providers], dtype=np.float64),
+            crs,
+        )
+        features = [
+            FeatureOut(
+                id=p.id,
+                geometry={"type": "Point", "coordinates": [x, y]},
+                properties=_point_summary(p),
+            )
+            for p, x, y in zip(layer.providers, lon, lat, strict=True)
+        ]
+    return LayerOut(
+        mode=layer.mode.value,
+        total=layer.total,
+        resolution=layer.resolution,
+        crs=crs,
+        features=features,
     )

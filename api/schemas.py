@@ -115,3 +115,20 @@ class ErrorOut(BaseModel):
     error: str = Field(description="machine-readable kind: invalid_parameter, not_found, ...")
     message: str = Field(description="what went wrong and how to fix it, for a person")
     details: list[ErrorDetail] = []
+
+
+class LayerOut(BaseModel):
+    """A map viewport's data (GeoJSON FeatureCollection): see ``mode``.
+
+    * ``districts``: one Point per district (label point) with ``name`` and ``count``;
+    * ``cells``: one Polygon per H3 cell with ``cell`` (hex id) and ``count``;
+    * ``points``: one Point per provider with its public summary
+      (``/v1/providers/{id}`` has the rest).
+    """
+
+    type: Literal["FeatureCollection"] = "FeatureCollection"
+    mode: Literal["districts", "cells", "points"]
+    total: int = Field(description="providers passing the filters in the box (city: districts)")
+    resolution: int | None = Field(description="H3 resolution of the cells, in cells mode")
+    crs: CRS
+    features: list[FeatureOut]

@@ -36,6 +36,11 @@ def _districts(path: Path) -> Any:  # a GeoDataFrame; geopandas has no type hint
     return gpd.read_file(path)
 
 
+def districts_layer(settings: Settings) -> Any:
+    """The district polygons of the settings (a GeoDataFrame), read once."""
+    return _city(settings.districts_layer).districts
+
+
 def city_boundary(settings: Settings) -> CityBoundary:
     return _city(settings.districts_layer)
 
@@ -45,6 +50,21 @@ def _city(path: Path) -> CityBoundary:
     # Built once per layer: the outline's union and projection take tens of milliseconds,
     # too much to repeat for every admin upload.
     return CityBoundary(_districts(path))
+
+
+def district_points(settings: Settings) -> dict[str, tuple[float, float]]:
+    """Each district's label point (WGS-84), a point inside it, in the layer's order."""
+    return _district_points(settings.districts_layer)
+
+
+@functools.cache
+def _district_points(path: Path) -> dict[str, tuple[float, float]]:
+    districts = _city(path).districts
+    points = districts.geometry.representative_point()
+    return {
+        str(name): (float(pt.x), float(pt.y))
+        for name, pt in zip(districts["name"], points, strict=True)
+    }
 
 
 def geocoder_chain(settings: Settings) -> GeocoderChain:

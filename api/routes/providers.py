@@ -12,7 +12,7 @@ from api.errors import error_body
 from api.params import ALLOWED, Format
 from api.presenters import geojson_feature, match_outs, provider_out, query_out
 from api.schemas import ErrorOut, NearestGeoJSONOut, NearestOut, ProviderOut
-from geo.crs import CRS, to_wgs84
+from geo.crs import CRS, from_wgs84, to_wgs84
 from providers.model import Category, Grade, Kind
 from providers.ranking import (
     DEFAULT_HALF_DISTANCE_M,
@@ -79,6 +79,13 @@ def nearest(
     crs: Annotated[CRS, Query(description="CRS of the query point and of the answer")] = (
         CRS.WGS84
     ),
+    out_crs: Annotated[
+        CRS | None,
+        Query(
+            description="CRS of the answer when it differs from the point's (a phone's GPS "
+            "point, WGS-84, on a GCJ-02 basemap)"
+        ),
+    ] = None,
     f: Annotated[Format, Query(description="json, or geojson for a FeatureCollection")] = (
         Format.JSON
     ),
@@ -115,9 +122,13 @@ def nearest(
         half_distance_m=half_distance_m,
     )
     matches = find_nearest(store, query)
+    answer_crs = out_crs or crs
+    if answer_crs is not crs:
+        # The query point too is echoed in the answer's CRS, so it can be drawn with it.
+        lon, lat = (float(v) for v in from_wgs84(wgs_lon, wgs_lat, answer_crs))
     body = NearestOut(
-        query=query_out(query, lon, lat, crs),
-        results=match_outs(matches, crs),
+        query=query_out(query, lon, lat, answer_crs),
+        results=match_outs(matches, answer_crs),
     )
     if f is Format.GEOJSON:
         collection = NearestGeoJSONOut(
