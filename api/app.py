@@ -10,9 +10,10 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
 
 from api.errors import install_error_handlers
-from api.routes import admin, providers, system
+from api.routes import admin, pages, providers, system, viewport
 from jzmap.services import open_store_from
 from jzmap.settings import Settings
 from providers.store import ProviderStore
@@ -49,7 +50,19 @@ def create_app(settings: Settings | None = None, store: ProviderStore | None = N
     )
     app.state.settings = settings
     install_error_handlers(app)
+    if settings.embed_origin_list:
+        # Host pages of other city apps may call the API from the browser; nobody else.
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.embed_origin_list,
+            allow_methods=["GET"],
+            allow_headers=["Accept", "Content-Type"],
+            max_age=600,
+        )
+    app.mount("/static", pages.static_files, name="static")
     app.include_router(system.router)
     app.include_router(providers.router)
+    app.include_router(viewport.router)
+    app.include_router(pages.router)
     app.include_router(admin.router)
     return app

@@ -164,6 +164,38 @@ def ingest(
         write_report(result, report)
 
 
+@app.command("map")
+def map_export(
+    out: Annotated[Path, typer.Option("--out", help="the HTML file to write", dir_okay=False)],
+    lang: Annotated[str, typer.Option(help="zh or en")] = "zh",
+) -> None:
+    """Write a self-contained offline map (counts per district and area) to one HTML file."""
+    from jzmap.services import district_points, districts_layer
+    from maps.export import export_static_map
+    from maps.i18n import Lang
+
+    try:
+        language = Lang(lang.lower())
+    except ValueError:
+        raise _fail(f"--lang {lang!r}: use zh or en") from None
+    settings = Settings()
+    store = _open_store(settings)
+    try:
+        page = export_static_map(
+            store,
+            districts_layer(settings),
+            district_points(settings),
+            lang=language,
+            tiles_url=settings.tiles_url,
+            tiles_attribution=settings.tiles_attribution,
+            tiles_crs=settings.tiles_crs,
+        )
+    finally:
+        store.close()
+    out.write_text(page, encoding="utf-8")
+    typer.echo(f"map written to {out} ({len(page.encode()) / 1024:.0f} KiB)")
+
+
 @app.command()
 def serve(
     host: Annotated[str | None, typer.Option(help="interface to bind (JZMAP_HOST)")] = None,

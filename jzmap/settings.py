@@ -11,6 +11,8 @@ from pathlib import Path
 from pydantic import AliasChoices, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from geo.crs import CRS
+
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 REFERENCE_DIR = PROJECT_ROOT / "data" / "guangzhou"
 
@@ -61,6 +63,31 @@ class Settings(BaseSettings):
     geocode_cache: Path | None = Field(
         default=None, description="AMap answers cache; default <data_dir>/geocode-cache.sqlite"
     )
+
+    tiles_url: str = Field(
+        default="https://tile.openstreetmap.org/{z}/{x}/{y}.png",
+        description="basemap tile URL template (Leaflet syntax); a path such as "
+        "/static/blank-tile.png serves a blank local tile (no internet)",
+    )
+    tiles_crs: CRS = Field(
+        default=CRS.WGS84,
+        description="datum the basemap is drawn in: gcj02 for AMap/Tencent tiles, which "
+        "shifts every marker, boundary and result to match; wgs84 for OpenStreetMap",
+    )
+    tiles_attribution: str = "© OpenStreetMap contributors"
+    tiles_max_zoom: int = Field(default=19, ge=1, le=22)
+    embed_origins: str = Field(
+        default="",
+        description="comma-separated origins (https://app.example.cn) allowed to frame "
+        "/widget and to call the API from a browser (CORS); empty: this site only",
+    )
+    map_point_cap: int = Field(
+        default=300, ge=10, le=2_000, description="most providers a map viewport gets one by one"
+    )
+
+    @property
+    def embed_origin_list(self) -> list[str]:
+        return [o.strip().rstrip("/") for o in self.embed_origins.split(",") if o.strip()]
 
     @property
     def backend(self) -> str:

@@ -1,0 +1,174 @@
+"""The map pages: ``/map`` (the city map), ``/widget`` (for an ``<iframe>``), ``/embed``
+(the snippet to copy) and their static files.
+
+Each page is sent with a Content-Security-Policy: scripts only from this site or carrying
+the response's nonce, API calls only to this site, and ``frame-ancestors`` limited to this
+site (plus, for the widget, the origins in ``JZMAP_EMBED_ORIGINS``).
+"""
+
+from __future__ import annotations
+
+import secrets
+from typing import Annotated
+from urllib.parse import urlsplit
+
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import HTMLResponse
+from fastapi.staticfiles import StaticFiles
+
+from api.deps import SettingsDep
+from geo.crs import CRS, to_wgs84
+from jzmap.services import districts_layer
+from jzmap.settings import Settings
+from maps.embed import render_embed_page
+from maps.i18n import Lang
+from maps.page import DEFAULT_CENTER, DEFAULT_ZOOM, STATIC_DIR, PageKind, PageOptions, render_page
+from providers.model import Category, Grade, Kind
+from providers.viewport import ZOOM_BOUNDS
+
+router = APIRouter(include_in_schema=False)
+static_files = StaticFiles(directory=STATIC_DIR)
+
+
+def _tile_source(tiles_url: str) -> str:
+    """The CSP source the basemap's tiles come from (``{s}`` subdomains as a wildcard)."""
+    parts = urlsplit(tiles_url)
+    if not parts.scheme:
+        return ""  # a path on this site: 'self' already allows it
+    host = parts.netloc.replace("{s}", "*")
+    return f"{parts.scheme}://{host}"
+
+
+def content_security_policy(settings: Settings, nonce: str, *, frameable_by: list[str]) -> str:
+    ancestors = " ".join(["'self'", *frameable_by])
+    return "; ".join(
+        [
+            "default-src 'self'",
+            f"script-src 'self' 'nonce-{nonce}'",
+            # Leaflet positions every marker and tile with inline style attributes.
+            "style-src 'self' 'unsafe-inline'",
+            f"img-src 'self' data: {_tile_source(settings.tiles_url)}".rstrip(),
+            "connect-src 'self'",
+            "object-src 'none'",
+            "base-uri 'none'",
+            "form-action 'self'",
+            f"frame-ancestors {ancestors}",
+        ]
+    )
+
+
+def _page_response(
+    settings: Settings, body: str, nonce: str, frameable_by: list[str]
+) -> HTMLResponse:
+    return HTMLResponse(
+        body,
+        headers={
+            "Content-Security-Policy": content_security_policy(
+                settings, nonce, frameable_by=frameable_by
+            ),
+            "Referrer-Policy": "strict-origin-when-cross-origin",
+            "X-Content-Type-Options": "nosniff",
+            "Cache-Control": "no-cache",
+        },
+    )
+
+
+def _options(
+    settings: Settings,
+    request: Request,
+    kind: PageKind,
+    *,
+    lang: Lang,
+    category: Category | None,
+    min_grade: Grade | None,
+    provider_kind: Kind | None,
+    lat: float | None,
+    lon: float | None,
+    zoom: int | None,
+    crs: CRS,
+    large_text: bool,
+) -> PageOptions:
+    point = None
+    center = DEFAULT_CENTER
+    if lat is not None and lon is not None:
+        wgs_lon, wgs_lat = to_wgs84(lon, lat, crs)
+        point = center = (float(wgs_lon), float(wgs_lat))
+    return PageOptions(
+        kind=kind,
+        lang=lang,
+        tiles_url=settings.tiles_url,
+        tiles_attribution=settings.tiles_attribution,
+        tiles_crs=settings.tiles_crs,
+        tiles_max_zoom=settings.tiles_max_zoom,
+        center=center,
+        zoom=zoom if zoom is not None else (15 if point else DEFAULT_ZOOM),
+        point=point,
+        category=category,
+        min_grade=min_grade,
+        provider_kind=provider_kind,
+        large_text=large_text,
+        embed_origins=tuple(settings.embed_origin_list),
+        query=dict(request.query_params),
+    )
+
+
+ZoomParam = Annotated[int | None, Query(ge=ZOOM_BOUNDS[0], le=ZOOM_BOUNDS[1])]
+LatParam = Annotated[float | None, Query(ge=-90, le=90)]
+LonParam = Annotated[float | None, Query(ge=-180, le=180)]
+
+
+@router.get("/map", response_class=HTMLResponse)
+def map_page(
+    request: Request,
+    settings: SettingsDep,
+    lang: Lang = Lang.ZH,
+    category: Category | None = None,
+    min_grade: Grade | None = None,
+    kind: Kind | None = None,
+    lat: LatParam = None,
+    lon: LonParam = None,
+    zoom: ZoomParam = None,
+    crs: CRS = CRS.WGS84,
+    large_text: bool = False,
+) -> HTMLResponse:
+    """The city map: providers by category and grade, nearest-match on a tap."""
+    nonce = secrets.token_urlsafe(16)
+    options = _options(
+        settings, request, PageKind.MAP, lang=lang, category=category, min_grade=min_grade,
+        provider_kind=kind, lat=lat, lon=lon, zoom=zoom, crs=crs, large_text=large_text,
+    )  # fmt: skip
+    body = render_page(options, districts_layer(settings), nonce)
+    return _page_response(settings, body, nonce, frameable_by=[])
+
+
+@router.get("/widget", response_class=HTMLResponse)
+def widget_page(
+    request: Request,
+    settings: SettingsDep,
+    lang: Lang = Lang.ZH,
+    category: Category | None = None,
+    min_grade: Grade | None = None,
+    kind: Kind | None = None,
+    lat: LatParam = None,
+    lon: LonParam = None,
+    zoom: ZoomParam = None,
+    crs: Annotated[CRS, Query(description="datum of lat/lon")] = CRS.WGS84,
+    large_text: bool = False,
+) -> HTMLResponse:
+    """The map with minimal chrome, for other city apps' ``<iframe>``."""
+    nonce = secrets.token_urlsafe(16)
+    options = _options(
+        settings, request, PageKind.WIDGET, lang=lang, category=category, min_grade=min_grade,
+        provider_kind=kind, lat=lat, lon=lon, zoom=zoom, crs=crs, large_text=large_text,
+    )  # fmt: skip
+    body = render_page(options, districts_layer(settings), nonce)
+    return _page_response(settings, body, nonce, frameable_by=settings.embed_origin_list)
+
+
+@router.get("/embed", response_class=HTMLResponse)
+def embed_page(request: Request, settings: SettingsDep, lang: Lang = Lang.ZH) -> HTMLResponse:
+    """Choose the widget's options and copy its ``<iframe>`` snippet."""
+    nonce = secrets.token_urlsafe(16)
+    base = str(request.base_url).rstrip("/")
+    body = render_embed_page(lang, base, nonce)
+    return _page_response(settings, body, nonce, frameable_by=[])

@@ -1,0 +1,192 @@
+"""The words of the map pages, in Simplified Chinese (default) and English.
+
+One table for the server-rendered controls and the page script (which receives the
+language's table in its configuration), so the two cannot disagree.
+
+Examples
+--------
+>>> text(Lang.EN)["locate"]
+'Near me'
+>>> district_label("天河区", Lang.EN)
+'Tianhe'
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+from providers.model import Category, Grade, Kind, Precision
+
+
+class Lang(StrEnum):
+    ZH = "zh"
+    EN = "en"
+
+
+_ZH: dict[str, str] = {
+    "title": "家政服务地图",
+    "widget_title": "附近的家政服务",
+    "category": "服务类别",
+    "any_category": "全部类别",
+    "min_grade": "最低信用等级",
+    "any_grade": "不限等级",
+    "kind": "机构类型",
+    "any_kind": "企业和服务站",
+    "certified_only": "只看有安心服务证人员的",
+    "locate": "我的附近",
+    "search_centre": "搜索地图中心附近",
+    "large_text": "大字模式",
+    "language": "English",
+    "results": "最近的合适机构",
+    "results_hint": "点击地图任意位置，或按“我的附近”，列出最近的合适机构。",
+    "no_results": "附近没有符合条件的机构，请放宽条件。",
+    "loading": "正在加载…",
+    "searching": "正在查找…",
+    "mode_districts": "按区统计：{total} 家机构。放大地图查看具体位置。",
+    "mode_cells": "按网格统计：视野内 {total} 家机构。继续放大查看具体位置。",
+    "mode_points": "视野内 {total} 家机构。",
+    "error": "出错了：{message}",
+    "locate_failed": "无法获取您的位置：{message}。请点击地图选择位置。",
+    "distance": "距离",
+    "grade": "信用等级",
+    "station": "基层服务站",
+    "company": "家政企业",
+    "score": "综合得分",
+    "score_distance": "距离",
+    "score_grade": "等级",
+    "score_certified": "持证",
+    "phone": "电话",
+    "hours": "服务时间",
+    "address": "地址",
+    "certified": "安心服务证持证人员",
+    "practitioners": "从业人员",
+    "precision_exact": "位置：门牌地址",
+    "precision_street": "位置为近似值（街道中心），实际地址请电话确认",
+    "precision_district": "位置为近似值（区中心），实际地址请电话确认",
+    "synthetic": "演示数据，非真实机构",
+    "count": "{count} 家",
+    "ungraded": "服务站（无等级）",
+    "select": "选择",
+    "offline": "离线副本：只含统计，查找最近机构请使用在线地图。",
+    "you_are_here": "查询位置",
+    "embed_title": "在您的应用中嵌入家政服务地图",
+    "embed_intro": "选择参数，复制下面的代码放入您的页面。您的网站域名需加入 JZMAP_EMBED_ORIGINS。",
+    "embed_code": "嵌入代码",
+    "embed_preview": "预览",
+    "embed_message": "用户选择机构时，小部件向父页面发送 message 事件：",
+    "zoom": "缩放级别",
+    "lat": "纬度",
+    "lon": "经度",
+    "coord_crs": "坐标系",
+}
+
+_EN: dict[str, str] = {
+    "title": "Domestic services map",
+    "widget_title": "Domestic services near you",
+    "category": "Service",
+    "any_category": "All services",
+    "min_grade": "Minimum credit grade",
+    "any_grade": "Any grade",
+    "kind": "Provider type",
+    "any_kind": "Companies and stations",
+    "certified_only": "Only with 安心服务证 holders",
+    "locate": "Near me",
+    "search_centre": "Search near the map centre",
+    "large_text": "Large text",
+    "language": "中文",
+    "results": "Nearest suitable providers",
+    "results_hint": "Tap anywhere on the map, or press “Near me”, to list the nearest providers.",
+    "no_results": "No provider matches nearby; try fewer filters.",
+    "loading": "Loading…",
+    "searching": "Searching…",
+    "mode_districts": "Counts per district: {total} providers. Zoom in to see where they are.",
+    "mode_cells": "Counts per area: {total} providers in view. Zoom in to see each one.",
+    "mode_points": "{total} providers in view.",
+    "error": "Something went wrong: {message}",
+    "locate_failed": "Could not get your location: {message}. Tap the map to choose a place.",
+    "distance": "Distance",
+    "grade": "Credit grade",
+    "station": "Community service station",
+    "company": "Domestic-service company",
+    "score": "Score",
+    "score_distance": "distance",
+    "score_grade": "grade",
+    "score_certified": "certified",
+    "phone": "Phone",
+    "hours": "Hours",
+    "address": "Address",
+    "certified": "安心服务证 holders",
+    "practitioners": "Practitioners",
+    "precision_exact": "Location: street address",
+    "precision_street": "Approximate location (street centre); call to confirm the address",
+    "precision_district": "Approximate location (district centre); call to confirm the address",
+    "synthetic": "Demo data, not a real provider",
+    "count": "{count}",
+    "ungraded": "Station (ungraded)",
+    "select": "Select",
+    "offline": "Offline copy: counts only. Use the online map to find the nearest provider.",
+    "you_are_here": "Search point",
+    "embed_title": "Embed the domestic services map in your app",
+    "embed_intro": "Choose the options and copy the code into your page. Your site's origin "
+    "must be listed in JZMAP_EMBED_ORIGINS.",
+    "embed_code": "Code to embed",
+    "embed_preview": "Preview",
+    "embed_message": "When a resident selects a provider, the widget posts a message event "
+    "to the host page:",
+    "zoom": "Zoom",
+    "lat": "Latitude",
+    "lon": "Longitude",
+    "coord_crs": "Coordinates",
+}
+
+_TEXT = {Lang.ZH: _ZH, Lang.EN: _EN}
+
+_DISTRICTS_EN = {
+    "荔湾区": "Liwan",
+    "越秀区": "Yuexiu",
+    "海珠区": "Haizhu",
+    "天河区": "Tianhe",
+    "白云区": "Baiyun",
+    "黄埔区": "Huangpu",
+    "番禺区": "Panyu",
+    "花都区": "Huadu",
+    "南沙区": "Nansha",
+    "从化区": "Conghua",
+    "增城区": "Zengcheng",
+}
+
+
+def text(lang: Lang) -> dict[str, str]:
+    """Every string of the pages in ``lang``."""
+    return _TEXT[lang]
+
+
+def district_label(name: str, lang: Lang) -> str:
+    """A district's name in ``lang`` (the Chinese name when no translation is known)."""
+    return _DISTRICTS_EN.get(name, name) if lang is Lang.EN else name
+
+
+def category_label(category: Category, lang: Lang) -> str:
+    return category.label_en if lang is Lang.EN else category.label_zh
+
+
+def kind_label(kind: Kind, lang: Lang) -> str:
+    return text(lang)["company" if kind is Kind.COMPANY else "station"]
+
+
+def grade_label(grade: Grade, lang: Lang) -> str:
+    return f"{grade.value} ({'credit grade' if lang is Lang.EN else '信用等级'})"
+
+
+def precision_label(precision: Precision, lang: Lang) -> str:
+    return text(lang)[f"precision_{precision.value}"]
+
+
+def all_labels(lang: Lang) -> dict[str, dict[str, str]]:
+    """Labels of the enums the page script shows, keyed by enum value."""
+    return {
+        "category": {c.value: category_label(c, lang) for c in Category},
+        "kind": {k.value: kind_label(k, lang) for k in Kind},
+        "precision": {p.value: precision_label(p, lang) for p in Precision},
+        "district": {zh: district_label(zh, lang) for zh in _DISTRICTS_EN},
+    }

@@ -1,0 +1,299 @@
+"""The map pages, built with folium: the full city map, the embeddable widget, and the
+self-contained offline copy.
+
+folium draws what does not change with the data: the Leaflet map, the basemap, the
+district boundaries (shifted to GCJ-02 when the basemap is drawn in it) and the
+server-rendered controls. What depends on the data is fetched by ``jzmap.js`` from the API
+for the viewport in view (``/v1/map/layer``, ``/v1/providers/nearest``), so the page weighs
+the same for 700 providers or a million. Leaflet is served from this site, never a CDN:
+the map must load where there is no internet.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import re
+from dataclasses import dataclass, field
+from enum import StrEnum
+from pathlib import Path
+from typing import Any
+
+import folium
+import numpy as np
+import shapely
+from branca.element import Figure
+
+from geo.crs import CRS, from_wgs84
+from maps.i18n import Lang, all_labels, category_label, district_label, text
+from providers.model import Category, Grade, Kind
+
+STATIC_DIR = Path(__file__).with_name("static")
+STATIC_URL = "/static"
+LEAFLET_JS = "vendor/leaflet/leaflet.js"
+LEAFLET_CSS = "vendor/leaflet/leaflet.css"
+ASSETS_JS = ("jzmap.js",)
+ASSETS_CSS = ("jzmap.css",)
+# Guangzhou's centre and a zoom showing the whole city on a phone.
+DEFAULT_CENTER = (113.42, 23.35)
+DEFAULT_ZOOM = 9
+# Boundary vertices closer than this (degrees, ~10 m) add weight, not detail, at city zoom.
+_SIMPLIFY_DEG = 0.0001
+
+
+class PageKind(StrEnum):
+    MAP = "map"
+    WIDGET = "widget"
+    STATIC = "static"
+
+
+@dataclass(frozen=True)
+class PageOptions:
+    """Everything a map page is built from; coordinates are WGS-84.
+
+    ``point`` (lon, lat) is a place to search from as soon as the page opens.
+    ``static_data`` holds the precomputed layers of the offline copy (see
+    :func:`maps.export.static_layers`).
+    """
+
+    kind: PageKind = PageKind.MAP
+    lang: Lang = Lang.ZH
+    tiles_url: str = "https://tile.openstreetmap.org/{z}/{x}/{y}.png"
+    tiles_attribution: str = "© OpenStreetMap contributors"
+    tiles_crs: CRS = CRS.WGS84
+    tiles_max_zoom: int = 19
+    center: tuple[float, float] = DEFAULT_CENTER
+    zoom: int = DEFAULT_ZOOM
+    point: tuple[float, float] | None = None
+    category: Category | None = None
+    min_grade: Grade | None = None
+    provider_kind: Kind | None = None
+    certified_only: bool = False
+    large_text: bool = False
+    embed_origins: tuple[str, ...] = ()
+    static_data: dict[str, Any] | None = None
+    query: dict[str, str] = field(default_factory=dict)
+
+
+class _LocalMap(folium.Map):
+    """A folium map that loads Leaflet from this site instead of public CDNs (and none of
+    folium's other defaults: jQuery, Bootstrap, Font Awesome are not used here)."""
+
+    default_js = [("leaflet", f"{STATIC_URL}/{LEAFLET_JS}")]  # noqa: RUF012 (folium's)
+    default_css = [("leaflet_css", f"{STATIC_URL}/{LEAFLET_CSS}")]  # noqa: RUF012
+
+
+def _districts_geojson(districts: Any, lang: Lang, crs: CRS) -> dict[str, Any]:
+    """District polygons, lightly simplified, in the basemap's datum, labelled in ``lang``."""
+    geoms = shapely.simplify(
+        np.asarray(districts.geometry.to_numpy()), _SIMPLIFY_DEG, preserve_topology=True
+    )
+    if crs is not CRS.WGS84:
+
+        def shift(coords: np.ndarray[Any, Any]) -> np.ndarray[Any, Any]:
+            lon, lat = from_wgs84(coords[:, 0], coords[:, 1], crs)
+            return np.column_stack([lon, lat])
+
+        geoms = shapely.transform(geoms, shift)
+    geoms = shapely.set_precision(geoms, 1e-5)  # ~1 m: the page carries no false detail
+    features = [
+        {
+            "type": "Feature",
+            "properties": {"name": str(name), "label": district_label(str(name), lang)},
+            "geometry": shapely.geometry.mapping(geom),
+        }
+        for name, geom in zip(districts["name"], geoms, strict=True)
+    ]
+    return {"type": "FeatureCollection", "features": features}
+
+
+def _options_html(name: str, label: str, choices: list[tuple[str, str]], chosen: str) -> str:
+    options = "".join(
+        f'<option value="{html.escape(value)}"{" selected" if value == chosen else ""}>'
+        f"{html.escape(text_)}</option>"
+        for value, text_ in choices
+    )
+    return (
+        f'<label class="jz-field"><span>{html.escape(label)}</span>'
+        f'<select id="jz-{name}" name="{name}">{options}</select></label>'
+    )
+
+
+def _panel_html(o: PageOptions) -> str:
+    """The controls and the results list, rendered here so they work with a keyboard and a
+    screen reader before any script runs."""
+    t = text(o.lang)
+    category = _options_html(
+        "category",
+        t["category"],
+        [("", t["any_category"])] + [(c.value, category_label(c, o.lang)) for c in Category],
+        o.category.value if o.category else "",
+    )
+    controls = [category]
+    # The widget keeps to one control; the offline copy holds counts per category only.
+    if o.kind is PageKind.MAP:
+        controls.append(
+            _options_html(
+                "min_grade",
+                t["min_grade"],
+                [("", t["any_grade"])] + [(g.value, g.value) for g in Grade],
+                o.min_grade.value if o.min_grade else "",
+            )
+        )
+        controls.append(
+            _options_html(
+                "kind",
+                t["kind"],
+                [("", t["any_kind"])] + [(k.value, t[k.value]) for k in Kind],
+                o.provider_kind.value if o.provider_kind else "",
+            )
+        )
+        checked = " checked" if o.certified_only else ""
+        controls.append(
+            f'<label class="jz-check"><input type="checkbox" id="jz-certified_only" '
+            f'name="certified_only"{checked}> {html.escape(t["certified_only"])}</label>'
+        )
+    buttons = []
+    if o.kind is not PageKind.STATIC:
+        buttons.append(
+            f'<button type="button" id="jz-locate">{html.escape(t["locate"])}</button>'
+            f'<button type="button" id="jz-search-centre">{html.escape(t["search_centre"])}'
+            "</button>"
+        )
+    pressed = "true" if o.large_text else "false"
+    buttons.append(
+        f'<button type="button" id="jz-large-text" aria-pressed="{pressed}">'
+        f"{html.escape(t['large_text'])}</button>"
+    )
+    other = Lang.EN if o.lang is Lang.ZH else Lang.ZH
+    if o.kind is not PageKind.STATIC:
+        query = {**o.query, "lang": other.value}
+        href = "?" + "&".join(f"{html.escape(k)}={html.escape(v)}" for k, v in query.items())
+        buttons.append(
+            f'<a id="jz-lang" href="{href}" lang="{other.value}">{html.escape(t["language"])}</a>'
+        )
+    heading = t["widget_title"] if o.kind is PageKind.WIDGET else t["title"]
+    hint = t["offline"] if o.kind is PageKind.STATIC else t["results_hint"]
+    return (
+        f'<aside id="jz-panel" class="jz-panel" aria-label="{html.escape(heading)}">'
+        f'<h1 class="jz-title">{html.escape(heading)}</h1>'
+        f'<form id="jz-controls" class="jz-controls">{"".join(controls)}</form>'
+        f'<div class="jz-buttons">{"".join(buttons)}</div>'
+        f'<p id="jz-status" class="jz-status" role="status" aria-live="polite"></p>'
+        f'<h2 class="jz-results-title">{html.escape(t["results"])}</h2>'
+        f'<p id="jz-hint" class="jz-hint">{html.escape(hint)}</p>'
+        '<ol id="jz-results" class="jz-results"></ol>'
+        "</aside>"
+    )
+
+
+def _config(o: PageOptions, map_var: str, districts_var: str) -> dict[str, Any]:
+    point = None
+    if o.point is not None:
+        lon, lat = from_wgs84(o.point[0], o.point[1], o.tiles_crs)
+        point = {"lon": float(lon), "lat": float(lat)}
+    return {
+        "page": o.kind.value,
+        "lang": o.lang.value,
+        "text": text(o.lang),
+        "labels": all_labels(o.lang),
+        "crs": o.tiles_crs.value,
+        "api": "",
+        "mapVar": map_var,
+        "districtsVar": districts_var,
+        "point": point,
+        "embedOrigins": list(o.embed_origins),
+        "largeText": o.large_text,
+        "static": o.static_data,
+    }
+
+
+def render_page(o: PageOptions, districts: Any, nonce: str = "") -> str:
+    """The HTML of a map page.
+
+    Parameters
+    ----------
+    o
+        What to show; see :class:`PageOptions`.
+    districts
+        District polygons (a GeoDataFrame with ``name``, WGS-84).
+    nonce
+        Put on every ``<script>`` and ``<style>`` so a Content-Security-Policy can allow
+        exactly them; empty for the offline copy.
+    """
+    center_lon, center_lat = from_wgs84(o.center[0], o.center[1], o.tiles_crs)
+    m = _LocalMap(
+        location=[float(center_lat), float(center_lon)],
+        zoom_start=o.zoom,
+        tiles=None,
+        control_scale=True,
+        max_zoom=o.tiles_max_zoom,
+    )
+    folium.TileLayer(
+        o.tiles_url, attr=o.tiles_attribution, name="basemap", max_zoom=o.tiles_max_zoom
+    ).add_to(m)
+    boundaries = folium.GeoJson(
+        _districts_geojson(districts, o.lang, o.tiles_crs),
+        name="districts",
+        style_function=lambda _: {
+            "color": "#46505a",
+            "weight": 1.5,
+            "fillColor": "#46505a",
+            "fillOpacity": 0.03,
+        },
+        tooltip=folium.GeoJsonTooltip(fields=["label"], labels=False),
+    ).add_to(m)
+    root = m.get_root()
+    assert isinstance(root, Figure)
+    t = text(o.lang)
+    title = t["widget_title"] if o.kind is PageKind.WIDGET else t["title"]
+    root.header.add_child(
+        folium.Element(
+            f"<title>{html.escape(title)}</title>"
+            # No favicon request (a 404 in every console).
+            '<link rel="icon" href="data:,">'
+        )
+    )
+    for css in ASSETS_CSS:
+        root.header.add_child(folium.CssLink(f"{STATIC_URL}/{css}"))
+    for js in ASSETS_JS:
+        root.header.add_child(folium.JavascriptLink(f"{STATIC_URL}/{js}"))
+    config = json.dumps(_config(o, m.get_name(), boundaries.get_name()), ensure_ascii=False)
+    # "</" cannot end the script element early inside JSON strings.
+    config = config.replace("</", "<\\/")
+    classes = f"jz-page jz-{o.kind.value}" + (" jz-large" if o.large_text else "")
+    root.html.add_child(
+        folium.Element(
+            f'<script type="application/json" id="jz-config">{config}</script>' + _panel_html(o)
+        )
+    )
+    root.script.add_child(
+        # After the page's scripts ran: folium writes the map's own script after this one.
+        folium.Element(
+            'document.addEventListener("DOMContentLoaded", function () {'
+            f" window.jzmapStart({m.get_name()}, {boundaries.get_name()}); }});"
+        )
+    )
+    page = str(root.render())
+    page = page.replace("<html>", f'<html lang="{"zh-CN" if o.lang is Lang.ZH else "en"}">', 1)
+    page = page.replace("<body>", f'<body class="{classes}">', 1)
+    if o.kind is PageKind.STATIC:
+        return _inline_assets(page)
+    if nonce:
+        page = re.sub(r"<(script|style)(?=[\s>])", rf'<\1 nonce="{nonce}"', page)
+    return page
+
+
+def _inline_assets(page: str) -> str:
+    """Replace this site's script and stylesheet links by their content: one file."""
+
+    def script(match: re.Match[str]) -> str:
+        body = (STATIC_DIR / match.group(1)).read_text(encoding="utf-8")
+        return "<script>" + body.replace("</script", "<\\/script") + "</script>"
+
+    def style(match: re.Match[str]) -> str:
+        body = (STATIC_DIR / match.group(1)).read_text(encoding="utf-8")
+        return "<style>" + body + "</style>"
+
+    page = re.sub(rf'<script src="{STATIC_URL}/([^"]+)"></script>', script, page)
+    return re.sub(rf'<link rel="stylesheet" href="{STATIC_URL}/([^"]+)"/>', style, page)

@@ -1,0 +1,384 @@
+/* Jiazheng Map page script: draws what the API returns for the viewport in view, and the
+   ranked providers nearest a tapped point. The page (built by folium, maps/page.py) holds
+   the Leaflet map, the district boundaries, the controls and a JSON configuration.
+
+   Coordinates: the configuration's `crs` is the datum the basemap is drawn in; every API
+   call asks for answers in it (crs=...), so nothing is drawn off the basemap.
+
+   Widget message (documented in the README): when a resident selects a provider, the
+   widget posts to its host page
+     {source: "jzmap", type: "provider-selected", version: 1, provider: {...}}
+   only to a host origin listed in JZMAP_EMBED_ORIGINS (or this site itself). */
+(function () {
+  "use strict";
+
+  // Read when the map starts (this file loads in the page's head, before the body).
+  var cfg, T, L_;
+
+  function fmt(template, values) {
+    return template.replace(/\{(\w+)\}/g, function (_, key) {
+      return values[key] === undefined ? "" : String(values[key]);
+    });
+  }
+
+  function el(tag, attrs, children) {
+    var node = document.createElement(tag);
+    Object.keys(attrs || {}).forEach(function (key) {
+      if (key === "text") node.textContent = attrs[key];
+      else node.setAttribute(key, attrs[key]);
+    });
+    (children || []).forEach(function (child) {
+      if (child) node.appendChild(typeof child === "string" ? document.createTextNode(child) : child);
+    });
+    return node;
+  }
+
+  function metres(m) {
+    return m < 1000 ? Math.round(m) + " m" : (m / 1000).toFixed(m < 10000 ? 2 : 1) + " km";
+  }
+
+  function byId(id) {
+    return document.getElementById(id);
+  }
+
+  function filters() {
+    var out = {};
+    ["category", "min_grade", "kind"].forEach(function (name) {
+      var node = byId("jz-" + name);
+      if (node && node.value) out[name] = node.value;
+    });
+    var certified = byId("jz-certified_only");
+    if (certified && certified.checked) out.certified_only = "true";
+    return out;
+  }
+
+  function query(params) {
+    return Object.keys(params)
+      .map(function (k) { return encodeURIComponent(k) + "=" + encodeURIComponent(params[k]); })
+      .join("&");
+  }
+
+  function status(message) {
+    byId("jz-status").textContent = message;
+  }
+
+  function getJSON(path, params, signal) {
+    return fetch(cfg.api + path + "?" + query(params), { signal: signal, headers: { Accept: "application/json" } })
+      .then(function (response) {
+        return response.json().then(function (body) {
+          if (!response.ok) throw new Error(body.message || response.statusText);
+          return body;
+        });
+      });
+  }
+
+  function gradeText(p) {
+    return p.kind === "station" ? "站" : p.credit_grade;
+  }
+
+  function markerIcon(p, extra) {
+    var classes = "jz-marker " + (p.kind === "station" ? "jz-station" : "jz-company jz-g" + p.credit_grade);
+    if (p.approximate) classes += " jz-approx";
+    if (extra) classes += " " + extra;
+    return L.divIcon({ className: classes, html: gradeText(p), iconSize: [26, 26] });
+  }
+
+  function describe(p) {
+    var grade = p.kind === "station" ? T.ungraded : T.grade + " " + p.credit_grade;
+    return p.name + ", " + L_.kind[p.kind] + ", " + grade;
+  }
+
+  /* ---- the viewport layer ---------------------------------------------------------- */
+
+  var map, dataLayer, resultLayer, controller;
+  var markersById = {};
+
+  function drawLayer(body) {
+    dataLayer.clearLayers();
+    markersById = {};
+    if (body.mode === "districts") {
+      body.features.forEach(function (f) {
+        var name = L_.district[f.properties.name] || f.properties.name;
+        var label = name + " " + fmt(T.count, { count: f.properties.count });
+        var ll = [f.geometry.coordinates[1], f.geometry.coordinates[0]];
+        L.marker(ll, {
+          icon: L.divIcon({ className: "jz-bubble", html: label.replace(/&/g, "&amp;").replace(/</g, "&lt;"), iconSize: null }),
+          title: label, alt: label, keyboard: true,
+        }).on("click", function () { map.setView(ll, 12); }).addTo(dataLayer);
+      });
+    } else if (body.mode === "cells") {
+      var max = Math.max.apply(null, body.features.map(function (f) { return f.properties.count; }).concat([1]));
+      body.features.forEach(function (f) {
+        var ring = f.geometry.coordinates[0].map(function (c) { return [c[1], c[0]]; });
+        var share = Math.log(1 + f.properties.count) / Math.log(1 + max);
+        L.polygon(ring, { color: "#1f5f99", weight: 1, fillColor: "#1f5f99", fillOpacity: 0.15 + 0.55 * share })
+          .bindTooltip(fmt(T.count, { count: f.properties.count }))
+          .addTo(dataLayer);
+      });
+    } else {
+      body.features.forEach(function (f) {
+        var p = f.properties;
+        var marker = L.marker([f.geometry.coordinates[1], f.geometry.coordinates[0]], {
+          icon: markerIcon(p), title: describe(p), alt: describe(p), keyboard: true,
+        });
+        marker.on("click", function () { openDetails(p.id, marker); });
+        marker.addTo(dataLayer);
+        marker.getElement().setAttribute("data-id", p.id);
+        markersById[p.id] = marker;
+      });
+    }
+    var key = body.mode === "districts" ? "mode_districts" : body.mode === "cells" ? "mode_cells" : "mode_points";
+    status(fmt(T[key], { total: body.total }));
+    document.body.setAttribute("data-layer-mode", body.mode);
+    document.body.setAttribute("data-layer-count", String(body.features.length));
+  }
+
+  function refresh() {
+    if (cfg.static) return drawStatic();
+    if (controller) controller.abort();
+    controller = new AbortController();
+    var b = map.getBounds();
+    var params = Object.assign(filters(), {
+      bbox: [b.getWest(), b.getSouth(), b.getEast(), b.getNorth()].map(function (v) { return v.toFixed(6); }).join(","),
+      zoom: map.getZoom(),
+      crs: cfg.crs,
+    });
+    status(T.loading);
+    document.body.setAttribute("data-layer-state", "loading");
+    return getJSON("/v1/map/layer", params, controller.signal)
+      .then(function (body) {
+        drawLayer(body);
+        document.body.setAttribute("data-layer-state", "ready");
+      })
+      .catch(function (err) {
+        if (err.name === "AbortError") return;
+        status(fmt(T.error, { message: err.message }));
+        document.body.setAttribute("data-layer-state", "error");
+      });
+  }
+
+  /* The offline copy: counts per district and per H3 cell, precomputed per category. */
+  function drawStatic() {
+    var key = filters().category || "all";
+    var districts = map.getZoom() < cfg.static.cells_from_zoom;
+    var source = districts ? cfg.static.districts : cfg.static.cells;
+    var total = 0;
+    var features = source.features.map(function (f) {
+      var count = f.properties.counts[key] || 0;
+      total += count;
+      return { geometry: f.geometry, properties: Object.assign({}, f.properties, { count: count }) };
+    }).filter(function (f) { return districts || f.properties.count > 0; });
+    drawLayer({ mode: districts ? "districts" : "cells", total: total, features: features });
+    document.body.setAttribute("data-layer-state", "ready");
+  }
+
+  /* ---- provider details ------------------------------------------------------------ */
+
+  function detailsNode(p, distance) {
+    var rows = [
+      [T.grade, p.kind === "station" ? T.ungraded : p.credit_grade],
+      [T.address, p.address],
+      [T.phone, p.phone],
+      [T.hours, p.opening_hours],
+      [T.practitioners, String(p.practitioners)],
+      [T.certified, String(p.certified_practitioners)],
+    ];
+    if (distance !== undefined) rows.unshift([T.distance, metres(distance)]);
+    var dl = el("dl");
+    rows.forEach(function (row) {
+      if (!row[1]) return;
+      dl.appendChild(el("dt", { text: row[0] }));
+      dl.appendChild(el("dd", { text: row[1] }));
+    });
+    var precision = L_.precision[p.geocode_precision];
+    return el("div", { class: "jz-popup", "data-provider-id": p.id }, [
+      el("strong", { text: p.name }),
+      el("div", { text: L_.kind[p.kind] + " · " + p.categories.map(function (c) { return L_.category[c]; }).join("、") }),
+      dl,
+      el("div", { class: p.approximate ? "jz-approx-note" : "", text: precision }),
+      p.synthetic ? el("div", { text: T.synthetic }) : null,
+    ]);
+  }
+
+  function openDetails(id, marker) {
+    getJSON("/v1/providers/" + encodeURIComponent(id), { crs: cfg.crs })
+      .then(function (p) {
+        marker.bindPopup(detailsNode(p)).openPopup();
+      })
+      .catch(function (err) { status(fmt(T.error, { message: err.message })); });
+  }
+
+  /* ---- nearest providers ----------------------------------------------------------- */
+
+  function scoreLine(r) {
+    var parts = r.score_parts;
+    var names = { distance: T.score_distance, grade: T.score_grade, certified: T.score_certified };
+    return T.score + " " + r.score.toFixed(2) + " = " + Object.keys(parts).map(function (k) {
+      return (names[k] || k) + " " + parts[k].points.toFixed(2);
+    }).join(" + ");
+  }
+
+  function select(r, rank) {
+    Array.prototype.forEach.call(document.querySelectorAll(".jz-result"), function (b) {
+      b.setAttribute("aria-pressed", b.getAttribute("data-id") === r.id ? "true" : "false");
+    });
+    var marker = resultLayer.getLayers().filter(function (m) { return m.options.providerId === r.id; })[0];
+    if (marker) {
+      marker.bindPopup(detailsNode(r, r.distance_m)).openPopup();
+    }
+    notifyHost(r, rank);
+  }
+
+  function notifyHost(r, rank) {
+    if (window.parent === window) return;
+    var origin = hostOrigin();
+    if (!origin) return;
+    window.parent.postMessage({
+      source: "jzmap",
+      type: "provider-selected",
+      version: 1,
+      provider: {
+        id: r.id, name: r.name, kind: r.kind, categories: r.categories,
+        credit_grade: r.credit_grade, rank: rank, distance_m: r.distance_m, score: r.score,
+        lat: r.lat, lon: r.lon, crs: r.crs, phone: r.phone, opening_hours: r.opening_hours,
+        address: r.address, approximate: r.approximate,
+        url: location.origin + "/v1/providers/" + encodeURIComponent(r.id),
+      },
+    }, origin);
+  }
+
+  /* The host page's origin, when it may receive messages: this site, or a listed origin. */
+  function hostOrigin() {
+    var origin = null;
+    if (location.ancestorOrigins && location.ancestorOrigins.length) origin = location.ancestorOrigins[0];
+    else if (document.referrer) origin = new URL(document.referrer).origin;
+    if (!origin) return null;
+    if (origin === location.origin || cfg.embedOrigins.indexOf(origin) >= 0) return origin;
+    return null;
+  }
+
+  function showResults(body) {
+    resultLayer.clearLayers();
+    var list = byId("jz-results");
+    list.textContent = "";
+    var q = body.query;
+    L.marker([q.lat, q.lon], {
+      icon: L.divIcon({ className: "jz-marker jz-here", html: "", iconSize: [18, 18] }),
+      title: T.you_are_here, alt: T.you_are_here, keyboard: false, interactive: false,
+    }).addTo(resultLayer);
+    byId("jz-hint").hidden = body.results.length > 0;
+    if (!body.results.length) {
+      list.appendChild(el("li", { text: T.no_results }));
+    }
+    body.results.forEach(function (r) {
+      var rank = r.rank;
+      var marker = L.marker([r.lat, r.lon], {
+        icon: L.divIcon({
+          className: "jz-marker jz-ranked" + (r.approximate ? " jz-approx" : ""),
+          html: String(rank), iconSize: [26, 26],
+        }),
+        title: rank + ". " + describe(r), alt: rank + ". " + describe(r),
+        providerId: r.id, zIndexOffset: 1000,
+      });
+      marker.on("click", function () { select(r, rank); });
+      marker.addTo(resultLayer);
+      marker.getElement().setAttribute("data-result-id", r.id);
+      var grade = r.kind === "station" ? T.ungraded : T.grade + " " + r.credit_grade;
+      var button = el("button", { type: "button", class: "jz-result", "data-id": r.id, "aria-pressed": "false" }, [
+        el("span", { class: "jz-rank", text: rank + "." }),
+        el("span", { class: "jz-name", text: r.name }),
+        el("span", { class: "jz-line", text: T.distance + " " + metres(r.distance_m) + " · " + grade + " · " + L_.kind[r.kind] }),
+        el("span", { class: "jz-line", text: scoreLine(r) }),
+        el("span", { class: "jz-line", text: T.phone + " " + (r.phone || "—") + (r.opening_hours ? " · " + T.hours + " " + r.opening_hours : "") }),
+        r.approximate ? el("span", { class: "jz-line jz-approx-note", text: L_.precision[r.geocode_precision] }) : null,
+      ]);
+      button.addEventListener("click", function () { select(r, rank); });
+      list.appendChild(el("li", {}, [button]));
+    });
+    var bounds = resultLayer.getLayers().map(function (m) { return m.getLatLng(); });
+    if (bounds.length > 1) map.fitBounds(L.latLngBounds(bounds).pad(0.2), { maxZoom: Math.max(map.getZoom(), 14) });
+    document.body.setAttribute("data-results", String(body.results.length));
+  }
+
+  /* Rank the providers nearest (lat, lon); `crs` is the datum of the point given. */
+  function nearest(lat, lon, crs) {
+    if (cfg.static) {
+      status(T.offline);
+      return Promise.resolve();
+    }
+    status(T.searching);
+    document.body.setAttribute("data-results", "loading");
+    var params = Object.assign(filters(), { lat: lat.toFixed(7), lon: lon.toFixed(7), crs: crs, out_crs: cfg.crs, limit: 10 });
+    return getJSON("/v1/providers/nearest", params)
+      .then(function (body) {
+        showResults(body);
+        status("");
+      })
+      .catch(function (err) {
+        status(fmt(T.error, { message: err.message }));
+        document.body.setAttribute("data-results", "error");
+      });
+  }
+
+  function locate() {
+    if (!navigator.geolocation) {
+      status(fmt(T.locate_failed, { message: "geolocation unavailable" }));
+      return;
+    }
+    status(T.searching);
+    navigator.geolocation.getCurrentPosition(
+      function (pos) {
+        // Browsers report WGS-84 (GPS); the API converts the answer to the basemap's datum.
+        nearest(pos.coords.latitude, pos.coords.longitude, "wgs84");
+      },
+      function (err) { status(fmt(T.locate_failed, { message: err.message })); },
+      { enableHighAccuracy: true, timeout: 10000, maximumAge: 60000 }
+    );
+  }
+
+  function setLargeText(on) {
+    document.body.classList.toggle("jz-large", on);
+    byId("jz-large-text").setAttribute("aria-pressed", on ? "true" : "false");
+    try { window.localStorage.setItem("jzmap-large-text", on ? "1" : "0"); } catch (e) { /* private mode */ }
+    map.invalidateSize();
+  }
+
+  window.jzmapStart = function (leafletMap, districtsLayer) {
+    cfg = JSON.parse(byId("jz-config").textContent);
+    T = cfg.text;
+    L_ = cfg.labels;
+    map = leafletMap;
+    dataLayer = L.layerGroup().addTo(map);
+    resultLayer = L.layerGroup().addTo(map);
+    districtsLayer.bringToBack();
+    map.attributionControl.setPrefix(false);
+
+    var stored = null;
+    try { stored = window.localStorage.getItem("jzmap-large-text"); } catch (e) { /* private mode */ }
+    if (stored !== null && !cfg.largeText) setLargeText(stored === "1");
+
+    map.on("moveend", refresh);
+    map.on("click", function (e) { nearest(e.latlng.lat, e.latlng.lng, cfg.crs); });
+    byId("jz-controls").addEventListener("change", function () {
+      refresh();
+      // A search on screen follows the filters: run it again from the same point.
+      var here = resultLayer.getLayers()[0];
+      if (here) nearest(here.getLatLng().lat, here.getLatLng().lng, cfg.crs);
+    });
+    byId("jz-controls").addEventListener("submit", function (e) { e.preventDefault(); });
+    var locateButton = byId("jz-locate");
+    if (locateButton) locateButton.addEventListener("click", locate);
+    var centre = byId("jz-search-centre");
+    if (centre) centre.addEventListener("click", function () {
+      var c = map.getCenter();
+      nearest(c.lat, c.lng, cfg.crs);
+    });
+    byId("jz-large-text").addEventListener("click", function () {
+      setLargeText(!document.body.classList.contains("jz-large"));
+    });
+
+    refresh();
+    if (cfg.point) nearest(cfg.point.lat, cfg.point.lon, cfg.crs);
+    window.jzmap = { map: map, nearest: nearest, refresh: refresh, config: cfg };
+  };
+})();

@@ -1,0 +1,406 @@
+"""The map pages in a real headless Chromium (Debian's), against the served demo city.
+
+Every test fails on any console error or uncaught page error it did not expect, and saves a
+screenshot under test-artifacts/browser/.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qsl, urlencode, urlsplit
+from urllib.request import urlopen
+
+import pytest
+from playwright.sync_api import Browser, ConsoleMessage, Page, Playwright, sync_playwright
+
+from api.app import create_app
+from jzmap.demo import generate_demo
+from jzmap.services import district_points, districts_layer
+from jzmap.settings import REFERENCE_DIR, Settings
+from maps.export import export_static_map
+from providers.store import ProviderStore
+from providers.stores.embedded import EmbeddedStore
+from tests.browser import (
+    ARTIFACTS,
+    CHROMIUM_ARGS,
+    HostSite,
+    chromium_path,
+    host_page,
+    serve_app,
+    serve_host,
+)
+
+BLANK_TILES = "/static/blank-tile.png"
+READY = "body[data-layer-state=ready]"
+
+
+@dataclass
+class Site:
+    base: str
+    allowed: HostSite
+    foreign: HostSite
+
+
+@dataclass
+class Console:
+    errors: list[str] = field(default_factory=list)
+
+
+@pytest.fixture(scope="module")
+def demo_store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ProviderStore]:
+    store = EmbeddedStore(tmp_path_factory.mktemp("browser-demo"))
+    for chunk in generate_demo(REFERENCE_DIR):
+        store.upsert(chunk)
+    yield store
+    store.close()
+
+
+def _settings(**overrides: Any) -> Settings:
+    values: dict[str, Any] = {"data_dir": Path("/nonexistent"), "tiles_url": BLANK_TILES}
+    values.update(overrides)
+    return Settings(**values)
+
+
+@pytest.fixture(scope="module")
+def site(demo_store: ProviderStore) -> Iterator[Site]:
+    with serve_host() as allowed, serve_host() as foreign:
+        app = create_app(_settings(embed_origins=allowed.origin), store=demo_store)
+        with serve_app(app) as base:
+            yield Site(base, allowed, foreign)
+
+
+@pytest.fixture(scope="module")
+def playwright() -> Iterator[Playwright]:
+    with sync_playwright() as p:
+        yield p
+
+
+@pytest.fixture(scope="module")
+def browser(playwright: Playwright) -> Iterator[Browser]:
+    b = playwright.chromium.launch(executable_path=chromium_path(), args=CHROMIUM_ARGS)
+    yield b
+    b.close()
+
+
+def _get_json(url: str, params: dict[str, Any]) -> Any:
+    with urlopen(f"{url}?{urlencode(params)}", timeout=30) as response:
+        return json.load(response)
+
+
+def _watch(page: Page) -> Console:
+    console = Console()
+
+    def on_console(message: ConsoleMessage) -> None:
+        if message.type == "error":
+            console.errors.append(message.text)
+
+    page.on("console", on_console)
+    page.on("pageerror", lambda exc: console.errors.append(f"uncaught: {exc}"))
+    return console
+
+
+@pytest.fixture
+def phone(browser: Browser, request: pytest.FixtureRequest) -> Iterator[tuple[Page, Console]]:
+    """A 375 x 667 phone page; its screenshot is kept as a test artifact."""
+    context = browser.new_context(viewport={"width": 375, "height": 667}, locale="zh-CN")
+    page = context.new_page()
+    console = _watch(page)
+    yield page, console
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / f"{request.node.name}.png"))
+    context.close()
+
+
+@pytest.fixture
+def desktop(browser: Browser, request: pytest.FixtureRequest) -> Iterator[tuple[Page, Console]]:
+    context = browser.new_context(viewport={"width": 1280, "height": 800})
+    page = context.new_page()
+    console = _watch(page)
+    yield page, console
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / f"{request.node.name}.png"))
+    context.close()
+
+
+def _wait_ready(page: Page) -> None:
+    page.wait_for_selector(READY, state="attached", timeout=15_000)
+
+
+def _layer_ids(page: Page) -> list[str]:
+    ids: list[str] = page.eval_on_selector_all(
+        ".leaflet-marker-pane [data-id]", "els => els.map(e => e.dataset.id)"
+    )
+    return sorted(ids)
+
+
+def _move(page: Page, lat: float, lon: float, zoom: int) -> dict[str, str]:
+    """Move the map and wait for the layer it asks for; returns that request's query."""
+    with page.expect_response(lambda r: "/v1/map/layer" in r.url) as info:
+        page.evaluate(f"jzmap.map.setView([{lat}, {lon}], {zoom}, {{animate: false}})")
+    _wait_ready(page)
+    return dict(parse_qsl(urlsplit(info.value.url).query))
+
+
+def test_map_loads_with_district_counts_and_no_console_errors(
+    site: Site, desktop: tuple[Page, Console]
+) -> None:
+    page, console = desktop
+    page.goto(f"{site.base}/map")
+    _wait_ready(page)
+    assert page.get_attribute("body", "data-layer-mode") == "districts"
+    assert page.get_attribute("body", "data-layer-count") == "11"
+    # The boundaries are drawn (folium's GeoJSON layer): one path per district at least.
+    assert page.locator(".leaflet-overlay-pane path").count() >= 11
+    assert "695" in (page.text_content("#jz-status") or "")
+    assert console.errors == []
+
+
+def test_filtering_by_category_changes_what_is_drawn(
+    site: Site, desktop: tuple[Page, Console]
+) -> None:
+    page, console = desktop
+    page.goto(f"{site.base}/map")
+    _wait_ready(page)
+    query = _move(page, 23.125, 113.33, 14)
+    assert page.get_attribute("body", "data-layer-mode") == "points"
+    everyone = _layer_ids(page)
+    api = _get_json(f"{site.base}/v1/map/layer", params=query)
+    assert everyone == sorted(f["id"] for f in api["features"]) and everyone
+
+    with page.expect_response(lambda r: "category=maternal_infant" in r.url) as info:
+        page.select_option("#jz-category", "maternal_infant")
+    _wait_ready(page)
+    infant = _layer_ids(page)
+    query = dict(parse_qsl(urlsplit(info.value.url).query))
+    api = _get_json(f"{site.base}/v1/map/layer", params=query)
+    assert infant == sorted(f["id"] for f in api["features"])
+    assert infant and set(infant) < set(everyone)
+    assert console.errors == []
+
+
+def test_a_tap_lists_the_same_providers_as_the_nearest_api(
+    site: Site, desktop: tuple[Page, Console]
+) -> None:
+    page, console = desktop
+    page.goto(f"{site.base}/map?category=elderly_care")
+    _wait_ready(page)
+    _move(page, 23.13, 113.32, 13)
+    box = page.locator(".folium-map").bounding_box()
+    assert box is not None
+    x, y = box["x"] + box["width"] * 0.4, box["y"] + box["height"] * 0.6
+    tapped = page.evaluate(
+        f"(() => {{ const ll = jzmap.map.containerPointToLatLng([{box['width'] * 0.4}, "
+        f"{box['height'] * 0.6}]); return [ll.lat, ll.lng]; }})()"
+    )
+    with page.expect_response(lambda r: "/v1/providers/nearest" in r.url) as info:
+        page.mouse.click(x, y)
+    page.wait_for_selector("body[data-results='10']", state="attached", timeout=15_000)
+    sent = dict(parse_qsl(urlsplit(info.value.url).query))
+    # Within a pixel of where the tap landed (~0.00017 degrees at zoom 13).
+    assert float(sent["lat"]) == pytest.approx(tapped[0], abs=2e-4)
+    assert float(sent["lon"]) == pytest.approx(tapped[1], abs=2e-4)
+    assert sent["category"] == "elderly_care"
+
+    # The same point, asked of the API directly.
+    api = _get_json(
+        f"{site.base}/v1/providers/nearest",
+        params={"lat": sent["lat"], "lon": sent["lon"], "category": "elderly_care", "limit": 10},
+    )
+    listed = page.eval_on_selector_all(
+        "#jz-results .jz-result", "els => els.map(e => e.dataset.id)"
+    )
+    assert listed == [r["id"] for r in api["results"]]
+    first = page.text_content("#jz-results li:first-child") or ""
+    assert api["results"][0]["name"] in first and api["results"][0]["phone"] in first
+    # The results are on the map too, numbered.
+    drawn = page.eval_on_selector_all("[data-result-id]", "els => els.map(e => e.dataset.resultId)")
+    assert sorted(drawn) == sorted(listed)
+    assert console.errors == []
+
+
+def test_a_provider_popup_says_how_precise_its_location_is(
+    site: Site, desktop: tuple[Page, Console]
+) -> None:
+    page, console = desktop
+    page.goto(f"{site.base}/map?lang=en")
+    _wait_ready(page)
+    _move(page, 23.125, 113.33, 15)
+    first = _layer_ids(page)[0]
+    with page.expect_response(lambda r: f"/v1/providers/{first}" in r.url) as info:
+        page.click(f".leaflet-marker-pane [data-id='{first}']")
+    details = info.value.json()
+    popup = page.wait_for_selector(".leaflet-popup-content .jz-popup")
+    assert popup is not None
+    text = popup.text_content() or ""
+    assert details["name"] in text and details["phone"] in text
+    expected = {
+        "exact": "Location: street address",
+        "street": "Approximate location (street centre)",
+        "district": "Approximate location (district centre)",
+    }[details["geocode_precision"]]
+    assert expected in text
+    assert console.errors == []
+
+
+def test_the_widget_works_on_a_phone_and_posts_the_selection(
+    site: Site, phone: tuple[Page, Console]
+) -> None:
+    page, console = phone
+    widget = f"{site.base}/widget?category=elderly_care&lat=23.1064&lon=113.3245"
+    site.allowed.pages["/app"] = host_page(widget)
+    page.goto(f"{site.allowed.origin}/app")
+    frame = page.frame_locator("#jz")
+    frame.locator(READY).wait_for(state="attached", timeout=15_000)
+    frame.locator("body[data-results='10']").wait_for(state="attached", timeout=15_000)
+    # Usable at 375 px: nothing wider than the frame, the controls and results on screen.
+    inner = page.frames[1]
+    assert inner.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
+    assert frame.locator("#jz-category").is_visible()
+    first = frame.locator("#jz-results .jz-result").first
+    first_id = first.get_attribute("data-id")
+    first.click()
+    page.wait_for_function("window.received.length > 0", timeout=10_000)
+    received = page.evaluate("window.received")
+    assert len(received) == 1
+    message = received[0]
+    assert message["origin"] == site.base
+    assert message["data"]["source"] == "jzmap"
+    assert message["data"]["type"] == "provider-selected"
+    assert message["data"]["version"] == 1
+    assert message["data"]["provider"]["id"] == first_id
+    assert message["data"]["provider"]["rank"] == 1
+    assert "****" in message["data"]["provider"]["phone"]
+    assert console.errors == []
+
+
+def test_an_origin_outside_the_embed_list_cannot_frame_the_widget(
+    site: Site, phone: tuple[Page, Console]
+) -> None:
+    page, console = phone
+    site.foreign.pages["/app"] = host_page(f"{site.base}/widget")
+    page.goto(f"{site.foreign.origin}/app")
+    page.wait_for_load_state("load")
+    page.wait_for_timeout(500)
+    inner = page.frames[1]
+    assert inner.url != f"{site.base}/widget"  # Chromium's error page stands in
+    assert page.frame_locator("#jz").locator("#jz-config").count() == 0
+    assert any("frame-ancestors" in error for error in console.errors), console.errors
+
+
+def test_keyboard_alone_runs_a_search_and_large_text_scales_the_page(
+    site: Site, desktop: tuple[Page, Console]
+) -> None:
+    page, console = desktop
+    page.goto(f"{site.base}/map")
+    _wait_ready(page)
+    focused = []
+    for _ in range(20):
+        page.keyboard.press("Tab")
+        focused.append(page.evaluate("document.activeElement.id"))
+        if focused[-1] == "jz-search-centre":
+            break
+    assert "jz-category" in focused and focused[-1] == "jz-search-centre", focused
+    page.keyboard.press("Enter")
+    page.wait_for_selector("body[data-results='10']", state="attached", timeout=15_000)
+
+    size = "parseFloat(getComputedStyle(document.querySelector('.jz-result')).fontSize)"
+    before = page.evaluate(size)
+    page.focus("#jz-large-text")
+    page.keyboard.press("Enter")
+    assert page.get_attribute("#jz-large-text", "aria-pressed") == "true"
+    assert page.evaluate(size) > before * 1.2
+    assert console.errors == []
+
+
+def test_grades_are_written_on_the_markers_not_only_coloured(
+    site: Site, desktop: tuple[Page, Console]
+) -> None:
+    page, console = desktop
+    page.goto(f"{site.base}/map")
+    _wait_ready(page)
+    _move(page, 23.125, 113.33, 14)
+    labels = set(
+        page.eval_on_selector_all(
+            ".leaflet-marker-pane [data-id]", "els => els.map(e => e.textContent)"
+        )
+    )
+    assert labels and labels <= {"5A", "4A", "3A", "2A", "A", "站"}
+    assert len(labels) >= 3
+    assert console.errors == []
+
+
+def test_the_embed_page_builds_a_working_snippet(site: Site, desktop: tuple[Page, Console]) -> None:
+    page, console = desktop
+    page.goto(f"{site.base}/embed")
+    page.select_option("select[name=category]", "nursing")
+    snippet = page.input_value("#jz-snippet")
+    assert f'src="{site.base}/widget?category=nursing"' in snippet
+    preview = page.frame_locator("#jz-preview")
+    preview.locator(READY).wait_for(state="attached", timeout=15_000)
+    assert preview.locator("#jz-category").input_value() == "nursing"
+    assert console.errors == []
+
+
+def test_the_offline_copy_opens_from_a_file_with_no_server(
+    demo_store: ProviderStore, tmp_path: Path, desktop: tuple[Page, Console]
+) -> None:
+    page, console = desktop
+    settings = _settings()
+    out = tmp_path / "city.html"
+    out.write_text(
+        export_static_map(
+            demo_store,
+            districts_layer(settings),
+            district_points(settings),
+            tiles_url=BLANK_TILES,
+            tiles_attribution="test",
+            tiles_crs=settings.tiles_crs,
+        ),
+        encoding="utf-8",
+    )
+    requests: list[str] = []
+    page.on("request", lambda r: requests.append(r.url))
+    page.goto(out.as_uri())
+    _wait_ready(page)
+    assert page.get_attribute("body", "data-layer-count") == "11"
+    all_status = page.text_content("#jz-status")
+    page.select_option("#jz-category", "nursing")
+    assert page.text_content("#jz-status") != all_status
+    assert all(url.startswith(("file:", "data:")) for url in requests), requests
+    assert console.errors == []
+
+
+def test_page_weight_does_not_grow_with_the_number_of_providers(
+    browser: Browser, tmp_path: Path
+) -> None:
+    """HTML + scripts + styles + the first data, at 1k and 30k providers: within 20%."""
+    weights = {}
+    for companies in (1_000, 30_000):
+        store = EmbeddedStore(tmp_path / f"city-{companies}")
+        try:
+            for chunk in generate_demo(REFERENCE_DIR, companies=companies):
+                store.upsert(chunk)
+            with serve_app(create_app(_settings(), store=store)) as base:
+                weights[companies] = _page_weight(browser, f"{base}/map")
+        finally:
+            store.close()
+    ratio = weights[30_000] / weights[1_000]
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    (ARTIFACTS / "page-weight.json").write_text(json.dumps({**weights, "ratio": ratio}))
+    assert 0.8 < ratio < 1.2, weights
+
+
+def _page_weight(browser: Browser, url: str) -> int:
+    context = browser.new_context(viewport={"width": 375, "height": 667})
+    page = context.new_page()
+    sizes: list[int] = []
+    page.on("requestfinished", lambda r: sizes.append(r.sizes()["responseBodySize"]))
+    page.goto(url)
+    _wait_ready(page)
+    page.wait_for_load_state("networkidle")
+    context.close()
+    return sum(sizes)
