@@ -1,0 +1,244 @@
+"""Demand: how many residents of each cell may need each service category.
+
+Three sources, each returning the same table (one row per grid cell):
+
+* :func:`demand_from_polygons` — a polygon layer with counts (census tracts, communities),
+  shared out by **areal weighting**: a polygon's count goes to the cells in proportion to
+  the area of the polygon each covers, measured in an equal-area projection;
+* :func:`demand_from_raster` — a GeoTIFF population grid (e.g. WorldPop), read with
+  rasterio: each pixel's count goes to the cell containing the pixel's centre;
+* :func:`demand_from_census` — **the default when the operator has no population layer**:
+  each district's census population spread evenly over the district's cells. It knows
+  nothing about where people live inside a district, and says so in ``demand_source``.
+
+Demand is category-specific when the layer has a column (or band) for it, e.g. residents
+aged 60+ for ``elderly_care``; categories without one use all residents.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+
+import geopandas as gpd
+import numpy as np
+import numpy.typing as npt
+import pandas as pd
+import rasterio
+import rasterio.features
+import rasterio.windows
+import shapely
+
+from providers.model import Category
+
+RESIDENTS = "residents"
+DEMAND_COLUMNS: tuple[str, ...] = ("cell", RESIDENTS, *(c.value for c in Category), "demand_source")
+
+CENSUS_EVEN_SOURCE = (
+    "default: 2020 census population of each district spread evenly over its cells "
+    "(no population layer loaded; says nothing about where people live within a district)"
+)
+
+
+def demand_from_census(
+    grid: pd.DataFrame,
+    districts: pd.DataFrame,
+    *,
+    population_column: str = "population",
+) -> pd.DataFrame:
+    """Each district's population spread evenly over its cells (the labelled default).
+
+    Parameters
+    ----------
+    grid
+        Cells with ``cell`` and ``district``, e.g. from :func:`gaps.grid.city_grid`.
+    districts
+        ``name`` and a population column, e.g. :func:`geo.boundaries.load_districts` (whose
+        ``population`` is the 7th census, 2020; see ``data/guangzhou/SOURCES.md`` for which
+        figures are checked against the bulletin).
+    population_column
+        The column holding each district's residents.
+
+    Returns
+    -------
+    pandas.DataFrame
+        The columns of :data:`DEMAND_COLUMNS`, one row per grid cell in the grid's order;
+        every category gets all residents; ``demand_source`` is :data:`CENSUS_EVEN_SOURCE`.
+        A district with no cells (smaller than one cell's centre spacing) contributes
+        nothing.
+
+    Examples
+    --------
+    >>> grid = pd.DataFrame({"cell": [1, 2, 3], "district": ["甲区", "甲区", "乙区"]})
+    >>> counts = pd.DataFrame({"name": ["甲区", "乙区"], "population": [1000, 600]})
+    >>> demand_from_census(grid, counts)["residents"].tolist()
+    [500.0, 500.0, 600.0]
+    """
+    population = pd.Series(
+        districts[population_column].to_numpy(np.float64),
+        index=districts["name"].astype(object).to_numpy(),
+    )
+    district = grid["district"].astype(object)
+    cells_per_district = district.value_counts()
+    per_cell = (population / cells_per_district.reindex(population.index)).fillna(0.0)
+    residents = district.map(per_cell).fillna(0.0).to_numpy(np.float64)
+    return _demand_table(grid, {RESIDENTS: residents}, CENSUS_EVEN_SOURCE)
+
+
+def demand_from_polygons(
+    grid: gpd.GeoDataFrame,
+    layer: gpd.GeoDataFrame,
+    columns: Mapping[str, str],
+    *,
+    source: str = "polygon layer, areal weighting",
+) -> pd.DataFrame:
+    """Counts of a polygon layer shared out over the cells by area (areal weighting).
+
+    A polygon's count goes to the cells in proportion to how much of the polygon's area
+    each covers, so a count is conserved when the polygon lies inside the grid; the share
+    of a polygon outside every cell (beyond the city) is dropped. Areas are measured in a
+    Lambert azimuthal equal-area projection centred on the grid.
+
+    Parameters
+    ----------
+    grid
+        Cells with ``cell`` and hexagon geometries, e.g. from :func:`gaps.grid.city_grid`.
+    layer
+        Polygons (any CRS) with count columns.
+    columns
+        Which layer column holds each demand: ``"residents"`` (required) and optionally a
+        category value, e.g. ``{"residents": "pop", "elderly_care": "pop_60plus"}``.
+    source
+        What ``demand_source`` says.
+
+    Returns
+    -------
+    pandas.DataFrame
+        The columns of :data:`DEMAND_COLUMNS`, one row per grid cell in the grid's order.
+
+    Examples
+    --------
+    >>> from gaps.grid import city_grid
+    >>> from shapely.geometry import box
+    >>> area = gpd.GeoDataFrame({"name": ["示例区"]}, crs="EPSG:4326",
+    ...                         geometry=[box(113.30, 23.10, 113.32, 23.12)])
+    >>> grid = city_grid(area, resolution=8)
+    >>> one_cell = gpd.GeoDataFrame({"pop": [700]}, geometry=[grid.geometry.iloc[0]],
+    ...                             crs="EPSG:4326")
+    >>> shared = demand_from_polygons(grid, one_cell, {"residents": "pop"})
+    >>> shared["residents"].round(6).tolist()[:2]
+    [700.0, 0.0]
+    """
+    if RESIDENTS not in columns:
+        raise ValueError("columns must say which layer column holds 'residents'")
+    centre = shapely.centroid(shapely.union_all(grid.geometry.to_numpy()).envelope)
+    equal_area = f"+proj=laea +lat_0={centre.y} +lon_0={centre.x} +datum=WGS84 +units=m"
+    cells = grid.to_crs(equal_area).geometry.to_numpy()
+    polygons = layer.to_crs(equal_area).reset_index(drop=True)
+    shapes = polygons.geometry.to_numpy()
+    poly_area = shapely.area(shapes)
+    cell_idx, poly_idx = _cell_polygon_pairs(cells, shapes)
+    overlap = shapely.area(shapely.intersection(shapes[poly_idx], cells[cell_idx]))
+    share = np.divide(
+        overlap, poly_area[poly_idx], out=np.zeros_like(overlap), where=poly_area[poly_idx] > 0
+    )
+    values = {
+        name: np.bincount(
+            cell_idx,
+            weights=share * polygons[column].to_numpy(np.float64)[poly_idx],
+            minlength=len(cells),
+        ).astype(np.float64)
+        for name, column in columns.items()
+    }
+    return _demand_table(grid, values, source)
+
+
+def demand_from_raster(
+    grid: gpd.GeoDataFrame,
+    path: Path | str,
+    bands: Mapping[str, int] | None = None,
+    *,
+    source: str | None = None,
+) -> pd.DataFrame:
+    """Residents per cell from a population GeoTIFF: each pixel goes to the cell holding
+    its centre.
+
+    The cells are burned into the raster's own grid (GDAL's rasterizer, pixel-centre rule),
+    then the pixel counts are summed per cell in one pass; only the window covering the
+    grid is read. Use pixels finer than the cells (100 m pixels for resolution 9 cells):
+    with coarser pixels whole pixels land in single cells. Missing values (the band's
+    nodata, NaN, negative counts) count as nobody.
+
+    Parameters
+    ----------
+    grid
+        Cells with ``cell`` and hexagon geometries, e.g. from :func:`gaps.grid.city_grid`.
+    path
+        A GeoTIFF (any CRS) of counts per pixel.
+    bands
+        Which band (1-based) holds each demand: ``"residents"`` and optionally category
+        values; default ``{"residents": 1}``.
+    source
+        What ``demand_source`` says (default: the file name).
+
+    Returns
+    -------
+    pandas.DataFrame
+        The columns of :data:`DEMAND_COLUMNS`, one row per grid cell in the grid's order.
+    """
+    bands = dict(bands or {RESIDENTS: 1})
+    if RESIDENTS not in bands:
+        raise ValueError("bands must say which band holds 'residents'")
+    n = len(grid)
+    with rasterio.open(path) as raster:
+        cells = grid.to_crs(raster.crs)
+        left, bottom, right, top = cells.total_bounds
+        window = (
+            rasterio.windows.from_bounds(left, bottom, right, top, transform=raster.transform)
+            .round_offsets(op="floor")
+            .round_lengths(op="ceil")
+            .intersection(rasterio.windows.Window(0, 0, raster.width, raster.height))
+        )
+        transform = raster.window_transform(window)
+        shape = (int(window.height), int(window.width))
+        # Label 0 is "no cell"; cell i is burned as i + 1.
+        labels = rasterio.features.rasterize(
+            zip(cells.geometry.to_numpy(), range(1, n + 1), strict=True),
+            out_shape=shape,
+            transform=transform,
+            fill=0,
+            all_touched=False,
+            dtype="int32",
+        ).ravel()
+        values: dict[str, npt.NDArray[np.float64]] = {}
+        for name, band in bands.items():
+            counts = raster.read(band, window=window, masked=True).astype(np.float64)
+            flat = np.ma.filled(counts, 0.0).ravel()
+            flat = np.where(np.isfinite(flat) & (flat > 0), flat, 0.0)
+            values[name] = np.bincount(labels, weights=flat, minlength=n + 1)[1:].astype(np.float64)
+    return _demand_table(grid, values, source or f"population grid {Path(path).name}")
+
+
+def _cell_polygon_pairs(
+    cells: npt.NDArray[np.object_], shapes: npt.NDArray[np.object_]
+) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
+    tree = shapely.STRtree(cells)
+    poly_idx, cell_idx = tree.query(shapes, predicate="intersects")
+    return np.asarray(cell_idx, dtype=np.int64), np.asarray(poly_idx, dtype=np.int64)
+
+
+def _demand_table(
+    grid: pd.DataFrame, values: Mapping[str, npt.NDArray[np.float64]], source: str
+) -> pd.DataFrame:
+    unknown = set(values) - {RESIDENTS, *(c.value for c in Category)}
+    if unknown:
+        raise ValueError(
+            f"unknown demand columns {sorted(unknown)}: use 'residents' or a category "
+            f"({', '.join(c.value for c in Category)})"
+        )
+    residents = np.asarray(values[RESIDENTS], dtype=np.float64)
+    table = pd.DataFrame({"cell": grid["cell"].to_numpy(np.int64), RESIDENTS: residents})
+    for category in Category:
+        table[category.value] = np.asarray(values.get(category.value, residents), np.float64)
+    table["demand_source"] = pd.Series([source] * len(table), dtype="category")
+    return table

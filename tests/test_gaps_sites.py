@@ -1,0 +1,191 @@
+"""MCLP candidate sites: choices worked out by hand, and against brute force."""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+import pulp
+import pytest
+from pyproj import Geod
+
+from gaps.sites import SITE_COLUMNS, candidate_sites
+from geo.geodesy import geodesic_distance_m
+from providers.model import Category
+
+# spopt builds its PuLP model with a constructor PuLP 3.3 deprecates (not ours to fix), and
+# PuLP 4 drops its bundled CBC, which is why HiGHS is the default solver.
+pytestmark = [
+    pytest.mark.filterwarnings("ignore:Constructing LpVariable:DeprecationWarning"),
+    pytest.mark.filterwarnings("ignore:PULP_CBC_CMD is deprecated:DeprecationWarning"),
+]
+
+GEOD = Geod(ellps="WGS84")
+ORIGIN = (113.30, 23.10)
+
+
+def _line(
+    offsets_m: Sequence[float], residents: Sequence[float], covered: Sequence[bool] | None = None
+) -> pd.DataFrame:
+    """Cells on one east-west geodesic through ORIGIN, at signed offsets (east positive)."""
+    n = len(offsets_m)
+    az = [90.0 if x >= 0 else 270.0 for x in offsets_m]
+    lon, lat, _ = GEOD.fwd([ORIGIN[0]] * n, [ORIGIN[1]] * n, az, [abs(x) for x in offsets_m])
+    cov = covered or [False] * n
+    res = np.asarray(residents, dtype=float)
+    return pd.DataFrame(
+        {
+            "category": Category.ELDERLY_CARE.value,
+            "cell": np.arange(1, n + 1),
+            "lon": lon,
+            "lat": lat,
+            "district": "甲区",
+            "street": None,
+            "residents": res,
+            "covered": cov,
+            "gap": ~np.asarray(cov) & (res > 0),
+        }
+    )
+
+
+# A2 — A1 — X — B1 — B2, 900 m apart; a site covers 1,000 m: each reaches its neighbours.
+# X alone covers A1 + X + B1 = 40 + 50 + 40 = 130, more than any other single site (A1:
+# 30 + 40 + 50 = 120), so a greedy planner starts with X and ends at 160 with two sites.
+# Two sites can cover all 190 only as {A1 or A2} + {B1 or B2} with one of them next to X:
+# X is in no optimal pair.
+TOWN: dict[str, list[float]] = {
+    "offsets": [-1800, -900, 0, 900, 1800],
+    "residents": [30, 40, 50, 40, 30],
+}
+A2, A1, X, B1, B2 = 1, 2, 3, 4, 5
+
+
+def test_one_site_goes_where_it_covers_most() -> None:
+    plan = candidate_sites(_line(TOWN["offsets"], TOWN["residents"]), Category.ELDERLY_CARE, k=1)
+    assert tuple(plan.sites.columns) == SITE_COLUMNS
+    assert plan.sites["cell"].tolist() == [X]
+    assert plan.sites["residents_added"].tolist() == [130.0]
+    assert plan.sites["cells_added"].tolist() == [3]
+
+
+def test_two_sites_beat_the_greedy_choice() -> None:
+    plan = candidate_sites(_line(TOWN["offsets"], TOWN["residents"]), Category.ELDERLY_CARE, k=2)
+    chosen = set(plan.sites["cell"])
+    assert X not in chosen
+    assert chosen in ({A1, B1}, {A1, B2}, {A2, B1})
+    summary = plan.summary.iloc[0]
+    assert summary["residents_newly_covered"] == 190.0
+    assert summary["share_covered_after"] == 1.0
+    assert summary["status"] == "Optimal"
+    assert summary["solver"] == "HiGHS"
+    # Each site's addition, in greedy order, sums to what the plan adds.
+    assert plan.sites["residents_added"].sum() == 190.0
+    assert plan.sites["rank"].tolist() == [1, 2]
+
+
+def test_before_and_after_with_covered_cells_and_empty_ones() -> None:
+    # Cells 1 and 2 are covered already (500 people). Gaps: cell 3 (200) and cell 4 (100),
+    # 1,100 m apart so no site reaches both. Cell 5, 600 m from cell 3, is uncovered but
+    # empty: no gap and no candidate, yet a site at cell 3 covers it too.
+    cells = _line(
+        [-3000, -2000, 0, 1100, 600], [300, 200, 200, 100, 0], [True, True, False, False, False]
+    )
+    plan = candidate_sites(cells, Category.ELDERLY_CARE, k=1)
+    assert plan.sites["cell"].tolist() == [3]
+    s = plan.summary.iloc[0]
+    assert s["candidates"] == 2
+    assert s["residents"] == 800.0
+    assert s["residents_covered_before"] == 500.0
+    assert s["residents_covered_after"] == 700.0
+    assert s["residents_newly_covered"] == 200.0
+    assert s["share_covered_before"] == pytest.approx(500 / 800)
+    assert s["share_covered_after"] == pytest.approx(700 / 800)
+    assert s["cells_covered_before"] == 2
+    assert s["cells_covered_after"] == 4  # cells 1, 2, 3 and the empty cell 5
+
+
+def test_ties_and_a_cell_reachable_only_from_itself() -> None:
+    # Cells 2,000 m apart: each site covers only its own cell, so k sites take the k most
+    # populated cells.
+    cells = _line([0, 2000, 4000, 6000], [10, 40, 30, 20])
+    plan = candidate_sites(cells, Category.ELDERLY_CARE, k=2)
+    assert plan.sites["cell"].tolist() == [2, 3]
+    assert plan.sites["residents_in_reach"].tolist() == [40.0, 30.0]
+
+
+def test_k_larger_than_the_gaps_and_k_zero() -> None:
+    cells = _line([0, 2000], [10, 40])
+    plan = candidate_sites(cells, Category.ELDERLY_CARE, k=5)
+    assert sorted(plan.sites["cell"]) == [1, 2]
+    none = candidate_sites(cells, Category.ELDERLY_CARE, k=0)
+    assert none.sites.empty
+    assert none.summary.iloc[0]["residents_newly_covered"] == 0.0
+
+
+def test_no_gaps_no_sites() -> None:
+    cells = _line([0, 2000], [10, 40], [True, True])
+    plan = candidate_sites(cells, Category.ELDERLY_CARE, k=3)
+    assert plan.sites.empty
+    assert plan.summary.iloc[0]["share_covered_after"] == 1.0
+
+
+def test_district_restricts_demand_and_sites() -> None:
+    cells = _line(TOWN["offsets"], TOWN["residents"]).assign(
+        district=["甲区", "甲区", "乙区", "乙区", "乙区"]
+    )
+    plan = candidate_sites(cells, Category.ELDERLY_CARE, k=1, district="乙区")
+    # In 乙区 alone: X covers X + B1 = 90, B1 covers X + B1 + B2 = 120.
+    assert plan.sites["cell"].tolist() == [B1]
+    assert plan.summary.iloc[0]["residents"] == 120.0
+    assert plan.summary.iloc[0]["district"] == "乙区"
+
+
+def _brute_force(cells: pd.DataFrame, k: int, radius: float) -> float:
+    lon, lat = cells["lon"].to_numpy(), cells["lat"].to_numpy()
+    reach = geodesic_distance_m(lon[:, None], lat[:, None], lon[None, :], lat[None, :]) <= radius
+    res = cells["residents"].to_numpy()
+    return max(
+        float(res[reach[:, list(combo)].any(axis=1)].sum())
+        for combo in itertools.combinations(range(len(cells)), k)
+    )
+
+
+@pytest.mark.parametrize("k", [1, 2, 3])
+def test_random_instances_reach_the_brute_force_optimum(k: int) -> None:
+    rng = np.random.default_rng(k)
+    n = 14
+    lon, lat, _ = GEOD.fwd(
+        [ORIGIN[0]] * n, [ORIGIN[1]] * n, rng.uniform(0, 360, n), rng.uniform(0, 2500, n)
+    )
+    cells = pd.DataFrame(
+        {
+            "category": "nursing",
+            "cell": np.arange(n),
+            "lon": lon,
+            "lat": lat,
+            "district": "甲区",
+            "street": None,
+            "residents": rng.integers(1, 100, n).astype(float),
+            "covered": False,
+            "gap": True,
+        }
+    )
+    best = _brute_force(cells, k, 1000.0)
+    plan = candidate_sites(cells, Category.NURSING, k=k)
+    assert plan.summary.iloc[0]["residents_newly_covered"] == pytest.approx(best)
+    # The bundled CBC of PuLP agrees (it runs here too).
+    cbc = candidate_sites(cells, Category.NURSING, k=k, solver=pulp.PULP_CBC_CMD(msg=False))
+    assert cbc.summary.iloc[0]["residents_newly_covered"] == pytest.approx(best)
+    assert cbc.summary.iloc[0]["solver"] == "PULP_CBC_CMD"
+
+
+def test_max_candidates_keeps_the_strongest_sites() -> None:
+    plan = candidate_sites(
+        _line(TOWN["offsets"], TOWN["residents"]), Category.ELDERLY_CARE, k=1, max_candidates=1
+    )
+    assert plan.summary.iloc[0]["candidates_considered"] == 1
+    assert plan.sites["cell"].tolist() == [X]
+    with pytest.raises(ValueError, match="max_candidates"):
+        candidate_sites(_line([0], [1]), Category.ELDERLY_CARE, k=1, max_candidates=0)
