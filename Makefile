@@ -1,5 +1,5 @@
 # The two commands of the README, and the benchmark.
-.PHONY: demo test bench bench-ingest
+.PHONY: demo test bench bench-ingest bench-map
 
 demo:  ## install, build the demo city on the embedded store, serve it
 	scripts/demo
@@ -12,3 +12,6 @@ bench:  ## nearest-match latency at 10k and 1M providers, with references measur
 
 bench-ingest:  ## import throughput: a 1M-row GBK CSV into both stores
 	scripts/bench-ingest
+
+bench-map:  ## map page weight (HTML + JS + first data) at 1k and 1M providers
+	scripts/bench-map

@@ -82,7 +82,7 @@ class Settings(BaseSettings):
         "/widget and to call the API from a browser (CORS); empty: this site only",
     )
     map_point_cap: int = Field(
-        default=300, ge=10, le=2_000, description="most providers a map viewport gets one by one"
+        default=200, ge=10, le=2_000, description="most providers a map viewport gets one by one"
     )
 
     @property

@@ -22,7 +22,7 @@ from providers.store import BBox, Filters, ProviderStore, TallyBy
 
 DISTRICTS_BELOW_ZOOM = 11
 """Below this zoom the whole city is in view: one count per district."""
-DEFAULT_POINT_CAP = 300
+DEFAULT_POINT_CAP = 200
 ZOOM_BOUNDS = (0, 20)
 
 # Web-Mercator zoom to H3 resolution, so a hexagon stays 25 to 60 px across: r7 (~2.4 km

@@ -339,9 +339,17 @@ def test_the_embed_page_builds_a_working_snippet(site: Site, desktop: tuple[Page
     page.select_option("select[name=category]", "nursing")
     snippet = page.input_value("#jz-snippet")
     assert f'src="{site.base}/widget?category=nursing"' in snippet
-    preview = page.frame_locator("#jz-preview")
-    preview.locator(READY).wait_for(state="attached", timeout=15_000)
-    assert preview.locator("#jz-category").input_value() == "nursing"
+    # The preview navigates to the new snippet's address (same site: its document is ours
+    # to read) and draws its first layer there.
+    page.wait_for_function(
+        """() => {
+            const doc = document.getElementById("jz-preview").contentDocument;
+            return doc && doc.location.search === "?category=nursing"
+                && doc.querySelector("body[data-layer-state=ready]") !== null
+                && doc.getElementById("jz-category").value === "nursing";
+        }""",
+        timeout=15_000,
+    )
     assert console.errors == []
 
 

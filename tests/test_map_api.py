@@ -79,7 +79,7 @@ def test_a_small_box_gets_its_providers_and_a_crowded_one_gets_cells(
     small = client.get(LAYER, params={"bbox": _bbox(SMALL), "zoom": 15}).json()
     assert small["mode"] == "points"
     expected = demo_store.within(BBox(*SMALL), Filters(), 1_000)
-    assert 0 < len(expected) <= 300
+    assert 0 < len(expected) <= 200
     assert [f["id"] for f in small["features"]] == [p.id for p in expected]
     first = small["features"][0]
     assert first["geometry"]["coordinates"] == [
