@@ -130,7 +130,16 @@ def _panel_html(o: PageOptions) -> str:
         o.category.value if o.category else "",
     )
     controls = [category]
-    # The widget keeps to one control; the offline copy holds counts per category only.
+    if o.kind is PageKind.WIDGET:
+        # One visible control; the host app's other choices still filter every request.
+        for name, value in (
+            ("min_grade", o.min_grade.value if o.min_grade else ""),
+            ("kind", o.provider_kind.value if o.provider_kind else ""),
+        ):
+            controls.append(
+                f'<input type="hidden" id="jz-{name}" name="{name}" value="{html.escape(value)}">'
+            )
+    # The offline copy holds counts per category only.
     if o.kind is PageKind.MAP:
         controls.append(
             _options_html(

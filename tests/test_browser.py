@@ -277,6 +277,26 @@ def test_the_widget_works_on_a_phone_and_posts_the_selection(
     assert console.errors == []
 
 
+def test_the_widget_fits_320_px_and_keeps_the_hosts_filters(
+    site: Site, phone: tuple[Page, Console]
+) -> None:
+    page, console = phone
+    page.set_viewport_size({"width": 320, "height": 568})
+    with page.expect_response(lambda r: "/v1/providers/nearest" in r.url) as info:
+        page.goto(f"{site.base}/widget?lat=23.1064&lon=113.3245&min_grade=4A&kind=company")
+    _wait_ready(page)
+    sent = dict(parse_qsl(urlsplit(info.value.url).query))
+    assert sent["min_grade"] == "4A" and sent["kind"] == "company"
+    page.wait_for_selector("body[data-results='10']", state="attached", timeout=15_000)
+    assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
+    grades = page.eval_on_selector_all(
+        "#jz-results .jz-result", "els => els.map(e => e.textContent)"
+    )
+    assert all(("5A" in g or "4A" in g) for g in grades), grades
+    assert page.locator("#jz-locate").is_visible()
+    assert console.errors == []
+
+
 def test_an_origin_outside_the_embed_list_cannot_frame_the_widget(
     site: Site, phone: tuple[Page, Console]
 ) -> None:

@@ -263,3 +263,35 @@ def test_static_copy_holds_counts_for_each_category(demo_store: ProviderStore) -
 def _centroid(geometry: dict[str, Any]) -> tuple[float, float]:
     ring = geometry["coordinates"][0][:-1]
     return (sum(x for x, _ in ring) / len(ring), sum(y for _, y in ring) / len(ring))
+
+
+def _page_config(page: str) -> dict[str, Any]:
+    found = re.search(r'<script[^>]*id="jz-config">(.*?)</script>', page)
+    assert found
+    config: dict[str, Any] = json.loads(found.group(1))
+    return config
+
+
+def test_a_gcj02_basemap_shifts_the_boundaries_and_asks_the_api_in_gcj02(
+    demo_store: ProviderStore,
+) -> None:
+    pages = {}
+    for crs in (CRS.WGS84, CRS.GCJ02):
+        with TestClient(create_app(_settings(tiles_crs=crs), store=demo_store)) as c:
+            pages[crs] = c.get("/map", params={"lat": LAT, "lon": LON}).text
+    assert _page_config(pages[CRS.GCJ02])["crs"] == "gcj02"
+    assert _page_config(pages[CRS.WGS84])["crs"] == "wgs84"
+    # The search point is handed to the page in the basemap's datum.
+    point = _page_config(pages[CRS.GCJ02])["point"]
+    want = from_wgs84(LON, LAT, CRS.GCJ02)
+    assert (point["lon"], point["lat"]) == pytest.approx((want[0], want[1]), abs=1e-9)
+    # The district boundaries folium inlines are shifted too (~500 m here).
+    pattern = r'"coordinates": \[\[\[([0-9.]+), ([0-9.]+)\]'
+    wgs = re.search(pattern, pages[CRS.WGS84])
+    gcj = re.search(pattern, pages[CRS.GCJ02])
+    assert wgs and gcj
+    shifted = from_wgs84(float(wgs.group(1)), float(wgs.group(2)), CRS.GCJ02)
+    assert (float(gcj.group(1)), float(gcj.group(2))) == pytest.approx(
+        (shifted[0], shifted[1]), abs=2e-5
+    )
+    assert abs(float(gcj.group(1)) - float(wgs.group(1))) > 0.003
