@@ -467,7 +467,9 @@ class PostgisStore:
         for attempt in (1, 2):
             try:
                 pooled = self._reads.raw_connection()
-            except sa.exc.DBAPIError as exc:
+            except (sa.exc.DBAPIError, psycopg.OperationalError) as exc:
+                # raw_connection() hands over the driver's own error when the pool cannot
+                # connect (server down, shutting down, refusing): not wrapped by SQLAlchemy.
                 raise _unavailable(exc) from exc
             conn = pooled.driver_connection
             assert isinstance(conn, psycopg.Connection)
