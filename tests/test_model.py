@@ -96,6 +96,7 @@ def test_the_domain_imports_neither_fastapi_nor_sqlalchemy() -> None:
     code = (
         "import sys, providers, providers.ranking, providers.store, geo\n"
         "import gaps, gaps.grid, gaps.demand, gaps.supply, gaps.measures, gaps.summary, gaps.sites\n"
+        "import providers.practitioners, providers.evaluations, providers.grading\n"
         "bad = sorted(m for m in sys.modules if m.split('.')[0] in "
         "('fastapi', 'sqlalchemy', 'starlette', 'geoalchemy2', 'psycopg'))\n"
         "print(','.join(bad))"
