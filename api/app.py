@@ -14,10 +14,20 @@ from fastapi.middleware.cors import CORSMiddleware
 from fastapi.middleware.gzip import GZipMiddleware
 
 from api.errors import install_error_handlers
-from api.routes import admin, pages, providers, system, viewport
+from api.middleware import RateLimitMiddleware, SecurityHeadersMiddleware, TokenBuckets
+from api.routes import admin, coverage, pages, providers, system, viewport
+from jzmap.coverage import CoverageService
 from jzmap.services import open_store_from
 from jzmap.settings import Settings
 from providers.store import ProviderStore
+
+_LIMITED_PREFIXES = ("/v1/", "/map", "/widget", "/embed")
+
+
+def rate_limited_path(path: str) -> bool:
+    """Public endpoints count against a client's budget; health checks and static files
+    (cached by browsers) do not."""
+    return path.startswith(_LIMITED_PREFIXES)
 
 
 def create_app(settings: Settings | None = None, store: ProviderStore | None = None) -> FastAPI:
@@ -37,6 +47,8 @@ def create_app(settings: Settings | None = None, store: ProviderStore | None = N
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         owned = store is None
         app.state.store = open_store_from(settings) if store is None else store
+        # One coverage service per store: its caches are keyed by that store's data version.
+        app.state.coverage = CoverageService(app.state.store, settings)
         try:
             yield
         finally:
@@ -51,8 +63,19 @@ def create_app(settings: Settings | None = None, store: ProviderStore | None = N
     )
     app.state.settings = settings
     install_error_handlers(app)
+    # The last middleware added runs outermost.
+    # Phones on mobile networks: pages, Leaflet and layers shrink 3-6x compressed.
+    app.add_middleware(GZipMiddleware, minimum_size=1_000)
+    if settings.rate_limit_per_minute:
+        app.add_middleware(
+            RateLimitMiddleware,
+            buckets=TokenBuckets(settings.rate_limit_per_minute, settings.rate_limit_burst),
+            limited=rate_limited_path,
+        )
+    app.add_middleware(SecurityHeadersMiddleware)
     if settings.embed_origin_list:
         # Host pages of other city apps may call the API from the browser; nobody else.
+        # Outermost, so refusals (a 429) carry CORS headers too and a host page can read them.
         app.add_middleware(
             CORSMiddleware,
             allow_origins=settings.embed_origin_list,
@@ -60,12 +83,11 @@ def create_app(settings: Settings | None = None, store: ProviderStore | None = N
             allow_headers=["Accept", "Content-Type"],
             max_age=600,
         )
-    # Phones on mobile networks: pages, Leaflet and layers shrink 3-6x compressed.
-    app.add_middleware(GZipMiddleware, minimum_size=1_000)
     app.mount("/static", pages.static_files, name="static")
     app.include_router(system.router)
     app.include_router(providers.router)
     app.include_router(viewport.router)
+    app.include_router(coverage.router)
     app.include_router(pages.router)
     app.include_router(admin.router)
     return app

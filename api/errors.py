@@ -52,6 +52,7 @@ async def _validation_error(_: Request, exc: Exception) -> JSONResponse:
 async def _http_error(_: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
     kind = {
+        400: "bad_request",
         401: "unauthorized",
         403: "forbidden",
         404: "not_found",

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from enum import StrEnum
 
+from gaps.grid import RESOLUTIONS as COVERAGE_RESOLUTIONS
 from geo.crs import CRS
 from providers.model import Category, Grade, Kind
 from providers.ranking import (
@@ -18,10 +19,18 @@ from providers.ranking import (
     Sort,
 )
 
+# How many candidate sites one request may ask for: each is a station to fund.
+SITES_BOUNDS = (1, 20)
+
 
 class Format(StrEnum):
     JSON = "json"
     GEOJSON = "geojson"
+
+
+class TableFormat(StrEnum):
+    JSON = "json"
+    CSV = "csv"
 
 
 def _choices(enum: type[StrEnum]) -> str:
@@ -42,7 +51,9 @@ ALLOWED: dict[str, str] = {
     "sort": _choices(Sort),
     "crs": _choices(CRS),
     "out_crs": _choices(CRS),
-    "f": _choices(Format),
+    # One name, two routes: the message must be right for both.
+    "f": f"{_choices(Format)} (/v1/providers/nearest); "
+    f"{_choices(TableFormat)} (/v1/coverage/districts)",
     "limit": f"an integer from {LIMIT_BOUNDS[0]} to {LIMIT_BOUNDS[1]}",
     "radius_m": _range(RADIUS_BOUNDS_M, " metres"),
     "half_distance_m": _range(HALF_DISTANCE_BOUNDS_M, " metres"),
@@ -50,5 +61,9 @@ ALLOWED: dict[str, str] = {
     "bbox": "west,south,east,north: four numbers, west < east and south < north",
     "zoom": "an integer from 0 to 20",
     "include_approximate": "true or false",
+    "res": f"H3 resolution {COVERAGE_RESOLUTIONS[0]} (~0.74 km² cells) or "
+    f"{COVERAGE_RESOLUTIONS[1]} (~0.11 km²; cells of one district at a time)",
+    "k": f"an integer from {SITES_BOUNDS[0]} to {SITES_BOUNDS[1]} (sites)",
+    "district": "a district name of the boundary layer (JZMAP_DISTRICTS_LAYER)",
     **{f"w_{name}": _range(bounds) for name, bounds in WEIGHT_BOUNDS.items()},
 }

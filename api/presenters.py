@@ -120,7 +120,7 @@ def geojson_feature(m: MatchOut) -> FeatureOut:
     )
 
 
-def _to_crs(
+def coordinates_in(
     lon: npt.NDArray[np.float64], lat: npt.NDArray[np.float64], crs: CRS
 ) -> tuple[list[float], list[float]]:
     if crs is not CRS.WGS84:
@@ -150,7 +150,7 @@ def layer_out(layer: Layer, crs: CRS, district_points: dict[str, tuple[float, fl
     features: list[FeatureOut] = []
     if layer.mode is LayerMode.DISTRICTS:
         names = list(district_points)
-        lon, lat = _to_crs(
+        lon, lat = coordinates_in(
             np.array([district_points[n][0] for n in names]),
             np.array([district_points[n][1] for n in names]),
             crs,
@@ -169,7 +169,7 @@ def layer_out(layer: Layer, crs: CRS, district_points: dict[str, tuple[float, fl
         sizes = [len(ring) for ring in rings]
         flat = np.array([vertex for ring in rings for vertex in ring], dtype=np.float64)
         flat = flat.reshape(-1, 2)
-        lon, lat = _to_crs(flat[:, 1], flat[:, 0], crs)
+        lon, lat = coordinates_in(flat[:, 1], flat[:, 0], crs)
         start = 0
         for cell, size in zip(cells, sizes, strict=True):
             end = start + size
@@ -183,7 +183,7 @@ def layer_out(layer: Layer, crs: CRS, district_points: dict[str, tuple[float, fl
                 )
             )
     else:
-        lon, lat = _to_crs(
+        lon, lat = coordinates_in(
             np.array([p.lon for p in layer.providers], dtype=np.float64),
             np.array([p.lat for p in layer.providers], dtype=np.float64),
             crs,

@@ -132,3 +132,104 @@ class LayerOut(BaseModel):
     resolution: int | None = Field(description="H3 resolution of the cells, in cells mode")
     crs: CRS
     features: list[FeatureOut]
+
+
+class CoverageQueryOut(BaseModel):
+    """A coverage query as understood, and what the answer was computed from."""
+
+    category: Category | None = Field(description="null: every category (district table)")
+    resolution: int = Field(description="H3 resolution of the cells: 8 or 9")
+    district: str | None = Field(description="null: the whole city")
+    min_grade: Grade | None
+    certified_only: bool
+    crs: CRS | None = Field(description="CRS of the coordinates returned (null: none returned)")
+    catchment_m: float = Field(
+        description="a cell is covered when a suitable provider is this near"
+    )
+    data_version: int = Field(description="the store's data version the answer was computed at")
+    demand_source: str = Field(description="where residents per cell come from")
+    distance_model: Literal["geodesic on the WGS-84 ellipsoid"] = "geodesic on the WGS-84 ellipsoid"
+
+
+class CoverageCellsOut(BaseModel):
+    """Coverage per H3 cell (GeoJSON FeatureCollection of hexagons in ``query.crs``).
+
+    Each feature's properties: ``cell`` (H3 hex id), ``district``, ``street``,
+    ``residents``, ``nearest_m`` (geodesic metres to the nearest suitable provider; null when
+    there is none), ``nearest_id``, ``providers_within`` (suitable providers within the
+    catchment), ``accessibility`` (E2SFCA: practitioners per resident within reach; null
+    when the providers in reach have no residents in reach), ``covered`` and ``gap``
+    (residents live there and it is not covered).
+    """
+
+    type: Literal["FeatureCollection"] = "FeatureCollection"
+    query: CoverageQueryOut
+    cells: int = Field(description="number of features")
+    features: list[FeatureOut]
+
+
+class CoverageDistrictOut(BaseModel):
+    """One district's coverage for one category."""
+
+    category: Category
+    district: str
+    cells: int
+    cells_covered: int
+    share_cells_covered: float
+    residents: float
+    residents_covered: float
+    share_residents_covered: float | None = Field(description="null without residents")
+    gap_cells: int
+    residents_in_gaps: float
+    providers: int = Field(description="suitable providers whose point lies in the district")
+    practitioners: int
+    providers_per_10k: float | None = Field(description="per 10,000 residents")
+    practitioners_per_10k: float | None = Field(description="per 10,000 residents")
+    accessibility_q10: float | None = Field(description="E2SFCA quantiles over populated cells")
+    accessibility_q50: float | None
+    accessibility_q90: float | None
+
+
+class CoverageDistrictsOut(BaseModel):
+    query: CoverageQueryOut
+    districts: list[CoverageDistrictOut]
+
+
+class CandidateSiteOut(BaseModel):
+    """A proposed station site: the centre of a gap cell."""
+
+    rank: int = Field(ge=1, description="greedy order: each adds the most after those before")
+    cell: str = Field(description="H3 cell id (hex)")
+    lat: float = Field(description="latitude in the response's crs")
+    lon: float = Field(description="longitude in the response's crs")
+    district: str
+    street: str | None
+    residents_in_reach: float = Field(description="gap residents the site covers on its own")
+    residents_added: float = Field(description="newly covered after the sites ranked before it")
+    cells_added: int
+
+
+class CandidatePlanOut(BaseModel):
+    """Coverage before and after the chosen sites, in the district (or city) planned for."""
+
+    k: int
+    sites: int = Field(description="sites chosen (fewer than k when gaps run out)")
+    solver: str
+    status: str
+    candidates: int = Field(description="gap cells that could take a site")
+    candidates_considered: int = Field(description="the strongest of them offered to the solver")
+    cells: int
+    cells_covered_before: int
+    cells_covered_after: int
+    residents: float
+    residents_covered_before: float
+    residents_covered_after: float
+    share_covered_before: float | None
+    share_covered_after: float | None
+    residents_newly_covered: float
+
+
+class CoverageCandidatesOut(BaseModel):
+    query: CoverageQueryOut
+    plan: CandidatePlanOut
+    sites: list[CandidateSiteOut]

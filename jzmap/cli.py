@@ -4,12 +4,17 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from jzmap.settings import REFERENCE_DIR, Settings
 from providers.store import ProviderStore
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from jzmap.coverage import CoverageQuery
 
 app = typer.Typer(
     help="Jiazheng Map (家政地图): nearest domestic-service providers for Guangzhou.",
@@ -20,6 +25,10 @@ db_app = typer.Typer(
     help="PostGIS database maintenance (needs DATABASE_URL).", no_args_is_help=True
 )
 app.add_typer(db_app, name="db")
+coverage_app = typer.Typer(
+    help="Coverage gaps: where residents are far from a suitable provider.", no_args_is_help=True
+)
+app.add_typer(coverage_app, name="coverage")
 
 
 def _fail(message: str) -> typer.Exit:
@@ -194,6 +203,154 @@ def map_export(
         store.close()
     out.write_text(page, encoding="utf-8")
     typer.echo(f"map written to {out} ({len(page.encode()) / 1024:.0f} KiB)")
+
+
+def _coverage_query(
+    category: str, res: int | None, min_grade: str | None, certified_only: bool
+) -> CoverageQuery:
+    """The analysis the options ask for, or a one-line error and exit status 1."""
+    from gaps.grid import RESOLUTIONS
+    from jzmap.coverage import CoverageQuery
+    from providers.model import Category, Grade
+
+    try:
+        chosen = Category(category)
+    except ValueError:
+        raise _fail(
+            f"--category {category!r}: use one of {', '.join(c.value for c in Category)}"
+        ) from None
+    try:
+        grade = None if min_grade is None else Grade(min_grade.upper())
+    except ValueError:
+        raise _fail(f"--min-grade {min_grade!r}: use one of {', '.join(Grade)}") from None
+    resolution = res or Settings().coverage_resolution
+    if resolution not in RESOLUTIONS:
+        raise _fail(f"--res {resolution}: use 8 or 9")
+    return CoverageQuery(chosen, resolution, grade, certified_only)
+
+
+CategoryOption = Annotated[
+    str, typer.Option(help="elderly_care, housekeeping, maternal_infant or nursing")
+]
+ResOption = Annotated[
+    int | None, typer.Option("--res", help="H3 resolution, 8 or 9 (JZMAP_COVERAGE_RESOLUTION)")
+]
+MinGradeOption = Annotated[
+    str | None, typer.Option(help="supply: companies graded at least this (5A … A)")
+]
+CertifiedOption = Annotated[
+    bool, typer.Option("--certified-only", help="supply: only providers with 安心服务证 holders")
+]
+
+
+@coverage_app.command("report")
+def coverage_report(
+    district: Annotated[str, typer.Option(help="the district reported on, e.g. 白云区")],
+    category: CategoryOption,
+    out: Annotated[Path, typer.Option("--out", help="the HTML file to write", dir_okay=False)],
+    res: ResOption = None,
+    k: Annotated[int, typer.Option("--k", min=1, max=20, help="candidate station sites")] = 5,
+    min_grade: MinGradeOption = None,
+    certified_only: CertifiedOption = False,
+) -> None:
+    """Write an offline HTML report for a district office: gaps map, providers, candidate
+    sites and tables."""
+    from jzmap.coverage import CoverageService, UnknownDistrictError
+    from jzmap.services import districts_layer
+    from maps.coverage_report import render_coverage_report
+
+    query = _coverage_query(category, res, min_grade, certified_only)
+    settings = Settings()
+    store = _open_store(settings)
+    try:
+        analysis, plan = CoverageService(store, settings).plan(query, k, district)
+    except UnknownDistrictError as exc:
+        raise _fail(str(exc)) from None
+    finally:
+        store.close()
+    page = render_coverage_report(
+        analysis,
+        plan,
+        district,
+        districts_layer(settings),
+        tiles_url=settings.tiles_url,
+        tiles_attribution=settings.tiles_attribution,
+        tiles_crs=settings.tiles_crs,
+    )
+    out.write_text(page, encoding="utf-8")
+    summary = plan.summary.iloc[0]
+    typer.echo(
+        f"coverage report for {district}, {query.category.value}: residents covered "
+        f"{summary['share_covered_before']:.1%} -> {summary['share_covered_after']:.1%} with "
+        f"{summary['sites']} new sites; written to {out} ({len(page.encode()) / 1024:.0f} KiB)"
+    )
+
+
+@coverage_app.command("districts")
+def coverage_districts(
+    category: Annotated[str | None, typer.Option(help="one category (default: all four)")] = None,
+    res: ResOption = None,
+    min_grade: MinGradeOption = None,
+    certified_only: CertifiedOption = False,
+    csv_out: Annotated[
+        Path | None, typer.Option("--csv", help="also write the table here (UTF-8 with BOM)")
+    ] = None,
+) -> None:
+    """Print the per-district coverage table (residents covered, gaps, supply per 10,000)."""
+    from jzmap.coverage import CoverageService, district_table, districts_csv
+    from providers.model import Category
+
+    names = [category] if category else [c.value for c in Category]
+    queries = [_coverage_query(n, res, min_grade, certified_only) for n in names]
+    settings = Settings()
+    store = _open_store(settings)
+    try:
+        table = district_table(CoverageService(store, settings).analyses(queries))
+    finally:
+        store.close()
+    _print_coverage(table)
+    if csv_out is not None:
+        csv_out.write_text(districts_csv(table), encoding="utf-8")
+        typer.echo(f"table written to {csv_out}", err=True)
+
+
+def _print_coverage(table: pd.DataFrame) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    def share(v: float) -> str:
+        return "-" if v != v else f"{v:.1%}"  # NaN: no residents
+
+    def number(v: float, digits: int = 0) -> str:
+        return "-" if v != v else f"{v:,.{digits}f}"
+
+    shown = Table(
+        title="coverage by district (residents: census, spread evenly)",
+        caption="covered: share of residents within the catchment of a suitable provider; "
+        "per 10k: providers and practitioners per 10,000 residents; access.: median E2SFCA "
+        "(practitioners in reach per 10,000 residents)",
+    )
+    for header, justify in (
+        ("category", "left"), ("district", "left"), ("residents", "right"),
+        ("covered", "right"), ("in gaps", "right"), ("providers", "right"),
+        ("per 10k", "right"), ("staff/10k", "right"), ("access.", "right"),
+    ):  # fmt: skip
+        shown.add_column(header, justify=justify, no_wrap=True)  # type: ignore[arg-type]
+    for r in table.to_dict("records"):
+        shown.add_row(
+            str(r["category"]),
+            str(r["district"]),
+            number(r["residents"]),
+            share(r["share_residents_covered"]),
+            number(r["residents_in_gaps"]),
+            f"{r['providers']:,}",
+            number(r["providers_per_10k"], 2),
+            number(r["practitioners_per_10k"], 1),
+            number(r["accessibility_q50"] * 10_000, 2),
+        )
+    console = Console()
+    # Piped into a file or another program: the whole table, not one cut to 80 columns.
+    (console if console.is_terminal else Console(width=140)).print(shown)
 
 
 @app.command()

@@ -84,6 +84,32 @@ class Settings(BaseSettings):
     map_point_cap: int = Field(
         default=200, ge=10, le=2_000, description="most providers a map viewport gets one by one"
     )
+    coverage_catchment_m: float = Field(
+        default=1_000.0,
+        ge=100,
+        le=20_000,
+        description="coverage gaps: a cell is covered when a suitable provider is this close",
+    )
+    coverage_resolution: int = Field(
+        default=8, ge=8, le=9, description="coverage gaps: default H3 resolution (8 or 9)"
+    )
+    coverage_cache_size: int = Field(
+        default=12,
+        ge=1,
+        le=1_000,
+        description="coverage analyses (and as many site plans) kept per process",
+    )
+
+    rate_limit_per_minute: int = Field(
+        default=300,
+        ge=0,
+        le=1_000_000,
+        description="sustained requests per minute per client address on /v1 and the map "
+        "pages (0: no limit); each worker process counts on its own",
+    )
+    rate_limit_burst: int = Field(
+        default=100, ge=1, le=100_000, description="requests a client may make at once"
+    )
 
     @property
     def embed_origin_list(self) -> list[str]:

@@ -75,7 +75,7 @@ class PageOptions:
     query: dict[str, str] = field(default_factory=dict)
 
 
-class _LocalMap(folium.Map):
+class LocalMap(folium.Map):
     """A folium map that loads Leaflet from this site instead of public CDNs (and none of
     folium's other defaults: jQuery, Bootstrap, Font Awesome are not used here)."""
 
@@ -83,7 +83,7 @@ class _LocalMap(folium.Map):
     default_css = [("leaflet_css", f"{STATIC_URL}/{LEAFLET_CSS}")]  # noqa: RUF012
 
 
-def _districts_geojson(districts: Any, lang: Lang, crs: CRS) -> dict[str, Any]:
+def districts_geojson(districts: Any, lang: Lang, crs: CRS) -> dict[str, Any]:
     """District polygons, lightly simplified, in the basemap's datum, labelled in ``lang``."""
     geoms = shapely.simplify(
         np.asarray(districts.geometry.to_numpy()), _SIMPLIFY_DEG, preserve_topology=True
@@ -231,7 +231,7 @@ def render_page(o: PageOptions, districts: Any, nonce: str = "") -> str:
         exactly them; empty for the offline copy.
     """
     center_lon, center_lat = from_wgs84(o.center[0], o.center[1], o.tiles_crs)
-    m = _LocalMap(
+    m = LocalMap(
         location=[float(center_lat), float(center_lon)],
         zoom_start=o.zoom,
         tiles=None,
@@ -242,7 +242,7 @@ def render_page(o: PageOptions, districts: Any, nonce: str = "") -> str:
         o.tiles_url, attr=o.tiles_attribution, name="basemap", max_zoom=o.tiles_max_zoom
     ).add_to(m)
     boundaries = folium.GeoJson(
-        _districts_geojson(districts, o.lang, o.tiles_crs),
+        districts_geojson(districts, o.lang, o.tiles_crs),
         name="districts",
         style_function=lambda _: {
             "color": "#46505a",
@@ -287,13 +287,13 @@ def render_page(o: PageOptions, districts: Any, nonce: str = "") -> str:
     page = page.replace("<html>", f'<html lang="{"zh-CN" if o.lang is Lang.ZH else "en"}">', 1)
     page = page.replace("<body>", f'<body class="{classes}">', 1)
     if o.kind is PageKind.STATIC:
-        return _inline_assets(page)
+        return inline_assets(page)
     if nonce:
         page = re.sub(r"<(script|style)(?=[\s>])", rf'<\1 nonce="{nonce}"', page)
     return page
 
 
-def _inline_assets(page: str) -> str:
+def inline_assets(page: str) -> str:
     """Replace this site's script and stylesheet links by their content: one file."""
 
     def script(match: re.Match[str]) -> str:

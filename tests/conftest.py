@@ -21,6 +21,10 @@ from providers.stores.postgis import PostgisStore, make_engine, sqlalchemy_url, 
 
 STORE_KINDS = ("embedded", "postgis")
 
+# The suite fires thousands of requests from one test client; the rate limiter has its own
+# tests (test_abuse.py), which turn it on explicitly.
+os.environ["JZMAP_RATE_LIMIT_PER_MINUTE"] = "0"
+
 
 @pytest.fixture(scope="session")
 def postgis_url() -> Iterator[str]:

@@ -29,7 +29,7 @@ _CHUNK = 1 << 20
 @router.post(
     "/imports",
     summary="Import a registry file (same options and report as `jzmap ingest`)",
-    responses={413: {"model": ErrorOut}, 422: {"model": ErrorOut}},
+    responses={400: {"model": ErrorOut}, 413: {"model": ErrorOut}, 422: {"model": ErrorOut}},
 )
 def create_import(
     store: StoreDep,

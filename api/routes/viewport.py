@@ -60,7 +60,16 @@ def _filters(
 @router.get(
     "/layer",
     response_model=LayerOut,
-    responses={422: {"model": ErrorOut}, 503: {"model": ErrorOut}},
+    responses={
+        200: {
+            "description": "a GeoJSON FeatureCollection",
+            "content": {
+                "application/geo+json": {"schema": {"$ref": "#/components/schemas/LayerOut"}}
+            },
+        },
+        422: {"model": ErrorOut},
+        503: {"model": ErrorOut},
+    },
     summary="A map viewport's data: district counts, H3 cell counts, or providers",
 )
 def layer(
@@ -71,6 +80,7 @@ def layer(
         str,
         Query(
             max_length=200,
+            pattern=r"^\s*[-+]?[0-9.eE]+\s*(,\s*[-+]?[0-9.eE]+\s*){3}$",
             description="west,south,east,north of the viewport, in `crs`",
             examples=["113.25,23.08,113.40,23.16"],
         ),

@@ -1,0 +1,197 @@
+"""``/v1/coverage``: coverage gaps for district offices (cells, district table, new sites).
+
+The analysis is :class:`jzmap.coverage.CoverageService`'s, one per app (its caches are
+keyed by the store's data version); this module only reads parameters and writes bodies.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Query, Request
+from fastapi.responses import JSONResponse, Response
+
+from api.coverage_presenters import cell_features, clean_row, json_bytes, query_out, site_outs
+from api.errors import error_body
+from api.params import ALLOWED, SITES_BOUNDS, TableFormat
+from api.schemas import (
+    CandidatePlanOut,
+    CoverageCandidatesOut,
+    CoverageCellsOut,
+    CoverageDistrictOut,
+    CoverageDistrictsOut,
+    ErrorOut,
+)
+from gaps.grid import RESOLUTIONS
+from geo.crs import CRS
+from jzmap.coverage import (
+    CoverageQuery,
+    CoverageService,
+    UnknownDistrictError,
+    district_table,
+    districts_csv,
+)
+from providers.model import Category, Grade
+
+router = APIRouter(prefix="/v1/coverage", tags=["coverage"])
+
+_ERRORS: dict[int | str, dict[str, Any]] = {422: {"model": ErrorOut}, 503: {"model": ErrorOut}}
+
+
+def get_coverage(request: Request) -> CoverageService:
+    """The app's coverage service, made with its store in the lifespan."""
+    service: CoverageService = request.app.state.coverage
+    return service
+
+
+CoverageDep = Annotated[CoverageService, Depends(get_coverage)]
+
+
+@dataclass(frozen=True)
+class _Supply:
+    res: int | None
+    min_grade: Grade | None
+    certified_only: bool
+
+    def query(self, service: CoverageService, category: Category) -> CoverageQuery:
+        resolution = self.res or service.settings.coverage_resolution
+        return CoverageQuery(category, resolution, self.min_grade, self.certified_only)
+
+
+def _supply(
+    res: Annotated[
+        int | None,
+        Query(
+            ge=min(RESOLUTIONS),
+            le=max(RESOLUTIONS),
+            description="H3 resolution: 8 (~0.74 km² cells) or 9 (~0.11 km²); default "
+            "JZMAP_COVERAGE_RESOLUTION",
+        ),
+    ] = None,
+    min_grade: Annotated[
+        Grade | None, Query(description="supply: companies graded at least this; stations stay")
+    ] = None,
+    certified_only: Annotated[
+        bool, Query(description="supply: only providers with at least one 安心服务证 holder")
+    ] = False,
+) -> _Supply:
+    return _Supply(res, min_grade, certified_only)
+
+
+SupplyDep = Annotated[_Supply, Depends(_supply)]
+District = Annotated[
+    str | None, Query(max_length=100, description="a district of the boundary layer; all if unset")
+]
+
+
+def _invalid(parameter: str, problem: str, got: Any, allowed: str) -> JSONResponse:
+    message = f"{parameter}: {problem}; allowed: {allowed}"
+    detail = {"parameter": parameter, "message": message, "allowed": allowed, "got": got}
+    return JSONResponse(status_code=422, content=error_body("invalid_parameter", message, [detail]))
+
+
+def _unknown_district(exc: UnknownDistrictError) -> JSONResponse:
+    return _invalid("district", f"unknown district {exc.name!r}", exc.name, ", ".join(exc.known))
+
+
+@router.get(
+    "/cells",
+    response_model=CoverageCellsOut,
+    responses={
+        200: {"content": {"application/geo+json": {}}, "description": "hexagons with measures"},
+        **_ERRORS,
+    },
+    summary="Coverage per H3 cell (GeoJSON hexagons): nearest provider, reach, E2SFCA, gaps",
+)
+def cells(
+    service: CoverageDep,
+    supply: SupplyDep,
+    category: Category,
+    district: District = None,
+    crs: Annotated[CRS, Query(description="CRS of the hexagons")] = CRS.WGS84,
+) -> Response:
+    query = supply.query(service, category)
+    if query.resolution != min(RESOLUTIONS) and district is None:
+        # The whole city at res 9 is ~72,000 hexagons (~35 MB): one district at a time.
+        return _invalid(
+            "res",
+            f"{query.resolution} needs a district (the whole city is too many cells)",
+            query.resolution,
+            ALLOWED["res"],
+        )
+    try:
+        service.check_district(district)
+    except UnknownDistrictError as exc:
+        return _unknown_district(exc)
+    analysis = service.analysis(query)
+    features = cell_features(analysis, district, crs)
+    body = {
+        "type": "FeatureCollection",
+        "query": query_out(analysis, district, crs).model_dump(mode="json"),
+        "cells": len(features),
+        "features": features,
+    }
+    # Up to ~20,000 hexagons: plain dicts, not a model per feature (3x faster, same shape).
+    return Response(json_bytes(body), media_type="application/geo+json")
+
+
+@router.get(
+    "/districts",
+    response_model=CoverageDistrictsOut,
+    responses={
+        200: {"content": {"text/csv": {}}, "description": "JSON, or CSV with f=csv"},
+        **_ERRORS,
+    },
+    summary="Per-district coverage table (JSON, or CSV for Excel)",
+)
+def districts(
+    service: CoverageDep,
+    supply: SupplyDep,
+    category: Annotated[Category | None, Query(description="all four if unset")] = None,
+    f: Annotated[TableFormat, Query(description="json, or csv (UTF-8 with BOM)")] = (
+        TableFormat.JSON
+    ),
+) -> Response:
+    categories = [category] if category else list(Category)
+    analyses = service.analyses([supply.query(service, c) for c in categories])
+    table = district_table(analyses)
+    if f is TableFormat.CSV:
+        name = f"coverage-districts-{category or 'all'}-res{analyses[0].query.resolution}.csv"
+        return Response(
+            districts_csv(table).encode("utf-8"),
+            media_type="text/csv; charset=utf-8",
+            headers={"Content-Disposition": f'attachment; filename="{name}"'},
+        )
+    body = CoverageDistrictsOut(
+        query=query_out(analyses[0], None, None).model_copy(update={"category": category}),
+        districts=[CoverageDistrictOut(**clean_row(row)) for row in table.to_dict("records")],
+    )
+    return Response(body.model_dump_json(), media_type="application/json")
+
+
+@router.get(
+    "/candidates",
+    response_model=CoverageCandidatesOut,
+    responses=_ERRORS,
+    summary="Where k new stations would newly cover the most residents (MCLP)",
+)
+def candidates(
+    service: CoverageDep,
+    supply: SupplyDep,
+    category: Category,
+    k: Annotated[int, Query(ge=SITES_BOUNDS[0], le=SITES_BOUNDS[1], description="sites")] = 5,
+    district: District = None,
+    crs: Annotated[CRS, Query(description="CRS of the sites")] = CRS.WGS84,
+) -> Response:
+    query = supply.query(service, category)
+    try:
+        analysis, plan = service.plan(query, k, district)
+    except UnknownDistrictError as exc:
+        return _unknown_district(exc)
+    body = CoverageCandidatesOut(
+        query=query_out(analysis, district, crs),
+        plan=CandidatePlanOut(**clean_row(plan.summary.iloc[0].to_dict())),
+        sites=site_outs(plan, crs),
+    )
+    return Response(body.model_dump_json(), media_type="application/json")

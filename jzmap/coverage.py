@@ -1,0 +1,396 @@
+"""Coverage gaps as a service: the :mod:`gaps` analysis built from a store and the settings,
+cached so that the API answers repeat requests without recomputing.
+
+Two caches, because the inputs change at different rates:
+
+* the **grid and census demand** depend only on the boundary layers and the H3 resolution,
+  never on providers: built once per (districts layer, streets layer, resolution) for the
+  life of the process;
+* the **analysis** (supply, per-cell measures, district table) and the **site plans**
+  depend on the providers: kept per (``store.data_version()``, parameters) in small bounded
+  LRUs. Every write that changes the store bumps its data version, so the next request
+  reads a new version, misses, and recomputes; stale entries age out of the LRU.
+
+Both are safe under the API's thread pool: concurrent requests for the same key wait for
+one computation instead of starting their own (:class:`OnceCache`).
+"""
+
+from __future__ import annotations
+
+import csv
+import functools
+import io
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Hashable, Mapping, Sequence
+from concurrent.futures import Future
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Generic, TypeVar
+
+import geopandas as gpd
+import numpy as np
+import numpy.typing as npt
+import pandas as pd
+
+from gaps import (
+    CENSUS_EVEN_SOURCE,
+    DEFAULT_RESOLUTION,
+    SitePlan,
+    area_summary,
+    candidate_sites,
+    city_grid,
+    coverage_measures,
+    demand_from_census,
+    locate_supply,
+    providers_frame,
+    suitable_supply,
+)
+from gaps.grid import RESOLUTIONS
+from ingest.readers import FORMULA_START
+from jzmap.services import districts_layer
+from jzmap.settings import Settings
+from providers.model import Category, Grade, Provider
+from providers.store import BBox, Filters, ProviderStore
+
+K = TypeVar("K", bound=Hashable)
+V = TypeVar("V")
+
+# Every active provider, wherever it is: one just across the city boundary still serves
+# the cells along it.
+_EVERYWHERE = BBox(-180.0, -90.0, 180.0, 90.0)
+# Grids of a few boundary layers and both resolutions; each is ~2 MB (res 8) to ~15 MB.
+_GRID_CACHE_SIZE = 4
+
+# The columns of the per-district table, in order (gaps.summary.area_summary's, with the
+# default quantiles).
+DISTRICT_COLUMNS: tuple[str, ...] = (
+    "category",
+    "district",
+    "cells",
+    "cells_covered",
+    "share_cells_covered",
+    "residents",
+    "residents_covered",
+    "share_residents_covered",
+    "gap_cells",
+    "residents_in_gaps",
+    "providers",
+    "practitioners",
+    "providers_per_10k",
+    "practitioners_per_10k",
+    "accessibility_q10",
+    "accessibility_q50",
+    "accessibility_q90",
+)
+
+
+class UnknownDistrictError(ValueError):
+    """A district name the boundary layer does not have; ``known`` lists those it has."""
+
+    def __init__(self, name: str, known: Sequence[str]) -> None:
+        self.name = name
+        self.known = tuple(known)
+        super().__init__(f"unknown district {name!r}; known: {', '.join(self.known)}")
+
+
+class OnceCache(Generic[K, V]):
+    """A bounded LRU whose values are computed once per key, even under concurrency.
+
+    The first caller of a missing key computes it; callers arriving meanwhile wait for that
+    result rather than computing it again. A computation that raises is not cached: its
+    waiters get the exception and the next caller tries again.
+
+    Examples
+    --------
+    >>> cache: OnceCache[str, int] = OnceCache(maxsize=1)
+    >>> cache.get("a", lambda: 1), cache.get("a", lambda: 2), cache.get("b", lambda: 3)
+    (1, 1, 3)
+    >>> cache.get("a", lambda: 4), cache.computed, cache.hits  # "a" was evicted by "b"
+    (4, 3, 1)
+    """
+
+    def __init__(self, maxsize: int) -> None:
+        if maxsize < 1:
+            raise ValueError("maxsize must be >= 1")
+        self.maxsize = maxsize
+        self.computed = 0  # values computed (misses)
+        self.hits = 0  # answers from a stored value or another caller's computation
+        self._lock = threading.Lock()
+        self._values: OrderedDict[K, V] = OrderedDict()
+        self._pending: dict[K, Future[V]] = {}
+
+    def __len__(self) -> int:
+        with self._lock:
+            return len(self._values)
+
+    def get(self, key: K, compute: Callable[[], V]) -> V:
+        with self._lock:
+            if key in self._values:
+                self._values.move_to_end(key)
+                self.hits += 1
+                return self._values[key]
+            running = self._pending.get(key)
+            if running is None:
+                mine: Future[V] = Future()
+                self._pending[key] = mine
+                self.computed += 1
+            else:
+                self.hits += 1
+        if running is not None:
+            return running.result()
+        try:
+            value = compute()
+        except BaseException as exc:
+            with self._lock:
+                del self._pending[key]
+            mine.set_exception(exc)
+            raise
+        with self._lock:
+            self._values[key] = value
+            while len(self._values) > self.maxsize:
+                self._values.popitem(last=False)
+            del self._pending[key]
+        mine.set_result(value)
+        return value
+
+
+@dataclass(frozen=True)
+class CoverageQuery:
+    """What an analysis is made for: one category, at one resolution, with supply filters."""
+
+    category: Category
+    resolution: int = DEFAULT_RESOLUTION
+    min_grade: Grade | None = None
+    certified_only: bool = False
+
+    def __post_init__(self) -> None:
+        if self.resolution not in RESOLUTIONS:
+            raise ValueError(f"resolution must be one of {RESOLUTIONS}, got {self.resolution}")
+
+
+@dataclass(frozen=True)
+class Grid:
+    """The cells and their census demand: independent of providers, shared by analyses."""
+
+    cells: gpd.GeoDataFrame
+    demand: pd.DataFrame
+    demand_source: str
+
+
+@dataclass(frozen=True)
+class ProviderSnapshot:
+    """The store's active providers at one data version, as objects and as a table."""
+
+    data_version: int
+    by_id: Mapping[str, Provider]
+    frame: pd.DataFrame
+
+
+@dataclass(frozen=True)
+class Analysis:
+    """One category's coverage at one data version. Shared between requests: read only.
+
+    ``measures`` has one row per cell of ``grid`` in the same order (so
+    ``grid.cells.geometry`` draws it); ``supply`` holds the suitable providers with their
+    district from the boundary polygons; ``districts`` the per-district table
+    (:data:`DISTRICT_COLUMNS`).
+    """
+
+    query: CoverageQuery
+    data_version: int
+    catchment_m: float
+    grid: Grid
+    providers: ProviderSnapshot
+    supply: pd.DataFrame
+    measures: pd.DataFrame
+    districts: pd.DataFrame
+
+    def cells_of(self, district: str | None) -> npt.NDArray[np.bool_]:
+        """Which measure rows belong to ``district`` (every row for ``None``)."""
+        if district is None:
+            return np.ones(len(self.measures), dtype=bool)
+        return np.asarray(self.measures["district"].to_numpy(dtype=object) == district, bool)
+
+
+class CoverageService:
+    """The coverage analysis of one store, with the settings' boundary and catchment.
+
+    One per store (the API keeps one on the app): the caches are keyed by the store's data
+    version, which only means something for that store.
+    """
+
+    def __init__(self, store: ProviderStore, settings: Settings) -> None:
+        self.store = store
+        self.settings = settings
+        self.catchment_m = float(settings.coverage_catchment_m)
+        self._snapshots: OnceCache[int, ProviderSnapshot] = OnceCache(maxsize=2)
+        # Public: their hit and computation counters show the caches at work (tests, ops).
+        self.analysis_cache: OnceCache[tuple[int, CoverageQuery], Analysis] = OnceCache(
+            settings.coverage_cache_size
+        )
+        self.plan_cache: OnceCache[tuple[int, CoverageQuery, int, str | None], SitePlan] = (
+            OnceCache(settings.coverage_cache_size)
+        )
+
+    @property
+    def district_names(self) -> list[str]:
+        """The districts of the boundary layer, in its order."""
+        return [str(n) for n in districts_layer(self.settings)["name"]]
+
+    def check_district(self, district: str | None) -> None:
+        """Raise :class:`UnknownDistrictError` unless ``district`` is ``None`` or known."""
+        if district is not None and district not in self.district_names:
+            raise UnknownDistrictError(district, self.district_names)
+
+    def grid(self, resolution: int) -> Grid:
+        """The cells and census demand of the settings' boundary at ``resolution``."""
+        return _grid(self.settings, resolution)
+
+    def analysis(self, query: CoverageQuery) -> Analysis:
+        """The analysis of ``query`` at the store's current data version (cached)."""
+        return self.analyses([query])[0]
+
+    def analyses(self, queries: Sequence[CoverageQuery]) -> list[Analysis]:
+        """Several analyses (e.g. one per category), all at one data version (cached)."""
+        version = self.store.data_version()
+        return [
+            self.analysis_cache.get((version, q), functools.partial(self._analyse, version, q))
+            for q in queries
+        ]
+
+    def plan(
+        self, query: CoverageQuery, k: int, district: str | None = None
+    ) -> tuple[Analysis, SitePlan]:
+        """``k`` candidate sites (MCLP) for ``query`` in ``district`` (``None``: the city),
+        with the analysis they were chosen from (cached)."""
+        self.check_district(district)
+        if k < 1:
+            raise ValueError("k must be >= 1")
+        analysis = self.analysis(query)
+        key = (analysis.data_version, query, k, district)
+        plan = self.plan_cache.get(
+            key,
+            lambda: candidate_sites(
+                analysis.measures,
+                query.category,
+                k,
+                catchment_m=self.catchment_m,
+                district=district,
+            ),
+        )
+        return analysis, plan
+
+    def _snapshot(self, version: int) -> ProviderSnapshot:
+        def fetch() -> ProviderSnapshot:
+            everyone = Filters(include_approximate=True)  # suitable_supply applies the rest
+            limit = self.store.count() + 1
+            providers = self.store.within(_EVERYWHERE, everyone, limit)
+            # A write between count() and within() may have added providers: ask again.
+            while len(providers) >= limit:
+                limit *= 2
+                providers = self.store.within(_EVERYWHERE, everyone, limit)
+            return ProviderSnapshot(
+                data_version=version,
+                by_id={p.id: p for p in providers},
+                frame=providers_frame(providers),
+            )
+
+        return self._snapshots.get(version, fetch)
+
+    def _analyse(self, version: int, query: CoverageQuery) -> Analysis:
+        grid = self.grid(query.resolution)
+        snapshot = self._snapshot(version)
+        supply = suitable_supply(
+            snapshot.frame,
+            [query.category],
+            min_grade=query.min_grade,
+            certified_only=query.certified_only,
+        )
+        # Providers counted in the district their point lies in, by the grid's own rule.
+        supply = locate_supply(supply, districts_layer(self.settings), _streets(self.settings))
+        measures = coverage_measures(
+            grid.cells, grid.demand, supply, [query.category], catchment_m=self.catchment_m
+        )
+        districts = area_summary(measures, supply)
+        return Analysis(
+            query=query,
+            data_version=version,
+            catchment_m=self.catchment_m,
+            grid=grid,
+            providers=snapshot,
+            supply=supply,
+            measures=measures,
+            districts=districts[list(DISTRICT_COLUMNS)],
+        )
+
+
+def district_table(analyses: Sequence[Analysis]) -> pd.DataFrame:
+    """The per-district tables of several analyses, stacked (:data:`DISTRICT_COLUMNS`)."""
+    return pd.concat([a.districts for a in analyses], ignore_index=True)
+
+
+def districts_csv(table: pd.DataFrame) -> str:
+    """The per-district table as CSV text, with a byte-order mark so that Excel reads the
+    Chinese names as UTF-8; text cells Excel would run as formulas are quoted."""
+    out = io.StringIO()
+    out.write("\ufeff")
+    writer = csv.writer(out, lineterminator="\r\n")
+    writer.writerow(table.columns)
+    for row in table.itertuples(index=False):
+        writer.writerow([_csv_cell(v) for v in row])
+    return out.getvalue()
+
+
+def _csv_cell(value: object) -> object:
+    if isinstance(value, str):
+        return "'" + value if value.startswith(FORMULA_START) else value
+    if isinstance(value, float | np.floating) and not np.isfinite(value):
+        return ""
+    return value
+
+
+_grid_cache: OnceCache[tuple[Path, Path | None, int], Grid] = OnceCache(_GRID_CACHE_SIZE)
+
+
+def _grid(settings: Settings, resolution: int) -> Grid:
+    def build() -> Grid:
+        districts = _with_population(districts_layer(settings), settings.districts_layer)
+        cells = city_grid(districts, resolution, _streets(settings))
+        demand = demand_from_census(cells, districts)
+        return Grid(cells, demand, CENSUS_EVEN_SOURCE)
+
+    key = (settings.districts_layer, settings.streets_layer, resolution)
+    return _grid_cache.get(key, build)
+
+
+def _streets(settings: Settings) -> gpd.GeoDataFrame | None:
+    return _read_streets(settings.streets_layer) if settings.streets_layer else None
+
+
+_streets_cache: OnceCache[Path, gpd.GeoDataFrame] = OnceCache(2)
+
+
+def _read_streets(path: Path) -> gpd.GeoDataFrame:
+    return _streets_cache.get(path, lambda: gpd.read_file(path).to_crs("EPSG:4326"))
+
+
+def _with_population(layer: gpd.GeoDataFrame, path: Path) -> gpd.GeoDataFrame:
+    """The district polygons of ``path`` with their census ``population``.
+
+    From the layer's own ``population`` property when it has one, else from a
+    ``districts.csv`` beside it (``adcode`` or ``name``, and ``population``), as shipped in
+    ``data/guangzhou``.
+    """
+    if "population" in layer.columns:
+        return layer
+    table_path = path.with_name("districts.csv")
+    if not table_path.exists():
+        raise ValueError(
+            f"coverage needs each district's population: give {path.name} a `population` "
+            f"property or put a districts.csv (name or adcode, population) beside it"
+        )
+    table = pd.read_csv(table_path, dtype={"adcode": str, "name": str})
+    key = "adcode" if "adcode" in layer.columns and "adcode" in table.columns else "name"
+    merged = layer.merge(table[[key, "population"]], on=key, how="left")
+    return gpd.GeoDataFrame(merged, geometry="geometry", crs="EPSG:4326")

@@ -1,0 +1,404 @@
+"""The coverage report for a district office (``jzmap coverage report``): one self-contained
+HTML file, readable offline, with a map of the district's coverage gaps, its providers and
+the proposed station sites, and the tables behind them.
+
+The map is folium's, with Leaflet inlined exactly as in the offline city map
+(:func:`maps.page.inline_assets`); the cells and sites come from the same presenters as
+``/v1/coverage/cells`` and ``/v1/coverage/candidates``, so the report shows what the API
+answers. Markers are circles and text labels, never image files, so nothing is fetched. A
+basemap is drawn only from an ``http(s)`` tile URL, and then only when there is a network;
+without one, the district outline and the hexagons carry the map on their own.
+"""
+
+from __future__ import annotations
+
+import html
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+import folium
+import h3
+import numpy as np
+import pandas as pd
+from branca.element import Figure
+
+from api.coverage_presenters import cell_features
+from api.presenters import SYNTHETIC_DATASETS
+from gaps import SitePlan, worst_cells
+from geo.crs import CRS, from_wgs84
+from jzmap.coverage import Analysis
+from maps.i18n import Lang
+from maps.page import LocalMap, districts_geojson, inline_assets
+
+# Gap cells are shaded by how far their residents are from the nearest suitable provider.
+GAP_BANDS_KM: tuple[float, ...] = (2.0, 3.0, 5.0)  # beyond the catchment: <2, 2-3, 3-5, >5
+GAP_COLOURS: tuple[str, ...] = ("#fdd49e", "#fc8d59", "#d7301f", "#7f0000")
+COVERED_COLOUR = "#a6dba0"
+NO_RESIDENTS_COLOUR = "#d9d9d9"
+SITE_COLOUR = "#2166ac"
+PROVIDER_COLOUR = "#1b7837"
+BOUNDARY_CREDIT = (
+    "行政区划边界：DataV.GeoAtlas（数据来源于高德开放平台，仅供学习交流使用），经 geotool-cn 转换为"
+    " WGS-84；仅供演示与测试"
+)
+
+_CSS = """
+html body.jz-report { height: auto; display: flex; flex-direction: column;
+  font: 15px/1.5 system-ui, "PingFang SC", "Microsoft YaHei", sans-serif; color: #222; }
+.jz-report section { order: 0; padding: 0 24px; max-width: 1100px; }
+.jz-report .folium-map { order: 1; flex: none; margin: 8px 24px; max-width: 1100px;
+  width: auto !important; height: 600px !important; border: 1px solid #999; }
+.jz-report section.jz-after { order: 2; }
+.jz-report h1 { font-size: 22px; margin: 16px 0 4px; }
+.jz-report h2 { font-size: 18px; margin: 20px 0 6px; }
+.jz-report table { border-collapse: collapse; margin: 6px 0 12px; }
+.jz-report th, .jz-report td { border: 1px solid #bbb; padding: 3px 8px; text-align: right; }
+.jz-report th { background: #f0f0f0; text-align: center; }
+.jz-report td.t { text-align: left; }
+.jz-report .legend span { display: inline-block; width: 14px; height: 14px;
+  vertical-align: middle; margin: 0 4px 0 12px; border: 1px solid #777; }
+.jz-report .note { color: #555; font-size: 13px; }
+.jz-site { color: #fff; background: #2166ac; border-radius: 50%; width: 22px; height: 22px;
+  line-height: 22px; text-align: center; font-weight: bold; border: 2px solid #fff; }
+"""
+
+
+def render_coverage_report(
+    analysis: Analysis,
+    plan: SitePlan,
+    district: str,
+    districts: Any,
+    *,
+    tiles_url: str,
+    tiles_attribution: str,
+    tiles_crs: CRS,
+    worst: int = 10,
+    generated: datetime | None = None,
+) -> str:
+    """The report's HTML: everything inlined, nothing fetched but optional basemap tiles.
+
+    Parameters
+    ----------
+    analysis, plan
+        From :meth:`jzmap.coverage.CoverageService.plan` for ``district``.
+    district
+        The district reported on (a name of ``districts``).
+    districts
+        District polygons (a GeoDataFrame with ``name``, WGS-84).
+    tiles_url, tiles_attribution, tiles_crs
+        The basemap (drawn only for an ``http(s)`` URL) and the datum it is drawn in:
+        everything on the map is shifted to ``tiles_crs``.
+    worst
+        How many of the worst-served cells to list.
+    generated
+        The time printed on the report (default now).
+    """
+    category = analysis.query.category
+    rows = analysis.districts.loc[analysis.districts["district"] == district]
+    if rows.empty:
+        raise ValueError(f"no district {district!r} in the analysis")
+    summary = rows.iloc[0]
+    outline = districts.loc[districts["name"] == district]
+    west, south, east, north = outline.total_bounds
+    (x0, x1), (y0, y1) = from_wgs84([west, east], [south, north], tiles_crs)
+
+    m = LocalMap(location=[(y0 + y1) / 2, (x0 + x1) / 2], tiles=None, control_scale=True)
+    m.fit_bounds([[float(y0), float(x0)], [float(y1), float(x1)]])
+    if tiles_url.startswith(("http://", "https://")):
+        folium.TileLayer(tiles_url, attr=tiles_attribution, name="basemap").add_to(m)
+    folium.GeoJson(
+        _cells_geojson(analysis, district, tiles_crs),
+        name="cells",
+        style_function=lambda f: {
+            "color": "#666",
+            "weight": 0.3,
+            "fillColor": f["properties"]["colour"],
+            "fillOpacity": 0.75,
+        },
+        tooltip=folium.GeoJsonTooltip(fields=["label"], labels=False),
+    ).add_to(m)
+    folium.GeoJson(
+        districts_geojson(outline, Lang.ZH, tiles_crs),
+        name="district",
+        style_function=lambda _: {"color": "#222", "weight": 2.5, "fillOpacity": 0},
+    ).add_to(m)
+    _add_providers(m, analysis, (west, south, east, north), tiles_crs)
+    _add_sites(m, plan, analysis.catchment_m, tiles_crs)
+
+    root = m.get_root()
+    assert isinstance(root, Figure)
+    title = f"{district}{category.label_zh}服务覆盖缺口报告"
+    root.header.add_child(
+        folium.Element(
+            f"<title>{html.escape(title)}</title>"
+            '<link rel="icon" href="data:,">'
+            f"<style>{_CSS}</style>"
+        )
+    )
+    when = (generated or datetime.now(UTC)).astimezone().strftime("%Y-%m-%d %H:%M")
+    root.html.add_child(folium.Element(_before_map(title, analysis, summary, when)))
+    root.html.add_child(folium.Element(_after_map(analysis, plan, district, worst)))
+    page = str(root.render())
+    page = page.replace("<html>", '<html lang="zh-CN">', 1)
+    page = page.replace("<body>", '<body class="jz-report">', 1)
+    return inline_assets(page)
+
+
+def _band_colour(nearest_m: float | None, residents: float, covered: bool) -> str:
+    if residents <= 0:
+        return NO_RESIDENTS_COLOUR
+    if covered:
+        return COVERED_COLOUR
+    km = np.inf if nearest_m is None else nearest_m / 1000
+    return GAP_COLOURS[int(np.searchsorted(GAP_BANDS_KM, km, side="right"))]
+
+
+def _cells_geojson(analysis: Analysis, district: str, crs: CRS) -> dict[str, Any]:
+    features = cell_features(analysis, district, crs)
+    for f in features:
+        p = f["properties"]
+        p["colour"] = _band_colour(p["nearest_m"], p["residents"], p["covered"])
+        state = "已覆盖" if p["covered"] else ("缺口" if p["gap"] else "无居民")
+        p["label"] = (
+            f"{state}：居民约 {p['residents']:,.0f} 人；最近机构 {_km(p['nearest_m'])}；"
+            f"{analysis.catchment_m:,.0f} 米内 {p['providers_within']} 家"
+        )
+        # Only what the map draws: the page stays light.
+        f["properties"] = {"colour": p["colour"], "label": p["label"]}
+    return {"type": "FeatureCollection", "features": features}
+
+
+def _add_providers(m: folium.Map, analysis: Analysis, bounds: Sequence[float], crs: CRS) -> None:
+    """The suitable providers in and around the district (they serve its edge cells too)."""
+    west, south, east, north = bounds
+    pad = 0.02  # degrees, ~2 km: beyond one catchment
+    supply = analysis.supply
+    near = supply.loc[
+        supply["lon"].between(west - pad, east + pad)
+        & supply["lat"].between(south - pad, north + pad)
+    ]
+    lon, lat = from_wgs84(near["lon"].to_numpy(np.float64), near["lat"].to_numpy(np.float64), crs)
+    layer = folium.FeatureGroup(name="providers")
+    for pid, x, y in zip(near["id"].tolist(), lon.tolist(), lat.tolist(), strict=True):
+        p = analysis.providers.by_id[pid]
+        grade = p.credit_grade.value if p.credit_grade else "服务站"
+        folium.CircleMarker(
+            location=[y, x],
+            radius=4,
+            color="#fff",
+            weight=1,
+            fill=True,
+            fill_color=PROVIDER_COLOUR,
+            fill_opacity=0.95,
+            tooltip=f"{html.escape(p.name)}（{grade}，{p.practitioners} 人）",
+        ).add_to(layer)
+    layer.add_to(m)
+
+
+def _add_sites(m: folium.Map, plan: SitePlan, catchment_m: float, crs: CRS) -> None:
+    sites = plan.sites
+    lon, lat = from_wgs84(sites["lon"].to_numpy(np.float64), sites["lat"].to_numpy(np.float64), crs)
+    layer = folium.FeatureGroup(name="sites")
+    for rank, added, x, y in zip(
+        sites["rank"].tolist(), sites["residents_added"].tolist(), lon.tolist(), lat.tolist(),
+        strict=True,
+    ):  # fmt: skip
+        tip = f"建议站点 {rank}：新增覆盖约 {added:,.0f} 人"
+        folium.Circle(
+            location=[y, x],
+            radius=catchment_m,
+            color=SITE_COLOUR,
+            weight=2,
+            dash_array="6 4",
+            fill=True,
+            fill_opacity=0.08,
+            tooltip=tip,
+        ).add_to(layer)
+        folium.Marker(
+            location=[y, x],
+            icon=folium.DivIcon(
+                html=f'<div class="jz-site">{rank}</div>', icon_size=(26, 26), icon_anchor=(13, 13)
+            ),
+            tooltip=tip,
+        ).add_to(layer)
+    layer.add_to(m)
+
+
+def _km(metres: float | None) -> str:
+    if metres is None or not np.isfinite(metres):
+        return "无"
+    return f"{metres / 1000:.1f} 公里"
+
+
+def _share(value: float | None) -> str:
+    return "—" if value is None or not np.isfinite(value) else f"{value:.1%}"
+
+
+def _number(value: float | None, digits: int = 0) -> str:
+    return "—" if value is None or not np.isfinite(value) else f"{value:,.{digits}f}"
+
+
+def _table(header: Sequence[str], rows: Sequence[Sequence[str]], text: Sequence[int] = ()) -> str:
+    """An HTML table; the columns numbered in ``text`` are left-aligned (numbers right)."""
+    head = "".join(f"<th>{html.escape(h)}</th>" for h in header)
+    body = "".join(
+        "<tr>"
+        + "".join(
+            f"<td{' class=t' if i in text else ''}>{html.escape(cell)}</td>"
+            for i, cell in enumerate(row)
+        )
+        + "</tr>"
+        for row in rows
+    )
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+
+
+def _before_map(title: str, analysis: Analysis, s: pd.Series, when: str) -> str:
+    q = analysis.query
+    filters = []
+    if q.min_grade is not None:
+        filters.append(f"企业信用等级 ≥ {q.min_grade.value}（服务站均计入）")
+    if q.certified_only:
+        filters.append("仅计有安心服务证人员的机构")
+    figures = _table(
+        ["指标", "数值"],
+        [
+            ["常住人口（估算）", _number(s["residents"])],
+            ["已覆盖居民占比", _share(s["share_residents_covered"])],
+            ["缺口内居民", _number(s["residents_in_gaps"])],
+            ["网格数 / 缺口网格", f"{s['cells']:,} / {s['gap_cells']:,}"],
+            ["合适机构（区内）", f"{s['providers']:,}"],
+            ["每万人机构数", _number(s["providers_per_10k"], 2)],
+            ["每万人从业人员", _number(s["practitioners_per_10k"], 1)],
+            [
+                "可达性中位数（每万人可及从业人员，E2SFCA）",
+                _number(_per_10k(s["accessibility_q50"]), 2),
+            ],
+        ],
+        text=(0,),
+    )
+    legend = "".join(
+        f'<span style="background:{c}"></span>{html.escape(t)}'
+        for c, t in [
+            (COVERED_COLOUR, "已覆盖"),
+            (GAP_COLOURS[0], "缺口：最近机构 < 2 公里"),
+            (GAP_COLOURS[1], "2–3 公里"),
+            (GAP_COLOURS[2], "3–5 公里"),
+            (GAP_COLOURS[3], "> 5 公里或无"),
+            (NO_RESIDENTS_COLOUR, "无居民"),
+            (PROVIDER_COLOUR, "现有机构"),
+            (SITE_COLOUR, "建议新站点（虚线圈为服务半径）"),
+        ]
+    )
+    return (
+        f"<section><h1>{html.escape(title)}</h1>"
+        f'<p class="note">服务类别：{html.escape(q.category.label_zh)}（{q.category.value}）；'
+        f"服务半径 {analysis.catchment_m:,.0f} 米；H3 分辨率 {q.resolution}；"
+        f"{html.escape('；'.join(filters) or '不限等级')}；数据版本 {analysis.data_version}；"
+        f"生成于 {html.escape(when)}</p>"
+        f"<h2>概况</h2>{figures}"
+        f'<p class="legend">{legend}</p></section>'
+    )
+
+
+def _per_10k(accessibility: float | None) -> float | None:
+    return None if accessibility is None else float(accessibility) * 10_000
+
+
+def _after_map(analysis: Analysis, plan: SitePlan, district: str, worst: int) -> str:
+    p = plan.summary.iloc[0]
+    sites = plan.sites
+    gcj_lon, gcj_lat = from_wgs84(
+        sites["lon"].to_numpy(np.float64), sites["lat"].to_numpy(np.float64), CRS.GCJ02
+    )
+    site_rows = [
+        [
+            str(r["rank"]),
+            str(r["street"] or "—"),
+            f"{r['lat']:.6f}, {r['lon']:.6f}",
+            f"{glat:.6f}, {glon:.6f}",
+            _number(r["residents_in_reach"]),
+            _number(r["residents_added"]),
+            str(r["cells_added"]),
+        ]
+        for r, glon, glat in zip(
+            sites.to_dict("records"), gcj_lon.tolist(), gcj_lat.tolist(), strict=True
+        )
+    ]
+    approximate = (
+        f"缺口网格 {p['candidates']:,} 个，按单独覆盖人数取前 {p['candidates_considered']:,} "
+        "个交给求解器（近似）。"
+        if p["candidates_considered"] < p["candidates"]
+        else f"全部 {p['candidates']:,} 个缺口网格均作为候选。"
+    )
+    plan_html = (
+        f"<h2>建议新站点（最大覆盖选址 MCLP，k = {p['k']}）</h2>"
+        f"<p>居民覆盖率由 {_share(p['share_covered_before'])} 提高到 "
+        f"{_share(p['share_covered_after'])}，新增覆盖约 {_number(p['residents_newly_covered'])}"
+        f" 人（求解器 {html.escape(str(p['solver']))}，状态 {html.escape(str(p['status']))}）。"
+        f"{html.escape(approximate)}</p>"
+        + _table(
+            [
+                "序号",
+                "街道",
+                "坐标 WGS-84（纬度, 经度）",
+                "坐标 GCJ-02 高德",
+                "单独可覆盖缺口居民",
+                "依次新增覆盖居民",
+                "新增覆盖网格",
+            ],
+            site_rows,
+            text=(1, 2, 3),
+        )
+    )
+    in_district = analysis.measures.loc[analysis.cells_of(district)]
+    worst_rows = [
+        [
+            str(r["rank"]),
+            h3.int_to_str(int(r["cell"])),
+            str(r["street"] or "—"),
+            _number(r["residents"]),
+            _km(r["nearest_m"]),
+            _provider_name(analysis, r["nearest_id"]),
+            str(r["providers_within"]),
+            _number(_per_10k(r["accessibility"]), 2),
+        ]
+        for r in worst_cells(in_district, n=worst).to_dict("records")
+    ]
+    worst_html = f"<h2>服务最差的 {worst} 个网格</h2>" + _table(
+        [
+            "序号",
+            "H3 网格",
+            "街道",
+            "居民（估算）",
+            "最近机构距离",
+            "最近机构",
+            f"{analysis.catchment_m:,.0f} 米内机构",
+            "可达性（每万人）",
+        ],
+        worst_rows,
+        text=(1, 2, 5),
+    )
+    synthetic = any(
+        p.extra.get("dataset") in SYNTHETIC_DATASETS for p in analysis.providers.by_id.values()
+    )
+    notes = (
+        '<h2>说明</h2><ul class="note">'
+        "<li>距离为 WGS-84 椭球面上从网格中心到机构的测地线距离。</li>"
+        f"<li>“覆盖”指 {analysis.catchment_m:,.0f} 米内有合适机构；“缺口”指有居民但未覆盖。</li>"
+        "<li>可达性为增强两步移动搜索法（E2SFCA，PySAL access）：服务半径内按距离衰减加权的"
+        "每居民可及从业人员数，此处乘以 10,000。</li>"
+        f"<li>居民分布：{html.escape(analysis.grid.demand_source)}</li>"
+        f"<li>{html.escape(BOUNDARY_CREDIT)}</li>"
+        + ("<li><b>本报告中的机构为合成演示数据。</b></li>" if synthetic else "")
+        + "</ul>"
+    )
+    return f'<section class="jz-after">{plan_html}{worst_html}{notes}</section>'
+
+
+def _provider_name(analysis: Analysis, provider_id: str | None) -> str:
+    if provider_id is None:
+        return "—"
+    p = analysis.providers.by_id.get(provider_id)
+    return "—" if p is None else p.name

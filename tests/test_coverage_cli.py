@@ -1,0 +1,106 @@
+"""``jzmap coverage``, run as a district office runs it: a real process, real files."""
+
+from __future__ import annotations
+
+import csv
+import io
+import os
+import re
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from jzmap.coverage import DISTRICT_COLUMNS, CoverageQuery, CoverageService
+from jzmap.settings import Settings
+from providers.model import Category
+from providers.stores.embedded import EmbeddedStore
+
+pytestmark = pytest.mark.filterwarnings("ignore:Constructing LpVariable:DeprecationWarning")
+
+JZMAP = str(Path(sys.executable).with_name("jzmap"))
+
+
+def run(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([JZMAP, *args], env=env, capture_output=True, text=True, timeout=300)
+
+
+@pytest.fixture(scope="module")
+def demo_env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
+    """The demo city in an embedded store of its own (built by `jzmap demo`)."""
+    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "JZMAP_DATABASE_URL")}
+    env["JZMAP_DATA_DIR"] = str(tmp_path_factory.mktemp("coverage-cli") / "data")
+    built = run(["demo"], env)
+    assert built.returncode == 0, built.stderr
+    yield env
+
+
+def test_report_is_one_offline_file_with_the_map_and_the_tables(
+    demo_env: dict[str, str], tmp_path: Path
+) -> None:
+    out = tmp_path / "白云区养老.html"
+    args = ["coverage", "report", "--district", "白云区", "--category", "elderly_care"]
+    result = run([*args, "--out", str(out), "--k", "3"], demo_env)
+    assert result.returncode == 0, result.stderr
+    assert "白云区" in result.stdout and str(out) in result.stdout
+    page = out.read_text(encoding="utf-8")
+
+    # Self-contained: no script or stylesheet from anywhere, Leaflet itself inlined.
+    tags = re.findall(r"<(?:script|link)\b[^>]*>", page)
+    assert not [t for t in tags if re.search(r"""(?:src|href)=["']?(?:https?:)?//""", t)]
+    assert not [t for t in tags if "src=" in t or 'rel="stylesheet"' in t]
+    assert "L.map(" in page and "leaflet-container" in page, "Leaflet's code and styles"
+    assert '<html lang="zh-CN">' in page and "白云区养老服务覆盖缺口报告" in page
+
+    # The sites and figures are the service's answer for the same store.
+    store = EmbeddedStore(Path(demo_env["JZMAP_DATA_DIR"]))
+    try:
+        settings = Settings(data_dir=Path(demo_env["JZMAP_DATA_DIR"]))
+        query = CoverageQuery(Category.ELDERLY_CARE, 8)
+        analysis, plan = CoverageService(store, settings).plan(query, 3, "白云区")
+    finally:
+        store.close()
+    assert len(plan.sites) == 3
+    for site in plan.sites.itertuples(index=False):
+        assert f"{site.lat:.6f}, {site.lon:.6f}" in page
+    assert page.count('class=\\"jz-site\\"') == 3, "one numbered marker per site"
+    row = analysis.districts.set_index("district").loc["白云区"]
+    assert f"{row['residents']:,.0f}" in page
+    assert f"{row['share_residents_covered']:.1%}" in page
+    summary = plan.summary.iloc[0]
+    assert f"{summary['share_covered_after']:.1%}" in page
+    worst = re.search(r"服务最差的 10 个网格</h2><table>.*?<tbody>(.*?)</tbody>", page)
+    assert worst and worst.group(1).count("<tr>") == 10
+    assert "合成演示数据" in page, "the demo's providers are said to be synthetic"
+
+
+def test_report_for_an_unknown_district_says_which_exist(
+    demo_env: dict[str, str], tmp_path: Path
+) -> None:
+    out = tmp_path / "r.html"
+    args = ["coverage", "report", "--district", "朝阳区", "--category", "nursing"]
+    result = run([*args, "--out", str(out)], demo_env)
+    assert result.returncode == 1
+    assert "unknown district '朝阳区'" in result.stderr and "白云区" in result.stderr
+    assert not out.exists()
+
+    bad = run(["coverage", "report", "--district", "白云区", "--category", "cooking",
+               "--out", str(out)], demo_env)  # fmt: skip
+    assert bad.returncode == 1 and "elderly_care" in bad.stderr
+
+
+def test_districts_prints_the_table_and_writes_csv(
+    demo_env: dict[str, str], tmp_path: Path
+) -> None:
+    out = tmp_path / "districts.csv"
+    result = run(["coverage", "districts", "--category", "nursing", "--csv", str(out)], demo_env)
+    assert result.returncode == 0, result.stderr
+    for name in ("白云区", "从化区", "越秀区"):
+        assert name in result.stdout
+    raw = out.read_bytes()
+    assert raw.startswith(b"\xef\xbb\xbf")
+    rows = list(csv.reader(io.StringIO(raw.decode("utf-8-sig"))))
+    assert rows[0] == list(DISTRICT_COLUMNS) and len(rows) == 12
+    assert {r[0] for r in rows[1:]} == {"nursing"}
