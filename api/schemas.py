@@ -96,6 +96,10 @@ class CategoryOut(BaseModel):
     label_en: str
 
 
+class LiveOut(BaseModel):
+    status: Literal["ok"] = "ok"
+
+
 class HealthOut(BaseModel):
     status: Literal["ok", "unavailable"]
     store: Literal["embedded", "postgis"]

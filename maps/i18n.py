@@ -78,6 +78,24 @@ _ZH: dict[str, str] = {
     "lat": "纬度",
     "lon": "经度",
     "coord_crs": "坐标系",
+    "view": "显示",
+    "view_providers": "服务机构",
+    "view_coverage": "覆盖缺口",
+    "coverage_pick": "覆盖缺口按服务类别计算，已选“{category}”。",
+    "coverage_districts": "各区居民中有 {catchment} 米内合适机构的比例（{category}）。"
+    "放大查看网格和建议新站点。",
+    "coverage_cells": "{district}：{gaps} 个网格缺少 {catchment} 米内的合适机构（{category}）；"
+    "★ 为建议新站点。",
+    "coverage_share": "{name} {share}",
+    "covered": "已覆盖",
+    "gap_near": "缺口：最近机构 {catchment}–2000 米",
+    "gap_mid": "缺口：2–5 公里",
+    "gap_far": "缺口：5 公里以上或没有",
+    "no_residents": "无居民",
+    "nearest_provider": "最近机构",
+    "residents": "居民",
+    "within_reach": "可达机构",
+    "site": "建议新站点 {rank}：新增覆盖 {added} 名居民",
 }
 
 _EN: dict[str, str] = {
@@ -137,6 +155,24 @@ _EN: dict[str, str] = {
     "lat": "Latitude",
     "lon": "Longitude",
     "coord_crs": "Coordinates",
+    "view": "Show",
+    "view_providers": "Providers",
+    "view_coverage": "Coverage gaps",
+    "coverage_pick": "Coverage is per service; showing “{category}”.",
+    "coverage_districts": "Share of residents with a suitable provider within {catchment} m "
+    "({category}). Zoom in for cells and proposed new stations.",
+    "coverage_cells": "{district}: {gaps} cells without a suitable provider within "
+    "{catchment} m ({category}); ★ marks proposed new stations.",
+    "coverage_share": "{name} {share}",
+    "covered": "Covered",
+    "gap_near": "Gap: nearest {catchment}–2000 m",
+    "gap_mid": "Gap: 2–5 km",
+    "gap_far": "Gap: over 5 km, or none",
+    "no_residents": "No residents",
+    "nearest_provider": "Nearest provider",
+    "residents": "Residents",
+    "within_reach": "Providers in reach",
+    "site": "Proposed station {rank}: covers {added} more residents",
 }
 
 _TEXT = {Lang.ZH: _ZH, Lang.EN: _EN}

@@ -69,6 +69,7 @@ class PageOptions:
     min_grade: Grade | None = None
     provider_kind: Kind | None = None
     certified_only: bool = False
+    coverage: bool = False
     large_text: bool = False
     embed_origins: tuple[str, ...] = ()
     static_data: dict[str, Any] | None = None
@@ -129,7 +130,17 @@ def _panel_html(o: PageOptions) -> str:
         [("", t["any_category"])] + [(c.value, category_label(c, o.lang)) for c in Category],
         o.category.value if o.category else "",
     )
-    controls = [category]
+    controls = []
+    if o.kind is PageKind.MAP:
+        controls.append(
+            _options_html(
+                "view",
+                t["view"],
+                [("providers", t["view_providers"]), ("coverage", t["view_coverage"])],
+                "coverage" if o.coverage else "providers",
+            )
+        )
+    controls.append(category)
     if o.kind is PageKind.WIDGET:
         # One visible control; the host app's other choices still filter every request.
         for name, value in (
@@ -189,6 +200,7 @@ def _panel_html(o: PageOptions) -> str:
         f'<form id="jz-controls" class="jz-controls">{"".join(controls)}</form>'
         f'<div class="jz-buttons">{"".join(buttons)}</div>'
         f'<p id="jz-status" class="jz-status" role="status" aria-live="polite"></p>'
+        '<ul id="jz-legend" class="jz-legend" hidden></ul>'
         f'<h2 class="jz-results-title">{html.escape(t["results"])}</h2>'
         f'<p id="jz-hint" class="jz-hint">{html.escape(hint)}</p>'
         '<ol id="jz-results" class="jz-results"></ol>'

@@ -9,7 +9,7 @@ site (plus, for the widget, the origins in ``JZMAP_EMBED_ORIGINS``).
 from __future__ import annotations
 
 import secrets
-from typing import Annotated
+from typing import Annotated, Literal
 from urllib.parse import urlsplit
 
 from fastapi import APIRouter, Query, Request
@@ -87,6 +87,7 @@ def _options(
     zoom: int | None,
     crs: CRS,
     large_text: bool,
+    coverage: bool = False,
 ) -> PageOptions:
     point = None
     center = DEFAULT_CENTER
@@ -107,6 +108,7 @@ def _options(
         min_grade=min_grade,
         provider_kind=provider_kind,
         large_text=large_text,
+        coverage=coverage,
         embed_origins=tuple(settings.embed_origin_list),
         query=dict(request.query_params),
     )
@@ -130,12 +132,18 @@ def map_page(
     zoom: ZoomParam = None,
     crs: CRS = CRS.WGS84,
     large_text: bool = False,
+    view: Annotated[
+        Literal["providers", "coverage"],
+        Query(description="providers, or coverage: the gaps of a category per district"),
+    ] = "providers",
 ) -> HTMLResponse:
-    """The city map: providers by category and grade, nearest-match on a tap."""
+    """The city map: providers by category and grade, nearest-match on a tap; or the
+    coverage gaps of a category (district shares, cells, proposed stations)."""
     nonce = secrets.token_urlsafe(16)
     options = _options(
         settings, request, PageKind.MAP, lang=lang, category=category, min_grade=min_grade,
         provider_kind=kind, lat=lat, lon=lon, zoom=zoom, crs=crs, large_text=large_text,
+        coverage=view == "coverage",
     )  # fmt: skip
     body = render_page(options, districts_layer(settings), nonce)
     return _page_response(settings, body, nonce, frameable_by=[])

@@ -8,7 +8,7 @@ from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 
 from api.deps import SettingsDep, StoreDep
-from api.schemas import CategoryOut, HealthOut
+from api.schemas import CategoryOut, HealthOut, LiveOut
 from providers.model import Category
 from providers.store import StoreUnavailableError
 
@@ -32,6 +32,13 @@ def healthz(store: StoreDep, settings: SettingsDep) -> HealthOut | JSONResponse:
         return JSONResponse(
             status_code=503, content=body.model_dump(), headers={"Retry-After": "5"}
         )
+
+
+@router.get("/livez", response_model=LiveOut)
+def livez() -> LiveOut:
+    """The process answers (touches no store): a liveness probe, and the load benchmark's
+    no-op reference."""
+    return LiveOut()
 
 
 @router.get("/v1/categories", response_model=list[CategoryOut], tags=["providers"])

@@ -90,7 +90,7 @@
 
   /* ---- the viewport layer ---------------------------------------------------------- */
 
-  var map, dataLayer, resultLayer, controller;
+  var map, districts, dataLayer, resultLayer, controller;
   var markersById = {};
 
   function drawLayer(body) {
@@ -133,8 +133,15 @@
     document.body.setAttribute("data-layer-count", String(body.features.length));
   }
 
+  function coverageView() {
+    var view = byId("jz-view");
+    return view !== null && view.value === "coverage";
+  }
+
   function refresh() {
     if (cfg.static) return drawStatic();
+    if (coverageView()) return refreshCoverage();
+    if (coverageDrawn) leaveCoverage();
     if (controller) controller.abort();
     controller = new AbortController();
     var b = map.getBounds();
@@ -170,6 +177,194 @@
     }).filter(function (f) { return districts || f.properties.count > 0; });
     drawLayer({ mode: districts ? "districts" : "cells", total: total, features: features });
     document.body.setAttribute("data-layer-state", "ready");
+  }
+
+  /* ---- coverage gaps (the map's "coverage" view) ------------------------------------ */
+
+  var coverageDrawn = false;
+  var coverageCache = {};
+  // Distance classes of a cell's nearest suitable provider; the legend says them in words.
+  var GAP_CLASSES = [
+    { key: "covered", colour: "#2e7d32", test: function (p) { return p.covered; } },
+    { key: "gap_near", colour: "#f9a825", test: function (p) { return p.nearest_m !== null && p.nearest_m <= 2000; } },
+    { key: "gap_mid", colour: "#ef6c00", test: function (p) { return p.nearest_m !== null && p.nearest_m <= 5000; } },
+    { key: "gap_far", colour: "#b71c1c", test: function () { return true; } },
+  ];
+
+  function gapClass(p) {
+    if (!p.residents) return { key: "no_residents", colour: "#9e9e9e" };
+    for (var i = 0; i < GAP_CLASSES.length; i++) if (GAP_CLASSES[i].test(p)) return GAP_CLASSES[i];
+    return GAP_CLASSES[GAP_CLASSES.length - 1];
+  }
+
+  function coverageCategory() {
+    var select = byId("jz-category");
+    if (!select.value) {
+      // Coverage is per service: pick the first rather than show nothing.
+      select.value = select.options[1].value;
+      status(fmt(T.coverage_pick, { category: L_.category[select.value] }));
+    }
+    return select.value;
+  }
+
+  function cachedJSON(path, params) {
+    var key = path + "?" + query(params);
+    if (!coverageCache[key]) {
+      coverageCache[key] = getJSON(path, params).catch(function (err) {
+        delete coverageCache[key];
+        throw err;
+      });
+    }
+    return coverageCache[key];
+  }
+
+  function pointInRing(lng, lat, ring) {
+    var inside = false;
+    for (var i = 0, j = ring.length - 1; i < ring.length; j = i++) {
+      var xi = ring[i][0], yi = ring[i][1], xj = ring[j][0], yj = ring[j][1];
+      if ((yi > lat) !== (yj > lat) && lng < ((xj - xi) * (lat - yi)) / (yj - yi) + xi) inside = !inside;
+    }
+    return inside;
+  }
+
+  /* The district under the map's centre, from the boundaries on the page (basemap datum). */
+  function districtAt(latlng) {
+    var found = null;
+    districts.eachLayer(function (layer) {
+      var g = layer.feature.geometry;
+      var polygons = g.type === "Polygon" ? [g.coordinates] : g.coordinates;
+      polygons.forEach(function (rings) {
+        if (!found && pointInRing(latlng.lng, latlng.lat, rings[0])) found = layer.feature.properties.name;
+      });
+    });
+    return found;
+  }
+
+  function supplyFilters() {
+    var f = filters();
+    var out = {};
+    if (f.min_grade) out.min_grade = f.min_grade;
+    if (f.certified_only) out.certified_only = f.certified_only;
+    return out;
+  }
+
+  /* The colours in words: a legend, so colour never carries the meaning alone. */
+  function showLegend(entries) {
+    var legend = byId("jz-legend");
+    legend.textContent = "";
+    entries.forEach(function (e) {
+      var swatch = el("span", { class: "jz-swatch", "aria-hidden": "true" });
+      swatch.style.background = e.colour;
+      legend.appendChild(el("li", {}, [swatch, e.label]));
+    });
+    legend.hidden = entries.length === 0;
+  }
+
+  function leaveCoverage() {
+    showLegend([]);
+    districts.resetStyle();
+    dataLayer.clearLayers();
+    coverageDrawn = false;
+  }
+
+  function refreshCoverage() {
+    var category = coverageCategory();
+    var zoom = map.getZoom();
+    coverageDrawn = true;
+    document.body.setAttribute("data-layer-state", "loading");
+    status(T.loading);
+    var done = function (mode, count) {
+      document.body.setAttribute("data-layer-mode", mode);
+      document.body.setAttribute("data-layer-count", String(count));
+      document.body.setAttribute("data-layer-state", "ready");
+    };
+    var failed = function (err) {
+      status(fmt(T.error, { message: err.message }));
+      document.body.setAttribute("data-layer-state", "error");
+    };
+    var supply = supplyFilters();
+    if (zoom < 11) {
+      return cachedJSON("/v1/coverage/districts", Object.assign({ category: category }, supply))
+        .then(function (body) {
+          if (!coverageView()) return;
+          var share = {};
+          body.districts.forEach(function (d) { share[d.district] = d.share_residents_covered; });
+          dataLayer.clearLayers();
+          districts.setStyle(function (feature) {
+            var s = share[feature.properties.name];
+            var colour = s === null || s === undefined ? "#9e9e9e" : s >= 0.9 ? "#2e7d32" : s >= 0.7 ? "#f9a825" : s >= 0.4 ? "#ef6c00" : "#b71c1c";
+            return { color: "#46505a", weight: 1.5, fillColor: colour, fillOpacity: 0.45 };
+          });
+          districts.eachLayer(function (layer) {
+            var name = layer.feature.properties.name;
+            var s = share[name];
+            var label = fmt(T.coverage_share, {
+              name: L_.district[name] || name,
+              share: s === null || s === undefined ? "—" : Math.round(s * 100) + "%",
+            });
+            L.marker(layer.getBounds().getCenter(), {
+              icon: L.divIcon({ className: "jz-bubble", html: label.replace(/</g, "&lt;"), iconSize: null }),
+              title: label, alt: label, keyboard: true,
+            }).on("click", function () { map.fitBounds(layer.getBounds()); }).addTo(dataLayer);
+          });
+          status(fmt(T.coverage_districts, { catchment: body.query.catchment_m, category: L_.category[category] }));
+          showLegend([
+            { colour: "#2e7d32", label: "≥ 90%" }, { colour: "#f9a825", label: "70–90%" },
+            { colour: "#ef6c00", label: "40–70%" }, { colour: "#b71c1c", label: "< 40%" },
+          ]);
+          done("coverage-districts", body.districts.length);
+        })
+        .catch(failed);
+    }
+    var district = districtAt(map.getCenter());
+    if (!district) {
+      dataLayer.clearLayers();
+      status(T.no_results);
+      done("coverage-cells", 0);
+      return Promise.resolve();
+    }
+    var params = Object.assign({ category: category, district: district, crs: cfg.crs }, supply);
+    return Promise.all([
+      cachedJSON("/v1/coverage/cells", Object.assign({ res: 8 }, params)),
+      cachedJSON("/v1/coverage/candidates", Object.assign({ k: 5 }, params)),
+    ])
+      .then(function (answers) {
+        if (!coverageView()) return;
+        var cells = answers[0], plan = answers[1];
+        districts.resetStyle();
+        dataLayer.clearLayers();
+        var gaps = 0;
+        cells.features.forEach(function (f) {
+          var p = f.properties;
+          var cls = gapClass(p);
+          if (p.gap) gaps += 1;
+          var ring = f.geometry.coordinates[0].map(function (c) { return [c[1], c[0]]; });
+          var tip = T[cls.key].replace("{catchment}", cells.query.catchment_m) + " · " +
+            T.nearest_provider + " " + (p.nearest_m === null ? "—" : metres(p.nearest_m)) + " · " +
+            T.residents + " " + Math.round(p.residents) + " · " + T.within_reach + " " + p.providers_within;
+          L.polygon(ring, { color: cls.colour, weight: 0.5, fillColor: cls.colour, fillOpacity: p.residents ? 0.45 : 0.1 })
+            .bindTooltip(tip)
+            .addTo(dataLayer);
+        });
+        plan.sites.forEach(function (site) {
+          var label = fmt(T.site, { rank: site.rank, added: Math.round(site.residents_added) });
+          var marker = L.marker([site.lat, site.lon], {
+            icon: L.divIcon({ className: "jz-marker jz-site", html: "★" + site.rank, iconSize: [34, 26] }),
+            title: label, alt: label, keyboard: true, zIndexOffset: 500,
+          }).bindPopup(label).addTo(dataLayer);
+          marker.getElement().setAttribute("data-site", site.cell);
+        });
+        document.body.setAttribute("data-coverage-district", district);
+        showLegend(GAP_CLASSES.map(function (c) {
+          return { colour: c.colour, label: T[c.key].replace("{catchment}", cells.query.catchment_m) };
+        }).concat([{ colour: "#9e9e9e", label: T.no_residents }]));
+        status(fmt(T.coverage_cells, {
+          district: L_.district[district] || district, gaps: gaps,
+          catchment: cells.query.catchment_m, category: L_.category[category],
+        }));
+        done("coverage-cells", cells.features.length);
+      })
+      .catch(failed);
   }
 
   /* ---- provider details ------------------------------------------------------------ */
@@ -348,6 +543,7 @@
     T = cfg.text;
     L_ = cfg.labels;
     map = leafletMap;
+    districts = districtsLayer;
     dataLayer = L.layerGroup().addTo(map);
     resultLayer = L.layerGroup().addTo(map);
     districtsLayer.bringToBack();
