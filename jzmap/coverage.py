@@ -32,6 +32,7 @@ import geopandas as gpd
 import numpy as np
 import numpy.typing as npt
 import pandas as pd
+import rasterio
 
 from gaps import (
     CENSUS_EVEN_SOURCE,
@@ -42,6 +43,8 @@ from gaps import (
     city_grid,
     coverage_measures,
     demand_from_census,
+    demand_from_polygons,
+    demand_from_raster,
     locate_supply,
     providers_frame,
     suitable_supply,
@@ -350,18 +353,41 @@ def _csv_cell(value: object) -> object:
     return value
 
 
-_grid_cache: OnceCache[tuple[Path, Path | None, int], Grid] = OnceCache(_GRID_CACHE_SIZE)
+_grid_cache: OnceCache[tuple[Path, Path | None, Path | None, int], Grid] = OnceCache(
+    _GRID_CACHE_SIZE
+)
 
 
 def _grid(settings: Settings, resolution: int) -> Grid:
     def build() -> Grid:
         districts = _with_population(districts_layer(settings), settings.districts_layer)
         cells = city_grid(districts, resolution, _streets(settings))
-        demand = demand_from_census(cells, districts)
-        return Grid(cells, demand, CENSUS_EVEN_SOURCE)
+        layer = settings.population_layer
+        if layer is None:
+            return Grid(cells, demand_from_census(cells, districts), CENSUS_EVEN_SOURCE)
+        demand = _operator_demand(cells, layer)
+        return Grid(cells, demand, str(demand["demand_source"].iloc[0]))
 
-    key = (settings.districts_layer, settings.streets_layer, resolution)
+    key = (settings.districts_layer, settings.streets_layer, settings.population_layer, resolution)
     return _grid_cache.get(key, build)
+
+
+def _operator_demand(cells: gpd.GeoDataFrame, layer: Path) -> pd.DataFrame:
+    """Residents per cell from the operator's population layer (raster or polygons)."""
+    if layer.suffix.lower() in (".tif", ".tiff"):
+        with rasterio.open(layer) as raster:
+            bands = {"residents": 1} | ({"elderly_care": 2} if raster.count >= 2 else {})
+        return demand_from_raster(cells, layer, bands, source=f"population raster {layer.name}")
+    polygons = gpd.read_file(layer)
+    if "residents" not in polygons.columns:
+        raise ValueError(
+            f"population layer {layer}: no `residents` column (columns: "
+            f"{', '.join(map(str, polygons.columns))})"
+        )
+    columns = {"residents": "residents"} | {
+        c.value: c.value for c in Category if c.value in polygons.columns
+    }
+    return demand_from_polygons(cells, polygons, columns, source=f"population layer {layer.name}")
 
 
 def _streets(settings: Settings) -> gpd.GeoDataFrame | None:

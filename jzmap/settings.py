@@ -93,6 +93,13 @@ class Settings(BaseSettings):
     coverage_resolution: int = Field(
         default=8, ge=8, le=9, description="coverage gaps: default H3 resolution (8 or 9)"
     )
+    population_layer: Path | None = Field(
+        default=None,
+        description="coverage gaps: residents per place instead of the census default; a "
+        "GeoTIFF (band 1: residents; band 2, if any: residents aged 60+ for elderly care) or "
+        "polygons (GeoJSON, GeoPackage, Shapefile) with a `residents` column and optionally "
+        "one per category (e.g. `elderly_care` for residents aged 60+)",
+    )
     coverage_cache_size: int = Field(
         default=12,
         ge=1,

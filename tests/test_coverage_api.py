@@ -412,3 +412,30 @@ def test_both_stores_give_the_same_analysis(
     assert got["gap_cells"].to_dict() == want["gap_cells"].to_dict()
     measures = analysis.measures.set_index("cell")
     assert measures["nearest_id"].equals(reference["measures"]["nearest_id"])
+
+
+def test_an_operator_population_layer_replaces_the_census_default(
+    tmp_path: Path, demo_providers: list[Provider]
+) -> None:
+    """Polygons with `residents` and a category column: the service uses them, per category."""
+    import geopandas as gpd
+
+    tower = shapely.Point(113.32, 23.08).buffer(0.005)  # well inside 海珠区
+    layer = gpd.GeoDataFrame(
+        {"residents": [10_000.0], "elderly_care": [3_000.0]}, geometry=[tower], crs="EPSG:4326"
+    )
+    path = tmp_path / "population.geojson"
+    layer.to_file(path, driver="GeoJSON")
+    store = EmbeddedStore(tmp_path / "store")
+    try:
+        store.upsert(demo_providers)
+        settings = Settings(data_dir=Path("/nonexistent"), population_layer=path)
+        with TestClient(create_app(settings, store=store)) as c:
+            body = c.get(DISTRICTS).json()
+    finally:
+        store.close()
+    assert body["query"]["demand_source"] == "population layer population.geojson"
+    residents = {(d["category"], d["district"]): d["residents"] for d in body["districts"]}
+    assert residents[("housekeeping", "海珠区")] == pytest.approx(10_000.0)
+    assert residents[("elderly_care", "海珠区")] == pytest.approx(3_000.0)
+    assert sum(residents.values()) == pytest.approx(3 * 10_000.0 + 3_000.0)
