@@ -1,0 +1,103 @@
+"""SQL injection: every parameter of every public GET route, fed hostile strings, against a
+real PostGIS. SQL is built only from constants and enums; values travel as bound
+parameters, so the strings are data: a 4xx (or an empty answer), never a 500, never a
+changed database."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+from fastapi.testclient import TestClient
+
+from api.app import create_app
+from jzmap.settings import Settings
+from providers.stores.postgis import PostgisStore, make_engine
+from tests.helpers import CANTON_TOWER, company, station
+
+LON, LAT = CANTON_TOWER
+PAYLOADS = [
+    "' OR '1'='1",
+    "'; DROP TABLE jzmap_canary; --",
+    '"; DROP TABLE jzmap_canary; --',
+    "1; DELETE FROM providers",
+    "1) OR (1=1",
+    "海珠区' UNION SELECT phone FROM providers --",
+    "%27%20OR%201%3D1",
+    "\\'; SELECT pg_sleep(5); --",
+    "$$; DROP TABLE jzmap_canary; $$",
+    "co-' || (SELECT string_agg(phone, ',') FROM providers) || '",
+]
+# Values that make every other parameter of a route valid, so the payload is what is tested.
+VALID: dict[str, Any] = {
+    "lat": LAT,
+    "lon": LON,
+    "bbox": f"{LON - 0.01},{LAT - 0.01},{LON + 0.01},{LAT + 0.01}",
+    "zoom": 15,
+    "category": "elderly_care",
+    "provider_id": "co-none",
+}
+
+
+@pytest.fixture
+def client(postgis_store: PostgisStore, postgis_migrated: str) -> Iterator[TestClient]:
+    postgis_store.upsert([company(1, LON, LAT, phone="13812345678"), station(2, LON + 0.001, LAT)])
+    engine = make_engine(postgis_migrated)
+    with engine.begin() as conn:
+        conn.execute(sa.text("CREATE TABLE IF NOT EXISTS jzmap_canary (x int)"))
+    settings = Settings(database_url=postgis_migrated, data_dir=Path("/nonexistent"))
+    with TestClient(create_app(settings, store=postgis_store)) as c:
+        yield c
+    with engine.begin() as conn:
+        assert conn.execute(sa.text("SELECT to_regclass('jzmap_canary')")).scalar() is not None
+        conn.execute(sa.text("DROP TABLE jzmap_canary"))
+    engine.dispose()
+
+
+def _get_routes(client: TestClient) -> list[tuple[str, list[dict[str, Any]]]]:
+    spec = client.get("/openapi.json").json()
+    routes = []
+    for path, operations in spec["paths"].items():
+        get = operations.get("get")
+        if get and not path.startswith("/v1/admin"):
+            routes.append((path, get.get("parameters", [])))
+    return routes
+
+
+@pytest.mark.postgis
+def test_hostile_strings_in_every_parameter_change_nothing(
+    client: TestClient, postgis_store: PostgisStore
+) -> None:
+    before = postgis_store.count()
+    tried = 0
+    for path, parameters in _get_routes(client):
+        for parameter in parameters:
+            name = parameter["name"]
+            for payload in PAYLOADS:
+                query = {
+                    p["name"]: VALID[p["name"]]
+                    for p in parameters
+                    if p["in"] == "query" and p.get("required") and p["name"] in VALID
+                }
+                url = path
+                for p in parameters:
+                    if p["in"] == "path":
+                        value = payload if p["name"] == name else VALID[p["name"]]
+                        url = url.replace("{" + p["name"] + "}", _path_quote(value))
+                if parameter["in"] == "query":
+                    query[name] = payload
+                r = client.get(url, params=query)
+                tried += 1
+                assert r.status_code in (200, 404, 422), (path, name, payload, r.text[:200])
+                assert r.headers["content-type"].startswith("application/"), (path, name)
+                assert "13812345678" not in r.text, "an unmasked phone leaked"
+    assert tried > 100
+    assert postgis_store.count() == before
+
+
+def _path_quote(value: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.~-]", lambda m: "".join(f"%{b:02X}" for b in m[0].encode()), value)
