@@ -23,6 +23,24 @@ DEFAULT_QUANTILES: tuple[float, ...] = (0.1, 0.5, 0.9)
 PER_RESIDENTS = 10_000
 
 
+# The figures of every area, in the order tables show them; accessibility quantile columns
+# (``accessibility_q10`` …, one per requested quantile) follow.
+SUMMARY_COLUMNS: tuple[str, ...] = (
+    "cells",
+    "cells_covered",
+    "share_cells_covered",
+    "residents",
+    "residents_covered",
+    "share_residents_covered",
+    "gap_cells",
+    "residents_in_gaps",
+    "providers",
+    "practitioners",
+    "providers_per_10k",
+    "practitioners_per_10k",
+)
+
+
 def locate_supply(
     supply: pd.DataFrame,
     districts: gpd.GeoDataFrame,
@@ -141,20 +159,7 @@ def area_summary(
         access_q = grouped["_populated_access"].quantile(np.asarray(quantiles)).unstack()
         access_q.columns = [f"accessibility_q{round(q * 100):02d}" for q in quantiles]
         table = table.join(access_q)
-    order = [
-        "cells",
-        "cells_covered",
-        "share_cells_covered",
-        "residents",
-        "residents_covered",
-        "share_residents_covered",
-        "gap_cells",
-        "residents_in_gaps",
-        "providers",
-        "practitioners",
-        "providers_per_10k",
-        "practitioners_per_10k",
-    ]
+    order = list(SUMMARY_COLUMNS)
     rest = [c for c in table.columns if c not in order]
     table = table[order + rest]
     table[["cells_covered", "gap_cells"]] = table[["cells_covered", "gap_cells"]].astype(np.int64)

@@ -50,6 +50,7 @@ from gaps import (
     suitable_supply,
 )
 from gaps.grid import RESOLUTIONS
+from gaps.summary import DEFAULT_QUANTILES, SUMMARY_COLUMNS
 from ingest.readers import FORMULA_START
 from jzmap.services import districts_layer
 from jzmap.settings import Settings
@@ -65,26 +66,13 @@ _EVERYWHERE = BBox(-180.0, -90.0, 180.0, 90.0)
 # Grids of a few boundary layers and both resolutions; each is ~2 MB (res 8) to ~15 MB.
 _GRID_CACHE_SIZE = 4
 
-# The columns of the per-district table, in order (gaps.summary.area_summary's, with the
-# default quantiles).
+# The columns of the per-district table, in order: gaps.summary.area_summary's, with the
+# default quantiles.
 DISTRICT_COLUMNS: tuple[str, ...] = (
     "category",
     "district",
-    "cells",
-    "cells_covered",
-    "share_cells_covered",
-    "residents",
-    "residents_covered",
-    "share_residents_covered",
-    "gap_cells",
-    "residents_in_gaps",
-    "providers",
-    "practitioners",
-    "providers_per_10k",
-    "practitioners_per_10k",
-    "accessibility_q10",
-    "accessibility_q50",
-    "accessibility_q90",
+    *SUMMARY_COLUMNS,
+    *(f"accessibility_q{round(q * 100):02d}" for q in DEFAULT_QUANTILES),
 )
 
 

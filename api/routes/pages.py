@@ -9,10 +9,11 @@ site (plus, for the widget, the origins in ``JZMAP_EMBED_ORIGINS``).
 from __future__ import annotations
 
 import secrets
+from dataclasses import dataclass
 from typing import Annotated, Literal
 from urllib.parse import urlsplit
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import HTMLResponse
 from fastapi.staticfiles import StaticFiles
 
@@ -73,65 +74,57 @@ def _page_response(
     )
 
 
+@dataclass(frozen=True)
+class PageQuery:
+    """The parameters /map and /widget share (a FastAPI dependency)."""
+
+    lang: Lang = Lang.ZH
+    category: Category | None = None
+    min_grade: Grade | None = None
+    kind: Kind | None = None
+    lat: Annotated[float | None, Query(ge=-90, le=90)] = None
+    lon: Annotated[float | None, Query(ge=-180, le=180)] = None
+    zoom: Annotated[int | None, Query(ge=ZOOM_BOUNDS[0], le=ZOOM_BOUNDS[1])] = None
+    crs: Annotated[CRS, Query(description="datum of lat/lon")] = CRS.WGS84
+    large_text: bool = False
+
+
+PageQueryDep = Annotated[PageQuery, Depends()]
+
+
 def _options(
-    settings: Settings,
-    request: Request,
-    kind: PageKind,
-    *,
-    lang: Lang,
-    category: Category | None,
-    min_grade: Grade | None,
-    provider_kind: Kind | None,
-    lat: float | None,
-    lon: float | None,
-    zoom: int | None,
-    crs: CRS,
-    large_text: bool,
-    coverage: bool = False,
+    settings: Settings, request: Request, kind: PageKind, q: PageQuery, *, coverage: bool = False
 ) -> PageOptions:
     point = None
     center = DEFAULT_CENTER
-    if lat is not None and lon is not None:
-        wgs_lon, wgs_lat = to_wgs84(lon, lat, crs)
+    if q.lat is not None and q.lon is not None:
+        wgs_lon, wgs_lat = to_wgs84(q.lon, q.lat, q.crs)
         point = center = (float(wgs_lon), float(wgs_lat))
     return PageOptions(
         kind=kind,
-        lang=lang,
+        lang=q.lang,
         tiles_url=settings.tiles_url,
         tiles_attribution=settings.tiles_attribution,
         tiles_crs=settings.tiles_crs,
         tiles_max_zoom=settings.tiles_max_zoom,
         center=center,
-        zoom=zoom if zoom is not None else (15 if point else DEFAULT_ZOOM),
+        zoom=q.zoom if q.zoom is not None else (15 if point else DEFAULT_ZOOM),
         point=point,
-        category=category,
-        min_grade=min_grade,
-        provider_kind=provider_kind,
-        large_text=large_text,
+        category=q.category,
+        min_grade=q.min_grade,
+        provider_kind=q.kind,
+        large_text=q.large_text,
         coverage=coverage,
         embed_origins=tuple(settings.embed_origin_list),
         query=dict(request.query_params),
     )
 
 
-ZoomParam = Annotated[int | None, Query(ge=ZOOM_BOUNDS[0], le=ZOOM_BOUNDS[1])]
-LatParam = Annotated[float | None, Query(ge=-90, le=90)]
-LonParam = Annotated[float | None, Query(ge=-180, le=180)]
-
-
 @router.get("/map", response_class=HTMLResponse)
 def map_page(
     request: Request,
     settings: SettingsDep,
-    lang: Lang = Lang.ZH,
-    category: Category | None = None,
-    min_grade: Grade | None = None,
-    kind: Kind | None = None,
-    lat: LatParam = None,
-    lon: LonParam = None,
-    zoom: ZoomParam = None,
-    crs: CRS = CRS.WGS84,
-    large_text: bool = False,
+    q: PageQueryDep,
     view: Annotated[
         Literal["providers", "coverage"],
         Query(description="providers, or coverage: the gaps of a category per district"),
@@ -140,35 +133,16 @@ def map_page(
     """The city map: providers by category and grade, nearest-match on a tap; or the
     coverage gaps of a category (district shares, cells, proposed stations)."""
     nonce = secrets.token_urlsafe(16)
-    options = _options(
-        settings, request, PageKind.MAP, lang=lang, category=category, min_grade=min_grade,
-        provider_kind=kind, lat=lat, lon=lon, zoom=zoom, crs=crs, large_text=large_text,
-        coverage=view == "coverage",
-    )  # fmt: skip
+    options = _options(settings, request, PageKind.MAP, q, coverage=view == "coverage")
     body = render_page(options, districts_layer(settings), nonce)
     return _page_response(settings, body, nonce, frameable_by=[])
 
 
 @router.get("/widget", response_class=HTMLResponse)
-def widget_page(
-    request: Request,
-    settings: SettingsDep,
-    lang: Lang = Lang.ZH,
-    category: Category | None = None,
-    min_grade: Grade | None = None,
-    kind: Kind | None = None,
-    lat: LatParam = None,
-    lon: LonParam = None,
-    zoom: ZoomParam = None,
-    crs: Annotated[CRS, Query(description="datum of lat/lon")] = CRS.WGS84,
-    large_text: bool = False,
-) -> HTMLResponse:
+def widget_page(request: Request, settings: SettingsDep, q: PageQueryDep) -> HTMLResponse:
     """The map with minimal chrome, for other city apps' ``<iframe>``."""
     nonce = secrets.token_urlsafe(16)
-    options = _options(
-        settings, request, PageKind.WIDGET, lang=lang, category=category, min_grade=min_grade,
-        provider_kind=kind, lat=lat, lon=lon, zoom=zoom, crs=crs, large_text=large_text,
-    )  # fmt: skip
+    options = _options(settings, request, PageKind.WIDGET, q)
     body = render_page(options, districts_layer(settings), nonce)
     return _page_response(settings, body, nonce, frameable_by=settings.embed_origin_list)
 
