@@ -15,10 +15,12 @@ from fastapi.middleware.gzip import GZipMiddleware
 
 from api.errors import install_error_handlers
 from api.middleware import RateLimitMiddleware, SecurityHeadersMiddleware, TokenBuckets
-from api.routes import admin, coverage, pages, providers, system, viewport
+from api.routes import admin, coverage, evaluations, grades, pages, providers, system, viewport
 from jzmap.coverage import CoverageService
+from jzmap.grades import GradeBookSlot
 from jzmap.services import open_store_from
 from jzmap.settings import Settings
+from providers.gradebook import GradeBook
 from providers.store import ProviderStore
 
 _LIMITED_PREFIXES = ("/v1/", "/map", "/widget", "/embed")
@@ -30,7 +32,11 @@ def rate_limited_path(path: str) -> bool:
     return path.startswith(_LIMITED_PREFIXES)
 
 
-def create_app(settings: Settings | None = None, store: ProviderStore | None = None) -> FastAPI:
+def create_app(
+    settings: Settings | None = None,
+    store: ProviderStore | None = None,
+    gradebook: GradeBook | None = None,
+) -> FastAPI:
     """Build the API.
 
     Parameters
@@ -40,6 +46,9 @@ def create_app(settings: Settings | None = None, store: ProviderStore | None = N
     store
         An already open store; when ``None`` the lifespan opens (and closes) the one the
         settings select.
+    gradebook
+        An already open grade book, left open; when ``None`` the app opens the one the
+        settings select: at start-up when it opens its own store, else on first use.
     """
     settings = settings or Settings()
 
@@ -49,9 +58,13 @@ def create_app(settings: Settings | None = None, store: ProviderStore | None = N
         app.state.store = open_store_from(settings) if store is None else store
         # One coverage service per store: its caches are keyed by that store's data version.
         app.state.coverage = CoverageService(app.state.store, settings)
+        app.state.gradebooks = GradeBookSlot(settings, gradebook)
         try:
+            if owned:
+                app.state.gradebooks.get()
             yield
         finally:
+            app.state.gradebooks.close()
             if owned:
                 app.state.store.close()
 
@@ -85,9 +98,13 @@ def create_app(settings: Settings | None = None, store: ProviderStore | None = N
         )
     app.mount("/static", pages.static_files, name="static")
     app.include_router(system.router)
+    # Before the providers router only for readability: the paths cannot collide, as
+    # /v1/providers/{provider_id} is one path segment and this route has two.
+    app.include_router(grades.router)
     app.include_router(providers.router)
     app.include_router(viewport.router)
     app.include_router(coverage.router)
     app.include_router(pages.router)
     app.include_router(admin.router)
+    app.include_router(evaluations.router)
     return app

@@ -2,11 +2,23 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from datetime import datetime
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from geo.crs import CRS
+from providers.evaluations import (
+    MAX_TEXT_CHARS,
+    Complaint,
+    ComplaintStatus,
+    FollowUpVisit,
+    Review,
+    Severity,
+    Subject,
+    SubjectKind,
+    VisitOutcome,
+)
 from providers.model import Category, Grade, Kind, Precision
 
 
@@ -237,3 +249,140 @@ class CoverageCandidatesOut(BaseModel):
     query: CoverageQueryOut
     plan: CandidatePlanOut
     sites: list[CandidateSiteOut]
+
+
+# -- dynamic grades (issue 6) -----------------------------------------------------------
+
+
+class SubjectIn(BaseModel):
+    """Whom an evaluation is about: a company (its provider id, ``co-…``) or a
+    practitioner (their registry id)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    kind: SubjectKind = SubjectKind.COMPANY
+    id: str = Field(min_length=1, max_length=100)
+
+    def to_domain(self) -> Subject:
+        return Subject(self.kind, self.id)
+
+
+class _EvaluationIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    id: str = Field(min_length=1, max_length=100, description="unique across the whole feed")
+    subject: SubjectIn
+
+
+class ReviewIn(_EvaluationIn):
+    """A customer review: 1 to 5 stars and optional text (kept private)."""
+
+    type: Literal["review"]
+    at: AwareDatetime = Field(description="when it was given, with a time zone")
+    stars: int = Field(ge=1, le=5, strict=True)
+    text: str = Field("", max_length=MAX_TEXT_CHARS)
+
+    def to_domain(self) -> Review:
+        return Review(self.id, self.subject.to_domain(), self.at, self.stars, self.text)
+
+
+class ComplaintIn(_EvaluationIn):
+    """A complaint; send it again with the same id when it is verified or rejected."""
+
+    type: Literal["complaint"]
+    severity: Severity
+    filed_at: AwareDatetime
+    status: ComplaintStatus = ComplaintStatus.FILED
+    resolved_at: AwareDatetime | None = None
+    text: str = Field("", max_length=MAX_TEXT_CHARS)
+
+    def to_domain(self) -> Complaint:
+        return Complaint(
+            self.id,
+            self.subject.to_domain(),
+            self.severity,
+            self.filed_at,
+            self.status,
+            self.resolved_at,
+            self.text,
+        )
+
+
+class VisitIn(_EvaluationIn):
+    """An order follow-up visit (订单回访) and what it found."""
+
+    type: Literal["visit"]
+    at: AwareDatetime
+    outcome: VisitOutcome
+    note: str = Field("", max_length=MAX_TEXT_CHARS)
+
+    def to_domain(self) -> FollowUpVisit:
+        return FollowUpVisit(self.id, self.subject.to_domain(), self.at, self.outcome, self.note)
+
+
+EvaluationIn = Annotated[ReviewIn | ComplaintIn | VisitIn, Field(discriminator="type")]
+
+
+class EvaluationBatchIn(BaseModel):
+    """A batch of evaluations. Items are checked one by one: an invalid item is reported
+    and does not hold back the others."""
+
+    # Any, not a model: each item is validated on its own, so one bad item is reported
+    # alone instead of failing the whole request.
+    evaluations: list[Any] = Field(
+        description="reviews, complaints and visits, each with `type` review, complaint or "
+        "visit; review: id, subject {kind, id}, at, stars, text; complaint: id, subject, "
+        "severity, filed_at, status, resolved_at, text; visit: id, subject, at, outcome, note",
+    )
+
+
+class SubjectOut(BaseModel):
+    kind: SubjectKind
+    id: str
+
+
+class RejectedItemOut(BaseModel):
+    index: int = Field(description="position in the batch, from 0")
+    id: str | None = Field(description="the item's id, when it has a readable one")
+    reasons: list[str]
+
+
+class GradeChangeOut(BaseModel):
+    subject: SubjectOut
+    at: datetime
+    cause: list[str] = Field(description="ids of the evaluations behind the change")
+    grade_before: str = Field(description="5A..A for companies, 5..1 stars for practitioners")
+    grade_after: str
+    score_before: float
+    score_after: float
+    blacklisted: bool = Field(description="this change blacklisted a practitioner")
+
+
+class EvaluationReportOut(BaseModel):
+    received: int
+    accepted: list[str] = Field(description="ids recorded (new, or a complaint's resolution)")
+    duplicates: list[str] = Field(description="ids already recorded as sent: nothing changed")
+    rejected: list[RejectedItemOut]
+    grade_changes: list[GradeChangeOut] = Field(description="audit records this batch added")
+    providers_updated: list[str] = Field(description="companies whose public grade changed")
+    blacklisted: list[str] = Field(description="practitioners blacklisted by this batch")
+
+
+class GradeHistoryEntryOut(BaseModel):
+    """One change of a company's dynamic score or grade (no review text, nothing personal)."""
+
+    at: datetime
+    cause: list[str] = Field(description="ids of the evaluations behind the change")
+    grade_before: Grade
+    grade_after: Grade
+    score_before: float = Field(description="dynamic score, 0-100 points")
+    score_after: float
+
+
+class GradeHistoryOut(BaseModel):
+    provider_id: str
+    credit_grade: Grade | None = Field(description="the current grade; null for stations")
+    baseline: Grade | None = Field(description="the official grade the dynamic score started from")
+    baseline_since: datetime | None
+    score: float | None = Field(description="the current dynamic score, once evaluated")
+    changes: list[GradeHistoryEntryOut] = Field(description="oldest first")

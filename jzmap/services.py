@@ -14,6 +14,7 @@ from geo.boundaries import CityBoundary
 from geo.geocoding import AmapGeocoder, GazetteerGeocoder, Geocoder, GeocoderChain
 from ingest import Ingester
 from jzmap.settings import Settings
+from providers.gradebook import GradeBook
 from providers.store import ProviderStore
 from providers.stores import open_store
 
@@ -27,6 +28,23 @@ def open_store_from(settings: Settings) -> ProviderStore:
         statement_timeout_ms=settings.db_statement_timeout_ms,
         write_timeout_ms=settings.db_write_timeout_s * 1000,
     )
+
+
+def open_gradebook_from(settings: Settings) -> GradeBook:
+    """The grade book beside the provider store: PostGIS tables when ``DATABASE_URL`` is
+    set (migration 0003, checked at start-up with the providers' schema), else
+    ``grades.sqlite`` in the embedded data directory."""
+    if settings.database_url:
+        from providers.stores.gradebook_postgis import PostgisGradeBook
+
+        return PostgisGradeBook.open(
+            settings.database_url,
+            connect_timeout_s=settings.db_connect_timeout_s,
+            statement_timeout_ms=settings.db_statement_timeout_ms,
+        )
+    from providers.stores.gradebook_embedded import EmbeddedGradeBook
+
+    return EmbeddedGradeBook(settings.data_dir)
 
 
 @functools.cache

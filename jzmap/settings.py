@@ -6,9 +6,10 @@ store; without it the embedded store keeps its data under ``JZMAP_DATA_DIR``.
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
-from pydantic import AliasChoices, Field, SecretStr
+from pydantic import AliasChoices, AwareDatetime, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from geo.crs import CRS
@@ -45,6 +46,18 @@ class Settings(BaseSettings):
         default=None, description="bearer token for /v1/admin; admin routes refuse all without it"
     )
     max_upload_mb: int = Field(default=50, ge=1, le=2_000, description="largest admin upload")
+    max_evaluations_per_batch: int = Field(
+        default=1_000,
+        ge=1,
+        le=100_000,
+        description="most evaluations one POST /v1/admin/evaluations may carry",
+    )
+    grades_baseline_since: AwareDatetime = Field(
+        default=datetime(2000, 1, 1, tzinfo=timezone(timedelta(hours=8))),
+        description="when the imported official grades were assessed: a subject's baseline "
+        "is fixed at its first evaluation with this time, and evaluations dated earlier are "
+        "taken as already reflected in it (the default counts every evaluation)",
+    )
     districts_layer: Path = Field(
         default=REFERENCE_DIR / "districts.geojson",
         description="city boundary: polygons with a `name` column (imports must fall inside)",

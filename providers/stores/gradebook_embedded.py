@@ -1,0 +1,303 @@
+"""The embedded grade book: SQLite in ``<data_dir>/grades.sqlite``, beside the providers.
+
+A file of its own, so the provider store's schema (and its data version, which caches
+key on) stays untouched: grade writes reach the providers only through
+:meth:`ProviderStore.upsert`. Each recording is one ``BEGIN IMMEDIATE`` transaction, which
+takes SQLite's write lock first and so serialises concurrent recordings across threads and
+processes (``jzmap serve`` workers) before anything is read.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from datetime import datetime
+from pathlib import Path
+
+from providers.evaluations import Evaluation, Subject
+from providers.gradebook import (
+    Baseline,
+    Recording,
+    SubjectGrade,
+    china_time,
+    evaluation_from_json,
+    evaluation_to_json,
+    evaluation_type,
+    grade_text,
+    parse_grade,
+    plan_recording,
+    score_cp,
+)
+from providers.grading import DEFAULT_MODEL, GradeChange, GradeState, GradingModel
+from providers.store import StoreUnavailableError
+
+DB_FILENAME = "grades.sqlite"
+# Bump when _SCHEMA changes: a file of another version is refused, never half-read.
+_SCHEMA_VERSION = 1
+# SQLite has no IN-list for a whole batch of parameters beyond its variable limit.
+_ID_CHUNK = 500
+
+_SCHEMA = f"""
+CREATE TABLE IF NOT EXISTS grade_subjects (
+    kind TEXT NOT NULL CHECK (kind IN ('company', 'practitioner')),
+    id TEXT NOT NULL,
+    baseline TEXT NOT NULL,
+    since TEXT NOT NULL,
+    grade TEXT NOT NULL,
+    score_cp INTEGER NOT NULL,
+    as_of TEXT NOT NULL,
+    blacklisted_at TEXT,
+    blacklist_cause TEXT,
+    PRIMARY KEY (kind, id)
+);
+CREATE TABLE IF NOT EXISTS grade_evaluations (
+    id TEXT PRIMARY KEY,
+    subject_kind TEXT NOT NULL,
+    subject_id TEXT NOT NULL,
+    type TEXT NOT NULL,
+    body TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS grade_evaluations_subject
+    ON grade_evaluations (subject_kind, subject_id);
+CREATE TABLE IF NOT EXISTS grade_changes (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    subject_kind TEXT NOT NULL,
+    subject_id TEXT NOT NULL,
+    at TEXT NOT NULL,
+    cause TEXT NOT NULL,
+    grade_before TEXT NOT NULL,
+    grade_after TEXT NOT NULL,
+    score_before_cp INTEGER NOT NULL,
+    score_after_cp INTEGER NOT NULL,
+    blacklisted INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS grade_changes_subject ON grade_changes (subject_kind, subject_id, seq);
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
+INSERT OR IGNORE INTO meta VALUES ('schema_version', {_SCHEMA_VERSION});
+"""
+
+_UPSERT_EVALUATION = """
+INSERT INTO grade_evaluations (id, subject_kind, subject_id, type, body) VALUES (?, ?, ?, ?, ?)
+ON CONFLICT (id) DO UPDATE SET type = excluded.type, body = excluded.body
+"""
+_UPSERT_SUBJECT = """
+INSERT INTO grade_subjects (kind, id, baseline, since, grade, score_cp, as_of, blacklisted_at,
+    blacklist_cause) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+ON CONFLICT (kind, id) DO UPDATE SET grade = excluded.grade, score_cp = excluded.score_cp,
+    as_of = excluded.as_of, blacklisted_at = excluded.blacklisted_at,
+    blacklist_cause = excluded.blacklist_cause
+"""
+_INSERT_CHANGE = """
+INSERT INTO grade_changes (subject_kind, subject_id, at, cause, grade_before, grade_after,
+    score_before_cp, score_after_cp, blacklisted) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+"""
+
+
+class EmbeddedGradeBook:
+    """A :class:`~providers.gradebook.GradeBook` in a SQLite file.
+
+    Parameters
+    ----------
+    data_dir
+        Directory holding ``grades.sqlite``; created when missing.
+    """
+
+    def __init__(self, data_dir: Path) -> None:
+        self.path = Path(data_dir) / DB_FILENAME
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            with self._connect() as conn:
+                conn.executescript(_SCHEMA)
+                found = conn.execute(
+                    "SELECT value FROM meta WHERE key = 'schema_version'"
+                ).fetchone()[0]
+        except (OSError, sqlite3.Error) as exc:
+            raise StoreUnavailableError(
+                f"cannot open the grade book at {self.path}: {exc}"
+            ) from exc
+        if found != _SCHEMA_VERSION:
+            raise StoreUnavailableError(
+                f"the grade book at {self.path} has schema version {found}, this program "
+                f"needs {_SCHEMA_VERSION}"
+            )
+        self._local = threading.local()
+
+    def _connect(self) -> sqlite3.Connection:
+        conn = sqlite3.connect(self.path, timeout=30.0, isolation_level=None)
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("PRAGMA synchronous=NORMAL")
+        return conn
+
+    def _conn(self) -> sqlite3.Connection:
+        # sqlite3 connections must stay on their thread; the API serves from a thread pool.
+        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = self._connect()
+            self._local.conn = conn
+        return conn
+
+    @contextmanager
+    def _transaction(self) -> Iterator[sqlite3.Connection]:
+        conn = self._conn()
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+        except sqlite3.Error as exc:
+            raise StoreUnavailableError(f"grade book at {self.path}: {exc}") from exc
+        try:
+            yield conn
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        conn.execute("COMMIT")
+
+    def record(
+        self,
+        subject: Subject,
+        baseline: Baseline,
+        evaluations: Sequence[Evaluation],
+        model: GradingModel = DEFAULT_MODEL,
+    ) -> Recording:
+        with self._transaction() as conn:
+            baseline = _stored_baseline(conn, subject) or baseline
+            stored = [
+                evaluation_from_json(body)
+                for (body,) in conn.execute(
+                    "SELECT body FROM grade_evaluations WHERE subject_kind = ? AND subject_id = ?"
+                    " ORDER BY id",
+                    (subject.kind.value, subject.id),
+                )
+            ]
+            known = _known(conn, [e.id for e in evaluations])
+            plan = plan_recording(subject, baseline, stored, known, evaluations, model)
+            conn.executemany(
+                _UPSERT_EVALUATION,
+                [
+                    (
+                        e.id,
+                        subject.kind.value,
+                        subject.id,
+                        evaluation_type(e),
+                        evaluation_to_json(e),
+                    )
+                    for e in plan.accepted
+                ],
+            )
+            conn.execute(_UPSERT_SUBJECT, _subject_row(plan.baseline, plan.state))
+            conn.executemany(_INSERT_CHANGE, [_change_row(c) for c in plan.changes])
+        return plan
+
+    def current(self, subject: Subject) -> SubjectGrade | None:
+        row = (
+            self._conn()
+            .execute(
+                "SELECT baseline, since, grade, score_cp, as_of, blacklisted_at, blacklist_cause"
+                " FROM grade_subjects WHERE kind = ? AND id = ?",
+                (subject.kind.value, subject.id),
+            )
+            .fetchone()
+        )
+        if row is None:
+            return None
+        base, since, grade, score, as_of, blacklisted_at, cause = row
+        return SubjectGrade(
+            subject=subject,
+            baseline=Baseline(parse_grade(subject.kind, base), _time(since)),
+            grade=parse_grade(subject.kind, grade),
+            score=score / 100,
+            as_of=_time(as_of),
+            blacklisted_at=None if blacklisted_at is None else _time(blacklisted_at),
+            blacklist_cause=cause,
+        )
+
+    def history(self, subject: Subject) -> list[GradeChange]:
+        rows = self._conn().execute(
+            "SELECT at, cause, grade_before, grade_after, score_before_cp, score_after_cp,"
+            " blacklisted FROM grade_changes WHERE subject_kind = ? AND subject_id = ?"
+            " ORDER BY seq",
+            (subject.kind.value, subject.id),
+        )
+        return [
+            GradeChange(
+                subject=subject,
+                at=_time(at),
+                cause=tuple(json.loads(cause)),
+                grade_before=parse_grade(subject.kind, before),
+                grade_after=parse_grade(subject.kind, after),
+                score_before=score_before / 100,
+                score_after=score_after / 100,
+                blacklisted=bool(blacklisted),
+            )
+            for at, cause, before, after, score_before, score_after, blacklisted in rows
+        ]
+
+    def check(self) -> None:
+        try:
+            self._conn().execute("SELECT 1 FROM grade_subjects LIMIT 1").fetchall()
+        except sqlite3.Error as exc:
+            raise StoreUnavailableError(f"grade book at {self.path} is unreadable: {exc}") from exc
+
+    def close(self) -> None:
+        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
+        if conn is not None:
+            conn.close()
+            self._local.conn = None
+
+
+def _stored_baseline(conn: sqlite3.Connection, subject: Subject) -> Baseline | None:
+    row = conn.execute(
+        "SELECT baseline, since FROM grade_subjects WHERE kind = ? AND id = ?",
+        (subject.kind.value, subject.id),
+    ).fetchone()
+    if row is None:
+        return None
+    return Baseline(parse_grade(subject.kind, row[0]), _time(row[1]))
+
+
+def _known(conn: sqlite3.Connection, ids: list[str]) -> dict[str, Evaluation]:
+    unique = sorted(set(ids))
+    known: dict[str, Evaluation] = {}
+    for start in range(0, len(unique), _ID_CHUNK):
+        chunk = unique[start : start + _ID_CHUNK]
+        marks = ", ".join("?" for _ in chunk)
+        for id_, body in conn.execute(
+            f"SELECT id, body FROM grade_evaluations WHERE id IN ({marks})", chunk
+        ):
+            known[id_] = evaluation_from_json(body)
+    return known
+
+
+def _subject_row(baseline: Baseline, state: GradeState) -> tuple[object, ...]:
+    subject = state.subject
+    return (
+        subject.kind.value,
+        subject.id,
+        grade_text(baseline.grade),
+        baseline.since.isoformat(),
+        grade_text(state.grade),
+        state.score_cp,
+        state.as_of.isoformat(),
+        None if state.blacklisted_at is None else state.blacklisted_at.isoformat(),
+        state.blacklist_cause,
+    )
+
+
+def _change_row(c: GradeChange) -> tuple[object, ...]:
+    return (
+        c.subject.kind.value,
+        c.subject.id,
+        c.at.isoformat(),
+        json.dumps(list(c.cause), ensure_ascii=False),
+        grade_text(c.grade_before),
+        grade_text(c.grade_after),
+        score_cp(c.score_before),
+        score_cp(c.score_after),
+        int(c.blacklisted),
+    )
+
+
+def _time(text: str) -> datetime:
+    # Reported in China Standard Time whatever offset a time was sent with, like PostGIS.
+    return china_time(datetime.fromisoformat(text))

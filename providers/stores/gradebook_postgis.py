@@ -1,0 +1,272 @@
+"""The PostGIS grade book: tables ``grade_subjects``, ``grade_evaluations`` and
+``grade_changes`` (migration 0003) in the providers' database.
+
+Each recording is one transaction that first makes sure the subject's row exists and then
+locks it (``SELECT … FOR UPDATE``): concurrent recordings about one subject queue up
+behind each other, recordings about different subjects run side by side.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any
+
+import psycopg
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, Engine
+
+from providers.evaluations import Evaluation, Subject
+from providers.gradebook import (
+    Baseline,
+    Recording,
+    SubjectGrade,
+    china_time,
+    evaluation_from_json,
+    evaluation_to_json,
+    evaluation_type,
+    grade_text,
+    parse_grade,
+    plan_recording,
+    score_cp,
+)
+from providers.grading import (
+    DEFAULT_MODEL,
+    GradeChange,
+    GradeState,
+    GradingModel,
+    initial_state,
+)
+from providers.store import StoreUnavailableError
+from providers.stores.postgis import make_engine
+
+_ENSURE_SUBJECT = sa.text(
+    """
+    INSERT INTO grade_subjects (kind, id, baseline, since, grade, score_cp, as_of)
+    VALUES (:kind, :id, :baseline, :since, :grade, :score_cp, :as_of)
+    ON CONFLICT (kind, id) DO NOTHING
+    """
+)
+_LOCK_SUBJECT = sa.text(
+    "SELECT baseline, since FROM grade_subjects WHERE kind = :kind AND id = :id FOR UPDATE"
+)
+_STORED = sa.text(
+    "SELECT body FROM grade_evaluations WHERE subject_kind = :kind AND subject_id = :id"
+)
+_KNOWN = sa.text("SELECT id, body FROM grade_evaluations WHERE id = ANY(:ids)")
+_UPSERT_EVALUATION = sa.text(
+    """
+    INSERT INTO grade_evaluations (id, subject_kind, subject_id, type, body)
+    VALUES (:id, :kind, :subject_id, :type, CAST(:body AS jsonb))
+    ON CONFLICT (id) DO UPDATE SET type = excluded.type, body = excluded.body,
+        recorded_at = now()
+    """
+)
+_UPDATE_SUBJECT = sa.text(
+    """
+    UPDATE grade_subjects SET grade = :grade, score_cp = :score_cp, as_of = :as_of,
+        blacklisted_at = :blacklisted_at, blacklist_cause = :blacklist_cause
+    WHERE kind = :kind AND id = :id
+    """
+)
+_INSERT_CHANGE = sa.text(
+    """
+    INSERT INTO grade_changes (subject_kind, subject_id, at, cause, grade_before, grade_after,
+        score_before_cp, score_after_cp, blacklisted)
+    VALUES (:kind, :id, :at, :cause, :grade_before, :grade_after, :score_before_cp,
+        :score_after_cp, :blacklisted)
+    """
+)
+_CURRENT = sa.text(
+    """
+    SELECT baseline, since, grade, score_cp, as_of, blacklisted_at, blacklist_cause
+    FROM grade_subjects WHERE kind = :kind AND id = :id
+    """
+)
+_HISTORY = sa.text(
+    """
+    SELECT at, cause, grade_before, grade_after, score_before_cp, score_after_cp, blacklisted
+    FROM grade_changes WHERE subject_kind = :kind AND subject_id = :id ORDER BY seq
+    """
+)
+
+
+class PostgisGradeBook:
+    """A :class:`~providers.gradebook.GradeBook` in PostgreSQL.
+
+    Parameters
+    ----------
+    engine
+        From :func:`providers.stores.postgis.make_engine`; disposed of on ``close``.
+    """
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    @classmethod
+    def open(
+        cls,
+        database_url: str,
+        *,
+        pool_size: int = 2,
+        connect_timeout_s: int = 5,
+        statement_timeout_ms: int = 10_000,
+    ) -> PostgisGradeBook:
+        # Batches are small (JZMAP_MAX_EVALUATIONS_PER_BATCH): the read timeout fits them.
+        return cls(
+            make_engine(
+                database_url,
+                pool_size=pool_size,
+                connect_timeout_s=connect_timeout_s,
+                statement_timeout_ms=statement_timeout_ms,
+            )
+        )
+
+    def record(
+        self,
+        subject: Subject,
+        baseline: Baseline,
+        evaluations: Sequence[Evaluation],
+        model: GradingModel = DEFAULT_MODEL,
+    ) -> Recording:
+        try:
+            return self._record(subject, baseline, evaluations, model)
+        except sa.exc.IntegrityError:
+            # Two batches about different subjects sent one new id at the same moment: the
+            # loser's insert hit the winner's row. Once more, the id is known and the item
+            # is classified (a duplicate or a conflict) like any other.
+            return self._record(subject, baseline, evaluations, model)
+
+    def _record(
+        self,
+        subject: Subject,
+        baseline: Baseline,
+        evaluations: Sequence[Evaluation],
+        model: GradingModel,
+    ) -> Recording:
+        key = {"kind": subject.kind.value, "id": subject.id}
+        with self._transaction() as conn:
+            initial = initial_state(subject, baseline.grade, baseline.since, model)
+            conn.execute(
+                _ENSURE_SUBJECT,
+                key
+                | _baseline_params(baseline)
+                | {"grade": grade_text(initial.grade), "score_cp": initial.score_cp}
+                | {"as_of": initial.as_of},
+            )
+            locked = conn.execute(_LOCK_SUBJECT, key).one()
+            baseline = Baseline(
+                parse_grade(subject.kind, locked.baseline), china_time(locked.since)
+            )
+            stored = [evaluation_from_json(row.body) for row in conn.execute(_STORED, key)]
+            ids = sorted({e.id for e in evaluations})
+            known = {
+                row.id: evaluation_from_json(row.body) for row in conn.execute(_KNOWN, {"ids": ids})
+            }
+            plan = plan_recording(subject, baseline, stored, known, evaluations, model)
+            if plan.accepted:
+                conn.execute(
+                    _UPSERT_EVALUATION,
+                    [
+                        {
+                            "id": e.id,
+                            "kind": subject.kind.value,
+                            "subject_id": subject.id,
+                            "type": evaluation_type(e),
+                            "body": evaluation_to_json(e),
+                        }
+                        for e in plan.accepted
+                    ],
+                )
+            conn.execute(_UPDATE_SUBJECT, key | _state_params(plan.state))
+            if plan.changes:
+                conn.execute(_INSERT_CHANGE, [_change_params(c) for c in plan.changes])
+        return plan
+
+    def current(self, subject: Subject) -> SubjectGrade | None:
+        with self._connection() as conn:
+            row = conn.execute(_CURRENT, {"kind": subject.kind.value, "id": subject.id}).first()
+        if row is None:
+            return None
+        return SubjectGrade(
+            subject=subject,
+            baseline=Baseline(parse_grade(subject.kind, row.baseline), china_time(row.since)),
+            grade=parse_grade(subject.kind, row.grade),
+            score=row.score_cp / 100,
+            as_of=china_time(row.as_of),
+            blacklisted_at=None if row.blacklisted_at is None else china_time(row.blacklisted_at),
+            blacklist_cause=row.blacklist_cause,
+        )
+
+    def history(self, subject: Subject) -> list[GradeChange]:
+        with self._connection() as conn:
+            rows = conn.execute(_HISTORY, {"kind": subject.kind.value, "id": subject.id}).all()
+        return [
+            GradeChange(
+                subject=subject,
+                at=china_time(row.at),
+                cause=tuple(row.cause),
+                grade_before=parse_grade(subject.kind, row.grade_before),
+                grade_after=parse_grade(subject.kind, row.grade_after),
+                score_before=row.score_before_cp / 100,
+                score_after=row.score_after_cp / 100,
+                blacklisted=row.blacklisted,
+            )
+            for row in rows
+        ]
+
+    def check(self) -> None:
+        with self._connection() as conn:
+            conn.execute(sa.text("SELECT 1 FROM grade_subjects LIMIT 1")).all()
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    @contextmanager
+    def _transaction(self) -> Iterator[Connection]:
+        try:
+            with self.engine.begin() as conn:
+                yield conn
+        except (sa.exc.OperationalError, sa.exc.InterfaceError, psycopg.OperationalError) as exc:
+            raise StoreUnavailableError(f"grade book unavailable: {_reason(exc)}") from exc
+
+    @contextmanager
+    def _connection(self) -> Iterator[Connection]:
+        try:
+            with self.engine.connect() as conn:
+                yield conn
+        except (sa.exc.OperationalError, sa.exc.InterfaceError, psycopg.OperationalError) as exc:
+            raise StoreUnavailableError(f"grade book unavailable: {_reason(exc)}") from exc
+
+
+def _baseline_params(baseline: Baseline) -> dict[str, Any]:
+    return {"baseline": grade_text(baseline.grade), "since": baseline.since}
+
+
+def _state_params(state: GradeState) -> dict[str, Any]:
+    return {
+        "grade": grade_text(state.grade),
+        "score_cp": state.score_cp,
+        "as_of": state.as_of,
+        "blacklisted_at": state.blacklisted_at,
+        "blacklist_cause": state.blacklist_cause,
+    }
+
+
+def _change_params(c: GradeChange) -> dict[str, Any]:
+    return {
+        "kind": c.subject.kind.value,
+        "id": c.subject.id,
+        "at": c.at,
+        "cause": list(c.cause),
+        "grade_before": grade_text(c.grade_before),
+        "grade_after": grade_text(c.grade_after),
+        "score_before_cp": score_cp(c.score_before),
+        "score_after_cp": score_cp(c.score_after),
+        "blacklisted": c.blacklisted,
+    }
+
+
+def _reason(exc: BaseException) -> str:
+    text = str(getattr(exc, "orig", exc) or exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__

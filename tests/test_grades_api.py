@@ -1,0 +1,285 @@
+"""Dynamic grades over HTTP, on both stores: the evaluations feed, the public grade
+history, and the next nearest-match ranking with the new grade."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+from fastapi.testclient import TestClient
+from pydantic import SecretStr
+
+from api.app import create_app
+from jzmap.settings import Settings
+from providers.model import Grade
+from providers.store import ProviderStore, StoreUnavailableError
+from tests.helpers import CANTON_TOWER, company, station
+
+TOKEN = "grades-admin-token"
+AUTH = {"Authorization": f"Bearer {TOKEN}"}
+LON, LAT = CANTON_TOWER
+# X, a 3A company, is ~300 m away; Y, a 4A company, ~320 m: Y ranks first on its grade.
+X = company(1, LON, LAT + 0.0027, grade=Grade.A3)
+Y = company(2, LON, LAT + 0.0029, grade=Grade.A4)
+ST = station(3, LON, LAT + 0.0040)
+NEAREST = f"/v1/providers/nearest?lat={LAT}&lon={LON}&kind=company&limit=5"
+PRIVATE_TEXT = "阿姨很细心，电话13812345678"
+
+
+@pytest.fixture
+def client(
+    store: ProviderStore, request: pytest.FixtureRequest, tmp_path: Path
+) -> Iterator[TestClient]:
+    """An app on each store kind; it opens the grade book from its settings, as in
+    production (embedded beside the data dir, PostGIS in the same database)."""
+    database_url: str | None = None
+    data_dir = tmp_path / "grades"
+    if "postgis" in request.node.callspec.id:
+        database_url = request.getfixturevalue("postgis_migrated")
+        engine = sa.create_engine(database_url)
+        with engine.begin() as conn:
+            conn.execute(sa.text("TRUNCATE grade_subjects, grade_evaluations, grade_changes"))
+        engine.dispose()
+    store.upsert([X, Y, ST])
+    settings = Settings(
+        database_url=database_url,
+        data_dir=data_dir,
+        admin_token=SecretStr(TOKEN),
+        max_evaluations_per_batch=50,
+    )
+    with TestClient(create_app(settings, store=store)) as c:
+        yield c
+
+
+def review(id_: str, subject: str, at: str, stars: int = 5, **extra: Any) -> dict[str, Any]:
+    return {
+        "type": "review",
+        "id": id_,
+        "subject": {"kind": "company", "id": subject},
+        "at": at,
+        "stars": stars,
+        "text": PRIVATE_TEXT,
+        **extra,
+    }
+
+
+def good_reviews(subject: str = X.id) -> list[dict[str, Any]]:
+    # Four five-star reviews a month for three months: +2 points a month (the cap), so
+    # 75 (3A's baseline) -> 81, 4A.
+    return [
+        review(f"rv-{subject[-4:]}-{m}-{d}", subject, f"2026-0{m}-0{d}T10:00:00+08:00")
+        for m in (2, 3, 4)
+        for d in (1, 2, 3, 4)
+    ]
+
+
+def complaint(status: str = "filed", resolved_at: str | None = None) -> dict[str, Any]:
+    return {
+        "type": "complaint",
+        "id": "cp-1",
+        "subject": {"kind": "company", "id": X.id},
+        "severity": "serious",
+        "filed_at": "2026-04-10T09:00:00+08:00",
+        "status": status,
+        "resolved_at": resolved_at,
+        "text": PRIVATE_TEXT,
+    }
+
+
+def post(client: TestClient, items: list[Any]) -> dict[str, Any]:
+    r = client.post("/v1/admin/evaluations", json={"evaluations": items}, headers=AUTH)
+    assert r.status_code == 200, r.text
+    body: dict[str, Any] = r.json()
+    return body
+
+
+def ranked(client: TestClient) -> list[tuple[str, str, float]]:
+    results = client.get(NEAREST).json()["results"]
+    return [(m["id"], m["credit_grade"], m["score_parts"]["grade"]["value"]) for m in results]
+
+
+def test_reviews_then_a_verified_complaint_move_the_grade_and_the_ranking(
+    client: TestClient, store: ProviderStore
+) -> None:
+    assert ranked(client) == [(Y.id, "4A", 0.8), (X.id, "3A", 0.6)]
+
+    report = post(client, good_reviews())
+    assert report["received"] == 12 and len(report["accepted"]) == 12
+    assert report["duplicates"] == [] and report["rejected"] == []
+    assert report["providers_updated"] == [X.id]
+    moves = [(c["grade_before"], c["grade_after"]) for c in report["grade_changes"]]
+    assert moves.count(("3A", "4A")) == 1 and moves[-1] == ("4A", "4A")
+    # The very next answer ranks X with its new grade: nearer and now as good, it leads.
+    assert ranked(client) == [(X.id, "4A", 0.8), (Y.id, "4A", 0.8)]
+
+    filed = post(client, [complaint()])
+    assert filed["accepted"] == ["cp-1"] and filed["grade_changes"] == []
+    version = store.data_version()
+    verified = post(client, [complaint("verified", "2026-04-20T15:00:00+08:00")])
+    assert verified["accepted"] == ["cp-1"]
+    [change] = verified["grade_changes"]
+    assert change["cause"] == ["cp-1"]
+    assert (change["grade_before"], change["grade_after"]) == ("4A", "3A")
+    assert (change["score_before"], change["score_after"]) == (81.0, 72.0)
+    assert store.data_version() > version
+    assert ranked(client) == [(Y.id, "4A", 0.8), (X.id, "3A", 0.6)]
+    assert client.get(f"/v1/providers/{X.id}").json()["credit_grade"] == "3A"
+
+    r = client.get(f"/v1/providers/{X.id}/grade-history")
+    assert r.status_code == 200
+    history = r.json()
+    assert (history["credit_grade"], history["baseline"], history["score"]) == ("3A", "3A", 72.0)
+    steps = [
+        (c["cause"], c["grade_before"], c["grade_after"], c["score_before"], c["score_after"])
+        for c in history["changes"]
+    ]
+    rv = f"rv-{X.id[-4:]}"
+    # Two reviews a month move it (the third and fourth meet the month's +2 cap); 80 is
+    # 4A's floor.
+    assert steps == [
+        ([f"{rv}-2-1"], "3A", "3A", 75.0, 76.0),
+        ([f"{rv}-2-2"], "3A", "3A", 76.0, 77.0),
+        ([f"{rv}-3-1"], "3A", "3A", 77.0, 78.0),
+        ([f"{rv}-3-2"], "3A", "3A", 78.0, 79.0),
+        ([f"{rv}-4-1"], "3A", "4A", 79.0, 80.0),
+        ([f"{rv}-4-2"], "4A", "4A", 80.0, 81.0),
+        (["cp-1"], "4A", "3A", 81.0, 72.0),
+    ]
+    assert history["changes"][-1]["at"] == "2026-04-20T15:00:00+08:00"
+    # Nothing personal: review and complaint texts stay in the grade book.
+    assert "阿姨" not in r.text and "13812345678" not in r.text
+    assert set(history["changes"][0]) == {
+        "at",
+        "cause",
+        "grade_before",
+        "grade_after",
+        "score_before",
+        "score_after",
+    }
+
+
+def test_reposting_a_batch_changes_nothing(client: TestClient, store: ProviderStore) -> None:
+    batch = [*good_reviews(), complaint("verified", "2026-04-20T15:00:00+08:00")]
+    first = post(client, batch)
+    assert len(first["accepted"]) == 13 and first["providers_updated"] == []  # 3A -> 4A -> 3A
+    history = client.get(f"/v1/providers/{X.id}/grade-history").json()
+    version = store.data_version()
+
+    again = post(client, batch)
+    assert again["accepted"] == [] and len(again["duplicates"]) == 13
+    assert again["grade_changes"] == [] and again["providers_updated"] == []
+    assert store.data_version() == version
+    assert client.get(f"/v1/providers/{X.id}/grade-history").json() == history
+
+
+def test_invalid_items_are_reported_one_by_one_and_do_not_block_valid_ones(
+    client: TestClient,
+) -> None:
+    naive = review("rv-naive", Y.id, "2026-02-01T10:00:00")
+    items = [
+        review("rv-ok", Y.id, "2026-02-01T10:00:00+08:00", stars=1),
+        review("rv-stars", Y.id, "2026-02-01T10:00:00+08:00", stars=6),
+        review("rv-ghost", "co-914401019999999999", "2026-02-01T10:00:00+08:00"),
+        review("rv-station", ST.id, "2026-02-01T10:00:00+08:00"),
+        {"id": "no-type", "subject": {"id": Y.id}},
+        "not an object",
+        naive,
+        complaint("verified", "2026-04-01T00:00:00+08:00"),  # resolved before it was filed
+        {
+            "type": "visit",
+            "id": "fv-pr",
+            "subject": {"kind": "practitioner", "id": "pr-1"},
+            "at": "2026-02-03T10:00:00+08:00",
+            "outcome": "satisfied",
+        },
+    ]
+    report = post(client, items)
+    assert report["received"] == 9
+    assert report["accepted"] == ["rv-ok", "fv-pr"]
+    rejected = {r["index"]: r for r in report["rejected"]}
+    assert sorted(rejected) == [1, 2, 3, 4, 5, 6, 7]
+    assert "stars" in rejected[1]["reasons"][0]
+    assert "no company provider" in rejected[2]["reasons"][0] and rejected[2]["id"] == "rv-ghost"
+    assert "stations are not graded" in rejected[3]["reasons"][0]
+    assert rejected[4]["id"] == "no-type" and "type" in rejected[4]["reasons"][0]
+    assert rejected[5]["id"] is None and rejected[5]["reasons"]
+    assert "at" in rejected[6]["reasons"][0] and "timezone" in rejected[6]["reasons"][0]
+    assert "before" in rejected[7]["reasons"][0]
+    # The valid review counted (a 1-star review: -1 point).
+    history = client.get(f"/v1/providers/{Y.id}/grade-history").json()
+    assert [c["cause"] for c in history["changes"]] == [["rv-ok"]]
+    assert history["score"] == 84.0
+
+
+def test_a_serious_case_against_a_practitioner_is_reported_as_a_blacklisting(
+    client: TestClient,
+) -> None:
+    case = complaint("verified", "2026-04-20T15:00:00+08:00")
+    case |= {"id": "cp-pr", "subject": {"kind": "practitioner", "id": "pr-7"}}
+    report = post(client, [case])
+    assert report["blacklisted"] == ["pr-7"]
+    [change] = report["grade_changes"]
+    assert change["subject"] == {"kind": "practitioner", "id": "pr-7"}
+    assert (change["grade_before"], change["grade_after"], change["blacklisted"]) == (
+        "3",
+        "1",
+        True,
+    )
+    assert report["providers_updated"] == []
+
+
+def test_resending_after_a_failed_provider_write_repairs_the_provider(
+    client: TestClient, store: ProviderStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def down(*_: object, **__: object) -> object:
+        raise StoreUnavailableError("database restarting")
+
+    monkeypatch.setattr(store, "upsert", down)
+    r = client.post("/v1/admin/evaluations", json={"evaluations": good_reviews()}, headers=AUTH)
+    assert r.status_code == 503
+    monkeypatch.undo()
+    # The grade book committed; the provider record still says 3A.
+    assert ranked(client)[1] == (X.id, "3A", 0.6)
+    again = post(client, good_reviews())
+    assert len(again["duplicates"]) == 12 and again["grade_changes"] == []
+    assert again["providers_updated"] == [X.id]
+    assert ranked(client)[0] == (X.id, "4A", 0.8)
+
+
+@pytest.mark.parametrize("header", [None, "Bearer wrong", f"Basic {TOKEN}"])
+def test_admin_refuses_missing_and_wrong_tokens(client: TestClient, header: str | None) -> None:
+    headers = {} if header is None else {"Authorization": header}
+    r = client.post("/v1/admin/evaluations", json={"evaluations": good_reviews()}, headers=headers)
+    assert r.status_code == 401 and r.json()["error"] == "unauthorized"
+    assert client.get(f"/v1/providers/{X.id}/grade-history").json()["changes"] == []
+
+
+def test_admin_is_forbidden_without_a_configured_token(
+    store: ProviderStore, tmp_path: Path
+) -> None:
+    store.upsert([X])
+    app = create_app(Settings(data_dir=tmp_path), store=store)
+    with TestClient(app) as client:
+        r = client.post("/v1/admin/evaluations", json={"evaluations": []}, headers=AUTH)
+    assert r.status_code == 403
+
+
+def test_a_batch_over_the_limit_is_refused_whole(client: TestClient) -> None:
+    items = good_reviews() * 5  # 60 > 50
+    r = client.post("/v1/admin/evaluations", json={"evaluations": items}, headers=AUTH)
+    assert r.status_code == 413 and "JZMAP_MAX_EVALUATIONS_PER_BATCH" in r.json()["message"]
+    assert client.get(f"/v1/providers/{X.id}/grade-history").json()["changes"] == []
+
+
+def test_grade_history_of_unknown_providers_and_stations(client: TestClient) -> None:
+    r = client.get("/v1/providers/co-missing/grade-history")
+    assert r.status_code == 404 and r.json()["error"] == "not_found"
+    station_history = client.get(f"/v1/providers/{ST.id}/grade-history").json()
+    assert station_history["credit_grade"] is None and station_history["changes"] == []
+    # The provider route itself is unaffected by the longer path.
+    assert client.get(f"/v1/providers/{X.id}").json()["id"] == X.id
+    fresh = client.get(f"/v1/providers/{Y.id}/grade-history").json()
+    assert (fresh["credit_grade"], fresh["baseline"], fresh["changes"]) == ("4A", None, [])
