@@ -1,5 +1,5 @@
 # The two commands of the README, and the benchmark.
-.PHONY: demo test bench bench-ingest bench-map
+.PHONY: demo test bench bench-ingest bench-map bench-load
 
 demo:  ## install, build the demo city on the embedded store, serve it
 	scripts/demo
@@ -15,3 +15,6 @@ bench-ingest:  ## import throughput: a 1M-row GBK CSV into both stores
 
 bench-map:  ## map page weight (HTML + JS + first data) at 1k and 1M providers
 	scripts/bench-map
+
+bench-load:  ## nearest-match throughput and p50/p99 at 1, 8, 32 clients next to a no-op endpoint (wrk)
+	scripts/bench-load

@@ -18,6 +18,7 @@ this latitude; see the README.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 
 import numpy as np
@@ -65,6 +66,10 @@ class GeodesicKNN:
         )
         self.size = int(self._positions.size)
         xyz = ecef_xyz(self._lon[self._positions], self._lat[self._positions])
+        # libspatialindex keeps per-index query state: concurrent queries from the API's
+        # thread pool corrupted the heap under load (a worker aborted with "free(): invalid
+        # next size"). A query takes microseconds; serialising them costs little.
+        self._lock = threading.Lock()
         props = rtree_index.Property()
         props.dimension = 3
         if self.size:
@@ -113,9 +118,10 @@ class GeodesicKNN:
             if max_distance_m is not None:
                 # Chord <= geodesic, so a chord bound of the radius loses nothing.
                 kwargs["max_dists"] = np.array([max_distance_m])
-            ids, _counts, max_chord = self._tree.nearest_v(  # type: ignore[no-untyped-call]
-                q, q, num_results=fetch, strict=True, return_max_dists=True, **kwargs
-            )
+            with self._lock:
+                ids, _counts, max_chord = self._tree.nearest_v(  # type: ignore[no-untyped-call]
+                    q, q, num_results=fetch, strict=True, return_max_dists=True, **kwargs
+                )
             ids = np.asarray(ids, dtype=np.int64)
             exhausted = ids.size < fetch
             pos, dist = self._rank(ids, lon, lat, accept, max_distance_m)

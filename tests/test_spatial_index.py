@@ -54,3 +54,19 @@ def test_empty_index() -> None:
     knn = GeodesicKNN(np.array([]), np.array([]))
     pos, dist = knn.nearest(113.0, 23.0, 3)
     assert pos.size == 0 and dist.size == 0
+
+
+def test_concurrent_queries_give_the_single_threaded_answers() -> None:
+    """The API queries one index from many threads at once; libspatialindex is not safe for
+    that on its own (under load a worker died of heap corruption before the lock)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    rng = np.random.default_rng(7)
+    n = 50_000
+    knn = GeodesicKNN(113.3 + rng.uniform(-0.3, 0.3, n), 23.1 + rng.uniform(-0.2, 0.2, n))
+    queries = [(113.3 + rng.uniform(-0.3, 0.3), 23.1 + rng.uniform(-0.2, 0.2)) for _ in range(400)]
+    expected = [knn.nearest(x, y, 10)[0].tolist() for x, y in queries]
+    with ThreadPoolExecutor(max_workers=16) as pool:
+        for _ in range(5):
+            got = list(pool.map(lambda q: knn.nearest(q[0], q[1], 10)[0].tolist(), queries))
+            assert got == expected
