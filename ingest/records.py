@@ -1,20 +1,42 @@
-"""One source row to a draft provider: every failing field gives its own reason, all at once.
+"""Source rows to provider fields, a batch at a time: every failing field gives its own
+reason, all reasons of a row at once.
 
-Location checks (city boundary, swapped coordinates, district agreement) and geocoding need
-many rows at a time to be fast, so they happen in the pipeline; this module reads cells.
+A batch is parsed column by column, not row by row. Columns whose values repeat down the
+file (kinds, grades, categories, CRS names, counts) are parsed once per distinct cell and
+the results spread over the rows by index; columns unique per row (credit codes, phones,
+coordinates) take array operations for the common case and the per-cell parser of
+:mod:`ingest.values` for the rest. What a row gets is what parsing it alone would give:
+tests/ingest_oracle.py is that row-by-row parser and a property test holds the two
+together.
+
+Location checks (city boundary, swapped coordinates, district agreement) and geocoding
+happen in the pipeline, on the rows that pass these checks.
 """
 
 from __future__ import annotations
 
+import json
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from functools import partial
+from itertools import compress
+from typing import Any, TypeVar
+
+import numpy as np
+import numpy.typing as npt
+import pandas as pd
 
 from geo.crs import CRS
+from geo.precision import Precision
 from ingest.headers import HeaderMap
 from ingest.values import (
+    ascii_mask,
+    canonical_phones,
+    credit_codes_valid,
     fold,
+    lengths,
     parse_categories,
-    parse_coordinate,
+    parse_coordinates,
     parse_count,
     parse_crs,
     parse_grade,
@@ -24,6 +46,13 @@ from ingest.values import (
 )
 from providers.credit_code import credit_code_problem
 from providers.model import Kind
+
+T = TypeVar("T")
+IntArray = npt.NDArray[np.intp]
+BoolArray = npt.NDArray[np.bool_]
+FloatArray = npt.NDArray[np.float64]
+ObjectArray = npt.NDArray[np.object_]
+TEXT_FIELDS = ("address", "district", "street", "community", "opening_hours", "station_code")
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,90 +71,281 @@ class RowDefaults:
     crs: CRS | None = None
 
 
-@dataclass(slots=True)
-class Draft:
-    """A row on its way to becoming a provider."""
+@dataclass(eq=False)
+class ParsedBatch:
+    """The rows of one batch, parsed: one array (or list) per field, indexed by the row's
+    position in the batch, and what is wrong with which row.
 
-    line: int
-    cells: dict[str, str]  # the original cells by header, for rejects and extras
-    fields: dict[str, Any] = field(default_factory=dict)
-    problems: list[Problem] = field(default_factory=list)
-    warnings: list[Problem] = field(default_factory=list)
+    Rows with an entry in ``problems`` are rejected; the pipeline adds location problems
+    and fills the location fields (``wgs_*``, ``source_*``, ``precision``, ``geocoder``)
+    of the rows it places.
+    """
 
-    def fail(self, column: str, reason: str) -> None:
-        self.problems.append(Problem(column, reason))
+    size: int
+    name: list[str]
+    kind: ObjectArray  # Kind | None
+    credit_code: list[str | None]
+    credit_grade: ObjectArray  # Grade | None
+    categories: ObjectArray  # frozenset[Category] | None
+    phone: list[str]
+    practitioners: npt.NDArray[np.int64]
+    certified_practitioners: npt.NDArray[np.int64]
+    crs: ObjectArray  # CRS
+    lon: FloatArray  # NaN: no value
+    lat: FloatArray
+    text: dict[str, list[str]]  # TEXT_FIELDS, stripped
+    extra: list[str]  # the unknown columns' cells as stored: JSON text, sorted keys
+    problems: dict[int, list[Problem]] = field(default_factory=dict)
+    warnings: dict[int, list[Problem]] = field(default_factory=dict)
+    wgs_lon: FloatArray = field(init=False)
+    wgs_lat: FloatArray = field(init=False)
+    source_lon: FloatArray = field(init=False)  # NaN: none (geocoded)
+    source_lat: FloatArray = field(init=False)
+    precision: ObjectArray = field(init=False)  # Precision
+    geocoder: ObjectArray = field(init=False)  # str
+
+    def __post_init__(self) -> None:
+        self.wgs_lon, self.wgs_lat = np.full(self.size, np.nan), np.full(self.size, np.nan)
+        self.source_lon, self.source_lat = np.full(self.size, np.nan), np.full(self.size, np.nan)
+        # (np.full would turn the enum member into a plain str.)
+        self.precision = np.empty(self.size, dtype=object)
+        self.precision.fill(Precision.EXACT)
+        self.geocoder = np.empty(self.size, dtype=object)
+        self.geocoder.fill("record")
+
+    def fail(self, rows: Iterable[int], column: str, reason: str) -> None:
+        _note(self.problems, rows, Problem(column, reason))
+
+    def warn(self, rows: Iterable[int], column: str, reason: str) -> None:
+        _note(self.warnings, rows, Problem(column, reason))
+
+    def ok(self) -> BoolArray:
+        """Rows with no problem so far."""
+        mask = np.ones(self.size, dtype=np.bool_)
+        mask[list(self.problems)] = False
+        return mask
 
     @property
-    def has_coordinates(self) -> bool:
-        return self.fields.get("lon") is not None and self.fields.get("lat") is not None
+    def has_coordinates(self) -> BoolArray:
+        return ~np.isnan(self.lon) & ~np.isnan(self.lat)
 
 
-def draft_row(
-    line: int, headers: list[str], values: list[str], header: HeaderMap, defaults: RowDefaults
-) -> Draft:
-    """Parse every understood cell of a row; keep the others as extras."""
-    draft = Draft(line=line, cells=dict(zip(headers, values, strict=True)))
-    raws = {name: values[position].strip() for name, position in header.fields.items()}
+def _note(notes: dict[int, list[Problem]], rows: Iterable[int], problem: Problem) -> None:
+    # One (immutable) Problem shared by every row it applies to: a district warning can
+    # apply to most rows of a file.
+    for i in rows:
+        notes.setdefault(i, []).append(problem)
 
-    def raw(name: str) -> str:
-        return raws.get(name, "")
+
+def _objects(values: Sequence[Any]) -> ObjectArray:
+    """A 1-d object array of ``values`` (np.array would unpack tuples and sequences)."""
+    array = np.empty(len(values), dtype=object)
+    array[:] = list(values) if values else []
+    return array
+
+
+def _distinct(cells: Sequence[str], parse: Callable[[str], T]) -> tuple[IntArray, list[T]]:
+    """``parse`` of each distinct (stripped) cell, and which of them each row holds.
+
+    Registries repeat these values on nearly every row: one hash pass over the column
+    (pandas' factorize) and a parse per distinct value replace a parse per row.
+    """
+    codes, uniques = pd.factorize(np.asarray(cells, dtype=object))
+    return codes.astype(np.intp), [parse(u.strip()) for u in uniques.tolist()]
+
+
+def _spread(codes: IntArray, per_value: Sequence[T]) -> ObjectArray:
+    return _objects(per_value)[codes]
+
+
+def parse_batch(
+    headers: list[str],
+    records: Sequence[list[str]],
+    header: HeaderMap,
+    defaults: RowDefaults,
+) -> ParsedBatch:
+    """Parse every understood cell of every record; keep the other cells as extras.
+
+    Problems are recorded field by field in the order a reader of the row would meet
+    them (name, kind, credit code, grade, categories, phone, counts, CRS, coordinates),
+    so each row's reasons come in that order.
+    """
+    n = len(records)
+    columns: list[tuple[str, ...]] = list(zip(*records, strict=True)) if n else []
+    blank: tuple[str, ...] = ("",) * n
+
+    def cells(name: str) -> Sequence[str]:
+        position = header.fields.get(name)
+        return blank if position is None else columns[position]
+
+    def stripped(name: str) -> list[str]:
+        return list(map(str.strip, cells(name)))
 
     def column(name: str) -> str:
         position = header.fields.get(name)
         return name if position is None else headers[position]
 
-    def take(name: str, parsed: tuple[object, str | None]) -> Any:
-        value, problem = parsed
-        if problem:
-            draft.fail(column(name), problem)
-        return value
+    problems: dict[int, list[Problem]] = {}
 
-    f = draft.fields
-    f["name"] = raw("name")
-    if not f["name"]:
-        draft.fail(column("name"), "name is empty")
-    kind = take("kind", parse_kind(raw("kind"))) or defaults.kind
-    if kind is None and not any(p.column == column("kind") for p in draft.problems):
-        draft.fail(column("kind"), "kind unknown: add a 类型 column or use --kind")
-    f["kind"] = kind
-    code = fold(raw("credit_code")).upper() or None
-    if code is not None and (problem := credit_code_problem(code)):
-        draft.fail(column("credit_code"), problem)
-    if kind is Kind.COMPANY and code is None:
-        draft.fail(column("credit_code"), "a company needs its 18-character credit code")
-    f["credit_code"] = code
-    grade = take("credit_grade", parse_grade(raw("credit_grade")))
-    if kind is Kind.COMPANY and grade is None and not raw("credit_grade"):
-        draft.fail(column("credit_grade"), "a company needs a credit grade (5A … A)")
-    if kind is Kind.STATION and grade is not None:
-        draft.fail(column("credit_grade"), "grassroots service stations are not graded")
-    f["credit_grade"] = grade
-    f["categories"] = take("categories", parse_categories(raw("categories")))
-    phones = split_phones(raw("phone"))
-    f["phone"] = take("phone", parse_phone(phones[0] if phones else "")) or ""
-    if f["phone"] and len(phones) > 1:
-        draft.warnings.append(Problem(column("phone"), "several numbers: the first is shown"))
-    practitioners = take(
-        "practitioners", parse_count(raw("practitioners"), column("practitioners"))
+    def fail(rows: Iterable[int], name: str, reason: str) -> None:
+        _note(problems, rows, Problem(column(name), reason))
+
+    def fail_distinct(name: str, codes: IntArray, reasons: Sequence[str | None]) -> None:
+        """Record the reason of each distinct value on the rows that hold it."""
+        bad = np.array([r is not None for r in reasons], dtype=np.bool_)
+        if n and bad.any():
+            for i in np.flatnonzero(bad[codes]).tolist():
+                reason = reasons[codes[i]]
+                assert reason is not None
+                fail((i,), name, reason)
+
+    names = stripped("name")
+    fail(np.flatnonzero(lengths(names) == 0).tolist(), "name", "name is empty")
+
+    # Kind: the cell, else --kind; a bad cell is its own reason (and --kind still applies).
+    kind_codes, kinds = _distinct(cells("kind"), parse_kind)
+    kind_values = [value or defaults.kind for value, _ in kinds]
+    kind_unknown = "kind unknown: add a 类型 column or use --kind"
+    fail_distinct(
+        "kind",
+        kind_codes,
+        [
+            p or (kind_unknown if k is None else None)
+            for (_, p), k in zip(kinds, kind_values, strict=True)
+        ],
     )
-    certified = take(
-        "certified_practitioners",
-        parse_count(raw("certified_practitioners"), column("certified_practitioners")),
+    kind = _spread(kind_codes, kind_values)
+    company = _spread(kind_codes, [k is Kind.COMPANY for k in kind_values]).astype(np.bool_)
+    station = _spread(kind_codes, [k is Kind.STATION for k in kind_values]).astype(np.bool_)
+
+    raw_codes = stripped("credit_code")
+    codes = list(map(str.upper, raw_codes))  # fold() is strip() for ASCII cells
+    for i in np.flatnonzero(~ascii_mask(raw_codes)).tolist():
+        codes[i] = fold(raw_codes[i]).upper()
+    has_code = lengths(codes) > 0
+    for i in np.flatnonzero(has_code & ~credit_codes_valid(codes)).tolist():
+        fail((i,), "credit_code", credit_code_problem(codes[i]) or "")
+    fail(
+        np.flatnonzero(company & ~has_code).tolist(),
+        "credit_code",
+        "a company needs its 18-character credit code",
     )
-    if practitioners is not None and certified is not None and certified > practitioners:
-        draft.fail(
-            column("certified_practitioners"),
-            f"{certified} certified holders but only {practitioners} practitioners",
+
+    grade_codes, grades = _distinct(cells("credit_grade"), lambda u: (parse_grade(u), bool(u)))
+    fail_distinct("credit_grade", grade_codes, [p for (_, p), _ in grades])
+    grade = _spread(grade_codes, [g for (g, _), _ in grades])
+    graded = _spread(grade_codes, [g is not None for (g, _), _ in grades]).astype(np.bool_)
+    grade_given = _spread(grade_codes, [given for _, given in grades]).astype(np.bool_)
+    fail(
+        np.flatnonzero(company & ~graded & ~grade_given).tolist(),
+        "credit_grade",
+        "a company needs a credit grade (5A … A)",
+    )
+    fail(
+        np.flatnonzero(station & graded).tolist(),
+        "credit_grade",
+        "grassroots service stations are not graded",
+    )
+
+    category_codes, categories = _distinct(cells("categories"), parse_categories)
+    fail_distinct("categories", category_codes, [p for _, p in categories])
+
+    # Phones: cells already in normal form are their own value; the rest are parsed.
+    phones = stripped("phone")
+    warnings: dict[int, list[Problem]] = {}
+    for i in np.flatnonzero(~canonical_phones(phones)).tolist():
+        numbers = split_phones(phones[i])
+        value, problem = parse_phone(numbers[0] if numbers else "")
+        if problem:
+            fail((i,), "phone", problem)
+        phones[i] = str(value or "")
+        if phones[i] and len(numbers) > 1:
+            warnings[i] = [Problem(column("phone"), "several numbers: the first is shown")]
+
+    counts: dict[str, npt.NDArray[np.int64]] = {}
+    for name in ("practitioners", "certified_practitioners"):
+        count_codes, parsed = _distinct(cells(name), partial(_count, column=column(name)))
+        fail_distinct(name, count_codes, [p for _, p in parsed])
+        # -1: the cell was refused (a count is never negative).
+        counts[name] = np.array([-1 if v is None else v for v, _ in parsed], np.int64)[count_codes]
+    practitioners, certified = counts["practitioners"], counts["certified_practitioners"]
+    for i in np.flatnonzero((practitioners >= 0) & (certified > practitioners)).tolist():
+        fail(
+            (i,),
+            "certified_practitioners",
+            f"{certified[i]} certified holders but only {practitioners[i]} practitioners",
         )
-    f["practitioners"], f["certified_practitioners"] = practitioners or 0, certified or 0
-    f["crs"] = take("crs", parse_crs(raw("crs"))) or defaults.crs or CRS.WGS84
-    lon = take("lon", parse_coordinate(raw("lon"), column("lon")))
-    lat = take("lat", parse_coordinate(raw("lat"), column("lat")))
-    if bool(raw("lon")) != bool(raw("lat")):
-        missing = "lat" if not raw("lat") else "lon"
-        draft.fail(column(missing), f"{column(missing)} is missing while the other is given")
-    f["lon"], f["lat"] = lon, lat
-    for name in ("address", "district", "street", "community", "opening_hours", "station_code"):
-        f[name] = raw(name)
-    f["extra"] = {h: values[i].strip() for h, i in header.extras.items() if values[i].strip()}
-    return draft
+
+    crs_codes, crs_parsed = _distinct(cells("crs"), parse_crs)
+    fail_distinct("crs", crs_codes, [p for _, p in crs_parsed])
+    crs = _spread(crs_codes, [c or defaults.crs or CRS.WGS84 for c, _ in crs_parsed])
+
+    coordinates: dict[str, FloatArray] = {}
+    for name in ("lon", "lat"):
+        values, refused = parse_coordinates(stripped(name), column(name))
+        for i, reason in refused.items():
+            fail((i,), name, reason)
+        coordinates[name] = values
+    given_lon, given_lat = lengths(stripped("lon")) > 0, lengths(stripped("lat")) > 0
+    for name, missing in (("lat", given_lon & ~given_lat), ("lon", given_lat & ~given_lon)):
+        fail(
+            np.flatnonzero(missing).tolist(),
+            name,
+            f"{column(name)} is missing while the other is given",
+        )
+
+    batch = ParsedBatch(
+        size=n,
+        name=names,
+        kind=kind,
+        credit_code=[c or None for c in codes],
+        credit_grade=grade,
+        categories=_spread(category_codes, [c for c, _ in categories]),
+        phone=phones,
+        practitioners=np.maximum(practitioners, 0),
+        certified_practitioners=np.maximum(certified, 0),
+        crs=crs,
+        lon=coordinates["lon"],
+        lat=coordinates["lat"],
+        text={name: stripped(name) for name in TEXT_FIELDS},
+        extra=_extras(columns, header, n),
+    )
+    # Problems in row order, each row's in field order (dicts keep insertion order).
+    batch.problems = {i: problems[i] for i in sorted(problems)}
+    batch.warnings = warnings
+    return batch
+
+
+def _count(text: str, column: str) -> tuple[int | None, str | None]:
+    value, problem = parse_count(text, column)
+    return (value if isinstance(value, int) else None), problem
+
+
+def _extras(columns: Sequence[tuple[str, ...]], header: HeaderMap, n: int) -> list[str]:
+    """The unknown columns' non-empty cells of each row as JSON text with sorted keys
+    (what ``json.dumps(cells, ensure_ascii=False, sort_keys=True)`` gives), built from
+    one encoded ``"key": value`` piece per distinct cell of each column."""
+    if not header.extras:
+        return ["{}"] * n
+    pieces: list[list[str]] = []
+    for key, position in sorted(header.extras.items()):
+        codes, encoded = _distinct(columns[position], partial(_extra_piece, key))
+        pieces.append(np.asarray(encoded, dtype=object)[codes].tolist())
+    joined = map(", ".join, map(partial(filter, None), zip(*pieces, strict=True)))
+    return list(map("{{{}}}".format, joined))
+
+
+def _extra_piece(key: str, value: str) -> str:
+    if not value:
+        return ""
+    return f"{json.dumps(key, ensure_ascii=False)}: {json.dumps(value, ensure_ascii=False)}"
+
+
+def take_rows(values: Sequence[Any] | npt.NDArray[Any], rows: IntArray) -> list[Any]:
+    """``values`` at (increasing) ``rows``, as a list."""
+    if isinstance(values, np.ndarray):
+        return list(values[rows].tolist())
+    mask = np.zeros(len(values), dtype=np.bool_)
+    mask[rows] = True
+    # compress keeps the order of values; rows are increasing.
+    return list(compress(values, mask))

@@ -46,7 +46,9 @@ def credit_code_problem(code: str) -> str | None:
     "credit code '914403001922038217': check character should be '6', not '7'"
     """
     if len(code) != 18:
-        return f"credit code {code!r}: must have 18 characters, has {len(code)}"
+        # Quote a long cell only in part: a reason must stay readable (and fit a CSV field).
+        shown = repr(code) if len(code) <= 40 else f"{code[:40]!r}…"
+        return f"credit code {shown}: must have 18 characters, has {len(code)}"
     bad = sorted(set(code) - _ALLOWED)
     if bad:
         return (

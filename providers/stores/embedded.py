@@ -35,8 +35,9 @@ from providers.stores.rows import (
     ALL_COLUMNS,
     CONTENT_COLUMNS,
     H3_COLUMNS,
+    RowBatch,
     from_row,
-    to_rows,
+    row_batches,
 )
 
 DB_FILENAME = "providers.sqlite"
@@ -86,7 +87,7 @@ INSERT OR IGNORE INTO meta VALUES ('schema_version', {_SCHEMA_VERSION}), ('data_
 
 _INSERT = (
     f"INSERT INTO providers ({', '.join(ALL_COLUMNS)}) "
-    f"VALUES ({', '.join(':' + c for c in ALL_COLUMNS)}) "
+    f"VALUES ({', '.join('?' for _ in ALL_COLUMNS)}) "
     "ON CONFLICT (id) DO UPDATE SET "
     + ", ".join(f"{c} = excluded.{c}" for c in ALL_COLUMNS if c != "id")
 )
@@ -179,17 +180,14 @@ class EmbeddedStore:
     def upsert(
         self, providers: Iterable[Provider], *, replace_source: str | None = None
     ) -> UpsertCounts:
+        """Write the providers batch by batch in one transaction, leaving rows equal to
+        the stored ones alone; rows travel as tuples, never as providers."""
         totals = UpsertCounts()
-        batch: list[Provider] = []
         seen: set[str] = set()
         with self._transaction() as conn:
-            for p in providers:
-                batch.append(p)
-                seen.add(p.id)
-                if len(batch) >= _BATCH:
-                    totals += self._upsert_batch(conn, batch)
-                    batch = []
-            totals += self._upsert_batch(conn, batch)
+            for batch in row_batches(providers, _BATCH):
+                seen.update(batch.columns["id"])
+                totals += self._upsert_batch(conn, batch)
             if replace_source is not None:
                 totals += UpsertCounts(deactivated=self._deactivate(conn, replace_source, seen))
             if totals.changed:
@@ -205,31 +203,34 @@ class EmbeddedStore:
         conn.executemany("UPDATE providers SET active = 0 WHERE id = ?", gone)
         return len(gone)
 
-    def _upsert_batch(self, conn: sqlite3.Connection, batch: list[Provider]) -> UpsertCounts:
-        if not batch:
+    @staticmethod
+    def _upsert_batch(conn: sqlite3.Connection, batch: RowBatch) -> UpsertCounts:
+        if not len(batch):
             return UpsertCounts()
-        ids = [p.id for p in batch]
-        placeholders = ",".join("?" * len(ids))
-        existing = {
-            row[0]: from_row(row)
-            for row in conn.execute(
-                f"SELECT {', '.join(CONTENT_COLUMNS)} FROM providers WHERE id IN ({placeholders})",
-                ids,
+        ids = batch.columns["id"]
+        existing: dict[str, tuple[object, ...]] = {}
+        for start in range(0, len(ids), _BATCH):  # within SQLite's limit of bound values
+            part = ids[start : start + _BATCH]
+            existing.update(
+                (row[0], tuple(row))
+                for row in conn.execute(
+                    f"SELECT {', '.join(CONTENT_COLUMNS)} FROM providers "
+                    f"WHERE id IN ({','.join('?' * len(part))})",
+                    part,
+                )
             )
-        }
-        # Within one batch the last record of an id wins, as it would row by row.
-        latest = {p.id: p for p in batch}
-        changed = [p for p in latest.values() if existing.get(p.id) != p]
-        rows = to_rows(changed)
-        for p, row in zip(changed, rows, strict=True):
-            row["categories"] = ",".join(row["categories"])
-            row["active"] = int(p.active)
-        conn.executemany(_INSERT, rows)
-        inserted = sum(1 for p in changed if p.id not in existing)
+        # A stored row equals the provider it came from exactly when the stored values
+        # are equal (the row shape is one-to-one), so compare rows, not providers.
+        width = len(CONTENT_COLUMNS)
+        changed = [
+            row for row in batch.rows() if row[0] not in existing or existing[row[0]] != row[:width]
+        ]
+        conn.executemany(_INSERT, changed)
+        inserted = sum(1 for row in changed if row[0] not in existing) if existing else len(changed)
         return UpsertCounts(
             inserted=inserted,
             updated=len(changed) - inserted,
-            unchanged=len(batch) - len(changed),
+            unchanged=batch.received - len(changed),
         )
 
     def get(self, provider_id: str) -> Provider | None:

@@ -17,9 +17,8 @@ are in use, a LIMIT bucket); request values travel only as bound parameters.
 from __future__ import annotations
 
 import functools
-import itertools
-import json
 from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
@@ -43,7 +42,14 @@ from providers.store import (
     TallyBy,
     UpsertCounts,
 )
-from providers.stores.rows import ALL_COLUMNS, CONTENT_COLUMNS, from_row, to_rows
+from providers.stores.rows import (
+    ALL_COLUMNS,
+    CONTENT_COLUMNS,
+    H3_COLUMNS,
+    RowBatch,
+    from_row,
+    row_batches,
+)
 
 T = TypeVar("T")
 MIGRATIONS_DIR = Path(__file__).with_name("migrations")
@@ -175,41 +181,45 @@ _PROVIDER_CACHE_SIZE = 100_000
 # Staged rows carry lon/lat; the table keeps them as the point geometry.
 _STORED = [c for c in ALL_COLUMNS if c not in ("id", "lon", "lat")]
 _COMPARED = [c for c in CONTENT_COLUMNS if c not in ("id", "lon", "lat")]
-_UPSERT_SQL = sa.text(
-    f"""
-    INSERT INTO providers (id, geom, {", ".join(_STORED)})
-    SELECT DISTINCT ON (id) id, ST_SetSRID(ST_MakePoint(lon, lat), 4326), {", ".join(_STORED)}
-    FROM incoming
-    ORDER BY id, seq DESC  -- one row per id (an INSERT may touch a row once): the last
-    ON CONFLICT (id) DO UPDATE SET
-        geom = EXCLUDED.geom,
-        {", ".join(f"{c} = EXCLUDED.{c}" for c in _STORED)},
-        updated_at = now()
-    WHERE ({", ".join(f"providers.{c}" for c in _COMPARED)}, ST_AsBinary(providers.geom))
-          IS DISTINCT FROM
-          ({", ".join(f"EXCLUDED.{c}" for c in _COMPARED)}, ST_AsBinary(EXCLUDED.geom))
-    RETURNING (xmax = 0) AS inserted
+# One batch's merge; a batch holds each id once (RowBatch), as an INSERT may touch a row
+# only once. Counts come back as one row, not a row per provider.
+_MERGE_SQL = f"""
+    WITH merged AS (
+        INSERT INTO providers (id, geom, {", ".join(_STORED)})
+        SELECT id, ST_SetSRID(ST_MakePoint(lon, lat), 4326), {", ".join(_STORED)}
+        FROM incoming
+        ON CONFLICT (id) DO UPDATE SET
+            geom = EXCLUDED.geom,
+            {", ".join(f"{c} = EXCLUDED.{c}" for c in _STORED)},
+            updated_at = now()
+        WHERE ({", ".join(f"providers.{c}" for c in _COMPARED)}, ST_AsBinary(providers.geom))
+              IS DISTINCT FROM
+              ({", ".join(f"EXCLUDED.{c}" for c in _COMPARED)}, ST_AsBinary(EXCLUDED.geom))
+        RETURNING (xmax = 0) AS inserted
+    )
+    SELECT count(*) FILTER (WHERE inserted), count(*) FROM merged
     """
-)
 _DEACTIVATE_SQL = sa.text(
     """
     UPDATE providers SET active = false, updated_at = now()
     WHERE source = :source AND active
-      AND NOT EXISTS (SELECT 1 FROM incoming WHERE incoming.id = providers.id)
+      AND NOT EXISTS (SELECT 1 FROM received WHERE received.id = providers.id)
     """
 )
-_COPY_CHUNK = 10_000
+_BATCH_ROWS = 20_000
+# ``incoming`` holds one batch at a time; ``received`` every id of a snapshot import.
 _STAGE_DDL = """
 CREATE TEMP TABLE incoming (
-    seq bigserial,
     id text, kind text, name text, categories text[], lon float8, lat float8,
     credit_code text, credit_grade text, grade_rank smallint, address text, district text,
     street text, community text, phone text, opening_hours text, practitioners int,
     certified_practitioners int, source_crs text, source_lon float8, source_lat float8,
     geocode_precision text, geocoder text, source text, active boolean, extra jsonb,
     h3_r7 bigint, h3_r8 bigint, h3_r9 bigint
-) ON COMMIT DROP
+) ON COMMIT DROP;
+CREATE TEMP TABLE received (id text) ON COMMIT DROP
 """
+_COPY_SQL = f"COPY incoming ({', '.join(ALL_COLUMNS)}) FROM STDIN"
 
 
 def sqlalchemy_url(database_url: str) -> str:
@@ -341,33 +351,33 @@ class PostgisStore:
     def upsert(
         self, providers: Iterable[Provider], *, replace_source: str | None = None
     ) -> UpsertCounts:
-        """Stream the providers into a staging table with COPY, chunk by chunk, then merge
-        them in one statement; all of it one transaction, so memory stays flat on large
-        imports and a failure leaves nothing behind."""
-        received = 0
+        """Stream the providers in batches: each is COPYed into a staging table and merged
+        by one statement, all in one transaction, so memory stays flat on large imports
+        and a failure (or a kill) leaves nothing behind.
+
+        The server merges a batch while this process prepares the next one: the COPY and
+        the merge run on a writer thread, which waits on the server without the GIL. For
+        an import, preparing a batch includes validating it (``ProviderBatches`` are
+        validated as they are pulled), so validation and the database's work overlap.
+        """
+        counts = UpsertCounts()
         with self._transaction() as conn:
-            conn.exec_driver_sql(_STAGE_DDL)
             raw = conn.connection.driver_connection
-            assert raw is not None
-            columns = ", ".join(ALL_COLUMNS)
-            with raw.cursor() as cur, cur.copy(f"COPY incoming ({columns}) FROM STDIN") as copy:
-                iterator = iter(providers)
-                # (itertools.batched arrives with Python 3.12; the project supports 3.11.)
-                while chunk := list(itertools.islice(iterator, _COPY_CHUNK)):
-                    received += len(chunk)
-                    for row in to_rows(chunk):
-                        copy.write_row([_copy_value(c, row[c]) for c in ALL_COLUMNS])
-            flags = [bool(r[0]) for r in conn.execute(_UPSERT_SQL)]
-            inserted = sum(flags)
-            deactivated = 0
+            assert isinstance(raw, psycopg.Connection)
+            raw.execute(_STAGE_DDL)
+            snapshot = replace_source is not None
+            with ThreadPoolExecutor(1, thread_name_prefix="jzmap-upsert") as writer:
+                merging: Future[UpsertCounts] | None = None
+                for batch in row_batches(providers, _BATCH_ROWS):
+                    text = _copy_text(batch)
+                    if merging is not None:
+                        counts += merging.result()  # one batch in flight, in order
+                    merging = writer.submit(_merge, raw, text, batch.received, snapshot)
+                if merging is not None:
+                    counts += merging.result()
             if replace_source is not None:
                 deactivated = conn.execute(_DEACTIVATE_SQL, {"source": replace_source}).rowcount
-            counts = UpsertCounts(
-                inserted=inserted,
-                updated=len(flags) - inserted,
-                unchanged=received - len(flags),
-                deactivated=deactivated,
-            )
+                counts += UpsertCounts(deactivated=deactivated)
             if counts.changed:
                 conn.execute(_BUMP_DATA_VERSION)
         return counts
@@ -511,11 +521,62 @@ def _box(bbox: BBox) -> dict[str, float]:
     return {"west": bbox.west, "south": bbox.south, "east": bbox.east, "north": bbox.north}
 
 
-def _copy_value(column: str, value: Any) -> Any:
-    # COPY's text format takes Python lists for arrays; jsonb wants JSON text.
-    if column == "extra" and not isinstance(value, str):
-        return json.dumps(value, ensure_ascii=False)
-    return value
+def _merge(conn: psycopg.Connection[Any], text: str, received: int, keep_ids: bool) -> UpsertCounts:
+    """COPY one batch into ``incoming`` and merge it into ``providers``; ``received``
+    counts the records the batch stands for (duplicates included)."""
+    conn.execute("TRUNCATE incoming")
+    with conn.cursor() as cur:
+        with cur.copy(_COPY_SQL) as copy:
+            copy.write(text)
+        found = cur.execute(_MERGE_SQL).fetchone()
+        if keep_ids:
+            cur.execute("INSERT INTO received SELECT id FROM incoming")
+    assert found is not None
+    inserted, changed = int(found[0]), int(found[1])
+    return UpsertCounts(inserted=inserted, updated=changed - inserted, unchanged=received - changed)
+
+
+# COPY's text format: a tab between columns, \N for NULL, and a backslash escape for the
+# four characters that would otherwise end a value or a row.
+_COPY_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
+_FLOAT_COLUMNS = frozenset({"lon", "lat", "source_lon", "source_lat"})
+_INT_COLUMNS = frozenset({"grade_rank", "practitioners", "certified_practitioners", *H3_COLUMNS})
+_BOOLEAN = {True: "t", False: "f"}
+
+
+def _copy_text(batch: RowBatch) -> str:
+    """The batch as COPY text, built column by column: each value is converted by a
+    C-level map over its column, never by Python code per row and field."""
+    columns = [_copy_column(name, batch.column(name)) for name in ALL_COLUMNS]
+    return "\n".join(map("\t".join, zip(*columns, strict=True))) + "\n"
+
+
+def _copy_column(name: str, values: list[Any]) -> list[str]:
+    if name in _FLOAT_COLUMNS:
+        return _formatted(repr, values)  # repr: the shortest text that reads back exactly
+    if name in _INT_COLUMNS:
+        return _formatted(str, values)
+    if name == "active":
+        return list(map(_BOOLEAN.__getitem__, values))
+    if name == "categories":
+        return _formatted(_array_literal, values)
+    # Text: escaped only when some value needs it (rare), else as it is.
+    joined = "".join(filter(None, values))
+    if any(ch in joined for ch in "\\\t\n\r"):
+        return _formatted(lambda v: str(v).translate(_COPY_ESCAPES), values)
+    return _formatted(str, values) if None in values else values
+
+
+def _formatted(format: Callable[[Any], str], values: list[Any]) -> list[str]:
+    if None in values:
+        return ["\\N" if v is None else format(v) for v in values]
+    return list(map(format, values))
+
+
+@functools.cache
+def _array_literal(categories: str) -> str:
+    # Category values are bare words: no quoting needed inside the braces.
+    return "{" + categories + "}"
 
 
 def _reason(exc: BaseException) -> str:

@@ -1,21 +1,27 @@
 """The flat row shape both stores persist, and its conversion to and from providers.
 
 One mapping for every backend, so a provider read back from SQLite or PostGIS is equal to
-the one written.
+the one written. Writes travel column by column (:class:`RowBatch`): an import of a
+million rows cannot afford an object, a dict and a conversion call per row and field.
 """
 
 from __future__ import annotations
 
 import functools
+import itertools
 import json
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from operator import attrgetter
 from typing import Any
+
+import numpy as np
 
 from geo.crs import CRS
 from geo.h3cells import STORED_RESOLUTIONS, stored_cells
 from providers.model import Category, Grade, Kind, Precision, Provider
 
-# Column order shared by the stores; ``h3_r*`` are derived and filled in by ``to_rows``.
+# Column order shared by the stores; ``h3_r*`` are derived from the point (RowBatch.h3).
 CONTENT_COLUMNS: tuple[str, ...] = (
     "id",
     "kind",
@@ -47,46 +53,101 @@ H3_COLUMNS: tuple[str, ...] = tuple(f"h3_r{res}" for res in STORED_RESOLUTIONS)
 ALL_COLUMNS = CONTENT_COLUMNS + H3_COLUMNS
 
 
-def content_row(p: Provider) -> dict[str, Any]:
-    """The stored fields of ``p`` (categories as a sorted list, extra as JSON text)."""
-    return {
-        "id": p.id,
-        "kind": p.kind.value,
-        "name": p.name,
-        "categories": sorted(c.value for c in p.categories),
-        "lon": p.lon,
-        "lat": p.lat,
-        "credit_code": p.credit_code,
-        "credit_grade": None if p.credit_grade is None else p.credit_grade.value,
-        "grade_rank": p.grade_rank,
-        "address": p.address,
-        "district": p.district,
-        "street": p.street,
-        "community": p.community,
-        "phone": p.phone,
-        "opening_hours": p.opening_hours,
-        "practitioners": p.practitioners,
-        "certified_practitioners": p.certified_practitioners,
-        "source_crs": p.source_crs.value,
-        "source_lon": p.source_lon,
-        "source_lat": p.source_lat,
-        "geocode_precision": p.geocode_precision.value,
-        "geocoder": p.geocoder,
-        "source": p.source,
-        "active": p.active,
-        "extra": json.dumps(p.extra, ensure_ascii=False, sort_keys=True),
-    }
+@dataclass(frozen=True, eq=False)
+class RowBatch:
+    """Providers column by column, each value as the stores keep it.
+
+    ``columns`` has one list per name in :data:`CONTENT_COLUMNS`, all of one length:
+    enums as their values, ``categories`` as the sorted values joined by commas, ``extra``
+    as JSON text with sorted keys (so equal dicts give equal text), missing values as
+    ``None``. Ids are unique within a batch (an upsert counts the records it was given,
+    ``received``). The H3 cells are derived once per batch.
+    """
+
+    columns: dict[str, list[Any]]
+    duplicates: int = 0  # records left out because a later one had the same id
+    _h3: dict[str, list[int]] = field(default_factory=dict, repr=False)
+
+    def __len__(self) -> int:
+        return len(self.columns["id"])
+
+    @property
+    def received(self) -> int:
+        return len(self) + self.duplicates
+
+    def h3(self) -> dict[str, list[int]]:
+        """The ``h3_r*`` columns, computed on first use."""
+        if not self._h3 and len(self):
+            cells = stored_cells(
+                np.asarray(self.columns["lon"], np.float64),
+                np.asarray(self.columns["lat"], np.float64),
+            )
+            self._h3.update({f"h3_r{res}": cells[res].tolist() for res in STORED_RESOLUTIONS})
+        return self._h3
+
+    def column(self, name: str) -> list[Any]:
+        """A content or H3 column by name."""
+        return self.h3()[name] if name in H3_COLUMNS else self.columns[name]
+
+    def rows(self, names: Sequence[str] = ALL_COLUMNS) -> Iterator[tuple[Any, ...]]:
+        """The rows as tuples of the named columns."""
+        return zip(*(self.column(n) for n in names), strict=True)
+
+    def providers(self) -> Iterator[Provider]:
+        """The batch as providers (for code that wants objects; the stores do not)."""
+        return map(from_row, self.rows(CONTENT_COLUMNS))
+
+    @classmethod
+    def of(cls, providers: Sequence[Provider]) -> RowBatch:
+        """The batch of ``providers``; when an id comes twice, its last record wins."""
+        latest = list({p.id: p for p in providers}.values())
+        columns = {name: list(map(attrgetter(name), latest)) for name in CONTENT_COLUMNS}
+        for name in ("kind", "source_crs", "geocode_precision"):
+            columns[name] = [member.value for member in columns[name]]
+        columns["credit_grade"] = [None if g is None else g.value for g in columns["credit_grade"]]
+        columns["categories"] = list(map(categories_text, columns["categories"]))
+        columns["extra"] = list(map(extra_text, columns["extra"]))
+        return cls(columns, duplicates=len(providers) - len(latest))
 
 
-def to_rows(providers: list[Provider]) -> list[dict[str, Any]]:
-    """Rows with their H3 cells computed (once, vectorised over the batch)."""
-    rows = [content_row(p) for p in providers]
-    if rows:
-        cells = stored_cells([r["lon"] for r in rows], [r["lat"] for r in rows])
-        for res, values in cells.items():
-            for row, cell in zip(rows, values.tolist(), strict=True):
-                row[f"h3_r{res}"] = cell
-    return rows
+@functools.cache
+def categories_text(categories: frozenset[Category]) -> str:
+    """How a set of categories is stored: sorted values joined by commas."""
+    return ",".join(sorted(c.value for c in categories))
+
+
+def extra_text(extra: dict[str, str]) -> str:
+    """How ``extra`` is stored: JSON with sorted keys, so equal dicts give equal text."""
+    return json.dumps(extra, ensure_ascii=False, sort_keys=True) if extra else "{}"
+
+
+class ProviderBatches(Iterable[Provider]):
+    """Providers that arrive as :class:`RowBatch` es: an importer's validated columns.
+
+    A store's ``upsert`` takes any iterable of providers (the contract); given one of
+    these it writes the columns as they are, without building a provider per row. Like
+    a generator it can be consumed once.
+    """
+
+    def __init__(self, batches: Iterable[RowBatch]) -> None:
+        self._batches = iter(batches)
+
+    def batches(self) -> Iterator[RowBatch]:
+        return self._batches
+
+    def __iter__(self) -> Iterator[Provider]:
+        return itertools.chain.from_iterable(b.providers() for b in self._batches)
+
+
+def row_batches(providers: Iterable[Provider], size: int) -> Iterator[RowBatch]:
+    """``providers`` as batches of about ``size`` rows (or the batches they come in)."""
+    if isinstance(providers, ProviderBatches):
+        yield from providers.batches()
+        return
+    iterator = iter(providers)
+    # (itertools.batched arrives with Python 3.12; the project supports 3.11.)
+    while chunk := list(itertools.islice(iterator, size)):
+        yield RowBatch.of(chunk)
 
 
 _KIND = {k.value: k for k in Kind}
