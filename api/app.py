@@ -15,12 +15,25 @@ from fastapi.middleware.gzip import GZipMiddleware
 
 from api.errors import install_error_handlers
 from api.middleware import RateLimitMiddleware, SecurityHeadersMiddleware, TokenBuckets
-from api.routes import admin, coverage, evaluations, grades, pages, providers, system, viewport
+from api.routes import (
+    admin,
+    certificates,
+    coverage,
+    evaluations,
+    grades,
+    pages,
+    practitioners,
+    providers,
+    system,
+    viewport,
+)
 from jzmap.coverage import CoverageService
 from jzmap.grades import GradeBookSlot
+from jzmap.practitioners import RegistrySlot
 from jzmap.services import open_store_from
 from jzmap.settings import Settings
 from providers.gradebook import GradeBook
+from providers.registry import PractitionerRegistry
 from providers.store import ProviderStore
 
 _LIMITED_PREFIXES = ("/v1/", "/map", "/widget", "/embed")
@@ -36,6 +49,7 @@ def create_app(
     settings: Settings | None = None,
     store: ProviderStore | None = None,
     gradebook: GradeBook | None = None,
+    registry: PractitionerRegistry | None = None,
 ) -> FastAPI:
     """Build the API.
 
@@ -49,6 +63,8 @@ def create_app(
     gradebook
         An already open grade book, left open; when ``None`` the app opens the one the
         settings select: at start-up when it opens its own store, else on first use.
+    registry
+        An already open practitioners registry, left open; else opened like the grade book.
     """
     settings = settings or Settings()
 
@@ -59,11 +75,14 @@ def create_app(
         # One coverage service per store: its caches are keyed by that store's data version.
         app.state.coverage = CoverageService(app.state.store, settings)
         app.state.gradebooks = GradeBookSlot(settings, gradebook)
+        app.state.registries = RegistrySlot(settings, registry)
         try:
             if owned:
                 app.state.gradebooks.get()
+                app.state.registries.get()
             yield
         finally:
+            app.state.registries.close()
             app.state.gradebooks.close()
             if owned:
                 app.state.store.close()
@@ -107,4 +126,6 @@ def create_app(
     app.include_router(pages.router)
     app.include_router(admin.router)
     app.include_router(evaluations.router)
+    app.include_router(practitioners.router)
+    app.include_router(certificates.router)
     return app

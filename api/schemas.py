@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from typing import Annotated, Any, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
@@ -20,6 +20,14 @@ from providers.evaluations import (
     VisitOutcome,
 )
 from providers.model import Category, Grade, Kind, Precision
+from providers.practitioners import (
+    Blacklisting,
+    CertificateStatus,
+    CheckRecord,
+    CheckStatus,
+    Practitioner,
+    Stars,
+)
 
 
 class ScorePartOut(BaseModel):
@@ -386,3 +394,119 @@ class GradeHistoryOut(BaseModel):
     baseline_since: datetime | None
     score: float | None = Field(description="the current dynamic score, once evaluated")
     changes: list[GradeHistoryEntryOut] = Field(description="oldest first")
+
+
+class CheckIn(BaseModel):
+    """One of the five checks behind the 安心服务证."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    status: CheckStatus = CheckStatus.MISSING
+    evidenced_on: date | None = Field(None, description="date of the evidence")
+    expires_on: date | None = Field(
+        None, description="last day the evidence holds (required for the health certificate)"
+    )
+
+    def to_domain(self) -> CheckRecord:
+        return CheckRecord(self.status, self.evidenced_on, self.expires_on)
+
+
+class BlacklistingIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    on: date
+    reason: str = Field(min_length=1, max_length=MAX_TEXT_CHARS)
+    cause: list[str] = Field(default_factory=list, description="evaluation ids behind it")
+
+    def to_domain(self) -> Blacklisting:
+        return Blacklisting(self.on, self.reason, tuple(self.cause))
+
+
+class PractitionerIn(BaseModel):
+    """A practitioner as the official register has them (private: never shown publicly).
+
+    Checks left out are ``missing``. The certificate's status is computed, never sent."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    id: str = Field(min_length=1, max_length=100, description="registry id (not the ID number)")
+    name: str = Field(min_length=1, max_length=100)
+    id_number: str = Field(min_length=1, max_length=40, description="18-character ID number")
+    phone: str = Field("", max_length=40)
+    company_id: str | None = Field(None, max_length=100, description="employing company (co-…)")
+    stars: int | None = Field(None, ge=1, le=5, strict=True, description="official rating")
+    real_name: CheckIn = Field(default_factory=CheckIn)
+    pre_job_training: CheckIn = Field(default_factory=CheckIn)
+    no_criminal_record: CheckIn = Field(default_factory=CheckIn)
+    health_certificate: CheckIn = Field(default_factory=CheckIn)
+    vocational_certificate: CheckIn = Field(default_factory=CheckIn)
+    certificate_code: str | None = Field(None, max_length=32)
+    certificate_issued_on: date | None = None
+    certificate_revoked_on: date | None = None
+    blacklisting: BlacklistingIn | None = None
+    home_address: str = Field("", max_length=500)
+    home_lon: float | None = None
+    home_lat: float | None = None
+
+    def to_domain(self) -> Practitioner:
+        """Raises :class:`~providers.practitioners.InvalidPractitionerError` (messages
+        naming fields, never personal values) when the record breaks an invariant."""
+        return Practitioner(
+            id=self.id,
+            name=self.name,
+            id_number=self.id_number,
+            phone=self.phone,
+            company_id=self.company_id,
+            stars=None if self.stars is None else Stars(self.stars),
+            real_name=self.real_name.to_domain(),
+            pre_job_training=self.pre_job_training.to_domain(),
+            no_criminal_record=self.no_criminal_record.to_domain(),
+            health_certificate=self.health_certificate.to_domain(),
+            vocational_certificate=self.vocational_certificate.to_domain(),
+            certificate_code=self.certificate_code,
+            certificate_issued_on=self.certificate_issued_on,
+            certificate_revoked_on=self.certificate_revoked_on,
+            blacklisting=None if self.blacklisting is None else self.blacklisting.to_domain(),
+            home_address=self.home_address,
+            home_lon=self.home_lon,
+            home_lat=self.home_lat,
+        )
+
+
+class PractitionerBatchIn(BaseModel):
+    """A batch of practitioners. Items are checked one by one."""
+
+    practitioners: list[Any] = Field(
+        description="items with id, name, id_number, phone, company_id, stars, the five "
+        "checks (real_name, pre_job_training, no_criminal_record, health_certificate, "
+        "vocational_certificate: {status, evidenced_on, expires_on}), certificate_code, "
+        "certificate_issued_on, certificate_revoked_on, blacklisting {on, reason, cause}, "
+        "home_address, home_lon, home_lat",
+    )
+
+
+class PractitionerLoadOut(BaseModel):
+    """No personal value is ever echoed: ids and reasons naming fields only."""
+
+    received: int
+    accepted: list[str] = Field(description="ids stored (new or changed)")
+    unchanged: list[str] = Field(description="ids already stored as sent")
+    rejected: list[RejectedItemOut]
+    providers_updated: list[str] = Field(description="companies whose public counts changed")
+    counted_on: date = Field(description="the date (China time) the counts were derived at")
+
+
+class CertificateCompanyOut(BaseModel):
+    id: str
+    name: str | None = Field(description="null when the company is no longer listed")
+
+
+class CertificateOut(BaseModel):
+    """A 安心服务证 as a household may check it: nothing personal beyond a masked name."""
+
+    code: str
+    valid: bool = Field(description="true only when status is valid")
+    status: CertificateStatus = Field(description="valid, expired, incomplete or revoked")
+    checked_on: date = Field(description="the date (China time) the status holds for")
+    company: CertificateCompanyOut | None = Field(description="null for a freelancer")
+    masked_name: str = Field(description="surname and last character only, e.g. 张*华")

@@ -15,6 +15,7 @@ from geo.geocoding import AmapGeocoder, GazetteerGeocoder, Geocoder, GeocoderCha
 from ingest import Ingester
 from jzmap.settings import Settings
 from providers.gradebook import GradeBook
+from providers.registry import PractitionerRegistry
 from providers.store import ProviderStore
 from providers.stores import open_store
 
@@ -45,6 +46,23 @@ def open_gradebook_from(settings: Settings) -> GradeBook:
     from providers.stores.gradebook_embedded import EmbeddedGradeBook
 
     return EmbeddedGradeBook(settings.data_dir)
+
+
+def open_registry_from(settings: Settings) -> PractitionerRegistry:
+    """The practitioners registry beside the grade book: PostGIS table ``practitioners``
+    when ``DATABASE_URL`` is set (migration 0004), else ``practitioners.sqlite`` in the
+    embedded data directory."""
+    if settings.database_url:
+        from providers.stores.registry_postgis import PostgisRegistry
+
+        return PostgisRegistry.open(
+            settings.database_url,
+            connect_timeout_s=settings.db_connect_timeout_s,
+            statement_timeout_ms=settings.db_statement_timeout_ms,
+        )
+    from providers.stores.registry_embedded import EmbeddedRegistry
+
+    return EmbeddedRegistry(settings.data_dir)
 
 
 @functools.cache

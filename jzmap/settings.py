@@ -52,6 +52,12 @@ class Settings(BaseSettings):
         le=100_000,
         description="most evaluations one POST /v1/admin/evaluations may carry",
     )
+    max_practitioners_per_batch: int = Field(
+        default=5_000,
+        ge=1,
+        le=100_000,
+        description="most practitioners one POST /v1/admin/practitioners may carry",
+    )
     grades_baseline_since: AwareDatetime = Field(
         default=datetime(2000, 1, 1, tzinfo=timezone(timedelta(hours=8))),
         description="when the imported official grades were assessed: a subject's baseline "

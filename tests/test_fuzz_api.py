@@ -21,6 +21,8 @@ from jzmap.settings import REFERENCE_DIR, Settings
 from providers.store import ProviderStore
 from providers.stores.embedded import EmbeddedStore
 from providers.stores.postgis import PostgisStore
+from providers.stores.registry_embedded import EmbeddedRegistry
+from providers.stores.registry_postgis import PostgisRegistry
 
 EXAMPLES_PER_OPERATION = 40
 
@@ -75,9 +77,13 @@ def _fuzz_operation(
 
 def test_embedded_api_conforms_to_its_spec(tmp_path: Path) -> None:
     store = _fill(EmbeddedStore(tmp_path / "fuzz"))
+    # The certificate check reads the practitioners registry on every call: hand one in.
+    registry = EmbeddedRegistry(tmp_path / "registry")
     try:
-        tried = _fuzz(create_app(Settings(data_dir=Path("/nonexistent")), store=store))
+        app = create_app(Settings(data_dir=Path("/nonexistent")), store=store, registry=registry)
+        tried = _fuzz(app)
     finally:
+        registry.close()
         store.close()
     print(f"schemathesis, embedded: {sum(tried.values())} requests over {len(tried)} operations")
     assert all(tried.values()), tried
@@ -86,10 +92,12 @@ def test_embedded_api_conforms_to_its_spec(tmp_path: Path) -> None:
 @pytest.mark.postgis
 def test_postgis_api_conforms_to_its_spec(postgis_migrated: str) -> None:
     store = _fill(PostgisStore.open(postgis_migrated))
+    registry = PostgisRegistry.open(postgis_migrated)
     try:
-        app = create_app(Settings(data_dir=Path("/nonexistent")), store=store)
+        app = create_app(Settings(data_dir=Path("/nonexistent")), store=store, registry=registry)
         tried = _fuzz(app)
     finally:
+        registry.close()
         store.close()
     print(f"schemathesis, postgis: {sum(tried.values())} requests over {len(tried)} operations")
     assert all(tried.values()), tried

@@ -270,7 +270,7 @@ def test_migration_0003_upgrades_and_downgrades(postgis_url: str) -> None:
     try:
         engine = make_engine(url)
         assert upgrade_schema(engine, "0002") == "0002"
-        assert upgrade_schema(engine) == "0003"
+        assert upgrade_schema(engine, "0003") == "0003"
         book = PostgisGradeBook(engine)
         book.record(CO, BASE, reviews(2))
         assert len(book.history(CO)) == 2
@@ -283,7 +283,7 @@ def test_migration_0003_upgrades_and_downgrades(postgis_url: str) -> None:
         with engine.connect() as conn:
             left = set(sa.inspect(conn).get_table_names())
         assert "providers" in left and not {t for t in left if t.startswith("grade")}
-        assert upgrade_schema(engine) == "0003"
+        assert upgrade_schema(engine, "0003") == "0003"
         engine.dispose()
     finally:
         with admin.connect() as conn:

@@ -41,7 +41,7 @@ def test_0001_data_survives_the_upgrade_to_head(fresh_url: str) -> None:
                 """
             )
         )
-    assert upgrade_schema(engine) == "0003"
+    assert upgrade_schema(engine) == "0004"
     engine.dispose()
     store = PostgisStore.open(fresh_url)
     store.ensure_schema()

@@ -1,0 +1,156 @@
+"""The PostGIS practitioners registry: table ``practitioners`` (migration 0004) in the
+providers' database.
+
+Each upsert is one transaction that locks the rows it reads (``SELECT … FOR UPDATE``), so
+concurrent loads of the same practitioners queue up; a code taken by a concurrent load
+between read and write trips the unique constraint and the upsert is planned once more.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+
+import psycopg
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, Engine
+
+from providers.practitioners import Practitioner
+from providers.registry import (
+    UpsertPlan,
+    plan_upsert,
+    practitioner_from_json,
+    practitioner_to_json,
+)
+from providers.store import StoreUnavailableError
+from providers.stores.postgis import make_engine
+
+_STORED = sa.text("SELECT body FROM practitioners WHERE id = ANY(:ids) FOR UPDATE")
+_HOLDERS = sa.text(
+    "SELECT certificate_code, id FROM practitioners WHERE certificate_code = ANY(:codes)"
+)
+_UPSERT = sa.text(
+    """
+    INSERT INTO practitioners (id, company_id, certificate_code, body)
+    VALUES (:id, :company_id, :certificate_code, CAST(:body AS jsonb))
+    ON CONFLICT (id) DO UPDATE SET company_id = excluded.company_id,
+        certificate_code = excluded.certificate_code, body = excluded.body, updated_at = now()
+    """
+)
+_GET = sa.text("SELECT body FROM practitioners WHERE id = :key")
+_BY_CODE = sa.text("SELECT body FROM practitioners WHERE certificate_code = :key")
+_BY_COMPANY = sa.text("SELECT body FROM practitioners WHERE company_id = :key ORDER BY id")
+
+
+class PostgisRegistry:
+    """A :class:`~providers.registry.PractitionerRegistry` in PostgreSQL.
+
+    Parameters
+    ----------
+    engine
+        From :func:`providers.stores.postgis.make_engine`; disposed of on ``close``.
+    """
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    @classmethod
+    def open(
+        cls,
+        database_url: str,
+        *,
+        pool_size: int = 2,
+        connect_timeout_s: int = 5,
+        statement_timeout_ms: int = 10_000,
+    ) -> PostgisRegistry:
+        return cls(
+            make_engine(
+                database_url,
+                pool_size=pool_size,
+                connect_timeout_s=connect_timeout_s,
+                statement_timeout_ms=statement_timeout_ms,
+            )
+        )
+
+    def upsert(self, practitioners: Sequence[Practitioner]) -> UpsertPlan:
+        try:
+            return self._upsert(practitioners)
+        except sa.exc.IntegrityError:
+            return self._upsert(practitioners)
+
+    def _upsert(self, practitioners: Sequence[Practitioner]) -> UpsertPlan:
+        ids = sorted({p.id for p in practitioners})
+        codes = sorted({p.certificate_code for p in practitioners if p.certificate_code})
+        with self._transaction() as conn:
+            stored = {
+                p.id: p
+                for p in (
+                    practitioner_from_json(row.body) for row in conn.execute(_STORED, {"ids": ids})
+                )
+            }
+            holders = {
+                row.certificate_code: row.id for row in conn.execute(_HOLDERS, {"codes": codes})
+            }
+            plan = plan_upsert(practitioners, stored, holders)
+            if plan.writes:
+                conn.execute(
+                    _UPSERT,
+                    [
+                        {
+                            "id": p.id,
+                            "company_id": p.company_id,
+                            "certificate_code": p.certificate_code,
+                            "body": practitioner_to_json(p),
+                        }
+                        for p in plan.writes
+                    ],
+                )
+        return plan
+
+    def get(self, practitioner_id: str) -> Practitioner | None:
+        return self._one(_GET, practitioner_id)
+
+    def by_certificate(self, code: str) -> Practitioner | None:
+        return self._one(_BY_CODE, code)
+
+    def by_company(self, company_id: str) -> list[Practitioner]:
+        with self._connection() as conn:
+            rows = conn.execute(_BY_COMPANY, {"key": company_id}).all()
+        return [practitioner_from_json(row.body) for row in rows]
+
+    def _one(self, query: sa.TextClause, key: str) -> Practitioner | None:
+        with self._connection() as conn:
+            row = conn.execute(query, {"key": key}).first()
+        return None if row is None else practitioner_from_json(row.body)
+
+    def check(self) -> None:
+        with self._connection() as conn:
+            conn.execute(sa.text("SELECT 1 FROM practitioners LIMIT 1")).all()
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    @contextmanager
+    def _transaction(self) -> Iterator[Connection]:
+        try:
+            with self.engine.begin() as conn:
+                yield conn
+        except (sa.exc.OperationalError, sa.exc.InterfaceError, psycopg.OperationalError) as exc:
+            raise StoreUnavailableError(
+                f"practitioners registry unavailable: {_reason(exc)}"
+            ) from exc
+
+    @contextmanager
+    def _connection(self) -> Iterator[Connection]:
+        try:
+            with self.engine.connect() as conn:
+                yield conn
+        except (sa.exc.OperationalError, sa.exc.InterfaceError, psycopg.OperationalError) as exc:
+            raise StoreUnavailableError(
+                f"practitioners registry unavailable: {_reason(exc)}"
+            ) from exc
+
+
+def _reason(exc: BaseException) -> str:
+    text = str(getattr(exc, "orig", exc) or exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__

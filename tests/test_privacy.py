@@ -1,0 +1,300 @@
+"""Privacy by construction: a practitioner's personal values never leave through a public
+route, the map pages or the static export; admin routes refuse missing and wrong tokens.
+
+The walk is driven by the app's own OpenAPI spec, so a public route added later is walked
+too (and a required parameter this test cannot fill fails it, rather than being skipped).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+from fastapi.testclient import TestClient
+from pydantic import SecretStr
+
+from api.app import create_app
+from geo.crs import CRS, from_wgs84
+from jzmap.services import district_points, districts_layer
+from jzmap.settings import Settings
+from maps.export import export_static_map
+from providers.model import Category
+from providers.practitioners import id_number_check_char
+from providers.store import ProviderStore
+from tests.helpers import CANTON_TOWER, company, station
+
+TOKEN = "privacy-admin-token"
+AUTH = {"Authorization": f"Bearer {TOKEN}"}
+LON, LAT = CANTON_TOWER
+CO = company(
+    7,
+    LON + 0.001,
+    LAT + 0.001,
+    categories=(Category.HOUSEKEEPING, Category.ELDERLY_CARE),
+    practitioners=1,
+    certified_practitioners=0,
+)
+ST = station(8, LON - 0.001, LAT - 0.001)
+CODE = "GZ-2025-770001"
+
+NAME = "司徒雪梅"
+ID_NUMBER = "44010519870423" + "512" + id_number_check_char("44010519870423512")
+PHONE = "139-2468-1357"
+HOME = "海珠区新港西路135号7栋1203房"
+HOME_LON, HOME_LAT = 113.3381237, 23.0968841
+
+PASSED = {"status": "passed", "evidenced_on": "2020-03-01"}
+PRACTITIONER: dict[str, Any] = {
+    "id": "pr-privacy-1",
+    "name": NAME,
+    "id_number": ID_NUMBER,
+    "phone": PHONE,
+    "company_id": CO.id,
+    "stars": 4,
+    "real_name": PASSED,
+    "pre_job_training": PASSED,
+    "no_criminal_record": PASSED,
+    "health_certificate": {**PASSED, "expires_on": "2099-12-31"},
+    "vocational_certificate": PASSED,
+    "certificate_code": CODE,
+    "certificate_issued_on": "2020-03-10",
+    "home_address": HOME,
+    "home_lon": HOME_LON,
+    "home_lat": HOME_LAT,
+}
+
+
+def spellings() -> list[str]:
+    """Every form a personal value could leak in: as stored, reformatted, JSON-escaped."""
+    digits = "".join(ch for ch in PHONE if ch.isdigit())
+    values = [
+        NAME,
+        NAME[2:],  # the given name alone (the masked form keeps only 司徒 and 梅)
+        NAME[:3],
+        ID_NUMBER,
+        ID_NUMBER.lower(),
+        ID_NUMBER[:17],
+        PHONE,
+        digits,
+        f"{digits[:3]} {digits[3:7]} {digits[7:]}",
+        HOME,
+        "新港西路135号",
+        str(HOME_LON),  # full precision: one alone is a leak
+        str(HOME_LAT),
+    ]
+    escaped = [json.dumps(v)[1:-1] for v in values]  # \\uXXXX forms of the Chinese values
+    return sorted(set(values + escaped))
+
+
+_NUMBER = re.compile(r"-?\d+\.\d+")
+# The home point in every CRS an answer may be given in, to 5 decimals (about a metre).
+HOME_POINTS = {crs: tuple(round(v, 5) for v in from_wgs84(HOME_LON, HOME_LAT, crs)) for crs in CRS}
+
+
+def home_coordinates_in(body: str) -> list[str]:
+    """The CRSs in which the home point appears in ``body`` to 5 decimals, as a lon/lat or
+    lat/lon pair of numbers at most two apart. (One coordinate alone turns up by chance
+    among the hundred thousand numbers of a coverage grid; a point does not.)"""
+    numbers = [round(float(m), 5) for m in _NUMBER.findall(body)]
+    found = []
+    for crs, (lon, lat) in HOME_POINTS.items():
+        for i, a in enumerate(numbers):
+            if a not in (lon, lat):
+                continue
+            other = lat if a == lon else lon
+            if other in numbers[max(0, i - 2) : i + 3]:
+                found.append(f"home point in {crs.value}")
+                break
+    return found
+
+
+def assert_private(where: str, body: str) -> None:
+    leaked = [v for v in spellings() if v in body] + home_coordinates_in(body)
+    assert not leaked, f"{where} carries personal values {leaked}"
+
+
+@pytest.fixture
+def client(
+    store: ProviderStore, request: pytest.FixtureRequest, tmp_path: Path
+) -> Iterator[TestClient]:
+    database_url: str | None = None
+    if "postgis" in request.node.callspec.id:
+        database_url = request.getfixturevalue("postgis_migrated")
+        engine = sa.create_engine(database_url)
+        with engine.begin() as conn:
+            conn.execute(
+                sa.text("TRUNCATE practitioners, grade_subjects, grade_evaluations, grade_changes")
+            )
+        engine.dispose()
+    store.upsert([CO, ST])
+    settings = Settings(
+        database_url=database_url, data_dir=tmp_path / "private", admin_token=SecretStr(TOKEN)
+    )
+    with TestClient(create_app(settings, store=store)) as c:
+        r = c.post("/v1/admin/practitioners", json={"practitioners": [PRACTITIONER]}, headers=AUTH)
+        assert r.status_code == 200, r.text
+        assert r.json()["accepted"] == [PRACTITIONER["id"]], r.text
+        assert_private("the admin load's answer", r.text)
+        yield c
+
+
+BBOX = f"{LON - 0.02},{LAT - 0.02},{LON + 0.02},{LAT + 0.02}"
+# Values for every parameter a public route may take; a list is walked value by value.
+REQUIRED: dict[str, list[str]] = {
+    "lat": [str(LAT)],
+    "lon": [str(LON)],
+    "bbox": [BBOX],
+    "zoom": ["11", "15", "18"],
+    "category": ["housekeeping", "elderly_care"],
+    "provider_id": [CO.id, ST.id],
+    "code": [CODE, CODE.lower()],
+}
+# Optional parameters without an enum worth one more call each (enum parameters are
+# walked through every value their schema allows).
+OPTIONAL: dict[str, str] = {
+    "certified_only": "true",
+    "include_approximate": "true",
+    "district": "海珠区",
+    "k": "3",
+    "radius_m": "5000",
+}
+
+
+def public_gets(spec: dict[str, Any]) -> list[tuple[str, list[dict[str, Any]]]]:
+    return [
+        (path, op.get("parameters", []))
+        for path, ops in spec["paths"].items()
+        for method, op in ops.items()
+        if method == "get" and not path.startswith("/v1/admin")
+    ]
+
+
+def enum_values(spec: dict[str, Any], schema: dict[str, Any]) -> list[str]:
+    """The values an (optional) parameter's schema allows, when it lists them."""
+    if "$ref" in schema:
+        schema = spec["components"]["schemas"][schema["$ref"].rsplit("/", 1)[-1]]
+    if "enum" in schema:
+        return [str(v) for v in schema["enum"]]
+    return [v for option in schema.get("anyOf", []) for v in enum_values(spec, option)]
+
+
+def calls(
+    spec: dict[str, Any], path: str, parameters: list[dict[str, Any]]
+) -> list[tuple[str, dict[str, str]]]:
+    """(url, query) pairs covering each value of each required parameter, then each
+    optional parameter added on its own, with each of its values."""
+    required = [p for p in parameters if p.get("required")]
+    missing = [p["name"] for p in required if p["name"] not in REQUIRED]
+    assert not missing, f"{path}: the privacy walk cannot fill {missing}; add values"
+    out: list[tuple[str, dict[str, str]]] = []
+    rounds = max([len(REQUIRED[p["name"]]) for p in required] or [1])
+    for i in range(rounds):
+        url, query = path, {}
+        for p in required:
+            values = REQUIRED[p["name"]]
+            value = values[min(i, len(values) - 1)]
+            if p["in"] == "path":
+                url = url.replace("{" + p["name"] + "}", value)
+            else:
+                query[p["name"]] = value
+        out.append((url, query))
+    base_url, base_query = out[0]
+    for p in parameters:
+        if p.get("required") or p["in"] != "query":
+            continue
+        values = enum_values(spec, p.get("schema", {}))
+        if not values and p["name"] in OPTIONAL:
+            values = [OPTIONAL[p["name"]]]
+        out.extend((base_url, base_query | {p["name"]: v}) for v in values)
+    return out
+
+
+def test_no_public_route_carries_a_practitioners_personal_values(
+    client: TestClient, store: ProviderStore
+) -> None:
+    spec = client.get("/openapi.json").json()
+    assert_private("the OpenAPI spec", json.dumps(spec, ensure_ascii=False))
+    routes = public_gets(spec)
+    walked = {path for path, _ in routes}
+    # The walk must reach the routes that touch practitioners at all.
+    assert {"/v1/certificates/{code}", "/v1/providers/nearest", "/v1/map/layer"} <= walked
+    seen_company = seen_certificate = 0
+    for path, parameters in routes:
+        for url, query in calls(spec, path, parameters):
+            r = client.get(url, params=query)
+            where = f"GET {url} {query}"
+            assert r.status_code == 200, f"{where}: {r.status_code} {r.text[:300]}"
+            assert_private(where, r.text)
+            seen_company += CO.id in r.text
+            seen_certificate += "司徒*梅" in r.text
+    # Not vacuous: the company (with its derived count) and the certificate were answered.
+    assert seen_company >= 5 and seen_certificate == 2
+    provider = store.get(CO.id)
+    assert provider is not None and provider.certified_practitioners == 1
+
+    for page in ("/map", "/widget", "/embed", "/map?lang=en", f"/map?lat={LAT}&lon={LON}"):
+        r = client.get(page)
+        assert r.status_code == 200, page
+        assert_private(f"GET {page}", r.text)
+
+    settings = Settings()
+    html = export_static_map(
+        store,
+        districts_layer(settings),
+        district_points(settings),
+        tiles_url="/static/blank-tile.png",
+        tiles_attribution="test",
+        tiles_crs=CRS.WGS84,
+    )
+    assert_private("the static export", html)
+
+
+def test_a_404_for_a_certificate_is_json_and_impersonal(client: TestClient) -> None:
+    r = client.get("/v1/certificates/GZ-0000-000000")
+    assert r.status_code == 404 and r.json()["error"] == "not_found"
+    assert_private("a certificate 404", r.text)
+
+
+def admin_operations(spec: dict[str, Any]) -> list[tuple[str, str]]:
+    return [
+        (method, path)
+        for path, ops in spec["paths"].items()
+        for method in ops
+        if path.startswith("/v1/admin")
+    ]
+
+
+def test_every_admin_operation_refuses_missing_and_wrong_tokens(client: TestClient) -> None:
+    operations = admin_operations(client.get("/openapi.json").json())
+    assert ("post", "/v1/admin/practitioners") in operations
+    assert ("post", "/v1/admin/evaluations") in operations
+    for method, path in operations:
+        for headers in ({}, {"Authorization": "Bearer wrong-token"}, {"Authorization": TOKEN}):
+            r = client.request(method, path, json={}, headers=headers)
+            assert r.status_code == 401, (method, path, headers, r.status_code)
+            assert_private(f"{method} {path}", r.text)
+    # The seeded practitioner was not touched by any refused call.
+    r = client.get(f"/v1/certificates/{CODE}")
+    assert r.json()["valid"] is True
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        f'{{"n": "{NAME}"}}',
+        json.dumps({"n": NAME}),  # \\u-escaped
+        "44010519870423512" + ID_NUMBER[-1],
+        "tel:13924681357",
+        f"<p>{HOME}</p>",
+        '{"lat": 23.096884, "lon": 113.338124}',
+        "[113.34357,23.0943]",  # the home point in GCJ-02
+    ],
+)
+def test_the_leak_detector_catches_each_spelling(body: str) -> None:
+    with pytest.raises(AssertionError):
+        assert_private("a crafted body", body)

@@ -1,0 +1,161 @@
+"""The practitioners registry contract, run unchanged against both backends."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterator
+from datetime import date
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+
+from providers.practitioners import (
+    Blacklisting,
+    CheckRecord,
+    CheckStatus,
+    Practitioner,
+    Stars,
+    id_number_check_char,
+)
+from providers.registry import PractitionerRegistry, UpsertPlan
+from providers.stores.registry_embedded import EmbeddedRegistry
+from providers.stores.registry_postgis import PostgisRegistry
+
+OK = CheckRecord(CheckStatus.PASSED, date(2025, 1, 6))
+HEALTH = CheckRecord(CheckStatus.PASSED, date(2025, 1, 6), date(2026, 1, 5))
+
+
+def id_number(n: int) -> str:
+    first17 = f"44010519850101{n:03d}"
+    return first17 + id_number_check_char(first17)
+
+
+def person(
+    n: int, company: str | None = "co-1", code: str | None = None, **extra: object
+) -> Practitioner:
+    fields: dict[str, object] = {
+        "name": "张三华",
+        "id_number": id_number(n),
+        "phone": "138-0000-0000",
+        "company_id": company,
+        "stars": Stars.FOUR,
+        "real_name": OK,
+        "pre_job_training": OK,
+        "no_criminal_record": OK,
+        "health_certificate": HEALTH,
+        "vocational_certificate": OK,
+        "certificate_code": code if code is not None else f"GZ-2025-{n:06d}",
+        "certificate_issued_on": date(2025, 1, 10),
+        "home_address": "海珠区某路1号",
+        "home_lon": 113.3,
+        "home_lat": 23.1,
+    }
+    fields.update(extra)
+    return Practitioner(f"pr-{n}", **fields)  # type: ignore[arg-type]
+
+
+@pytest.fixture
+def embedded_registry(tmp_path: Path) -> Iterator[EmbeddedRegistry]:
+    registry = EmbeddedRegistry(tmp_path / "embedded")
+    yield registry
+    registry.close()
+
+
+@pytest.fixture
+def postgis_registry(postgis_migrated: str) -> Iterator[PostgisRegistry]:
+    registry = PostgisRegistry.open(postgis_migrated)
+    with registry.engine.begin() as conn:
+        conn.execute(sa.text("TRUNCATE practitioners"))
+    yield registry
+    registry.close()
+
+
+@pytest.fixture(params=("embedded", "postgis"))
+def registry(request: pytest.FixtureRequest) -> PractitionerRegistry:
+    result: PractitionerRegistry = request.getfixturevalue(f"{request.param}_registry")
+    return result
+
+
+def outcomes(plan: UpsertPlan) -> list[str]:
+    return [item.outcome.value for item in plan.items]
+
+
+def test_upsert_is_idempotent_by_id_and_round_trips_every_field(
+    registry: PractitionerRegistry,
+) -> None:
+    full = person(
+        1,
+        blacklisting=Blacklisting(date(2024, 6, 1), "严重投诉属实", ("cp-1", "cp-2")),
+        certificate_issued_on=date(2024, 1, 10),
+        certificate_revoked_on=date(2024, 7, 1),
+        stars=Stars.ONE,
+    )
+    free = person(
+        2,
+        company=None,
+        certificate_code=None,
+        certificate_issued_on=None,
+        stars=None,
+        home_lon=None,
+        home_lat=None,
+    )
+    plan = registry.upsert([full, free])
+    assert outcomes(plan) == ["inserted", "inserted"]
+    assert plan.companies == frozenset({"co-1"})
+    assert registry.get("pr-1") == full and registry.get("pr-2") == free
+    assert registry.get("pr-9") is None
+
+    again = registry.upsert([full, free])
+    assert outcomes(again) == ["unchanged", "unchanged"] and again.writes == ()
+
+    moved = dataclasses.replace(full, company_id="co-2", phone="139-0000-0000")
+    plan = registry.upsert([moved])
+    assert outcomes(plan) == ["updated"]
+    # Both the old and the new company must be recounted.
+    assert plan.companies == frozenset({"co-1", "co-2"})
+    assert registry.get("pr-1") == moved
+    assert registry.by_company("co-1") == [] and registry.by_company("co-2") == [moved]
+
+
+def test_lookups_by_certificate_code_and_company(registry: PractitionerRegistry) -> None:
+    people = [person(3), person(1), person(2, company="co-2")]
+    registry.upsert(people)
+    found = registry.by_certificate("GZ-2025-000002")
+    assert found is not None and found.id == "pr-2"
+    assert registry.by_certificate("GZ-2025-999999") is None
+    assert registry.by_certificate("gz-2025-000002") is None  # exact: callers normalise
+    assert [p.id for p in registry.by_company("co-1")] == ["pr-1", "pr-3"]
+    assert registry.by_company("co-9") == []
+
+
+def test_a_certificate_code_names_one_practitioner(registry: PractitionerRegistry) -> None:
+    registry.upsert([person(1)])
+    taken = person(2, code="GZ-2025-000001")
+    plan = registry.upsert([taken, person(3), person(3), person(4, code="GZ-2025-000003")])
+    assert outcomes(plan) == ["rejected", "inserted", "rejected", "rejected"]
+    reasons = [item.reason for item in plan.items]
+    assert "held by practitioner 'pr-1'" in reasons[0]
+    assert "already in this batch at index 1" in reasons[2]
+    assert "already in this batch at index 1" in reasons[3]
+    assert registry.get("pr-2") is None and registry.get("pr-4") is None
+    # Nothing personal in any reason.
+    for reason in reasons:
+        assert "张三华" not in reason and id_number(2) not in reason and "138" not in reason
+
+    # Once its holder gives it up, a code may move.
+    registry.upsert([person(1, code="GZ-2025-000101")])
+    assert outcomes(registry.upsert([taken])) == ["inserted"]
+    holder = registry.by_certificate("GZ-2025-000001")
+    assert holder is not None and holder.id == "pr-2"
+
+
+def test_the_embedded_registry_survives_reopening(tmp_path: Path) -> None:
+    first = EmbeddedRegistry(tmp_path)
+    first.upsert([person(1)])
+    first.close()
+    second = EmbeddedRegistry(tmp_path)
+    assert second.get("pr-1") == person(1)
+    second.check()
+    second.close()
+    assert (tmp_path / "practitioners.sqlite").exists()
