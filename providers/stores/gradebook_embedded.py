@@ -11,9 +11,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
-import threading
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
 
@@ -32,7 +30,7 @@ from providers.gradebook import (
     score_cp,
 )
 from providers.grading import DEFAULT_MODEL, GradeChange, GradeState, GradingModel
-from providers.store import StoreUnavailableError
+from providers.stores.sqlite_file import SQLiteFile
 
 DB_FILENAME = "grades.sqlite"
 # Bump when _SCHEMA changes: a file of another version is refused, never half-read.
@@ -106,52 +104,10 @@ class EmbeddedGradeBook:
     """
 
     def __init__(self, data_dir: Path) -> None:
-        self.path = Path(data_dir) / DB_FILENAME
-        try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            with self._connect() as conn:
-                conn.executescript(_SCHEMA)
-                found = conn.execute(
-                    "SELECT value FROM meta WHERE key = 'schema_version'"
-                ).fetchone()[0]
-        except (OSError, sqlite3.Error) as exc:
-            raise StoreUnavailableError(
-                f"cannot open the grade book at {self.path}: {exc}"
-            ) from exc
-        if found != _SCHEMA_VERSION:
-            raise StoreUnavailableError(
-                f"the grade book at {self.path} has schema version {found}, this program "
-                f"needs {_SCHEMA_VERSION}"
-            )
-        self._local = threading.local()
-
-    def _connect(self) -> sqlite3.Connection:
-        conn = sqlite3.connect(self.path, timeout=30.0, isolation_level=None)
-        conn.execute("PRAGMA journal_mode=WAL")
-        conn.execute("PRAGMA synchronous=NORMAL")
-        return conn
-
-    def _conn(self) -> sqlite3.Connection:
-        # sqlite3 connections must stay on their thread; the API serves from a thread pool.
-        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
-        if conn is None:
-            conn = self._connect()
-            self._local.conn = conn
-        return conn
-
-    @contextmanager
-    def _transaction(self) -> Iterator[sqlite3.Connection]:
-        conn = self._conn()
-        try:
-            conn.execute("BEGIN IMMEDIATE")
-        except sqlite3.Error as exc:
-            raise StoreUnavailableError(f"grade book at {self.path}: {exc}") from exc
-        try:
-            yield conn
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
-        conn.execute("COMMIT")
+        self._db = SQLiteFile(
+            Path(data_dir) / DB_FILENAME, _SCHEMA, _SCHEMA_VERSION, "the grade book"
+        )
+        self.path = self._db.path
 
     def record(
         self,
@@ -160,7 +116,7 @@ class EmbeddedGradeBook:
         evaluations: Sequence[Evaluation],
         model: GradingModel = DEFAULT_MODEL,
     ) -> Recording:
-        with self._transaction() as conn:
+        with self._db.transaction() as conn:
             baseline = _stored_baseline(conn, subject) or baseline
             stored = [
                 evaluation_from_json(body)
@@ -191,7 +147,7 @@ class EmbeddedGradeBook:
 
     def current(self, subject: Subject) -> SubjectGrade | None:
         row = (
-            self._conn()
+            self._db.conn()
             .execute(
                 "SELECT baseline, since, grade, score_cp, as_of, blacklisted_at, blacklist_cause"
                 " FROM grade_subjects WHERE kind = ? AND id = ?",
@@ -213,7 +169,7 @@ class EmbeddedGradeBook:
         )
 
     def history(self, subject: Subject) -> list[GradeChange]:
-        rows = self._conn().execute(
+        rows = self._db.conn().execute(
             "SELECT at, cause, grade_before, grade_after, score_before_cp, score_after_cp,"
             " blacklisted FROM grade_changes WHERE subject_kind = ? AND subject_id = ?"
             " ORDER BY seq",
@@ -234,16 +190,10 @@ class EmbeddedGradeBook:
         ]
 
     def check(self) -> None:
-        try:
-            self._conn().execute("SELECT 1 FROM grade_subjects LIMIT 1").fetchall()
-        except sqlite3.Error as exc:
-            raise StoreUnavailableError(f"grade book at {self.path} is unreadable: {exc}") from exc
+        self._db.check("grade_subjects")
 
     def close(self) -> None:
-        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
-        if conn is not None:
-            conn.close()
-            self._local.conn = None
+        self._db.close()
 
 
 def _stored_baseline(conn: sqlite3.Connection, subject: Subject) -> Baseline | None:

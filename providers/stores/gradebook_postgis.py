@@ -8,13 +8,11 @@ behind each other, recordings about different subjects run side by side.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from typing import Any
 
-import psycopg
 import sqlalchemy as sa
-from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.engine import Engine
 
 from providers.evaluations import Evaluation, Subject
 from providers.gradebook import (
@@ -37,8 +35,7 @@ from providers.grading import (
     GradingModel,
     initial_state,
 )
-from providers.store import StoreUnavailableError
-from providers.stores.postgis import make_engine
+from providers.stores.pg_database import Database
 
 _ENSURE_SUBJECT = sa.text(
     """
@@ -102,6 +99,7 @@ class PostgisGradeBook:
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
+        self._db = Database(engine, "grade book")
 
     @classmethod
     def open(
@@ -113,14 +111,14 @@ class PostgisGradeBook:
         statement_timeout_ms: int = 10_000,
     ) -> PostgisGradeBook:
         # Batches are small (JZMAP_MAX_EVALUATIONS_PER_BATCH): the read timeout fits them.
-        return cls(
-            make_engine(
-                database_url,
-                pool_size=pool_size,
-                connect_timeout_s=connect_timeout_s,
-                statement_timeout_ms=statement_timeout_ms,
-            )
+        db = Database.open(
+            database_url,
+            "grade book",
+            pool_size=pool_size,
+            connect_timeout_s=connect_timeout_s,
+            statement_timeout_ms=statement_timeout_ms,
         )
+        return cls(db.engine)
 
     def record(
         self,
@@ -145,7 +143,7 @@ class PostgisGradeBook:
         model: GradingModel,
     ) -> Recording:
         key = {"kind": subject.kind.value, "id": subject.id}
-        with self._transaction() as conn:
+        with self._db.transaction() as conn:
             initial = initial_state(subject, baseline.grade, baseline.since, model)
             conn.execute(
                 _ENSURE_SUBJECT,
@@ -184,7 +182,7 @@ class PostgisGradeBook:
         return plan
 
     def current(self, subject: Subject) -> SubjectGrade | None:
-        with self._connection() as conn:
+        with self._db.connection() as conn:
             row = conn.execute(_CURRENT, {"kind": subject.kind.value, "id": subject.id}).first()
         if row is None:
             return None
@@ -199,7 +197,7 @@ class PostgisGradeBook:
         )
 
     def history(self, subject: Subject) -> list[GradeChange]:
-        with self._connection() as conn:
+        with self._db.connection() as conn:
             rows = conn.execute(_HISTORY, {"kind": subject.kind.value, "id": subject.id}).all()
         return [
             GradeChange(
@@ -216,27 +214,10 @@ class PostgisGradeBook:
         ]
 
     def check(self) -> None:
-        with self._connection() as conn:
-            conn.execute(sa.text("SELECT 1 FROM grade_subjects LIMIT 1")).all()
+        self._db.check("grade_subjects")
 
     def close(self) -> None:
-        self.engine.dispose()
-
-    @contextmanager
-    def _transaction(self) -> Iterator[Connection]:
-        try:
-            with self.engine.begin() as conn:
-                yield conn
-        except (sa.exc.OperationalError, sa.exc.InterfaceError, psycopg.OperationalError) as exc:
-            raise StoreUnavailableError(f"grade book unavailable: {_reason(exc)}") from exc
-
-    @contextmanager
-    def _connection(self) -> Iterator[Connection]:
-        try:
-            with self.engine.connect() as conn:
-                yield conn
-        except (sa.exc.OperationalError, sa.exc.InterfaceError, psycopg.OperationalError) as exc:
-            raise StoreUnavailableError(f"grade book unavailable: {_reason(exc)}") from exc
+        self._db.close()
 
 
 def _baseline_params(baseline: Baseline) -> dict[str, Any]:
@@ -265,8 +246,3 @@ def _change_params(c: GradeChange) -> dict[str, Any]:
         "score_after_cp": score_cp(c.score_after),
         "blacklisted": c.blacklisted,
     }
-
-
-def _reason(exc: BaseException) -> str:
-    text = str(getattr(exc, "orig", exc) or exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__

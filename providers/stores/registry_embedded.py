@@ -9,9 +9,7 @@ Each upsert is one ``BEGIN IMMEDIATE`` transaction.
 from __future__ import annotations
 
 import sqlite3
-import threading
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +20,7 @@ from providers.registry import (
     practitioner_from_json,
     practitioner_to_json,
 )
-from providers.store import StoreUnavailableError
+from providers.stores.sqlite_file import SQLiteFile
 
 DB_FILENAME = "practitioners.sqlite"
 _SCHEMA_VERSION = 1
@@ -56,56 +54,15 @@ class EmbeddedRegistry:
     """
 
     def __init__(self, data_dir: Path) -> None:
-        self.path = Path(data_dir) / DB_FILENAME
-        try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            with self._connect() as conn:
-                conn.executescript(_SCHEMA)
-                found = conn.execute(
-                    "SELECT value FROM meta WHERE key = 'schema_version'"
-                ).fetchone()[0]
-        except (OSError, sqlite3.Error) as exc:
-            raise StoreUnavailableError(
-                f"cannot open the practitioners registry at {self.path}: {exc}"
-            ) from exc
-        if found != _SCHEMA_VERSION:
-            raise StoreUnavailableError(
-                f"the practitioners registry at {self.path} has schema version {found}, "
-                f"this program needs {_SCHEMA_VERSION}"
-            )
-        self._local = threading.local()
-
-    def _connect(self) -> sqlite3.Connection:
-        conn = sqlite3.connect(self.path, timeout=30.0, isolation_level=None)
-        conn.execute("PRAGMA journal_mode=WAL")
-        conn.execute("PRAGMA synchronous=NORMAL")
-        return conn
-
-    def _conn(self) -> sqlite3.Connection:
-        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
-        if conn is None:
-            conn = self._connect()
-            self._local.conn = conn
-        return conn
-
-    @contextmanager
-    def _transaction(self) -> Iterator[sqlite3.Connection]:
-        conn = self._conn()
-        try:
-            conn.execute("BEGIN IMMEDIATE")
-        except sqlite3.Error as exc:
-            raise StoreUnavailableError(f"practitioners registry at {self.path}: {exc}") from exc
-        try:
-            yield conn
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
-        conn.execute("COMMIT")
+        self._db = SQLiteFile(
+            Path(data_dir) / DB_FILENAME, _SCHEMA, _SCHEMA_VERSION, "the practitioners registry"
+        )
+        self.path = self._db.path
 
     def upsert(self, practitioners: Sequence[Practitioner]) -> UpsertPlan:
         ids = sorted({p.id for p in practitioners})
         codes = sorted({p.certificate_code for p in practitioners if p.certificate_code})
-        with self._transaction() as conn:
+        with self._db.transaction() as conn:
             stored = {
                 p.id: p
                 for p in (
@@ -138,28 +95,20 @@ class EmbeddedRegistry:
         return self._one("SELECT body FROM practitioners WHERE certificate_code = ?", code)
 
     def by_company(self, company_id: str) -> list[Practitioner]:
-        rows = self._conn().execute(
+        rows = self._db.conn().execute(
             "SELECT body FROM practitioners WHERE company_id = ? ORDER BY id", (company_id,)
         )
         return [practitioner_from_json(body) for (body,) in rows]
 
     def _one(self, sql: str, key: str) -> Practitioner | None:
-        row = self._conn().execute(sql, (key,)).fetchone()
+        row = self._db.conn().execute(sql, (key,)).fetchone()
         return None if row is None else practitioner_from_json(row[0])
 
     def check(self) -> None:
-        try:
-            self._conn().execute("SELECT 1 FROM practitioners LIMIT 1").fetchall()
-        except sqlite3.Error as exc:
-            raise StoreUnavailableError(
-                f"practitioners registry at {self.path} is unreadable: {exc}"
-            ) from exc
+        self._db.check("practitioners")
 
     def close(self) -> None:
-        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
-        if conn is not None:
-            conn.close()
-            self._local.conn = None
+        self._db.close()
 
 
 def _select_in(

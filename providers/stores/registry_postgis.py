@@ -8,12 +8,10 @@ between read and write trips the unique constraint and the upsert is planned onc
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 
-import psycopg
 import sqlalchemy as sa
-from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.engine import Engine
 
 from providers.practitioners import Practitioner
 from providers.registry import (
@@ -22,8 +20,7 @@ from providers.registry import (
     practitioner_from_json,
     practitioner_to_json,
 )
-from providers.store import StoreUnavailableError
-from providers.stores.postgis import make_engine
+from providers.stores.pg_database import Database
 
 _STORED = sa.text("SELECT body FROM practitioners WHERE id = ANY(:ids) FOR UPDATE")
 _HOLDERS = sa.text(
@@ -53,6 +50,7 @@ class PostgisRegistry:
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
+        self._db = Database(engine, "practitioners registry")
 
     @classmethod
     def open(
@@ -63,14 +61,14 @@ class PostgisRegistry:
         connect_timeout_s: int = 5,
         statement_timeout_ms: int = 10_000,
     ) -> PostgisRegistry:
-        return cls(
-            make_engine(
-                database_url,
-                pool_size=pool_size,
-                connect_timeout_s=connect_timeout_s,
-                statement_timeout_ms=statement_timeout_ms,
-            )
+        db = Database.open(
+            database_url,
+            "practitioners registry",
+            pool_size=pool_size,
+            connect_timeout_s=connect_timeout_s,
+            statement_timeout_ms=statement_timeout_ms,
         )
+        return cls(db.engine)
 
     def upsert(self, practitioners: Sequence[Practitioner]) -> UpsertPlan:
         try:
@@ -81,7 +79,7 @@ class PostgisRegistry:
     def _upsert(self, practitioners: Sequence[Practitioner]) -> UpsertPlan:
         ids = sorted({p.id for p in practitioners})
         codes = sorted({p.certificate_code for p in practitioners if p.certificate_code})
-        with self._transaction() as conn:
+        with self._db.transaction() as conn:
             stored = {
                 p.id: p
                 for p in (
@@ -114,43 +112,17 @@ class PostgisRegistry:
         return self._one(_BY_CODE, code)
 
     def by_company(self, company_id: str) -> list[Practitioner]:
-        with self._connection() as conn:
+        with self._db.connection() as conn:
             rows = conn.execute(_BY_COMPANY, {"key": company_id}).all()
         return [practitioner_from_json(row.body) for row in rows]
 
     def _one(self, query: sa.TextClause, key: str) -> Practitioner | None:
-        with self._connection() as conn:
+        with self._db.connection() as conn:
             row = conn.execute(query, {"key": key}).first()
         return None if row is None else practitioner_from_json(row.body)
 
     def check(self) -> None:
-        with self._connection() as conn:
-            conn.execute(sa.text("SELECT 1 FROM practitioners LIMIT 1")).all()
+        self._db.check("practitioners")
 
     def close(self) -> None:
-        self.engine.dispose()
-
-    @contextmanager
-    def _transaction(self) -> Iterator[Connection]:
-        try:
-            with self.engine.begin() as conn:
-                yield conn
-        except (sa.exc.OperationalError, sa.exc.InterfaceError, psycopg.OperationalError) as exc:
-            raise StoreUnavailableError(
-                f"practitioners registry unavailable: {_reason(exc)}"
-            ) from exc
-
-    @contextmanager
-    def _connection(self) -> Iterator[Connection]:
-        try:
-            with self.engine.connect() as conn:
-                yield conn
-        except (sa.exc.OperationalError, sa.exc.InterfaceError, psycopg.OperationalError) as exc:
-            raise StoreUnavailableError(
-                f"practitioners registry unavailable: {_reason(exc)}"
-            ) from exc
-
-
-def _reason(exc: BaseException) -> str:
-    text = str(getattr(exc, "orig", exc) or exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
+        self._db.close()
