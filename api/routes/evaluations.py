@@ -8,9 +8,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Depends, HTTPException
+from fastapi import APIRouter, Depends
 from pydantic import TypeAdapter, ValidationError
 
+from api.batches import SortedBatch, check_batch_size, sort_batch
 from api.deps import SettingsDep, StoreDep
 from api.routes.grades import GradeBookDep
 from api.schemas import (
@@ -53,22 +54,14 @@ def post_evaluations(
     gradebook: GradeBookDep,
     settings: SettingsDep,
 ) -> EvaluationReportOut:
-    if len(batch.evaluations) > settings.max_evaluations_per_batch:
-        raise HTTPException(
-            413,
-            f"{len(batch.evaluations)} evaluations in one batch; at most "
-            f"{settings.max_evaluations_per_batch} (JZMAP_MAX_EVALUATIONS_PER_BATCH)",
-        )
-    parsed: list[Evaluation] = []
-    positions: list[int] = []
-    rejected: list[RejectedItemOut] = []
-    for index, item in enumerate(batch.evaluations):
-        evaluation, reasons = _parse(item)
-        if evaluation is None:
-            rejected.append(RejectedItemOut(index=index, id=_item_id(item), reasons=reasons))
-        else:
-            parsed.append(evaluation)
-            positions.append(index)
+    check_batch_size(
+        batch.evaluations,
+        settings.max_evaluations_per_batch,
+        "evaluations",
+        "JZMAP_MAX_EVALUATIONS_PER_BATCH",
+    )
+    items: SortedBatch[Evaluation] = sort_batch(batch.evaluations, _parse, _item_id)
+    parsed, positions, rejected = items.parsed, items.positions, items.rejected
     report = apply_evaluations(
         gradebook, store, parsed, baseline_since=settings.grades_baseline_since
     )

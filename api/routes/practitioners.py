@@ -10,9 +10,10 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, HTTPException, Request
+from fastapi import APIRouter, Depends, Request
 from pydantic import ValidationError
 
+from api.batches import check_batch_size, sort_batch
 from api.deps import SettingsDep, StoreDep
 from api.schemas import (
     ErrorOut,
@@ -66,22 +67,14 @@ def post_practitioners(
     registry: RegistryDep,
     settings: SettingsDep,
 ) -> PractitionerLoadOut:
-    if len(batch.practitioners) > settings.max_practitioners_per_batch:
-        raise HTTPException(
-            413,
-            f"{len(batch.practitioners)} practitioners in one batch; at most "
-            f"{settings.max_practitioners_per_batch} (JZMAP_MAX_PRACTITIONERS_PER_BATCH)",
-        )
-    parsed: list[Practitioner] = []
-    positions: list[int] = []
-    rejected: list[RejectedItemOut] = []
-    for index, item in enumerate(batch.practitioners):
-        practitioner, reasons = _parse(item)
-        if practitioner is None:
-            rejected.append(RejectedItemOut(index=index, id=_safe_id(item), reasons=reasons))
-        else:
-            parsed.append(practitioner)
-            positions.append(index)
+    check_batch_size(
+        batch.practitioners,
+        settings.max_practitioners_per_batch,
+        "practitioners",
+        "JZMAP_MAX_PRACTITIONERS_PER_BATCH",
+    )
+    items = sort_batch(batch.practitioners, _parse, _safe_id)
+    parsed, positions, rejected = items.parsed, items.positions, items.rejected
     report = load_practitioners(registry, store, parsed)
     for result in report.items:
         if result.outcome is UpsertOutcome.REJECTED:
