@@ -6,10 +6,10 @@ fresh PostGIS database, then times the same random queries (a point inside Guang
 random category, k = 10, ``sort=distance``) through:
 
 * ``PostgisStore.nearest`` and two raw-SQL references through psycopg (prepared, generic
-  plans, binary results, the same columns): the bare geography KNN on the per-category
+  plans, binary results, the same columns): the bare planar KNN on the per-category
   partial GiST index
-  (its ten rows come in *sphere* order), and the best raw SQL for the store's answer —
-  the same KNN fetching the store's first fetch of 12 rows, re-ordered by
+  (its ten rows come in lon/lat-degree order), and the best raw SQL for the store's answer
+  — the same KNN fetching the store's first fetch of 12 rows, re-ordered by
   ``ST_Distance(geography)`` on the ellipsoid in an outer query;
 * a naive ``ORDER BY ST_Distance(geography)`` scan (what not to do; fewer queries);
 * ``EmbeddedStore.nearest`` and, as its reference, an in-process shapely STRtree over the
@@ -62,7 +62,7 @@ from providers.stores.postgis import (
 K = 10
 # A nearest query through one path: (lon, lat, category) -> whatever the path returns.
 QueryFn = Callable[[float, float, "Category"], object]
-RAW_KNN = "raw SQL: geography KNN, partial GiST"
+RAW_KNN = "raw SQL: planar KNN, partial GiST"
 RAW_SQL = "raw SQL: KNN + ellipsoid re-rank"
 STRTREE = "STRtree + geodesic re-rank"
 CATEGORIES = list(Category)
@@ -240,7 +240,7 @@ def raw_sql_reference(url: str) -> tuple[QueryFn, QueryFn, QueryFn]:
             f"SELECT {_READ_COLUMNS}, ST_Distance(geom::geography, q) AS d "
             "FROM providers, (SELECT ST_SetSRID(ST_MakePoint(%s, %s), 4326)::geography AS q) p "
             f"WHERE active AND categories @> ARRAY['{cat.value}']::text[] "
-            "ORDER BY geom::geography <-> ST_SetSRID(ST_MakePoint(%s, %s), 4326)::geography "
+            "ORDER BY geom <-> ST_SetSRID(ST_MakePoint(%s, %s), 4326) "
             f"LIMIT {K}"
         )
         for cat in CATEGORIES

@@ -7,6 +7,7 @@ algorithm, through PROJ's ``Geod``) — the same model PostGIS uses for
 
 from __future__ import annotations
 
+import math
 import threading
 
 import numpy as np
@@ -75,3 +76,83 @@ def ecef_xyz(lon: ArrayLike, lat: ArrayLike) -> FloatArray:
     lat_a = np.atleast_1d(np.asarray(lat, dtype=np.float64))
     x, y, z = _ecef_transformer().transform(lon_a, lat_a, np.zeros_like(lon_a))
     return np.column_stack([x, y, z])
+
+
+# WGS-84: semi-major axis and first eccentricity squared (what pyproj's "WGS84" uses).
+WGS84_A_M = 6_378_137.0
+WGS84_E2 = 6.694379990141317e-3
+# The smallest meridional radius of curvature, a(1 - e²), reached at the equator: no path
+# moves one radian of latitude in fewer metres than this.
+MERIDIAN_RADIUS_MIN_M = WGS84_A_M * (1.0 - WGS84_E2)
+
+
+def _metres_per_radian_min(lat_deg: float, reach_m: float) -> float:
+    """Metres per radian of lon/lat movement, a lower bound on any path of length
+    ``reach_m`` or less from latitude ``lat_deg``.
+
+    Along a path, ds² = M(φ)² dφ² + (N(φ) cos φ)² dλ² with M ≥ a(1 - e²) and N ≥ a. A path
+    no longer than ``reach_m`` stays within |φ| ≤ Φ = |lat| + reach_m / a(1 - e²), where
+    N cos φ ≥ a cos Φ; so ds ≥ min(a(1 - e²), a cos Φ) · |d(λ, φ)|.
+    """
+    phi_max = math.radians(abs(lat_deg)) + reach_m / MERIDIAN_RADIUS_MIN_M
+    if phi_max >= math.pi / 2:
+        return 0.0
+    return min(MERIDIAN_RADIUS_MIN_M, WGS84_A_M * math.cos(phi_max))
+
+
+def geodesic_lower_bound_m(planar_deg: float, lat_deg: float, below_m: float) -> float:
+    """A lower bound on the geodesic distance to a point ``planar_deg`` away in plain
+    lon/lat degrees (PostGIS's ``geometry <-> geometry`` in EPSG:4326), from a point at
+    latitude ``lat_deg`` — valid for every point closer than ``below_m`` metres.
+
+    This is what lets a store walk a planar GiST index in ``<->`` order and still answer
+    in geodesic metres: once the k-th geodesic distance ``d`` found satisfies
+    ``d <= geodesic_lower_bound_m(last_planar, lat, d)``, no row further down the walk
+    can be closer than ``d``. (A row closer than ``d`` would be at least this bound away,
+    and the bound only grows with the planar distance.) Longitudes are not wrapped at
+    ±180°, like PostGIS's planar distance; paths across the antimeridian are not covered.
+
+    Parameters
+    ----------
+    planar_deg
+        Euclidean distance in degrees, sqrt(Δlon² + Δlat²).
+    lat_deg
+        Latitude of the query point.
+    below_m
+        The bound holds for points whose geodesic distance is below this.
+
+    Returns
+    -------
+    float
+        Metres; 0 near the poles, where no planar distance bounds the geodesic one.
+
+    Examples
+    --------
+    In Guangzhou a degree east is 102,447 m; the bound for it is a little under:
+
+    >>> bound = geodesic_lower_bound_m(1.0, 23.1, 5_000.0)
+    >>> round(bound), bound <= float(geodesic_distance_m(113.0, 23.1, 114.0, 23.1))
+    (102360, True)
+    """
+    return _metres_per_radian_min(lat_deg, below_m) * math.radians(planar_deg)
+
+
+def degree_box(lon: float, lat: float, radius_m: float) -> tuple[float, float, float, float]:
+    """A lon/lat box (west, south, east, north) holding every point within ``radius_m``
+    geodesic metres of (``lon``, ``lat``): a planar index can then prefilter a radius
+    search. Longitudes are not wrapped at ±180° (a box there spans the whole range).
+
+    Examples
+    --------
+    >>> [round(v, 4) for v in degree_box(113.3, 23.1, 1_000.0)]
+    [113.2902, 23.091, 113.3098, 23.109]
+    """
+    dlat = math.degrees(radius_m / MERIDIAN_RADIUS_MIN_M)
+    south, north = max(-90.0, lat - dlat), min(90.0, lat + dlat)
+    per_radian = _metres_per_radian_min(lat, radius_m)
+    if per_radian <= 0.0:
+        return (-180.0, south, 180.0, north)
+    dlon = math.degrees(radius_m / per_radian)
+    if dlon >= 180.0:
+        return (-180.0, south, 180.0, north)
+    return (lon - dlon, south, lon + dlon, north)

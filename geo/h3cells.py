@@ -7,6 +7,8 @@ BIGINT unchanged. The project stores resolutions 7 (~5 km²), 8 (~0.7 km²) and 
 
 from __future__ import annotations
 
+from itertools import repeat
+
 import h3
 import numpy as np
 import numpy.typing as npt
@@ -25,10 +27,13 @@ def h3_cells(lon: npt.ArrayLike, lat: npt.ArrayLike, resolution: int) -> npt.NDA
     """
     lon_a = np.asarray(lon, dtype=np.float64).ravel()
     lat_a = np.asarray(lat, dtype=np.float64).ravel()
-    # h3-py v4 has no vectorised point-to-cell; the per-point call is C and ~1 µs.
+    # h3-py v4 has no vectorised point-to-cell; the per-point call is C and ~1 µs, and
+    # map() calls it without a Python frame per point. (Deriving coarser cells from the
+    # finest with cell_to_parent would be cheaper but is not the same: a parent does not
+    # always contain its children's points.)
     to_cell = h3.api.basic_int.latlng_to_cell
     return np.fromiter(
-        (to_cell(y, x, resolution) for x, y in zip(lon_a.tolist(), lat_a.tolist(), strict=True)),
+        map(to_cell, lat_a.tolist(), lon_a.tolist(), repeat(resolution, lon_a.size)),
         dtype=np.int64,
         count=lon_a.size,
     )

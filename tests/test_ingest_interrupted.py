@@ -100,3 +100,35 @@ def test_killed_import_into_the_embedded_store_leaves_it_unchanged(
     reopened = EmbeddedStore(tmp_path / "store")
     assert reopened.count() == before and reopened.data_version() == version
     reopened.close()
+
+
+def _indexes(dsn: str) -> list[tuple[str, str]]:
+    with psycopg.connect(dsn) as conn:
+        rows = conn.execute(
+            "SELECT indexname, indexdef FROM pg_indexes WHERE tablename = 'providers' ORDER BY 1"
+        ).fetchall()
+    return [(str(name), str(definition)) for name, definition in rows]
+
+
+def test_killed_bulk_load_into_empty_postgis_leaves_it_empty_and_indexed(
+    big_csv: Path, postgis_store: PostgisStore, postgis_migrated: str
+) -> None:
+    # Into an empty table the import drops the secondary indexes and builds them at the
+    # end (PostgisStore.upsert): a kill in between must bring them all back.
+    postgis_store.delete_all()
+    dsn = postgis_migrated.replace("postgresql+psycopg://", "postgresql://")
+    indexes = _indexes(dsn)
+    assert any(name == "providers_geom_active" for name, _ in indexes)
+    env = {**os.environ, "DATABASE_URL": postgis_migrated}
+    process = subprocess.Popen([JZMAP, "ingest", str(big_csv)], env=env)
+    with psycopg.connect(dsn, autocommit=True) as watcher:
+
+        def copying() -> bool:
+            sql = "SELECT count(*) FROM pg_stat_activity WHERE query LIKE 'COPY providers%%'"
+            row = watcher.execute(sql).fetchone()
+            return bool(row and row[0])
+
+        _kill_when(process, copying)
+    assert process.returncode == -signal.SIGKILL
+    assert postgis_store.count() == 0
+    assert _indexes(dsn) == indexes
