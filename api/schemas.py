@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, SkipValidation
 
 from geo.crs import CRS
 from providers.evaluations import (
@@ -335,12 +335,12 @@ class EvaluationBatchIn(BaseModel):
     """A batch of evaluations. Items are checked one by one: an invalid item is reported
     and does not hold back the others."""
 
-    # Any, not a model: each item is validated on its own, so one bad item is reported
-    # alone instead of failing the whole request.
-    evaluations: list[Any] = Field(
+    # SkipValidation: the spec documents each item as a review, complaint or visit, but
+    # the request validates only that this is a list; the route validates each item on its
+    # own, so one bad item is reported alone instead of failing the whole request.
+    evaluations: list[SkipValidation[EvaluationIn]] = Field(
         description="reviews, complaints and visits, each with `type` review, complaint or "
-        "visit; review: id, subject {kind, id}, at, stars, text; complaint: id, subject, "
-        "severity, filed_at, status, resolved_at, text; visit: id, subject, at, outcome, note",
+        "visit; an item that does not fit its schema is rejected alone (see `rejected`)",
     )
 
 
@@ -372,15 +372,25 @@ class EvaluationReportOut(BaseModel):
     duplicates: list[str] = Field(description="ids already recorded as sent: nothing changed")
     rejected: list[RejectedItemOut]
     grade_changes: list[GradeChangeOut] = Field(description="audit records this batch added")
-    providers_updated: list[str] = Field(description="companies whose public grade changed")
-    blacklisted: list[str] = Field(description="practitioners blacklisted by this batch")
+    providers_updated: list[str] = Field(
+        description="companies whose public grade, or certified count (a practitioner of "
+        "theirs blacklisted), changed"
+    )
+    blacklisted: list[str] = Field(
+        description="practitioners blacklisted by this batch (their registry record too: "
+        "certificate revoked, re-application barred for 3 years)"
+    )
 
 
 class GradeHistoryEntryOut(BaseModel):
     """One change of a company's dynamic score or grade (no review text, nothing personal)."""
 
     at: datetime
-    cause: list[str] = Field(description="ids of the evaluations behind the change")
+    cause: list[str] = Field(
+        description="ids of the evaluations behind the change; for a new official "
+        "assessment (a registry import with another grade, which restarts the dynamic score "
+        "from it) `official:<file>`"
+    )
     grade_before: Grade
     grade_after: Grade
     score_before: float = Field(description="dynamic score, 0-100 points")
@@ -476,12 +486,10 @@ class PractitionerIn(BaseModel):
 class PractitionerBatchIn(BaseModel):
     """A batch of practitioners. Items are checked one by one."""
 
-    practitioners: list[Any] = Field(
-        description="items with id, name, id_number, phone, company_id, stars, the five "
-        "checks (real_name, pre_job_training, no_criminal_record, health_certificate, "
-        "vocational_certificate: {status, evidenced_on, expires_on}), certificate_code, "
-        "certificate_issued_on, certificate_revoked_on, blacklisting {on, reason, cause}, "
-        "home_address, home_lon, home_lat",
+    # As EvaluationBatchIn: items documented as PractitionerIn, validated by the route.
+    practitioners: list[SkipValidation[PractitionerIn]] = Field(
+        description="practitioners as the official register has them; an item that does "
+        "not fit its schema is rejected alone (see `rejected`)",
     )
 
 
@@ -494,6 +502,11 @@ class PractitionerLoadOut(BaseModel):
     rejected: list[RejectedItemOut]
     providers_updated: list[str] = Field(description="companies whose public counts changed")
     counted_on: date = Field(description="the date (China time) the counts were derived at")
+    rebaselined: list[str] = Field(
+        description="ids of evaluated practitioners whose official stars changed: the grade "
+        "book now starts their dynamic grade from the new stars (audit cause "
+        "official:registry)"
+    )
 
 
 class CertificateCompanyOut(BaseModel):

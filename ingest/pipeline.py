@@ -33,6 +33,7 @@ from geo.crs import CRS, to_wgs84
 from geo.geocoding import AddressQuery, GeocoderChain
 from geo.precision import Precision
 from ingest.headers import REPORT_COLUMNS, HeaderError, HeaderMap, map_headers
+from ingest.overlay import ImportOverlay
 from ingest.readers import FORMULA_START, Table, UnreadableFileError, read_table
 from ingest.records import (
     FloatArray,
@@ -106,6 +107,14 @@ class IngestReport:
     by_district: Counter[str] = field(default_factory=Counter)
     rejects: list[Reject] = field(default_factory=list)
     warnings: list[RowWarning] = field(default_factory=list)
+    # With an overlay (see ingest.overlay): rows that kept the grade book's dynamic grade
+    # or took the registry's counts instead of the file's; companies stored with a new
+    # official grade (id -> (grade, file name)), and how many of them the grade book took
+    # as their new baseline after the import (set by jzmap.imports).
+    grades_kept: int = 0
+    counts_derived: int = 0
+    official_grades: dict[str, tuple[Grade, str]] = field(default_factory=dict)
+    rebaselined: int = 0
 
     @property
     def stored(self) -> int:
@@ -149,6 +158,9 @@ class IngestReport:
             "deactivated": self.deactivated,
             "rejected": self.rejected,
             "warnings": len(self.warnings),
+            "grades_kept": self.grades_kept,
+            "counts_derived": self.counts_derived,
+            "rebaselined": self.rebaselined,
             "precision": dict(self.precision),
             "geocoder": dict(self.geocoder),
             "by_category": dict(self.by_category),
@@ -181,9 +193,21 @@ class Ingester:
         self.on_progress = on_progress
 
     def run(
-        self, paths: Sequence[Path], store: ProviderStore | None, options: IngestOptions
+        self,
+        paths: Sequence[Path],
+        store: ProviderStore | None,
+        options: IngestOptions,
+        *,
+        overlay: ImportOverlay | None = None,
     ) -> IngestReport:
         """Import ``paths`` into ``store`` (or only validate, with ``dry_run``).
+
+        ``overlay`` holds the dynamic grades and derived counts the stored rows keep
+        instead of the file's (see :mod:`ingest.overlay`); it is an argument of the run,
+        not of the ingester, because it is read from the grade book and the registry just
+        before each import, while one ingester (city, geocoders) serves many imports.
+        ``jzmap.imports.run_provider_import`` builds it and rebaselines the companies
+        reported in ``official_grades`` afterwards.
 
         Raises
         ------
@@ -206,7 +230,7 @@ class Ingester:
                 raise UnreadableFileError(f"{path.name}: {exc}") from exc
             if table.encoding:
                 report.encodings[path.name] = table.encoding
-        batches = self._batches(loaded, options, report)
+        batches = self._batches(loaded, options, report, overlay or None)
         with _kept_from_collector():
             if options.dry_run or store is None:
                 for _ in batches:
@@ -225,6 +249,7 @@ class Ingester:
         loaded: list[tuple[Path, Table, HeaderMap]],
         options: IngestOptions,
         report: IngestReport,
+        overlay: ImportOverlay | None,
     ) -> Iterator[RowBatch]:
         defaults = RowDefaults(kind=options.kind, crs=options.crs)
         seen = _Seen()
@@ -252,6 +277,8 @@ class Ingester:
                     )
                 report.rejected += len(batch.problems)
                 stored = _stored(batch, rows, ids, source)
+                if overlay is not None:
+                    _overlay(overlay, stored, path.name, report)
                 _count(report, batch, rows, stored)
                 if len(stored):
                     yield stored
@@ -566,6 +593,13 @@ def _stored(batch: ParsedBatch, rows: IntArray, ids: list[str], source: str) -> 
     for j in np.flatnonzero(np.isnan(batch.source_lon[rows])).tolist():
         columns["source_lon"][j] = columns["source_lat"][j] = None  # geocoded: none given
     return RowBatch(columns)
+
+
+def _overlay(overlay: ImportOverlay, stored: RowBatch, file: str, report: IngestReport) -> None:
+    done = overlay.apply(stored)
+    report.grades_kept += done.grades_kept
+    report.counts_derived += done.counts_derived
+    report.official_grades.update((cid, (g, file)) for cid, g in done.official.items())
 
 
 def _count(report: IngestReport, batch: ParsedBatch, rows: IntArray, stored: RowBatch) -> None:

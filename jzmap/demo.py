@@ -6,11 +6,16 @@ polygon; every street/town gets one grassroots service station inside its distri
 demo has no street polygons, so a station's point is in the right district, not
 necessarily in its street). Every generated provider carries
 ``extra["dataset"] = "demo-synthetic"`` and the API marks it ``synthetic``.
+
+Rebuilding the city replaces it whole (:func:`clear_city`): the grade book and the
+practitioners registry go with the providers, since their grades, blacklistings and
+companies refer to providers of the city being replaced.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
+from contextlib import ExitStack, closing
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
@@ -22,9 +27,14 @@ import pandas as pd
 
 from geo.boundaries import load_districts, load_streets
 from geo.crs import CRS, from_wgs84
+from jzmap.services import open_gradebook_from, open_registry_from
+from jzmap.settings import Settings
 from providers.credit_code import CREDIT_CODE_ALPHABET, credit_code_check_char
+from providers.gradebook import GradeBook
 from providers.identity import company_id, station_id
 from providers.model import Category, Grade, Kind, Precision, Provider
+from providers.registry import PractitionerRegistry
+from providers.store import ProviderStore
 
 T = TypeVar("T")
 
@@ -56,6 +66,39 @@ _TRADE = ["家政服务", "家庭服务", "养老服务", "母婴护理", "护�
 _ROADS = ["中山", "解放", "人民", "环市", "东风", "黄埔", "广州大道", "工业", "新港", "江南"]
 _HOURS = ["08:00-18:00", "周一至周六 09:00-18:00", "07:30-20:00", "24小时"]
 _CHUNK = 50_000
+
+
+@dataclass(frozen=True, slots=True)
+class Cleared:
+    """How many providers, graded subjects and practitioners :func:`clear_city` removed."""
+
+    providers: int
+    graded_subjects: int
+    practitioners: int
+
+
+def clear_city(
+    settings: Settings,
+    store: ProviderStore,
+    *,
+    gradebook: GradeBook | None = None,
+    registry: PractitionerRegistry | None = None,
+) -> Cleared:
+    """Empty the store, the grade book and the practitioners registry (``jzmap demo``
+    without ``--keep``); the grade book and registry ``settings`` select unless given.
+
+    Three stores, three transactions: the grade book and the registry are emptied first,
+    so that if one fails the providers are still there and the rebuild can simply be run
+    again; a provider without grade-book entries is only a company not evaluated yet.
+    """
+    with ExitStack() as opened:
+        if gradebook is None:
+            gradebook = opened.enter_context(closing(open_gradebook_from(settings)))
+        if registry is None:
+            registry = opened.enter_context(closing(open_registry_from(settings)))
+        graded = gradebook.delete_all()
+        practitioners = registry.delete_all()
+    return Cleared(store.delete_all(), graded, practitioners)
 
 
 def generate_demo(

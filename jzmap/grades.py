@@ -1,4 +1,4 @@
-"""Dynamic grades, wired: evaluations in, grade book and provider store updated.
+"""Dynamic grades, wired: evaluations in, grade book, registry and provider store updated.
 
 :func:`apply_evaluations` is what ``POST /v1/admin/evaluations`` runs. It checks each
 evaluation's subject, records each subject's evaluations in the grade book (one
@@ -6,19 +6,37 @@ transaction per subject: the book replays and applies the engine, see
 :mod:`providers.gradebook`), and writes every company whose grade now differs from its
 provider record into the provider store, so the very next nearest-match ranks with it.
 
-*Partial batches.* An evaluation that cannot be recorded (an unknown company, a station,
-an id already used with other content) is reported with its reasons and does not hold
-back the others: a feed collects evidence from many sources, one bad record should not
-delay the rest, and because recording is idempotent by id the sender may simply send the
-corrected batch again (what was accepted comes back as duplicates).
+*Subjects and baselines.* A company must be a graded company provider; its official
+grade (the provider's ``credit_grade`` when the book first sees it) is its baseline. A
+practitioner must be in the practitioners registry; their baseline is the registry's
+officially assigned ``stars``, or :data:`DEFAULT_PRACTITIONER_STARS` (3, the middle of the
+scale) for a registered practitioner not yet rated. Baselines are fixed at a subject's
+first evaluation; a later official assessment rebaselines the subject — a company's in a
+provider import whose grade changed (:mod:`jzmap.imports`), a practitioner's in a
+registry load whose stars changed (:mod:`jzmap.practitioners`, JSON or file): evaluations
+that took effect before it no longer count, as :mod:`providers.grading` rules.
 
-*Re-runnable.* The grade book and the provider store are two stores, so there is no
-transaction across both. The provider write therefore does not depend on what *this*
-batch changed: every company evaluated in a batch is brought to the grade book's current
-grade. If a batch fails after the grade book committed, sending it again repairs the
-provider record. (The same rule means a registry re-import that resets a company's grade is
-corrected at the company's next evaluation: there is no path for new official
-assessments — new baselines — yet.)
+*Blacklisting.* When the engine blacklists a practitioner (a verified serious or grave
+complaint), the registry record is blacklisted too
+(:func:`providers.practitioners.blacklist`: certificate revoked, re-application barred for
+3 years) on the China-time date the engine blacklisted them, with the complaint's id as
+the cause, and the company's public certified count is recounted at once
+(:func:`jzmap.practitioners.publish_counts`).
+
+*Partial batches.* An evaluation that cannot be recorded (an unknown company or
+practitioner, a station, an id already used with other content) is reported with its
+reasons and does not hold back the others: a feed collects evidence from many sources,
+one bad record should not delay the rest, and because recording is idempotent by id the
+sender may simply send the corrected batch again (what was accepted comes back as
+duplicates).
+
+*Re-runnable.* The grade book, the registry and the provider store are separate stores,
+so there is no transaction across them. The writes after the grade book's therefore do
+not depend on what *this* batch changed: every company evaluated in a batch is brought to
+the grade book's current grade, and every practitioner of the batch whom the book holds
+blacklisted is blacklisted in the registry (a no-op when already recorded) and their
+company recounted. If a batch fails after the grade book committed, sending it again
+repairs the registry and the provider records.
 """
 
 from __future__ import annotations
@@ -29,18 +47,23 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
+from jzmap.practitioners import china_today, publish_counts
 from jzmap.services import open_gradebook_from
 from jzmap.settings import Settings
-from providers.evaluations import Evaluation, Subject, SubjectKind
+from providers.evaluations import CHINA_TZ, Evaluation, Subject, SubjectKind
 from providers.gradebook import Baseline, GradeBook, Outcome
-from providers.grading import DEFAULT_MODEL, GradeChange, GradingModel
+from providers.grading import DEFAULT_MODEL, GradeChange, GradeState, GradingModel
 from providers.model import Kind, Provider
-from providers.practitioners import Stars
+from providers.practitioners import Practitioner, Stars, blacklist
+from providers.registry import PractitionerRegistry
 from providers.store import ProviderStore
 
-# Practitioners have no registry yet, hence no official stars to start from: they start
-# in the middle of the scale. Once the registry exists its stars are the baseline.
-PRACTITIONER_BASELINE = Stars.THREE
+# The baseline of a registered practitioner the register has not rated yet (and of every
+# practitioner when no registry is given): the middle of the scale, so evidence can move
+# them either way. A rating assigned later rebaselines them (jzmap.practitioners), unless it
+# is this very value.
+DEFAULT_PRACTITIONER_STARS = Stars.THREE
+BLACKLIST_REASON = "严重投诉属实 (a verified serious or grave complaint; the grade engine)"
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,12 +97,18 @@ def apply_evaluations(
     *,
     baseline_since: datetime,
     model: GradingModel = DEFAULT_MODEL,
+    registry: PractitionerRegistry | None = None,
 ) -> EvaluationReport:
     """Record a batch of evaluations and publish the companies' new grades.
 
     ``baseline_since`` is when the official grades a subject starts from were assigned
     (``JZMAP_GRADES_BASELINE_SINCE``); it is used only the first time a subject is
-    evaluated.
+    evaluated. ``registry`` is the practitioners registry: practitioner subjects must be
+    in it, their stars are their baseline (at their first evaluation; stars changed later
+    rebaseline them when the registry is loaded, :mod:`jzmap.practitioners`) and
+    blacklistings are written back to it. Pass it (the API does); without it practitioners
+    are neither checked nor written back and start from :data:`DEFAULT_PRACTITIONER_STARS`
+    (the behaviour before the registry).
     """
     results: dict[int, ItemResult] = {}
     by_subject: dict[Subject, list[int]] = {}
@@ -89,20 +118,35 @@ def apply_evaluations(
     changes: list[GradeChange] = []
     republish: list[Provider] = []
     blacklisted: list[str] = []
+    blacklisted_now: list[tuple[Practitioner, GradeState]] = []
     for subject in sorted(by_subject):
         indexes = by_subject[subject]
         baseline: Baseline
         provider: Provider | None = None
+        practitioner: Practitioner | None = None
+        problem: str | None = None
         if subject.kind is SubjectKind.COMPANY:
             provider = providers.get(subject.id)
             if provider is None or provider.kind is not Kind.COMPANY or not provider.credit_grade:
                 problem = _company_problem(subject, provider)
-                for i in indexes:
-                    results[i] = ItemResult(i, evaluations[i].id, Outcome.REJECTED, (problem,))
-                continue
-            baseline = Baseline(provider.credit_grade, baseline_since)
+            else:
+                baseline = Baseline(provider.credit_grade, baseline_since)
+        elif registry is None:
+            baseline = Baseline(DEFAULT_PRACTITIONER_STARS, baseline_since)
         else:
-            baseline = Baseline(PRACTITIONER_BASELINE, baseline_since)
+            practitioner = registry.get(subject.id)
+            if practitioner is None:
+                problem = (
+                    f"no practitioner with id {subject.id!r} in the registry; load them first "
+                    "(POST /v1/admin/practitioners)"
+                )
+            else:
+                stars = practitioner.stars or DEFAULT_PRACTITIONER_STARS
+                baseline = Baseline(stars, baseline_since)
+        if problem is not None:
+            for i in indexes:
+                results[i] = ItemResult(i, evaluations[i].id, Outcome.REJECTED, (problem,))
+            continue
         recording = gradebook.record(subject, baseline, [evaluations[i] for i in indexes], model)
         for i, outcome in zip(indexes, recording.outcomes, strict=True):
             reasons = (outcome.reason,) if outcome.reason else ()
@@ -114,15 +158,46 @@ def apply_evaluations(
             )
         if any(c.blacklisted for c in recording.changes):
             blacklisted.append(subject.id)
+        if practitioner is not None and recording.state.blacklisted:
+            blacklisted_now.append((practitioner, recording.state))
 
     if republish:
         providers.upsert(republish)
+    updated = [p.id for p in republish]
+    if registry is not None and blacklisted_now:
+        companies = _write_back(registry, blacklisted_now)
+        updated.extend(publish_counts(registry, providers, companies, china_today()))
     return EvaluationReport(
         items=tuple(results[i] for i in range(len(evaluations))),
         changes=tuple(sorted(changes, key=lambda c: (c.at, c.subject))),
-        providers_updated=tuple(p.id for p in republish),
+        providers_updated=tuple(dict.fromkeys(updated)),
         blacklisted=tuple(blacklisted),
     )
+
+
+def _write_back(
+    registry: PractitionerRegistry, blacklisted: list[tuple[Practitioner, GradeState]]
+) -> list[str]:
+    """Blacklist in the registry the practitioners the grade book holds blacklisted;
+    returns the companies to recount (sorted).
+
+    The date is the engine's (the earliest verified serious case's resolution, in China
+    time) rather than the audit record's: they differ only for a case that arrived late,
+    which the engine applies at its latest time, and only the state's date is one a
+    re-sent batch reproduces. :func:`~providers.practitioners.blacklist` keeps an existing
+    blacklisting of that date or later, so writing back again changes nothing.
+    """
+    updates: list[Practitioner] = []
+    for practitioner, state in blacklisted:
+        assert state.blacklisted_at is not None
+        on = state.blacklisted_at.astimezone(CHINA_TZ).date()
+        cause = () if state.blacklist_cause is None else (state.blacklist_cause,)
+        updated = blacklist(practitioner, on, BLACKLIST_REASON, cause)
+        if updated != practitioner:
+            updates.append(updated)
+    if updates:
+        registry.upsert(updates)
+    return sorted({p.company_id for p, _ in blacklisted if p.company_id is not None})
 
 
 def _company_problem(subject: Subject, provider: Provider | None) -> str:

@@ -30,8 +30,25 @@ subject's stored evaluations onto its baseline, and the new batch is applied on 
 it. The audit records of the new batch are appended; earlier records are never rewritten.
 
 *Baseline.* The first recording of a subject fixes its baseline; later recordings keep the
-stored one (the ``baseline`` argument is then ignored). A new official assessment would be
-a new baseline; there is no path for that yet.
+stored one (the ``baseline`` argument is then ignored).
+
+*New official assessments.* An official grade that differs from the stored baseline (a
+provider import whose 信用等级 changed, see :mod:`jzmap.imports`) is a new baseline:
+:meth:`GradeBook.rebaseline` replaces baseline and ``since`` and rebuilds the state by
+replaying the subject's stored evaluations onto the new baseline. The engine ignores
+evaluations that took effect before ``since`` (they are reflected in the assessment), so
+the official grade starts afresh and only evidence dated from the assessment on moves it;
+the evaluations stay stored, so their ids stay used. The rebaseline appends one audit
+record at ``since`` whose cause names the assessment (``"official:<file>"``), with the
+grade and score before and after. A baseline equal to the stored one changes nothing, so
+repeating a rebaseline is harmless; a subject never evaluated has nothing to rebaseline
+(its first recording takes the provider's grade, or the registry's stars, then).
+
+The same holds for practitioners: a practitioners registry load whose official ``stars``
+differ from an evaluated practitioner's baseline rebaselines them (see
+:mod:`jzmap.practitioners`; cause ``"official:registry"`` for the JSON API,
+``"official:<file>"`` for a file import). :meth:`GradeBook.subject_grades` reads the
+baselines to compare with in one query.
 
 *Transactions.* Each :meth:`GradeBook.record` reads, plans and writes one subject in one
 transaction, holding that subject's lock, so concurrent batches cannot lose each other's
@@ -41,7 +58,7 @@ evaluations and a failure leaves nothing behind; re-running a batch is always sa
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
@@ -146,6 +163,37 @@ class GradeBook(Protocol):
         """The subject's audit records, oldest first (empty if never evaluated)."""
         ...
 
+    def company_grades(self) -> dict[str, tuple[Grade, Grade]]:
+        """Every evaluated company's id -> (baseline grade, current grade), for a provider
+        import to tell a re-import from a new official assessment (one query)."""
+        ...
+
+    def subject_grades(
+        self, kind: SubjectKind, ids: Collection[str] | None = None
+    ) -> dict[str, SubjectGrade]:
+        """Every evaluated subject of ``kind`` (only those among ``ids`` when given):
+        id -> its stored summary, baseline included, sorted by id. One query (a large
+        ``ids`` may be sent in chunks); for a registry load to tell practitioners whose
+        official stars changed from those it merely repeats."""
+        ...
+
+    def rebaseline(
+        self,
+        subject: Subject,
+        baseline: Baseline,
+        cause: str,
+        model: GradingModel = DEFAULT_MODEL,
+    ) -> GradeChange | None:
+        """Make ``baseline`` the subject's new official baseline, in one transaction (see
+        the module's rules); returns the audit record appended, or ``None`` when the
+        subject is unknown or ``baseline`` is the stored one."""
+        ...
+
+    def delete_all(self) -> int:
+        """Remove every subject, evaluation and audit record in one transaction (a demo
+        rebuild); returns how many subjects there were."""
+        ...
+
     def check(self) -> None:
         """Raise :class:`~providers.store.StoreUnavailableError` when it cannot answer."""
         ...
@@ -219,6 +267,37 @@ def plan_recording(
         state=state,
         changes=changes,
     )
+
+
+def plan_rebaseline(
+    before: SubjectGrade,
+    baseline: Baseline,
+    stored: Sequence[Evaluation],
+    cause: str,
+    model: GradingModel = DEFAULT_MODEL,
+) -> tuple[GradeState, GradeChange] | None:
+    """The state and audit record of rebaselining ``before.subject`` (pure); ``None`` when
+    ``baseline`` is the stored one.
+
+    ``stored`` are the subject's stored evaluations: replayed onto the new baseline, those
+    that took effect before ``baseline.since`` are ignored by the engine.
+    """
+    subject = before.subject
+    since = china_time(baseline.since)
+    if before.baseline.grade == baseline.grade and before.baseline.since == since:
+        return None
+    state, _ = apply(initial_state(subject, baseline.grade, since, model), stored, model)
+    change = GradeChange(
+        subject=subject,
+        at=since,
+        cause=(cause,),
+        grade_before=before.grade,
+        grade_after=state.grade,
+        score_before=before.score,
+        score_after=state.score,
+        blacklisted=state.blacklisted and before.blacklisted_at is None,
+    )
+    return state, change
 
 
 def is_resolution(filed: Evaluation, other: Evaluation) -> bool:
@@ -325,5 +404,6 @@ __all__ = [
     "SubjectGrade",
     "evaluation_from_json",
     "evaluation_to_json",
+    "plan_rebaseline",
     "plan_recording",
 ]

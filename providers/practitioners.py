@@ -23,7 +23,7 @@ import re
 import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, timedelta
 from enum import IntEnum, StrEnum
 
 # A blacklisting bars re-application for this many years (the local standard's rule).
@@ -158,11 +158,15 @@ class Blacklisting:
         """The first day a new application is allowed again.
 
         29 February moves to 1 March in a year without it, so the bar is never shortened.
+        A bar that would end after the calendar does (year 9999) ends on its last day.
         """
+        year = self.on.year + REAPPLY_BAR_YEARS
+        if year > date.max.year:
+            return date.max
         try:
-            return self.on.replace(year=self.on.year + REAPPLY_BAR_YEARS)
+            return self.on.replace(year=year)
         except ValueError:  # 29 February into a common year
-            return date(self.on.year + REAPPLY_BAR_YEARS, 3, 1)
+            return date(year, 3, 1)
 
 
 class CertificateStatus(StrEnum):
@@ -430,6 +434,69 @@ def _revoked_on(p: Practitioner, on: date) -> bool:
     return b is not None and b.on <= on and _struck_by(p, b)
 
 
+@dataclass(frozen=True, slots=True)
+class CertifiedPeriod:
+    """The days a certificate is ``valid``: from ``start`` through ``end`` (``None``: no
+    end yet). See :func:`certified_period`."""
+
+    start: date
+    end: date | None = None
+
+    def covers(self, on: date) -> bool:
+        return self.start <= on and (self.end is None or on <= self.end)
+
+
+def certified_period(practitioner: Practitioner) -> CertifiedPeriod | None:
+    """The one unbroken period in which :func:`certificate_status` is ``valid`` (``None``
+    when it never is).
+
+    ``valid`` on a day means: a certificate issued by then, every check passed, evidenced
+    by then and not past its expiry, and no revocation or striking blacklisting dated on or
+    before it. Each condition holds on a run of days (from a date, or until one), so
+    together they hold on one run of days: from the latest of the issue and evidence dates
+    through the day before the earliest expiry, revocation or blacklisting. Stores keep
+    this period beside a record, so a company's certified count at any date is a range
+    test they can run for a quarter of a million practitioners at once.
+
+    Examples
+    --------
+    >>> ok = CheckRecord(CheckStatus.PASSED, date(2025, 1, 6))
+    >>> p = Practitioner("pr-1", "张三华", "11010519491231002X", company_id="co-1",
+    ...     real_name=ok, pre_job_training=ok, no_criminal_record=ok, vocational_certificate=ok,
+    ...     health_certificate=CheckRecord(CheckStatus.PASSED, date(2025, 1, 6), date(2026, 1, 5)),
+    ...     certificate_code="GZ-2025-000123", certificate_issued_on=date(2025, 1, 10),
+    ...     blacklisting=Blacklisting(date(2025, 7, 1), "严重投诉属实"))
+    >>> certified_period(p)
+    CertifiedPeriod(start=datetime.date(2025, 1, 10), end=datetime.date(2025, 6, 30))
+    """
+    if practitioner.certificate_code is None:
+        return None
+    starts: list[date] = []
+    ends: list[date] = []
+    for record in practitioner.checks.values():
+        if record.status is not CheckStatus.PASSED or record.evidenced_on is None:
+            return None
+        starts.append(record.evidenced_on)
+        if record.expires_on is not None:
+            ends.append(record.expires_on)
+    if practitioner.certificate_issued_on is not None:
+        starts.append(practitioner.certificate_issued_on)
+    # Revoked "on" a day: not valid that day, so valid through the day before.
+    cut_offs = [practitioner.certificate_revoked_on]
+    b = practitioner.blacklisting
+    if b is not None and _struck_by(practitioner, b):
+        cut_offs.append(b.on)
+    for day in cut_offs:
+        if day is not None:
+            if day == date.min:
+                return None
+            ends.append(day - timedelta(days=1))
+    start, end = max(starts), min(ends, default=None)
+    if end is not None and end < start:
+        return None
+    return CertifiedPeriod(start, end)
+
+
 def can_reapply(practitioner: Practitioner, on: date) -> bool:
     """Whether the blacklist allows an application for the certificate on ``on``.
 
@@ -601,6 +668,27 @@ def company_counts(practitioners: Iterable[Practitioner], on: date) -> dict[str,
         counts[0] += 1
         counts[1] += certificate_status(p, on) is CertificateStatus.VALID
     return {cid: CompanyCounts(n, c) for cid, (n, c) in sorted(totals.items())}
+
+
+def public_counts(listed: int, counts: CompanyCounts | None) -> tuple[int, int]:
+    """A company's public ``(practitioners, certified_practitioners)`` from the number its
+    own listing gives (``listed``) and its registry counts (``None``: nobody registered
+    with it any more, so nobody certified).
+
+    The certified count is the registry's: it knows each certificate's status, a listing
+    does not. The registry need not hold everyone a company employs, so the practitioners
+    count is the larger of the two.
+
+    Examples
+    --------
+    >>> public_counts(10, CompanyCounts(practitioners=3, certified=2))
+    (10, 2)
+    >>> public_counts(1, CompanyCounts(practitioners=3, certified=0)), public_counts(4, None)
+    ((3, 0), (4, 0))
+    """
+    if counts is None:
+        return listed, 0
+    return max(listed, counts.practitioners), counts.certified
 
 
 def certified_count(practitioners: Iterable[Practitioner], company_id: str, on: date) -> int:

@@ -21,6 +21,13 @@ earlier batch): codes are checked against what is stored, not swapped inside a b
 
 *Transactions.* One :meth:`PractitionerRegistry.upsert` is one transaction.
 
+*Counts in the store.* Beside each record the backends keep its
+:func:`~providers.practitioners.certified_period` (the one run of days its certificate is
+valid), written with the record. :meth:`PractitionerRegistry.company_counts` is then a
+grouped range test the database runs, not a quarter of a million records parsed in Python:
+a provider import asks for every company's counts before it starts. The result equals
+:func:`providers.practitioners.company_counts` over the stored records.
+
 Everything stored is private: only :func:`providers.practitioners.public_certificate` and
 per-company counts leave the registry for the public.
 """
@@ -28,7 +35,7 @@ per-company counts leave the registry for the public.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
 from enum import StrEnum
@@ -39,8 +46,12 @@ from providers.practitioners import (
     Check,
     CheckRecord,
     CheckStatus,
+    CompanyCounts,
+    InvalidPractitionerError,
     Practitioner,
     Stars,
+    blacklist,
+    certified_period,
 )
 
 
@@ -92,6 +103,21 @@ class PractitionerRegistry(Protocol):
         """The company's practitioners, by id."""
         ...
 
+    def company_counts(
+        self, on: date, companies: Collection[str] | None = None
+    ) -> dict[str, CompanyCounts]:
+        """Per company id (sorted): registered practitioners and valid certificate holders
+        on ``on`` — :func:`providers.practitioners.company_counts` of the stored records.
+
+        Only companies with at least one registered practitioner appear; ``companies``
+        restricts the answer to those ids.
+        """
+        ...
+
+    def delete_all(self) -> int:
+        """Remove every record in one transaction (a demo rebuild); returns how many."""
+        ...
+
     def check(self) -> None:
         """Raise :class:`~providers.store.StoreUnavailableError` when it cannot answer."""
         ...
@@ -113,6 +139,11 @@ def plan_upsert(
     holders
         Certificate code -> id of the stored practitioner holding it, for the codes among
         ``incoming``'s.
+
+    A stored blacklisting stays when a record comes back without it (or with an earlier
+    one): it ends only with its 3-year bar, never by a routine re-load of the official
+    register, which does not know the platform's blacklist. A record that is then invalid
+    (a certificate issued inside the bar) is rejected.
     """
     items: list[UpsertItem] = []
     writes: dict[str, Practitioner] = {}
@@ -137,6 +168,15 @@ def plan_upsert(
         if code is not None:
             seen_codes[code] = index
         before = stored.get(p.id)
+        if before is not None and before.blacklisting is not None:
+            # Official registers do not know the platform's blacklist: a load that leaves
+            # the blacklisting out (or carries an earlier one) must not lift it.
+            kept = before.blacklisting
+            try:
+                p = blacklist(p, kept.on, kept.reason, kept.cause)
+            except InvalidPractitionerError as exc:
+                items.append(UpsertItem(p.id, UpsertOutcome.REJECTED, _own_reason(p.id, exc)))
+                continue
         for record in (p, before):
             if record is not None and record.company_id is not None:
                 companies.add(record.company_id)
@@ -152,7 +192,21 @@ def plan_upsert(
     return UpsertPlan(tuple(items), tuple(writes.values()), frozenset(companies))
 
 
+def _own_reason(practitioner_id: str, exc: InvalidPractitionerError) -> str:
+    """The exception's message without its ``practitioner 'id': `` prefix."""
+    text = str(exc)
+    prefix = f"practitioner {practitioner_id!r}: "
+    return text[len(prefix) :] if text.startswith(prefix) else text
+
+
 # -- codec shared by the backends -------------------------------------------------------
+
+
+def certified_columns(p: Practitioner) -> tuple[date | None, date | None]:
+    """The first and last day (``None``: open-ended) of ``p``'s certified period, as the
+    backends store it beside the record; both ``None`` when it is never valid."""
+    period = certified_period(p)
+    return (None, None) if period is None else (period.start, period.end)
 
 
 def _day(d: date | None) -> str | None:
@@ -236,6 +290,7 @@ __all__ = [
     "UpsertItem",
     "UpsertOutcome",
     "UpsertPlan",
+    "certified_columns",
     "plan_upsert",
     "practitioner_from_json",
     "practitioner_to_json",

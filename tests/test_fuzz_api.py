@@ -101,3 +101,38 @@ def test_postgis_api_conforms_to_its_spec(postgis_migrated: str) -> None:
         store.close()
     print(f"schemathesis, postgis: {sum(tried.values())} requests over {len(tried)} operations")
     assert all(tried.values()), tried
+
+
+def test_the_spec_documents_the_items_of_admin_batches(tmp_path: Path) -> None:
+    """Batches are validated item by item (a bad item is rejected alone), yet the spec
+    still says what an item is, so clients and schemathesis can build good ones."""
+    store = EmbeddedStore(tmp_path / "spec")
+    try:
+        spec = create_app(Settings(data_dir=tmp_path), store=store).openapi()
+    finally:
+        store.close()
+    schemas = spec["components"]["schemas"]
+
+    def body(path: str) -> dict[str, Any]:
+        ref = spec["paths"][path]["post"]["requestBody"]["content"]["application/json"]
+        name = ref["schema"]["$ref"].rsplit("/", 1)[1]
+        result: dict[str, Any] = schemas[name]
+        return result
+
+    items = body("/v1/admin/evaluations")["properties"]["evaluations"]["items"]
+    kinds = {"review": "ReviewIn", "complaint": "ComplaintIn", "visit": "VisitIn"}
+    assert [r["$ref"] for r in items["oneOf"]] == [
+        f"#/components/schemas/{kinds[k]}" for k in ("review", "complaint", "visit")
+    ]
+    assert items["discriminator"]["propertyName"] == "type"
+    assert items["discriminator"]["mapping"] == {
+        k: f"#/components/schemas/{v}" for k, v in kinds.items()
+    }
+    assert set(kinds.values()) <= set(schemas)
+    assert schemas["ReviewIn"]["required"] == ["id", "subject", "type", "at", "stars"]
+
+    person = body("/v1/admin/practitioners")["properties"]["practitioners"]["items"]
+    assert person["title"] == "PractitionerIn" and person["additionalProperties"] is False
+    assert person["required"] == ["id", "name", "id_number"]
+    assert person["properties"]["health_certificate"] == {"$ref": "#/components/schemas/CheckIn"}
+    assert {"CheckIn", "BlacklistingIn"} <= set(schemas)

@@ -22,6 +22,7 @@ from providers.evaluations import (
     Review,
     Severity,
     Subject,
+    SubjectKind,
     VisitOutcome,
 )
 from providers.gradebook import Baseline, GradeBook, Outcome
@@ -289,3 +290,101 @@ def test_migration_0003_upgrades_and_downgrades(postgis_url: str) -> None:
         with admin.connect() as conn:
             conn.execute(sa.text(f'DROP DATABASE "{name}" WITH (FORCE)'))
         admin.dispose()
+
+
+def test_company_grades_lists_every_company_with_baseline_and_current(
+    gradebook: GradeBook,
+) -> None:
+    assert gradebook.company_grades() == {}
+    other = Subject.company("co-914401010000000025")
+    gradebook.record(CO, BASE, [complaint("cp-1").resolve(ComplaintStatus.VERIFIED, at(4, 8))])
+    gradebook.record(other, Baseline(Grade.A5, SINCE), reviews(2, n=1, subject=other))
+    gradebook.record(PR, Baseline(Stars.FOUR, SINCE), [])  # practitioners are not listed
+    assert gradebook.company_grades() == {
+        CO.id: (Grade.A3, Grade.A2),
+        other.id: (Grade.A5, Grade.A5),
+    }
+
+
+def test_a_new_official_baseline_restarts_the_grade_and_is_audited(gradebook: GradeBook) -> None:
+    verified = complaint("cp-1").resolve(ComplaintStatus.VERIFIED, at(4, 8))
+    gradebook.record(CO, BASE, [*reviews(2), verified])  # 75 -> 77 -> 68: 2A
+    assert gradebook.company_grades()[CO.id] == (Grade.A3, Grade.A2)
+    trail = gradebook.history(CO)
+
+    assessed = Baseline(Grade.A4, at(5, 1))
+    change = gradebook.rebaseline(CO, assessed, "official:海珠区.csv")
+    assert change is not None
+    assert (change.at, change.cause) == (at(5, 1), ("official:海珠区.csv",))
+    assert (change.grade_before, change.score_before) == (Grade.A2, 68.0)
+    # Everything before the assessment is in it: the subject starts at 4A's 85 points.
+    assert (change.grade_after, change.score_after, change.blacklisted) == (Grade.A4, 85.0, False)
+    current = gradebook.current(CO)
+    assert current is not None
+    assert (current.baseline, current.grade, current.score) == (assessed, Grade.A4, 85.0)
+    assert gradebook.history(CO) == [*trail, change]
+    assert gradebook.company_grades()[CO.id] == (Grade.A4, Grade.A4)
+
+    # The same baseline again changes nothing; the old evaluations stay recorded (ids used).
+    assert gradebook.rebaseline(CO, assessed, "official:海珠区.csv") is None
+    assert gradebook.history(CO) == [*trail, change]
+    again = gradebook.record(CO, BASE, [verified])
+    assert [o.outcome for o in again.outcomes] == [Outcome.DUPLICATE] and again.changes == ()
+    # Evidence dated from the assessment on moves it as usual (5-star reviews in June).
+    later = gradebook.record(CO, BASE, reviews(6, n=2))
+    assert later.state.baseline is Grade.A4 and later.state.score == 87.0
+
+
+def test_subject_grades_lists_the_evaluated_subjects_of_a_kind_with_their_baselines(
+    gradebook: GradeBook,
+) -> None:
+    assert gradebook.subject_grades(SubjectKind.PRACTITIONER) == {}
+    assert gradebook.subject_grades(SubjectKind.COMPANY, [CO.id]) == {}
+    other = Subject.practitioner("pr-0000")
+    gradebook.record(PR, Baseline(Stars.FOUR, SINCE), reviews(2, n=2, subject=PR))
+    gradebook.record(other, Baseline(Stars.THREE, SINCE), [])
+    gradebook.record(CO, BASE, reviews(3, n=1))
+
+    everyone = gradebook.subject_grades(SubjectKind.PRACTITIONER)
+    assert list(everyone) == [other.id, PR.id]  # sorted by id
+    assert everyone == {other.id: gradebook.current(other), PR.id: gradebook.current(PR)}
+    assert everyone[PR.id].baseline == Baseline(Stars.FOUR, SINCE)
+    assert (everyone[PR.id].grade, everyone[PR.id].score) == (Stars.FOUR, 87.0)
+    assert gradebook.subject_grades(SubjectKind.COMPANY) == {CO.id: gradebook.current(CO)}
+
+    # Only the ids asked for, whatever else is asked; as many as a whole register.
+    assert gradebook.subject_grades(SubjectKind.PRACTITIONER, [PR.id, CO.id, "pr-x"]) == {
+        PR.id: everyone[PR.id]
+    }
+    assert gradebook.subject_grades(SubjectKind.PRACTITIONER, []) == {}
+    register = [f"pr-{n:04d}" for n in range(1_500, -1, -1)]
+    assert gradebook.subject_grades(SubjectKind.PRACTITIONER, register) == everyone
+
+    # A new official rating shows as the practitioner's baseline.
+    rated = Baseline(Stars.FIVE, at(5, 1))
+    change = gradebook.rebaseline(PR, rated, "official:registry")
+    assert change is not None and change.cause == ("official:registry",)
+    assert (change.grade_before, change.grade_after, change.score_after) == (
+        Stars.FOUR,
+        Stars.FIVE,
+        95.0,
+    )
+    after = gradebook.subject_grades(SubjectKind.PRACTITIONER, [PR.id])[PR.id]
+    assert (after.baseline, after.grade) == (rated, Stars.FIVE)
+    assert gradebook.history(PR)[-1] == change
+
+
+def test_rebaselining_an_unknown_subject_does_nothing(gradebook: GradeBook) -> None:
+    assert gradebook.rebaseline(CO, Baseline(Grade.A4, at(5, 1)), "official:x.csv") is None
+    assert gradebook.current(CO) is None and gradebook.company_grades() == {}
+
+
+def test_delete_all_empties_the_book(gradebook: GradeBook) -> None:
+    gradebook.record(CO, BASE, reviews(2))
+    gradebook.record(PR, Baseline(Stars.FOUR, SINCE), reviews(2, subject=PR)[:0])
+    assert gradebook.delete_all() == 2
+    assert gradebook.current(CO) is None and gradebook.history(CO) == []
+    assert gradebook.company_grades() == {} and gradebook.delete_all() == 0
+    # The ids are free again: the same evaluations are new.
+    rec = gradebook.record(CO, BASE, reviews(2))
+    assert [o.outcome for o in rec.outcomes] == [Outcome.ACCEPTED] * 4

@@ -14,9 +14,13 @@ from pydantic import SecretStr
 
 from api.app import create_app
 from jzmap.settings import Settings
+from providers.evaluations import Subject
+from providers.gradebook import GradeBook
 from providers.model import Grade
+from providers.practitioners import Stars
 from providers.store import ProviderStore, StoreUnavailableError
 from tests.helpers import CANTON_TOWER, company, station
+from tests.test_practitioners_api import person
 
 TOKEN = "grades-admin-token"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
@@ -41,7 +45,9 @@ def client(
         database_url = request.getfixturevalue("postgis_migrated")
         engine = sa.create_engine(database_url)
         with engine.begin() as conn:
-            conn.execute(sa.text("TRUNCATE grade_subjects, grade_evaluations, grade_changes"))
+            conn.execute(
+                sa.text("TRUNCATE grade_subjects, grade_evaluations, grade_changes, practitioners")
+            )
         engine.dispose()
     store.upsert([X, Y, ST])
     settings = Settings(
@@ -94,6 +100,31 @@ def post(client: TestClient, items: list[Any]) -> dict[str, Any]:
     assert r.status_code == 200, r.text
     body: dict[str, Any] = r.json()
     return body
+
+
+def load(client: TestClient, practitioners: list[dict[str, Any]]) -> dict[str, Any]:
+    r = client.post("/v1/admin/practitioners", json={"practitioners": practitioners}, headers=AUTH)
+    assert r.status_code == 200 and not r.json()["rejected"], r.text
+    body: dict[str, Any] = r.json()
+    return body
+
+
+def grade_book(client: TestClient) -> GradeBook:
+    """The app's own grade book (practitioners' grades have no public route)."""
+    app: Any = client.app
+    book: GradeBook = app.state.gradebooks.get()
+    return book
+
+
+def counts(client: TestClient, provider_id: str = X.id) -> tuple[int, int]:
+    """(practitioners, certified_practitioners) as the public sees them, in both answers."""
+    one = client.get(f"/v1/providers/{provider_id}").json()
+    near = next(m for m in client.get(NEAREST).json()["results"] if m["id"] == provider_id)
+    assert (one["practitioners"], one["certified_practitioners"]) == (
+        near["practitioners"],
+        near["certified_practitioners"],
+    )
+    return one["practitioners"], one["certified_practitioners"]
 
 
 def ranked(client: TestClient) -> list[tuple[str, str, float]]:
@@ -188,19 +219,17 @@ def test_invalid_items_are_reported_one_by_one_and_do_not_block_valid_ones(
         "not an object",
         naive,
         complaint("verified", "2026-04-01T00:00:00+08:00"),  # resolved before it was filed
-        {
-            "type": "visit",
-            "id": "fv-pr",
-            "subject": {"kind": "practitioner", "id": "pr-1"},
-            "at": "2026-02-03T10:00:00+08:00",
-            "outcome": "satisfied",
-        },
+        visit("fv-pr", "pr-1"),
+        visit("fv-stranger", "pr-404"),  # not in the registry
     ]
+    load(client, [person(1)])
     report = post(client, items)
-    assert report["received"] == 9
+    assert report["received"] == 10
     assert report["accepted"] == ["rv-ok", "fv-pr"]
     rejected = {r["index"]: r for r in report["rejected"]}
-    assert sorted(rejected) == [1, 2, 3, 4, 5, 6, 7]
+    assert sorted(rejected) == [1, 2, 3, 4, 5, 6, 7, 9]
+    assert rejected[9]["id"] == "fv-stranger"
+    assert "no practitioner with id 'pr-404' in the registry" in rejected[9]["reasons"][0]
     assert "stars" in rejected[1]["reasons"][0]
     assert "no company provider" in rejected[2]["reasons"][0] and rejected[2]["id"] == "rv-ghost"
     assert "stations are not graded" in rejected[3]["reasons"][0]
@@ -214,21 +243,159 @@ def test_invalid_items_are_reported_one_by_one_and_do_not_block_valid_ones(
     assert history["score"] == 84.0
 
 
-def test_a_serious_case_against_a_practitioner_is_reported_as_a_blacklisting(
-    client: TestClient,
+def visit(id_: str, practitioner: str, outcome: str = "satisfied") -> dict[str, Any]:
+    return {
+        "type": "visit",
+        "id": id_,
+        "subject": {"kind": "practitioner", "id": practitioner},
+        "at": "2026-02-03T10:00:00+08:00",
+        "outcome": outcome,
+    }
+
+
+def test_practitioners_start_from_their_official_stars(client: TestClient) -> None:
+    load(client, [person(1, stars=5), person(2, stars=None)])
+    report = post(client, [visit("fv-1", "pr-1", "dissatisfied"), visit("fv-2", "pr-2")])
+    moves = {
+        c["subject"]["id"]: (c["grade_before"], c["score_before"]) for c in report["grade_changes"]
+    }
+    # 5 stars start at 95 points; a practitioner not yet rated at 3 stars' 75.
+    assert moves == {"pr-1": ("5", 95.0), "pr-2": ("3", 75.0)}
+
+
+def practitioner_review(id_: str, practitioner: str, at: str, stars: int = 5) -> dict[str, Any]:
+    return review(id_, "", at, stars) | {"subject": {"kind": "practitioner", "id": practitioner}}
+
+
+def test_a_new_official_rating_rebaselines_an_evaluated_practitioner(client: TestClient) -> None:
+    load(client, [person(1, stars=3), person(2, stars=3)])
+    post(client, [practitioner_review("rv-pr-1", "pr-1", "2026-02-01T10:00:00+08:00")])
+    book, rated, unrated = (
+        grade_book(client),
+        Subject.practitioner("pr-1"),
+        Subject.practitioner("pr-2"),
+    )
+    before = book.current(rated)
+    assert before is not None and before.baseline.grade is Stars.THREE
+    trail = book.history(rated)
+    assert [c.cause for c in trail] == [("rv-pr-1",)] and trail[0].score_after == 76.0
+
+    # The register rates both again, 5 stars: only the evaluated one has a baseline to move.
+    report = load(client, [person(1, stars=5), person(2, stars=5)])
+    assert report["accepted"] == ["pr-1", "pr-2"] and report["rebaselined"] == ["pr-1"]
+    current = book.current(rated)
+    assert current is not None and current.baseline.grade is Stars.FIVE
+    # The review predates the rating (it is in it): the grade starts afresh at 5 stars' 95.
+    assert (current.grade, current.score) == (Stars.FIVE, 95.0)
+    official = book.history(rated)[-1]
+    assert book.history(rated) == [*trail, official]
+    assert official.cause == ("official:registry",) and official.at == current.baseline.since
+    assert (official.grade_before, official.score_before) == (Stars.THREE, 76.0)
+    assert (official.grade_after, official.score_after) == (Stars.FIVE, 95.0)
+    # Never evaluated: no grade-book entry is made; the first evaluation takes the stars.
+    assert book.current(unrated) is None and book.history(unrated) == []
+
+    # The same register again: the baselines already are the stars, nothing happens.
+    again = load(client, [person(1, stars=5), person(2, stars=5)])
+    assert again["unchanged"] == ["pr-1", "pr-2"] and again["rebaselined"] == []
+    assert book.history(rated) == [*trail, official] and book.current(rated) == current
+    assert book.current(unrated) is None
+
+    # A record without stars (a rating withdrawn) leaves the baseline alone.
+    assert load(client, [person(1, stars=None)])["rebaselined"] == []
+    assert book.current(rated) == current
+
+
+def test_resending_a_load_repairs_a_failed_rebaseline(
+    client: TestClient, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    load(client, [person(1, stars=3)])
+    post(client, [practitioner_review("rv-pr-1", "pr-1", "2026-02-01T10:00:00+08:00")])
+    book = grade_book(client)
+
+    def down(*_: object, **__: object) -> object:
+        raise StoreUnavailableError("database restarting")
+
+    monkeypatch.setattr(book, "rebaseline", down)
+    r = client.post("/v1/admin/practitioners", json={"practitioners": [person(1)]}, headers=AUTH)
+    assert r.status_code == 503
+    monkeypatch.undo()
+    # The registry committed the 4 stars; the grade book still starts from 3.
+    current = book.current(Subject.practitioner("pr-1"))
+    assert current is not None and current.baseline.grade is Stars.THREE
+    again = load(client, [person(1)])
+    assert again["unchanged"] == ["pr-1"] and again["rebaselined"] == ["pr-1"]
+    current = book.current(Subject.practitioner("pr-1"))
+    assert current is not None and current.baseline.grade is Stars.FOUR
+
+
+def test_a_blacklisted_practitioner_keeps_the_baseline_while_barred(client: TestClient) -> None:
+    load(client, [person(7)])
     case = complaint("verified", "2026-04-20T15:00:00+08:00")
     case |= {"id": "cp-pr", "subject": {"kind": "practitioner", "id": "pr-7"}}
+    assert post(client, [case])["blacklisted"] == ["pr-7"]
+    book, subject = grade_book(client), Subject.practitioner("pr-7")
+    blacklisted = book.current(subject)
+    assert blacklisted is not None and blacklisted.grade is Stars.ONE
+
+    # A new rating would drop the case (it predates the rating) and lift the blacklisting.
+    report = load(client, [person(7, stars=5)])
+    assert report["accepted"] == ["pr-7"] and report["rebaselined"] == []
+    assert book.current(subject) == blacklisted
+
+
+def test_a_serious_case_blacklists_the_practitioner_in_the_registry(client: TestClient) -> None:
+    load(client, [person(7), person(8)])  # both certified, 4 stars, with X
+    assert counts(client) == (10, 2)
+    case = complaint("verified", "2026-04-20T15:00:00+08:00")
+    case |= {"id": "cp-pr", "subject": {"kind": "practitioner", "id": "pr-7"}}
+    before = client.get("/v1/certificates/GZ-2020-000007").json()
+    assert before["status"] == "valid"
+
     report = post(client, [case])
     assert report["blacklisted"] == ["pr-7"]
     [change] = report["grade_changes"]
     assert change["subject"] == {"kind": "practitioner", "id": "pr-7"}
     assert (change["grade_before"], change["grade_after"], change["blacklisted"]) == (
-        "3",
+        "4",
         "1",
         True,
     )
-    assert report["providers_updated"] == []
+    # The certificate is revoked at once and the company's public count follows.
+    assert report["providers_updated"] == [X.id]
+    after = client.get("/v1/certificates/GZ-2020-000007").json()
+    assert (after["status"], after["valid"]) == ("revoked", False)
+    assert client.get("/v1/certificates/GZ-2020-000008").json()["status"] == "valid"
+    assert counts(client) == (10, 1)
+
+    # Re-sending the batch is harmless: nothing new is recorded, written or recounted.
+    again = post(client, [case])
+    assert again["duplicates"] == ["cp-pr"] and again["accepted"] == []
+    assert again["grade_changes"] == [] and again["blacklisted"] == []
+    assert again["providers_updated"] == []
+    assert client.get("/v1/certificates/GZ-2020-000007").json() == after
+    assert counts(client) == (10, 1)
+
+
+def test_resending_repairs_a_failed_blacklisting_write_back(
+    client: TestClient, store: ProviderStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    load(client, [person(7)])
+    case = complaint("verified", "2026-04-20T15:00:00+08:00")
+    case |= {"id": "cp-pr", "subject": {"kind": "practitioner", "id": "pr-7"}}
+
+    def down(*_: object, **__: object) -> object:
+        raise StoreUnavailableError("database restarting")
+
+    monkeypatch.setattr(store, "upsert", down)
+    r = client.post("/v1/admin/evaluations", json={"evaluations": [case]}, headers=AUTH)
+    assert r.status_code == 503
+    monkeypatch.undo()
+    # The grade book and the registry committed; the company's count did not follow.
+    assert counts(client) == (10, 1)
+    again = post(client, [case])
+    assert again["duplicates"] == ["cp-pr"] and again["providers_updated"] == [X.id]
+    assert counts(client) == (10, 0)
 
 
 def test_resending_after_a_failed_provider_write_repairs_the_provider(

@@ -41,7 +41,7 @@ def test_0001_data_survives_the_upgrade_to_head(fresh_url: str) -> None:
                 """
             )
         )
-    assert upgrade_schema(engine) == "0004"
+    assert upgrade_schema(engine) == "0006"
     engine.dispose()
     store = PostgisStore.open(fresh_url)
     store.ensure_schema()
@@ -49,3 +49,66 @@ def test_0001_data_survives_the_upgrade_to_head(fresh_url: str) -> None:
     assert old is not None and (old.geocoder, old.source) == ("record", "")
     assert [c.provider.id for c in store.nearest(113.3245, 23.1064, Filters(), 1)] == ["st-1"]
     store.close()
+
+
+def test_0004_practitioners_get_their_certified_periods(fresh_url: str) -> None:
+    from datetime import date
+
+    from providers.practitioners import (
+        CertifiedPeriod,
+        CheckRecord,
+        CheckStatus,
+        CompanyCounts,
+        Practitioner,
+        certified_period,
+        id_number_check_char,
+    )
+    from providers.registry import practitioner_to_json
+    from providers.stores.registry_postgis import PostgisRegistry
+
+    ok = CheckRecord(CheckStatus.PASSED, date(2025, 1, 6))
+    health = CheckRecord(CheckStatus.PASSED, date(2025, 1, 6), date(2026, 1, 5))
+    first17 = "44010519850101001"
+    people = [
+        Practitioner(
+            f"pr-{n}",
+            "张三华",
+            first17 + id_number_check_char(first17),
+            company_id="co-1",
+            real_name=ok,
+            pre_job_training=ok,
+            no_criminal_record=ok,
+            health_certificate=health,
+            vocational_certificate=ok if n == 1 else CheckRecord(),
+            certificate_code=f"GZ-2025-{n:06d}",
+            certificate_issued_on=date(2025, 1, 10),
+        )
+        for n in (1, 2)
+    ]
+    engine = make_engine(fresh_url)
+    assert upgrade_schema(engine, "0004") == "0004"
+    with engine.begin() as conn:
+        conn.execute(
+            sa.text(
+                "INSERT INTO practitioners (id, company_id, certificate_code, body)"
+                " VALUES (:id, 'co-1', :code, CAST(:body AS jsonb))"
+            ),
+            [
+                {"id": p.id, "code": p.certificate_code, "body": practitioner_to_json(p)}
+                for p in people
+            ],
+        )
+    assert upgrade_schema(engine) == "0006"
+    with engine.connect() as conn:
+        rows = conn.execute(
+            sa.text("SELECT id, certified_from, certified_until FROM practitioners ORDER BY id")
+        ).all()
+    engine.dispose()
+    assert certified_period(people[0]) == CertifiedPeriod(date(2025, 1, 10), date(2026, 1, 5))
+    assert [tuple(r) for r in rows] == [
+        ("pr-1", date(2025, 1, 10), date(2026, 1, 5)),
+        ("pr-2", None, None),
+    ]
+    registry = PostgisRegistry.open(fresh_url)
+    assert registry.company_counts(date(2025, 6, 1)) == {"co-1": CompanyCounts(2, 1)}
+    registry.close()

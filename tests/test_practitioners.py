@@ -12,6 +12,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from providers.practitioners import (
+    LAPSING_CHECKS,
     Blacklisting,
     CertificateStatus,
     Check,
@@ -26,6 +27,7 @@ from providers.practitioners import (
     certificate_findings,
     certificate_status,
     certified_count,
+    certified_period,
     company_counts,
     id_number_check_char,
     id_number_problem,
@@ -181,6 +183,8 @@ def test_bar_from_a_leap_day_is_never_shortened() -> None:
     b = Blacklisting(date(2024, 2, 29), "严重投诉属实")
     assert b.barred_until == date(2027, 3, 1)
     assert Blacklisting(date(2024, 2, 28), "x").barred_until == date(2027, 2, 28)
+    # A bar running past the calendar (a typo'd year 9998) ends with it, never crashes.
+    assert Blacklisting(date(9998, 6, 1), "x").barred_until == date.max
 
 
 def test_a_new_certificate_after_the_bar_is_valid_but_not_during_it() -> None:
@@ -369,3 +373,59 @@ def test_checks_are_listed_in_the_platforms_order() -> None:
         "职业培训证书",
     ]
     assert Stars.FIVE.rank == 5 and Stars.FIVE > Stars.ONE
+
+
+# Days as offsets from this one: small ranges make coinciding dates (edges) likely, and
+# evidence early in the range with mostly passed checks makes valid periods common.
+_DAY0 = date(2025, 1, 1)
+_days = st.integers(0, 40).map(lambda n: _DAY0 + timedelta(days=n))
+_records = st.builds(
+    lambda status, evidenced, length: CheckRecord(
+        status,
+        None if status is CheckStatus.MISSING else _DAY0 + timedelta(evidenced),
+        None
+        if status is CheckStatus.MISSING or length is None
+        else _DAY0 + timedelta(evidenced + length),
+    ),
+    st.sampled_from([*[CheckStatus.PASSED] * 20, CheckStatus.MISSING, CheckStatus.FAILED]),
+    st.integers(0, 12),
+    st.none() | st.integers(0, 40),
+)
+
+# A passed health certificate without its expiry is refused: do not generate one.
+_lapsing_records = _records.filter(
+    lambda r: r.status is not CheckStatus.PASSED or r.expires_on is not None
+)
+
+
+@given(
+    checks=st.fixed_dictionaries(
+        {c.value: _lapsing_records if c in LAPSING_CHECKS else _records for c in Check}
+    ),
+    coded=st.sampled_from([True, True, True, False]),
+    issued=st.none() | _days,
+    revoked=st.none() | st.none() | _days,
+    blacklisted=st.none() | st.none() | _days,
+)
+def test_the_certified_period_is_exactly_the_days_the_status_is_valid(
+    checks: dict[str, CheckRecord],
+    coded: bool,
+    issued: date | None,
+    revoked: date | None,
+    blacklisted: date | None,
+) -> None:
+    try:
+        p = certified(
+            **checks,
+            certificate_code="GZ-2025-000001" if coded else None,
+            certificate_issued_on=issued if coded else None,
+            certificate_revoked_on=revoked if coded else None,
+            blacklisting=None if blacklisted is None else Blacklisting(blacklisted, "严重投诉属实"),
+        )
+    except InvalidPractitionerError:
+        return  # records the registry would refuse
+    period = certified_period(p)
+    for n in range(-1, 43):
+        on = _DAY0 + timedelta(days=n)
+        valid = certificate_status(p, on) is CertificateStatus.VALID
+        assert valid == (period is not None and period.covers(on)), (on, period)

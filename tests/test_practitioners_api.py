@@ -64,7 +64,10 @@ def client(
         database_url = request.getfixturevalue("postgis_migrated")
         engine = sa.create_engine(database_url)
         with engine.begin() as conn:
-            conn.execute(sa.text("TRUNCATE practitioners"))
+            # The grade book too: a load reads it (an evaluated practitioner's new stars).
+            conn.execute(
+                sa.text("TRUNCATE practitioners, grade_subjects, grade_evaluations, grade_changes")
+            )
         engine.dispose()
     store.upsert([X, ST])
     settings = Settings(
@@ -120,6 +123,7 @@ def test_a_load_stores_valid_items_reports_the_rest_and_updates_the_counts(
 
     # Two valid certificates today (one health certificate expired): 2 of 3 registered.
     assert report["providers_updated"] == [X.id]
+    assert report["rebaselined"] == []  # nobody evaluated: the grade book is not written
     assert certified(client) == (2, 3)
 
     again = load(client, [person(1), expired, person(3)])

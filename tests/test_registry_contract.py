@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import sqlite3
 from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
@@ -14,16 +15,19 @@ from providers.practitioners import (
     Blacklisting,
     CheckRecord,
     CheckStatus,
+    CompanyCounts,
     Practitioner,
     Stars,
+    company_counts,
     id_number_check_char,
 )
-from providers.registry import PractitionerRegistry, UpsertPlan
+from providers.registry import PractitionerRegistry, UpsertPlan, practitioner_to_json
 from providers.stores.registry_embedded import EmbeddedRegistry
 from providers.stores.registry_postgis import PostgisRegistry
 
 OK = CheckRecord(CheckStatus.PASSED, date(2025, 1, 6))
 HEALTH = CheckRecord(CheckStatus.PASSED, date(2025, 1, 6), date(2026, 1, 5))
+HEALTH_2027 = CheckRecord(CheckStatus.PASSED, date(2025, 1, 6), date(2027, 1, 5))
 
 
 def id_number(n: int) -> str:
@@ -159,3 +163,93 @@ def test_the_embedded_registry_survives_reopening(tmp_path: Path) -> None:
     second.check()
     second.close()
     assert (tmp_path / "practitioners.sqlite").exists()
+
+
+def test_company_counts_match_the_pure_rule_at_every_date(registry: PractitionerRegistry) -> None:
+    people = [
+        person(1),  # valid 2025-01-10 .. 2026-01-05 (health certificate)
+        person(2, certificate_revoked_on=date(2025, 6, 1)),
+        person(3, blacklisting=Blacklisting(date(2025, 3, 1), "严重投诉属实", ("cp-1",))),
+        person(4, pre_job_training=CheckRecord()),  # never valid
+        person(5, company="co-2", certificate_issued_on=None),
+        person(6, company="co-2", certificate_code=None, certificate_issued_on=None),
+        person(7, company=None),  # a freelancer counts nowhere
+    ]
+    registry.upsert(people)
+    for on in (date(2024, 1, 1), date(2025, 1, 10), date(2025, 4, 1), date(2025, 12, 31)):
+        assert registry.company_counts(on) == company_counts(people, on), on
+    assert registry.company_counts(date(2025, 4, 1)) == {
+        "co-1": CompanyCounts(4, 2),
+        "co-2": CompanyCounts(2, 1),
+    }
+    assert registry.company_counts(date(2025, 4, 1), ["co-2", "co-9"]) == {
+        "co-2": CompanyCounts(2, 1)
+    }
+    assert registry.company_counts(date(2025, 4, 1), []) == {}
+
+    # A replaced record replaces its period too.
+    registry.upsert([person(1, health_certificate=HEALTH_2027)])
+    assert registry.company_counts(date(2026, 6, 1))["co-1"] == CompanyCounts(4, 1)
+
+
+def test_delete_all_empties_the_registry(registry: PractitionerRegistry) -> None:
+    registry.upsert([person(1), person(2)])
+    assert registry.delete_all() == 2
+    assert registry.get("pr-1") is None and registry.company_counts(date(2025, 4, 1)) == {}
+    assert registry.by_certificate("GZ-2025-000001") is None and registry.delete_all() == 0
+
+
+def test_a_version_1_embedded_registry_is_upgraded_on_open(tmp_path: Path) -> None:
+    path = tmp_path / "practitioners.sqlite"
+    people = [person(1), person(2, company="co-2", certificate_revoked_on=date(2025, 6, 1))]
+    conn = sqlite3.connect(path)
+    conn.executescript(
+        """
+        CREATE TABLE practitioners (id TEXT PRIMARY KEY, company_id TEXT,
+            certificate_code TEXT UNIQUE, body TEXT NOT NULL);
+        CREATE INDEX practitioners_company ON practitioners (company_id);
+        CREATE TABLE meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
+        INSERT INTO meta VALUES ('schema_version', 1);
+        """
+    )
+    conn.executemany(
+        "INSERT INTO practitioners VALUES (?, ?, ?, ?)",
+        [(p.id, p.company_id, p.certificate_code, practitioner_to_json(p)) for p in people],
+    )
+    conn.commit()
+    conn.close()
+    registry = EmbeddedRegistry(tmp_path)
+    try:
+        on = date(2025, 7, 1)
+        assert registry.company_counts(on) == company_counts(people, on)
+        assert registry.get("pr-2") == people[1]
+    finally:
+        registry.close()
+    again = EmbeddedRegistry(tmp_path)  # already upgraded: opens as it is
+    again.close()
+
+
+def test_a_reload_without_the_blacklisting_does_not_lift_it(
+    registry: PractitionerRegistry,
+) -> None:
+    # The grade engine blacklists on the platform; the official register re-sent later
+    # does not know it, and must not make a revoked certificate valid again.
+    barred = Blacklisting(date(2026, 4, 1), "严重投诉属实", ("cp-9",))
+    registry.upsert([person(1, blacklisting=barred)])
+    plan = registry.upsert([person(1)])
+    assert [item.outcome.value for item in plan.items] == ["unchanged"]
+    stored = registry.get("pr-1")
+    assert stored is not None and stored.blacklisting == barred
+    # An earlier blacklisting in the load does not replace the later stored one either.
+    registry.upsert([person(1, blacklisting=Blacklisting(date(2026, 1, 1), "旧记录"))])
+    stored = registry.get("pr-1")
+    assert stored is not None and stored.blacklisting == barred
+    # A new certificate issued inside the 3-year bar is refused, not stored.
+    plan = registry.upsert(
+        [person(1, code="GZ-2027-000001", certificate_issued_on=date(2027, 1, 1))]
+    )
+    assert plan.items[0].outcome.value == "rejected"
+    assert "while re-application was barred" in plan.items[0].reason
+    assert "张三华" not in plan.items[0].reason
+    stored = registry.get("pr-1")
+    assert stored is not None and stored.certificate_code == "GZ-2025-000001"

@@ -14,6 +14,7 @@ from pydantic import TypeAdapter, ValidationError
 from api.batches import SortedBatch, check_batch_size, sort_batch
 from api.deps import SettingsDep, StoreDep
 from api.routes.grades import GradeBookDep
+from api.routes.practitioners import RegistryDep
 from api.schemas import (
     ErrorOut,
     EvaluationBatchIn,
@@ -52,6 +53,7 @@ def post_evaluations(
     batch: EvaluationBatchIn,
     store: StoreDep,
     gradebook: GradeBookDep,
+    registry: RegistryDep,
     settings: SettingsDep,
 ) -> EvaluationReportOut:
     check_batch_size(
@@ -63,7 +65,11 @@ def post_evaluations(
     items: SortedBatch[Evaluation] = sort_batch(batch.evaluations, _parse, _item_id)
     parsed, positions, rejected = items.parsed, items.positions, items.rejected
     report = apply_evaluations(
-        gradebook, store, parsed, baseline_since=settings.grades_baseline_since
+        gradebook,
+        store,
+        parsed,
+        baseline_since=settings.grades_baseline_since,
+        registry=registry,
     )
     for result in report.items:
         if result.outcome is Outcome.REJECTED:

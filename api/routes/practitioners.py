@@ -1,9 +1,10 @@
 """``POST /v1/admin/practitioners``: load practitioners into the private registry.
 
 Items are validated one by one (as evaluations are); the rest is
-:func:`jzmap.practitioners.load_practitioners`. Nothing personal is ever echoed: reasons
-name fields, never their values, and an item's id is left out of its rejection when it
-carries one of the item's personal values.
+:func:`jzmap.practitioners.load_practitioners`, given the app's grade book: an evaluated
+practitioner whose official stars changed is rebaselined (``rebaselined`` lists their
+ids). Nothing personal is ever echoed: reasons name fields, never their values, and an
+item's id is left out of its rejection when it carries one of the item's personal values.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from pydantic import ValidationError
 
 from api.batches import check_batch_size, sort_batch
 from api.deps import SettingsDep, StoreDep
+from api.routes.grades import GradeBookSlotDep
 from api.schemas import (
     ErrorOut,
     PractitionerBatchIn,
@@ -65,6 +67,7 @@ def post_practitioners(
     batch: PractitionerBatchIn,
     store: StoreDep,
     registry: RegistryDep,
+    gradebooks: GradeBookSlotDep,
     settings: SettingsDep,
 ) -> PractitionerLoadOut:
     check_batch_size(
@@ -75,7 +78,9 @@ def post_practitioners(
     )
     items = sort_batch(batch.practitioners, _parse, _safe_id)
     parsed, positions, rejected = items.parsed, items.positions, items.rejected
-    report = load_practitioners(registry, store, parsed)
+    # The slot opens the grade book on first use (GradeBookSlot), so a batch refused above
+    # opens nothing.
+    report = load_practitioners(registry, store, parsed, gradebook=gradebooks.get())
     for result in report.items:
         if result.outcome is UpsertOutcome.REJECTED:
             index = positions[result.index]
@@ -93,6 +98,7 @@ def post_practitioners(
         rejected=sorted(rejected, key=lambda r: r.index),
         providers_updated=list(report.providers_updated),
         counted_on=report.counted_on,
+        rebaselined=list(report.rebaselined),
     )
 
 

@@ -11,11 +11,12 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
-from providers.evaluations import Evaluation, Subject
+from providers.evaluations import Evaluation, Subject, SubjectKind
 from providers.gradebook import (
     Baseline,
     Recording,
@@ -26,10 +27,12 @@ from providers.gradebook import (
     evaluation_type,
     grade_text,
     parse_grade,
+    plan_rebaseline,
     plan_recording,
     score_cp,
 )
 from providers.grading import DEFAULT_MODEL, GradeChange, GradeState, GradingModel
+from providers.model import Grade
 from providers.stores.sqlite_file import SQLiteFile
 
 DB_FILENAME = "grades.sqlite"
@@ -77,6 +80,10 @@ CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
 INSERT OR IGNORE INTO meta VALUES ('schema_version', {_SCHEMA_VERSION});
 """
 
+_SUMMARY = (
+    "SELECT id, baseline, since, grade, score_cp, as_of, blacklisted_at, blacklist_cause"
+    " FROM grade_subjects"
+)
 _UPSERT_EVALUATION = """
 INSERT INTO grade_evaluations (id, subject_kind, subject_id, type, body) VALUES (?, ?, ?, ?, ?)
 ON CONFLICT (id) DO UPDATE SET type = excluded.type, body = excluded.body
@@ -118,14 +125,7 @@ class EmbeddedGradeBook:
     ) -> Recording:
         with self._db.transaction() as conn:
             baseline = _stored_baseline(conn, subject) or baseline
-            stored = [
-                evaluation_from_json(body)
-                for (body,) in conn.execute(
-                    "SELECT body FROM grade_evaluations WHERE subject_kind = ? AND subject_id = ?"
-                    " ORDER BY id",
-                    (subject.kind.value, subject.id),
-                )
-            ]
+            stored = _stored(conn, subject)
             known = _known(conn, [e.id for e in evaluations])
             plan = plan_recording(subject, baseline, stored, known, evaluations, model)
             conn.executemany(
@@ -146,27 +146,61 @@ class EmbeddedGradeBook:
         return plan
 
     def current(self, subject: Subject) -> SubjectGrade | None:
-        row = (
-            self._db.conn()
-            .execute(
-                "SELECT baseline, since, grade, score_cp, as_of, blacklisted_at, blacklist_cause"
-                " FROM grade_subjects WHERE kind = ? AND id = ?",
-                (subject.kind.value, subject.id),
+        return _current(self._db.conn(), subject)
+
+    def company_grades(self) -> dict[str, tuple[Grade, Grade]]:
+        rows = self._db.conn().execute(
+            "SELECT id, baseline, grade FROM grade_subjects WHERE kind = 'company' ORDER BY id"
+        )
+        return {id_: (Grade(baseline), Grade(grade)) for id_, baseline, grade in rows}
+
+    def subject_grades(
+        self, kind: SubjectKind, ids: Collection[str] | None = None
+    ) -> dict[str, SubjectGrade]:
+        conn = self._db.conn()
+        rows: list[Any] = []
+        if ids is None:
+            rows += conn.execute(f"{_SUMMARY} WHERE kind = ? ORDER BY id", (kind.value,))
+        else:
+            # Chunks in id order, each read in id order: the rows come sorted.
+            unique = sorted(set(ids))
+            for start in range(0, len(unique), _ID_CHUNK):
+                chunk = unique[start : start + _ID_CHUNK]
+                marks = ", ".join("?" for _ in chunk)
+                rows += conn.execute(
+                    f"{_SUMMARY} WHERE kind = ? AND id IN ({marks}) ORDER BY id",
+                    (kind.value, *chunk),
+                )
+        return {row[0]: _subject_grade(Subject(kind, row[0]), row[1:]) for row in rows}
+
+    def rebaseline(
+        self,
+        subject: Subject,
+        baseline: Baseline,
+        cause: str,
+        model: GradingModel = DEFAULT_MODEL,
+    ) -> GradeChange | None:
+        with self._db.transaction() as conn:
+            before = _current(conn, subject)
+            if before is None:
+                return None
+            planned = plan_rebaseline(before, baseline, _stored(conn, subject), cause, model)
+            if planned is None:
+                return None
+            state, change = planned
+            conn.execute(
+                "UPDATE grade_subjects SET baseline = ?, since = ?, grade = ?, score_cp = ?,"
+                " as_of = ?, blacklisted_at = ?, blacklist_cause = ? WHERE kind = ? AND id = ?",
+                (*_subject_row(baseline, state)[2:], subject.kind.value, subject.id),
             )
-            .fetchone()
-        )
-        if row is None:
-            return None
-        base, since, grade, score, as_of, blacklisted_at, cause = row
-        return SubjectGrade(
-            subject=subject,
-            baseline=Baseline(parse_grade(subject.kind, base), _time(since)),
-            grade=parse_grade(subject.kind, grade),
-            score=score / 100,
-            as_of=_time(as_of),
-            blacklisted_at=None if blacklisted_at is None else _time(blacklisted_at),
-            blacklist_cause=cause,
-        )
+            conn.execute(_INSERT_CHANGE, _change_row(change))
+        return change
+
+    def delete_all(self) -> int:
+        with self._db.transaction() as conn:
+            conn.execute("DELETE FROM grade_changes")
+            conn.execute("DELETE FROM grade_evaluations")
+            return int(conn.execute("DELETE FROM grade_subjects").rowcount)
 
     def history(self, subject: Subject) -> list[GradeChange]:
         rows = self._db.conn().execute(
@@ -204,6 +238,38 @@ def _stored_baseline(conn: sqlite3.Connection, subject: Subject) -> Baseline | N
     if row is None:
         return None
     return Baseline(parse_grade(subject.kind, row[0]), _time(row[1]))
+
+
+def _current(conn: sqlite3.Connection, subject: Subject) -> SubjectGrade | None:
+    row = conn.execute(
+        f"{_SUMMARY} WHERE kind = ? AND id = ?", (subject.kind.value, subject.id)
+    ).fetchone()
+    return None if row is None else _subject_grade(subject, row[1:])
+
+
+def _subject_grade(subject: Subject, row: Sequence[Any]) -> SubjectGrade:
+    """A :data:`_SUMMARY` row without its id."""
+    base, since, grade, score, as_of, blacklisted_at, cause = row
+    return SubjectGrade(
+        subject=subject,
+        baseline=Baseline(parse_grade(subject.kind, base), _time(since)),
+        grade=parse_grade(subject.kind, grade),
+        score=score / 100,
+        as_of=_time(as_of),
+        blacklisted_at=None if blacklisted_at is None else _time(blacklisted_at),
+        blacklist_cause=cause,
+    )
+
+
+def _stored(conn: sqlite3.Connection, subject: Subject) -> list[Evaluation]:
+    return [
+        evaluation_from_json(body)
+        for (body,) in conn.execute(
+            "SELECT body FROM grade_evaluations WHERE subject_kind = ? AND subject_id = ?"
+            " ORDER BY id",
+            (subject.kind.value, subject.id),
+        )
+    ]
 
 
 def _known(conn: sqlite3.Connection, ids: list[str]) -> dict[str, Evaluation]:

@@ -8,13 +8,13 @@ behind each other, recordings about different subjects run side by side.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from providers.evaluations import Evaluation, Subject
+from providers.evaluations import Evaluation, Subject, SubjectKind
 from providers.gradebook import (
     Baseline,
     Recording,
@@ -25,6 +25,7 @@ from providers.gradebook import (
     evaluation_type,
     grade_text,
     parse_grade,
+    plan_rebaseline,
     plan_recording,
     score_cp,
 )
@@ -35,6 +36,7 @@ from providers.grading import (
     GradingModel,
     initial_state,
 )
+from providers.model import Grade
 from providers.stores.pg_database import Database
 
 _ENSURE_SUBJECT = sa.text(
@@ -79,6 +81,35 @@ _CURRENT = sa.text(
     SELECT baseline, since, grade, score_cp, as_of, blacklisted_at, blacklist_cause
     FROM grade_subjects WHERE kind = :kind AND id = :id
     """
+)
+_CURRENT_FOR_UPDATE = sa.text(
+    """
+    SELECT baseline, since, grade, score_cp, as_of, blacklisted_at, blacklist_cause
+    FROM grade_subjects WHERE kind = :kind AND id = :id FOR UPDATE
+    """
+)
+_REBASELINE = sa.text(
+    """
+    UPDATE grade_subjects SET baseline = :baseline, since = :since, grade = :grade,
+        score_cp = :score_cp, as_of = :as_of, blacklisted_at = :blacklisted_at,
+        blacklist_cause = :blacklist_cause
+    WHERE kind = :kind AND id = :id
+    """
+)
+_SUBJECT_GRADES = sa.text(
+    """
+    SELECT id, baseline, since, grade, score_cp, as_of, blacklisted_at, blacklist_cause
+    FROM grade_subjects WHERE kind = :kind
+    """
+)
+_SUBJECT_GRADES_OF = sa.text(
+    """
+    SELECT id, baseline, since, grade, score_cp, as_of, blacklisted_at, blacklist_cause
+    FROM grade_subjects WHERE kind = :kind AND id = ANY(:ids)
+    """
+)
+_COMPANY_GRADES = sa.text(
+    "SELECT id, baseline, grade FROM grade_subjects WHERE kind = 'company' ORDER BY id"
 )
 _HISTORY = sa.text(
     """
@@ -184,17 +215,54 @@ class PostgisGradeBook:
     def current(self, subject: Subject) -> SubjectGrade | None:
         with self._db.connection() as conn:
             row = conn.execute(_CURRENT, {"kind": subject.kind.value, "id": subject.id}).first()
-        if row is None:
-            return None
-        return SubjectGrade(
-            subject=subject,
-            baseline=Baseline(parse_grade(subject.kind, row.baseline), china_time(row.since)),
-            grade=parse_grade(subject.kind, row.grade),
-            score=row.score_cp / 100,
-            as_of=china_time(row.as_of),
-            blacklisted_at=None if row.blacklisted_at is None else china_time(row.blacklisted_at),
-            blacklist_cause=row.blacklist_cause,
-        )
+        return None if row is None else _subject_grade(subject, row)
+
+    def company_grades(self) -> dict[str, tuple[Grade, Grade]]:
+        with self._db.connection() as conn:
+            rows = conn.execute(_COMPANY_GRADES).all()
+        return {row.id: (Grade(row.baseline), Grade(row.grade)) for row in rows}
+
+    def subject_grades(
+        self, kind: SubjectKind, ids: Collection[str] | None = None
+    ) -> dict[str, SubjectGrade]:
+        with self._db.connection() as conn:
+            if ids is None:
+                rows = conn.execute(_SUBJECT_GRADES, {"kind": kind.value}).all()
+            else:
+                params = {"kind": kind.value, "ids": sorted(set(ids))}
+                rows = conn.execute(_SUBJECT_GRADES_OF, params).all()
+        # Sorted here: the database's collation need not order ids as Python does.
+        return {
+            row.id: _subject_grade(Subject(kind, row.id), row)
+            for row in sorted(rows, key=lambda r: str(r.id))
+        }
+
+    def rebaseline(
+        self,
+        subject: Subject,
+        baseline: Baseline,
+        cause: str,
+        model: GradingModel = DEFAULT_MODEL,
+    ) -> GradeChange | None:
+        key = {"kind": subject.kind.value, "id": subject.id}
+        with self._db.transaction() as conn:
+            row = conn.execute(_CURRENT_FOR_UPDATE, key).first()
+            if row is None:
+                return None
+            stored = [evaluation_from_json(r.body) for r in conn.execute(_STORED, key)]
+            planned = plan_rebaseline(_subject_grade(subject, row), baseline, stored, cause, model)
+            if planned is None:
+                return None
+            state, change = planned
+            conn.execute(_REBASELINE, key | _baseline_params(baseline) | _state_params(state))
+            conn.execute(_INSERT_CHANGE, _change_params(change))
+        return change
+
+    def delete_all(self) -> int:
+        with self._db.transaction() as conn:
+            conn.execute(sa.text("DELETE FROM grade_changes"))
+            conn.execute(sa.text("DELETE FROM grade_evaluations"))
+            return int(conn.execute(sa.text("DELETE FROM grade_subjects")).rowcount)
 
     def history(self, subject: Subject) -> list[GradeChange]:
         with self._db.connection() as conn:
@@ -218,6 +286,18 @@ class PostgisGradeBook:
 
     def close(self) -> None:
         self._db.close()
+
+
+def _subject_grade(subject: Subject, row: Any) -> SubjectGrade:
+    return SubjectGrade(
+        subject=subject,
+        baseline=Baseline(parse_grade(subject.kind, row.baseline), china_time(row.since)),
+        grade=parse_grade(subject.kind, row.grade),
+        score=row.score_cp / 100,
+        as_of=china_time(row.as_of),
+        blacklisted_at=None if row.blacklisted_at is None else china_time(row.blacklisted_at),
+        blacklist_cause=row.blacklist_cause,
+    )
 
 
 def _baseline_params(baseline: Baseline) -> dict[str, Any]:

@@ -1,4 +1,5 @@
-"""The PostGIS practitioners registry: table ``practitioners`` (migration 0004) in the
+"""The PostGIS practitioners registry: table ``practitioners`` (migration 0004; its
+certified period columns ``certified_from``/``certified_until``, migration 0006) in the
 providers' database.
 
 Each upsert is one transaction that locks the rows it reads (``SELECT … FOR UPDATE``), so
@@ -8,14 +9,16 @@ between read and write trips the unique constraint and the upsert is planned onc
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
+from datetime import date
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from providers.practitioners import Practitioner
+from providers.practitioners import CompanyCounts, Practitioner
 from providers.registry import (
     UpsertPlan,
+    certified_columns,
     plan_upsert,
     practitioner_from_json,
     practitioner_to_json,
@@ -28,12 +31,27 @@ _HOLDERS = sa.text(
 )
 _UPSERT = sa.text(
     """
-    INSERT INTO practitioners (id, company_id, certificate_code, body)
-    VALUES (:id, :company_id, :certificate_code, CAST(:body AS jsonb))
+    INSERT INTO practitioners (id, company_id, certificate_code, body, certified_from,
+        certified_until)
+    VALUES (:id, :company_id, :certificate_code, CAST(:body AS jsonb), :certified_from,
+        :certified_until)
     ON CONFLICT (id) DO UPDATE SET company_id = excluded.company_id,
-        certificate_code = excluded.certificate_code, body = excluded.body, updated_at = now()
+        certificate_code = excluded.certificate_code, body = excluded.body,
+        certified_from = excluded.certified_from, certified_until = excluded.certified_until,
+        updated_at = now()
     """
 )
+# One scan of the narrow key columns (no JSONB is read): ~264,000 rows in well under a
+# second. certified_from is NULL for a certificate that is never valid.
+_COUNTS = """
+    SELECT company_id, count(*) AS registered,
+        count(*) FILTER (WHERE certified_from <= :on
+            AND (certified_until IS NULL OR :on <= certified_until)) AS certified
+    FROM practitioners WHERE company_id IS NOT NULL {restrict}
+    GROUP BY company_id ORDER BY company_id
+"""
+_ALL_COUNTS = sa.text(_COUNTS.format(restrict=""))
+_SOME_COUNTS = sa.text(_COUNTS.format(restrict="AND company_id = ANY(:companies)"))
 _GET = sa.text("SELECT body FROM practitioners WHERE id = :key")
 _BY_CODE = sa.text("SELECT body FROM practitioners WHERE certificate_code = :key")
 _BY_COMPANY = sa.text("SELECT body FROM practitioners WHERE company_id = :key ORDER BY id")
@@ -91,18 +109,7 @@ class PostgisRegistry:
             }
             plan = plan_upsert(practitioners, stored, holders)
             if plan.writes:
-                conn.execute(
-                    _UPSERT,
-                    [
-                        {
-                            "id": p.id,
-                            "company_id": p.company_id,
-                            "certificate_code": p.certificate_code,
-                            "body": practitioner_to_json(p),
-                        }
-                        for p in plan.writes
-                    ],
-                )
+                conn.execute(_UPSERT, [_params(p) for p in plan.writes])
         return plan
 
     def get(self, practitioner_id: str) -> Practitioner | None:
@@ -116,6 +123,21 @@ class PostgisRegistry:
             rows = conn.execute(_BY_COMPANY, {"key": company_id}).all()
         return [practitioner_from_json(row.body) for row in rows]
 
+    def company_counts(
+        self, on: date, companies: Collection[str] | None = None
+    ) -> dict[str, CompanyCounts]:
+        with self._db.connection() as conn:
+            if companies is None:
+                rows = conn.execute(_ALL_COUNTS, {"on": on}).all()
+            else:
+                wanted = sorted(set(companies))
+                rows = conn.execute(_SOME_COUNTS, {"on": on, "companies": wanted}).all()
+        return {row.company_id: CompanyCounts(row.registered, row.certified) for row in rows}
+
+    def delete_all(self) -> int:
+        with self._db.transaction() as conn:
+            return int(conn.execute(sa.text("DELETE FROM practitioners")).rowcount)
+
     def _one(self, query: sa.TextClause, key: str) -> Practitioner | None:
         with self._db.connection() as conn:
             row = conn.execute(query, {"key": key}).first()
@@ -126,3 +148,15 @@ class PostgisRegistry:
 
     def close(self) -> None:
         self._db.close()
+
+
+def _params(p: Practitioner) -> dict[str, object]:
+    start, end = certified_columns(p)
+    return {
+        "id": p.id,
+        "company_id": p.company_id,
+        "certificate_code": p.certificate_code,
+        "body": practitioner_to_json(p),
+        "certified_from": start,
+        "certified_until": end,
+    }

@@ -1,11 +1,12 @@
-"""A SQLite file of the embedded backends: created with its schema, refused at another
-schema version, one connection per thread, ``BEGIN IMMEDIATE`` transactions."""
+"""A SQLite file of the embedded backends: created with its schema, upgraded from an older
+schema version it knows how to upgrade, refused at any other, one connection per thread,
+``BEGIN IMMEDIATE`` transactions."""
 
 from __future__ import annotations
 
 import sqlite3
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -27,18 +28,33 @@ class SQLiteFile:
         half-read.
     what
         What the file holds, for error messages ("the grade book").
+    upgrades
+        Version N -> a step that brings a file of version N to N + 1 (run in one
+        transaction with the version bump). An existing file is upgraded first, then
+        ``schema`` runs on it like on a new file (``IF NOT EXISTS`` skips what it has), so
+        the schema may index columns an upgrade adds.
     """
 
-    def __init__(self, path: Path, schema: str, schema_version: int, what: str) -> None:
+    def __init__(
+        self,
+        path: Path,
+        schema: str,
+        schema_version: int,
+        what: str,
+        upgrades: Mapping[int, Callable[[sqlite3.Connection], None]] | None = None,
+    ) -> None:
         self.path = path
         self.what = what
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
-            with self._connect() as conn:
+            conn = self._connect()
+            try:
+                if _has_meta(conn):
+                    _upgrade(conn, schema_version, upgrades or {})
                 conn.executescript(schema)
-                found = conn.execute(
-                    "SELECT value FROM meta WHERE key = 'schema_version'"
-                ).fetchone()[0]
+                found = _version(conn)
+            finally:
+                conn.close()
         except (OSError, sqlite3.Error) as exc:
             raise StoreUnavailableError(f"cannot open {what} at {path}: {exc}") from exc
         if found != schema_version:
@@ -90,3 +106,40 @@ class SQLiteFile:
         if conn is not None:
             conn.close()
             self._local.conn = None
+
+
+def _has_meta(conn: sqlite3.Connection) -> bool:
+    found = conn.execute(
+        "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'meta'"
+    ).fetchone()
+    return found is not None
+
+
+def _version(conn: sqlite3.Connection) -> int:
+    return int(conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()[0])
+
+
+def _upgrade(
+    conn: sqlite3.Connection,
+    wanted: int,
+    upgrades: Mapping[int, Callable[[sqlite3.Connection], None]],
+) -> int:
+    """Run the upgrade steps from the file's version towards ``wanted``; the version then.
+
+    Each step runs under the write lock and re-reads the version first, so two processes
+    opening an old file at once upgrade it once.
+    """
+    found = _version(conn)
+    while found < wanted and found in upgrades:
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            found = _version(conn)
+            if found < wanted and found in upgrades:
+                upgrades[found](conn)
+                found += 1
+                conn.execute("UPDATE meta SET value = ? WHERE key = 'schema_version'", (found,))
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        conn.execute("COMMIT")
+    return found
