@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 # Field -> the headers that mean it (compared after normalise_header).
@@ -53,11 +54,16 @@ def normalise_header(header: str) -> str:
     return "".join(text.split()).lower().strip("*＊:：")
 
 
-_LOOKUP = {normalise_header(h): f for f, headers in SYNONYMS.items() for h in headers}
+def header_lookup(synonyms: Mapping[str, Sequence[str]]) -> dict[str, str]:
+    """Normalised header -> field, for :func:`map_headers`."""
+    return {normalise_header(h): f for f, headers in synonyms.items() for h in headers}
+
+
+_LOOKUP = header_lookup(SYNONYMS)
 
 
 class HeaderError(ValueError):
-    """The header row cannot be used (a field twice, or no name column)."""
+    """The header row cannot be used (a field twice, or a required column missing)."""
 
 
 @dataclass(frozen=True)
@@ -68,21 +74,30 @@ class HeaderMap:
     extras: dict[str, int] = field(default_factory=dict)  # original header -> position
 
 
-def map_headers(headers: list[str]) -> HeaderMap:
+def map_headers(
+    headers: list[str],
+    *,
+    synonyms: Mapping[str, Sequence[str]] = SYNONYMS,
+    required: Sequence[str] = ("name",),
+) -> HeaderMap:
     """Match a header row to fields.
+
+    ``synonyms`` and ``required`` default to the provider registry's; the practitioner
+    and evaluation imports (:mod:`ingest.feeds`) pass their own.
 
     Raises
     ------
     HeaderError
         When two columns mean the same field (which one to trust is the operator's call)
-        or when there is no name column.
+        or when a required column is missing.
     """
+    lookup = _LOOKUP if synonyms is SYNONYMS else header_lookup(synonyms)
     fields: dict[str, int] = {}
     extras: dict[str, int] = {}
     for position, header in enumerate(headers):
         if header.strip() in REPORT_COLUMNS:
             continue
-        key = _LOOKUP.get(normalise_header(header))
+        key = lookup.get(normalise_header(header))
         if key is None:
             if header.strip():
                 extras[header.strip()] = position
@@ -93,7 +108,8 @@ def map_headers(headers: list[str]) -> HeaderMap:
                 f"columns {first!r} and {header!r} both mean {key!r}; keep one of them"
             )
         fields[key] = position
-    if "name" not in fields:
-        known = "、".join(SYNONYMS["name"])
-        raise HeaderError(f"no name column: one of {known} is required")
+    for wanted in required:
+        if wanted not in fields:
+            known = "、".join(synonyms[wanted])
+            raise HeaderError(f"no {wanted} column: one of {known} is required")
     return HeaderMap(fields=fields, extras=extras)

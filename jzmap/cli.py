@@ -3,17 +3,20 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from jzmap.settings import REFERENCE_DIR, Settings
+from providers.model import Provider
 from providers.store import ProviderStore
 
 if TYPE_CHECKING:
     import pandas as pd
 
+    from ingest.feeds import FeedKind
     from jzmap.coverage import CoverageQuery
 
 app = typer.Typer(
@@ -78,23 +81,33 @@ def demo(
         bool, typer.Option("--keep", help="keep providers already stored instead of replacing")
     ] = False,
 ) -> None:
-    """Build the demo city (real boundaries and street names, synthetic providers)."""
-    from jzmap.demo import generate_demo
+    """Build the demo city (real boundaries and street names, synthetic providers).
+
+    Without ``--keep`` the grade book and the practitioners registry are emptied with the
+    providers: their grades and certificates belonged to the city being replaced.
+    """
+    from jzmap.demo import clear_city, generate_demo
 
     settings = Settings()
     if settings.database_url:
         _migrate(settings)
     store = _open_store(settings)
     started = time.perf_counter()
-    try:
-        if not keep:
-            store.delete_all()
-        written = 0
+    written = 0
+
+    def generated() -> Iterator[Provider]:
+        nonlocal written
         for chunk in generate_demo(REFERENCE_DIR, companies=providers, seed=seed):
-            store.upsert(chunk)
+            yield from chunk
             written += len(chunk)
             if providers > 50_000:
                 typer.echo(f"  … {written:,} providers", err=True)
+
+    try:
+        if not keep:
+            clear_city(settings, store)
+        # One upsert, one transaction: into an emptied store that is a bulk load.
+        store.upsert(generated())
         total = store.count()
     finally:
         store.close()
@@ -109,7 +122,12 @@ def demo(
 def ingest(
     files: Annotated[list[Path], typer.Argument(exists=True, dir_okay=False, readable=True)],
     kind: Annotated[
-        str | None, typer.Option(help="kind of rows without a 类型 column: company, station")
+        str | None,
+        typer.Option(
+            help="company or station: kind of provider rows without a 类型 column; "
+            "practitioners or evaluations: the file is a practitioners register or an "
+            "evaluations log (CSV, XLSX)"
+        ),
     ] = None,
     crs: Annotated[
         str | None, typer.Option(help="CRS of rows without a 坐标系 column: wgs84, gcj02, bd09")
@@ -137,10 +155,17 @@ def ingest(
     """
     from geo.crs import CRS
     from ingest import IngestOptions, UnreadableFileError, write_rejects, write_report
+    from ingest.feeds import FeedKind
+    from jzmap.imports import run_provider_import
     from jzmap.reports import print_report, progress_bar
-    from jzmap.services import ingester
     from providers.model import Kind
+    from providers.store import StoreUnavailableError
 
+    if kind is not None and kind.lower() in tuple(FeedKind):
+        if crs is not None or mode != "append" or source is not None:
+            raise _fail(f"--crs, --mode and --source apply to provider imports, not --kind {kind}")
+        _ingest_feed(files, FeedKind(kind.lower()), encoding, sheet, rejects, report, dry_run)
+        return
     if mode not in ("append", "snapshot"):
         raise _fail(f"--mode {mode!r}: use append or snapshot")
     try:
@@ -154,18 +179,71 @@ def ingest(
             dry_run=dry_run,
         )
     except ValueError as exc:
-        raise _fail(f"{exc}; --kind takes company or station, --crs wgs84, gcj02 or bd09") from None
+        raise _fail(
+            f"{exc}; --kind takes company, station, practitioners or evaluations, "
+            "--crs wgs84, gcj02 or bd09"
+        ) from None
     settings = Settings()
     store = None if dry_run else _open_store(settings)
     try:
         with progress_bar() as on_progress:
-            result = ingester(settings, on_progress).run(files, store, options)
-    except UnreadableFileError as exc:
+            result = run_provider_import(settings, store, files, options, on_progress)
+    except (UnreadableFileError, StoreUnavailableError) as exc:
         raise _fail(str(exc)) from None
     finally:
         if store is not None:
             store.close()
     print_report(result)
+    if rejects is not None:
+        write_rejects(result, rejects)
+        typer.echo(f"rejected rows written to {rejects}", err=True)
+    if report is not None:
+        write_report(result, report)
+
+
+def _ingest_feed(
+    files: list[Path],
+    kind: FeedKind,
+    encoding: str | None,
+    sheet: str | None,
+    rejects: Path | None,
+    report: Path | None,
+    dry_run: bool,
+) -> None:
+    """``ingest --kind practitioners|evaluations``: see :mod:`jzmap.feeds`."""
+    from ingest import UnreadableFileError, write_rejects, write_report
+    from jzmap.feeds import FeedOptions, run_feed
+    from jzmap.reports import print_feed_report, progress_bar
+    from jzmap.services import open_gradebook_from, open_registry_from
+    from providers.store import StoreUnavailableError
+
+    settings = Settings()
+    options = FeedOptions(kind, encoding=encoding, sheet=sheet, dry_run=dry_run)
+    store = None if dry_run else _open_store(settings)
+    registry = gradebook = None
+    try:
+        if store is not None:
+            registry = open_registry_from(settings)
+            # Evaluations are recorded in it; a register's new official stars rebaseline
+            # the practitioners it holds.
+            gradebook = open_gradebook_from(settings)
+        with progress_bar() as on_progress:
+            result = run_feed(
+                files,
+                options,
+                providers=store,
+                registry=registry,
+                gradebook=gradebook,
+                baseline_since=settings.grades_baseline_since,
+                on_progress=on_progress,
+            )
+    except (UnreadableFileError, StoreUnavailableError) as exc:
+        raise _fail(str(exc)) from None
+    finally:
+        for opened in (gradebook, registry, store):
+            if opened is not None:
+                opened.close()
+    print_feed_report(result)
     if rejects is not None:
         write_rejects(result, rejects)
         typer.echo(f"rejected rows written to {rejects}", err=True)

@@ -10,6 +10,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TimeR
 from rich.table import Table
 
 from ingest import IngestReport
+from ingest.feeds import FeedKind, FeedReport
 
 # Below this many rows an import is over before a bar would be worth drawing.
 PROGRESS_FROM_ROWS = 5_000
@@ -56,6 +57,10 @@ def print_report(report: IngestReport) -> None:
         ("  unchanged", report.unchanged),
         ("deactivated", report.deactivated),
         ("rejected", report.rejected),
+        # What the grade book and the practitioners registry kept (see jzmap.imports).
+        ("dynamic grades kept", report.grades_kept),
+        ("derived counts kept", report.counts_derived),
+        ("new official grades", report.rebaselined),
         ("warnings", len(report.warnings)),
         ("precision", _counts(report.precision)),
         ("geocoder", _counts(report.geocoder)),
@@ -69,6 +74,53 @@ def print_report(report: IngestReport) -> None:
     console.print(table)
     if report.changed_nothing and report.rows_read:
         console.print("nothing changed: every stored row was already up to date")
+    _print_rows(report)
+
+
+def print_feed_report(report: FeedReport) -> None:
+    """A practitioner or evaluation import: the provider report's counts, and what the
+    feed changed besides. Rejected rows are shown by line and reasons only (which never
+    quote a practitioner's personal values)."""
+    console = Console()
+    what = "practitioners" if report.kind is FeedKind.PRACTITIONERS else "evaluations"
+    table = Table(
+        title=f"dry run ({what}): nothing stored" if report.dry_run else f"import ({what})",
+        show_header=False,
+    )
+    rows: list[tuple[str, object]] = [
+        ("rows read", report.rows_read),
+        ("stored" if not report.dry_run else "would store", report.stored),
+        ("  inserted" if report.kind is FeedKind.PRACTITIONERS else "  recorded", report.inserted),
+        ("  updated", report.updated),
+        ("  unchanged", report.unchanged),
+        ("rejected", report.rejected),
+    ]
+    if report.kind is FeedKind.EVALUATIONS:
+        rows += [
+            ("by type", _counts(report.by_type)),
+            ("grade changes", len(report.grade_changes)),
+            ("blacklisted", ", ".join(report.blacklisted) or "-"),
+        ]
+    elif report.counted_on is not None:
+        rows.append(("counted on", report.counted_on.isoformat()))
+        rows.append(("new official ratings", report.rebaselined))
+    rows += [
+        ("providers updated", len(report.providers_updated)),
+        ("encodings", ", ".join(f"{k}: {v}" for k, v in report.encodings.items()) or "-"),
+    ]
+    for label, value in rows:
+        if report.dry_run and (label.startswith("  ") or label == "providers updated"):
+            continue
+        table.add_row(label, str(value))
+    console.print(table)
+    for file, columns in report.ignored_columns.items():
+        _err.print(f"{file}: columns ignored (not understood): {', '.join(columns)}", markup=False)
+    if report.changed_nothing and report.rows_read:
+        console.print("nothing changed: every stored row was already up to date")
+    _print_rows(report)
+
+
+def _print_rows(report: IngestReport) -> None:
     for reject in report.rejects[:20]:
         reasons = "; ".join(p.reason for p in reject.problems)
         _err.print(f"rejected {reject.file}:{reject.line}: {reasons}", markup=False)

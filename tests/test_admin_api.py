@@ -34,7 +34,11 @@ def store(tmp_path: Path) -> Iterator[ProviderStore]:
 
 
 def _client(store: ProviderStore, **settings: object) -> TestClient:
-    return TestClient(create_app(Settings(**settings), store=store))  # type: ignore[arg-type]
+    # An import opens the grade book and registry beside the store (jzmap.imports): the
+    # embedded ones in the store's directory, whatever DATABASE_URL the suite runs with.
+    assert isinstance(store, EmbeddedStore)
+    where = {"database_url": None, "data_dir": store.data_dir}
+    return TestClient(create_app(Settings(**where, **settings), store=store))  # type: ignore[arg-type]
 
 
 def test_admin_is_refused_when_no_token_is_configured(store: ProviderStore) -> None:

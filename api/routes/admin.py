@@ -1,4 +1,9 @@
-"""``/v1/admin``: authenticated operator actions (registry imports)."""
+"""``/v1/admin``: authenticated operator actions (registry imports).
+
+``POST /v1/admin/imports`` takes provider registries (``kind`` company or station, or a
+类型 column) and, with ``kind`` practitioners or evaluations, a practitioners register or
+an evaluations log (:mod:`jzmap.feeds`): the same checks and report as ``jzmap ingest``.
+"""
 
 from __future__ import annotations
 
@@ -9,12 +14,15 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Depends, File, Form, HTTPException, UploadFile
 
 from api.deps import SettingsDep, StoreDep
+from api.routes.grades import GradeBookSlotDep
+from api.routes.practitioners import RegistrySlotDep
 from api.schemas import ErrorOut
 from api.security import require_admin
 from geo.crs import CRS
-from ingest import IngestOptions, UnreadableFileError
-from jzmap.services import ingester
-from providers.model import Kind
+from ingest import IngestOptions, IngestReport, UnreadableFileError
+from ingest.feeds import ImportKind
+from jzmap.feeds import FeedOptions, run_feed
+from jzmap.imports import run_provider_import
 
 router = APIRouter(
     prefix="/v1/admin",
@@ -28,14 +36,20 @@ _CHUNK = 1 << 20
 
 @router.post(
     "/imports",
-    summary="Import a registry file (same options and report as `jzmap ingest`)",
+    summary="Import a registry, practitioners or evaluations file (as `jzmap ingest`)",
+    description="`kind` company or station: provider rows (the kind of rows without a 类型 "
+    "column); practitioners: a practitioners register; evaluations: an evaluations log "
+    "(CSV or XLSX; `crs`, `mode` and `source` apply to provider imports only). The answer "
+    "is the import report; for practitioners it never carries the rejected rows' cells.",
     responses={400: {"model": ErrorOut}, 413: {"model": ErrorOut}, 422: {"model": ErrorOut}},
 )
 def create_import(
     store: StoreDep,
     settings: SettingsDep,
+    registries: RegistrySlotDep,
+    gradebooks: GradeBookSlotDep,
     file: Annotated[UploadFile, File(description="CSV, XLSX or GeoJSON")],
-    kind: Annotated[Kind | None, Form()] = None,
+    kind: Annotated[ImportKind | None, Form()] = None,
     crs: Annotated[CRS | None, Form()] = None,
     encoding: Annotated[str | None, Form(max_length=40)] = None,
     sheet: Annotated[str | None, Form(max_length=100)] = None,
@@ -47,6 +61,9 @@ def create_import(
     suffix = Path(name).suffix.lower()
     if suffix not in _SUFFIXES:
         raise HTTPException(422, f"file {name!r}: send a .csv, .xlsx or .geojson file")
+    feed = None if kind is None else kind.feed
+    if feed is not None and (crs is not None or mode != "append" or source is not None):
+        raise HTTPException(422, f"crs, mode and source apply to provider imports, not {feed}")
     limit = settings.max_upload_mb << 20
     with tempfile.TemporaryDirectory(prefix="jzmap-import-") as folder:
         path = Path(folder) / name
@@ -59,19 +76,39 @@ def create_import(
                         413, f"file larger than {settings.max_upload_mb} MB (JZMAP_MAX_UPLOAD_MB)"
                     )
                 out.write(chunk)
-        options = IngestOptions(
-            kind=kind,
-            crs=crs,
-            encoding=encoding,
-            sheet=sheet,
-            mode=mode,
-            source=source or Path(name).stem,
-            dry_run=dry_run,
-        )
         try:
-            report = ingester(settings).run([path], store, options)
+            report: IngestReport
+            if feed is None:
+                options = IngestOptions(
+                    kind=None if kind is None else kind.provider_kind,
+                    crs=crs,
+                    encoding=encoding,
+                    sheet=sheet,
+                    mode=mode,
+                    source=source or Path(name).stem,
+                    dry_run=dry_run,
+                )
+                report = run_provider_import(
+                    settings,
+                    store,
+                    [path],
+                    options,
+                    gradebook=gradebooks.get(),
+                    registry=registries.get(),
+                )
+            else:
+                report = run_feed(
+                    [path],
+                    FeedOptions(feed, encoding=encoding, sheet=sheet, dry_run=dry_run),
+                    providers=store,
+                    registry=registries.get(),
+                    gradebook=gradebooks.get(),
+                    baseline_since=settings.grades_baseline_since,
+                )
         except UnreadableFileError as exc:
             raise HTTPException(422, str(exc)) from None
+    # A practitioners report leaves the rejected rows' cells out whatever is asked (they are
+    # personal data): see ingest.feeds.FeedReport.
     body = report.to_dict(with_cells=True)
     body["files"] = [name]
     return body
