@@ -16,6 +16,7 @@ from providers.store import ProviderStore
 if TYPE_CHECKING:
     import pandas as pd
 
+    from ingest import IngestReport
     from ingest.feeds import FeedKind
     from jzmap.coverage import CoverageQuery
 
@@ -154,7 +155,7 @@ def ingest(
     processed at all (then nothing was written).
     """
     from geo.crs import CRS
-    from ingest import IngestOptions, UnreadableFileError, write_rejects, write_report
+    from ingest import IngestOptions, UnreadableFileError
     from ingest.feeds import FeedKind
     from jzmap.imports import run_provider_import
     from jzmap.reports import print_report, progress_bar
@@ -194,11 +195,7 @@ def ingest(
         if store is not None:
             store.close()
     print_report(result)
-    if rejects is not None:
-        write_rejects(result, rejects)
-        typer.echo(f"rejected rows written to {rejects}", err=True)
-    if report is not None:
-        write_report(result, report)
+    _write_outputs(result, rejects, report)
 
 
 def _ingest_feed(
@@ -211,7 +208,7 @@ def _ingest_feed(
     dry_run: bool,
 ) -> None:
     """``ingest --kind practitioners|evaluations``: see :mod:`jzmap.feeds`."""
-    from ingest import UnreadableFileError, write_rejects, write_report
+    from ingest import UnreadableFileError
     from jzmap.feeds import FeedOptions, run_feed
     from jzmap.reports import print_feed_report, progress_bar
     from jzmap.services import open_gradebook_from, open_registry_from
@@ -244,6 +241,13 @@ def _ingest_feed(
             if opened is not None:
                 opened.close()
     print_feed_report(result)
+    _write_outputs(result, rejects, report)
+
+
+def _write_outputs(result: IngestReport, rejects: Path | None, report: Path | None) -> None:
+    """``--rejects`` and ``--report`` of every kind of import."""
+    from ingest import write_rejects, write_report
+
     if rejects is not None:
         write_rejects(result, rejects)
         typer.echo(f"rejected rows written to {rejects}", err=True)
