@@ -1,10 +1,11 @@
 """PostGIS-specific behaviour: timeouts of reads and writes are separate settings; a load
-into an empty table builds its indexes at the end."""
+into an empty table is a bulk load (a new table, indexes built at the end, swapped in)."""
 
 from __future__ import annotations
 
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 import sqlalchemy as sa
@@ -80,6 +81,73 @@ def test_a_load_into_an_empty_table_rebuilds_the_same_indexes_and_analyses(
         assert _index_definitions(store) == before
         nearest = store.nearest(113.3, 23.1, Filters(), 3)
         assert [c.provider.id for c in nearest][:1] == [company(0, 113.3, 23.1).id]
+    finally:
+        store.delete_all()
+        store.close()
+
+
+def test_readers_see_the_empty_table_during_a_bulk_load_and_are_not_blocked(
+    postgis_migrated: str,
+) -> None:
+    # The bulk load builds a new table beside the live one and swaps at the end: a reader
+    # with a 200 ms statement timeout must get its (empty) answer meanwhile, not wait.
+    writer = PostgisStore.open(postgis_migrated)
+    reader = PostgisStore.open(postgis_migrated, statement_timeout_ms=200)
+    try:
+        writer.delete_all()
+        with ThreadPoolExecutor(1) as pool:
+            loading = pool.submit(writer.upsert, _slow(40_001, pause_s=0.3))
+            time.sleep(0.5)
+            seen = []
+            while not loading.done():
+                seen.append(reader.count())
+                assert reader.nearest(113.3, 23.1, Filters(), 3) == [] or seen[-1] > 0
+                time.sleep(0.1)
+            assert loading.result().inserted == 40_001
+        assert seen and seen[0] == 0
+        assert reader.count() == 40_001
+    finally:
+        writer.delete_all()
+        writer.close()
+        reader.close()
+
+
+def test_an_import_that_fills_the_table_during_a_bulk_load_is_merged_with_it(
+    postgis_migrated: str,
+) -> None:
+    store = PostgisStore.open(postgis_migrated)
+    other = PostgisStore.open(postgis_migrated)
+    try:
+        store.delete_all()
+        with ThreadPoolExecutor(1) as pool:
+            loading = pool.submit(store.upsert, _slow(20_001, pause_s=0.3))
+            time.sleep(0.3)
+            # The bulk load holds its lock: this one merges into the live table at once.
+            early = [company(0, 113.9, 23.9), company(500_000, 113.3, 23.1)]
+            assert other.upsert(early).inserted == 2
+            counts = loading.result()
+        # Company 0 came from both (the bulk load's record wins), the other only early.
+        assert (counts.inserted, counts.updated) == (20_000, 1)
+        assert store.count() == 20_002
+        got = store.get(company(0, 0, 0).id)
+        assert got is not None and (got.lon, got.lat) == (113.3, 23.1)
+        with store.engine.connect() as conn:
+            leftover = conn.execute(sa.text("SELECT to_regclass('providers_bulk')")).scalar()
+        assert leftover is None
+    finally:
+        store.delete_all()
+        store.close()
+        other.close()
+
+
+def test_a_stray_bulk_table_from_a_killed_load_is_replaced(postgis_migrated: str) -> None:
+    store = PostgisStore.open(postgis_migrated)
+    try:
+        store.delete_all()
+        with store.engine.begin() as conn:
+            conn.execute(sa.text("CREATE TABLE providers_bulk (junk int)"))
+        assert store.upsert(_slow(10, pause_s=0)).inserted == 10
+        assert store.count() == 10
     finally:
         store.delete_all()
         store.close()

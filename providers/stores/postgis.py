@@ -20,6 +20,7 @@ are in use, a LIMIT bucket); request values travel only as bound parameters.
 from __future__ import annotations
 
 import functools
+import re
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
@@ -188,24 +189,37 @@ _PROVIDER_CACHE_SIZE = 100_000
 # Staged rows carry lon/lat; the table keeps them as the point geometry.
 _STORED = [c for c in ALL_COLUMNS if c not in ("id", "lon", "lat")]
 _COMPARED = [c for c in CONTENT_COLUMNS if c not in ("id", "lon", "lat")]
-# One batch's merge; a batch holds each id once (RowBatch), as an INSERT may touch a row
-# only once. Counts come back as one row, not a row per provider.
-_MERGE_SQL = f"""
+
+
+def _merge_sql(target: str, source: str, point: str) -> str:
+    """Merge ``source``'s rows into ``target`` by id, counting inserts and real changes;
+    ``point`` is the source's point expression. A source holds each id once (RowBatch),
+    as an INSERT may touch a row only once; counts come back as one row, not a row per
+    provider."""
+    return f"""
     WITH merged AS (
-        INSERT INTO providers (id, geom, {", ".join(_STORED)})
-        SELECT id, ST_SetSRID(ST_MakePoint(lon, lat), 4326), {", ".join(_STORED)}
-        FROM incoming
+        INSERT INTO {target} AS p (id, geom, {", ".join(_STORED)})
+        SELECT id, {point}, {", ".join(_STORED)}
+        FROM {source}
         ON CONFLICT (id) DO UPDATE SET
             geom = EXCLUDED.geom,
             {", ".join(f"{c} = EXCLUDED.{c}" for c in _STORED)},
             updated_at = now()
-        WHERE ({", ".join(f"providers.{c}" for c in _COMPARED)}, ST_AsBinary(providers.geom))
+        WHERE ({", ".join(f"p.{c}" for c in _COMPARED)}, ST_AsBinary(p.geom))
               IS DISTINCT FROM
               ({", ".join(f"EXCLUDED.{c}" for c in _COMPARED)}, ST_AsBinary(EXCLUDED.geom))
         RETURNING (xmax = 0) AS inserted
     )
     SELECT count(*) FILTER (WHERE inserted), count(*) FROM merged
     """
+
+
+_STAGED_POINT = "ST_SetSRID(ST_MakePoint(lon, lat), 4326)"
+_MERGE_SQL = _merge_sql("providers", "incoming", _STAGED_POINT)
+# A bulk load builds the new table beside the live one (see PostgisStore.upsert).
+_BULK_TABLE = "providers_bulk"
+_BULK_MERGE_SQL = _merge_sql(_BULK_TABLE, "incoming", _STAGED_POINT)
+_BULK_INTO_LIVE_SQL = _merge_sql("providers", _BULK_TABLE, "geom")
 _DEACTIVATE_SQL = sa.text(
     """
     UPDATE providers SET active = false, updated_at = now()
@@ -227,7 +241,7 @@ CREATE TEMP TABLE incoming (
 CREATE TEMP TABLE received (id text) ON COMMIT DROP
 """
 _COPY_SQL = f"COPY incoming ({', '.join(ALL_COLUMNS)}) FROM STDIN"
-_BULK_COPY_SQL = f"COPY providers (id, geom, {', '.join(_STORED)}) FROM STDIN"
+_BULK_COPY_SQL = f"COPY {_BULK_TABLE} (id, geom, {', '.join(_STORED)}) FROM STDIN"
 
 
 def sqlalchemy_url(database_url: str) -> str:
@@ -368,43 +382,61 @@ class PostgisStore:
         an import, preparing a batch includes validating it (``ProviderBatches`` are
         validated as they are pulled), so validation and the database's work overlap.
 
-        *Bulk load.* Into an empty table (a new city, or after ``delete_all``) the
-        secondary indexes are dropped for the load and built afresh at its end, in the
-        same transaction, and the table analysed: building an index over sorted rows
-        costs a fraction of maintaining it row by row (1M rows: 13 s against 60 s). The
-        unique keys stay, so the merge is the same statement. The load then holds the
-        table exclusively: readers wait for it, where they would otherwise have found an
-        empty city.
+        Into an empty table (a new city, or after ``delete_all``) it is a bulk load
+        instead: see :meth:`_bulk_load`.
         """
+        bulk = self._bulk_load(providers, replace_source)
+        if bulk is not None:
+            return bulk
         counts = UpsertCounts()
         with self._transaction() as conn:
             raw = conn.connection.driver_connection
             assert isinstance(raw, psycopg.Connection)
             raw.execute(_STAGE_DDL)
-            rebuild = _drop_indexes_if_empty(raw)
-            bulk = bool(rebuild)
-            # A snapshot into an empty table has nothing of its source to deactivate.
-            snapshot = replace_source is not None and not bulk
-            write = _insert if bulk else _merge
-            with ThreadPoolExecutor(1, thread_name_prefix="jzmap-upsert") as writer:
-                merging: Future[UpsertCounts] | None = None
-                for batch in row_batches(providers, _BATCH_ROWS):
-                    text = _copy_text(batch, geometry=bulk)
-                    if merging is not None:
-                        counts += merging.result()  # one batch in flight, in order
-                    merging = writer.submit(write, raw, text, batch, snapshot)
-                if merging is not None:
-                    counts += merging.result()
-            for definition in rebuild:
-                raw.execute(definition)
-            if bulk:
-                raw.execute("ANALYZE providers")
+            snapshot = replace_source is not None
+            counts += _stream(raw, providers, _merge, keep_ids=snapshot)
             if snapshot:
                 deactivated = conn.execute(_DEACTIVATE_SQL, {"source": replace_source}).rowcount
                 counts += UpsertCounts(deactivated=deactivated)
             if counts.changed:
                 conn.execute(_BUMP_DATA_VERSION)
         return counts
+
+    def _bulk_load(
+        self, providers: Iterable[Provider], replace_source: str | None
+    ) -> UpsertCounts | None:
+        """Load into an empty ``providers`` by building a new table beside it and swapping
+        the two; ``None`` (nothing consumed, nothing done) when the table is not empty or
+        another bulk load is running.
+
+        Why: maintaining the indexes row by row costs several times building them over
+        the loaded rows, and the builds can run on both cores at once, which one
+        transaction cannot do. So the rows are COPYed straight into ``providers_bulk``
+        (a copy of the table's columns, constraints and keys) in one transaction, its
+        secondary indexes are built from the live table's own definitions two at a time
+        and it is analysed, then one short transaction locks ``providers``, drops it and
+        renames the new table and its indexes and keys into place. Readers see the empty
+        table until then, never a half-loaded one, and are not blocked meanwhile.
+
+        A failure or a kill before the swap leaves ``providers`` exactly as it was (a
+        stray ``providers_bulk`` is dropped by the next bulk load). If an ordinary import
+        filled ``providers`` meanwhile, the new table is merged into it instead of
+        replacing it. Privileges granted on ``providers`` do not carry over to the new
+        table: grant them again after a first load.
+        """
+        with self.engine.connect() as sa_conn:
+            raw = sa_conn.connection.driver_connection
+            assert isinstance(raw, psycopg.Connection)
+            try:
+                return _bulk_load(self.engine, raw, providers, replace_source)
+            except (psycopg.Error, sa.exc.DBAPIError) as exc:
+                raw.rollback()
+                raise _unavailable(exc) from exc
+            finally:
+                if not raw.closed:
+                    raw.rollback()
+                    raw.execute("SELECT pg_advisory_unlock_all()")
+                    raw.commit()
 
     def get(self, provider_id: str) -> Provider | None:
         sql = f"SELECT {_READ_COLUMNS} FROM providers WHERE id = %s"
@@ -550,45 +582,159 @@ def _box(bbox: BBox) -> dict[str, float]:
     return {"west": bbox.west, "south": bbox.south, "east": bbox.east, "north": bbox.north}
 
 
-# Every index of ``providers`` but the unique ones (the merge's ON CONFLICT needs the key).
+# The indexes of ``providers`` that no constraint owns, and its key constraints.
 _SECONDARY_INDEXES = """
-    SELECT i.relname, pg_get_indexdef(i.oid)
-    FROM pg_index x JOIN pg_class i ON i.oid = x.indexrelid
-    WHERE x.indrelid = 'providers'::regclass AND NOT x.indisunique
-    ORDER BY i.relname
+    SELECT i.relname, pg_get_indexdef(i.oid), a.amname
+    FROM pg_index x JOIN pg_class i ON i.oid = x.indexrelid JOIN pg_am a ON a.oid = i.relam
+    WHERE x.indrelid = 'providers'::regclass
+      AND NOT EXISTS (SELECT 1 FROM pg_constraint c WHERE c.conindid = x.indexrelid)
+    ORDER BY a.amname = 'gist' DESC, i.relname
+"""
+_KEY_CONSTRAINTS = """
+    SELECT conname, pg_get_constraintdef(oid) FROM pg_constraint
+    WHERE conrelid = 'providers'::regclass AND contype IN ('p', 'u', 'x') ORDER BY conname
 """
 _EMPTY = "SELECT NOT EXISTS (SELECT 1 FROM providers)"
+# Held by the session that runs a bulk load, so that two never share providers_bulk.
+_BULK_LOCK_KEY = 0x6A7A6D6170  # "jzmap"
+_SUFFIX = "__bulk"
 
 
-def _drop_indexes_if_empty(conn: psycopg.Connection[Any]) -> list[str]:
-    """When ``providers`` is empty, lock it, drop its secondary indexes and return the
-    statements that build them again (the same names and definitions the migrations
-    made); otherwise return nothing and touch nothing."""
-    empty = conn.execute(_EMPTY).fetchone()
-    if empty is None or not empty[0]:
-        return []
-    conn.execute("LOCK TABLE providers IN ACCESS EXCLUSIVE MODE")
-    empty = conn.execute(_EMPTY).fetchone()  # another import may have committed meanwhile
-    if empty is None or not empty[0]:
-        return []
-    indexes = conn.execute(_SECONDARY_INDEXES).fetchall()
-    for name, _ in indexes:
-        conn.execute(pg_sql.SQL("DROP INDEX {}").format(pg_sql.Identifier(name)))
-    # Sorting for the builds; local to this transaction.
-    conn.execute("SET LOCAL maintenance_work_mem = '256MB'")
-    return [definition for _, definition in indexes]
+def _stream(
+    raw: psycopg.Connection[Any],
+    providers: Iterable[Provider],
+    write: Callable[[psycopg.Connection[Any], str, RowBatch, bool], UpsertCounts],
+    *,
+    keep_ids: bool = False,
+    geometry: bool = False,
+) -> UpsertCounts:
+    """Write the providers batch by batch on a writer thread, one batch in flight."""
+    counts = UpsertCounts()
+    with ThreadPoolExecutor(1, thread_name_prefix="jzmap-upsert") as writer:
+        writing: Future[UpsertCounts] | None = None
+        for batch in row_batches(providers, _BATCH_ROWS):
+            text = _copy_text(batch, geometry=geometry)
+            if writing is not None:
+                counts += writing.result()  # in order
+            writing = writer.submit(write, raw, text, batch, keep_ids)
+        if writing is not None:
+            counts += writing.result()
+    return counts
+
+
+def _bulk_load(
+    engine: Engine,
+    raw: psycopg.Connection[Any],
+    providers: Iterable[Provider],
+    replace_source: str | None,
+) -> UpsertCounts | None:
+    """:meth:`PostgisStore._bulk_load` on the session ``raw`` (it leaves the advisory
+    lock to its caller to release)."""
+    row = raw.execute(f"SELECT pg_try_advisory_lock({_BULK_LOCK_KEY}), ({_EMPTY})").fetchone()
+    raw.commit()
+    if row is None or not (row[0] and row[1]):
+        return None
+    indexes = [(str(n), str(d), str(am)) for n, d, am in raw.execute(_SECONDARY_INDEXES)]
+    keys = [(str(n), str(d)) for n, d in raw.execute(_KEY_CONSTRAINTS)]
+    raw.execute(f"DROP TABLE IF EXISTS {_BULK_TABLE}")
+    raw.execute(
+        f"CREATE TABLE {_BULK_TABLE} (LIKE providers INCLUDING DEFAULTS INCLUDING CONSTRAINTS)"
+    )
+    for name, definition in keys:
+        raw.execute(
+            pg_sql.SQL("ALTER TABLE {} ADD CONSTRAINT {} ").format(
+                pg_sql.Identifier(_BULK_TABLE), pg_sql.Identifier(name + _SUFFIX)
+            )
+            + pg_sql.SQL(definition)  # the server's own text
+        )
+    raw.execute(_STAGE_DDL)
+    counts = _stream(raw, providers, _insert, geometry=True)
+    raw.commit()
+
+    statements = [_retarget(name, definition) for name, definition, _ in indexes]
+    statements.append(f"ANALYZE {_BULK_TABLE}")
+    with ThreadPoolExecutor(2, thread_name_prefix="jzmap-index") as builders:
+        for done in [builders.submit(_run_alone, engine, sql) for sql in statements]:
+            done.result()
+
+    raw.execute("LOCK TABLE providers IN ACCESS EXCLUSIVE MODE")
+    still_empty = raw.execute(_EMPTY).fetchone()
+    if still_empty is not None and still_empty[0]:
+        raw.execute("DROP TABLE providers")
+        raw.execute(f"ALTER TABLE {_BULK_TABLE} RENAME TO providers")
+        for name, _, _ in indexes:
+            raw.execute(
+                pg_sql.SQL("ALTER INDEX {} RENAME TO {}").format(
+                    pg_sql.Identifier(name + _SUFFIX), pg_sql.Identifier(name)
+                )
+            )
+        for name, _ in keys:
+            raw.execute(
+                pg_sql.SQL("ALTER TABLE providers RENAME CONSTRAINT {} TO {}").format(
+                    pg_sql.Identifier(name + _SUFFIX), pg_sql.Identifier(name)
+                )
+            )
+    else:  # an ordinary import got there first: merge into what it wrote
+        found = raw.execute(_BULK_INTO_LIVE_SQL).fetchone()
+        assert found is not None
+        inserted, changed = int(found[0]), int(found[1])
+        loaded = counts.inserted
+        counts = UpsertCounts(
+            inserted=inserted,
+            updated=changed - inserted,
+            unchanged=counts.unchanged + loaded - changed,
+        )
+        if replace_source is not None:
+            deactivated = raw.execute(
+                f"UPDATE providers SET active = false, updated_at = now() "
+                f"WHERE source = %s AND active AND NOT EXISTS "
+                f"(SELECT 1 FROM {_BULK_TABLE} b WHERE b.id = providers.id)",
+                (replace_source,),
+            ).rowcount
+            counts += UpsertCounts(deactivated=deactivated)
+        raw.execute(f"DROP TABLE {_BULK_TABLE}")
+    if counts.changed:
+        raw.execute(str(_BUMP_DATA_VERSION))
+    raw.commit()
+    return counts
+
+
+_INDEX_TARGET = re.compile(r" ON (public\.)?providers USING ")
+
+
+def _retarget(name: str, definition: str) -> str:
+    """A live index's definition, renamed and pointed at the bulk table."""
+    head = f"INDEX {name} ON "
+    if head not in definition or not _INDEX_TARGET.search(definition):
+        raise RuntimeError(f"unexpected index definition: {definition}")
+    renamed = definition.replace(head, f"INDEX {name}{_SUFFIX} ON ", 1)
+    return _INDEX_TARGET.sub(f" ON {_BULK_TABLE} USING ", renamed, count=1)
+
+
+def _run_alone(engine: Engine, statement: str) -> None:
+    """One statement in its own transaction on its own pooled connection."""
+    with engine.connect() as conn:
+        raw = conn.connection.driver_connection
+        assert isinstance(raw, psycopg.Connection)
+        raw.execute("SET LOCAL maintenance_work_mem = '256MB'")
+        raw.execute(statement)
+        raw.commit()
 
 
 def _merge(
-    conn: psycopg.Connection[Any], text: str, batch: RowBatch, keep_ids: bool
+    conn: psycopg.Connection[Any],
+    text: str,
+    batch: RowBatch,
+    keep_ids: bool,
+    merge_sql: str = _MERGE_SQL,
 ) -> UpsertCounts:
-    """COPY one batch into ``incoming`` and merge it into ``providers``; the batch's
-    ``received`` counts the records it stands for (duplicates included)."""
+    """COPY one batch into ``incoming`` and merge it (into ``providers`` by default); the
+    batch's ``received`` counts the records it stands for (duplicates included)."""
     conn.execute("TRUNCATE incoming")
     with conn.cursor() as cur:
         with cur.copy(_COPY_SQL) as copy:
             copy.write(text)
-        found = cur.execute(_MERGE_SQL).fetchone()
+        found = cur.execute(merge_sql).fetchone()
         if keep_ids:
             cur.execute("INSERT INTO received SELECT id FROM incoming")
     assert found is not None
@@ -601,7 +747,7 @@ def _merge(
 def _insert(
     conn: psycopg.Connection[Any], text: str, batch: RowBatch, keep_ids: bool
 ) -> UpsertCounts:
-    """COPY one batch of a bulk load straight into ``providers`` (the point as hex EWKB):
+    """COPY one batch of a bulk load straight into the bulk table (the point as hex EWKB):
     no staging table, no merge. An id the load already wrote (a caller may repeat one
     across batches; an import never does) fails the COPY; the batch is then taken back to
     its savepoint and merged instead."""
@@ -609,7 +755,7 @@ def _insert(
         with conn.transaction(), conn.cursor() as cur, cur.copy(_BULK_COPY_SQL) as copy:
             copy.write(text)
     except psycopg.errors.UniqueViolation:
-        return _merge(conn, _copy_text(batch), batch, keep_ids)
+        return _merge(conn, _copy_text(batch), batch, keep_ids, _BULK_MERGE_SQL)
     return UpsertCounts(inserted=len(batch), unchanged=batch.received - len(batch))
 
 
