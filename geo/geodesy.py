@@ -147,6 +147,9 @@ def degree_box(lon: float, lat: float, radius_m: float) -> tuple[float, float, f
     >>> [round(v, 4) for v in degree_box(113.3, 23.1, 1_000.0)]
     [113.2902, 23.091, 113.3098, 23.109]
     """
+    # A part per billion wider than the bound: a point at exactly the radius along the
+    # equator's meridian must not fall outside by a rounding error.
+    radius_m *= 1.0 + 1e-9
     dlat = math.degrees(radius_m / MERIDIAN_RADIUS_MIN_M)
     south, north = max(-90.0, lat - dlat), min(90.0, lat + dlat)
     per_radian = _metres_per_radian_min(lat, radius_m)

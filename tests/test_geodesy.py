@@ -7,7 +7,7 @@ import math
 
 import numpy as np
 import pyproj
-from hypothesis import given
+from hypothesis import example, given
 from hypothesis import strategies as st
 
 from geo.geodesy import degree_box, geodesic_distance_m, geodesic_lower_bound_m
@@ -49,6 +49,7 @@ def test_no_planar_distance_bounds_anything_at_the_pole() -> None:
     azimuth=st.floats(-180.0, 180.0),
     share=st.floats(0.0, 1.0),
 )
+@example(lon=0.0, lat=1e-06, radius=1.0, azimuth=0.0, share=1.0)  # exactly on the edge
 def test_the_degree_box_holds_every_point_within_the_radius(
     lon: float, lat: float, radius: float, azimuth: float, share: float
 ) -> None:
