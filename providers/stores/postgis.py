@@ -428,15 +428,20 @@ class PostgisStore:
             raw = sa_conn.connection.driver_connection
             assert isinstance(raw, psycopg.Connection)
             try:
-                return _bulk_load(self.engine, raw, providers, replace_source)
+                # One round trip for the common case, a table that holds providers.
+                started = raw.execute(_BULK_START).fetchone()
+                raw.commit()
+                if started is None or not started[0]:
+                    return None
+                try:
+                    return _bulk_load(self.engine, raw, providers, replace_source)
+                finally:
+                    if not raw.closed:
+                        raw.rollback()
+                        raw.execute(f"SELECT pg_advisory_unlock({_BULK_LOCK_KEY})")
+                        raw.commit()
             except (psycopg.Error, sa.exc.DBAPIError) as exc:
-                raw.rollback()
                 raise _unavailable(exc) from exc
-            finally:
-                if not raw.closed:
-                    raw.rollback()
-                    raw.execute("SELECT pg_advisory_unlock_all()")
-                    raw.commit()
 
     def get(self, provider_id: str) -> Provider | None:
         sql = f"SELECT {_READ_COLUMNS} FROM providers WHERE id = %s"
@@ -598,6 +603,10 @@ _EMPTY = "SELECT NOT EXISTS (SELECT 1 FROM providers)"
 # Held by the session that runs a bulk load, so that two never share providers_bulk.
 _BULK_LOCK_KEY = 0x6A7A6D6170  # "jzmap"
 _SUFFIX = "__bulk"
+# The lock is asked for only when the table is empty (CASE evaluates lazily).
+_BULK_START = (
+    f"SELECT CASE WHEN ({_EMPTY}) THEN pg_try_advisory_lock({_BULK_LOCK_KEY}) ELSE false END"
+)
 
 
 def _stream(
@@ -627,13 +636,9 @@ def _bulk_load(
     raw: psycopg.Connection[Any],
     providers: Iterable[Provider],
     replace_source: str | None,
-) -> UpsertCounts | None:
-    """:meth:`PostgisStore._bulk_load` on the session ``raw`` (it leaves the advisory
-    lock to its caller to release)."""
-    row = raw.execute(f"SELECT pg_try_advisory_lock({_BULK_LOCK_KEY}), ({_EMPTY})").fetchone()
-    raw.commit()
-    if row is None or not (row[0] and row[1]):
-        return None
+) -> UpsertCounts:
+    """:meth:`PostgisStore._bulk_load` on the session ``raw``, which holds the bulk
+    advisory lock (its caller takes and releases it)."""
     indexes = [(str(n), str(d), str(am)) for n, d, am in raw.execute(_SECONDARY_INDEXES)]
     keys = [(str(n), str(d)) for n, d in raw.execute(_KEY_CONSTRAINTS)]
     raw.execute(f"DROP TABLE IF EXISTS {_BULK_TABLE}")
