@@ -2,14 +2,24 @@
 
 from __future__ import annotations
 
+import re
 from datetime import date, datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, SkipValidation
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, SkipValidation, field_validator
 
 from geo.crs import CRS
+from ingest.limits import (
+    CAUSE_IDS,
+    CERTIFICATE_CODE_CHARS,
+    HOME_ADDRESS_CHARS,
+    ID_CHARS,
+    ID_NUMBER_CHARS,
+    PERSON_NAME_CHARS,
+    PERSON_PHONE_CHARS,
+    TEXT_CHARS,
+)
 from providers.evaluations import (
-    MAX_TEXT_CHARS,
     Complaint,
     ComplaintStatus,
     FollowUpVisit,
@@ -262,23 +272,40 @@ class CoverageCandidatesOut(BaseModel):
 # -- dynamic grades (issue 6) -----------------------------------------------------------
 
 
-class SubjectIn(BaseModel):
-    """Whom an evaluation is about: a company (its provider id, ``co-…``) or a
-    practitioner (their registry id)."""
+class _InputModel(BaseModel):
+    """An admin input: unknown fields refused, text held to the import's limits
+    (``ingest.limits``, as ``max_length`` on each field) and to what a store can keep."""
 
     model_config = ConfigDict(extra="forbid")
 
+    @field_validator("*", mode="after")
+    @classmethod
+    def _storable(cls, value: Any) -> Any:
+        texts = value if isinstance(value, list) else [value]
+        for text in texts:
+            if isinstance(text, str) and _UNSTORABLE.search(text):
+                raise ValueError(
+                    "holds a NUL character or a lone surrogate, which cannot be stored"
+                )
+        return value
+
+
+_UNSTORABLE = re.compile(r"[\x00\ud800-\udfff]")
+
+
+class SubjectIn(_InputModel):
+    """Whom an evaluation is about: a company (its provider id, ``co-…``) or a
+    practitioner (their registry id)."""
+
     kind: SubjectKind = SubjectKind.COMPANY
-    id: str = Field(min_length=1, max_length=100)
+    id: str = Field(min_length=1, max_length=ID_CHARS)
 
     def to_domain(self) -> Subject:
         return Subject(self.kind, self.id)
 
 
-class _EvaluationIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    id: str = Field(min_length=1, max_length=100, description="unique across the whole feed")
+class _EvaluationIn(_InputModel):
+    id: str = Field(min_length=1, max_length=ID_CHARS, description="unique across the whole feed")
     subject: SubjectIn
 
 
@@ -288,7 +315,7 @@ class ReviewIn(_EvaluationIn):
     type: Literal["review"]
     at: AwareDatetime = Field(description="when it was given, with a time zone")
     stars: int = Field(ge=1, le=5, strict=True)
-    text: str = Field("", max_length=MAX_TEXT_CHARS)
+    text: str = Field("", max_length=TEXT_CHARS)
 
     def to_domain(self) -> Review:
         return Review(self.id, self.subject.to_domain(), self.at, self.stars, self.text)
@@ -302,7 +329,7 @@ class ComplaintIn(_EvaluationIn):
     filed_at: AwareDatetime
     status: ComplaintStatus = ComplaintStatus.FILED
     resolved_at: AwareDatetime | None = None
-    text: str = Field("", max_length=MAX_TEXT_CHARS)
+    text: str = Field("", max_length=TEXT_CHARS)
 
     def to_domain(self) -> Complaint:
         return Complaint(
@@ -322,7 +349,7 @@ class VisitIn(_EvaluationIn):
     type: Literal["visit"]
     at: AwareDatetime
     outcome: VisitOutcome
-    note: str = Field("", max_length=MAX_TEXT_CHARS)
+    note: str = Field("", max_length=TEXT_CHARS)
 
     def to_domain(self) -> FollowUpVisit:
         return FollowUpVisit(self.id, self.subject.to_domain(), self.at, self.outcome, self.note)
@@ -406,10 +433,8 @@ class GradeHistoryOut(BaseModel):
     changes: list[GradeHistoryEntryOut] = Field(description="oldest first")
 
 
-class CheckIn(BaseModel):
+class CheckIn(_InputModel):
     """One of the five checks behind the 安心服务证."""
-
-    model_config = ConfigDict(extra="forbid")
 
     status: CheckStatus = CheckStatus.MISSING
     evidenced_on: date | None = Field(None, description="date of the evidence")
@@ -421,40 +446,44 @@ class CheckIn(BaseModel):
         return CheckRecord(self.status, self.evidenced_on, self.expires_on)
 
 
-class BlacklistingIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class BlacklistingIn(_InputModel):
     on: date
-    reason: str = Field(min_length=1, max_length=MAX_TEXT_CHARS)
-    cause: list[str] = Field(default_factory=list, description="evaluation ids behind it")
+    reason: str = Field(min_length=1, max_length=TEXT_CHARS)
+    cause: list[Annotated[str, Field(max_length=ID_CHARS)]] = Field(
+        default_factory=list, max_length=CAUSE_IDS, description="evaluation ids behind it"
+    )
 
     def to_domain(self) -> Blacklisting:
         return Blacklisting(self.on, self.reason, tuple(self.cause))
 
 
-class PractitionerIn(BaseModel):
+class PractitionerIn(_InputModel):
     """A practitioner as the official register has them (private: never shown publicly).
 
     Checks left out are ``missing``. The certificate's status is computed, never sent."""
 
-    model_config = ConfigDict(extra="forbid")
-
-    id: str = Field(min_length=1, max_length=100, description="registry id (not the ID number)")
-    name: str = Field(min_length=1, max_length=100)
-    id_number: str = Field(min_length=1, max_length=40, description="18-character ID number")
-    phone: str = Field("", max_length=40)
-    company_id: str | None = Field(None, max_length=100, description="employing company (co-…)")
+    id: str = Field(
+        min_length=1, max_length=ID_CHARS, description="registry id (not the ID number)"
+    )
+    name: str = Field(min_length=1, max_length=PERSON_NAME_CHARS)
+    id_number: str = Field(
+        min_length=1, max_length=ID_NUMBER_CHARS, description="18-character ID number"
+    )
+    phone: str = Field("", max_length=PERSON_PHONE_CHARS)
+    company_id: str | None = Field(
+        None, max_length=ID_CHARS, description="employing company (co-…)"
+    )
     stars: int | None = Field(None, ge=1, le=5, strict=True, description="official rating")
     real_name: CheckIn = Field(default_factory=CheckIn)
     pre_job_training: CheckIn = Field(default_factory=CheckIn)
     no_criminal_record: CheckIn = Field(default_factory=CheckIn)
     health_certificate: CheckIn = Field(default_factory=CheckIn)
     vocational_certificate: CheckIn = Field(default_factory=CheckIn)
-    certificate_code: str | None = Field(None, max_length=32)
+    certificate_code: str | None = Field(None, max_length=CERTIFICATE_CODE_CHARS)
     certificate_issued_on: date | None = None
     certificate_revoked_on: date | None = None
     blacklisting: BlacklistingIn | None = None
-    home_address: str = Field("", max_length=500)
+    home_address: str = Field("", max_length=HOME_ADDRESS_CHARS)
     home_lon: float | None = None
     home_lat: float | None = None
 

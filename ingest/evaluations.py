@@ -66,8 +66,10 @@ from ingest.feeds import (
     row_reader,
 )
 from ingest.headers import HeaderMap
+from ingest.limits import EVALUATION_CHARS, cell_problems, column_limits, shortened
 from ingest.pipeline import Reject
 from ingest.readers import Table
+from ingest.readers import cells_of as record_cells
 from ingest.records import Problem
 from ingest.values import fold, shown
 from providers.evaluations import (
@@ -178,7 +180,16 @@ def parse_evaluations(
     """
     rows: FeedRows[Evaluation] = FeedRows()
     row = row_reader(table, header, SYNONYMS)
+    limits = column_limits(len(table.headers), header, EVALUATION_CHARS)
+    # Over-long cells and cells no store can keep reject their rows before parsing.
+    unreadable = cell_problems(table.headers, limits, table.records)
     for index, (line, record) in enumerate(zip(table.lines, table.records, strict=True)):
+        if index in unreadable:
+            cells = record_cells(table.headers, shortened(record, limits))
+            rows.rejects.append(Reject(file, line, tuple(unreadable[index]), cells))
+            if on_rows is not None and (index + 1) % PROGRESS_ROWS == 0:
+                on_rows(PROGRESS_ROWS)
+            continue
         row.record = record
         evaluation, problems = evaluation_of(row)
         if evaluation is not None:

@@ -26,7 +26,8 @@ from typing import Generic, TypeVar
 
 from ingest.headers import HeaderError, HeaderMap, map_headers
 from ingest.pipeline import IngestReport, Reject
-from ingest.readers import Table, UnreadableFileError, read_table
+from ingest.readers import OVERFLOW_COLUMN, Table, UnreadableFileError, read_table
+from ingest.readers import cells_of as record_cells
 from ingest.values import fold
 from providers.credit_code import credit_code_problem
 from providers.identity import company_id
@@ -132,12 +133,15 @@ def read_feed(
         header = map_headers(table.headers, synonyms=synonyms, required=required)
     except HeaderError as exc:
         raise UnreadableFileError(f"{path.name}: {exc}") from exc
-    return table, header
+    # A CSV's overflow column (cells beyond the header) is no column of the file's: the
+    # feeds ignore its cells, and it is not listed among the ignored columns.
+    extras = {h: i for h, i in header.extras.items() if h != OVERFLOW_COLUMN}
+    return table, HeaderMap(header.fields, extras)
 
 
 def cells_of(table: Table, index: int) -> dict[str, str]:
     """Record ``index``'s original cells by header, for the rejects file."""
-    return dict(zip(table.headers, table.records[index], strict=True))
+    return record_cells(table.headers, table.records[index])
 
 
 ProgressCallback = Callable[[int], None]

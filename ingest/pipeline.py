@@ -1,8 +1,10 @@
 """Load registry files into a store: every row ends up stored or in the rejects report.
 
-Files are read and their headers checked before anything is written, so a file that cannot
-be processed at all changes nothing. Rows are then validated a batch at a time, column by
-column (ingest.records), their points checked against the city for the whole batch,
+Files are opened and their headers checked before anything is written, so a file that
+cannot be processed at all changes nothing. Rows are then read and validated a batch at a
+time (the file streams: an import holds a batch, not the file), cells over their length
+limit rejected first (ingest.limits), the rest column by column (ingest.records), their
+points checked against the city for the whole batch,
 geocoded when they have none, and handed to the store as columns (``RowBatch``), never as
 an object per row. The store pulls batch after batch into one transaction, writing one
 while the next is validated: an import lands whole or not at all, and loading the same
@@ -16,7 +18,7 @@ import gc
 import json
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from enum import StrEnum
 from itertools import compress
@@ -33,8 +35,9 @@ from geo.crs import CRS, to_wgs84
 from geo.geocoding import AddressQuery, GeocoderChain
 from geo.precision import Precision
 from ingest.headers import REPORT_COLUMNS, HeaderError, HeaderMap, map_headers
+from ingest.limits import PROVIDER_CHARS, cell_problems, clean_rows, column_limits, shortened
 from ingest.overlay import ImportOverlay
-from ingest.readers import FORMULA_START, Table, UnreadableFileError, read_table
+from ingest.readers import FORMULA_START, TableStream, UnreadableFileError, cells_of, open_table
 from ingest.records import (
     FloatArray,
     IntArray,
@@ -221,61 +224,75 @@ class Ingester:
         report = IngestReport(
             files=[str(p) for p in paths], mode=options.mode, dry_run=options.dry_run
         )
-        loaded: list[tuple[Path, Table, HeaderMap]] = []
-        for path in paths:
-            table = read_table(path, encoding=options.encoding, sheet=options.sheet)
-            try:
-                loaded.append((path, table, map_headers(table.headers)))
-            except HeaderError as exc:
-                raise UnreadableFileError(f"{path.name}: {exc}") from exc
-            if table.encoding:
-                report.encodings[path.name] = table.encoding
-        batches = self._batches(loaded, options, report, overlay or None)
-        with _kept_from_collector():
-            if options.dry_run or store is None:
-                for _ in batches:
-                    pass
-                return report
-            replace = (options.source or paths[0].stem) if options.mode == "snapshot" else None
-            # The store pulls the batches: each is validated while the store writes the
-            # one before it (PostGIS merges on the server meanwhile), in one transaction.
-            counts = store.upsert(ProviderBatches(batches), replace_source=replace)
+        with ExitStack() as opened:
+            loaded: list[tuple[Path, TableStream, HeaderMap]] = []
+            for path in paths:
+                table = opened.enter_context(
+                    open_table(path, encoding=options.encoding, sheet=options.sheet)
+                )
+                try:
+                    loaded.append((path, table, map_headers(table.headers)))
+                except HeaderError as exc:
+                    raise UnreadableFileError(f"{path.name}: {exc}") from exc
+                if table.encoding:
+                    report.encodings[path.name] = table.encoding
+            batches = self._batches(loaded, options, report, overlay or None)
+            with _kept_from_collector():
+                if options.dry_run or store is None:
+                    for _ in batches:
+                        pass
+                    return report
+                replace = (options.source or paths[0].stem) if options.mode == "snapshot" else None
+                # The store pulls the batches: each is read and validated while the store
+                # writes the one before it (PostGIS merges on the server meanwhile), in one
+                # transaction; a file found broken half-way fails it whole.
+                counts = store.upsert(ProviderBatches(batches), replace_source=replace)
         report.inserted, report.updated = counts.inserted, counts.updated
         report.unchanged, report.deactivated = counts.unchanged, counts.deactivated
         return report
 
     def _batches(
         self,
-        loaded: list[tuple[Path, Table, HeaderMap]],
+        loaded: list[tuple[Path, TableStream, HeaderMap]],
         options: IngestOptions,
         report: IngestReport,
         overlay: ImportOverlay | None,
     ) -> Iterator[RowBatch]:
         defaults = RowDefaults(kind=options.kind, crs=options.crs)
         seen = _Seen()
-        total = sum(len(table.records) for _, table, _ in loaded)
-        for path, table, header in loaded:
+        for done_files, (path, table, header) in enumerate(loaded):
             source = options.source or path.stem
-            for start in range(0, len(table.records), BATCH_ROWS):
-                records = table.records[start : start + BATCH_ROWS]
-                lines = table.lines[start : start + BATCH_ROWS]
-                batch = parse_batch(table.headers, records, header, defaults)
+            headers = table.headers
+            limits = column_limits(len(headers), header, PROVIDER_CHARS)
+            for chunk in table.batches(BATCH_ROWS):
+                report.rows_read += len(chunk.records)
+                rejects: list[Reject] = []
+                # Cells too long to read, or that no store can keep: their rows are
+                # rejected before any parsing (a parse would quote or split them).
+                unreadable = cell_problems(headers, limits, chunk.records)
+                for i, problems in unreadable.items():
+                    cells = cells_of(headers, shortened(chunk.records[i], limits))
+                    rejects.append(Reject(path.name, chunk.lines[i], tuple(problems), cells))
+                keep = clean_rows(unreadable, len(chunk.records))
+                records = [chunk.records[i] for i in keep] if unreadable else chunk.records
+                lines = [chunk.lines[i] for i in keep] if unreadable else chunk.lines
+                batch = parse_batch(headers, records, header, defaults)
                 self._locate(batch)
                 rows, ids = _identify(batch)
                 rows, ids = _model_check(batch, rows, ids, source)
                 rows, ids = _first_of_each(batch, rows, ids, seen, path.name, lines)
-                report.rows_read += batch.size
                 for i in sorted(batch.warnings):
                     report.warnings.extend(
                         RowWarning(path.name, lines[i], w.column, w.reason)
                         for w in batch.warnings[i]
                     )
                 for i in sorted(batch.problems):
-                    cells = dict(zip(table.headers, records[i], strict=True))
-                    report.rejects.append(
-                        Reject(path.name, lines[i], tuple(batch.problems[i]), cells)
-                    )
-                report.rejected += len(batch.problems)
+                    cells = cells_of(headers, records[i])
+                    rejects.append(Reject(path.name, lines[i], tuple(batch.problems[i]), cells))
+                if unreadable:
+                    rejects.sort(key=lambda r: r.line)
+                report.rejects.extend(rejects)
+                report.rejected += len(rejects)
                 stored = _stored(batch, rows, ids, source)
                 if overlay is not None:
                     _overlay(overlay, stored, path.name, report)
@@ -283,7 +300,13 @@ class Ingester:
                 if len(stored):
                     yield stored
                 if self.on_progress is not None:
+                    # The total is not known before the files are read: estimated from
+                    # the share of the files read so far.
+                    share = (done_files + table.share_read()) / len(loaded)
+                    total = max(report.rows_read, round(report.rows_read / max(share, 1e-9)))
                     self.on_progress(report.rows_read, total)
+        if self.on_progress is not None:
+            self.on_progress(report.rows_read, report.rows_read)
 
     def _locate(self, batch: ParsedBatch) -> None:
         """Check given points against the city (a whole batch at once); geocode the rest."""
@@ -636,7 +659,9 @@ def write_rejects(report: IngestReport, path: Path) -> None:
         columns.extend(c for c in reject.cells if c not in columns and c not in REPORT_COLUMNS)
     with path.open("w", encoding="utf-8-sig", newline="") as out:
         writer = csv.writer(out)
-        writer.writerow([*columns, *REPORT_COLUMNS[:4]])
+        # Header cells come from the uploaded file too: a header ``=HYPERLINK(…)`` would
+        # run in Excel as surely as a cell would.
+        writer.writerow([*map(_safe, columns), *REPORT_COLUMNS[:4]])
         for reject in report.rejects:
             writer.writerow(
                 [

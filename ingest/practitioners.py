@@ -61,8 +61,10 @@ from ingest.feeds import (
     row_reader,
 )
 from ingest.headers import HeaderMap
+from ingest.limits import PRACTITIONER_CHARS, cell_problems, clean_rows, column_limits, shortened
 from ingest.pipeline import Reject
 from ingest.readers import Table
+from ingest.readers import cells_of as record_cells
 from ingest.records import Problem
 from ingest.values import fold
 from providers.practitioners import (
@@ -203,11 +205,20 @@ def parse_practitioners(
     """
     rows: FeedRows[Practitioner] = FeedRows()
     labels = row_reader(table, header, SYNONYMS).labels
+    limits = column_limits(len(table.headers), header, PRACTITIONER_CHARS)
     for start in range(0, len(table.records), BATCH_ROWS):
-        batch = _Batch(table.records[start : start + BATCH_ROWS], header, labels)
-        for i in range(batch.size):
+        records = table.records[start : start + BATCH_ROWS]
+        # Over-long cells and cells no store can keep reject their rows before parsing
+        # (the reasons name the column and the limit, never a value).
+        unreadable = cell_problems(table.headers, limits, records)
+        for i, problems in unreadable.items():
+            cells = record_cells(table.headers, shortened(records[i], limits))
+            rows.rejects.append(Reject(file, table.lines[start + i], tuple(problems), cells))
+        keep = clean_rows(unreadable, len(records))
+        batch = _Batch([records[i] for i in keep], header, labels)
+        for k, i in enumerate(keep):
             index, line = start + i, table.lines[start + i]
-            practitioner, problems = batch.practitioner(i)
+            practitioner, problems = batch.practitioner(k)
             if practitioner is not None:
                 problems = _repeats(practitioner, labels, seen, file, line)
             if practitioner is None or problems:
@@ -217,7 +228,7 @@ def parse_practitioners(
                 rows.lines.append(line)
                 rows.indexes.append(index)
         if on_rows is not None:
-            on_rows(batch.size)
+            on_rows(len(records))
     return rows
 
 

@@ -171,7 +171,8 @@ def parse_batch(
     so each row's reasons come in that order.
     """
     n = len(records)
-    columns: list[tuple[str, ...]] = list(zip(*records, strict=True)) if n else []
+    # (A batch can be empty: every row of it rejected for its cells' lengths.)
+    columns: list[tuple[str, ...]] = list(zip(*records, strict=True)) if n else [()] * len(headers)
     blank: tuple[str, ...] = ("",) * n
 
     def cells(name: str) -> Sequence[str]:

@@ -8,11 +8,23 @@ The map is folium's, with Leaflet inlined exactly as in the offline city map
 answers. Markers are circles and text labels, never image files, so nothing is fetched. A
 basemap is drawn only from an ``http(s)`` tile URL, and then only when there is a network;
 without one, the district outline and the hexagons carry the map on their own.
+
+Data from the registry (provider names above all) never becomes markup or script text:
+folium would splice a tooltip into a JavaScript template literal, where ``${…}`` or a
+backtick in a name runs as code. The cells, providers and sites travel instead as one
+JSON block (``<``, ``>`` and ``&`` escaped, so ``</script>`` cannot end it) that
+``static/coverage-report.js`` parses and draws, labels set as text. The report carries a
+Content-Security-Policy allowing exactly its own scripts (by SHA-256), nothing fetched
+but basemap tiles.
 """
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import html
+import json
+import re
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
@@ -29,7 +41,7 @@ from gaps import SitePlan, worst_cells
 from geo.crs import CRS, from_wgs84
 from jzmap.coverage import Analysis
 from maps.i18n import Lang
-from maps.page import LocalMap, districts_geojson, inline_assets
+from maps.page import STATIC_URL, LocalMap, districts_geojson, inline_assets
 
 # Gap cells are shaded by how far their residents are from the nearest suitable provider.
 GAP_BANDS_KM: tuple[float, ...] = (2.0, 3.0, 5.0)  # beyond the catchment: <2, 2-3, 3-5, >5
@@ -37,6 +49,7 @@ GAP_COLOURS: tuple[str, ...] = ("#fdd49e", "#fc8d59", "#d7301f", "#7f0000")
 COVERED_COLOUR = "#a6dba0"
 NO_RESIDENTS_COLOUR = "#d9d9d9"
 SITE_COLOUR = "#2166ac"
+REPORT_JS = "coverage-report.js"
 PROVIDER_COLOUR = "#1b7837"
 BOUNDARY_CREDIT = (
     "行政区划边界：DataV.GeoAtlas（数据来源于高德开放平台，仅供学习交流使用），经 geotool-cn 转换为"
@@ -108,23 +121,19 @@ def render_coverage_report(
     if tiles_url.startswith(("http://", "https://")):
         folium.TileLayer(tiles_url, attr=tiles_attribution, name="basemap").add_to(m)
     folium.GeoJson(
-        _cells_geojson(analysis, district, tiles_crs),
-        name="cells",
-        style_function=lambda f: {
-            "color": "#666",
-            "weight": 0.3,
-            "fillColor": f["properties"]["colour"],
-            "fillOpacity": 0.75,
-        },
-        tooltip=folium.GeoJsonTooltip(fields=["label"], labels=False),
-    ).add_to(m)
-    folium.GeoJson(
         districts_geojson(outline, Lang.ZH, tiles_crs),
         name="district",
         style_function=lambda _: {"color": "#222", "weight": 2.5, "fillOpacity": 0},
     ).add_to(m)
-    _add_providers(m, analysis, (west, south, east, north), tiles_crs)
-    _add_sites(m, plan, analysis.catchment_m, tiles_crs)
+    data = {
+        "mapVar": m.get_name(),
+        "cells": _cells_geojson(analysis, district, tiles_crs),
+        "providers": _providers(analysis, (west, south, east, north), tiles_crs),
+        "sites": _sites(plan, tiles_crs),
+        "catchmentM": analysis.catchment_m,
+        "providerColour": PROVIDER_COLOUR,
+        "siteColour": SITE_COLOUR,
+    }
 
     root = m.get_root()
     assert isinstance(root, Figure)
@@ -139,10 +148,67 @@ def render_coverage_report(
     when = (generated or datetime.now(UTC)).astimezone().strftime("%Y-%m-%d %H:%M")
     root.html.add_child(folium.Element(_before_map(title, analysis, summary, when)))
     root.html.add_child(folium.Element(_after_map(analysis, plan, district, worst)))
+    root.html.add_child(
+        folium.Element(
+            f'<script type="application/json" id="jz-report-data">{script_json(data)}</script>'
+        )
+    )
+    root.header.add_child(folium.JavascriptLink(f"{STATIC_URL}/{REPORT_JS}"))
     page = str(root.render())
     page = page.replace("<html>", '<html lang="zh-CN">', 1)
     page = page.replace("<body>", '<body class="jz-report">', 1)
-    return inline_assets(page)
+    return with_csp(inline_assets(page), tiles_url)
+
+
+def script_json(value: Any) -> str:
+    """``value`` as JSON to put inside a ``<script type="application/json">`` element:
+    ``<``, ``>`` and ``&`` escaped (``\\u003c`` …), so no string in it can end the
+    element or open a comment; read back with ``JSON.parse(element.textContent)``."""
+    text = json.dumps(value, ensure_ascii=False, allow_nan=False)
+    for raw, escaped in _JSON_ESCAPES:
+        text = text.replace(raw, escaped)
+    return text
+
+
+_JSON_ESCAPES = (
+    ("<", "\\u003c"),
+    (">", "\\u003e"),
+    ("&", "\\u0026"),
+    ("\u2028", "\\u2028"),
+    ("\u2029", "\\u2029"),
+)
+# Inline scripts (those a browser runs: not JSON data blocks), for their hashes.
+_SCRIPTS = re.compile(r"<script(?![^>]*\btype=\"application/json\")[^>]*>(.*?)</script>", re.DOTALL)
+
+
+def with_csp(page: str, tiles_url: str) -> str:
+    """``page`` with a Content-Security-Policy ``<meta>`` first in its head: its own
+    inline scripts allowed by SHA-256 and nothing else run; no connection, no frame, no
+    form; images from the basemap's host (and data: URLs) only."""
+    hashes = sorted(
+        {
+            "'sha256-" + base64.b64encode(hashlib.sha256(body.encode()).digest()).decode() + "'"
+            for body in _SCRIPTS.findall(page)
+        }
+    )
+    images = ["data:"]
+    if tiles_url.startswith(("http://", "https://")):
+        scheme, _, rest = tiles_url.replace("{s}", "*").partition("://")
+        host = rest.split("/", 1)[0]
+        images.append(f"{scheme}://{host}" if "{" not in host else f"{scheme}:")
+    policy = "; ".join(
+        [
+            "default-src 'none'",
+            f"script-src {' '.join(hashes)}",
+            # Leaflet positions everything with inline styles; the legend uses some too.
+            "style-src 'unsafe-inline'",
+            f"img-src {' '.join(images)}",
+            "base-uri 'none'",
+            "form-action 'none'",
+        ]
+    )
+    meta = f'<meta http-equiv="Content-Security-Policy" content="{html.escape(policy)}">'
+    return page.replace("<head>", "<head>" + meta, 1)
 
 
 def _band_colour(nearest_m: float | None, residents: float, covered: bool) -> str:
@@ -169,8 +235,11 @@ def _cells_geojson(analysis: Analysis, district: str, crs: CRS) -> dict[str, Any
     return {"type": "FeatureCollection", "features": features}
 
 
-def _add_providers(m: folium.Map, analysis: Analysis, bounds: Sequence[float], crs: CRS) -> None:
-    """The suitable providers in and around the district (they serve its edge cells too)."""
+def _providers(
+    analysis: Analysis, bounds: Sequence[float], crs: CRS
+) -> list[dict[str, float | str]]:
+    """The suitable providers in and around the district (they serve its edge cells too),
+    each with its label as plain text."""
     west, south, east, north = bounds
     pad = 0.02  # degrees, ~2 km: beyond one catchment
     supply = analysis.supply
@@ -179,50 +248,26 @@ def _add_providers(m: folium.Map, analysis: Analysis, bounds: Sequence[float], c
         & supply["lat"].between(south - pad, north + pad)
     ]
     lon, lat = from_wgs84(near["lon"].to_numpy(np.float64), near["lat"].to_numpy(np.float64), crs)
-    layer = folium.FeatureGroup(name="providers")
+    providers: list[dict[str, float | str]] = []
     for pid, x, y in zip(near["id"].tolist(), lon.tolist(), lat.tolist(), strict=True):
         p = analysis.providers.by_id[pid]
         grade = p.credit_grade.value if p.credit_grade else "服务站"
-        folium.CircleMarker(
-            location=[y, x],
-            radius=4,
-            color="#fff",
-            weight=1,
-            fill=True,
-            fill_color=PROVIDER_COLOUR,
-            fill_opacity=0.95,
-            tooltip=f"{html.escape(p.name)}（{grade}，{p.practitioners} 人）",
-        ).add_to(layer)
-    layer.add_to(m)
+        label = f"{p.name}（{grade}，{p.practitioners} 人）"
+        providers.append({"lon": x, "lat": y, "label": label})
+    return providers
 
 
-def _add_sites(m: folium.Map, plan: SitePlan, catchment_m: float, crs: CRS) -> None:
+def _sites(plan: SitePlan, crs: CRS) -> list[dict[str, float | int | str]]:
     sites = plan.sites
     lon, lat = from_wgs84(sites["lon"].to_numpy(np.float64), sites["lat"].to_numpy(np.float64), crs)
-    layer = folium.FeatureGroup(name="sites")
-    for rank, added, x, y in zip(
-        sites["rank"].tolist(), sites["residents_added"].tolist(), lon.tolist(), lat.tolist(),
-        strict=True,
-    ):  # fmt: skip
-        tip = f"建议站点 {rank}：新增覆盖约 {added:,.0f} 人"
-        folium.Circle(
-            location=[y, x],
-            radius=catchment_m,
-            color=SITE_COLOUR,
-            weight=2,
-            dash_array="6 4",
-            fill=True,
-            fill_opacity=0.08,
-            tooltip=tip,
-        ).add_to(layer)
-        folium.Marker(
-            location=[y, x],
-            icon=folium.DivIcon(
-                html=f'<div class="jz-site">{rank}</div>', icon_size=(26, 26), icon_anchor=(13, 13)
-            ),
-            tooltip=tip,
-        ).add_to(layer)
-    layer.add_to(m)
+    label = "建议站点 {}：新增覆盖约 {:,.0f} 人"
+    return [
+        {"lon": x, "lat": y, "rank": int(rank), "label": label.format(rank, added)}
+        for rank, added, x, y in zip(
+            sites["rank"].tolist(), sites["residents_added"].tolist(), lon.tolist(), lat.tolist(),
+            strict=True,
+        )
+    ]  # fmt: skip
 
 
 def _km(metres: float | None) -> str:

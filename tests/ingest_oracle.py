@@ -7,7 +7,8 @@ the batch importer must produce, row for row and reason for reason.
 
 Differences from the original, each one on purpose: a count cell of digits that are not
 decimal (``፩``) is a reason here as in the batch importer, where it used to crash the
-import; and a geocoded point outside every district leaves the district empty.
+import; a geocoded point outside every district leaves the district empty; and a cell over
+its length limit, or holding a NUL, rejects its row unparsed (:mod:`ingest.limits`).
 """
 
 from __future__ import annotations
@@ -26,8 +27,9 @@ from geo.geocoding import AddressQuery, GeocoderChain
 from geo.precision import Precision
 from ingest import IngestOptions, IngestReport, RowWarning
 from ingest.headers import HeaderMap, map_headers
+from ingest.limits import PROVIDER_CHARS, column_limits, shortened
 from ingest.pipeline import Reject
-from ingest.readers import read_table
+from ingest.readers import cells_of, read_table
 from ingest.records import Problem, RowDefaults
 from ingest.values import (
     fold,
@@ -64,7 +66,24 @@ class Draft:
 def draft_row(
     line: int, headers: list[str], values: list[str], header: HeaderMap, defaults: RowDefaults
 ) -> Draft:
-    draft = Draft(line=line, cells=dict(zip(headers, values, strict=True)))
+    draft = Draft(line=line, cells=cells_of(headers, values))
+    # A cell over its limit, or holding what no store keeps, rejects the row unparsed.
+    limits = column_limits(len(headers), header, PROVIDER_CHARS)
+    for j, cell in enumerate(values):
+        label = headers[j].strip() or f"column {j + 1}"
+        if len(cell) > limits[j]:
+            draft.fail(
+                label, f"{label} has {len(cell):,} characters; at most {limits[j]:,} are allowed"
+            )
+            continue
+        for ch in cell:
+            if ch == "\x00" or "\ud800" <= ch <= "\udfff":
+                what = "a NUL character" if ch == "\x00" else "a lone surrogate"
+                draft.fail(label, f"{label} holds {what} ({ch!a}), which cannot be stored")
+                break
+    if draft.problems:
+        draft.cells = cells_of(headers, shortened(values, limits))
+        return draft
     raws = {name: values[position].strip() for name, position in header.fields.items()}
 
     def raw(name: str) -> str:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import os
 import re
 import subprocess
@@ -65,7 +66,10 @@ def test_report_is_one_offline_file_with_the_map_and_the_tables(
     assert len(plan.sites) == 3
     for site in plan.sites.itertuples(index=False):
         assert f"{site.lat:.6f}, {site.lon:.6f}" in page
-    assert page.count('class=\\"jz-site\\"') == 3, "one numbered marker per site"
+    data = re.search(r'<script type="application/json" id="jz-report-data">(.*?)</script>', page)
+    assert data is not None, "the map's data travels as JSON"
+    assert [s["rank"] for s in json.loads(data.group(1))["sites"]] == [1, 2, 3]
+    assert '<meta http-equiv="Content-Security-Policy"' in page
     row = analysis.districts.set_index("district").loc["白云区"]
     assert f"{row['residents']:,.0f}" in page
     assert f"{row['share_residents_covered']:.1%}" in page
