@@ -11,13 +11,8 @@ from enum import StrEnum
 from gaps.grid import RESOLUTIONS as COVERAGE_RESOLUTIONS
 from geo.crs import CRS
 from providers.model import Category, Grade, Kind
-from providers.ranking import (
-    HALF_DISTANCE_BOUNDS_M,
-    LIMIT_BOUNDS,
-    RADIUS_BOUNDS_M,
-    WEIGHT_BOUNDS,
-    Sort,
-)
+from providers.ranking import LIMIT_BOUNDS, RADIUS_BOUNDS_M, Sort
+from providers.scoring import HALF_DISTANCE_BOUNDS_M, WEIGHT_BOUNDS
 
 # How many candidate sites one request may ask for: each is a station to fund.
 SITES_BOUNDS = (1, 20)

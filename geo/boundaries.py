@@ -11,6 +11,8 @@ import pandas as pd
 import pyproj
 import shapely
 
+from geo.geodesy import geodesic_distance_m
+
 
 def load_districts(reference_dir: Path) -> gpd.GeoDataFrame:
     """The district polygons (WGS-84) with ``adcode``, ``name`` and ``population``.
@@ -85,11 +87,11 @@ class CityBoundary:
         shapely.prepare(self.outline)
         # Distances to the outline are measured in the UTM zone the city lies in: metres,
         # with well under 0.1% scale error across a city.
-        self._metric_crs = self.districts.estimate_utm_crs()
-        self._outline_metric = shapely.union_all(
-            self.districts.to_crs(self._metric_crs).geometry.to_numpy()
+        self.metric_crs = self.districts.estimate_utm_crs()
+        self.outline_metric = shapely.union_all(
+            self.districts.to_crs(self.metric_crs).geometry.to_numpy()
         )
-        self._to_metric = pyproj.Transformer.from_crs("EPSG:4326", self._metric_crs, always_xy=True)
+        self._to_metric = pyproj.Transformer.from_crs("EPSG:4326", self.metric_crs, always_xy=True)
 
     def contains(self, lon: npt.ArrayLike, lat: npt.ArrayLike) -> npt.NDArray[np.bool_]:
         """Whether each point lies inside (or on the edge of) the city."""
@@ -104,4 +106,63 @@ class CityBoundary:
     def distance_m(self, lon: npt.ArrayLike, lat: npt.ArrayLike) -> npt.NDArray[np.float64]:
         """Metres from each point to the city (0 inside)."""
         x, y = self._to_metric.transform(np.asarray(lon, float), np.asarray(lat, float))
-        return np.asarray(shapely.distance(self._outline_metric, shapely.points(x, y)), np.float64)
+        return np.asarray(shapely.distance(self.outline_metric, shapely.points(x, y)), np.float64)
+
+
+class ServedArea:
+    """Where a query point may be: the city and ``max_distance_m`` around it.
+
+    Checking a point is a point-in-polygon test against the city buffered a little less
+    than ``max_distance_m`` (in the city's UTM zone, where a buffer is off by under 0.1%);
+    only a point outside that is measured, by the geodesic distance to the city outline
+    (in an azimuthal equidistant projection centred on the point, where distances from the
+    centre are geodesic), and refused when farther than ``max_distance_m``.
+
+    Parameters
+    ----------
+    city
+        The city's outline.
+    max_distance_m
+        How far outside the city a query point may be, in metres.
+
+    Examples
+    --------
+    >>> from jzmap.settings import REFERENCE_DIR
+    >>> area = ServedArea(CityBoundary(load_districts(REFERENCE_DIR)), 50_000)
+    >>> area.distance_beyond_m(113.3245, 23.1064) is None     # Canton Tower
+    True
+    >>> round(area.distance_beyond_m(-170.0, -45.0) / 1000)   # the South Pacific
+    12038
+    """
+
+    def __init__(self, city: CityBoundary, max_distance_m: float) -> None:
+        self.city = city
+        self.max_distance_m = max_distance_m
+        # Well inside the served area whatever the UTM zone's scale error: no need to measure.
+        margin_m = 0.01 * max_distance_m + 100.0
+        surely_inside = city.outline_metric.buffer(max(0.0, max_distance_m - margin_m))
+        to_wgs84 = pyproj.Transformer.from_crs(city.metric_crs, "EPSG:4326", always_xy=True)
+        self._surely_inside = shapely.transform(
+            surely_inside, lambda xy: np.column_stack(to_wgs84.transform(xy[:, 0], xy[:, 1]))
+        )
+        shapely.prepare(self._surely_inside)
+        # The outline's vertices, no two more than 200 m apart along it: the nearest of
+        # them is never more than a few centimetres farther than the outline itself from a
+        # point the fast test did not accept (tens of kilometres away).
+        edge = shapely.segmentize(shapely.boundary(city.outline_metric), 200.0)
+        x, y = to_wgs84.transform(*shapely.get_coordinates(edge).T)
+        self._edge_lon, self._edge_lat = np.asarray(x), np.asarray(y)
+
+    def distance_beyond_m(self, lon: float, lat: float) -> float | None:
+        """``None`` when the point is served, else its geodesic distance to the city in
+        metres (more than ``max_distance_m``)."""
+        if shapely.intersects_xy(self._surely_inside, lon, lat):
+            return None
+        distance_m = self.distance_to_city_m(lon, lat)
+        return None if distance_m <= self.max_distance_m else distance_m
+
+    def distance_to_city_m(self, lon: float, lat: float) -> float:
+        """Geodesic metres from the point to the city's outline (0 inside)."""
+        if self.city.contains(lon, lat):
+            return 0.0
+        return float(geodesic_distance_m(lon, lat, self._edge_lon, self._edge_lat).min())

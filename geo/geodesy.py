@@ -137,6 +137,35 @@ def geodesic_lower_bound_m(planar_deg: float, lat_deg: float, below_m: float) ->
     return _metres_per_radian_min(lat_deg, below_m) * math.radians(planar_deg)
 
 
+def geodesic_upper_bound_m(chord_m: ArrayLike) -> FloatArray:
+    """An upper bound on the geodesic distance between two points on the WGS-84 ellipsoid
+    whose straight-line (chord) distance is ``chord_m``: within a millimetre at 10 km.
+
+    A geodesic is a curve on the surface whose curvature in space is the surface's normal
+    curvature along it, never more than 1 / ρ with ρ = a(1 - e²), the smallest radius of
+    curvature of the ellipsoid. By Schur's comparison theorem, a curve of length L whose
+    curvature never exceeds 1 / ρ (and with L ≤ πρ) has a chord at least that of a circle
+    arc of radius ρ and length L, 2ρ·sin(L / 2ρ); so L ≤ 2ρ·asin(chord / 2ρ). Chords beyond
+    ρ (a sixth of the way round the earth, where L ≤ πρ could fail) get ``inf``.
+
+    Together with "a chord is never longer than its geodesic" this pins a geodesic distance
+    between two numbers a k-d tree over earth-centred points gives for free.
+
+    Examples
+    --------
+    >>> xyz = ecef_xyz([113.3245, 113.4245], [23.1064, 23.1664])
+    >>> chord = float(np.linalg.norm(xyz[0] - xyz[1]))
+    >>> geodesic = float(geodesic_distance_m(113.3245, 23.1064, 113.4245, 23.1664))
+    >>> chord <= geodesic <= float(geodesic_upper_bound_m(chord)) < geodesic + 0.01
+    True
+    """
+    chord = np.asarray(chord_m, dtype=np.float64)
+    rho = MERIDIAN_RADIUS_MIN_M
+    with np.errstate(invalid="ignore"):
+        bound = 2.0 * rho * np.arcsin(np.minimum(chord / (2.0 * rho), 1.0))
+    return np.asarray(np.where(chord <= rho, bound, np.inf), dtype=np.float64)
+
+
 def degree_box(lon: float, lat: float, radius_m: float) -> tuple[float, float, float, float]:
     """A lon/lat box (west, south, east, north) holding every point within ``radius_m``
     geodesic metres of (``lon``, ``lat``): a planar index can then prefilter a radius

@@ -10,7 +10,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from geo.boundaries import CityBoundary
+from geo.boundaries import CityBoundary, ServedArea
 from geo.geocoding import AmapGeocoder, GazetteerGeocoder, Geocoder, GeocoderChain
 from ingest import Ingester
 from jzmap.settings import Settings
@@ -86,6 +86,16 @@ def _city(path: Path) -> CityBoundary:
     # Built once per layer: the outline's union and projection take tens of milliseconds,
     # too much to repeat for every admin upload.
     return CityBoundary(_districts(path))
+
+
+def served_area(settings: Settings) -> ServedArea:
+    """Where nearest-match query points may be: the city and the configured margin."""
+    return _served_area(settings.districts_layer, settings.max_query_distance_km)
+
+
+@functools.cache
+def _served_area(path: Path, max_distance_km: float) -> ServedArea:
+    return ServedArea(_city(path), max_distance_km * 1000.0)
 
 
 def district_points(settings: Settings) -> dict[str, tuple[float, float]]:

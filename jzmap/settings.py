@@ -100,6 +100,16 @@ class Settings(BaseSettings):
         description="comma-separated origins (https://app.example.cn) allowed to frame "
         "/widget and to call the API from a browser (CORS); empty: this site only",
     )
+    max_query_distance_km: float = Field(
+        default=50.0,
+        ge=0,
+        le=20_000,
+        description="nearest-match: a query point farther than this (geodesic km) from the "
+        "city boundary is refused with 422; it bounds the work of any accepted query",
+    )
+    city_name: str = Field(
+        default="广州市 Guangzhou", description="the city's name, as messages quote it"
+    )
     map_point_cap: int = Field(
         default=200, ge=10, le=2_000, description="most providers a map viewport gets one by one"
     )

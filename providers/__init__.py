@@ -15,7 +15,8 @@ from providers.model import (
     Provider,
     mask_phone,
 )
-from providers.ranking import Match, NearestQuery, Sort, Weights, find_nearest
+from providers.ranking import Match, NearestQuery, Sort, find_nearest
+from providers.scoring import ScoreSpec, Weights
 from providers.store import (
     Candidate,
     Filters,
@@ -36,6 +37,7 @@ __all__ = [
     "Precision",
     "Provider",
     "ProviderStore",
+    "ScoreSpec",
     "Sort",
     "StoreUnavailableError",
     "UpsertCounts",

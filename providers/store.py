@@ -13,6 +13,7 @@ from enum import StrEnum
 from typing import Protocol, runtime_checkable
 
 from providers.model import Category, Grade, Kind, Precision, Provider
+from providers.scoring import ScoreSpec
 
 
 @dataclass(frozen=True, slots=True)
@@ -143,6 +144,17 @@ class ProviderStore(Protocol):
 
         Distances are geodesic on the WGS-84 ellipsoid. Ties are broken by id so that every
         store returns the same list. Fewer than ``k`` come back only when no more pass.
+        """
+        ...
+
+    def best_by_score(
+        self, lon: float, lat: float, filters: Filters, k: int, spec: ScoreSpec
+    ) -> list[Candidate]:
+        """The ``k`` active providers passing ``filters`` with the highest score under
+        ``spec`` (:mod:`providers.scoring`), best first; ties by metres, then id.
+
+        Exact: the same answer as scoring every provider that passes. Distances are
+        geodesic on the WGS-84 ellipsoid. Fewer than ``k`` come back only when no more pass.
         """
         ...
 

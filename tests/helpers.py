@@ -11,7 +11,9 @@ from geo.geodesy import geodesic_distance_m
 from providers.credit_code import credit_code_check_char
 from providers.identity import company_id
 from providers.model import Category, Grade, Kind, Provider
-from providers.store import Filters
+from providers.ranking import Match, score_candidate
+from providers.scoring import ScoreSpec
+from providers.store import Candidate, Filters
 
 CANTON_TOWER = (113.3245, 23.1064)  # lon, lat, WGS-84
 
@@ -91,3 +93,22 @@ def brute_force_nearest(
         if filters.radius_m is None or d <= filters.radius_m
     ]
     return sorted(pairs, key=lambda pair: (pair[1], pair[0]))[:k]
+
+
+def brute_force_best(
+    providers: Sequence[Provider],
+    lon: float,
+    lat: float,
+    filters: Filters,
+    k: int,
+    spec: ScoreSpec,
+) -> list[Match]:
+    """The k best by score, from scoring every provider that passes: the oracle."""
+    admitted = [p for p in providers if filters.admits(p)]
+    matches = []
+    for p in admitted:
+        d = float(geodesic_distance_m(lon, lat, p.lon, p.lat))
+        if filters.radius_m is None or d <= filters.radius_m:
+            matches.append(score_candidate(Candidate(p, d), spec.weights, spec.half_distance_m))
+    matches.sort(key=lambda m: (-m.score, m.distance_m, m.provider.id))
+    return matches[:k]

@@ -49,7 +49,7 @@ from providers.practitioners import (
     certificate_status,
     id_number_check_char,
 )
-from providers.ranking import grade_value
+from providers.scoring import grade_value
 from tests.helpers import CANTON_TOWER, company
 
 CO = Subject.company("co-914403001922038216")

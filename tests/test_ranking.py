@@ -11,14 +11,8 @@ from hypothesis import strategies as st
 
 from geo.geodesy import geodesic_distance_m
 from providers.model import Category, Grade
-from providers.ranking import (
-    NearestQuery,
-    Sort,
-    Weights,
-    distance_decay,
-    find_nearest,
-    score_candidate,
-)
+from providers.ranking import NearestQuery, Sort, find_nearest, score_candidate
+from providers.scoring import Weights, distance_decay
 from providers.store import Candidate, Filters
 from providers.stores.embedded import EmbeddedStore
 from tests.helpers import CANTON_TOWER, company, station

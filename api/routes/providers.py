@@ -4,30 +4,35 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Path, Query
+from fastapi import APIRouter, Depends, Path, Query
 from fastapi.responses import JSONResponse, Response
 
-from api.deps import StoreDep
+from api.deps import SettingsDep, StoreDep
 from api.errors import error_body
 from api.params import ALLOWED, Format
 from api.presenters import geojson_feature, match_outs, provider_out, query_out
 from api.schemas import ErrorOut, NearestGeoJSONOut, NearestOut, ProviderOut
+from geo.boundaries import ServedArea
 from geo.crs import CRS, from_wgs84, to_wgs84
+from jzmap.services import served_area
 from providers.model import Category, Grade, Kind
-from providers.ranking import (
+from providers.ranking import LIMIT_BOUNDS, RADIUS_BOUNDS_M, NearestQuery, Sort, find_nearest
+from providers.scoring import (
     DEFAULT_HALF_DISTANCE_M,
     HALF_DISTANCE_BOUNDS_M,
-    LIMIT_BOUNDS,
-    RADIUS_BOUNDS_M,
     WEIGHT_BOUNDS,
-    NearestQuery,
-    Sort,
     Weights,
-    find_nearest,
 )
 from providers.store import Filters
 
 router = APIRouter(prefix="/v1/providers", tags=["providers"])
+
+
+def get_served_area(settings: SettingsDep) -> ServedArea:
+    return served_area(settings)
+
+
+ServedAreaDep = Annotated[ServedArea, Depends(get_served_area)]
 _DEFAULT_WEIGHTS = Weights()
 
 
@@ -60,6 +65,8 @@ def _weight(name: str, default: float) -> Any:
 )
 def nearest(
     store: StoreDep,
+    settings: SettingsDep,
+    area: ServedAreaDep,
     lat: Annotated[float, Query(ge=-90, le=90, description="latitude in `crs`")],
     lon: Annotated[float, Query(ge=-180, le=180, description="longitude in `crs`")],
     category: Category | None = None,
@@ -105,6 +112,9 @@ def nearest(
     ] = DEFAULT_HALF_DISTANCE_M,
 ) -> Response:
     wgs_lon, wgs_lat = to_wgs84(lon, lat, crs)
+    beyond_m = area.distance_beyond_m(wgs_lon, wgs_lat)
+    if beyond_m is not None:
+        return _outside(lat, lon, beyond_m, settings.max_query_distance_km, settings.city_name)
     query = NearestQuery(
         lon=wgs_lon,
         lat=wgs_lat,
@@ -162,3 +172,19 @@ def get_provider(
             ),
         )
     return provider_out(provider, crs)
+
+
+def _outside(lat: float, lon: float, beyond_m: float, max_km: float, city: str) -> JSONResponse:
+    """422 for a query point outside the served area: where it is, and what is served."""
+    message = (
+        f"lat, lon: the point ({lat:g}, {lon:g}) is {beyond_m / 1000:,.1f} km from {city}; "
+        f"this service answers for points in {city} or within {max_km:g} km of it"
+    )
+    allowed = f"a point within {max_km:g} km of {city}"
+    details = [
+        {"parameter": name, "message": message, "allowed": allowed, "got": value}
+        for name, value in (("lat", lat), ("lon", lon))
+    ]
+    return JSONResponse(
+        status_code=422, content=error_body("outside_served_area", message, details)
+    )

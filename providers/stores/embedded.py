@@ -23,6 +23,8 @@ import numpy.typing as npt
 
 from geo.spatial_index import Acceptor, GeodesicKNN, IntArray
 from providers.model import Category, Kind, Precision, Provider
+from providers.score_index import ScoreIndex
+from providers.scoring import ScoreSpec
 from providers.store import (
     BBox,
     Candidate,
@@ -112,6 +114,7 @@ class _Snapshot:
     cells: dict[TallyBy, npt.NDArray[np.int64]]
     index_all: GeodesicKNN
     index_by_category: dict[Category, GeodesicKNN]
+    scores: ScoreIndex
 
 
 class EmbeddedStore:
@@ -257,6 +260,16 @@ class EmbeddedStore:
             for i, d in zip(positions.tolist(), distances.tolist(), strict=True)
         ]
 
+    def best_by_score(
+        self, lon: float, lat: float, filters: Filters, k: int, spec: ScoreSpec
+    ) -> list[Candidate]:
+        snap = self._current_snapshot()
+        positions, distances = snap.scores.best(lon, lat, filters, k, spec)
+        return [
+            Candidate(provider=snap.providers[i], distance_m=d)
+            for i, d in zip(positions.tolist(), distances.tolist(), strict=True)
+        ]
+
     def within(self, bbox: BBox, filters: Filters, limit: int) -> list[Provider]:
         snap = self._current_snapshot()
         positions = np.flatnonzero(_mask(snap, filters, bbox))[: max(limit, 0)]
@@ -349,15 +362,30 @@ class EmbeddedStore:
         by_category = {
             cat: GeodesicKNN(lon, lat, np.flatnonzero(mask)) for cat, mask in in_category.items()
         }
+        is_company = np.array([p.kind is Kind.COMPANY for p in providers], dtype=bool)
+        grade_rank = np.array([p.grade_rank or 0 for p in providers], dtype=np.int8)
+        approximate = np.array(
+            [p.geocode_precision is Precision.DISTRICT for p in providers], dtype=bool
+        )
+        scores = ScoreIndex(
+            ids=[p.id for p in providers],
+            lon=lon,
+            lat=lat,
+            grade_class=np.where(is_company, grade_rank, 0),
+            practitioners=np.fromiter((p.practitioners for p in providers), np.int64, n),
+            certified_practitioners=np.fromiter(
+                (p.certified_practitioners for p in providers), np.int64, n
+            ),
+            categories=in_category,
+            approximate=approximate,
+        )
         return _Snapshot(
             data_version=version,
             providers=providers,
-            is_company=np.array([p.kind is Kind.COMPANY for p in providers], dtype=bool),
-            grade_rank=np.array([p.grade_rank or 0 for p in providers], dtype=np.int8),
+            is_company=is_company,
+            grade_rank=grade_rank,
             has_certified=np.array([p.certified_practitioners > 0 for p in providers], dtype=bool),
-            approximate=np.array(
-                [p.geocode_precision is Precision.DISTRICT for p in providers], dtype=bool
-            ),
+            approximate=approximate,
             lon=lon,
             lat=lat,
             in_category=in_category,
@@ -366,6 +394,7 @@ class EmbeddedStore:
             cells=cells,
             index_all=GeodesicKNN(lon, lat),
             index_by_category=by_category,
+            scores=scores,
         )
 
 

@@ -21,10 +21,11 @@ from __future__ import annotations
 
 import functools
 import re
+import threading
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, LiteralString, NamedTuple, TypeVar
 
@@ -42,6 +43,8 @@ from sqlalchemy.engine import Connection, Engine
 
 from geo.geodesy import degree_box, geodesic_lower_bound_m
 from providers.model import Category, Kind, Provider
+from providers.score_index import ScoreIndex
+from providers.scoring import ScoreSpec
 from providers.store import (
     BBox,
     Candidate,
@@ -185,6 +188,31 @@ _PLANAR = _DISTANCE + 1
 _VERSION = _DISTANCE + 2
 # Providers built from rows, kept by id with the row version (xmin) they were built from.
 _PROVIDER_CACHE_SIZE = 100_000
+
+# What the score index needs of every active provider, with the data version it is at, in
+# one statement (one snapshot); the LEFT JOIN still gives the version of an empty table.
+_SCORE_COLUMNS_SQL = f"""
+    SELECT m.value, p.* FROM jzmap_meta m LEFT JOIN (
+        SELECT id, ST_X(geom) AS lon, ST_Y(geom) AS lat,
+               CASE WHEN kind = 'company' THEN grade_rank ELSE 0 END AS grade_class,
+               practitioners, certified_practitioners,
+               geocode_precision = 'district' AS approximate,
+               {", ".join(f"categories @> ARRAY['{c.value}']" for c in Category)}
+        FROM providers WHERE active
+    ) p ON true
+    WHERE m.key = 'data_version'
+"""
+# The winners of a score search, with the data version the index must still be at.
+_WINNERS_SQL = f"""
+    SELECT m.value, p.* FROM jzmap_meta m LEFT JOIN (
+        SELECT {_READ_COLUMNS}, xmin::text AS row_version FROM providers
+        WHERE id = ANY(%(ids)s)
+    ) p ON true
+    WHERE m.key = 'data_version'
+"""
+# A search re-runs on a fresh index when the data moved under it; past this many times in
+# a row, the request is answered 503 rather than chasing a store that never settles.
+_SCORE_ATTEMPTS = 3
 
 # Staged rows carry lon/lat; the table keeps them as the point geometry.
 _STORED = [c for c in ALL_COLUMNS if c not in ("id", "lon", "lat")]
@@ -332,6 +360,8 @@ class PostgisStore:
         self.engine = engine
         self._reads = read_engine or engine.execution_options(isolation_level="AUTOCOMMIT")
         self._providers: dict[str, tuple[str, Provider]] = {}
+        self._scores: _ScoreSnapshot | None = None
+        self._scores_lock = threading.Lock()
 
     @classmethod
     def open(
@@ -475,19 +505,72 @@ class PostgisStore:
                     and ranked[k - 1][_DISTANCE]
                     <= geodesic_lower_bound_m(rows[-1][_PLANAR], lat, ranked[k - 1][_DISTANCE])
                 ):
-                    return [Candidate(self._provider(r), float(r[_DISTANCE])) for r in ranked[:k]]
+                    return [
+                        Candidate(self._provider(r, r[_VERSION]), float(r[_DISTANCE]))
+                        for r in ranked[:k]
+                    ]
                 fetch = _fetch_size(4 * fetch)
 
         return self._read(search)
 
-    def _provider(self, row: Any) -> Provider:
-        """The provider of a nearest row, rebuilt only when its row version changed.
+    def best_by_score(
+        self, lon: float, lat: float, filters: Filters, k: int, spec: ScoreSpec
+    ) -> list[Candidate]:
+        """The search runs on an in-memory :class:`~providers.score_index.ScoreIndex` of the
+        active providers; one statement then reads the winners and the data version, and
+        the answer stands only if the index was built at that version (else it is built
+        again and the search re-run). So the answer is exact for the snapshot that
+        statement saw, and a search costs one round trip."""
+        if k <= 0:
+            return []
+        stale: int | None = None
+        for _ in range(_SCORE_ATTEMPTS):
+            snapshot = self._score_snapshot(stale)
+            positions, distances = snapshot.index.best(lon, lat, filters, k, spec)
+            ids = [snapshot.ids[i] for i in positions.tolist()]
+            rows = self._winners(ids)
+            if rows and rows[0][0] == snapshot.data_version:
+                by_id = {row[1]: row for row in rows if row[1] is not None}
+                return [
+                    Candidate(self._provider(by_id[i][1:], by_id[i][-1]), d)
+                    for i, d in zip(ids, distances.tolist(), strict=True)
+                ]
+            stale = snapshot.data_version
+        raise StoreUnavailableError("providers are being rewritten; try again in a moment")
+
+    def _winners(self, ids: list[str]) -> list[Any]:
+        """The data version, then each of ``ids``' rows (content, row version)."""
+
+        def read(conn: psycopg.Connection[Any]) -> list[Any]:
+            return conn.execute(_WINNERS_SQL, {"ids": ids}, prepare=True, binary=True).fetchall()
+
+        return self._read(read)
+
+    def _score_snapshot(self, stale: int | None) -> _ScoreSnapshot:
+        """The score index, built on first use and again when a search found the data
+        version past ``stale``, the version it was built at."""
+        snapshot = self._scores
+        if snapshot is not None and snapshot.data_version != stale:
+            return snapshot
+        with self._scores_lock:
+            snapshot = self._scores  # another thread may have rebuilt it meanwhile
+            if snapshot is None or snapshot.data_version == stale:
+                rows = self._read(
+                    lambda conn: conn.execute(_SCORE_COLUMNS_SQL, binary=True).fetchall()
+                )
+                snapshot = _score_snapshot(rows)
+                self._scores = snapshot
+            return snapshot
+
+    def _provider(self, row: Any, version: str) -> Provider:
+        """The provider of a row (content columns first), rebuilt only when its row
+        version changed.
 
         PostgreSQL gives every row version its own ``xmin``: an update or a re-insert
         always changes it, so a cached provider with the same ``xmin`` is the row as read.
         Building providers is most of the Python time of a nearest query.
         """
-        key, version = row[0], row[_VERSION]
+        key = row[0]
         cached = self._providers.get(key)
         if cached is not None and cached[0] == version:
             return cached[1]
@@ -835,3 +918,42 @@ def _reason(exc: BaseException) -> str:
 
 
 __all__ = ["PostgisStore", "make_engine", "sqlalchemy_url", "upgrade_schema"]
+
+
+@dataclass(frozen=True)
+class _ScoreSnapshot:
+    """The score index of the active providers at one data version."""
+
+    data_version: int
+    ids: list[str]
+    index: ScoreIndex
+
+
+def _score_snapshot(rows: list[Any]) -> _ScoreSnapshot:
+    """Build the score index from the rows of :data:`_SCORE_COLUMNS_SQL`."""
+    version = int(rows[0][0])
+    rows = [row for row in rows if row[1] is not None]
+    n = len(rows)
+
+    def column(j: int, dtype: type) -> Any:
+        return np.fromiter((row[j] for row in rows), dtype, n)
+
+    first_category = 8
+    ids = [row[1] for row in rows]
+    return _ScoreSnapshot(
+        data_version=version,
+        ids=ids,
+        index=ScoreIndex(
+            ids=ids,
+            lon=column(2, np.float64),
+            lat=column(3, np.float64),
+            grade_class=column(4, np.int64),
+            practitioners=column(5, np.int64),
+            certified_practitioners=column(6, np.int64),
+            approximate=column(7, np.bool_),
+            categories={
+                category: column(first_category + j, np.bool_)
+                for j, category in enumerate(Category)
+            },
+        ),
+    )

@@ -1,0 +1,357 @@
+"""Exact best-by-score search over a fixed set of providers, in memory.
+
+The score (:mod:`providers.scoring`) adds a distance term to a provider's *standing* (its
+grade and certified-share terms). One distance-ordered stream over all providers can only
+stop once the distance term has fallen below the gap between the best score found and the
+best standing anywhere, which in a sparse part of a city — or just outside it — means
+walking most of the store. So providers are partitioned into bands of nearly equal standing
+(grade class × certified-share slice, and whether their point is only approximate), each
+with its own k-d tree over earth-centred coordinates, and the search is a threshold
+algorithm over the bands, best bound first:
+
+* a band's bound is ``w_distance * decay(d) + its best standing``, where ``d`` is a lower
+  bound on the geodesic distance of everything in it not fetched yet (the chord distance
+  of the last fetched: a chord is never longer than the geodesic);
+* the band with the highest bound is visited next: its next providers nearest first, but
+  never beyond the distance at which its best standing could still reach the ``k``-th best
+  score found so far (:meth:`ScoreSpec.radius_m`);
+* the search stops when every band's bound is below the ``k``-th best score.
+
+A band whose standing cannot reach the answer is never visited, so the cost tracks the
+answer: near the centre of a dense city a few high bands are visited for a few metres; far
+from any provider, the bands of the best standing answer on their own.
+
+The final order is computed with :meth:`ScoreSpec.score` on plain floats (ties by metres,
+then id), exactly as the brute-force definition does; the search keeps a margin of
+:data:`SCORE_MARGIN` so that numpy's last bit cannot change which providers are returned.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+from scipy.spatial import cKDTree
+
+from geo.geodesy import ecef_xyz, geodesic_distance_m, geodesic_upper_bound_m
+from providers.model import Category, Kind
+from providers.scoring import (
+    CERTIFIED_BUCKETS,
+    GRADE_CLASS_VALUES,
+    STATION_CLASS,
+    ScoreSpec,
+    certified_bucket,
+    certified_share,
+)
+from providers.store import Filters
+
+IntArray = npt.NDArray[np.int64]
+FloatArray = npt.NDArray[np.float64]
+BoolArray = npt.NDArray[np.bool_]
+
+# Scores closer than this are treated as possibly equal while searching (floats from
+# numpy and from plain Python may differ in the last bit of a power).
+SCORE_MARGIN = 1e-9
+# Chord bounds are widened by this many metres: the k-d tree compares squared distances.
+_CHORD_SLACK_M = 1e-3
+
+
+# Bands share one k-d tree per category, each band lifted this far along a fourth axis:
+# farther than any two points on the earth, so a query in one band never reaches another.
+_BAND_SEPARATION_M = 1e8
+# What the first visit fetches from each band: enough for a first k-th best score that is
+# nearly the final one, few enough that visiting every band at once stays cheap.
+_FIRST_FETCH = 3
+
+
+@dataclass(frozen=True, slots=True)
+class _Band:
+    """The providers of one grade class and certified slice, approximate or not, in one
+    category (or all): rows ``start:start + size`` of their group's tree."""
+
+    grade_class: int
+    bucket: int
+    approximate: bool
+    start: int
+    size: int
+    lift_m: float  # its coordinate on the fourth axis
+    best_share: float  # the highest certified share in the band
+
+
+@dataclass(frozen=True, slots=True)
+class _Group:
+    """The bands of one category (or all), in one k-d tree; ``positions`` maps the
+    tree's rows back to index positions."""
+
+    positions: IntArray
+    tree: cKDTree
+    bands: list[_Band]
+
+
+class ScoreIndex:
+    """The best providers by score, exactly, for any weights, filters and point.
+
+    Parameters
+    ----------
+    ids
+        Provider ids by position: the last tie-break.
+    lon, lat
+        WGS-84 degrees of each position.
+    grade_class
+        0 for a station, else the company's grade rank (1 for A … 5 for 5A).
+    practitioners, certified_practitioners
+        Counts, for the certified share.
+    categories
+        For each category, which positions offer it.
+    approximate
+        Which positions are located only to their district.
+
+    Examples
+    --------
+    >>> from providers.scoring import Weights
+    >>> index = ScoreIndex(
+    ...     ids=["near-A", "far-5A"], lon=np.array([113.3245, 113.3245]),
+    ...     lat=np.array([23.1084, 23.1154]), grade_class=np.array([1, 5]),
+    ...     practitioners=np.array([10, 10]), certified_practitioners=np.array([0, 10]),
+    ...     categories={c: np.array([True, True]) for c in Category},
+    ...     approximate=np.array([False, False]))
+    >>> positions, metres = index.best(113.3245, 23.1064, Filters(), 2,
+    ...                                ScoreSpec.of(Weights(), 2_000.0))
+    >>> positions.tolist(), [round(m) for m in metres]
+    ([1, 0], [997, 221])
+    """
+
+    def __init__(
+        self,
+        *,
+        ids: Sequence[str],
+        lon: FloatArray,
+        lat: FloatArray,
+        grade_class: npt.ArrayLike,
+        practitioners: npt.ArrayLike,
+        certified_practitioners: npt.ArrayLike,
+        categories: Mapping[Category, BoolArray],
+        approximate: BoolArray,
+    ) -> None:
+        self.ids = ids
+        self.lon = np.asarray(lon, dtype=np.float64)
+        self.lat = np.asarray(lat, dtype=np.float64)
+        self.size = int(self.lon.size)
+        classes = np.asarray(grade_class, dtype=np.int64)
+        self.grade_value = np.asarray(GRADE_CLASS_VALUES, dtype=np.float64)[classes]
+        self.share = certified_share(practitioners, certified_practitioners)
+        bucket = certified_bucket(practitioners, certified_practitioners)
+        approx = np.asarray(approximate, dtype=bool)
+        key = (classes * CERTIFIED_BUCKETS + bucket) * 2 + approx
+        xyz = ecef_xyz(self.lon, self.lat) if self.size else np.empty((0, 3))
+        everyone = np.ones(self.size, dtype=bool)
+        self._groups: dict[Category | None, _Group] = {
+            category: _group(np.flatnonzero(mask), key, xyz, self.share)
+            for category, mask in [(None, everyone), *categories.items()]
+        }
+
+    def best(
+        self, lon: float, lat: float, filters: Filters, k: int, spec: ScoreSpec
+    ) -> tuple[IntArray, FloatArray]:
+        """The ``k`` best positions by ``spec``'s score among those passing ``filters``.
+
+        Parameters
+        ----------
+        lon, lat
+            The query point, WGS-84 degrees.
+        filters
+            Hard filters; ``radius_m`` in geodesic metres.
+        k
+            How many to return at most.
+        spec
+            Weights and half distance.
+
+        Returns
+        -------
+        (positions, distances_m)
+            Best first (ties by metres, then id); shorter than ``k`` only when fewer pass.
+        """
+        group = self._groups[filters.category]
+        bands = _admitted(group.bands, filters)
+        if k <= 0 or not bands:
+            return np.empty(0, dtype=np.int64), np.empty(0, dtype=np.float64)
+        return _Search(self, group, bands, lon, lat, filters.radius_m, k, spec).run()
+
+
+def _group(members: IntArray, key: IntArray, xyz: FloatArray, share: FloatArray) -> _Group:
+    order = members[np.argsort(key[members], kind="stable")]
+    keys, starts, sizes = np.unique(key[order], return_index=True, return_counts=True)
+    bands = []
+    lift = np.empty(order.size, dtype=np.float64)
+    for j, (band_key, start, size) in enumerate(
+        zip(keys.tolist(), starts.tolist(), sizes.tolist(), strict=True)
+    ):
+        band, approximate = divmod(band_key, 2)
+        grade_class, bucket = divmod(band, CERTIFIED_BUCKETS)
+        lift[start : start + size] = j * _BAND_SEPARATION_M
+        bands.append(
+            _Band(
+                grade_class=grade_class,
+                bucket=bucket,
+                approximate=bool(approximate),
+                start=start,
+                size=size,
+                lift_m=j * _BAND_SEPARATION_M,
+                best_share=float(share[order[start : start + size]].max()),
+            )
+        )
+    points = np.column_stack([xyz[order], lift]) if order.size else np.empty((0, 4))
+    return _Group(positions=order, tree=cKDTree(points), bands=bands)
+
+
+def _admitted(bands: list[_Band], filters: Filters) -> list[_Band]:
+    """The bands whose providers pass ``filters`` (all but the radius): with bands cut by
+    kind, grade, certified slice and approximation, every other filter is a band choice."""
+    min_rank = None if filters.min_grade is None else filters.min_grade.rank
+    kept = []
+    for band in bands:
+        station = band.grade_class == STATION_CLASS
+        if filters.kind is not None and station != (filters.kind is Kind.STATION):
+            continue
+        if min_rank is not None and not station and band.grade_class < min_rank:
+            continue
+        if filters.certified_only and band.bucket == 0:
+            continue
+        if band.approximate and not filters.include_approximate:
+            continue
+        kept.append(band)
+    return kept
+
+
+class _Search:
+    """One query's threshold search over the bands (see the module's docstring), in
+    rounds: each round visits every band whose bound still reaches the ``k``-th best score
+    found so far, with one k-d tree query for all of them.
+
+    While searching, distances are chords, which the k-d tree gives for free: a provider's
+    score is at most its score at the chord distance and at least its score at
+    :func:`geo.geodesy.geodesic_upper_bound_m` of the chord (a millimetre more at 10 km).
+    The ``k``-th best score found so far is taken over the lower bounds; the geodesic
+    distances of the few providers whose upper bound still reaches it are computed once,
+    at the end.
+    """
+
+    def __init__(
+        self,
+        index: ScoreIndex,
+        group: _Group,
+        bands: list[_Band],
+        lon: float,
+        lat: float,
+        radius_m: float | None,
+        k: int,
+        spec: ScoreSpec,
+    ) -> None:
+        self.index, self.group, self.bands = index, group, bands
+        self.lon, self.lat, self.radius_m, self.k, self.spec = lon, lat, radius_m, k, spec
+        self.point = ecef_xyz(lon, lat)[0]
+        self.standing = np.array(
+            [spec.standing(GRADE_CLASS_VALUES[b.grade_class], b.best_share) for b in bands]
+        )
+        self.lift_m = np.array([b.lift_m for b in bands])
+        self.size = np.array([b.size for b in bands], dtype=np.int64)
+        # Per band: the bound of everything in it not fetched yet, how many were fetched,
+        # and whether it may still hold anything that matters.
+        self.bound = self.standing + spec.weights.distance
+        self.fetched = np.zeros(len(bands), dtype=np.int64)
+        self.open = np.ones(len(bands), dtype=bool)
+        self.rows = np.empty(0, dtype=np.int64)  # tree rows fetched
+        self.chords = np.empty(0, dtype=np.float64)
+        self.high = np.empty(0, dtype=np.float64)  # score at the chord: an upper bound
+        self.low = np.empty(0, dtype=np.float64)  # a lower bound, counted for the k-th
+        self.kth_score = -np.inf  # the k-th best lower bound found so far
+
+    def run(self) -> tuple[IntArray, FloatArray]:
+        while True:
+            visit = np.flatnonzero(self.open & (self.bound >= self.kth_score - SCORE_MARGIN))
+            if not visit.size:
+                return self._answer()
+            self._round(visit)
+
+    def _round(self, visit: IntArray) -> None:
+        spec = self.spec
+        reach = np.array(
+            [spec.radius_m(self.kth_score - SCORE_MARGIN, s) for s in self.standing[visit]]
+        )
+        if self.radius_m is not None:
+            reach = np.minimum(reach, self.radius_m)  # chord <= geodesic: nothing lost
+        hopeless = reach < 0
+        if hopeless.any():
+            self.open[visit[hopeless]] = False
+            visit, reach = visit[~hopeless], reach[~hopeless]
+            if not visit.size:
+                return
+        sizes = self.size[visit]
+        # A k-d tree query cannot resume, so each visit fetches twice what the last did
+        # (the re-fetched prefix costs no more than the new rows).
+        want = int(np.minimum(sizes, np.maximum(2 * self.fetched[visit], _FIRST_FETCH)).max())
+        if np.isfinite(self.kth_score):
+            want = max(want, self.k)
+        queries = np.empty((visit.size, 4))
+        queries[:, :3] = self.point
+        queries[:, 3] = self.lift_m[visit]
+        limit = min(float(reach.max()) + _CHORD_SLACK_M, _BAND_SEPARATION_M / 2)
+        chords, rows = self.group.tree.query(queries, k=want, distance_upper_bound=limit)
+        chords = chords.reshape(visit.size, want)
+        rows = rows.reshape(visit.size, want)
+        # Rows past the end of the tree stand for "no more" (their chord is infinite).
+        inside = np.isfinite(chords) & (chords <= (reach + _CHORD_SLACK_M)[:, None])
+        found = inside.sum(axis=1)
+        self.fetched[visit] = np.maximum(self.fetched[visit], found)
+        # A band returning fewer than asked has nothing more within reach; one returning
+        # all it holds has nothing more at all.
+        over = (found < want) | (found >= sizes)
+        self.open[visit[over]] = False
+        more = visit[~over]
+        self.bound[more] = self.standing[more] + spec.weights.distance * np.power(
+            0.5, chords[~over, want - 1] / spec.half_distance_m
+        )
+        new_rows, new_chords = rows[inside], chords[inside]
+        if self.rows.size:
+            fresh = ~np.isin(new_rows, self.rows)
+            new_rows, new_chords = new_rows[fresh], new_chords[fresh]
+        if new_rows.size:
+            self._add(new_rows, new_chords)
+
+    def _add(self, rows: IntArray, chords: FloatArray) -> None:
+        index, spec = self.index, self.spec
+        positions = self.group.positions[rows]
+        grade, share = index.grade_value[positions], index.share[positions]
+        farthest = geodesic_upper_bound_m(chords)
+        low = spec.scores(farthest, grade, share)
+        if self.radius_m is not None:
+            # Only providers certainly inside the radius count for the k-th score.
+            low = np.where(farthest <= self.radius_m, low, -np.inf)
+        self.rows = np.concatenate([self.rows, rows])
+        self.chords = np.concatenate([self.chords, chords])
+        self.high = np.concatenate([self.high, spec.scores(chords, grade, share)])
+        self.low = np.concatenate([self.low, low])
+        if self.low.size >= self.k:
+            kth = self.low.size - self.k
+            self.kth_score = float(np.partition(self.low, kth)[kth])
+
+    def _answer(self) -> tuple[IntArray, FloatArray]:
+        # The contenders: everything whose upper bound reaches the k-th lower bound, at
+        # their true distances, scored on plain floats and ordered as the definition does.
+        keep = self.high >= self.kth_score - SCORE_MARGIN
+        index, spec = self.index, self.spec
+        positions = self.group.positions[self.rows[keep]]
+        metres = np.atleast_1d(
+            geodesic_distance_m(self.lon, self.lat, index.lon[positions], index.lat[positions])
+        )
+        ranked = sorted(
+            (-spec.score(d, float(index.grade_value[p]), float(index.share[p])), d, index.ids[p], p)
+            for p, d in zip(positions.tolist(), metres.tolist(), strict=True)
+            if self.radius_m is None or d <= self.radius_m
+        )[: self.k]
+        return (
+            np.array([r[3] for r in ranked], dtype=np.int64),
+            np.array([r[1] for r in ranked], dtype=np.float64),
+        )
