@@ -126,6 +126,9 @@ class HealthOut(BaseModel):
     providers: int | None = None
     data_version: int | None = None
     reason: str | None = None
+    request_id: str | None = Field(
+        default=None, description="when unavailable: the id the server logged the cause under"
+    )
 
 
 class ErrorDetail(BaseModel):
@@ -139,6 +142,11 @@ class ErrorOut(BaseModel):
     error: str = Field(description="machine-readable kind: invalid_parameter, not_found, ...")
     message: str = Field(description="what went wrong and how to fix it, for a person")
     details: list[ErrorDetail] = []
+    request_id: str | None = Field(
+        default=None,
+        description="this request's id (also in X-Request-ID): quote it when reporting a "
+        "problem; the server's log has the rest under it",
+    )
 
 
 class LayerOut(BaseModel):

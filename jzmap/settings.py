@@ -46,6 +46,13 @@ class Settings(BaseSettings):
         default=None, description="bearer token for /v1/admin; admin routes refuse all without it"
     )
     max_upload_mb: int = Field(default=50, ge=1, le=2_000, description="largest admin upload")
+    max_json_body_kb: int = Field(
+        default=4_096,
+        ge=16,
+        le=1_048_576,
+        description="largest JSON body (admin batches) and largest body of any other request "
+        "but an upload: refused with 413 from Content-Length or as soon as it streams past",
+    )
     max_evaluations_per_batch: int = Field(
         default=1_000,
         ge=1,
@@ -134,7 +141,25 @@ class Settings(BaseSettings):
         "pages (0: no limit); each worker process counts on its own",
     )
     rate_limit_burst: int = Field(
-        default=100, ge=1, le=100_000, description="requests a client may make at once"
+        default=100,
+        ge=1,
+        le=100_000,
+        description="tokens a client may spend at once (a request costs 1 to 20: see the "
+        "README's rate limits)",
+    )
+    request_timeout_s: float = Field(
+        default=10.0,
+        ge=0.5,
+        le=600.0,
+        description="a public request not answered by then gets 503 with Retry-After "
+        "(admin routes are not bound by it)",
+    )
+    coverage_concurrency: int = Field(
+        default=1,
+        ge=1,
+        le=16,
+        description="coverage analyses and site plans one worker process computes at once "
+        "(answers already cached never wait)",
     )
 
     @property
