@@ -247,7 +247,18 @@ class CandidatePlanOut(BaseModel):
     k: int
     sites: int = Field(description="sites chosen (fewer than k when gaps run out)")
     solver: str
-    status: str
+    status: str = Field(
+        description="Optimal (proven), or why the search stopped: 'Time limit reached' (the "
+        "best plan found), '…; greedy sites' (none found in time: greedy sites instead)"
+    )
+    optimality_gap: float | None = Field(
+        default=None,
+        description="relative gap between the plan and the best bound proven: 0 when "
+        "optimal, null when unknown",
+    )
+    time_limit_s: float | None = Field(
+        default=None, description="the solver's time limit (JZMAP_SOLVER_TIME_LIMIT_S)"
+    )
     candidates: int = Field(description="gap cells that could take a site")
     candidates_considered: int = Field(description="the strongest of them offered to the solver")
     cells: int

@@ -280,6 +280,7 @@ class CoverageService:
                     k,
                     catchment_m=self.catchment_m,
                     district=district,
+                    time_limit_s=self.settings.solver_time_limit_s,
                 )
             ),
         )

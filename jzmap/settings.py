@@ -161,6 +161,13 @@ class Settings(BaseSettings):
         description="coverage analyses and site plans one worker process computes at once "
         "(answers already cached never wait)",
     )
+    solver_time_limit_s: float = Field(
+        default=2.0,
+        ge=0.1,
+        le=600.0,
+        description="longest the MCLP solver searches for a site plan; the plan then says "
+        "the optimality gap it reached",
+    )
 
     @property
     def embed_origin_list(self) -> list[str]:
