@@ -196,6 +196,9 @@ def create_app(
         version="1",
         summary="Find the nearest suitable domestic-service provider in Guangzhou.",
         lifespan=lifespan,
+        # Served from this site's own files, under a CSP (api/routes/pages.py).
+        docs_url=None,
+        redoc_url=None,
     )
     app.state.settings = settings
     install_error_handlers(app)

@@ -35,6 +35,12 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)
     workers: int = Field(default=1, ge=1, le=64)
+    public_url: str | None = Field(
+        default=None,
+        pattern=r"^https?://[^/?#\s]+(/[^?#\s]*)?$",
+        description="this site's address as residents reach it (https://map.example.cn): "
+        "the base of the /embed snippet; unset, the page uses the address the browser sees",
+    )
     db_pool_size: int = Field(default=5, ge=1, le=100)
     db_connect_timeout_s: int = Field(default=5, ge=1, le=120)
     db_statement_timeout_ms: int = Field(default=10_000, ge=100, le=600_000)
@@ -168,6 +174,11 @@ class Settings(BaseSettings):
         description="longest the MCLP solver searches for a site plan; the plan then says "
         "the optimality gap it reached",
     )
+
+    @property
+    def public_base_url(self) -> str | None:
+        """:attr:`public_url` without a trailing slash, or ``None``."""
+        return self.public_url.rstrip("/") if self.public_url else None
 
     @property
     def embed_origin_list(self) -> list[str]:

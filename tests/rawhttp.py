@@ -31,11 +31,14 @@ class RawResponse:
 def open_request(
     base_url: str, method: str, path: str, headers: Mapping[str, str], body: bytes = b""
 ) -> socket.socket:
-    """Connect, send the request line and ``headers`` (and ``body``, if any); no more."""
+    """Connect, send the request line and ``headers`` (``Host`` too unless given) and
+    ``body``, if any; no more."""
     parts = urlsplit(base_url)
     sock = socket.create_connection((parts.hostname or "127.0.0.1", parts.port or 80))
     sock.settimeout(HANG_GUARD_S)
-    lines = [f"{method} {path} HTTP/1.1", f"Host: {parts.netloc}"]
+    lines = [f"{method} {path} HTTP/1.1"]
+    if not any(name.lower() == "host" for name in headers):
+        lines.append(f"Host: {parts.netloc}")
     lines += [f"{name}: {value}" for name, value in headers.items()]
     sock.sendall(("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + body)
     return sock
