@@ -35,6 +35,16 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)
     workers: int = Field(default=1, ge=1, le=64)
+    proxy_headers: bool = Field(
+        default=False,
+        description="take the client address (and scheme) from X-Forwarded-For/-Proto, but "
+        "only from the addresses in forwarded_allow_ips: set it behind a reverse proxy",
+    )
+    forwarded_allow_ips: str = Field(
+        default="127.0.0.1",
+        description="comma-separated addresses or networks of the reverse proxies whose "
+        "forwarded headers are trusted ('*': any, only when nothing else can reach the port)",
+    )
     public_url: str | None = Field(
         default=None,
         pattern=r"^https?://[^/?#\s]+(/[^?#\s]*)?$",
