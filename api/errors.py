@@ -127,10 +127,27 @@ async def send_error(
     await send({"type": "http.response.body", "body": body})
 
 
+_GOT_CHARS = 200
+
+
+def _shown(value: Any) -> Any:
+    """A rejected input as the error quotes it: JSON-ready, and long text cut short (an
+    error must not echo a megabyte back, twice)."""
+    if isinstance(value, bytes):
+        value = value.decode("utf-8", "replace")
+    if isinstance(value, str):
+        return value if len(value) <= _GOT_CHARS else value[:_GOT_CHARS] + "…"
+    try:
+        text = json.dumps(value, ensure_ascii=False)
+    except (TypeError, ValueError):
+        return _shown(repr(value))
+    return value if len(text) <= _GOT_CHARS else text[:_GOT_CHARS] + "…"
+
+
 def _detail(err: dict[str, Any]) -> dict[str, Any]:
     loc = [str(part) for part in err.get("loc", ()) if part not in ("query", "path", "body")]
     parameter = ".".join(loc) or "request"
-    got = err.get("input")
+    got = _shown(err.get("input"))
     kind = err.get("type")
     if kind == "missing":
         message = f"{parameter} is required"

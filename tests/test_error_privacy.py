@@ -120,3 +120,12 @@ def test_every_answer_has_its_own_request_id(store: EmbeddedStore) -> None:
     with serve_app(create_app(settings, store=store)) as base:
         ids = {_get(f"{base}/livez")[1]["x-request-id"] for _ in range(5)}
     assert len(ids) == 5
+
+
+def test_an_error_quotes_a_long_bad_value_cut_short(store: EmbeddedStore) -> None:
+    settings = Settings(database_url=None, data_dir=store.data_dir, rate_limit_per_minute=0)
+    with serve_app(create_app(settings, store=store)) as base:
+        status, _, body = _get(f"{base}/v1/providers/nearest?lat={LAT}&lon={LON}&kind={'x' * 6000}")
+    assert status == 422
+    assert len(json.dumps(body, ensure_ascii=False)) < 2_000
+    assert body["details"][0]["got"].endswith("…")
