@@ -53,11 +53,12 @@ _LIMITED_PREFIXES = ("/v1/", "/map", "/widget", "/embed", "/docs", "/openapi.jso
 # Rate-limit tokens a request spends, by path prefix (first match; else 1), roughly in
 # proportion to the work it can cause: a site plan solves an MCLP, a coverage table or
 # cell layer may need a city-wide analysis (both cached), a map layer tallies a viewport.
+# Admin requests cost 1: they are authenticated (refused before their body otherwise),
+# and an evaluations feed may post often.
 ROUTE_COSTS: tuple[tuple[str, int], ...] = (
     ("/v1/coverage/candidates", 20),
     ("/v1/coverage/", 10),
     ("/v1/map/layer", 3),
-    ("/v1/admin/", 5),
 )
 # Room for a multipart upload's boundaries and small form fields around the file itself,
 # which the import route holds to JZMAP_MAX_UPLOAD_MB exactly.
