@@ -303,12 +303,13 @@ class RequestGuard:
         content_type = _header(scope, b"content-type")
         if method in _WITH_BODY and not policy.admits(content_type):
             wanted = " or ".join(policy.media_types)
+            got = repr(content_type[:100]) if content_type else "no Content-Type"
             await send_error(
                 send,
                 415,
                 "unsupported_media_type",
-                f"send this request's body as {wanted} (Content-Type: {wanted}); "
-                f"got {content_type or 'no Content-Type'}",
+                f"this route takes a {wanted} body: send it with 'Content-Type: {wanted}' "
+                f"(got {got})",
                 unread,
             )
             return
