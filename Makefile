@@ -1,5 +1,5 @@
 # The two commands of the README, and the benchmark.
-.PHONY: demo test bench bench-ingest bench-map bench-load
+.PHONY: demo test bench bench-ingest bench-map bench-load bench-guard
 
 demo:  ## install, build the demo city on the embedded store, serve it
 	scripts/demo
@@ -18,3 +18,6 @@ bench-map:  ## map page weight (HTML + JS + first data) at 1k and 1M providers
 
 bench-load:  ## nearest-match throughput and p50/p99 at 1, 8, 32 clients next to a no-op endpoint (wrk)
 	scripts/bench-load
+
+bench-guard:  ## hostile requests: refusing 100 MB bodies (time, peak memory), slowest public GETs
+	scripts/bench-guard

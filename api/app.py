@@ -6,15 +6,26 @@ test (or another app) may pass its own store instead, which the app then leaves 
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import re
+import threading
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.middleware.gzip import GZipMiddleware
 
-from api.errors import install_error_handlers
-from api.middleware import RateLimitMiddleware, SecurityHeadersMiddleware, TokenBuckets
+from api.deadline import ComputeGate
+from api.errors import RETRY_AFTER_S, install_error_handlers
+from api.middleware import (
+    BodyPolicy,
+    DeadlineMiddleware,
+    RateLimitMiddleware,
+    RequestContextMiddleware,
+    RequestGuard,
+    SecurityHeadersMiddleware,
+    TokenBuckets,
+)
 from api.routes import (
     admin,
     certificates,
@@ -27,6 +38,7 @@ from api.routes import (
     system,
     viewport,
 )
+from api.security import is_admin_path
 from jzmap.coverage import CoverageService
 from jzmap.grades import GradeBookSlot
 from jzmap.practitioners import RegistrySlot
@@ -36,13 +48,102 @@ from providers.gradebook import GradeBook
 from providers.registry import PractitionerRegistry
 from providers.store import ProviderStore
 
-_LIMITED_PREFIXES = ("/v1/", "/map", "/widget", "/embed")
+_LIMITED_PREFIXES = ("/v1/", "/map", "/widget", "/embed", "/docs", "/openapi.json")
+
+# Rate-limit tokens a request spends, by path prefix (first match; else 1), roughly in
+# proportion to the work it can cause: a site plan solves an MCLP, a coverage table or
+# cell layer may need a city-wide analysis (both cached), a map layer tallies a viewport.
+# Admin requests cost 1: they are authenticated (refused before their body otherwise),
+# and an evaluations feed may post often.
+ROUTE_COSTS: tuple[tuple[str, int], ...] = (
+    ("/v1/coverage/candidates", 20),
+    ("/v1/coverage/", 10),
+    ("/v1/map/layer", 3),
+)
+# Room for a multipart upload's boundaries and small form fields around the file itself,
+# which the import route holds to JZMAP_MAX_UPLOAD_MB exactly.
+MULTIPART_ENVELOPE_BYTES = 64 << 10
 
 
 def rate_limited_path(path: str) -> bool:
     """Public endpoints count against a client's budget; health checks and static files
     (cached by browsers) do not."""
     return path.startswith(_LIMITED_PREFIXES)
+
+
+def request_cost(path: str) -> int | None:
+    """Tokens a request for ``path`` spends (:data:`ROUTE_COSTS`); ``None``: not limited.
+
+    Examples
+    --------
+    >>> request_cost("/v1/coverage/candidates"), request_cost("/v1/providers/nearest")
+    (20, 1)
+    >>> request_cost("/healthz") is None
+    True
+    """
+    if not rate_limited_path(path):
+        return None
+    return next((cost for prefix, cost in ROUTE_COSTS if path.startswith(prefix)), 1)
+
+
+def _has_deadline(path: str) -> bool:
+    """Public requests are bounded; admin imports legitimately run for minutes."""
+    return not is_admin_path(path)
+
+
+def body_policies(app: FastAPI, settings: Settings) -> Callable[[str, str], BodyPolicy]:
+    """What each route takes as a body, read from the app's OpenAPI schema (so a new route
+    is covered without a list to keep up): an operation whose request body is a form
+    takes an upload (multipart, up to JZMAP_MAX_UPLOAD_MB), one whose body is JSON a JSON
+    body (up to JZMAP_MAX_JSON_BODY_KB); any other request a body up to that small cap, of
+    any type. The schema is read on the first request, when every route is in.
+
+    Returns
+    -------
+    Callable
+        (method, route path) to its :class:`~api.middleware.BodyPolicy`.
+    """
+    json_kb = settings.max_json_body_kb
+    json_hint = f"at most {json_kb:,} KB (JZMAP_MAX_JSON_BODY_KB); send fewer items at once"
+    json_body = BodyPolicy(json_kb << 10, json_hint, ("application/json",))
+    upload = BodyPolicy(
+        (settings.max_upload_mb << 20) + MULTIPART_ENVELOPE_BYTES,
+        f"files of at most {settings.max_upload_mb} MB (JZMAP_MAX_UPLOAD_MB); split the file",
+        ("multipart/form-data",),
+    )
+    other = BodyPolicy(json_kb << 10, json_hint)
+    rules: list[tuple[str, re.Pattern[str], BodyPolicy]] = []
+    read = False
+
+    def read_rules() -> None:
+        for template, operations in app.openapi()["paths"].items():
+            # "/v1/x/{id}" matches any one path segment where the parameter is.
+            parts = re.sub(r"\\\{[^/]+?\\\}", "[^/]+", re.escape(template))
+            pattern = re.compile(f"^{parts}$")
+            for method, operation in operations.items():
+                content = operation.get("requestBody", {}).get("content", {})
+                if "multipart/form-data" in content:
+                    rules.append((method.upper(), pattern, upload))
+                elif "application/json" in content:
+                    rules.append((method.upper(), pattern, json_body))
+
+    def policy_for(method: str, path: str) -> BodyPolicy:
+        nonlocal read
+        if not read:
+            read_rules()
+            read = True
+        for rule_method, pattern, policy in rules:
+            if method == rule_method and pattern.match(path):
+                return policy
+        return other
+
+    return policy_for
+
+
+def _warm_up() -> None:
+    """Import what the first site plan needs (spopt and its PySAL stack take ~4 s), so
+    that no resident's request pays for it."""
+    import spopt.locate  # noqa: F401
 
 
 def create_app(
@@ -73,13 +174,17 @@ def create_app(
         owned = store is None
         app.state.store = open_store_from(settings) if store is None else store
         # One coverage service per store: its caches are keyed by that store's data version.
-        app.state.coverage = CoverageService(app.state.store, settings)
+        app.state.coverage = CoverageService(
+            app.state.store, settings, gate=ComputeGate(settings.coverage_concurrency)
+        )
         app.state.gradebooks = GradeBookSlot(settings, gradebook)
         app.state.registries = RegistrySlot(settings, registry)
         try:
             if owned:
                 app.state.gradebooks.get()
                 app.state.registries.get()
+                # A served app, not a test's: warm up beside the first requests, not before.
+                threading.Thread(target=_warm_up, name="jzmap-warm-up", daemon=True).start()
             yield
         finally:
             app.state.registries.close()
@@ -92,29 +197,12 @@ def create_app(
         version="1",
         summary="Find the nearest suitable domestic-service provider in Guangzhou.",
         lifespan=lifespan,
+        # Served from this site's own files, under a CSP (api/routes/pages.py).
+        docs_url=None,
+        redoc_url=None,
     )
     app.state.settings = settings
     install_error_handlers(app)
-    # The last middleware added runs outermost.
-    # Phones on mobile networks: pages, Leaflet and layers shrink 3-6x compressed.
-    app.add_middleware(GZipMiddleware, minimum_size=1_000)
-    if settings.rate_limit_per_minute:
-        app.add_middleware(
-            RateLimitMiddleware,
-            buckets=TokenBuckets(settings.rate_limit_per_minute, settings.rate_limit_burst),
-            limited=rate_limited_path,
-        )
-    app.add_middleware(SecurityHeadersMiddleware)
-    if settings.embed_origin_list:
-        # Host pages of other city apps may call the API from the browser; nobody else.
-        # Outermost, so refusals (a 429) carry CORS headers too and a host page can read them.
-        app.add_middleware(
-            CORSMiddleware,
-            allow_origins=settings.embed_origin_list,
-            allow_methods=["GET"],
-            allow_headers=["Accept", "Content-Type"],
-            max_age=600,
-        )
     app.mount("/static", pages.static_files, name="static")
     app.include_router(system.router)
     # Before the providers router only for readability: the paths cannot collide, as
@@ -128,4 +216,36 @@ def create_app(
     app.include_router(evaluations.router)
     app.include_router(practitioners.router)
     app.include_router(certificates.router)
+
+    # The last middleware added runs outermost: CORS, security headers, request id, rate
+    # limit, guard, deadline, gzip, then the routes.
+    # Phones on mobile networks: pages, Leaflet and layers shrink 3-6x compressed.
+    app.add_middleware(GZipMiddleware, minimum_size=1_000)
+    app.add_middleware(
+        DeadlineMiddleware,
+        timeout_s=settings.request_timeout_s,
+        applies=_has_deadline,
+        retry_after_s=RETRY_AFTER_S,
+    )
+    # After the routers are in: the body policies are read from the routes.
+    app.add_middleware(RequestGuard, settings=settings, policy_for=body_policies(app, settings))
+    if settings.rate_limit_per_minute:
+        # Outside the guard: guessing the admin token costs tokens too.
+        app.add_middleware(
+            RateLimitMiddleware,
+            buckets=TokenBuckets(settings.rate_limit_per_minute, settings.rate_limit_burst),
+            cost=request_cost,
+        )
+    app.add_middleware(RequestContextMiddleware)
+    app.add_middleware(SecurityHeadersMiddleware)
+    if settings.embed_origin_list:
+        # Host pages of other city apps may call the API from the browser; nobody else.
+        # Outermost, so refusals (a 429) carry CORS headers too and a host page can read them.
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.embed_origin_list,
+            allow_methods=["GET"],
+            allow_headers=["Accept", "Content-Type"],
+            max_age=600,
+        )
     return app

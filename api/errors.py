@@ -1,30 +1,153 @@
-"""Every error is JSON with a message a person can act on; bad input is never a 500."""
+"""Every error is JSON with a message a person can act on; bad input is never a 500.
+
+Errors say what happened, never where: file paths, driver messages and tracebacks go to the
+log (logger ``jzmap.api``) with the request's id, and the response carries that id
+(``request_id`` in the body, ``X-Request-ID`` in the headers) so that an operator can find
+the log lines a resident's report is about.
+"""
 
 from __future__ import annotations
 
+import json
+import logging
+import re
+import tempfile
+from collections.abc import Iterable
+from contextvars import ContextVar
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import Send
 
+from api.deadline import DeadlineExceededError
 from api.params import ALLOWED
+from jzmap.settings import PROJECT_ROOT
 from providers.store import StoreUnavailableError
 
 RETRY_AFTER_S = 5
+
+log = logging.getLogger("jzmap.api")
+
+REQUEST_ID: ContextVar[str | None] = ContextVar("jzmap_request_id", default=None)
+"""The id of the request being handled; set by :class:`api.middleware.RequestContextMiddleware`
+(context variables reach the threads sync routes run in)."""
+
+# Directories whose paths must not reach a response. A message that names a file keeps
+# only its name: "/tmp/jzmap-import-x1/海珠区.xlsx: …" becomes "海珠区.xlsx: …".
+_PATH_ROOTS = sorted(
+    {
+        "/tmp",  # noqa: S108 (a prefix to hide, not a file to use)
+        "/var",
+        "/home",
+        "/root",
+        "/usr",
+        "/etc",
+        "/opt",
+        "/srv",
+        "/mnt",
+        "/run",
+        "/proc",
+        "/work",
+        "/data",
+        tempfile.gettempdir(),
+        "/" + PROJECT_ROOT.parts[1] if len(PROJECT_ROOT.parts) > 1 else "/",
+    }
+    - {"/"},
+    key=len,
+    reverse=True,
+)
+_PATH = re.compile(
+    r"(?<![\w/.])(?:" + "|".join(re.escape(r) for r in _PATH_ROOTS) + r")(?:/[^\s'\"()<>,;]*)?"
+)
+
+
+def current_request_id() -> str | None:
+    """The id of the request being handled, if any."""
+    return REQUEST_ID.get()
+
+
+def redact_paths(text: str) -> str:
+    """``text`` with every absolute file path cut to its last part.
+
+    Examples
+    --------
+    >>> redact_paths("cannot open /tmp/jzmap-import-x1/海珠区.xlsx: bad zip")
+    'cannot open 海珠区.xlsx: bad zip'
+    >>> redact_paths("see /docs and /v1/providers/nearest")
+    'see /docs and /v1/providers/nearest'
+    """
+
+    def last_part(match: re.Match[str]) -> str:
+        name = match.group(0).rstrip("/").rsplit("/", 1)[-1]
+        return name or "(a path)"
+
+    return _PATH.sub(last_part, text)
 
 
 def error_body(
     error: str, message: str, details: list[dict[str, Any]] | None = None
 ) -> dict[str, Any]:
-    return {"error": error, "message": message, "details": details or []}
+    """The JSON body of every error: a kind, a message for a person, per-parameter details
+    and the request's id (quote it when reporting a problem)."""
+    clean = [
+        {**d, "message": redact_paths(d["message"])} if isinstance(d.get("message"), str) else d
+        for d in details or []
+    ]
+    return {
+        "error": error,
+        "message": redact_paths(message),
+        "details": clean,
+        "request_id": current_request_id(),
+    }
+
+
+async def send_error(
+    send: Send,
+    status: int,
+    error: str,
+    message: str,
+    headers: Iterable[tuple[bytes, bytes]] = (),
+) -> None:
+    """Answer with an error from ASGI middleware (where no ``Response`` class is at hand)."""
+    body = json.dumps(error_body(error, message), ensure_ascii=False).encode()
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(body)).encode()),
+                *headers,
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})
+
+
+_GOT_CHARS = 200
+
+
+def _shown(value: Any) -> Any:
+    """A rejected input as the error quotes it: JSON-ready, and long text cut short (an
+    error must not echo a megabyte back, twice)."""
+    if isinstance(value, bytes):
+        value = value.decode("utf-8", "replace")
+    if isinstance(value, str):
+        return value if len(value) <= _GOT_CHARS else value[:_GOT_CHARS] + "…"
+    try:
+        text = json.dumps(value, ensure_ascii=False)
+    except (TypeError, ValueError):
+        return _shown(repr(value))
+    return value if len(text) <= _GOT_CHARS else text[:_GOT_CHARS] + "…"
 
 
 def _detail(err: dict[str, Any]) -> dict[str, Any]:
     loc = [str(part) for part in err.get("loc", ()) if part not in ("query", "path", "body")]
     parameter = ".".join(loc) or "request"
-    got = err.get("input")
+    got = _shown(err.get("input"))
     kind = err.get("type")
     if kind == "missing":
         message = f"{parameter} is required"
@@ -49,17 +172,22 @@ async def _validation_error(_: Request, exc: Exception) -> JSONResponse:
     )
 
 
+HTTP_ERROR_KINDS = {
+    400: "bad_request",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    413: "too_large",
+    415: "unsupported_media_type",
+    422: "invalid_request",
+    503: "unavailable",
+}
+
+
 async def _http_error(_: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
-    kind = {
-        400: "bad_request",
-        401: "unauthorized",
-        403: "forbidden",
-        404: "not_found",
-        405: "method_not_allowed",
-        413: "too_large",
-        422: "invalid_request",
-    }.get(exc.status_code, "http_error")
+    kind = HTTP_ERROR_KINDS.get(exc.status_code, "http_error")
     message = exc.detail if isinstance(exc.detail, str) else "request failed"
     if exc.status_code == 404 and message == "Not Found":
         message = "no such route; see /docs for the API"
@@ -70,10 +198,35 @@ async def _http_error(_: Request, exc: Exception) -> JSONResponse:
     )
 
 
-async def _store_unavailable(_: Request, exc: Exception) -> JSONResponse:
+async def _store_unavailable(request: Request, exc: Exception) -> JSONResponse:
+    # The store's message names its file or database host and the driver's words: the log
+    # keeps them, the resident gets what to do.
+    log.warning(
+        "request %s %s %s: store unavailable: %s",
+        current_request_id(),
+        request.method,
+        request.url.path,
+        exc,
+    )
     return JSONResponse(
         status_code=503,
-        content=error_body("unavailable", f"the provider store cannot answer now: {exc}"),
+        content=error_body(
+            "unavailable",
+            f"the provider store cannot answer now; retry in {RETRY_AFTER_S} s",
+        ),
+        headers={"Retry-After": str(RETRY_AFTER_S)},
+    )
+
+
+async def _deadline_exceeded(request: Request, exc: Exception) -> JSONResponse:
+    log.warning("request %s %s %s: %s", current_request_id(), request.method, request.url.path, exc)
+    return JSONResponse(
+        status_code=503,
+        content=error_body(
+            "busy",
+            "the server is busy with other expensive requests; retry in "
+            f"{RETRY_AFTER_S} s, or narrow the request",
+        ),
         headers={"Retry-After": str(RETRY_AFTER_S)},
     )
 
@@ -82,3 +235,4 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(StoreUnavailableError, _store_unavailable)
+    app.add_exception_handler(DeadlineExceededError, _deadline_exceeded)

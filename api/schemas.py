@@ -136,6 +136,9 @@ class HealthOut(BaseModel):
     providers: int | None = None
     data_version: int | None = None
     reason: str | None = None
+    request_id: str | None = Field(
+        default=None, description="when unavailable: the id the server logged the cause under"
+    )
 
 
 class ErrorDetail(BaseModel):
@@ -149,6 +152,11 @@ class ErrorOut(BaseModel):
     error: str = Field(description="machine-readable kind: invalid_parameter, not_found, ...")
     message: str = Field(description="what went wrong and how to fix it, for a person")
     details: list[ErrorDetail] = []
+    request_id: str | None = Field(
+        default=None,
+        description="this request's id (also in X-Request-ID): quote it when reporting a "
+        "problem; the server's log has the rest under it",
+    )
 
 
 class LayerOut(BaseModel):
@@ -249,7 +257,18 @@ class CandidatePlanOut(BaseModel):
     k: int
     sites: int = Field(description="sites chosen (fewer than k when gaps run out)")
     solver: str
-    status: str
+    status: str = Field(
+        description="Optimal (proven), or why the search stopped: 'Time limit reached' (the "
+        "best plan found), '…; greedy sites' (none found in time: greedy sites instead)"
+    )
+    optimality_gap: float | None = Field(
+        default=None,
+        description="relative gap between the plan and the best bound proven: 0 when "
+        "optimal, null when unknown",
+    )
+    time_limit_s: float | None = Field(
+        default=None, description="the solver's time limit (JZMAP_SOLVER_TIME_LIMIT_S)"
+    )
     candidates: int = Field(description="gap cells that could take a site")
     candidates_considered: int = Field(description="the strongest of them offered to the solver")
     cells: int

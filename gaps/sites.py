@@ -8,9 +8,14 @@ site to the cell centre, as everywhere else.
 
 It is solved through PuLP with **HiGHS** (the ``highspy`` wheel from PyPI, which carries
 the solver itself: nothing to download or compile), with a zero optimality gap, one
-thread. PuLP 3's bundled CBC also runs on this machine; HiGHS is the default because it
-is an ordinary dependency rather than a binary PuLP may stop bundling. Any PuLP solver can
-be passed instead.
+thread, and a time limit when one is given (the API always gives one:
+``JZMAP_SOLVER_TIME_LIMIT_S``). A search stopped by the limit answers with the best plan it
+found and says so: ``status`` is HiGHS's "Time limit reached" and ``optimality_gap`` the
+relative gap between that plan and the best bound proven (0 for a proven optimum); if it
+found no plan at all, the sites are the greedy ones (each adds the most residents given
+those before it) and the gap is unknown (NaN). PuLP 3's bundled CBC also runs on this
+machine; HiGHS is the default because it is an ordinary dependency rather than a binary
+PuLP may stop bundling. Any PuLP solver can be passed instead.
 
 ``spopt`` builds its model from a dense cost matrix with one PuLP term per (demand,
 site) pair, in Python, so the problem is bounded: the ``max_candidates`` gap cells that
@@ -62,7 +67,8 @@ class SitePlan:
         sum to the residents newly covered); ``cells_added`` likewise for gap cells.
     summary
         One row: ``category``, ``district`` (``None`` for the whole grid), ``k``,
-        ``sites``, ``solver``, ``status``, ``candidates`` (gap cells),
+        ``sites``, ``solver``, ``status``, ``optimality_gap`` (relative, 0 when proven
+        optimal, NaN when unknown), ``time_limit_s`` (NaN: none), ``candidates`` (gap cells),
         ``candidates_considered``, ``cells``, ``cells_covered_before``,
         ``cells_covered_after``, ``residents``, ``residents_covered_before``,
         ``residents_covered_after``, ``share_covered_before``, ``share_covered_after``
@@ -73,9 +79,13 @@ class SitePlan:
     summary: pd.DataFrame
 
 
-def default_solver() -> pulp.LpSolver:
-    """HiGHS through ``highspy``: exact (zero gap), quiet, one thread."""
-    return pulp.HiGHS(msg=False, gapRel=0.0, threads=1)
+GREEDY_STATUS_SUFFIX = "; greedy sites"
+
+
+def default_solver(time_limit_s: float | None = None) -> pulp.LpSolver:
+    """HiGHS through ``highspy``: exact (zero gap) unless stopped by ``time_limit_s``,
+    quiet, one thread."""
+    return pulp.HiGHS(msg=False, gapRel=0.0, threads=1, timeLimit=time_limit_s)
 
 
 def candidate_sites(
@@ -87,6 +97,7 @@ def candidate_sites(
     district: str | None = None,
     max_candidates: int = DEFAULT_MAX_CANDIDATES,
     solver: pulp.LpSolver | None = None,
+    time_limit_s: float | None = None,
 ) -> SitePlan:
     """Pick ``k`` new station sites among the gap cells, maximising residents newly covered.
 
@@ -107,7 +118,10 @@ def candidate_sites(
     max_candidates
         The most gap cells offered to the solver as sites (see the module notes).
     solver
-        A PuLP solver; default :func:`default_solver`.
+        A PuLP solver; default :func:`default_solver` with ``time_limit_s``.
+    time_limit_s
+        The longest the default solver searches (``None``: until proven optimal); ignored
+        when ``solver`` is given (set its own limit).
 
     Returns
     -------
@@ -155,8 +169,15 @@ def candidate_sites(
     use = is_kept[site]
     dem, site = dem[use], site[use]
 
-    solver = solver or default_solver()
-    chosen, status = _solve(dem, site, residents[gap_pos], kept, k, catchment_m, solver)
+    if solver is None:
+        solver = default_solver(time_limit_s)
+    else:
+        time_limit_s = getattr(solver, "timeLimit", None)
+    solved = _solve(dem, site, residents[gap_pos], kept, k, catchment_m, solver)
+    chosen, status, gap = solved.chosen, solved.status, solved.gap
+    if solved.found_nothing:
+        chosen = _greedy(dem, site, residents[gap_pos], kept, k)
+        status += GREEDY_STATUS_SUFFIX
     sites = _site_table(sub, gap_pos, chosen, dem, site, residents)
 
     # After: every uncovered cell (populated or not) within reach of a new site.
@@ -181,6 +202,8 @@ def candidate_sites(
                 "sites": int(chosen.size),
                 "solver": type(solver).__name__,
                 "status": status,
+                "optimality_gap": gap,
+                "time_limit_s": np.nan if time_limit_s is None else float(time_limit_s),
                 "candidates": int(gap_pos.size),
                 "candidates_considered": int(kept.size),
                 "cells": len(sub),
@@ -198,6 +221,14 @@ def candidate_sites(
     return SitePlan(sites=sites, summary=summary)
 
 
+@dataclass(frozen=True)
+class _Solved:
+    chosen: npt.NDArray[np.int64]  # gap positions of the chosen sites
+    status: str
+    gap: float  # relative optimality gap; NaN when unknown
+    found_nothing: bool = False  # stopped (time limit) before any plan was found
+
+
 def _solve(
     dem: npt.NDArray[np.int64],
     site: npt.NDArray[np.int64],
@@ -206,12 +237,12 @@ def _solve(
     k: int,
     catchment_m: float,
     solver: pulp.LpSolver,
-) -> tuple[npt.NDArray[np.int64], str]:
-    """The chosen gap positions, and the solver status."""
+) -> _Solved:
+    """The chosen gap positions, the solver's status and the gap it proved."""
     clients = np.unique(dem)
     p = min(k, kept.size)
     if p == 0 or clients.size == 0:
-        return np.empty(0, dtype=np.int64), "nothing to solve"
+        return _Solved(np.empty(0, dtype=np.int64), "nothing to solve", 0.0)
     client_row = np.full(gap_residents.size, -1, dtype=np.int64)
     client_row[clients] = np.arange(clients.size)
     site_col = np.full(gap_residents.size, -1, dtype=np.int64)
@@ -227,10 +258,49 @@ def _solve(
     model = MCLP.from_cost_matrix(
         cost, gap_residents[clients], service_radius=catchment_m, p_facilities=p
     )
-    # results=False: spopt's own result tables are Python loops over the dense matrix.
-    model.solve(solver, results=False)
+    # spopt's own solve() raises when a time limit stops the search before any plan, and
+    # builds result tables with Python loops over the dense matrix: solve its problem.
+    problem = model.problem
+    problem.solve(solver)
     values = np.array([v.value() or 0.0 for v in model.fac_vars], dtype=np.float64)
-    return kept[values > 0.5], pulp.LpStatus[model.problem.status]
+    chosen = kept[values > 0.5]
+    status = pulp.LpStatus[problem.status]
+    gap = 0.0 if problem.sol_status == pulp.LpSolutionOptimal else np.nan
+    highs = getattr(problem, "solverModel", None)
+    if highs is not None and hasattr(highs, "getModelStatus"):
+        # PuLP calls a plan stopped by the time limit "Optimal": HiGHS says what happened.
+        model_status = highs.getModelStatus()
+        status = highs.modelStatusToString(model_status)
+        if problem.sol_status != pulp.LpSolutionOptimal:
+            gap = float(highs.getInfo().mip_gap)
+    found_nothing = problem.sol_status not in (
+        pulp.LpSolutionOptimal,
+        pulp.LpSolutionIntegerFeasible,
+    )
+    return _Solved(chosen, status, gap if np.isfinite(gap) else np.nan, found_nothing)
+
+
+def _greedy(
+    dem: npt.NDArray[np.int64],
+    site: npt.NDArray[np.int64],
+    gap_residents: npt.NDArray[np.float64],
+    kept: npt.NDArray[np.int64],
+    k: int,
+) -> npt.NDArray[np.int64]:
+    """Up to ``k`` of the ``kept`` sites, each adding the most residents not yet covered
+    (ties to the lower position): the classic greedy MCLP, within (1 - 1/e) of optimal."""
+    taken = np.zeros(gap_residents.size, dtype=bool)
+    chosen: list[int] = []
+    for _ in range(min(k, kept.size)):
+        new = ~taken[dem]
+        gains = np.bincount(site[new], weights=gap_residents[dem[new]], minlength=taken.size)
+        gains[chosen] = -1.0
+        best = int(kept[np.argmax(gains[kept])])
+        if gains[best] <= 0:
+            break
+        chosen.append(best)
+        taken[dem[site == best]] = True
+    return np.asarray(chosen, dtype=np.int64)
 
 
 def _site_table(

@@ -440,18 +440,48 @@ def serve(
     host: Annotated[str | None, typer.Option(help="interface to bind (JZMAP_HOST)")] = None,
     port: Annotated[int | None, typer.Option(help="port (JZMAP_PORT)")] = None,
     workers: Annotated[int | None, typer.Option(help="worker processes (JZMAP_WORKERS)")] = None,
+    proxy_headers: Annotated[
+        bool | None,
+        typer.Option(
+            "--proxy-headers/--no-proxy-headers",
+            help="behind a reverse proxy: take the client's address from X-Forwarded-For "
+            "(and the scheme from X-Forwarded-Proto), only when the connection comes from "
+            "--forwarded-allow-ips (JZMAP_PROXY_HEADERS, default off)",
+            show_default=False,
+        ),
+    ] = None,
+    forwarded_allow_ips: Annotated[
+        str | None,
+        typer.Option(
+            help="comma-separated addresses or networks of the trusted proxies "
+            "(JZMAP_FORWARDED_ALLOW_IPS, default 127.0.0.1)",
+        ),
+    ] = None,
 ) -> None:
     """Serve the API with uvicorn."""
     import uvicorn
+    from uvicorn.config import LOGGING_CONFIG
 
     settings = Settings()
     host = host or settings.host
     port = port or settings.port
+    trust_proxy = settings.proxy_headers if proxy_headers is None else proxy_headers
+    trusted = forwarded_allow_ips or settings.forwarded_allow_ips
     shown = "127.0.0.1" if host in ("0.0.0.0", "::") else host  # noqa: S104
     typer.echo(f"Jiazheng Map serving {settings.backend} store at http://{shown}:{port}/")
     typer.echo(
         f"  try http://{shown}:{port}/v1/providers/nearest?lat=23.1064&lon=113.3245&category=elderly_care"
     )
+    if trust_proxy:
+        typer.echo(f"  client addresses from X-Forwarded-For when sent by {trusted}")
+    # The app logs errors (with their request ids) under "jzmap": through uvicorn's handler.
+    log_config = {
+        **LOGGING_CONFIG,
+        "loggers": {
+            **LOGGING_CONFIG["loggers"],
+            "jzmap": {"handlers": ["default"], "level": "INFO", "propagate": False},
+        },
+    }
     uvicorn.run(
         "api.app:create_app",
         factory=True,
@@ -459,4 +489,7 @@ def serve(
         port=port,
         workers=workers or settings.workers,
         log_level="info",
+        log_config=log_config,
+        proxy_headers=trust_proxy,
+        forwarded_allow_ips=trusted,
     )

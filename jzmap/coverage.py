@@ -24,6 +24,7 @@ import threading
 from collections import OrderedDict
 from collections.abc import Callable, Hashable, Mapping, Sequence
 from concurrent.futures import Future
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Generic, TypeVar
@@ -211,9 +212,17 @@ class CoverageService:
     version, which only means something for that store.
     """
 
-    def __init__(self, store: ProviderStore, settings: Settings) -> None:
+    def __init__(
+        self,
+        store: ProviderStore,
+        settings: Settings,
+        gate: Callable[[], AbstractContextManager[object]] = nullcontext,
+    ) -> None:
+        """``gate`` is entered around every analysis and plan computed (not around answers
+        from the caches): the API bounds how many run at once with it."""
         self.store = store
         self.settings = settings
+        self.gate = gate
         self.catchment_m = float(settings.coverage_catchment_m)
         self._snapshots: OnceCache[int, ProviderSnapshot] = OnceCache(maxsize=2)
         # Public: their hit and computation counters show the caches at work (tests, ops).
@@ -246,7 +255,9 @@ class CoverageService:
         """Several analyses (e.g. one per category), all at one data version (cached)."""
         version = self.store.data_version()
         return [
-            self.analysis_cache.get((version, q), functools.partial(self._analyse, version, q))
+            self.analysis_cache.get(
+                (version, q), self._gated(functools.partial(self._analyse, version, q))
+            )
             for q in queries
         ]
 
@@ -262,15 +273,25 @@ class CoverageService:
         key = (analysis.data_version, query, k, district)
         plan = self.plan_cache.get(
             key,
-            lambda: candidate_sites(
-                analysis.measures,
-                query.category,
-                k,
-                catchment_m=self.catchment_m,
-                district=district,
+            self._gated(
+                lambda: candidate_sites(
+                    analysis.measures,
+                    query.category,
+                    k,
+                    catchment_m=self.catchment_m,
+                    district=district,
+                    time_limit_s=self.settings.solver_time_limit_s,
+                )
             ),
         )
         return analysis, plan
+
+    def _gated(self, compute: Callable[[], V]) -> Callable[[], V]:
+        def run() -> V:
+            with self.gate():
+                return compute()
+
+        return run
 
     def _snapshot(self, version: int) -> ProviderSnapshot:
         def fetch() -> ProviderSnapshot:

@@ -35,6 +35,22 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)
     workers: int = Field(default=1, ge=1, le=64)
+    proxy_headers: bool = Field(
+        default=False,
+        description="take the client address (and scheme) from X-Forwarded-For/-Proto, but "
+        "only from the addresses in forwarded_allow_ips: set it behind a reverse proxy",
+    )
+    forwarded_allow_ips: str = Field(
+        default="127.0.0.1",
+        description="comma-separated addresses or networks of the reverse proxies whose "
+        "forwarded headers are trusted ('*': any, only when nothing else can reach the port)",
+    )
+    public_url: str | None = Field(
+        default=None,
+        pattern=r"^https?://[^/?#\s]+(/[^?#\s]*)?$",
+        description="this site's address as residents reach it (https://map.example.cn): "
+        "the base of the /embed snippet; unset, the page uses the address the browser sees",
+    )
     db_pool_size: int = Field(default=5, ge=1, le=100)
     db_connect_timeout_s: int = Field(default=5, ge=1, le=120)
     db_statement_timeout_ms: int = Field(default=10_000, ge=100, le=600_000)
@@ -46,6 +62,13 @@ class Settings(BaseSettings):
         default=None, description="bearer token for /v1/admin; admin routes refuse all without it"
     )
     max_upload_mb: int = Field(default=50, ge=1, le=2_000, description="largest admin upload")
+    max_json_body_kb: int = Field(
+        default=4_096,
+        ge=16,
+        le=1_048_576,
+        description="largest JSON body (admin batches) and largest body of any other request "
+        "but an upload: refused with 413 from Content-Length or as soon as it streams past",
+    )
     max_evaluations_per_batch: int = Field(
         default=1_000,
         ge=1,
@@ -144,8 +167,38 @@ class Settings(BaseSettings):
         "pages (0: no limit); each worker process counts on its own",
     )
     rate_limit_burst: int = Field(
-        default=100, ge=1, le=100_000, description="requests a client may make at once"
+        default=100,
+        ge=1,
+        le=100_000,
+        description="tokens a client may spend at once (a request costs 1 to 20: see the "
+        "README's rate limits)",
     )
+    request_timeout_s: float = Field(
+        default=10.0,
+        ge=0.5,
+        le=600.0,
+        description="a public request not answered by then gets 503 with Retry-After "
+        "(admin routes are not bound by it)",
+    )
+    coverage_concurrency: int = Field(
+        default=1,
+        ge=1,
+        le=16,
+        description="coverage analyses and site plans one worker process computes at once "
+        "(answers already cached never wait)",
+    )
+    solver_time_limit_s: float = Field(
+        default=2.0,
+        ge=0.1,
+        le=600.0,
+        description="longest the MCLP solver searches for a site plan; the plan then says "
+        "the optimality gap it reached",
+    )
+
+    @property
+    def public_base_url(self) -> str | None:
+        """:attr:`public_url` without a trailing slash, or ``None``."""
+        return self.public_url.rstrip("/") if self.public_url else None
 
     @property
     def embed_origin_list(self) -> list[str]:

@@ -43,7 +43,8 @@ def _select(name: str, label: str, choices: list[tuple[str, str]]) -> str:
 
 
 def render_embed_page(lang: Lang, base_url: str, nonce: str) -> str:
-    """The snippet builder; ``base_url`` is this site's address as the browser sees it."""
+    """The snippet builder; ``base_url`` is this site's public address (``""``: the page
+    uses the address its browser loaded it from)."""
     t = text(lang)
     fields = [
         _select(

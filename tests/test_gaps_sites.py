@@ -85,6 +85,59 @@ def test_two_sites_beat_the_greedy_choice() -> None:
     assert plan.sites["rank"].tolist() == [1, 2]
 
 
+def test_a_plan_proven_optimal_says_so_with_a_zero_gap() -> None:
+    plan = candidate_sites(
+        _line(TOWN["offsets"], TOWN["residents"]), Category.ELDERLY_CARE, k=2, time_limit_s=60
+    )
+    summary = plan.summary.iloc[0]
+    assert summary["status"] == "Optimal" and summary["optimality_gap"] == 0.0
+    assert summary["time_limit_s"] == 60.0
+    unlimited = candidate_sites(_line(TOWN["offsets"], TOWN["residents"]), Category.NURSING, k=1)
+    assert np.isnan(unlimited.summary.iloc[0]["time_limit_s"])
+
+
+def test_a_search_stopped_before_any_plan_answers_with_the_greedy_sites() -> None:
+    # A time limit no search can meet: HiGHS stops before its first plan. The answer is
+    # then the greedy one, and says so: X first (130), then A1 (the first of four sites
+    # adding 30), 160 in all where the optimum is 190. The gap is unknown.
+    plan = candidate_sites(
+        _line(TOWN["offsets"], TOWN["residents"]), Category.ELDERLY_CARE, k=2, time_limit_s=1e-9
+    )
+    summary = plan.summary.iloc[0]
+    assert summary["status"] == "Time limit reached; greedy sites"
+    assert np.isnan(summary["optimality_gap"]) and summary["time_limit_s"] == 1e-9
+    assert plan.sites["cell"].tolist() == [X, A1]
+    assert summary["residents_newly_covered"] == 160.0
+
+
+@pytest.mark.parametrize("k", [2, 3])
+def test_greedy_sites_are_within_their_guarantee_of_the_optimum(k: int) -> None:
+    rng = np.random.default_rng(10 + k)
+    n = 12
+    lon, lat, _ = GEOD.fwd(
+        [ORIGIN[0]] * n, [ORIGIN[1]] * n, rng.uniform(0, 360, n), rng.uniform(0, 2500, n)
+    )
+    cells = pd.DataFrame(
+        {
+            "category": "nursing",
+            "cell": np.arange(n),
+            "lon": lon,
+            "lat": lat,
+            "district": "甲区",
+            "street": None,
+            "residents": rng.integers(1, 100, n).astype(float),
+            "covered": False,
+            "gap": True,
+        }
+    )
+    best = _brute_force(cells, k, 1000.0)
+    plan = candidate_sites(cells, Category.NURSING, k=k, time_limit_s=1e-9)
+    got = plan.summary.iloc[0]["residents_newly_covered"]
+    assert plan.summary.iloc[0]["status"].startswith("Time limit reached")
+    assert (1 - 1 / np.e) * best <= got <= best + 1e-9
+    assert len(plan.sites) == k
+
+
 def test_before_and_after_with_covered_cells_and_empty_ones() -> None:
     # Cells 1 and 2 are covered already (500 people). Gaps: cell 3 (200) and cell 4 (100),
     # 1,100 m apart so no site reaches both. Cell 5, 600 m from cell 3, is uncovered but

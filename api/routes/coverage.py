@@ -91,6 +91,15 @@ def _invalid(parameter: str, problem: str, got: Any, allowed: str) -> JSONRespon
     return JSONResponse(status_code=422, content=error_body("invalid_parameter", message, [detail]))
 
 
+def _needs_district(resolution: int, why: str) -> JSONResponse:
+    return _invalid(
+        "res",
+        f"{resolution} needs a district ({why}): add district=<name> or use res=8",
+        resolution,
+        ALLOWED["res"],
+    )
+
+
 def _unknown_district(exc: UnknownDistrictError) -> JSONResponse:
     return _invalid("district", f"unknown district {exc.name!r}", exc.name, ", ".join(exc.known))
 
@@ -114,12 +123,7 @@ def cells(
     query = supply.query(service, category)
     if query.resolution != min(RESOLUTIONS) and district is None:
         # The whole city at res 9 is ~72,000 hexagons (~35 MB): one district at a time.
-        return _invalid(
-            "res",
-            f"{query.resolution} needs a district (the whole city is too many cells)",
-            query.resolution,
-            ALLOWED["res"],
-        )
+        return _needs_district(query.resolution, "the whole city is too many cells")
     try:
         service.check_district(district)
     except UnknownDistrictError as exc:
@@ -175,6 +179,9 @@ def districts(
     response_model=CoverageCandidatesOut,
     responses=_ERRORS,
     summary="Where k new stations would newly cover the most residents (MCLP)",
+    description="Solved with a time limit (JZMAP_SOLVER_TIME_LIMIT_S): `plan.status` says "
+    "whether the plan is proven optimal, and `plan.optimality_gap` how far from the best "
+    "bound it may be. At res 9 a district is required.",
 )
 def candidates(
     service: CoverageDep,
@@ -185,6 +192,10 @@ def candidates(
     crs: Annotated[CRS, Query(description="CRS of the sites")] = CRS.WGS84,
 ) -> Response:
     query = supply.query(service, category)
+    if query.resolution != min(RESOLUTIONS) and district is None:
+        # ~68,000 candidate gap cells at res 9: finding the strongest alone takes seconds
+        # of geodesic pairs, whatever the solver's time limit. One district is bounded.
+        return _needs_district(query.resolution, "a city-wide plan at this resolution is too large")
     try:
         analysis, plan = service.plan(query, k, district)
     except UnknownDistrictError as exc:

@@ -1,5 +1,5 @@
 """The map pages: ``/map`` (the city map), ``/widget`` (for an ``<iframe>``), ``/embed``
-(the snippet to copy) and their static files.
+(the snippet to copy), ``/docs`` (the API's Swagger UI) and their static files.
 
 Each page is sent with a Content-Security-Policy: scripts only from this site or carrying
 the response's nonce, API calls only to this site, and ``frame-ancestors`` limited to this
@@ -21,6 +21,8 @@ from api.deps import SettingsDep
 from geo.crs import CRS, to_wgs84
 from jzmap.services import districts_layer
 from jzmap.settings import Settings
+from maps.docs import CONTENT_SECURITY_POLICY as DOCS_CSP
+from maps.docs import render_docs_page
 from maps.embed import render_embed_page
 from maps.i18n import Lang
 from maps.page import DEFAULT_CENTER, DEFAULT_ZOOM, STATIC_DIR, PageKind, PageOptions, render_page
@@ -148,9 +150,27 @@ def widget_page(request: Request, settings: SettingsDep, q: PageQueryDep) -> HTM
 
 
 @router.get("/embed", response_class=HTMLResponse)
-def embed_page(request: Request, settings: SettingsDep, lang: Lang = Lang.ZH) -> HTMLResponse:
-    """Choose the widget's options and copy its ``<iframe>`` snippet."""
+def embed_page(settings: SettingsDep, lang: Lang = Lang.ZH) -> HTMLResponse:
+    """Choose the widget's options and copy its ``<iframe>`` snippet.
+
+    The snippet's address is ``JZMAP_PUBLIC_URL``; unset, the page takes the address its
+    browser loaded it from. Never the request's ``Host`` header, which any client sets (and
+    a cache in front would then serve a snippet pointing at the client's choice).
+    """
     nonce = secrets.token_urlsafe(16)
-    base = str(request.base_url).rstrip("/")
-    body = render_embed_page(lang, base, nonce)
+    body = render_embed_page(lang, settings.public_base_url or "", nonce)
     return _page_response(settings, body, nonce, frameable_by=[])
+
+
+@router.get("/docs", response_class=HTMLResponse)
+def docs_page(request: Request) -> HTMLResponse:
+    """Swagger UI for the API, from this site's files (``maps.docs``)."""
+    root = request.scope.get("root_path", "")
+    body = render_docs_page(f"{root}{request.app.openapi_url}", request.app.title)
+    return HTMLResponse(
+        body,
+        headers={
+            "Content-Security-Policy": DOCS_CSP,
+            "Cache-Control": "no-cache",
+        },
+    )

@@ -8,6 +8,7 @@ from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 
 from api.deps import SettingsDep, StoreDep
+from api.errors import RETRY_AFTER_S, current_request_id, log
 from api.schemas import CategoryOut, HealthOut, LiveOut
 from providers.model import Category
 from providers.store import StoreUnavailableError
@@ -17,7 +18,8 @@ router = APIRouter(tags=["system"])
 
 @router.get("/healthz", response_model=HealthOut, responses={503: {"model": HealthOut}})
 def healthz(store: StoreDep, settings: SettingsDep) -> HealthOut | JSONResponse:
-    """``ok`` with the provider count, or 503 with the reason the store cannot answer."""
+    """``ok`` with the provider count, or 503 when the store cannot answer (the cause is
+    logged under the request id the answer carries, never sent)."""
     backend = settings.backend
     try:
         store.check()
@@ -28,9 +30,20 @@ def healthz(store: StoreDep, settings: SettingsDep) -> HealthOut | JSONResponse:
             data_version=store.data_version(),
         )
     except StoreUnavailableError as exc:
-        body = HealthOut(status="unavailable", store=backend, reason=str(exc))
+        # The cause names the store's file or host and the driver's words: for the log only.
+        request_id = current_request_id()
+        log.warning("request %s GET /healthz: store unavailable: %s", request_id, exc)
+        body = HealthOut(
+            status="unavailable",
+            store=backend,
+            reason="the provider store cannot answer; the server log has the cause under "
+            f"request id {request_id}",
+            request_id=request_id,
+        )
         return JSONResponse(
-            status_code=503, content=body.model_dump(), headers={"Retry-After": "5"}
+            status_code=503,
+            content=body.model_dump(),
+            headers={"Retry-After": str(RETRY_AFTER_S)},
         )
 
 

@@ -1,7 +1,15 @@
-"""``/v1/map``: what a map viewport needs, bounded whatever the number of providers."""
+"""``/v1/map``: what a map viewport needs, bounded whatever the number of providers.
+
+The box is bounded by the zoom too: from zoom 11 on (cells or providers) it may not be
+larger than a screen of :data:`MAX_VIEWPORT_PX` pixels a side shows at that zoom, so a
+request cannot ask for the cells of a continent at street level. Past the zoom where the
+cells are finest (:data:`FINEST_ZOOM`) the answer costs what it costs there, so the box
+allowed there stays allowed.
+"""
 
 from __future__ import annotations
 
+import math
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query
@@ -16,9 +24,65 @@ from geo.crs import CRS, to_wgs84
 from jzmap.services import district_points
 from providers.model import Category, Grade, Kind
 from providers.store import BBox, Filters
-from providers.viewport import ZOOM_BOUNDS, viewport_layer
+from providers.viewport import (
+    DISTRICTS_BELOW_ZOOM,
+    ZOOM_BOUNDS,
+    resolution_for_zoom,
+    viewport_layer,
+)
 
 router = APIRouter(prefix="/v1/map", tags=["map"])
+
+MAX_VIEWPORT_PX = 4_096
+"""The widest and tallest viewport served, in CSS pixels: more than any screen's map (a 4K
+monitor is 3,840 wide), far less than the world at street zoom."""
+_TILE_PX = 256
+FINEST_ZOOM = min(
+    z
+    for z in range(DISTRICTS_BELOW_ZOOM, ZOOM_BOUNDS[1] + 1)
+    if resolution_for_zoom(z) == resolution_for_zoom(ZOOM_BOUNDS[1])
+)
+"""The first zoom at the finest H3 resolution (13: resolution 9)."""
+_MERCATOR_MAX_LAT = 85.0511287798
+
+
+def viewport_px(box: BBox, zoom: int) -> tuple[float, float]:
+    """Width and height of ``box`` in Web-Mercator pixels at ``zoom`` (Leaflet's).
+
+    Examples
+    --------
+    >>> [round(v) for v in viewport_px(BBox(0.0, -10.0, 90.0, 10.0), 0)]
+    [64, 14]
+    """
+    world_px = _TILE_PX * 2.0**zoom
+
+    def y(lat: float) -> float:
+        lat = max(-_MERCATOR_MAX_LAT, min(_MERCATOR_MAX_LAT, lat))
+        return math.log(math.tan(math.pi / 4 + math.radians(lat) / 2))
+
+    width = (box.east - box.west) / 360.0 * world_px
+    height = (y(box.north) - y(box.south)) / (2 * math.pi) * world_px
+    return width, height
+
+
+def _box_too_large(box: BBox, zoom: int, got: str) -> JSONResponse | None:
+    """A 422 for a box larger than a screen shows at ``zoom``; ``None`` when it fits."""
+    if zoom < DISTRICTS_BELOW_ZOOM:
+        return None  # counts per district: the box is not used
+    zoom = min(zoom, FINEST_ZOOM)
+    width, height = viewport_px(box, zoom)
+    if max(width, height) <= MAX_VIEWPORT_PX:
+        return None
+    widest_deg = MAX_VIEWPORT_PX / (_TILE_PX * 2.0**zoom) * 360.0
+    message = (
+        f"bbox: {box.east - box.west:.4g}° × {box.north - box.south:.4g}° is more than a map "
+        f"at zoom {zoom} shows (about {width:,.0f} × {height:,.0f} pixels; at most "
+        f"{MAX_VIEWPORT_PX:,} a side, about {widest_deg:.3g}° of longitude): send the box in "
+        f"view, or a zoom below {DISTRICTS_BELOW_ZOOM} for counts per district"
+    )
+    allowed = f"{ALLOWED['bbox']}; at most {MAX_VIEWPORT_PX:,} pixels a side at the zoom"
+    detail = {"parameter": "bbox", "message": message, "allowed": allowed, "got": got}
+    return JSONResponse(status_code=422, content=error_body("invalid_parameter", message, [detail]))
 
 
 def parse_bbox(text: str, crs: CRS) -> BBox:
@@ -81,7 +145,9 @@ def layer(
         Query(
             max_length=200,
             pattern=r"^\s*[-+]?[0-9.eE]+\s*(,\s*[-+]?[0-9.eE]+\s*){3}$",
-            description="west,south,east,north of the viewport, in `crs`",
+            description="west,south,east,north of the viewport, in `crs`; from zoom 11 on, "
+            f"at most {MAX_VIEWPORT_PX:,} pixels a side at `zoom` (at zoom {FINEST_ZOOM} "
+            "past it)",
             examples=["113.25,23.08,113.40,23.16"],
         ),
     ],
@@ -97,6 +163,9 @@ def layer(
             status_code=422,
             content=error_body("invalid_parameter", message, [{**detail, "got": bbox}]),
         )
+    too_large = _box_too_large(box, zoom, bbox)
+    if too_large is not None:
+        return too_large
     answer = viewport_layer(store, box, zoom, filters, settings.map_point_cap)
     body = layer_out(answer, crs, district_points(settings))
     return Response(body.model_dump_json(), media_type="application/geo+json")

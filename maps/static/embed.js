@@ -4,7 +4,8 @@
   var form = document.getElementById("jz-embed-form");
   var snippet = document.getElementById("jz-snippet");
   var preview = document.getElementById("jz-preview");
-  var base = document.querySelector("main").getAttribute("data-base");
+  // JZMAP_PUBLIC_URL when configured; else where this browser loaded the page from.
+  var base = document.querySelector("main").getAttribute("data-base") || window.location.origin;
 
   function update() {
     var params = new URLSearchParams();

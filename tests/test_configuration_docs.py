@@ -1,0 +1,33 @@
+"""The README's configuration table names every setting the code reads, and no other."""
+
+from __future__ import annotations
+
+import re
+
+from jzmap.settings import PROJECT_ROOT, Settings
+
+
+def _configuration_section() -> str:
+    readme = (PROJECT_ROOT / "README.md").read_text("utf-8")
+    start = readme.index("## Configuration\n")
+    end = readme.index("\n## ", start + 1)
+    return readme[start:end]
+
+
+def _variable(field: str) -> str:
+    return "DATABASE_URL" if field == "database_url" else f"JZMAP_{field.upper()}"
+
+
+def test_every_setting_is_in_the_readme_table() -> None:
+    table = _configuration_section()
+    missing = [
+        _variable(name) for name in Settings.model_fields if f"`{_variable(name)}`" not in table
+    ]
+    assert missing == [], f"add to the README's configuration table: {missing}"
+
+
+def test_the_readme_table_names_no_setting_that_does_not_exist() -> None:
+    known = {_variable(name) for name in Settings.model_fields}
+    documented = set(re.findall(r"`(JZMAP_[A-Z0-9_]+|DATABASE_URL)`", _configuration_section()))
+    documented.discard("JZMAP_")  # "the `JZMAP_` prefix"
+    assert documented - known == set()

@@ -1,0 +1,131 @@
+"""``/docs`` (Swagger UI from this site's own files, pinned and integrity-checked, under a
+CSP) and ``/embed`` (its snippet's address from ``JZMAP_PUBLIC_URL``, never ``Host``)."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import re
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from playwright.sync_api import Browser, sync_playwright
+
+from api.app import create_app
+from jzmap.settings import PROJECT_ROOT, Settings
+from maps.docs import CONTENT_SECURITY_POLICY, SWAGGER_UI_DIR, provenance
+from providers.store import ProviderStore
+from providers.stores.embedded import EmbeddedStore
+from tests.browser import ARTIFACTS, CHROMIUM_ARGS, chromium_path, serve_app
+from tests.helpers import CANTON_TOWER, company
+from tests.rawhttp import open_request, read_response
+
+LON, LAT = CANTON_TOWER
+
+
+@pytest.fixture(scope="module")
+def small_store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ProviderStore]:
+    store = EmbeddedStore(tmp_path_factory.mktemp("docs"))
+    store.upsert([company(1, LON, LAT)])
+    yield store
+    store.close()
+
+
+def _app(store: ProviderStore, **overrides: Any) -> Any:
+    settings = Settings(database_url=None, data_dir=Path("/nonexistent"), **overrides)
+    return create_app(settings, store=store)
+
+
+def test_the_vendored_viewer_matches_its_provenance() -> None:
+    info = provenance()
+    assert info["package"] == "swagger-ui-dist"
+    assert (SWAGGER_UI_DIR / "VERSION").read_text().strip() == info["version"]
+    assert info["source"].endswith(f"swagger-ui-dist-{info['version']}.tgz")
+    assert "Apache-2.0" in info["license"] and (SWAGGER_UI_DIR / "LICENSE").exists()
+    # The upgrade script pins the same version and tarball integrity.
+    script = (PROJECT_ROOT / "scripts" / "vendor-swagger-ui").read_text()
+    assert f"version={info['version']}\n" in script
+    assert f'integrity="{info["tarball_integrity"]}"' in script
+    for name, want in info["files"].items():
+        data = (SWAGGER_UI_DIR / name).read_bytes()
+        assert hashlib.sha256(data).hexdigest() == want["sha256"], name
+        sri = "sha384-" + base64.b64encode(hashlib.sha384(data).digest()).decode()
+        assert sri == want["sri"], name
+        assert b"sourceMappingURL" not in data, name
+
+
+def test_docs_names_each_file_with_its_integrity_hash_under_a_csp(
+    small_store: ProviderStore,
+) -> None:
+    with serve_app(_app(small_store)) as base:
+        response = read_response(open_request(base, "GET", "/docs", {}))
+    assert response.status == 200
+    assert response.headers["content-security-policy"] == CONTENT_SECURITY_POLICY
+    assert "script-src 'self';" in CONTENT_SECURITY_POLICY + ";"
+    page = response.body.decode()
+    files = provenance()["files"]
+    for name in ("swagger-ui-bundle.js", "swagger-ui.css"):
+        assert f'/static/vendor/swagger-ui/{name}" integrity="{files[name]["sri"]}"' in page
+    # No script of another site, no inline script.
+    assert "//" not in "".join(re.findall(r'src="([^"]*)"', page))
+    assert re.search(r"<script(?![^>]*\bsrc=)[^>]*>", page) is None
+
+
+def test_docs_shows_the_api_in_chromium_from_this_site_alone(small_store: ProviderStore) -> None:
+    with serve_app(_app(small_store)) as base, sync_playwright() as p:
+        browser: Browser = p.chromium.launch(executable_path=chromium_path(), args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 1280, "height": 900})
+            errors: list[str] = []
+            elsewhere: list[str] = []
+            page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+            page.on("pageerror", lambda exc: errors.append(f"uncaught: {exc}"))
+            page.on(
+                "request",
+                lambda r: None if r.url.startswith((base, "data:")) else elsewhere.append(r.url),
+            )
+            page.goto(f"{base}/docs")
+            page.wait_for_selector(".opblock", timeout=30_000)
+            operations = page.locator(".opblock").count()
+            title = page.locator(".info .title").inner_text()
+            # Opening an operation draws its parameters and schemas (more styles, no fetch).
+            page.locator(".opblock-summary-path", has_text="/v1/providers/nearest").click()
+            page.wait_for_selector(".parameters", timeout=30_000)
+            parameters = page.locator(".parameters tr[data-param-name]").count()
+            ARTIFACTS.mkdir(parents=True, exist_ok=True)
+            page.screenshot(path=str(ARTIFACTS / "docs.png"))
+        finally:
+            browser.close()
+    assert operations >= 10 and parameters >= 5
+    assert "Jiazheng Map" in title
+    assert errors == [], errors  # a CSP violation would be a console error
+    assert elsewhere == [], elsewhere
+
+
+def test_embed_uses_the_configured_public_url_whatever_the_host_header(
+    small_store: ProviderStore,
+) -> None:
+    public = "https://map.example.cn/jiazheng"
+    with serve_app(_app(small_store, public_url=public + "/")) as base:
+        response = read_response(open_request(base, "GET", "/embed", {"Host": "evil.example"}))
+    page = response.body.decode()
+    assert response.status == 200
+    assert f'data-base="{public}"' in page and "evil.example" not in page
+
+
+def test_embed_without_a_public_url_leaves_the_address_to_the_browser(
+    small_store: ProviderStore,
+) -> None:
+    with serve_app(_app(small_store)) as base:
+        response = read_response(open_request(base, "GET", "/embed", {"Host": "evil.example"}))
+    page = response.body.decode()
+    # embed.js then uses the address the page was loaded from (tests/test_browser.py).
+    assert 'data-base=""' in page and "evil.example" not in page
+
+
+@pytest.mark.parametrize("url", ["map.example.cn", "ftp://map.example.cn", "https://a b.cn"])
+def test_a_public_url_must_be_an_http_address(url: str) -> None:
+    with pytest.raises(ValueError, match="public_url"):
+        Settings(public_url=url)
