@@ -1,26 +1,35 @@
 """Throughput and latency under concurrent load, next to a no-op endpoint of the same app.
 
-Run with ``make bench-load`` (or ``scripts/bench-load [--duration 12] [--workers 2]``).
-For each backend (PostGIS, then the embedded store) a city of ``--providers`` providers is
-built (or reused: see below), ``jzmap serve`` runs with ``--workers`` uvicorn workers and the
-rate limiter off (``JZMAP_RATE_LIMIT_PER_MINUTE=0``), and wrk drives it at 1, 8 and 32
-concurrent clients (keep-alive connections, each with one request in flight), for
-``--duration`` seconds per endpoint and concurrency:
+Run with ``make bench-load`` (or ``scripts/bench-load [--sizes demo,10000,1000000]
+[--duration 10] [--workers 2]``). For each city size — the demo city (what ``make demo``
+builds: 531 companies and 177 stations), 10,000 and 1,000,000 providers — and each backend
+(PostGIS, then the embedded store), the city is built (or reused: see below), ``jzmap
+serve`` runs with ``--workers`` uvicorn workers and the rate limiter off
+(``JZMAP_RATE_LIMIT_PER_MINUTE=0``), and wrk drives it at 1, 8 and 32 concurrent clients
+(keep-alive connections, each with one request in flight), for ``--duration`` seconds per
+endpoint and concurrency:
 
-* ``GET /v1/providers/nearest`` with seeded random queries: a point inside Guangzhou
-  (uniform over the city's area), a random category (90 %), and random filters: minimum
-  grade (40 %), ``kind=company`` (15 %), certified only (20 %), a radius (20 %),
-  ``sort=distance`` (30 %; else the default, by score) — a fixed list of ``--paths``
-  URLs that the connections walk through;
-* the same queries with ``sort=distance`` (a plain k-nearest: what the store and the
-  framework cost without the score ranking's over-fetch);
-* ``GET /livez``, a no-op endpoint of the same app (it touches no store), right before it
-  at the same concurrency: the reference. The ratio of the throughputs (nearest / no-op)
-  is what to compare across machines.
+* **default mix**: ``GET /v1/providers/nearest`` as residents send it, ranked by the
+  default ``sort=score``, with seeded random queries: a point inside Guangzhou (uniform
+  over the city's area, so half of them in its sparse north), a random category (90 %),
+  and random filters: minimum grade (40 %), ``kind=company`` (15 %), certified only (20 %),
+  a radius (20 %) — a fixed list of ``--paths`` URLs that the connections walk through;
+* **sort=distance**: the same queries with ``sort=distance``, a plain k-nearest: the
+  reference the default mix is measured against;
+* **far away**: the default mix from points 5-45 km outside the city (served: within
+  ``JZMAP_MAX_QUERY_DISTANCE_KM``), where nothing is near and the best scores are found
+  by standing alone;
+* **far, refused**: points 60-600 km outside the city, which get a 422;
+* ``GET /livez``, a no-op endpoint of the same app (it touches no store), right before the
+  others at the same concurrency: the reference for throughput. The ratio of the
+  throughputs (nearest / no-op) is what to compare across machines.
 
-The table also counts the workers uvicorn's supervisor replaced during each run (a worker
-that does not answer its health-check ping within 5 s is killed and restarted; with the
-embedded store the new worker then rebuilds its in-memory index).
+Each row prints its p50 and p99 as ratios to ``sort=distance`` at the same concurrency and
+its throughput as a ratio to ``/livez``; a summary at the end gives the figures the
+ranking's targets are about. The table also counts the workers uvicorn's supervisor
+replaced during each run (a worker that does not answer its health-check ping within 5 s
+is killed and restarted; with the embedded store the new worker then rebuilds its
+in-memory index).
 
 The load generator is wrk (C, epoll, one thread, keep-alive), in its own process, so that
 it takes a few percent of a core while the server takes the rest; its CPU time (from
@@ -28,12 +37,12 @@ it takes a few percent of a core while the server takes the rest; its CPU time (
 (from ``/proc``), in cores busy over the run. Latencies are wrk's (request written to
 response read, per connection; no coordinated-omission correction: this is a closed loop).
 
-Reuse: the PostGIS city lives in the database ``jzmap_bench_load_<providers>`` of the
-server ``DATABASE_URL`` names and is reused when its count and data version match what an
-earlier run recorded (in the database's comment); the embedded city likewise in
-``<tmp>/jzmap-bench-load-<providers>/`` (a marker file). ``--rebuild`` rebuilds both.
+Reuse: the PostGIS city lives in the database ``jzmap_bench_load_<size>`` of the server
+``DATABASE_URL`` names and is reused when its count and data version match what an earlier
+run recorded (in the database's comment); the embedded city likewise in
+``<tmp>/jzmap-bench-load-<size>/`` (a marker file). ``--rebuild`` rebuilds them.
 ``scripts/bench-load`` starts a throwaway cluster when ``DATABASE_URL`` is unset, so there
-the PostGIS city is always built (6-7 minutes at 1M on a busy 2-core machine).
+the PostGIS cities are always built (6-7 minutes at 1M on a busy 2-core machine).
 
 Nothing here is a test: the figures depend on the machine (and, on a shared machine, on
 what else runs: see the "other" CPU column).
@@ -56,6 +65,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
+from itertools import chain
 from pathlib import Path
 from urllib.parse import urlencode
 
@@ -63,15 +73,22 @@ import numpy as np
 import sqlalchemy as sa
 
 from bench.nearest import fill, free_port, query_points
+from geo.boundaries import CityBoundary, ServedArea, load_districts
+from jzmap.demo import DEFAULT_COMPANIES, DEFAULT_SEED, generate_demo
+from jzmap.settings import REFERENCE_DIR
+from providers.store import ProviderStore
 from providers.stores.embedded import EmbeddedStore
 from providers.stores.postgis import PostgisStore, make_engine, sqlalchemy_url, upgrade_schema
 
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 GRADES = ["5A", "4A", "3A", "2A", "A"]
 LIVEZ = "GET /livez"
-NEAREST = "nearest (mixed)"
-NEAREST_DISTANCE = "nearest (sort=distance)"
-ENDPOINTS = (LIVEZ, NEAREST, NEAREST_DISTANCE)
+DEFAULT = "default mix (score)"
+DISTANCE = "sort=distance"
+FAR = "far away (served)"
+REFUSED = "far, refused (422)"
+ENDPOINTS = (LIVEZ, DEFAULT, DISTANCE, FAR, REFUSED)
+DEMO = "demo"
 
 # wrk script: walk a fixed list of paths (one offset per connection), report as JSON.
 WRK_LUA = """
@@ -106,6 +123,7 @@ end
 
 @dataclass
 class Run:
+    size: str  # the city: "demo" or a number of providers
     backend: str
     endpoint: str
     clients: int
@@ -113,7 +131,8 @@ class Run:
     seconds: float
     p50_ms: float
     p99_ms: float
-    errors: int
+    errors: int  # socket errors and timeouts
+    non_2xx: int  # answers with another status (the refused mix expects only 422s)
     client_cores: float  # wrk's CPU over the run, in cores
     server_cores: float  # uvicorn (supervisor and workers)
     postgres_cores: float | None  # the PostgreSQL cluster, when on this host
@@ -197,8 +216,22 @@ def postmaster_pid(db_url: str) -> int | None:
 # -- the cities ------------------------------------------------------------------------------
 
 
-def postgis_city(server_url: str, size: int, rebuild: bool) -> str:
-    """The URL of a database holding the ``size``-provider demo city, built if needed."""
+def city_providers(size: str) -> int:
+    """How many providers a city of this size label holds."""
+    return DEFAULT_COMPANIES + 177 if size == DEMO else int(size)
+
+
+def fill_city(store: ProviderStore, size: str) -> None:
+    """The demo city exactly as ``make demo`` builds it, or a synthetic city of ``size``."""
+    if size == DEMO:
+        store.delete_all()
+        store.upsert(chain.from_iterable(generate_demo(REFERENCE_DIR, seed=DEFAULT_SEED)))
+    else:
+        fill(store, int(size))
+
+
+def postgis_city(server_url: str, size: str, rebuild: bool) -> str:
+    """The URL of a database holding the city, built if needed."""
     db_name = f"jzmap_bench_load_{size}"
     admin = sa.create_engine(sqlalchemy_url(server_url), isolation_level="AUTOCOMMIT")
     db_url = (
@@ -206,6 +239,7 @@ def postgis_city(server_url: str, size: int, rebuild: bool) -> str:
         .set(database=db_name)
         .render_as_string(hide_password=False)
     )
+    expected = city_providers(size)
     try:
         with admin.connect() as c:
             comment = c.execute(
@@ -224,7 +258,7 @@ def postgis_city(server_url: str, size: int, rebuild: bool) -> str:
                 marker = f"jzmap bench-load city: {pg.count()} providers, v{pg.data_version()}"
             finally:
                 pg.close()
-            if comment[0] == marker and marker.startswith(f"jzmap bench-load city: {size} "):
+            if comment[0] == marker and marker.startswith(f"jzmap bench-load city: {expected} "):
                 print(f"   reusing PostGIS city in {db_name}", file=sys.stderr)
                 return db_url
         with admin.connect() as c:
@@ -236,7 +270,7 @@ def postgis_city(server_url: str, size: int, rebuild: bool) -> str:
         started = time.perf_counter()
         pg = PostgisStore.open(db_url)
         try:
-            fill(pg, size)
+            fill_city(pg, size)
             with pg.engine.begin() as conn:
                 conn.execute(sa.text("ANALYZE providers"))
             marker = f"jzmap bench-load city: {pg.count()} providers, v{pg.data_version()}"
@@ -250,8 +284,8 @@ def postgis_city(server_url: str, size: int, rebuild: bool) -> str:
         admin.dispose()
 
 
-def embedded_city(size: int, rebuild: bool) -> Path:
-    """A data directory holding the ``size``-provider demo city, built if needed."""
+def embedded_city(size: str, rebuild: bool) -> Path:
+    """A data directory holding the city, built if needed."""
     where = Path(tempfile.gettempdir()) / f"jzmap-bench-load-{size}"
     marker_file = where / "bench-load.json"
     if where.exists() and marker_file.exists() and not rebuild:
@@ -261,7 +295,7 @@ def embedded_city(size: int, rebuild: bool) -> Path:
         finally:
             store.close()
         recorded = json.loads(marker_file.read_text())
-        if recorded == now and now["count"] == size:
+        if recorded == now and now["count"] == city_providers(size):
             print(f"   reusing embedded city in {where}", file=sys.stderr)
             return where
     shutil.rmtree(where, ignore_errors=True)
@@ -269,7 +303,7 @@ def embedded_city(size: int, rebuild: bool) -> Path:
     started = time.perf_counter()
     store = EmbeddedStore(where)
     try:
-        fill(store, size)
+        fill_city(store, size)
         now = {"count": store.count(), "data_version": store.data_version()}
     finally:
         store.close()
@@ -282,26 +316,48 @@ def embedded_city(size: int, rebuild: bool) -> Path:
 
 
 def nearest_paths(n: int, seed: int) -> list[dict[str, str]]:
-    """``n`` seeded random nearest queries: a point in the city, a category, filters."""
+    """``n`` seeded random queries of the default mix: a point in the city, a category,
+    filters, the default sort."""
     rng = np.random.default_rng(seed)
     out = []
     for lon, lat, category in query_points(n, seed):
-        params: dict[str, str] = {"lat": f"{lat:.6f}", "lon": f"{lon:.6f}"}
-        if rng.random() < 0.9:
-            params["category"] = category.value
-        if rng.random() < 0.4:
-            params["min_grade"] = GRADES[int(rng.integers(0, len(GRADES)))]
-        # Not kind=station: 177 stations among 1M companies make every such query walk
-        # most of a category's KNN index (seconds each at 1M; see the README).
-        if rng.random() < 0.15:
-            params["kind"] = "company"
-        if rng.random() < 0.2:
-            params["certified_only"] = "true"
-        if rng.random() < 0.2:
-            params["radius_m"] = str(int(rng.choice([1_000, 3_000, 10_000])))
-        if rng.random() < 0.3:
-            params["sort"] = "distance"
-        out.append(params)
+        out.append(_with_filters(rng, {"lat": f"{lat:.6f}", "lon": f"{lon:.6f}"}, category.value))
+    return out
+
+
+def _with_filters(
+    rng: np.random.Generator, params: dict[str, str], category: str
+) -> dict[str, str]:
+    if rng.random() < 0.9:
+        params["category"] = category
+    if rng.random() < 0.4:
+        params["min_grade"] = GRADES[int(rng.integers(0, len(GRADES)))]
+    # Not kind=station: 177 stations among 1M companies make a plain k-nearest walk most
+    # of a category's index (seconds at 1M; see the README).
+    if rng.random() < 0.15:
+        params["kind"] = "company"
+    if rng.random() < 0.2:
+        params["certified_only"] = "true"
+    if rng.random() < 0.2:
+        params["radius_m"] = str(int(rng.choice([1_000, 3_000, 10_000])))
+    return params
+
+
+def far_paths(n: int, seed: int, low_km: float, high_km: float) -> list[dict[str, str]]:
+    """``n`` seeded default-mix queries from points ``low_km``-``high_km`` (geodesic) from
+    the city's edge."""
+    rng = np.random.default_rng(seed)
+    area = ServedArea(CityBoundary(load_districts(REFERENCE_DIR)), high_km * 1000)
+    west, south, east, north = area.city.outline.bounds
+    pad = high_km / 100  # degrees: a little more than high_km
+    categories = ["elderly_care", "housekeeping", "maternal_infant", "nursing"]
+    out: list[dict[str, str]] = []
+    while len(out) < n:
+        lon = float(rng.uniform(west - pad, east + pad))
+        lat = float(rng.uniform(south - pad, north + pad))
+        if low_km * 1000 <= area.distance_to_city_m(lon, lat) <= high_km * 1000:
+            params = {"lat": f"{lat:.6f}", "lon": f"{lon:.6f}"}
+            out.append(_with_filters(rng, params, categories[int(rng.integers(0, 4))]))
     return out
 
 
@@ -444,32 +500,32 @@ def wrk(
 
 
 def bench_backend(
+    size: str,
     backend: str,
     env: dict[str, str],
     workers: int,
     clients_levels: list[int],
     duration: float,
-    queries: list[dict[str, str]],
+    mixes: dict[str, list[str]],
     pg_pid: int | None,
     runs: list[Run],
 ) -> None:
-    """Append each run's figures to ``runs`` as it completes."""
+    """Append each run's figures to ``runs`` as it completes; ``mixes`` gives each
+    endpoint's paths."""
     tmp = Path(tempfile.mkdtemp(prefix="jzmap-bench-load-wrk-"))
     try:
         scripts: dict[str, Path] = {}
-        paths = [url(q) for q in queries]
-        by_distance = [url({**q, "sort": "distance"}) for q in queries]
-        for endpoint, endpoint_paths in zip(
-            ENDPOINTS, (["/livez"], paths, by_distance), strict=True
-        ):
+        for endpoint in ENDPOINTS:
             script = tmp / f"{len(scripts)}.lua"
-            script.write_text(WRK_LUA % {"paths": ",".join(json.dumps(p) for p in endpoint_paths)})
+            paths = ",".join(json.dumps(p) for p in mixes[endpoint])
+            script.write_text(WRK_LUA % {"paths": paths})
             scripts[endpoint] = script
         with served(env, workers) as (port, proc, log):
-            warm_workers(port, paths, workers)
+            warm_workers(port, mixes[DEFAULT], workers)
             # A short run at the highest concurrency warms PostgreSQL's buffers, the page
             # cache and every worker's thread pool before anything is measured.
-            wrk(port, scripts[NEAREST], max(clients_levels), 3, proc.pid, pg_pid)
+            for endpoint in (DEFAULT, DISTANCE, FAR):
+                wrk(port, scripts[endpoint], max(clients_levels), 2, proc.pid, pg_pid)
             for clients in clients_levels:
                 for endpoint in ENDPOINTS:
                     died = log.read_text(errors="replace").count("] died")
@@ -477,8 +533,8 @@ def bench_backend(
                         port, scripts[endpoint], clients, duration, proc.pid, pg_pid
                     )
                     restarts = log.read_text(errors="replace").count("] died") - died
-                    errors = sum(s[k] for k in ("connect", "read", "write", "status", "timeout"))
                     run = Run(
+                        size,
                         backend,
                         endpoint,
                         clients,
@@ -486,7 +542,8 @@ def bench_backend(
                         s["duration_us"] / 1e6,
                         s["p50_us"] / 1000,
                         s["p99_us"] / 1000,
-                        errors,
+                        sum(s[k] for k in ("connect", "read", "write", "timeout")),
+                        s["status"],
                         client,
                         server,
                         postgres,
@@ -501,26 +558,90 @@ def bench_backend(
         shutil.rmtree(tmp)
 
 
+def _same_run(runs: list[Run], r: Run, endpoint: str) -> Run | None:
+    """The run of ``endpoint`` beside ``r``: same city, backend and concurrency."""
+    for other in runs:
+        if (other.size, other.backend, other.clients, other.endpoint) == (
+            r.size,
+            r.backend,
+            r.clients,
+            endpoint,
+        ):
+            return other
+    return None
+
+
+def _ratio(value: float, reference: float | None) -> str:
+    return "" if reference is None or reference <= 0 else f"{value / reference:.2f}x"
+
+
 def report(runs: list[Run], header: bool = True) -> str:
-    noop = {(r.backend, r.clients): r.throughput for r in runs if r.endpoint == LIVEZ}
+    """One row per run: its figures, then its ratios to the same run's ``sort=distance``
+    (p50, p99) and ``/livez`` (throughput)."""
     lines = []
     if header:
         lines += [
-            f"{'backend':<9} {'endpoint':<26} {'clients':>7} {'requests':>9} {'req/s':>8} "
-            f"{'p50 ms':>7} {'p99 ms':>7} {'errors':>6} {'vs no-op':>8} {'restarts':>8}"
+            f"{'city':>7} {'backend':<8} {'endpoint':<19} {'clients':>7} {'requests':>9} "
+            f"{'req/s':>7} {'p50 ms':>7} {'p99 ms':>7} {'p50/dist':>8} {'p99/dist':>8} "
+            f"{'vs no-op':>8} {'errors':>6} {'non-2xx':>7} {'restarts':>8}"
             "   CPU cores: wrk server postgres other",
-            "-" * 139,
+            "-" * 160,
         ]
     for r in runs:
-        ratio = ""
-        if r.endpoint != LIVEZ and (r.backend, r.clients) in noop:
-            ratio = f"{r.throughput / noop[(r.backend, r.clients)]:.3f}x"
+        distance = _same_run(runs, r, DISTANCE) if r.endpoint not in (LIVEZ, DISTANCE) else None
+        noop = _same_run(runs, r, LIVEZ) if r.endpoint != LIVEZ else None
         postgres = "-" if r.postgres_cores is None else f"{r.postgres_cores:.2f}"
         lines.append(
-            f"{r.backend:<9} {r.endpoint:<26} {r.clients:>7} {r.requests:>9,} "
-            f"{r.throughput:>8,.0f} {r.p50_ms:>7.2f} {r.p99_ms:>7.2f} {r.errors:>6} "
-            f"{ratio:>8} {r.restarts:>8}   {'':>10} {r.client_cores:>4.2f} {r.server_cores:>6.2f} "
-            f"{postgres:>8} {r.other_cores:>5.2f}"
+            f"{r.size:>7} {r.backend:<8} {r.endpoint:<19} {r.clients:>7} {r.requests:>9,} "
+            f"{r.throughput:>7,.0f} {r.p50_ms:>7.2f} {r.p99_ms:>7.2f} "
+            f"{_ratio(r.p50_ms, distance.p50_ms if distance else None):>8} "
+            f"{_ratio(r.p99_ms, distance.p99_ms if distance else None):>8} "
+            f"{_ratio(r.throughput, noop.throughput if noop else None):>8} {r.errors:>6} "
+            f"{r.non_2xx:>7} {r.restarts:>8}   {'':>10} {r.client_cores:>4.2f} "
+            f"{r.server_cores:>6.2f} {postgres:>8} {r.other_cores:>5.2f}"
+        )
+    return "\n".join(lines)
+
+
+def targets(runs: list[Run], low: int, high: int) -> str:
+    """The figures the ranking's targets are about, per city and backend: the default mix
+    against ``sort=distance`` at ``low`` clients, throughputs against ``/livez`` at
+    ``high``, and the far-away mix against the default one."""
+    lines = [
+        f"{'city':>7} {'backend':<8} | default vs distance ({low} client): p50  p99 | "
+        f"default p99 ms | vs /livez at {high}: default  distance | far vs default: p50  p99",
+        "-" * 128,
+    ]
+    cells = sorted({(r.size, r.backend) for r in runs}, key=lambda c: (city_providers(c[0]), c[1]))
+    for size, backend in cells:
+
+        def at(endpoint: str, clients: int, size: str = size, backend: str = backend) -> Run | None:
+            found = [
+                r
+                for r in runs
+                if (r.size, r.backend, r.endpoint, r.clients) == (size, backend, endpoint, clients)
+            ]
+            return found[0] if found else None
+
+        default, distance, far = at(DEFAULT, low), at(DISTANCE, low), at(FAR, low)
+        busy_default, busy_distance, busy_noop = (
+            at(DEFAULT, high),
+            at(DISTANCE, high),
+            at(LIVEZ, high),
+        )
+
+        def ratio(a: Run | None, b: Run | None, attribute: str) -> str:
+            if a is None or b is None:
+                return "-"
+            return _ratio(getattr(a, attribute), getattr(b, attribute))
+
+        lines.append(
+            f"{size:>7} {backend:<8} | {'':>26}{ratio(default, distance, 'p50_ms'):>6} "
+            f"{ratio(default, distance, 'p99_ms'):>5} | "
+            f"{(f'{default.p99_ms:.1f}' if default else '-'):>14} | "
+            f"{'':>14}{ratio(busy_default, busy_noop, 'throughput'):>8} "
+            f"{ratio(busy_distance, busy_noop, 'throughput'):>9} | "
+            f"{'':>16}{ratio(far, default, 'p50_ms'):>5} {ratio(far, default, 'p99_ms'):>5}"
         )
     return "\n".join(lines)
 
@@ -529,9 +650,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--providers", type=int, default=1_000_000)
+    parser.add_argument(
+        "--sizes",
+        default=f"{DEMO},10000,1000000",
+        help=f"cities, comma-separated: '{DEMO}' (the demo city) or a number of providers",
+    )
     parser.add_argument("--clients", default="1,8,32", help="concurrency levels, comma-separated")
-    parser.add_argument("--duration", type=float, default=12, help="seconds per measured run")
+    parser.add_argument("--duration", type=float, default=10, help="seconds per measured run")
     parser.add_argument(
         "--workers",
         type=int,
@@ -542,49 +667,70 @@ def main() -> None:
     parser.add_argument("--paths", type=int, default=5000, help="distinct nearest queries")
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--rebuild", action="store_true", help="rebuild cities left by a run")
-    parser.add_argument("--out", type=Path, help="also write the table here")
+    parser.add_argument("--out", type=Path, help="also write the tables here")
     args = parser.parse_args()
     # Stopped with SIGTERM: unwind, so that the server started here is stopped too.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     if shutil.which("wrk") is None:
         sys.exit("wrk is not installed; run through `make bench-load` / scripts/bench-load")
     backends = args.backends.split(",")
+    sizes = [s.strip() for s in args.sizes.split(",") if s.strip()]
+    for size in sizes:
+        if size != DEMO and not size.isdigit():
+            sys.exit(f"--sizes: {size!r} is neither '{DEMO}' nor a number of providers")
     server_url = os.environ.get("DATABASE_URL")
     if "postgis" in backends and not server_url:
         sys.exit("DATABASE_URL is not set; run through `make bench-load` / scripts/bench-load")
     clients_levels = [int(c) for c in args.clients.split(",")]
     queries = nearest_paths(args.paths, args.seed)
+    mixes = {
+        LIVEZ: ["/livez"],
+        DEFAULT: [url(q) for q in queries],
+        DISTANCE: [url({**q, "sort": "distance"}) for q in queries],
+        FAR: [url(q) for q in far_paths(max(args.paths // 5, 100), args.seed, 5, 45)],
+        REFUSED: [url(q) for q in far_paths(max(args.paths // 50, 20), args.seed, 60, 600)],
+    }
 
     runs: list[Run] = []
-    for backend in backends:
-        print(
-            f"\n== {backend}: {args.providers:,} providers, {args.workers} workers",
-            file=sys.stderr,
-        )
-        if backend == "postgis":
-            assert server_url
-            db_url = postgis_city(server_url, args.providers, args.rebuild)
-            env = {"DATABASE_URL": db_url}
-            pg_pid = postmaster_pid(db_url)
-        elif backend == "embedded":
-            env = {
-                "DATABASE_URL": "",
-                "JZMAP_DATA_DIR": str(embedded_city(args.providers, args.rebuild)),
-            }
-            pg_pid = None
-        else:
-            sys.exit(f"--backends: unknown {backend!r} (postgis, embedded)")
-        try:
-            bench_backend(
-                backend, env, args.workers, clients_levels, args.duration, queries, pg_pid, runs
+    for size in sizes:
+        for backend in backends:
+            print(
+                f"\n== {backend}: {size} ({city_providers(size):,} providers), "
+                f"{args.workers} workers",
+                file=sys.stderr,
             )
-        except Exception as exc:  # report the other backend's figures all the same
-            print(f"   {backend}: gave up: {exc}", file=sys.stderr)
+            if backend == "postgis":
+                assert server_url
+                db_url = postgis_city(server_url, size, args.rebuild)
+                env = {"DATABASE_URL": db_url}
+                pg_pid = postmaster_pid(db_url)
+            elif backend == "embedded":
+                env = {"DATABASE_URL": "", "JZMAP_DATA_DIR": str(embedded_city(size, args.rebuild))}
+                pg_pid = None
+            else:
+                sys.exit(f"--backends: unknown {backend!r} (postgis, embedded)")
+            try:
+                bench_backend(
+                    size,
+                    backend,
+                    env,
+                    args.workers,
+                    clients_levels,
+                    args.duration,
+                    mixes,
+                    pg_pid,
+                    runs,
+                )
+            except Exception as exc:  # report the other cities' figures all the same
+                print(f"   {backend} at {size}: gave up: {exc}", file=sys.stderr)
     pool = os.environ.get("JZMAP_DB_POOL_SIZE", "5")
     table = (
-        f"{args.providers:,} providers; {args.workers} uvicorn workers; "
-        f"JZMAP_DB_POOL_SIZE={pool}; {args.duration:g} s per run; wrk, 1 thread, keep-alive\n"
+        f"{args.workers} uvicorn workers; JZMAP_DB_POOL_SIZE={pool}; {args.duration:g} s per "
+        f"run; wrk, 1 thread, keep-alive; ratios to the same run's sort=distance and /livez\n"
         + report(runs)
+        + "\n\nTargets (issue: default vs distance p50 <= 1.3x, p99 <= 2x; default p99 <= 10 ms "
+        "at 1 client; at 32 clients default >= 0.3x /livez embedded, >= 0.2x PostGIS)\n"
+        + targets(runs, min(clients_levels), max(clients_levels))
     )
     print(table)
     if args.out:

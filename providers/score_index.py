@@ -35,7 +35,7 @@ import numpy as np
 import numpy.typing as npt
 from scipy.spatial import cKDTree
 
-from geo.geodesy import ecef_xyz, geodesic_distance_m, geodesic_upper_bound_m
+from geo.geodesy import ecef_point, ecef_xyz, geodesic_distance_m, geodesic_upper_bound_m
 from providers.model import Category, Kind
 from providers.scoring import (
     CERTIFIED_BUCKETS,
@@ -66,28 +66,47 @@ _BAND_SEPARATION_M = 1e8
 _FIRST_FETCH = 3
 
 
-@dataclass(frozen=True, slots=True)
-class _Band:
-    """The providers of one grade class and certified slice, approximate or not, in one
-    category (or all): rows ``start:start + size`` of their group's tree."""
-
-    grade_class: int
-    bucket: int
-    approximate: bool
-    start: int
-    size: int
-    lift_m: float  # its coordinate on the fourth axis
-    best_share: float  # the highest certified share in the band
-
-
-@dataclass(frozen=True, slots=True)
 class _Group:
-    """The bands of one category (or all), in one k-d tree; ``positions`` maps the
-    tree's rows back to index positions."""
+    """The bands of one category (or all) in one k-d tree, band by band: band ``j`` is
+    rows ``start[j]:start[j] + size[j]`` of the tree, lifted ``j`` separations along the
+    fourth axis; ``positions`` maps tree rows back to index positions."""
 
-    positions: IntArray
-    tree: cKDTree
-    bands: list[_Band]
+    def __init__(self, members: IntArray, key: IntArray, xyz: FloatArray, share: FloatArray):
+        order = members[np.argsort(key[members], kind="stable")]
+        keys, start, size = np.unique(key[order], return_index=True, return_counts=True)
+        band, self.approximate = np.divmod(keys, 2)
+        self.approximate = self.approximate.astype(bool)
+        self.grade_class, self.bucket = np.divmod(band, CERTIFIED_BUCKETS)
+        self.grade_value = np.asarray(GRADE_CLASS_VALUES, dtype=np.float64)[self.grade_class]
+        self.size = size.astype(np.int64)
+        self.lift_m = np.arange(keys.size, dtype=np.float64) * _BAND_SEPARATION_M
+        self.best_share = (
+            np.maximum.reduceat(share[order], start) if order.size else np.empty(0)
+        )
+        self.positions = order
+        points = np.column_stack([xyz[order], np.repeat(self.lift_m, self.size)])
+        self.tree = cKDTree(points if order.size else np.empty((0, 4)))
+        self._admitted: dict[tuple[object, ...], IntArray] = {}
+
+    def admitted(self, filters: Filters) -> IntArray:
+        """The bands whose providers pass ``filters`` (all but the radius): with bands cut
+        by kind, grade, certified slice and approximation, every other filter is a choice
+        of bands. Cached: there are a few hundred combinations at most."""
+        key = (filters.kind, filters.min_grade, filters.certified_only, filters.include_approximate)
+        found = self._admitted.get(key)
+        if found is None:
+            station = self.grade_class == STATION_CLASS
+            keep = np.ones(self.size.size, dtype=bool)
+            if filters.kind is not None:
+                keep &= station == (filters.kind is Kind.STATION)
+            if filters.min_grade is not None:
+                keep &= station | (self.grade_class >= filters.min_grade.rank)
+            if filters.certified_only:
+                keep &= self.bucket > 0
+            if not filters.include_approximate:
+                keep &= ~self.approximate
+            found = self._admitted[key] = np.flatnonzero(keep)
+        return found
 
 
 class ScoreIndex:
@@ -148,7 +167,7 @@ class ScoreIndex:
         xyz = ecef_xyz(self.lon, self.lat) if self.size else np.empty((0, 3))
         everyone = np.ones(self.size, dtype=bool)
         self._groups: dict[Category | None, _Group] = {
-            category: _group(np.flatnonzero(mask), key, xyz, self.share)
+            category: _Group(np.flatnonzero(mask), key, xyz, self.share)
             for category, mask in [(None, everyone), *categories.items()]
         }
 
@@ -174,55 +193,10 @@ class ScoreIndex:
             Best first (ties by metres, then id); shorter than ``k`` only when fewer pass.
         """
         group = self._groups[filters.category]
-        bands = _admitted(group.bands, filters)
-        if k <= 0 or not bands:
+        bands = group.admitted(filters)
+        if k <= 0 or not bands.size:
             return np.empty(0, dtype=np.int64), np.empty(0, dtype=np.float64)
         return _Search(self, group, bands, lon, lat, filters.radius_m, k, spec).run()
-
-
-def _group(members: IntArray, key: IntArray, xyz: FloatArray, share: FloatArray) -> _Group:
-    order = members[np.argsort(key[members], kind="stable")]
-    keys, starts, sizes = np.unique(key[order], return_index=True, return_counts=True)
-    bands = []
-    lift = np.empty(order.size, dtype=np.float64)
-    for j, (band_key, start, size) in enumerate(
-        zip(keys.tolist(), starts.tolist(), sizes.tolist(), strict=True)
-    ):
-        band, approximate = divmod(band_key, 2)
-        grade_class, bucket = divmod(band, CERTIFIED_BUCKETS)
-        lift[start : start + size] = j * _BAND_SEPARATION_M
-        bands.append(
-            _Band(
-                grade_class=grade_class,
-                bucket=bucket,
-                approximate=bool(approximate),
-                start=start,
-                size=size,
-                lift_m=j * _BAND_SEPARATION_M,
-                best_share=float(share[order[start : start + size]].max()),
-            )
-        )
-    points = np.column_stack([xyz[order], lift]) if order.size else np.empty((0, 4))
-    return _Group(positions=order, tree=cKDTree(points), bands=bands)
-
-
-def _admitted(bands: list[_Band], filters: Filters) -> list[_Band]:
-    """The bands whose providers pass ``filters`` (all but the radius): with bands cut by
-    kind, grade, certified slice and approximation, every other filter is a band choice."""
-    min_rank = None if filters.min_grade is None else filters.min_grade.rank
-    kept = []
-    for band in bands:
-        station = band.grade_class == STATION_CLASS
-        if filters.kind is not None and station != (filters.kind is Kind.STATION):
-            continue
-        if min_rank is not None and not station and band.grade_class < min_rank:
-            continue
-        if filters.certified_only and band.bucket == 0:
-            continue
-        if band.approximate and not filters.include_approximate:
-            continue
-        kept.append(band)
-    return kept
 
 
 class _Search:
@@ -242,30 +216,28 @@ class _Search:
         self,
         index: ScoreIndex,
         group: _Group,
-        bands: list[_Band],
+        bands: IntArray,
         lon: float,
         lat: float,
         radius_m: float | None,
         k: int,
         spec: ScoreSpec,
     ) -> None:
-        self.index, self.group, self.bands = index, group, bands
+        self.index, self.group = index, group
         self.lon, self.lat, self.radius_m, self.k, self.spec = lon, lat, radius_m, k, spec
-        self.point = ecef_xyz(lon, lat)[0]
-        self.standing = np.array(
-            [spec.standing(GRADE_CLASS_VALUES[b.grade_class], b.best_share) for b in bands]
-        )
-        self.lift_m = np.array([b.lift_m for b in bands])
-        self.size = np.array([b.size for b in bands], dtype=np.int64)
-        # Per band: the bound of everything in it not fetched yet, how many were fetched,
-        # and whether it may still hold anything that matters.
-        self.bound = self.standing + spec.weights.distance
-        self.fetched = np.zeros(len(bands), dtype=np.int64)
-        self.open = np.ones(len(bands), dtype=bool)
-        self.rows = np.empty(0, dtype=np.int64)  # tree rows fetched
-        self.chords = np.empty(0, dtype=np.float64)
-        self.high = np.empty(0, dtype=np.float64)  # score at the chord: an upper bound
-        self.low = np.empty(0, dtype=np.float64)  # a lower bound, counted for the k-th
+        self.point = ecef_point(lon, lat)
+        w = spec.weights
+        # Per admitted band: its best standing, and the bound of everything in it not
+        # fetched yet (the whole distance term until it is visited).
+        self.band = bands
+        self.standing = w.grade * group.grade_value[bands] + w.certified * group.best_share[bands]
+        self.bound = self.standing + w.distance
+        self.fetched = np.zeros(bands.size, dtype=np.int64)
+        self.open = np.ones(bands.size, dtype=bool)
+        self.seen: set[int] = set()  # tree rows fetched
+        self.rows: list[IntArray] = []
+        self.high: list[FloatArray] = []  # score at the chord: an upper bound
+        self.low = np.empty(0, dtype=np.float64)  # lower bounds, counted for the k-th
         self.kth_score = -np.inf  # the k-th best lower bound found so far
 
     def run(self) -> tuple[IntArray, FloatArray]:
@@ -275,63 +247,72 @@ class _Search:
                 return self._answer()
             self._round(visit)
 
+    def _reach_m(self, visit: IntArray) -> FloatArray:
+        """How far each band's best standing can still reach the k-th score, in metres
+        (:meth:`ScoreSpec.radius_m` over arrays); capped by the query's radius."""
+        w_distance = self.spec.weights.distance
+        needed = self.kth_score - SCORE_MARGIN - self.standing[visit]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            reach = self.spec.half_distance_m * np.log2(w_distance / needed)
+        reach = np.where(needed <= 0, np.inf, np.where(needed > w_distance, -1.0, reach))
+        return reach if self.radius_m is None else np.minimum(reach, self.radius_m)
+
     def _round(self, visit: IntArray) -> None:
-        spec = self.spec
-        reach = np.array(
-            [spec.radius_m(self.kth_score - SCORE_MARGIN, s) for s in self.standing[visit]]
-        )
-        if self.radius_m is not None:
-            reach = np.minimum(reach, self.radius_m)  # chord <= geodesic: nothing lost
+        reach = self._reach_m(visit)
         hopeless = reach < 0
         if hopeless.any():
             self.open[visit[hopeless]] = False
             visit, reach = visit[~hopeless], reach[~hopeless]
             if not visit.size:
                 return
-        sizes = self.size[visit]
+        group, band = self.group, self.band[visit]
+        sizes = group.size[band]
         # A k-d tree query cannot resume, so each visit fetches twice what the last did
         # (the re-fetched prefix costs no more than the new rows).
         want = int(np.minimum(sizes, np.maximum(2 * self.fetched[visit], _FIRST_FETCH)).max())
-        if np.isfinite(self.kth_score):
+        if self.kth_score > -np.inf:
             want = max(want, self.k)
         queries = np.empty((visit.size, 4))
         queries[:, :3] = self.point
-        queries[:, 3] = self.lift_m[visit]
+        queries[:, 3] = group.lift_m[band]
+        # Chord <= geodesic, so a chord bound of a geodesic reach loses nothing.
         limit = min(float(reach.max()) + _CHORD_SLACK_M, _BAND_SEPARATION_M / 2)
-        chords, rows = self.group.tree.query(queries, k=want, distance_upper_bound=limit)
+        chords, rows = group.tree.query(queries, k=want, distance_upper_bound=limit)
         chords = chords.reshape(visit.size, want)
         rows = rows.reshape(visit.size, want)
         # Rows past the end of the tree stand for "no more" (their chord is infinite).
-        inside = np.isfinite(chords) & (chords <= (reach + _CHORD_SLACK_M)[:, None])
+        inside = chords <= (reach + _CHORD_SLACK_M)[:, None]
+        inside &= np.isfinite(chords)
         found = inside.sum(axis=1)
-        self.fetched[visit] = np.maximum(self.fetched[visit], found)
+        self.fetched[visit] = found
         # A band returning fewer than asked has nothing more within reach; one returning
         # all it holds has nothing more at all.
         over = (found < want) | (found >= sizes)
         self.open[visit[over]] = False
-        more = visit[~over]
-        self.bound[more] = self.standing[more] + spec.weights.distance * np.power(
-            0.5, chords[~over, want - 1] / spec.half_distance_m
+        more = ~over
+        self.bound[visit[more]] = self.standing[visit[more]] + self.spec.weights.distance * (
+            np.power(0.5, chords[more, want - 1] / self.spec.half_distance_m)
         )
-        new_rows, new_chords = rows[inside], chords[inside]
-        if self.rows.size:
-            fresh = ~np.isin(new_rows, self.rows)
-            new_rows, new_chords = new_rows[fresh], new_chords[fresh]
-        if new_rows.size:
-            self._add(new_rows, new_chords)
+        # Skip what earlier visits fetched: by identity, as points at equal distances may
+        # come back in another order.
+        rows, chords = rows[inside], chords[inside]
+        seen = self.seen
+        fresh = np.fromiter((r not in seen for r in rows.tolist()), bool, rows.size)
+        if fresh.any():
+            rows, chords = rows[fresh], chords[fresh]
+            seen.update(rows.tolist())
+            self._add(rows, chords)
 
     def _add(self, rows: IntArray, chords: FloatArray) -> None:
-        index, spec = self.index, self.spec
         positions = self.group.positions[rows]
-        grade, share = index.grade_value[positions], index.share[positions]
+        grade, share = self.index.grade_value[positions], self.index.share[positions]
         farthest = geodesic_upper_bound_m(chords)
-        low = spec.scores(farthest, grade, share)
+        low = self.spec.scores(farthest, grade, share)
         if self.radius_m is not None:
             # Only providers certainly inside the radius count for the k-th score.
-            low = np.where(farthest <= self.radius_m, low, -np.inf)
-        self.rows = np.concatenate([self.rows, rows])
-        self.chords = np.concatenate([self.chords, chords])
-        self.high = np.concatenate([self.high, spec.scores(chords, grade, share)])
+            low[farthest > self.radius_m] = -np.inf
+        self.rows.append(rows)
+        self.high.append(self.spec.scores(chords, grade, share))
         self.low = np.concatenate([self.low, low])
         if self.low.size >= self.k:
             kth = self.low.size - self.k
@@ -340,15 +321,17 @@ class _Search:
     def _answer(self) -> tuple[IntArray, FloatArray]:
         # The contenders: everything whose upper bound reaches the k-th lower bound, at
         # their true distances, scored on plain floats and ordered as the definition does.
-        keep = self.high >= self.kth_score - SCORE_MARGIN
+        if not self.rows:
+            return np.empty(0, dtype=np.int64), np.empty(0, dtype=np.float64)
+        rows, high = np.concatenate(self.rows), np.concatenate(self.high)
         index, spec = self.index, self.spec
-        positions = self.group.positions[self.rows[keep]]
-        metres = np.atleast_1d(
-            geodesic_distance_m(self.lon, self.lat, index.lon[positions], index.lat[positions])
-        )
+        positions = self.group.positions[rows[high >= self.kth_score - SCORE_MARGIN]]
+        metres = geodesic_distance_m(
+            self.lon, self.lat, index.lon[positions], index.lat[positions]
+        ).tolist()
         ranked = sorted(
             (-spec.score(d, float(index.grade_value[p]), float(index.share[p])), d, index.ids[p], p)
-            for p, d in zip(positions.tolist(), metres.tolist(), strict=True)
+            for p, d in zip(positions.tolist(), metres, strict=True)
             if self.radius_m is None or d <= self.radius_m
         )[: self.k]
         return (
