@@ -25,7 +25,7 @@ import numpy as np
 import numpy.typing as npt
 from rtree import index as rtree_index
 
-from geo.geodesy import ecef_xyz, geodesic_distance_m
+from geo.geodesy import ecef_point, ecef_xyz, geodesic_distance_m
 
 IntArray = npt.NDArray[np.int64]
 FloatArray = npt.NDArray[np.float64]
@@ -111,7 +111,7 @@ class GeodesicKNN:
         """
         if self.size == 0 or k <= 0:
             return np.empty(0, dtype=np.int64), np.empty(0, dtype=np.float64)
-        q = ecef_xyz(lon, lat)
+        q = ecef_point(lon, lat)[None, :]
         fetch = k + _FIRST_FETCH_EXTRA
         while fetch <= self.size * _SCAN_SHARE or fetch <= k + _FIRST_FETCH_EXTRA:
             kwargs: dict[str, object] = {}
