@@ -11,7 +11,7 @@ import pandas as pd
 import pyproj
 import shapely
 
-from geo.geodesy import geodesic_distance_m
+from geo.geodesy import FloatArray, geodesic_distance_m
 
 
 def load_districts(reference_dir: Path) -> gpd.GeoDataFrame:
@@ -112,11 +112,13 @@ class CityBoundary:
 class ServedArea:
     """Where a query point may be: the city and ``max_distance_m`` around it.
 
-    Checking a point is a point-in-polygon test against the city buffered a little less
-    than ``max_distance_m`` (in the city's UTM zone, where a buffer is off by under 0.1%);
-    only a point outside that is measured, by the geodesic distance to the city outline
-    (in an azimuthal equidistant projection centred on the point, where distances from the
-    centre are geodesic), and refused when farther than ``max_distance_m``.
+    Deciding is cheap whatever the point, as a refusal must be: the city buffered a
+    little less and a little more than ``max_distance_m`` (in its UTM zone, where a
+    buffer is off by under 0.1%) settles almost every point with one point-in-polygon
+    test; a point refused that way is measured to a coarse outline (every vertex of the
+    outline simplified to 250 m: metres off at the distances it measures). Only a point
+    in the thin ring between the two buffers is measured exactly, by the geodesic distance
+    to the outline's vertices spaced at most 200 m apart (a few centimetres off there).
 
     Parameters
     ----------
@@ -138,31 +140,48 @@ class ServedArea:
     def __init__(self, city: CityBoundary, max_distance_m: float) -> None:
         self.city = city
         self.max_distance_m = max_distance_m
-        # Well inside the served area whatever the UTM zone's scale error: no need to measure.
         margin_m = 0.01 * max_distance_m + 100.0
-        surely_inside = city.outline_metric.buffer(max(0.0, max_distance_m - margin_m))
         to_wgs84 = pyproj.Transformer.from_crs(city.metric_crs, "EPSG:4326", always_xy=True)
-        self._surely_inside = shapely.transform(
-            surely_inside, lambda xy: np.column_stack(to_wgs84.transform(xy[:, 0], xy[:, 1]))
-        )
+
+        def in_wgs84(geometry: shapely.Geometry) -> shapely.Geometry:
+            return shapely.transform(
+                geometry, lambda xy: np.column_stack(to_wgs84.transform(xy[:, 0], xy[:, 1]))
+            )
+
+        def vertices(geometry: shapely.Geometry) -> tuple[FloatArray, FloatArray]:
+            x, y = to_wgs84.transform(*shapely.get_coordinates(geometry).T)
+            return np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64)
+
+        outline = city.outline_metric
+        self._surely_inside = in_wgs84(outline.buffer(max(0.0, max_distance_m - margin_m)))
+        self._maybe_inside = in_wgs84(outline.buffer(max_distance_m + margin_m))
         shapely.prepare(self._surely_inside)
-        # The outline's vertices, no two more than 200 m apart along it: the nearest of
-        # them is never more than a few centimetres farther than the outline itself from a
-        # point the fast test did not accept (tens of kilometres away).
-        edge = shapely.segmentize(shapely.boundary(city.outline_metric), 200.0)
-        x, y = to_wgs84.transform(*shapely.get_coordinates(edge).T)
-        self._edge_lon, self._edge_lat = np.asarray(x), np.asarray(y)
+        shapely.prepare(self._maybe_inside)
+        # Simplifying keeps a subset of the vertices, so the coarse distance is never
+        # shorter than the true one: a refused point is never reported as nearer the city
+        # than it is.
+        self._coarse = vertices(shapely.simplify(shapely.boundary(outline), 250.0))
+        self._fine = vertices(shapely.segmentize(shapely.boundary(outline), 200.0))
 
     def distance_beyond_m(self, lon: float, lat: float) -> float | None:
         """``None`` when the point is served, else its geodesic distance to the city in
         metres (more than ``max_distance_m``)."""
         if shapely.intersects_xy(self._surely_inside, lon, lat):
             return None
+        if not shapely.intersects_xy(self._maybe_inside, lon, lat):
+            return self._distance_m(lon, lat, *self._coarse)
         distance_m = self.distance_to_city_m(lon, lat)
         return None if distance_m <= self.max_distance_m else distance_m
 
     def distance_to_city_m(self, lon: float, lat: float) -> float:
-        """Geodesic metres from the point to the city's outline (0 inside)."""
+        """Geodesic metres from the point to the city's outline (0 inside), to a few
+        centimetres."""
         if self.city.contains(lon, lat):
             return 0.0
-        return float(geodesic_distance_m(lon, lat, self._edge_lon, self._edge_lat).min())
+        return self._distance_m(lon, lat, *self._fine)
+
+    @staticmethod
+    def _distance_m(
+        lon: float, lat: float, vertex_lon: FloatArray, vertex_lat: FloatArray
+    ) -> float:
+        return float(geodesic_distance_m(lon, lat, vertex_lon, vertex_lat).min())

@@ -69,8 +69,15 @@ def test_points_inside_or_within_the_margin_are_served(area: ServedArea) -> None
     for lon in (114.2, 114.4, 114.45):  # about 21, 42 and 47 km east of the city
         assert area.distance_to_city_m(lon, EAST_LAT) < 50_000
         assert area.distance_beyond_m(lon, EAST_LAT) is None
-    beyond = area.distance_beyond_m(114.6, EAST_LAT)
-    assert beyond is not None and 50_000 < beyond == area.distance_to_city_m(114.6, EAST_LAT)
+    # Refused far from the line by the coarse outline: never nearer than the exact
+    # distance, and within a few hundred metres of it.
+    for lon in (114.6, 115.5):
+        exact = area.distance_to_city_m(lon, EAST_LAT)
+        beyond = area.distance_beyond_m(lon, EAST_LAT)
+        assert beyond is not None and 50_000 < exact <= beyond < exact + 500
+    # Within the margin of the line (about 50 km), measured exactly both ways.
+    assert area.distance_beyond_m(114.48, EAST_LAT) is None
+    assert area.distance_beyond_m(114.485, EAST_LAT) == area.distance_to_city_m(114.485, EAST_LAT)
 
 
 def test_a_far_point_is_a_422_naming_lat_lon_the_distance_and_the_city(

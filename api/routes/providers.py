@@ -114,7 +114,7 @@ def nearest(
     area: ServedAreaDep,
     q: Annotated[NearestParams, Depends(query_model(NearestParams))],
 ) -> Response:
-    wgs_lon, wgs_lat = to_wgs84(q.lon, q.lat, q.crs)
+    wgs_lon, wgs_lat = (q.lon, q.lat) if q.crs is CRS.WGS84 else to_wgs84(q.lon, q.lat, q.crs)
     beyond_m = area.distance_beyond_m(wgs_lon, wgs_lat)
     if beyond_m is not None:
         return _outside(q.lat, q.lon, beyond_m, settings.max_query_distance_km, settings.city_name)
