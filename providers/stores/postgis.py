@@ -202,11 +202,15 @@ _SCORE_COLUMNS_SQL = f"""
     ) p ON true
     WHERE m.key = 'data_version'
 """
-# The winners of a score search, with the data version the index must still be at.
+# The winners of a score search, with the data version the index must still be at. One
+# primary-key probe per id (LATERAL ... LIMIT 1): with ``id = ANY(...)`` the generic plan
+# scanned a small table whole, comparing every id with every wanted one.
 _WINNERS_SQL = f"""
     SELECT m.value, p.* FROM jzmap_meta m LEFT JOIN (
-        SELECT {_READ_COLUMNS}, xmin::text AS row_version FROM providers
-        WHERE id = ANY(%(ids)s)
+        SELECT found.* FROM unnest(%(ids)s::text[]) AS wanted(id) CROSS JOIN LATERAL (
+            SELECT {_READ_COLUMNS}, xmin::text AS row_version FROM providers
+            WHERE providers.id = wanted.id LIMIT 1
+        ) found
     ) p ON true
     WHERE m.key = 'data_version'
 """
