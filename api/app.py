@@ -11,6 +11,7 @@ import threading
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 
+from anyio import CapacityLimiter
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.middleware.gzip import GZipMiddleware
@@ -172,6 +173,7 @@ def create_app(
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         owned = store is None
+        app.state.search_limiter = CapacityLimiter(settings.search_threads)
         app.state.store = open_store_from(settings) if store is None else store
         # One coverage service per store: its caches are keyed by that store's data version.
         app.state.coverage = CoverageService(

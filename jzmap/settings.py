@@ -123,6 +123,13 @@ class Settings(BaseSettings):
         description="comma-separated origins (https://app.example.cn) allowed to frame "
         "/widget and to call the API from a browser (CORS); empty: this site only",
     )
+    search_threads: int = Field(
+        default=3,
+        ge=1,
+        le=64,
+        description="nearest-match searches one API process runs at once (a thread pool "
+        "of their own; more only contend for Python's interpreter lock)",
+    )
     max_query_distance_km: float = Field(
         default=50.0,
         ge=0,
