@@ -104,7 +104,9 @@ def query_parameters(model: type[BaseModel]) -> dict[str, Any]:
         if isinstance(node, dict):
             ref = node.get("$ref")
             if isinstance(ref, str) and ref.startswith("#/$defs/"):
-                return inline(definitions[ref.removeprefix("#/$defs/")])
+                # Keep what sits beside the reference (a field's default, its description).
+                siblings = {key: inline(value) for key, value in node.items() if key != "$ref"}
+                return {**inline(definitions[ref.removeprefix("#/$defs/")]), **siblings}
             return {key: inline(value) for key, value in node.items()}
         if isinstance(node, list):
             return [inline(value) for value in node]

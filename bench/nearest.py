@@ -16,6 +16,12 @@ random category, k = 10, ``sort=distance``) through:
   category's points with a geodesic re-rank of the candidates it returns;
 * HTTP ``GET /v1/providers/nearest`` against ``jzmap serve`` (one client, keep-alive) for
   both stores.
+* ``best_by_score`` of both stores (the default ``sort=score``: default weights, the same
+  points and categories) next to ``nearest`` of the same store and two references: scoring
+  every provider of the category in numpy (no index), and the score search this project
+  used before its band index (the k nearest, re-fetched four times as many until a bound
+  that assumes a 5A, fully certified provider anywhere is met) — both on fewer queries,
+  as they are slow where the old search walked the store.
 
 Ratios are of p50 latencies measured in the same run. Nothing here is a test: the figures
 depend on the machine; the ratios are what to compare across machines.
@@ -50,7 +56,8 @@ from geo.geodesy import geodesic_distance_m
 from jzmap.demo import generate_demo
 from jzmap.settings import REFERENCE_DIR
 from providers.model import Category
-from providers.store import Filters, ProviderStore
+from providers.scoring import DEFAULT_HALF_DISTANCE_M, GRADE_VALUES, ScoreSpec, Weights
+from providers.store import Candidate, Filters, ProviderStore
 from providers.stores.embedded import EmbeddedStore
 from providers.stores.postgis import (
     _READ_COLUMNS,
@@ -63,6 +70,11 @@ from providers.stores.postgis import (
 K = 10
 # A nearest query through one path: (lon, lat, category) -> whatever the path returns.
 QueryFn = Callable[[float, float, "Category"], object]
+SPEC = ScoreSpec.of(Weights(), DEFAULT_HALF_DISTANCE_M)
+EMBEDDED_SCORE = "EmbeddedStore.best_by_score"
+POSTGIS_SCORE = "PostgisStore.best_by_score"
+SCORE_ALL = "score: numpy over the whole category"
+SCORE_REFETCH = "score: k-nearest x4 refetch (before)"
 RAW_KNN = "raw SQL: planar KNN, partial GiST"
 RAW_SQL = "raw SQL: KNN + ellipsoid re-rank"
 STRTREE = "STRtree + geodesic re-rank"
@@ -278,6 +290,59 @@ def raw_sql_reference(url: str) -> tuple[QueryFn, QueryFn, QueryFn]:
     return run_best, run_reranked, run_naive
 
 
+def score_everyone(store: EmbeddedStore) -> QueryFn:
+    """The reference for ``sort=score``: score every provider of the category, vectorised
+    (what "the whole category fits in memory" buys without an index), take the best ten."""
+    snap = store._current_snapshot()  # the reference reads the store's own arrays
+    grade = np.array(
+        [0.6 if p.credit_grade is None else GRADE_VALUES[p.credit_grade] for p in snap.providers]
+    )
+    share = np.array([p.certified_share for p in snap.providers])
+    members = {cat: np.flatnonzero(snap.in_category[cat]) for cat in CATEGORIES}
+
+    def call(qlon: float, qlat: float, category: Category) -> object:
+        idx = members[category]
+        metres = geodesic_distance_m(qlon, qlat, snap.lon[idx], snap.lat[idx])
+        scores = SPEC.scores(metres, grade[idx], share[idx])
+        return idx[np.argsort(-scores)[:K]]
+
+    return call
+
+
+def refetch_search(store: ProviderStore) -> QueryFn:
+    """The score search before the band index: the k nearest, scored, fetched again four
+    times as many until no farther provider could beat the tenth under a bound that
+    assumes a 5A, fully certified provider anywhere."""
+    w = SPEC.weights
+
+    def call(qlon: float, qlat: float, category: Category) -> object:
+        fetch = max(4 * K, 32)
+        while True:
+            found = store.nearest(qlon, qlat, Filters(category=category), fetch)
+            scores = sorted(
+                (
+                    SPEC.score(c.distance_m, _grade_value(c), c.provider.certified_share)
+                    for c in found
+                ),
+                reverse=True,
+            )
+            unseen = (
+                w.distance * 0.5 ** (found[-1].distance_m / SPEC.half_distance_m) if found else 0
+            )
+            if len(found) < fetch or (
+                len(scores) >= K and scores[K - 1] > unseen + w.grade + w.certified
+            ):
+                return scores[:K]
+            fetch *= 4
+
+    return call
+
+
+def _grade_value(c: Candidate) -> float:
+    p = c.provider
+    return 0.6 if p.credit_grade is None else GRADE_VALUES[p.credit_grade]
+
+
 def bench_size(size: int, server_url: str, n_queries: int, n_naive: int) -> list[Row]:
     rows: list[Row] = []
     queries = query_points(n_queries, seed=size)
@@ -323,6 +388,10 @@ def bench_size(size: int, server_url: str, n_queries: int, n_naive: int) -> list
             "PostgisStore.nearest": lambda lo, la, c: pg.nearest(lo, la, Filters(category=c), K),
             STRTREE: strtree_reference(emb),
             "EmbeddedStore.nearest": lambda lo, la, c: emb.nearest(lo, la, Filters(category=c), K),
+            POSTGIS_SCORE: lambda lo, la, c: pg.best_by_score(lo, la, Filters(category=c), K, SPEC),
+            EMBEDDED_SCORE: lambda lo, la, c: emb.best_by_score(
+                lo, la, Filters(category=c), K, SPEC
+            ),
             "HTTP, embedded store": http_nearest(http_embedded),
             "HTTP, PostGIS store": http_nearest(http_postgis),
         }
@@ -330,12 +399,17 @@ def bench_size(size: int, server_url: str, n_queries: int, n_naive: int) -> list
     references = {
         "PostgisStore.nearest": (RAW_SQL, RAW_KNN),
         "EmbeddedStore.nearest": (STRTREE,),
+        POSTGIS_SCORE: ("PostgisStore.nearest", SCORE_REFETCH),
+        EMBEDDED_SCORE: ("EmbeddedStore.nearest", SCORE_ALL, SCORE_REFETCH),
         "HTTP, embedded store": ("EmbeddedStore.nearest",),
         "HTTP, PostGIS store": ("PostgisStore.nearest",),
     }
     for name, values in samples.items():
         rows.append(Row(size, name, values, references=references.get(name, ())))
     rows.append(Row(size, "raw SQL: naive ORDER BY ST_Distance", timed(naive, queries[:n_naive])))
+    # The score references are slow where the old search walked the store: fewer queries.
+    rows.append(Row(size, SCORE_ALL, timed(score_everyone(emb), queries[: 4 * n_naive])))
+    rows.append(Row(size, SCORE_REFETCH, timed(refetch_search(emb), queries[: 4 * n_naive])))
 
     emb.close()
     pg.close()

@@ -5,21 +5,24 @@ grade and certified-share terms). One distance-ordered stream over all providers
 stop once the distance term has fallen below the gap between the best score found and the
 best standing anywhere, which in a sparse part of a city — or just outside it — means
 walking most of the store. So providers are partitioned into bands of nearly equal standing
-(grade class × certified-share slice, and whether their point is only approximate), each
-with its own k-d tree over earth-centred coordinates, and the search is a threshold
-algorithm over the bands, best bound first:
+(grade class × certified-share slice, and whether their point is only approximate), and
+the search is a threshold algorithm over the bands:
 
 * a band's bound is ``w_distance * decay(d) + its best standing``, where ``d`` is a lower
   bound on the geodesic distance of everything in it not fetched yet (the chord distance
   of the last fetched: a chord is never longer than the geodesic);
-* the band with the highest bound is visited next: its next providers nearest first, but
-  never beyond the distance at which its best standing could still reach the ``k``-th best
-  score found so far (:meth:`ScoreSpec.radius_m`);
+* in rounds, every band whose bound still reaches the ``k``-th best score found so far
+  gives its next providers, nearest first, but never beyond the distance at which its best
+  standing could still reach that score (:meth:`ScoreSpec.radius_m`);
 * the search stops when every band's bound is below the ``k``-th best score.
 
-A band whose standing cannot reach the answer is never visited, so the cost tracks the
-answer: near the centre of a dense city a few high bands are visited for a few metres; far
-from any provider, the bands of the best standing answer on their own.
+A band whose standing cannot reach the answer is never read, so the cost tracks the
+answer: near the centre of a dense city a few high bands are read for a few hundred
+metres; far from any provider, the bands of the best standing answer on their own.
+
+All the bands of a category live in one k-d tree over earth-centred coordinates, each band
+lifted apart from the others along a fourth axis, so that one query of the tree visits
+every band of a round.
 
 The final order is computed with :meth:`ScoreSpec.score` on plain floats (ties by metres,
 then id), exactly as the brute-force definition does; the search keeps a margin of
@@ -64,6 +67,11 @@ _BAND_SEPARATION_M = 1e8
 # What the first visit fetches from each band: enough for a first k-th best score that is
 # nearly the final one, few enough that visiting every band at once stays cheap.
 _FIRST_FETCH = 3
+# Up to this many admitted providers, scoring every one of them on chord distances (one
+# vectorised pass over arrays kept per filter) costs less than the rounds of a band search.
+SCAN_ROWS = 4_000
+# Filters whose scan arrays a category keeps (each at most SCAN_ROWS rows).
+_SCANS_KEPT = 64
 
 
 class _Group:
@@ -71,22 +79,30 @@ class _Group:
     rows ``start[j]:start[j] + size[j]`` of the tree, lifted ``j`` separations along the
     fourth axis; ``positions`` maps tree rows back to index positions."""
 
-    def __init__(self, members: IntArray, key: IntArray, xyz: FloatArray, share: FloatArray):
+    def __init__(
+        self,
+        members: IntArray,
+        key: IntArray,
+        xyz: FloatArray,
+        share: FloatArray,
+        scan_rows: int,
+    ) -> None:
+        self.scan_rows = scan_rows
         order = members[np.argsort(key[members], kind="stable")]
         keys, start, size = np.unique(key[order], return_index=True, return_counts=True)
         band, self.approximate = np.divmod(keys, 2)
         self.approximate = self.approximate.astype(bool)
         self.grade_class, self.bucket = np.divmod(band, CERTIFIED_BUCKETS)
         self.grade_value = np.asarray(GRADE_CLASS_VALUES, dtype=np.float64)[self.grade_class]
+        self.start = start.astype(np.int64)
         self.size = size.astype(np.int64)
         self.lift_m = np.arange(keys.size, dtype=np.float64) * _BAND_SEPARATION_M
-        self.best_share = (
-            np.maximum.reduceat(share[order], start) if order.size else np.empty(0)
-        )
+        self.best_share = np.maximum.reduceat(share[order], start) if order.size else np.empty(0)
         self.positions = order
         points = np.column_stack([xyz[order], np.repeat(self.lift_m, self.size)])
         self.tree = cKDTree(points if order.size else np.empty((0, 4)))
         self._admitted: dict[tuple[object, ...], IntArray] = {}
+        self._scans: dict[tuple[object, ...], _Scan | None] = {}
 
     def admitted(self, filters: Filters) -> IntArray:
         """The bands whose providers pass ``filters`` (all but the radius): with bands cut
@@ -108,6 +124,42 @@ class _Group:
             found = self._admitted[key] = np.flatnonzero(keep)
         return found
 
+    def scan(self, filters: Filters, index: ScoreIndex) -> _Scan | None:
+        """What scoring every provider of the bands ``filters`` admits needs, when they are
+        few (``scan_rows``), else ``None``. Kept for the last filters used."""
+        key = (filters.kind, filters.min_grade, filters.certified_only, filters.include_approximate)
+        if key in self._scans:
+            return self._scans[key]
+        bands = self.admitted(filters)
+        found = None
+        if int(self.size[bands].sum()) <= self.scan_rows:
+            rows = np.concatenate(
+                [np.arange(self.start[j], self.start[j] + self.size[j]) for j in bands]
+                or [np.empty(0, dtype=np.int64)]
+            ).astype(np.int64)
+            positions = self.positions[rows]
+            found = _Scan(
+                rows=rows,
+                xyz=np.ascontiguousarray(self.tree.data[rows, :3]),
+                grade_value=index.grade_value[positions],
+                share=index.share[positions],
+            )
+        if len(self._scans) >= _SCANS_KEPT:
+            self._scans.pop(next(iter(self._scans)))
+        self._scans[key] = found
+        return found
+
+
+@dataclass(frozen=True, slots=True)
+class _Scan:
+    """The admitted providers of a small category, as contiguous arrays (tree rows, their
+    earth-centred points, grade values, certified shares)."""
+
+    rows: IntArray
+    xyz: FloatArray
+    grade_value: FloatArray
+    share: FloatArray
+
 
 class ScoreIndex:
     """The best providers by score, exactly, for any weights, filters and point.
@@ -126,6 +178,9 @@ class ScoreIndex:
         For each category, which positions offer it.
     approximate
         Which positions are located only to their district.
+    scan_rows
+        Up to this many admitted providers, a query scores them all instead of searching
+        the bands (:data:`SCAN_ROWS`); 0 always searches.
 
     Examples
     --------
@@ -153,6 +208,7 @@ class ScoreIndex:
         certified_practitioners: npt.ArrayLike,
         categories: Mapping[Category, BoolArray],
         approximate: BoolArray,
+        scan_rows: int = SCAN_ROWS,
     ) -> None:
         self.ids = ids
         self.lon = np.asarray(lon, dtype=np.float64)
@@ -167,7 +223,7 @@ class ScoreIndex:
         xyz = ecef_xyz(self.lon, self.lat) if self.size else np.empty((0, 3))
         everyone = np.ones(self.size, dtype=bool)
         self._groups: dict[Category | None, _Group] = {
-            category: _Group(np.flatnonzero(mask), key, xyz, self.share)
+            category: _Group(np.flatnonzero(mask), key, xyz, self.share, scan_rows)
             for category, mask in [(None, everyone), *categories.items()]
         }
 
@@ -196,7 +252,9 @@ class ScoreIndex:
         bands = group.admitted(filters)
         if k <= 0 or not bands.size:
             return np.empty(0, dtype=np.int64), np.empty(0, dtype=np.float64)
-        return _Search(self, group, bands, lon, lat, filters.radius_m, k, spec).run()
+        search = _Search(self, group, bands, lon, lat, filters.radius_m, k, spec)
+        scan = group.scan(filters, self)
+        return search.scan(scan) if scan is not None else search.run()
 
 
 class _Search:
@@ -246,6 +304,19 @@ class _Search:
             if not visit.size:
                 return self._answer()
             self._round(visit)
+
+    def scan(self, scan: _Scan) -> tuple[IntArray, FloatArray]:
+        """Score every provider of ``scan`` on its chord distance, then answer as a search
+        does."""
+        offset = scan.xyz - self.point
+        chords = np.sqrt(np.einsum("ij,ij->i", offset, offset))
+        rows, grade, share = scan.rows, scan.grade_value, scan.share
+        if self.radius_m is not None:
+            inside = chords <= self.radius_m + _CHORD_SLACK_M
+            rows, chords, grade, share = rows[inside], chords[inside], grade[inside], share[inside]
+        if rows.size:
+            self._add(rows, chords, grade, share)
+        return self._answer()
 
     def _reach_m(self, visit: IntArray) -> FloatArray:
         """How far each band's best standing can still reach the k-th score, in metres
@@ -303,9 +374,16 @@ class _Search:
             seen.update(rows.tolist())
             self._add(rows, chords)
 
-    def _add(self, rows: IntArray, chords: FloatArray) -> None:
-        positions = self.group.positions[rows]
-        grade, share = self.index.grade_value[positions], self.index.share[positions]
+    def _add(
+        self,
+        rows: IntArray,
+        chords: FloatArray,
+        grade: FloatArray | None = None,
+        share: FloatArray | None = None,
+    ) -> None:
+        if grade is None or share is None:
+            positions = self.group.positions[rows]
+            grade, share = self.index.grade_value[positions], self.index.share[positions]
         farthest = geodesic_upper_bound_m(chords)
         low = self.spec.scores(farthest, grade, share)
         if self.radius_m is not None:

@@ -246,3 +246,18 @@ def test_both_stores_give_the_same_answers(
                 for ma, mb in zip(ra["results"], rb["results"], strict=True):
                     assert ma["distance_m"] == pytest.approx(mb["distance_m"], abs=0.01)
         assert b.get("/healthz").json()["store"] == "postgis"
+
+
+def test_the_nearest_parameters_are_documented_one_by_one(client: TestClient) -> None:
+    """The query string is validated as one model; the OpenAPI still lists each parameter
+    with its bounds, default and description (what /docs and schemathesis read)."""
+    operation = client.get("/openapi.json").json()["paths"][NEAREST]["get"]
+    parameters = {p["name"]: p for p in operation["parameters"]}
+    assert {"lat", "lon", "category", "sort", "w_distance", "half_distance_m"} <= set(parameters)
+    assert all(p["in"] == "query" for p in parameters.values())
+    assert parameters["lat"]["required"] and not parameters["sort"]["required"]
+    assert parameters["lat"]["schema"]["maximum"] == 90
+    assert parameters["sort"]["schema"]["default"] == "score"
+    assert parameters["sort"]["schema"]["enum"] == ["score", "distance"]
+    assert parameters["crs"]["description"].startswith("CRS of the query point")
+    assert "$ref" not in str(operation["parameters"])
