@@ -49,11 +49,11 @@ HALF_DISTANCE_BOUNDS_M = (100.0, 50_000.0)
 # distance term at all "nearest" would mean "best anywhere in the city", a full scan.
 WEIGHT_BOUNDS = {"distance": (0.1, 1.0), "grade": (0.0, 1.0), "certified": (0.0, 1.0)}
 
-# Certified-share slices of a band: none certified, four quarters of (0, 1), everyone.
-# Quarters measured best: narrower slices add bands to visit, wider ones let a band's
-# spread of certified shares keep it open longer (see the README, "How ranking works").
-CERTIFIED_QUARTERS = 4
-CERTIFIED_BUCKETS = CERTIFIED_QUARTERS + 2
+# Certified-share slices of a band: none certified, everyone, and (0, 1) cut at these
+# percentages. Finer towards 1: where standing decides (far from everyone) the few best
+# shares of a slice must not keep the whole slice open (measured on the load benchmark).
+CERTIFIED_EDGES_PERCENT: tuple[int, ...] = (25, 50, 75, 90, 97)
+CERTIFIED_BUCKETS = len(CERTIFIED_EDGES_PERCENT) + 3
 SCORE_BANDS = len(GRADE_CLASS_VALUES) * CERTIFIED_BUCKETS
 
 IntArray = npt.NDArray[np.int64]
@@ -160,19 +160,22 @@ def distance_decay(distance_m: float, half_distance_m: float) -> float:
 def certified_bucket(
     practitioners: npt.ArrayLike, certified_practitioners: npt.ArrayLike
 ) -> IntArray:
-    """The certified-share slice of each provider: 0 when none is certified, 1-4 for the
-    quarters of (0, 1), 5 when all are. Integer arithmetic, so that every store agrees.
+    """The certified-share slice of each provider: 0 when none is certified, the last when
+    all are, and between them one per interval of :data:`CERTIFIED_EDGES_PERCENT`. Integer
+    arithmetic, so that every store agrees.
 
     Examples
     --------
-    >>> certified_bucket([10, 10, 10, 10, 0], [0, 1, 5, 10, 0]).tolist()
-    [0, 1, 3, 5, 0]
+    >>> certified_bucket([10, 10, 10, 10, 100, 10, 0], [0, 1, 5, 9, 97, 10, 0]).tolist()
+    [0, 1, 3, 5, 6, 7, 0]
     """
     total = np.asarray(practitioners, dtype=np.int64)
     certified = np.asarray(certified_practitioners, dtype=np.int64)
-    quarter = 1 + (CERTIFIED_QUARTERS * certified) // np.maximum(total, 1)
+    slice_ = 1 + sum(
+        (100 * certified >= edge * total).astype(np.int64) for edge in CERTIFIED_EDGES_PERCENT
+    )
     return np.where(
-        certified <= 0, 0, np.where(certified >= total, CERTIFIED_QUARTERS + 1, quarter)
+        certified <= 0, 0, np.where(certified >= total, CERTIFIED_BUCKETS - 1, slice_)
     ).astype(np.int64)
 
 
