@@ -17,7 +17,7 @@ import csv
 import gc
 import json
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -524,27 +524,81 @@ def _provider(batch: ParsedBatch, i: int, provider_id: str, source: str) -> Prov
 
 
 class _Seen:
-    """Where each provider of an import was first seen: its file and line.
+    """Which provider ids an import has taken, and the file and line of each.
 
-    Kept as one integer per id (file number and line packed), not a tuple: a million
-    tuples would be a million more objects for the cyclic garbage collector to walk.
+    An id is kept as a 128-bit hash (two independent 64-bit hashes of pandas' vectorised
+    ``hash_array``) with its place packed in one more 64-bit word: 24 bytes an id, in
+    sorted numpy arrays, where a dict of strings took ~140 and held a million-row import's
+    ids many times over one batch. Two different ids sharing 128 bits is a chance of about
+    one in 10^26 for a million ids.
+
+    Sorted runs are appended per batch and merged when there are many (as a log-structured
+    merge does), so a lookup searches a few sorted arrays.
     """
 
     _LINES = 1 << 40
+    _RUNS = 8
+    _KEYS = ("jzmap-seen-ids-1", "jzmap-seen-ids-2")  # 16 characters each, as pandas wants
 
     def __init__(self) -> None:
         self.files: list[str] = []
-        self.where: dict[str, int] = {}
+        # Sorted runs of (first hash, second hash, packed file and line).
+        self._runs: list[tuple[npt.NDArray[np.uint64], npt.NDArray[np.uint64], IntArray]] = []
 
-    def add(self, ids: Iterable[str], file: str, lines: list[int]) -> None:
+    def _hashes(self, ids: Sequence[str]) -> tuple[npt.NDArray[np.uint64], npt.NDArray[np.uint64]]:
+        values = np.asarray(ids, dtype=object)
+        return (
+            pd.util.hash_array(values, hash_key=self._KEYS[0]),
+            pd.util.hash_array(values, hash_key=self._KEYS[1]),
+        )
+
+    def _where(self, ids: Sequence[str]) -> IntArray:
+        """The packed place of each id, or -1 for an id not seen."""
+        first, second = self._hashes(ids)
+        found = np.full(len(ids), -1, dtype=np.int64)
+        for run_first, run_second, run_where in self._runs:
+            at = np.searchsorted(run_first, first)
+            at_ok = at < run_first.size
+            at = np.where(at_ok, at, 0)
+            # Equal first hashes are next to each other: walk them (nearly always one).
+            while True:
+                hit = at_ok & (run_first[at] == first) & (found < 0)
+                if not hit.any():
+                    break
+                match = hit & (run_second[at] == second)
+                found[match] = run_where[at[match]]
+                at_ok = hit & ~match & (at + 1 < run_first.size)
+                at = np.where(at_ok, at + 1, 0)
+        return found
+
+    def contains(self, ids: Sequence[str]) -> npt.NDArray[np.bool_]:
+        return self._where(ids) >= 0
+
+    def add(self, ids: Sequence[str], file: str, lines: list[int]) -> None:
         if not self.files or self.files[-1] != file:
             self.files.append(file)
+        if not len(ids):
+            return
         base = (len(self.files) - 1) * self._LINES
-        self.where.update(zip(ids, map(base.__add__, lines), strict=True))
+        first, second = self._hashes(ids)
+        where = base + np.asarray(lines, dtype=np.int64)
+        self._runs.append(_sorted_run(first, second, where))
+        if len(self._runs) > self._RUNS:
+            self._runs = [
+                _sorted_run(*(np.concatenate(part) for part in zip(*self._runs, strict=True)))
+            ]
 
     def first(self, provider_id: str) -> tuple[str, int]:
-        file, line = divmod(self.where[provider_id], self._LINES)
+        where = int(self._where([provider_id])[0])
+        file, line = divmod(where, self._LINES)
         return self.files[file], line
+
+
+def _sorted_run(
+    first: npt.NDArray[np.uint64], second: npt.NDArray[np.uint64], where: IntArray
+) -> tuple[npt.NDArray[np.uint64], npt.NDArray[np.uint64], IntArray]:
+    order = np.argsort(first, kind="stable")
+    return first[order], second[order], where[order]
 
 
 def _first_of_each(
@@ -558,9 +612,9 @@ def _first_of_each(
     """Keep the first row of each provider (in this import); refuse the later ones,
     naming the line they repeat."""
     again = pd.Index(ids).duplicated(keep="first")
-    again |= np.fromiter(map(seen.where.__contains__, ids), np.bool_, len(ids))
+    again |= seen.contains(ids)
     first = ~again
-    seen.add(compress(ids, first), file, take_rows(lines, rows[first]))
+    seen.add(list(compress(ids, first)), file, take_rows(lines, rows[first]))
     for j in np.flatnonzero(again).tolist():
         first_file, first_line = seen.first(ids[j])
         i = int(rows[j])

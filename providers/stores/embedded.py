@@ -186,25 +186,35 @@ class EmbeddedStore:
         """Write the providers batch by batch in one transaction, leaving rows equal to
         the stored ones alone; rows travel as tuples, never as providers."""
         totals = UpsertCounts()
-        seen: set[str] = set()
+        snapshot = replace_source is not None
         with self._transaction() as conn:
+            if snapshot:
+                # The ids a snapshot holds go to a temporary table, not to a Python set:
+                # a million-row snapshot would hold them all in memory.
+                conn.execute("CREATE TEMP TABLE IF NOT EXISTS received (id TEXT PRIMARY KEY)")
+                conn.execute("DELETE FROM received")
             for batch in row_batches(providers, _BATCH):
-                seen.update(batch.columns["id"])
+                if snapshot:
+                    conn.executemany(
+                        "INSERT OR IGNORE INTO received VALUES (?)",
+                        ((i,) for i in batch.columns["id"]),
+                    )
                 totals += self._upsert_batch(conn, batch)
             if replace_source is not None:
-                totals += UpsertCounts(deactivated=self._deactivate(conn, replace_source, seen))
+                totals += UpsertCounts(deactivated=self._deactivate(conn, replace_source))
             if totals.changed:
                 conn.execute(_BUMP_DATA_VERSION)
         return totals
 
     @staticmethod
-    def _deactivate(conn: sqlite3.Connection, source: str, keep: set[str]) -> int:
-        active = conn.execute(
-            "SELECT id FROM providers WHERE source = ? AND active", (source,)
-        ).fetchall()
-        gone = [(row[0],) for row in active if row[0] not in keep]
-        conn.executemany("UPDATE providers SET active = 0 WHERE id = ?", gone)
-        return len(gone)
+    def _deactivate(conn: sqlite3.Connection, source: str) -> int:
+        """Deactivate the active providers of ``source`` the snapshot did not hold."""
+        cursor = conn.execute(
+            "UPDATE providers SET active = 0 WHERE source = ? AND active "
+            "AND id NOT IN (SELECT id FROM received)",
+            (source,),
+        )
+        return int(cursor.rowcount)
 
     @staticmethod
     def _upsert_batch(conn: sqlite3.Connection, batch: RowBatch) -> UpsertCounts:
