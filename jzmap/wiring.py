@@ -1,6 +1,9 @@
-"""Wiring: the objects settings describe (store, city, geocoders, ingester), built once.
+"""Wiring: the objects settings describe (city, served area, geocoders, ingester), built
+once.
 
-The CLI and the API both build what they need here, so the two cannot drift apart.
+The CLI and the API both build what they need here, so the two cannot drift apart. The
+backend (provider store, grade book, registry) is :func:`providers.stores.open_backend`
+of ``settings.database``.
 """
 
 from __future__ import annotations
@@ -13,56 +16,7 @@ from typing import Any
 from geo.boundaries import CityBoundary, ServedArea
 from geo.geocoding import AmapGeocoder, GazetteerGeocoder, Geocoder, GeocoderChain
 from ingest import Ingester
-from jzmap.settings import Settings
-from providers.gradebook import GradeBook
-from providers.registry import PractitionerRegistry
-from providers.store import ProviderStore
-from providers.stores import open_store
-
-
-def open_store_from(settings: Settings) -> ProviderStore:
-    return open_store(
-        settings.database_url,
-        settings.data_dir,
-        pool_size=settings.db_pool_size,
-        connect_timeout_s=settings.db_connect_timeout_s,
-        statement_timeout_ms=settings.db_statement_timeout_ms,
-        write_timeout_ms=settings.db_write_timeout_s * 1000,
-    )
-
-
-def open_gradebook_from(settings: Settings) -> GradeBook:
-    """The grade book beside the provider store: PostGIS tables when ``DATABASE_URL`` is
-    set (migration 0003, checked at start-up with the providers' schema), else
-    ``grades.sqlite`` in the embedded data directory."""
-    if settings.database_url:
-        from providers.stores.gradebook_postgis import PostgisGradeBook
-
-        return PostgisGradeBook.open(
-            settings.database_url,
-            connect_timeout_s=settings.db_connect_timeout_s,
-            statement_timeout_ms=settings.db_statement_timeout_ms,
-        )
-    from providers.stores.gradebook_embedded import EmbeddedGradeBook
-
-    return EmbeddedGradeBook(settings.data_dir)
-
-
-def open_registry_from(settings: Settings) -> PractitionerRegistry:
-    """The practitioners registry beside the grade book: PostGIS table ``practitioners``
-    when ``DATABASE_URL`` is set (migration 0004), else ``practitioners.sqlite`` in the
-    embedded data directory."""
-    if settings.database_url:
-        from providers.stores.registry_postgis import PostgisRegistry
-
-        return PostgisRegistry.open(
-            settings.database_url,
-            connect_timeout_s=settings.db_connect_timeout_s,
-            statement_timeout_ms=settings.db_statement_timeout_ms,
-        )
-    from providers.stores.registry_embedded import EmbeddedRegistry
-
-    return EmbeddedRegistry(settings.data_dir)
+from jzmap.settings import CitySettings, Settings
 
 
 @functools.cache
@@ -72,13 +26,13 @@ def _districts(path: Path) -> Any:  # a GeoDataFrame; geopandas has no type hint
     return gpd.read_file(path)
 
 
-def districts_layer(settings: Settings) -> Any:
-    """The district polygons of the settings (a GeoDataFrame), read once."""
-    return _city(settings.districts_layer).districts
+def districts_layer(city: CitySettings) -> Any:
+    """The district polygons of the city (a GeoDataFrame), read once."""
+    return _city(city.districts_layer).districts
 
 
-def city_boundary(settings: Settings) -> CityBoundary:
-    return _city(settings.districts_layer)
+def city_boundary(city: CitySettings) -> CityBoundary:
+    return _city(city.districts_layer)
 
 
 @functools.cache
@@ -88,9 +42,9 @@ def _city(path: Path) -> CityBoundary:
     return CityBoundary(_districts(path))
 
 
-def served_area(settings: Settings) -> ServedArea:
+def served_area(city: CitySettings) -> ServedArea:
     """Where nearest-match query points may be: the city and the configured margin."""
-    return _served_area(settings.districts_layer, settings.max_query_distance_km)
+    return _served_area(city.districts_layer, city.max_query_distance_km)
 
 
 @functools.cache
@@ -98,9 +52,9 @@ def _served_area(path: Path, max_distance_km: float) -> ServedArea:
     return ServedArea(_city(path), max_distance_km * 1000.0)
 
 
-def district_points(settings: Settings) -> dict[str, tuple[float, float]]:
+def district_points(city: CitySettings) -> dict[str, tuple[float, float]]:
     """Each district's label point (WGS-84), a point inside it, in the layer's order."""
-    return _district_points(settings.districts_layer)
+    return _district_points(city.districts_layer)
 
 
 @functools.cache
@@ -117,22 +71,24 @@ def geocoder_chain(settings: Settings) -> GeocoderChain:
     """The configured geocoders, in order; AMap only when a key is set."""
     import geopandas as gpd
 
+    geocoding, city = settings.geocoding, settings.city
     chosen: list[Geocoder] = []
-    for name in (n.strip() for n in settings.geocoders.split(",") if n.strip()):
+    for name in (n.strip() for n in geocoding.geocoders.split(",") if n.strip()):
         if name == "gazetteer":
-            streets = gpd.read_file(settings.streets_layer) if settings.streets_layer else None
-            chosen.append(GazetteerGeocoder(_districts(settings.districts_layer), streets))
+            streets = gpd.read_file(city.streets_layer) if city.streets_layer else None
+            chosen.append(GazetteerGeocoder(_districts(city.districts_layer), streets))
         elif name == "amap":
-            if settings.amap_key is None:
+            if geocoding.amap_key is None:
                 continue
+            cache = geocoding.geocode_cache or settings.database.data_dir / "geocode-cache.sqlite"
             chosen.append(
                 AmapGeocoder(
-                    settings.amap_key.get_secret_value(),
-                    url=settings.amap_url,
-                    cache_path=settings.geocode_cache or settings.data_dir / "geocode-cache.sqlite",
-                    timeout_s=settings.amap_timeout_s,
-                    retries=settings.amap_retries,
-                    max_per_second=settings.amap_max_per_second,
+                    geocoding.amap_key.get_secret_value(),
+                    url=geocoding.amap_url,
+                    cache_path=cache,
+                    timeout_s=geocoding.amap_timeout_s,
+                    retries=geocoding.amap_retries,
+                    max_per_second=geocoding.amap_max_per_second,
                 )
             )
         else:
@@ -141,4 +97,5 @@ def geocoder_chain(settings: Settings) -> GeocoderChain:
 
 
 def ingester(settings: Settings, on_progress: Callable[[int, int], None] | None = None) -> Ingester:
-    return Ingester(city_boundary(settings), geocoder_chain(settings), on_progress)
+    """The importer of provider files: the city's boundary and the geocoder chain."""
+    return Ingester(city_boundary(settings.city), geocoder_chain(settings), on_progress)
