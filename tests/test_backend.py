@@ -29,6 +29,12 @@ LON, LAT = CANTON_TOWER
 CO = Subject.company(company(1, LON, LAT).id)
 
 
+def _empty(backend: Backend) -> None:
+    backend.registry.delete_all()
+    backend.gradebook.delete_all()
+    backend.store.delete_all()
+
+
 def _use_every_part(backend: Backend, n: int) -> None:
     """Reads and writes through the store, the grade book and the registry."""
     backend.store.nearest(LON, LAT, Filters(), 5)
@@ -60,6 +66,7 @@ def test_postgis_opens_one_engine_whose_pool_size_comes_from_the_environment(
     monkeypatch.setenv("JZMAP_DB_POOL_SIZE", "3")
     with open_backend(Settings().database) as backend:
         assert backend.kind == "postgis" and backend.database is not None
+        _empty(backend)  # the session's database: other tests may have left rows
         engine = backend.database.engine
         connected: list[object] = []
         sa.event.listen(engine, "connect", lambda *_: connected.append(1))
@@ -84,9 +91,7 @@ def test_postgis_opens_one_engine_whose_pool_size_comes_from_the_environment(
         assert backend.database.pool_size == 3
         assert 1 <= len(connected) <= 3, f"{len(connected)} connections for a pool of 3"
         assert backend.store.count() == 8 and len(backend.gradebook.history(CO)) > 0
-        backend.registry.delete_all()
-        backend.gradebook.delete_all()
-        backend.store.delete_all()
+        _empty(backend)
 
 
 @pytest.mark.postgis
@@ -96,6 +101,7 @@ def test_a_read_hands_its_connection_back_ready_for_a_transaction(postgis_migrat
     with postgis_backend_at(postgis_migrated, pool_size=1) as backend:
         assert backend.database is not None
         db = backend.database
+        _empty(backend)
         backend.store.upsert([company(1, LON, LAT)])
         assert len(backend.store.nearest(LON, LAT, Filters(), 1)) == 1
         with db.engine.connect() as conn:
