@@ -14,20 +14,14 @@ def _configuration_section() -> str:
     return readme[start:end]
 
 
-def _variable(field: str) -> str:
-    return "DATABASE_URL" if field == "database_url" else f"JZMAP_{field.upper()}"
-
-
 def test_every_setting_is_in_the_readme_table() -> None:
     table = _configuration_section()
-    missing = [
-        _variable(name) for name in Settings.model_fields if f"`{_variable(name)}`" not in table
-    ]
+    missing = [name for name in Settings.environment_variables() if f"`{name}`" not in table]
     assert missing == [], f"add to the README's configuration table: {missing}"
 
 
 def test_the_readme_table_names_no_setting_that_does_not_exist() -> None:
-    known = {_variable(name) for name in Settings.model_fields}
+    known = set(Settings.environment_variables())
     documented = set(re.findall(r"`(JZMAP_[A-Z0-9_]+|DATABASE_URL)`", _configuration_section()))
     documented.discard("JZMAP_")  # "the `JZMAP_` prefix"
     assert documented - known == set()
