@@ -40,9 +40,9 @@ from api.routes import (
     viewport,
 )
 from api.security import is_admin_path
-from jzmap.coverage import CoverageService
-from jzmap.grades import GradeBookSlot
-from jzmap.practitioners import RegistrySlot
+from jzmap.application.coverage import CoverageService
+from jzmap.application.grades import GradeBookSlot
+from jzmap.application.practitioners import RegistrySlot
 from jzmap.services import open_store_from
 from jzmap.settings import Settings
 from providers.gradebook import GradeBook

@@ -9,7 +9,7 @@ from typing import Any, Generic, TypeVar
 
 from fastapi import HTTPException
 
-from api.schemas import RejectedItemOut
+from jzmap.presentation.schemas import RejectedItemOut
 
 T = TypeVar("T")
 

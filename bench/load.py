@@ -78,7 +78,7 @@ import sqlalchemy as sa
 
 from bench.nearest import fill, free_port, query_points
 from geo.boundaries import CityBoundary, ServedArea, load_districts
-from jzmap.demo import DEFAULT_COMPANIES, DEFAULT_SEED, generate_demo
+from jzmap.application.demo import DEFAULT_COMPANIES, DEFAULT_SEED, generate_demo
 from jzmap.settings import REFERENCE_DIR
 from providers.store import ProviderStore
 from providers.stores.embedded import EmbeddedStore

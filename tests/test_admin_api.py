@@ -34,7 +34,7 @@ def store(tmp_path: Path) -> Iterator[ProviderStore]:
 
 
 def _client(store: ProviderStore, **settings: object) -> TestClient:
-    # An import opens the grade book and registry beside the store (jzmap.imports): the
+    # An import opens the grade book and registry beside the store (jzmap.application.imports): the
     # embedded ones in the store's directory, whatever DATABASE_URL the suite runs with.
     assert isinstance(store, EmbeddedStore)
     where = {"database_url": None, "data_dir": store.data_dir}

@@ -2,7 +2,7 @@
 
 ``POST /v1/admin/imports`` takes provider registries (``kind`` company or station, or a
 类型 column) and, with ``kind`` practitioners or evaluations, a practitioners register or
-an evaluations log (:mod:`jzmap.feeds`): the same checks and report as ``jzmap ingest``.
+an evaluations log (:mod:`jzmap.application.feeds`): the same checks and report as ``jzmap ingest``.
 """
 
 from __future__ import annotations
@@ -16,13 +16,13 @@ from fastapi import APIRouter, Depends, File, Form, HTTPException, UploadFile
 from api.deps import SettingsDep, StoreDep
 from api.routes.grades import GradeBookSlotDep
 from api.routes.practitioners import RegistrySlotDep
-from api.schemas import ErrorOut
 from api.security import require_admin
 from geo.crs import CRS
 from ingest import IngestOptions, IngestReport, UnreadableFileError
 from ingest.feeds import ImportKind
-from jzmap.feeds import FeedOptions, run_feed
-from jzmap.imports import run_provider_import
+from jzmap.application.feeds import FeedOptions, run_feed
+from jzmap.application.imports import run_provider_import
+from jzmap.presentation.schemas import ErrorOut
 
 router = APIRouter(
     prefix="/v1/admin",

@@ -16,8 +16,8 @@ from fastapi.responses import JSONResponse
 from api.deps import StoreDep
 from api.errors import error_body
 from api.routes.practitioners import RegistrySlotDep
-from api.schemas import CertificateCompanyOut, CertificateOut, ErrorOut
-from jzmap.practitioners import china_today
+from jzmap.application.practitioners import china_today
+from jzmap.presentation.schemas import CertificateCompanyOut, CertificateOut, ErrorOut
 from providers.practitioners import CertificateStatus, public_certificate
 
 router = APIRouter(prefix="/v1/certificates", tags=["certificates"])

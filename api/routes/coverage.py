@@ -1,6 +1,6 @@
 """``/v1/coverage``: coverage gaps for district offices (cells, district table, new sites).
 
-The analysis is :class:`jzmap.coverage.CoverageService`'s, one per app (its caches are
+The analysis is :class:`jzmap.application.coverage.CoverageService`'s, one per app (its caches are
 keyed by the store's data version); this module only reads parameters and writes bodies.
 """
 
@@ -12,25 +12,25 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import JSONResponse, Response
 
-from api.coverage_presenters import cell_features, clean_row, json_bytes, query_out, site_outs
 from api.errors import error_body
 from api.params import ALLOWED, SITES_BOUNDS, TableFormat
-from api.schemas import (
+from gaps.grid import RESOLUTIONS
+from geo.crs import CRS
+from jzmap.application.coverage import (
+    CoverageQuery,
+    CoverageService,
+    UnknownDistrictError,
+    district_table,
+    districts_csv,
+)
+from jzmap.presentation.coverage import cell_features, clean_row, json_bytes, query_out, site_outs
+from jzmap.presentation.schemas import (
     CandidatePlanOut,
     CoverageCandidatesOut,
     CoverageCellsOut,
     CoverageDistrictOut,
     CoverageDistrictsOut,
     ErrorOut,
-)
-from gaps.grid import RESOLUTIONS
-from geo.crs import CRS
-from jzmap.coverage import (
-    CoverageQuery,
-    CoverageService,
-    UnknownDistrictError,
-    district_table,
-    districts_csv,
 )
 from providers.model import Category, Grade
 

@@ -1,7 +1,7 @@
 """``POST /v1/admin/evaluations``: the evaluations feed (reviews, complaints, visits).
 
-Items are validated one by one (see :mod:`jzmap.grades` for why a batch is not
-all-or-nothing); the rest of the work is :func:`jzmap.grades.apply_evaluations`.
+Items are validated one by one (see :mod:`jzmap.application.grades` for why a batch is not
+all-or-nothing); the rest of the work is :func:`jzmap.application.grades.apply_evaluations`.
 """
 
 from __future__ import annotations
@@ -15,7 +15,9 @@ from api.batches import SortedBatch, check_batch_size, sort_batch
 from api.deps import SettingsDep, StoreDep
 from api.routes.grades import GradeBookDep
 from api.routes.practitioners import RegistryDep
-from api.schemas import (
+from api.security import require_admin
+from jzmap.application.grades import apply_evaluations
+from jzmap.presentation.schemas import (
     ErrorOut,
     EvaluationBatchIn,
     EvaluationIn,
@@ -24,8 +26,6 @@ from api.schemas import (
     RejectedItemOut,
     SubjectOut,
 )
-from api.security import require_admin
-from jzmap.grades import apply_evaluations
 from providers.evaluations import Evaluation, InvalidEvaluationError
 from providers.gradebook import Outcome, grade_text
 

@@ -14,8 +14,8 @@ from fastapi.responses import JSONResponse
 
 from api.deps import StoreDep
 from api.errors import error_body
-from api.schemas import ErrorOut, GradeHistoryEntryOut, GradeHistoryOut
-from jzmap.grades import GradeBookSlot
+from jzmap.application.grades import GradeBookSlot
+from jzmap.presentation.schemas import ErrorOut, GradeHistoryEntryOut, GradeHistoryOut
 from providers.evaluations import Subject
 from providers.gradebook import GradeBook
 from providers.model import Grade, Kind

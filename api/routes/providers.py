@@ -12,10 +12,10 @@ from pydantic import BaseModel, ConfigDict, Field
 from api.deps import SettingsDep, StoreDep
 from api.errors import error_body
 from api.params import ALLOWED, Format, query_model, query_parameters
-from api.presenters import geojson_feature, match_outs, provider_out, query_out
-from api.schemas import ErrorOut, NearestGeoJSONOut, NearestOut, ProviderOut
 from geo.boundaries import ServedArea
 from geo.crs import CRS, from_wgs84, to_wgs84
+from jzmap.presentation.presenters import geojson_feature, match_outs, provider_out, query_out
+from jzmap.presentation.schemas import ErrorOut, NearestGeoJSONOut, NearestOut, ProviderOut
 from jzmap.services import served_area
 from providers.model import Category, Grade, Kind
 from providers.ranking import LIMIT_BOUNDS, RADIUS_BOUNDS_M, NearestQuery, Sort, find_nearest

@@ -18,9 +18,9 @@ from fastapi.responses import JSONResponse, Response
 from api.deps import SettingsDep, StoreDep
 from api.errors import error_body
 from api.params import ALLOWED
-from api.presenters import layer_out
-from api.schemas import ErrorOut, LayerOut
 from geo.crs import CRS, to_wgs84
+from jzmap.presentation.presenters import layer_out
+from jzmap.presentation.schemas import ErrorOut, LayerOut
 from jzmap.services import district_points
 from providers.model import Category, Grade, Kind
 from providers.store import BBox, Filters
