@@ -12,9 +12,7 @@ from fastapi import APIRouter, Depends
 from pydantic import TypeAdapter, ValidationError
 
 from api.batches import SortedBatch, check_batch_size, sort_batch
-from api.deps import SettingsDep, StoreDep
-from api.routes.grades import GradeBookDep
-from api.routes.practitioners import RegistryDep
+from api.dependencies import GradeBookDep, RegistryDep, SettingsDep, StoreDep
 from api.security import require_admin
 from jzmap.application.grades import apply_evaluations
 from jzmap.presentation.schemas import (

@@ -7,35 +7,15 @@ anything about practitioners stay in the grade book.
 
 from __future__ import annotations
 
-from typing import Annotated
+from fastapi import APIRouter
 
-from fastapi import APIRouter, Depends, Path, Request
-from fastapi.responses import JSONResponse
-
-from api.deps import StoreDep
-from api.errors import error_body
-from jzmap.application.grades import GradeBookSlot
+from api.dependencies import GradeBookSlotDep, ProviderDep
 from jzmap.presentation.schemas import ErrorOut, GradeHistoryEntryOut, GradeHistoryOut
 from providers.evaluations import Subject
-from providers.gradebook import GradeBook
 from providers.model import Grade, Kind
 from providers.practitioners import Stars
 
 router = APIRouter(prefix="/v1/providers", tags=["providers"])
-
-
-def get_gradebooks(request: Request) -> GradeBookSlot:
-    slot: GradeBookSlot = request.app.state.gradebooks
-    return slot
-
-
-def get_gradebook(slot: Annotated[GradeBookSlot, Depends(get_gradebooks)]) -> GradeBook:
-    return slot.get()
-
-
-# The slot, for routes that should open the grade book only once they know they need it.
-GradeBookSlotDep = Annotated[GradeBookSlot, Depends(get_gradebooks)]
-GradeBookDep = Annotated[GradeBook, Depends(get_gradebook)]
 
 
 @router.get(
@@ -44,20 +24,7 @@ GradeBookDep = Annotated[GradeBook, Depends(get_gradebook)]
     responses={404: {"model": ErrorOut}, 503: {"model": ErrorOut}},
     summary="A company's dynamic grade changes, with their causes",
 )
-def grade_history(
-    store: StoreDep,
-    gradebooks: GradeBookSlotDep,
-    provider_id: Annotated[str, Path(min_length=1, max_length=100)],
-) -> GradeHistoryOut | JSONResponse:
-    provider = store.get(provider_id)
-    if provider is None or not provider.active:
-        return JSONResponse(
-            status_code=404,
-            content=error_body(
-                "not_found",
-                f"no provider with id {provider_id!r}; ids come from /v1/providers/nearest",
-            ),
-        )
+def grade_history(provider: ProviderDep, gradebooks: GradeBookSlotDep) -> GradeHistoryOut:
     if provider.kind is not Kind.COMPANY:
         # Stations are not graded: no trail, said plainly rather than with a 404.
         return GradeHistoryOut(

@@ -9,16 +9,15 @@ item's id is left out of its rejection when it carries one of the item's persona
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends
 from pydantic import ValidationError
 
 from api.batches import check_batch_size, sort_batch
-from api.deps import SettingsDep, StoreDep
-from api.routes.grades import GradeBookSlotDep
+from api.dependencies import GradeBookSlotDep, RegistryDep, SettingsDep, StoreDep
 from api.security import require_admin
-from jzmap.application.practitioners import RegistrySlot, load_practitioners
+from jzmap.application.practitioners import load_practitioners
 from jzmap.presentation.schemas import (
     ErrorOut,
     PractitionerBatchIn,
@@ -27,7 +26,7 @@ from jzmap.presentation.schemas import (
     RejectedItemOut,
 )
 from providers.practitioners import InvalidPractitionerError, Practitioner
-from providers.registry import PractitionerRegistry, UpsertOutcome
+from providers.registry import UpsertOutcome
 
 router = APIRouter(
     prefix="/v1/admin",
@@ -37,19 +36,6 @@ router = APIRouter(
 )
 
 _PERSONAL_FIELDS = ("name", "id_number", "phone", "home_address")
-
-
-def get_registries(request: Request) -> RegistrySlot:
-    slot: RegistrySlot = request.app.state.registries
-    return slot
-
-
-def get_registry(slot: Annotated[RegistrySlot, Depends(get_registries)]) -> PractitionerRegistry:
-    return slot.get()
-
-
-RegistrySlotDep = Annotated[RegistrySlot, Depends(get_registries)]
-RegistryDep = Annotated[PractitionerRegistry, Depends(get_registry)]
 
 
 @router.post(

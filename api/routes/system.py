@@ -7,7 +7,7 @@ from typing import Any
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 
-from api.deps import SettingsDep, StoreDep
+from api.dependencies import SettingsDep, StoreDep
 from api.errors import RETRY_AFTER_S, current_request_id, log
 from jzmap.presentation.schemas import CategoryOut, HealthOut, LiveOut
 from providers.model import Category
