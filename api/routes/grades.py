@@ -1,6 +1,6 @@
 """``/v1/providers/{id}/grade-history``: a company's public grade trail.
 
-Public, so it carries only what the issue allows: times, the ids of the evaluations behind
+Public, so it carries only what may be public: times, the ids of the evaluations behind
 each change, grades and scores before and after. Review texts, complaint details and
 anything about practitioners stay in the grade book.
 """
