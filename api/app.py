@@ -41,7 +41,7 @@ from api.routes import (
     viewport,
 )
 from api.security import is_admin_path
-from jzmap.coverage import CoverageService
+from jzmap.application.coverage import CoverageService
 from jzmap.settings import LimitsSettings, Settings
 from providers.stores import Backend, open_backend
 

@@ -7,9 +7,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
-from fastapi import HTTPException
-
-from api.schemas import RejectedItemOut
+from jzmap.presentation.schemas import RejectedItemOut
+from providers.errors import TooLargeError
 
 T = TypeVar("T")
 
@@ -26,7 +25,7 @@ class SortedBatch(Generic[T]):
 def check_batch_size(items: Sequence[Any], limit: int, what: str, setting: str) -> None:
     """A 413 when a batch holds more than ``limit`` items."""
     if len(items) > limit:
-        raise HTTPException(413, f"{len(items)} {what} in one batch; at most {limit} ({setting})")
+        raise TooLargeError(f"{len(items)} {what} in one batch; at most {limit} ({setting})")
 
 
 def sort_batch(

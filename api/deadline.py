@@ -19,12 +19,14 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 
+from providers.errors import BusyError
+
 DEADLINE: ContextVar[float | None] = ContextVar("jzmap_deadline", default=None)
 """``time.monotonic()`` by which the current request must be answered; ``None``: no bound."""
 
 
-class DeadlineExceededError(RuntimeError):
-    """The current request's deadline passed before its work could start."""
+class DeadlineExceededError(BusyError, RuntimeError):
+    """The current request's deadline passed before its work could start (503 ``busy``)."""
 
 
 def remaining_s() -> float | None:

@@ -14,6 +14,7 @@ import re
 import tempfile
 from collections.abc import Iterable
 from contextvars import ContextVar
+from dataclasses import asdict
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -22,10 +23,9 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import Send
 
-from api.deadline import DeadlineExceededError
 from api.params import ALLOWED
 from jzmap.settings import PROJECT_ROOT
-from providers.store import StoreUnavailableError
+from providers.errors import JzmapError
 
 RETRY_AFTER_S = 5
 
@@ -198,41 +198,36 @@ async def _http_error(_: Request, exc: Exception) -> JSONResponse:
     )
 
 
-async def _store_unavailable(request: Request, exc: Exception) -> JSONResponse:
-    # The store's message names its file or database host and the driver's words: the log
-    # keeps them, the resident gets what to do.
-    log.warning(
-        "request %s %s %s: store unavailable: %s",
-        current_request_id(),
-        request.method,
-        request.url.path,
-        exc,
-    )
+async def _jzmap_error(request: Request, exc: Exception) -> JSONResponse:
+    """Every :class:`~providers.errors.JzmapError`: its status (:data:`~providers.errors.STATUS`),
+    its code as the body's ``error``, its message and details; a 503 asks to retry."""
+    assert isinstance(exc, JzmapError)
+    message = exc.message
+    if exc.public_message is not None:
+        # The message names internals (a store's file or database host, a driver's words):
+        # the log keeps it under the request's id, the client gets what to do.
+        log.warning(
+            "request %s %s %s: %s: %s",
+            current_request_id(),
+            request.method,
+            request.url.path,
+            type(exc).__name__,
+            exc,
+        )
+        message = exc.public_message.format(retry_after_s=RETRY_AFTER_S)
     return JSONResponse(
-        status_code=503,
-        content=error_body(
-            "unavailable",
-            f"the provider store cannot answer now; retry in {RETRY_AFTER_S} s",
-        ),
-        headers={"Retry-After": str(RETRY_AFTER_S)},
-    )
-
-
-async def _deadline_exceeded(request: Request, exc: Exception) -> JSONResponse:
-    log.warning("request %s %s %s: %s", current_request_id(), request.method, request.url.path, exc)
-    return JSONResponse(
-        status_code=503,
-        content=error_body(
-            "busy",
-            "the server is busy with other expensive requests; retry in "
-            f"{RETRY_AFTER_S} s, or narrow the request",
-        ),
-        headers={"Retry-After": str(RETRY_AFTER_S)},
+        status_code=exc.status,
+        content=error_body(exc.code, message, [asdict(d) for d in exc.details]),
+        headers={"Retry-After": str(RETRY_AFTER_S)} if exc.status == 503 else None,
     )
 
 
 def install_error_handlers(app: FastAPI) -> None:
+    """The app's one set of error handlers: invalid parameters (FastAPI's validation), HTTP
+    errors (unknown routes, methods, authentication, bodies refused while read) and the
+    service's own errors (:class:`~providers.errors.JzmapError`, whatever layer raised them).
+    Anything else is a 500 carrying only the request's id
+    (:class:`api.middleware.RequestContextMiddleware`)."""
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
-    app.add_exception_handler(StoreUnavailableError, _store_unavailable)
-    app.add_exception_handler(DeadlineExceededError, _deadline_exceeded)
+    app.add_exception_handler(JzmapError, _jzmap_error)

@@ -1,18 +1,13 @@
-"""Query parameters shared by routes, with the allowed values errors quote back.
+"""What each query parameter allows, in the words error messages quote back; the formats.
 
 The bounds come from the domain (``providers.ranking``), so the API, its documentation
-and its error messages cannot drift from what the ranking accepts.
+and its error messages cannot drift from what the ranking accepts. The parameter groups
+themselves are dependencies (:mod:`api.dependencies`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
 from enum import StrEnum
-from typing import Any, TypeVar
-
-from fastapi import Request
-from fastapi.exceptions import RequestValidationError
-from pydantic import BaseModel, ValidationError
 
 from gaps.grid import RESOLUTIONS as COVERAGE_RESOLUTIONS
 from geo.crs import CRS
@@ -68,62 +63,3 @@ ALLOWED: dict[str, str] = {
     "district": "a district name of the boundary layer (JZMAP_DISTRICTS_LAYER)",
     **{f"w_{name}": _range(bounds) for name, bounds in WEIGHT_BOUNDS.items()},
 }
-
-
-M = TypeVar("M", bound=BaseModel)
-
-
-def query_model(model: type[M]) -> Callable[[Request], Awaitable[M]]:
-    """A dependency that validates a route's query string as ``model``, in one pass.
-
-    FastAPI re-inspects every declared query parameter's annotation on every request; for
-    a route of eighteen parameters that cost more than the nearest-match search itself
-    (measured with cProfile). Here pydantic validates the whole query string at once, and
-    failures become the same ``RequestValidationError`` (locations ``("query", name)``)
-    FastAPI would raise, so errors read exactly as before. The route documents the
-    parameters with :func:`query_parameters` in ``openapi_extra``.
-    """
-
-    async def validated(request: Request) -> M:
-        try:
-            return model.model_validate(dict(request.query_params))
-        except ValidationError as exc:
-            errors = [{**e, "loc": ("query", *e["loc"])} for e in exc.errors()]
-            raise RequestValidationError(errors) from None
-
-    return validated
-
-
-def query_parameters(model: type[BaseModel]) -> dict[str, Any]:
-    """``openapi_extra`` for a route whose query string :func:`query_model` validates: one
-    OpenAPI query parameter per field, schemas inlined."""
-    schema = model.model_json_schema()
-    definitions = schema.get("$defs", {})
-
-    def inline(node: Any) -> Any:
-        if isinstance(node, dict):
-            ref = node.get("$ref")
-            if isinstance(ref, str) and ref.startswith("#/$defs/"):
-                # Keep what sits beside the reference (a field's default, its description).
-                siblings = {key: inline(value) for key, value in node.items() if key != "$ref"}
-                return {**inline(definitions[ref.removeprefix("#/$defs/")]), **siblings}
-            return {key: inline(value) for key, value in node.items()}
-        if isinstance(node, list):
-            return [inline(value) for value in node]
-        return node
-
-    required = set(schema.get("required", []))
-    parameters = []
-    for name, field in schema["properties"].items():
-        field = inline(field)
-        description = field.pop("description", None)
-        parameter: dict[str, Any] = {
-            "name": name,
-            "in": "query",
-            "required": name in required,
-            "schema": field,
-        }
-        if description:
-            parameter["description"] = description
-        parameters.append(parameter)
-    return {"parameters": parameters}

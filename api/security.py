@@ -14,7 +14,7 @@ from typing import Annotated
 
 from fastapi import Depends, Header, HTTPException
 
-from api.deps import SettingsDep
+from api.dependencies import SettingsDep
 from jzmap.settings import AdminSettings
 
 ADMIN_PREFIX = "/v1/admin"

@@ -1,7 +1,7 @@
 """Coverage-gap analysis for the whole demo city, next to a bare numpy/k-d reference.
 
 Run with ``.venv/bin/python -m bench.coverage [--companies 10000] [--repeat 3]`` (not a
-test). The demo city (:func:`jzmap.demo.generate_demo`: the real district polygons, one
+test). The demo city (:func:`jzmap.application.demo.generate_demo`: the real district polygons, one
 station per street and ``--companies`` synthetic companies) is analysed at H3 resolution
 9 (~72,000 cells) and 8 (~10,000) for all four categories, stage by stage:
 
@@ -46,7 +46,7 @@ from gaps import (
 )
 from geo.boundaries import load_districts
 from geo.geodesy import ecef_xyz
-from jzmap.demo import generate_demo
+from jzmap.application.demo import generate_demo
 from jzmap.settings import REFERENCE_DIR
 from providers.model import Category
 

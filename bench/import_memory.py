@@ -1,7 +1,7 @@
 """Peak memory of an import: a 50 MB registry CSV through ``jzmap ingest`` and through
 ``POST /v1/admin/imports`` (multipart), each in a process of its own.
 
-Run with ``scripts/bench-import-memory [--mb 50]`` (not a test). Imports stream (issue 13):
+Run with ``scripts/bench-import-memory [--mb 50]`` (not a test). Imports stream:
 a file is read, validated and written a batch of :data:`ingest.pipeline.BATCH_ROWS` rows at
 a time, so the peak should stay a small multiple of one batch above what the process
 holds anyway (Python, numpy, pandas, shapely, the city's boundary), whatever the file's

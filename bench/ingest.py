@@ -7,7 +7,7 @@ boundary test, H3 cells and the store's one-transaction upsert. The reference me
 the same run is reading and parsing the same file with the csv module alone, the floor
 any importer in Python stands on; the dry run is all of it but the store.
 
-Issue 3 asks for 20,000 rows/s into PostGIS: 50 s for a million rows. Each store is timed
+The target is 20,000 rows/s into PostGIS: 50 s for a million rows. Each store is timed
 three ways: the file into an empty store (for PostGIS a bulk load: indexes built at the
 end), the same file again (every row unchanged), and a second million new providers into
 the full store (PostGIS merges them with every index maintained row by row).

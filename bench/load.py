@@ -78,7 +78,7 @@ import sqlalchemy as sa
 
 from bench.nearest import fill, free_port, query_points
 from geo.boundaries import CityBoundary, ServedArea, load_districts
-from jzmap.demo import DEFAULT_COMPANIES, DEFAULT_SEED, generate_demo
+from jzmap.application.demo import DEFAULT_COMPANIES, DEFAULT_SEED, generate_demo
 from jzmap.settings import REFERENCE_DIR
 from providers.store import ProviderStore
 from providers.stores.embedded import EmbeddedStore
@@ -755,7 +755,7 @@ def main() -> None:
         f"{args.workers} uvicorn workers; JZMAP_DB_POOL_SIZE={pool}; {args.duration:g} s per "
         f"run; wrk, 1 thread, keep-alive; ratios to the same run's sort=distance and /livez\n"
         + report(runs)
-        + "\n\nTargets (issue: default vs distance p50 <= 1.3x, p99 <= 2x; default p99 <= 10 ms "
+        + "\n\nTargets (default vs distance p50 <= 1.3x, p99 <= 2x; default p99 <= 10 ms "
         "at 1 client; at 32 clients default >= 0.3x /livez embedded, >= 0.2x PostGIS)\n"
         + targets(runs, min(clients_levels), max(clients_levels))
     )

@@ -1,5 +1,5 @@
 """Coverage gaps: where residents are far from a suitable provider, and where new stations
-would help most (issue 5's domain core).
+would help most (the domain core of the coverage analysis).
 
 Pure functions over data frames, no web framework and no database::
 

@@ -6,7 +6,7 @@ provider registry — CSV (UTF-8, BOM, GBK), XLSX — so it is read by the same 
 (:func:`ingest.headers.map_headers` with each feed's own synonyms), and its rejected rows
 end up in the same :class:`~ingest.pipeline.Reject` records, rejects file and JSON report.
 Rows become domain objects in :mod:`ingest.practitioners` and :mod:`ingest.evaluations`
-(pure); :mod:`jzmap.feeds` stores them.
+(pure); :mod:`jzmap.application.feeds` stores them.
 
 GeoJSON is refused: its features are points, and neither a practitioner's record nor an
 evaluation is one.
@@ -174,7 +174,7 @@ class FeedReport(IngestReport):
 
     For practitioners, ``inserted``/``updated``/``unchanged`` are registry records and
     ``rebaselined`` counts the evaluated practitioners whose new official stars the grade
-    book took as their baseline (:mod:`jzmap.practitioners`); for evaluations,
+    book took as their baseline (:mod:`jzmap.application.practitioners`); for evaluations,
     ``inserted`` counts rows recorded (new ids, and complaint resolutions) and
     ``unchanged`` rows already recorded as sent.
 

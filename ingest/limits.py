@@ -10,8 +10,8 @@ fields the importer understands have their own (below), every other understood f
 understand (kept in a provider's ``extra``, or ignored by the feeds)
 :data:`FREE_CELL_CHARS`.
 
-The admin JSON batches (``api.schemas``: practitioners, evaluations) use the same numbers:
-a record is held to one limit however it arrives.
+The admin JSON batches (``jzmap.presentation.schemas``: practitioners, evaluations) use the
+same numbers: a record is held to one limit however it arrives.
 
 A rejected row keeps its cells for the rejects file, an over-long one cut to its limit
 and ``…`` (so the file stays small, and loading it back unfixed rejects the row again).

@@ -13,7 +13,7 @@ validated rows before the store sees it:
 * a company whose file grade **differs from its baseline** is a **new official
   assessment**: the file's grade is stored, and the company is reported
   (:attr:`ingest.pipeline.IngestReport.official_grades`) so that, once the import has
-  committed, the grade book takes it as the new baseline (:mod:`jzmap.imports`);
+  committed, the grade book takes it as the new baseline (:mod:`jzmap.application.imports`);
 * a company with practitioners in the registry gets the derived counts
   (:func:`providers.practitioners.public_counts`: certified from the registry,
   practitioners at least the number registered).

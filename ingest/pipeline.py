@@ -113,7 +113,7 @@ class IngestReport:
     # With an overlay (see ingest.overlay): rows that kept the grade book's dynamic grade
     # or took the registry's counts instead of the file's; companies stored with a new
     # official grade (id -> (grade, file name)), and how many of them the grade book took
-    # as their new baseline after the import (set by jzmap.imports).
+    # as their new baseline after the import (set by jzmap.application.imports).
     grades_kept: int = 0
     counts_derived: int = 0
     official_grades: dict[str, tuple[Grade, str]] = field(default_factory=dict)
@@ -209,7 +209,7 @@ class Ingester:
         instead of the file's (see :mod:`ingest.overlay`); it is an argument of the run,
         not of the ingester, because it is read from the grade book and the registry just
         before each import, while one ingester (city, geocoders) serves many imports.
-        ``jzmap.imports.run_provider_import`` builds it and rebaselines the companies
+        ``jzmap.application.imports.run_provider_import`` builds it and rebaselines the companies
         reported in ``official_grades`` afterwards.
 
         Raises

@@ -38,6 +38,7 @@ from typing import Any
 import numpy as np
 
 from ingest.limits import HEADER_CHARS
+from providers.errors import InvalidRequestError
 
 # A leading apostrophe is how our rejects file keeps Excel from running a cell as a
 # formula; loading that file back must give the original text.
@@ -81,8 +82,9 @@ class Table:
     encoding: str | None  # how a CSV was decoded; None for XLSX and GeoJSON
 
 
-class UnreadableFileError(ValueError):
-    """The file cannot be processed at all (format, encoding, sheet, broken content)."""
+class UnreadableFileError(InvalidRequestError, ValueError):
+    """The file cannot be processed at all (format, encoding, sheet, broken content): the
+    message says which file and why, for the person who sent it."""
 
 
 class TableStream:

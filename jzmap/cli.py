@@ -17,7 +17,7 @@ if TYPE_CHECKING:
 
     from ingest import IngestReport
     from ingest.feeds import FeedKind
-    from jzmap.coverage import CoverageQuery
+    from jzmap.application.coverage import CoverageQuery
     from providers.stores import Backend
 
 app = typer.Typer(
@@ -94,7 +94,7 @@ def demo(
     Without ``--keep`` the grade book and the practitioners registry are emptied with the
     providers: their grades and certificates belonged to the city being replaced.
     """
-    from jzmap.demo import clear_city, generate_demo
+    from jzmap.application.demo import clear_city, generate_demo
 
     settings = Settings()
     if settings.database.url:
@@ -166,8 +166,8 @@ def ingest(
     from geo.crs import CRS
     from ingest import IngestOptions, UnreadableFileError
     from ingest.feeds import FeedKind
-    from jzmap.imports import run_provider_import
-    from jzmap.reports import print_report, progress_bar
+    from jzmap.application.imports import run_provider_import
+    from jzmap.application.reports import print_report, progress_bar
     from jzmap.wiring import ingester
     from providers.model import Kind
     from providers.store import StoreUnavailableError
@@ -217,10 +217,10 @@ def _ingest_feed(
     report: Path | None,
     dry_run: bool,
 ) -> None:
-    """``ingest --kind practitioners|evaluations``: see :mod:`jzmap.feeds`."""
+    """``ingest --kind practitioners|evaluations``: see :mod:`jzmap.application.feeds`."""
     from ingest import UnreadableFileError
-    from jzmap.feeds import FeedOptions, run_feed
-    from jzmap.reports import print_feed_report, progress_bar
+    from jzmap.application.feeds import FeedOptions, run_feed
+    from jzmap.application.reports import print_feed_report, progress_bar
     from providers.store import StoreUnavailableError
 
     settings = Settings()
@@ -293,7 +293,7 @@ def _coverage_query(
 ) -> CoverageQuery:
     """The analysis the options ask for, or a one-line error and exit status 1."""
     from gaps.grid import RESOLUTIONS
-    from jzmap.coverage import CoverageQuery
+    from jzmap.application.coverage import CoverageQuery
     from providers.model import Category, Grade
 
     try:
@@ -338,7 +338,7 @@ def coverage_report(
 ) -> None:
     """Write an offline HTML report for a district office: gaps map, providers, candidate
     sites and tables."""
-    from jzmap.coverage import CoverageService, UnknownDistrictError
+    from jzmap.application.coverage import CoverageService, UnknownDistrictError
     from jzmap.wiring import districts_layer
     from maps.coverage_report import render_coverage_report
 
@@ -379,7 +379,7 @@ def coverage_districts(
     ] = None,
 ) -> None:
     """Print the per-district coverage table (residents covered, gaps, supply per 10,000)."""
-    from jzmap.coverage import CoverageService, district_table, districts_csv
+    from jzmap.application.coverage import CoverageService, district_table, districts_csv
     from providers.model import Category
 
     names = [category] if category else [c.value for c in Category]

@@ -35,11 +35,11 @@ import numpy as np
 import pandas as pd
 from branca.element import Figure
 
-from api.coverage_presenters import cell_features
-from api.presenters import SYNTHETIC_DATASETS
 from gaps import SitePlan, worst_cells
 from geo.crs import CRS, from_wgs84
-from jzmap.coverage import Analysis
+from jzmap.application.coverage import Analysis
+from jzmap.presentation.coverage import cell_features
+from jzmap.presentation.presenters import SYNTHETIC_DATASETS
 from maps.i18n import Lang
 from maps.page import STATIC_URL, LocalMap, districts_geojson, inline_assets
 
@@ -94,7 +94,7 @@ def render_coverage_report(
     Parameters
     ----------
     analysis, plan
-        From :meth:`jzmap.coverage.CoverageService.plan` for ``district``.
+        From :meth:`jzmap.application.coverage.CoverageService.plan` for ``district``.
     district
         The district reported on (a name of ``districts``).
     districts

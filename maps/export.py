@@ -13,8 +13,8 @@ import base64
 import mimetypes
 from typing import Any
 
-from api.presenters import layer_out
 from geo.crs import CRS
+from jzmap.presentation.presenters import layer_out
 from maps.i18n import Lang
 from maps.page import STATIC_DIR, STATIC_URL, PageKind, PageOptions, render_page
 from providers.model import Category

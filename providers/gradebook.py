@@ -33,7 +33,7 @@ it. The audit records of the new batch are appended; earlier records are never r
 stored one (the ``baseline`` argument is then ignored).
 
 *New official assessments.* An official grade that differs from the stored baseline (a
-provider import whose 信用等级 changed, see :mod:`jzmap.imports`) is a new baseline:
+provider import whose 信用等级 changed, see :mod:`jzmap.application.imports`) is a new baseline:
 :meth:`GradeBook.rebaseline` replaces baseline and ``since`` and rebuilds the state by
 replaying the subject's stored evaluations onto the new baseline. The engine ignores
 evaluations that took effect before ``since`` (they are reflected in the assessment), so
@@ -46,7 +46,7 @@ repeating a rebaseline is harmless; a subject never evaluated has nothing to reb
 
 The same holds for practitioners: a practitioners registry load whose official ``stars``
 differ from an evaluated practitioner's baseline rebaselines them (see
-:mod:`jzmap.practitioners`; cause ``"official:registry"`` for the JSON API,
+:mod:`jzmap.application.practitioners`; cause ``"official:registry"`` for the JSON API,
 ``"official:<file>"`` for a file import). :meth:`GradeBook.subject_grades` reads the
 baselines to compare with in one query.
 

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Protocol, runtime_checkable
 
+from providers.errors import UnavailableError
 from providers.model import Category, Grade, Kind, Precision, Provider
 from providers.scoring import ScoreSpec
 
@@ -116,8 +117,14 @@ class UpsertCounts:
         )
 
 
-class StoreUnavailableError(RuntimeError):
-    """The store cannot answer now (database down, file unreadable); retrying may help."""
+class StoreUnavailableError(UnavailableError, RuntimeError):
+    """The store cannot answer now (database down, file unreadable); retrying may help.
+
+    The message names the store's file or database host and the driver's words: for the
+    log, never for the client (``public_message``).
+    """
+
+    public_message = "the provider store cannot answer now; retry in {retry_after_s} s"
 
 
 @runtime_checkable

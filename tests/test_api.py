@@ -10,7 +10,7 @@ from fastapi.testclient import TestClient
 
 from api.app import create_app
 from geo.crs import CRS, from_wgs84
-from jzmap.demo import generate_demo
+from jzmap.application.demo import generate_demo
 from jzmap.settings import REFERENCE_DIR, Settings
 from providers.model import Category
 from providers.stores import Backend

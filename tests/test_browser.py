@@ -18,7 +18,7 @@ import pytest
 from playwright.sync_api import Browser, ConsoleMessage, Page, Playwright, sync_playwright
 
 from api.app import create_app
-from jzmap.demo import generate_demo
+from jzmap.application.demo import generate_demo
 from jzmap.settings import REFERENCE_DIR, Settings
 from jzmap.wiring import district_points, districts_layer
 from maps.export import export_static_map

@@ -32,8 +32,8 @@ from gaps import (
 )
 from geo.boundaries import load_districts
 from geo.crs import CRS, from_wgs84
-from jzmap.coverage import DISTRICT_COLUMNS, CoverageQuery, CoverageService, OnceCache
-from jzmap.demo import generate_demo
+from jzmap.application.coverage import DISTRICT_COLUMNS, CoverageQuery, CoverageService, OnceCache
+from jzmap.application.demo import generate_demo
 from jzmap.settings import REFERENCE_DIR, Settings
 from providers.model import Category, Grade, Provider
 from providers.store import ProviderStore

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from jzmap.coverage import DISTRICT_COLUMNS, CoverageQuery, CoverageService
+from jzmap.application.coverage import DISTRICT_COLUMNS, CoverageQuery, CoverageService
 from jzmap.settings import Settings
 from providers.model import Category
 from providers.stores.embedded import EmbeddedStore

@@ -35,7 +35,7 @@ from ingest.feeds import (
     read_feed,
 )
 from ingest.practitioners import parse_check_status
-from jzmap.feeds import FeedOptions, run_feed
+from jzmap.application.feeds import FeedOptions, run_feed
 from jzmap.settings import Settings
 from providers.evaluations import (
     CHINA_TZ,

@@ -16,12 +16,12 @@ from fastapi.testclient import TestClient
 from pydantic import SecretStr
 
 from api.app import create_app
-from api.schemas import PractitionerIn
 from ingest import IngestOptions, IngestReport
-from jzmap.demo import clear_city
-from jzmap.grades import apply_evaluations
-from jzmap.imports import run_provider_import
-from jzmap.practitioners import load_practitioners
+from jzmap.application.demo import clear_city
+from jzmap.application.grades import apply_evaluations
+from jzmap.application.imports import run_provider_import
+from jzmap.application.practitioners import load_practitioners
+from jzmap.presentation.schemas import PractitionerIn
 from jzmap.settings import Settings
 from jzmap.wiring import ingester
 from providers.evaluations import CHINA_TZ, Complaint, ComplaintStatus, Severity, Subject

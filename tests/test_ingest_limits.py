@@ -29,7 +29,7 @@ from ingest.limits import (
     TEXT_CHARS,
 )
 from ingest.readers import MAX_JSON_DEPTH, json_depth
-from jzmap.feeds import FeedOptions, run_feed
+from jzmap.application.feeds import FeedOptions, run_feed
 from jzmap.settings import REFERENCE_DIR
 from providers.identity import company_id
 from providers.store import ProviderStore

@@ -14,7 +14,7 @@ from fastapi.testclient import TestClient
 
 from api.app import create_app
 from geo.crs import CRS, from_wgs84
-from jzmap.demo import generate_demo
+from jzmap.application.demo import generate_demo
 from jzmap.settings import REFERENCE_DIR, Settings
 from jzmap.wiring import district_points, districts_layer
 from maps.export import export_static_map

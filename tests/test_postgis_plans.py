@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from psycopg import sql as pg_sql
 
 from geo.geodesy import degree_box
-from jzmap.demo import generate_demo
+from jzmap.application.demo import generate_demo
 from jzmap.settings import REFERENCE_DIR
 from providers.model import Category, Grade, Kind
 from providers.store import Filters

@@ -22,7 +22,7 @@ import pytest
 from api.app import create_app, request_cost
 from api.deadline import remaining_s
 from api.routes.viewport import MAX_VIEWPORT_PX, viewport_px
-from jzmap.coverage import CoverageService
+from jzmap.application.coverage import CoverageService
 from jzmap.settings import Settings
 from providers.model import Category
 from providers.store import BBox

@@ -2,7 +2,7 @@
 
 ``POST /v1/admin/imports`` takes provider registries (``kind`` company or station, or a
 类型 column) and, with ``kind`` practitioners or evaluations, a practitioners register or
-an evaluations log (:mod:`jzmap.feeds`): the same checks and report as ``jzmap ingest``.
+an evaluations log (:mod:`jzmap.application.feeds`): the same checks and report as ``jzmap ingest``.
 """
 
 from __future__ import annotations
@@ -11,17 +11,18 @@ import tempfile
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, File, Form, HTTPException, UploadFile
+from fastapi import APIRouter, Depends, File, Form, UploadFile
 
-from api.deps import BackendDep, SettingsDep
-from api.schemas import ErrorOut
+from api.dependencies import BackendDep, SettingsDep
 from api.security import require_admin
 from geo.crs import CRS
-from ingest import IngestOptions, IngestReport, UnreadableFileError
+from ingest import IngestOptions, IngestReport
 from ingest.feeds import ImportKind
-from jzmap.feeds import FeedOptions, run_feed
-from jzmap.imports import run_provider_import
+from jzmap.application.feeds import FeedOptions, run_feed
+from jzmap.application.imports import run_provider_import
+from jzmap.presentation.schemas import ErrorOut
 from jzmap.wiring import ingester
+from providers.errors import InvalidRequestError, TooLargeError
 
 router = APIRouter(
     prefix="/v1/admin",
@@ -57,10 +58,10 @@ def create_import(
     name = Path(file.filename or "upload").name
     suffix = Path(name).suffix.lower()
     if suffix not in _SUFFIXES:
-        raise HTTPException(422, f"file {name!r}: send a .csv, .xlsx or .geojson file")
+        raise InvalidRequestError(f"file {name!r}: send a .csv, .xlsx or .geojson file")
     feed = None if kind is None else kind.feed
     if feed is not None and (crs is not None or mode != "append" or source is not None):
-        raise HTTPException(422, f"crs, mode and source apply to provider imports, not {feed}")
+        raise InvalidRequestError(f"crs, mode and source apply to provider imports, not {feed}")
     limit = settings.limits.max_upload_mb << 20
     with tempfile.TemporaryDirectory(prefix="jzmap-import-") as folder:
         path = Path(folder) / name
@@ -69,36 +70,32 @@ def create_import(
             while chunk := file.file.read(_CHUNK):
                 size += len(chunk)
                 if size > limit:
-                    raise HTTPException(
-                        413,
-                        f"file larger than {settings.limits.max_upload_mb} MB "
-                        "(JZMAP_MAX_UPLOAD_MB)",
+                    raise TooLargeError(
+                        f"file larger than {settings.limits.max_upload_mb} MB (JZMAP_MAX_UPLOAD_MB)"
                     )
                 out.write(chunk)
-        try:
-            report: IngestReport
-            if feed is None:
-                options = IngestOptions(
-                    kind=None if kind is None else kind.provider_kind,
-                    crs=crs,
-                    encoding=encoding,
-                    sheet=sheet,
-                    mode=mode,
-                    source=source or Path(name).stem,
-                    dry_run=dry_run,
-                )
-                report = run_provider_import(ingester(settings), backend, [path], options)
-            else:
-                report = run_feed(
-                    [path],
-                    FeedOptions(feed, encoding=encoding, sheet=sheet, dry_run=dry_run),
-                    providers=backend.store,
-                    registry=backend.registry,
-                    gradebook=backend.gradebook,
-                    baseline_since=settings.grades.baseline_since,
-                )
-        except UnreadableFileError as exc:
-            raise HTTPException(422, str(exc)) from None
+        # An unreadable file is the sender's to fix: UnreadableFileError is a 422 (api.errors).
+        report: IngestReport
+        if feed is None:
+            options = IngestOptions(
+                kind=None if kind is None else kind.provider_kind,
+                crs=crs,
+                encoding=encoding,
+                sheet=sheet,
+                mode=mode,
+                source=source or Path(name).stem,
+                dry_run=dry_run,
+            )
+            report = run_provider_import(ingester(settings), backend, [path], options)
+        else:
+            report = run_feed(
+                [path],
+                FeedOptions(feed, encoding=encoding, sheet=sheet, dry_run=dry_run),
+                providers=backend.store,
+                registry=backend.registry,
+                gradebook=backend.gradebook,
+                baseline_since=settings.grades.baseline_since,
+            )
     # A practitioners report leaves the rejected rows' cells out whatever is asked (they are
     # personal data): see ingest.feeds.FeedReport.
     body = report.to_dict(with_cells=True)

@@ -11,12 +11,11 @@ import unicodedata
 from typing import Annotated
 
 from fastapi import APIRouter, Path
-from fastapi.responses import JSONResponse
 
-from api.deps import RegistryDep, StoreDep
-from api.errors import error_body
-from api.schemas import CertificateCompanyOut, CertificateOut, ErrorOut
-from jzmap.practitioners import china_today
+from api.dependencies import RegistryDep, StoreDep
+from jzmap.application.practitioners import china_today
+from jzmap.presentation.schemas import CertificateCompanyOut, CertificateOut, ErrorOut
+from providers.errors import NotFoundError
 from providers.practitioners import CertificateStatus, public_certificate
 
 router = APIRouter(prefix="/v1/certificates", tags=["certificates"])
@@ -32,18 +31,14 @@ def get_certificate(
     store: StoreDep,
     registry: RegistryDep,
     code: Annotated[str, Path(min_length=1, max_length=64)],
-) -> CertificateOut | JSONResponse:
+) -> CertificateOut:
     # Typed in by hand: full-width characters, lower case and stray spaces are folded.
     wanted = unicodedata.normalize("NFKC", code).strip().upper()
     practitioner = registry.by_certificate(wanted)
     answer = None if practitioner is None else public_certificate(practitioner, china_today())
     if answer is None:
-        return JSONResponse(
-            status_code=404,
-            content=error_body(
-                "not_found",
-                f"no 安心服务证 with code {wanted!r}; check the code printed on the card",
-            ),
+        raise NotFoundError(
+            f"no 安心服务证 with code {wanted!r}; check the code printed on the card"
         )
     company = None
     if answer.company_id is not None:

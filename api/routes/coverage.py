@@ -1,21 +1,29 @@
 """``/v1/coverage``: coverage gaps for district offices (cells, district table, new sites).
 
-The analysis is :class:`jzmap.coverage.CoverageService`'s, one per app (its caches are
+The analysis is :class:`jzmap.application.coverage.CoverageService`'s, one per app (its caches are
 keyed by the store's data version); this module only reads parameters and writes bodies.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query, Request
-from fastapi.responses import JSONResponse, Response
+from fastapi import APIRouter, Query
+from fastapi.responses import Response
 
-from api.coverage_presenters import cell_features, clean_row, json_bytes, query_out, site_outs
-from api.errors import error_body
+from api.dependencies import CoverageDep, SupplyDep
 from api.params import ALLOWED, SITES_BOUNDS, TableFormat
-from api.schemas import (
+from gaps.grid import RESOLUTIONS
+from geo.crs import CRS
+from jzmap.application.coverage import district_table, districts_csv
+from jzmap.presentation.coverage import (
+    cell_features,
+    clean_row,
+    json_bytes,
+    query_out,
+    site_outs,
+)
+from jzmap.presentation.schemas import (
     CandidatePlanOut,
     CoverageCandidatesOut,
     CoverageCellsOut,
@@ -23,85 +31,24 @@ from api.schemas import (
     CoverageDistrictsOut,
     ErrorOut,
 )
-from gaps.grid import RESOLUTIONS
-from geo.crs import CRS
-from jzmap.coverage import (
-    CoverageQuery,
-    CoverageService,
-    UnknownDistrictError,
-    district_table,
-    districts_csv,
-)
-from providers.model import Category, Grade
+from providers.errors import InvalidParameterError
+from providers.model import Category
 
 router = APIRouter(prefix="/v1/coverage", tags=["coverage"])
 
 _ERRORS: dict[int | str, dict[str, Any]] = {422: {"model": ErrorOut}, 503: {"model": ErrorOut}}
-
-
-def get_coverage(request: Request) -> CoverageService:
-    """The app's coverage service, made with its store in the lifespan."""
-    service: CoverageService = request.app.state.coverage
-    return service
-
-
-CoverageDep = Annotated[CoverageService, Depends(get_coverage)]
-
-
-@dataclass(frozen=True)
-class _Supply:
-    res: int | None
-    min_grade: Grade | None
-    certified_only: bool
-
-    def query(self, service: CoverageService, category: Category) -> CoverageQuery:
-        resolution = self.res or service.settings.resolution
-        return CoverageQuery(category, resolution, self.min_grade, self.certified_only)
-
-
-def _supply(
-    res: Annotated[
-        int | None,
-        Query(
-            ge=min(RESOLUTIONS),
-            le=max(RESOLUTIONS),
-            description="H3 resolution: 8 (~0.74 km² cells) or 9 (~0.11 km²); default "
-            "JZMAP_COVERAGE_RESOLUTION",
-        ),
-    ] = None,
-    min_grade: Annotated[
-        Grade | None, Query(description="supply: companies graded at least this; stations stay")
-    ] = None,
-    certified_only: Annotated[
-        bool, Query(description="supply: only providers with at least one 安心服务证 holder")
-    ] = False,
-) -> _Supply:
-    return _Supply(res, min_grade, certified_only)
-
-
-SupplyDep = Annotated[_Supply, Depends(_supply)]
 District = Annotated[
     str | None, Query(max_length=100, description="a district of the boundary layer; all if unset")
 ]
 
 
-def _invalid(parameter: str, problem: str, got: Any, allowed: str) -> JSONResponse:
-    message = f"{parameter}: {problem}; allowed: {allowed}"
-    detail = {"parameter": parameter, "message": message, "allowed": allowed, "got": got}
-    return JSONResponse(status_code=422, content=error_body("invalid_parameter", message, [detail]))
-
-
-def _needs_district(resolution: int, why: str) -> JSONResponse:
-    return _invalid(
+def _needs_district(resolution: int, why: str) -> InvalidParameterError:
+    return InvalidParameterError.of(
         "res",
         f"{resolution} needs a district ({why}): add district=<name> or use res=8",
-        resolution,
-        ALLOWED["res"],
+        got=resolution,
+        allowed=ALLOWED["res"],
     )
-
-
-def _unknown_district(exc: UnknownDistrictError) -> JSONResponse:
-    return _invalid("district", f"unknown district {exc.name!r}", exc.name, ", ".join(exc.known))
 
 
 @router.get(
@@ -123,11 +70,8 @@ def cells(
     query = supply.query(service, category)
     if query.resolution != min(RESOLUTIONS) and district is None:
         # The whole city at res 9 is ~72,000 hexagons (~35 MB): one district at a time.
-        return _needs_district(query.resolution, "the whole city is too many cells")
-    try:
-        service.check_district(district)
-    except UnknownDistrictError as exc:
-        return _unknown_district(exc)
+        raise _needs_district(query.resolution, "the whole city is too many cells")
+    service.check_district(district)
     analysis = service.analysis(query)
     features = cell_features(analysis, district, crs)
     body = {
@@ -195,11 +139,8 @@ def candidates(
     if query.resolution != min(RESOLUTIONS) and district is None:
         # ~68,000 candidate gap cells at res 9: finding the strongest alone takes seconds
         # of geodesic pairs, whatever the solver's time limit. One district is bounded.
-        return _needs_district(query.resolution, "a city-wide plan at this resolution is too large")
-    try:
-        analysis, plan = service.plan(query, k, district)
-    except UnknownDistrictError as exc:
-        return _unknown_district(exc)
+        raise _needs_district(query.resolution, "a city-wide plan at this resolution is too large")
+    analysis, plan = service.plan(query, k, district)
     body = CoverageCandidatesOut(
         query=query_out(analysis, district, crs),
         plan=CandidatePlanOut(**clean_row(plan.summary.iloc[0].to_dict())),

@@ -1,7 +1,7 @@
 """``POST /v1/admin/evaluations``: the evaluations feed (reviews, complaints, visits).
 
-Items are validated one by one (see :mod:`jzmap.grades` for why a batch is not
-all-or-nothing); the rest of the work is :func:`jzmap.grades.apply_evaluations`.
+Items are validated one by one (see :mod:`jzmap.application.grades` for why a batch is not
+all-or-nothing); the rest of the work is :func:`jzmap.application.grades.apply_evaluations`.
 """
 
 from __future__ import annotations
@@ -12,8 +12,10 @@ from fastapi import APIRouter, Depends
 from pydantic import TypeAdapter, ValidationError
 
 from api.batches import SortedBatch, check_batch_size, sort_batch
-from api.deps import GradeBookDep, RegistryDep, SettingsDep, StoreDep
-from api.schemas import (
+from api.dependencies import GradeBookDep, RegistryDep, SettingsDep, StoreDep
+from api.security import require_admin
+from jzmap.application.grades import apply_evaluations
+from jzmap.presentation.schemas import (
     ErrorOut,
     EvaluationBatchIn,
     EvaluationIn,
@@ -22,8 +24,6 @@ from api.schemas import (
     RejectedItemOut,
     SubjectOut,
 )
-from api.security import require_admin
-from jzmap.grades import apply_evaluations
 from providers.evaluations import Evaluation, InvalidEvaluationError
 from providers.gradebook import Outcome, grade_text
 

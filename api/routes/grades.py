@@ -1,20 +1,16 @@
 """``/v1/providers/{id}/grade-history``: a company's public grade trail.
 
-Public, so it carries only what the issue allows: times, the ids of the evaluations behind
+Public, so it carries only what may be public: times, the ids of the evaluations behind
 each change, grades and scores before and after. Review texts, complaint details and
 anything about practitioners stay in the grade book.
 """
 
 from __future__ import annotations
 
-from typing import Annotated
+from fastapi import APIRouter
 
-from fastapi import APIRouter, Path
-from fastapi.responses import JSONResponse
-
-from api.deps import GradeBookDep, StoreDep
-from api.errors import error_body
-from api.schemas import ErrorOut, GradeHistoryEntryOut, GradeHistoryOut
+from api.dependencies import GradeBookDep, ProviderDep
+from jzmap.presentation.schemas import ErrorOut, GradeHistoryEntryOut, GradeHistoryOut
 from providers.evaluations import Subject
 from providers.model import Grade, Kind
 from providers.practitioners import Stars
@@ -28,20 +24,7 @@ router = APIRouter(prefix="/v1/providers", tags=["providers"])
     responses={404: {"model": ErrorOut}, 503: {"model": ErrorOut}},
     summary="A company's dynamic grade changes, with their causes",
 )
-def grade_history(
-    store: StoreDep,
-    gradebook: GradeBookDep,
-    provider_id: Annotated[str, Path(min_length=1, max_length=100)],
-) -> GradeHistoryOut | JSONResponse:
-    provider = store.get(provider_id)
-    if provider is None or not provider.active:
-        return JSONResponse(
-            status_code=404,
-            content=error_body(
-                "not_found",
-                f"no provider with id {provider_id!r}; ids come from /v1/providers/nearest",
-            ),
-        )
+def grade_history(provider: ProviderDep, gradebook: GradeBookDep) -> GradeHistoryOut:
     if provider.kind is not Kind.COMPANY:
         # Stations are not graded: no trail, said plainly rather than with a 404.
         return GradeHistoryOut(

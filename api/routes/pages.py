@@ -17,7 +17,7 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import HTMLResponse
 from fastapi.staticfiles import StaticFiles
 
-from api.deps import SettingsDep
+from api.dependencies import SettingsDep
 from geo.crs import CRS, to_wgs84
 from jzmap.settings import MapSettings, Settings
 from jzmap.wiring import districts_layer

@@ -1,7 +1,7 @@
 """``POST /v1/admin/practitioners``: load practitioners into the private registry.
 
 Items are validated one by one (as evaluations are); the rest is
-:func:`jzmap.practitioners.load_practitioners`, given the app's grade book: an evaluated
+:func:`jzmap.application.practitioners.load_practitioners`, given the app's grade book: an evaluated
 practitioner whose official stars changed is rebaselined (``rebaselined`` lists their
 ids). Nothing personal is ever echoed: reasons name fields, never their values, and an
 item's id is left out of its rejection when it carries one of the item's personal values.
@@ -15,16 +15,16 @@ from fastapi import APIRouter, Depends
 from pydantic import ValidationError
 
 from api.batches import check_batch_size, sort_batch
-from api.deps import GradeBookDep, RegistryDep, SettingsDep, StoreDep
-from api.schemas import (
+from api.dependencies import GradeBookDep, RegistryDep, SettingsDep, StoreDep
+from api.security import require_admin
+from jzmap.application.practitioners import load_practitioners
+from jzmap.presentation.schemas import (
     ErrorOut,
     PractitionerBatchIn,
     PractitionerIn,
     PractitionerLoadOut,
     RejectedItemOut,
 )
-from api.security import require_admin
-from jzmap.practitioners import load_practitioners
 from providers.practitioners import InvalidPractitionerError, Practitioner
 from providers.registry import UpsertOutcome
 

@@ -4,20 +4,26 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from anyio import CapacityLimiter, to_thread
-from fastapi import APIRouter, Depends, Path, Request
-from fastapi.responses import JSONResponse, Response
-from pydantic import BaseModel, ConfigDict, Field
+from anyio import to_thread
+from fastapi import APIRouter, Depends
+from fastapi.responses import Response
+from pydantic import BaseModel, Field
 
-from api.deps import SettingsDep, StoreDep
-from api.errors import error_body
-from api.params import ALLOWED, Format, query_model, query_parameters
-from api.presenters import geojson_feature, match_outs, provider_out, query_out
-from api.schemas import ErrorOut, NearestGeoJSONOut, NearestOut, ProviderOut
-from geo.boundaries import ServedArea
+from api.dependencies import (
+    FilterParams,
+    ProviderDep,
+    SearchLimiterDep,
+    ServedAreaDep,
+    SettingsDep,
+    StoreDep,
+    query_model,
+    query_parameters,
+)
+from api.params import ALLOWED, Format
 from geo.crs import CRS, from_wgs84, to_wgs84
-from jzmap.wiring import served_area
-from providers.model import Category, Grade, Kind
+from jzmap.presentation.presenters import geojson_feature, match_outs, provider_out, query_out
+from jzmap.presentation.schemas import ErrorOut, NearestGeoJSONOut, NearestOut, ProviderOut
+from providers.errors import OutsideServedAreaError, ParameterProblem
 from providers.ranking import LIMIT_BOUNDS, RADIUS_BOUNDS_M, NearestQuery, Sort, find_nearest
 from providers.scoring import (
     DEFAULT_HALF_DISTANCE_M,
@@ -25,31 +31,9 @@ from providers.scoring import (
     WEIGHT_BOUNDS,
     Weights,
 )
-from providers.store import Filters, ProviderStore
+from providers.store import ProviderStore
 
 router = APIRouter(prefix="/v1/providers", tags=["providers"])
-
-
-async def get_served_area(settings: SettingsDep) -> ServedArea:
-    return served_area(settings.city)
-
-
-ServedAreaDep = Annotated[ServedArea, Depends(get_served_area)]
-
-
-async def get_search_limiter(request: Request) -> CapacityLimiter:
-    """The threads nearest-match searches may use at once (``JZMAP_SEARCH_THREADS``).
-
-    Searches are CPU-bound Python on the embedded store and short waits on PostgreSQL:
-    more threads than that only contend for the interpreter lock. Measured at 32 clients
-    on 10,000 providers, three threads served a quarter more requests than the 40 of the
-    shared pool; and a pool of their own keeps slow routes (coverage) from starving them.
-    """
-    limiter: CapacityLimiter = request.app.state.search_limiter
-    return limiter
-
-
-SearchLimiterDep = Annotated[CapacityLimiter, Depends(get_search_limiter)]
 _DEFAULT_WEIGHTS = Weights()
 
 
@@ -63,23 +47,19 @@ def _weight(name: str, default: float) -> Any:
     )
 
 
-class NearestParams(BaseModel):
-    """The nearest-match query string, validated as one model: FastAPI checks a model of
-    query parameters in one pass, where eighteen separate parameters cost it more per
-    request than the search itself (measured)."""
-
-    model_config = ConfigDict(extra="ignore")
+class _Point(BaseModel):
+    """The query point; first, so that it leads the parameters and their errors."""
 
     lat: float = Field(ge=-90, le=90, description="latitude in `crs`")
     lon: float = Field(ge=-180, le=180, description="longitude in `crs`")
-    category: Category | None = None
-    min_grade: Grade | None = Field(
-        None, description="companies graded at least this; stations stay"
-    )
-    kind: Kind | None = None
-    certified_only: bool = Field(
-        False, description="only providers with at least one 安心服务证 holder"
-    )
+
+
+class NearestParams(FilterParams, _Point):
+    """The nearest-match query string, validated as one model: FastAPI checks a model of
+    query parameters in one pass, where eighteen separate parameters cost it more per
+    request than the search itself (measured). The filters are the shared group
+    (:class:`api.dependencies.FilterParams`)."""
+
     radius_m: float | None = Field(
         None, ge=RADIUS_BOUNDS_M[0], le=RADIUS_BOUNDS_M[1], description="metres"
     )
@@ -92,9 +72,6 @@ class NearestParams(BaseModel):
         "point, WGS-84, on a GCJ-02 basemap)",
     )
     f: Format = Field(Format.JSON, description="json, or geojson for a FeatureCollection")
-    include_approximate: bool = Field(
-        False, description="also rank providers located only to their district"
-    )
     w_distance: float = _weight("distance", _DEFAULT_WEIGHTS.distance)
     w_grade: float = _weight("grade", _DEFAULT_WEIGHTS.grade)
     w_certified: float = _weight("certified", _DEFAULT_WEIGHTS.certified)
@@ -132,23 +109,16 @@ async def nearest(
     q: Annotated[NearestParams, Depends(query_model(NearestParams))],
 ) -> Response:
     """Checks run on the event loop (microseconds); the search and the answer on a worker
-    thread of the searches' own small pool (:func:`get_search_limiter`)."""
+    thread of the searches' own small pool (JZMAP_SEARCH_THREADS)."""
     wgs_lon, wgs_lat = (q.lon, q.lat) if q.crs is CRS.WGS84 else to_wgs84(q.lon, q.lat, q.crs)
     beyond_m = area.distance_beyond_m(wgs_lon, wgs_lat)
     if beyond_m is not None:
         city = settings.city
-        return _outside(q.lat, q.lon, beyond_m, city.max_query_distance_km, city.city_name)
+        raise _outside(q.lat, q.lon, beyond_m, city.max_query_distance_km, city.city_name)
     query = NearestQuery(
         lon=wgs_lon,
         lat=wgs_lat,
-        filters=Filters(
-            category=q.category,
-            min_grade=q.min_grade,
-            kind=q.kind,
-            certified_only=q.certified_only,
-            radius_m=q.radius_m,
-            include_approximate=q.include_approximate,
-        ),
+        filters=q.filters(radius_m=q.radius_m),
         limit=q.limit,
         sort=q.sort,
         weights=Weights(q.w_distance, q.w_grade, q.w_certified),
@@ -186,34 +156,23 @@ def _answer(store: ProviderStore, query: NearestQuery, q: NearestParams) -> Resp
     responses={404: {"model": ErrorOut}, 503: {"model": ErrorOut}},
     summary="One provider by id",
 )
-def get_provider(
-    store: StoreDep,
-    provider_id: Annotated[str, Path(min_length=1, max_length=100)],
-    crs: CRS = CRS.WGS84,
-) -> ProviderOut | JSONResponse:
-    provider = store.get(provider_id)
-    if provider is None or not provider.active:
-        return JSONResponse(
-            status_code=404,
-            content=error_body(
-                "not_found",
-                f"no provider with id {provider_id!r}; ids come from /v1/providers/nearest",
-            ),
-        )
+def get_provider(provider: ProviderDep, crs: CRS = CRS.WGS84) -> ProviderOut:
     return provider_out(provider, crs)
 
 
-def _outside(lat: float, lon: float, beyond_m: float, max_km: float, city: str) -> JSONResponse:
-    """422 for a query point outside the served area: where it is, and what is served."""
+def _outside(
+    lat: float, lon: float, beyond_m: float, max_km: float, city: str
+) -> OutsideServedAreaError:
+    """The 422 for a query point outside the served area: where it is, and what is served."""
     message = (
         f"lat, lon: the point ({lat:g}, {lon:g}) is {beyond_m / 1000:,.1f} km from {city}; "
         f"this service answers for points in {city} or within {max_km:g} km of it"
     )
     allowed = f"a point within {max_km:g} km of {city}"
-    details = [
-        {"parameter": name, "message": message, "allowed": allowed, "got": value}
-        for name, value in (("lat", lat), ("lon", lon))
-    ]
-    return JSONResponse(
-        status_code=422, content=error_body("outside_served_area", message, details)
+    return OutsideServedAreaError(
+        message,
+        [
+            ParameterProblem(name, message, allowed, value)
+            for name, value in (("lat", lat), ("lon", lon))
+        ],
     )

@@ -7,9 +7,9 @@ from typing import Any
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 
-from api.deps import BackendDep
+from api.dependencies import BackendDep
 from api.errors import RETRY_AFTER_S, current_request_id, log
-from api.schemas import CategoryOut, HealthOut, LiveOut
+from jzmap.presentation.schemas import CategoryOut, HealthOut, LiveOut
 from providers.model import Category
 from providers.store import StoreUnavailableError
 

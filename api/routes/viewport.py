@@ -12,18 +12,17 @@ from __future__ import annotations
 import math
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query
-from fastapi.responses import JSONResponse, Response
+from fastapi import APIRouter, Query
+from fastapi.responses import Response
 
-from api.deps import SettingsDep, StoreDep
-from api.errors import error_body
+from api.dependencies import FiltersDep, SettingsDep, StoreDep
 from api.params import ALLOWED
-from api.presenters import layer_out
-from api.schemas import ErrorOut, LayerOut
 from geo.crs import CRS, to_wgs84
+from jzmap.presentation.presenters import layer_out
+from jzmap.presentation.schemas import ErrorOut, LayerOut
 from jzmap.wiring import district_points
-from providers.model import Category, Grade, Kind
-from providers.store import BBox, Filters
+from providers.errors import InvalidParameterError, ParameterProblem
+from providers.store import BBox
 from providers.viewport import (
     DISTRICTS_BELOW_ZOOM,
     ZOOM_BOUNDS,
@@ -65,14 +64,14 @@ def viewport_px(box: BBox, zoom: int) -> tuple[float, float]:
     return width, height
 
 
-def _box_too_large(box: BBox, zoom: int, got: str) -> JSONResponse | None:
-    """A 422 for a box larger than a screen shows at ``zoom``; ``None`` when it fits."""
+def check_box_fits(box: BBox, zoom: int, got: str) -> None:
+    """Raise a 422 for a box larger than a screen shows at ``zoom``."""
     if zoom < DISTRICTS_BELOW_ZOOM:
-        return None  # counts per district: the box is not used
+        return  # counts per district: the box is not used
     zoom = min(zoom, FINEST_ZOOM)
     width, height = viewport_px(box, zoom)
     if max(width, height) <= MAX_VIEWPORT_PX:
-        return None
+        return
     widest_deg = MAX_VIEWPORT_PX / (_TILE_PX * 2.0**zoom) * 360.0
     message = (
         f"bbox: {box.east - box.west:.4g}° × {box.north - box.south:.4g}° is more than a map "
@@ -81,15 +80,23 @@ def _box_too_large(box: BBox, zoom: int, got: str) -> JSONResponse | None:
         f"view, or a zoom below {DISTRICTS_BELOW_ZOOM} for counts per district"
     )
     allowed = f"{ALLOWED['bbox']}; at most {MAX_VIEWPORT_PX:,} pixels a side at the zoom"
-    detail = {"parameter": "bbox", "message": message, "allowed": allowed, "got": got}
-    return JSONResponse(status_code=422, content=error_body("invalid_parameter", message, [detail]))
+    raise InvalidParameterError(message, [ParameterProblem("bbox", message, allowed, got)])
 
 
 def parse_bbox(text: str, crs: CRS) -> BBox:
     """``west,south,east,north`` in ``crs`` to a WGS-84 box holding all four corners.
 
-    Raises ``ValueError`` with a message for a person.
+    Raises :class:`~providers.errors.InvalidParameterError` (a 422) saying what is wrong.
     """
+    try:
+        return _wgs84_box(text, crs)
+    except ValueError as exc:
+        raise InvalidParameterError.of(
+            "bbox", str(exc), got=text, allowed=ALLOWED["bbox"]
+        ) from None
+
+
+def _wgs84_box(text: str, crs: CRS) -> BBox:
     parts = text.split(",")
     try:
         west, south, east, north = (float(part) for part in parts)
@@ -101,24 +108,6 @@ def parse_bbox(text: str, crs: CRS) -> BBox:
         south, north = float(min(lat)), float(max(lat))
     # A viewport may reach past the poles or the antimeridian when zoomed far out.
     return BBox(max(west, -180.0), max(south, -90.0), min(east, 180.0), min(north, 90.0))
-
-
-def _filters(
-    category: Category | None = None,
-    min_grade: Annotated[
-        Grade | None, Query(description="companies graded at least this; stations stay")
-    ] = None,
-    kind: Kind | None = None,
-    certified_only: bool = False,
-    include_approximate: bool = False,
-) -> Filters:
-    return Filters(
-        category=category,
-        min_grade=min_grade,
-        kind=kind,
-        certified_only=certified_only,
-        include_approximate=include_approximate,
-    )
 
 
 @router.get(
@@ -139,7 +128,7 @@ def _filters(
 def layer(
     store: StoreDep,
     settings: SettingsDep,
-    filters: Annotated[Filters, Depends(_filters)],
+    filters: FiltersDep,
     bbox: Annotated[
         str,
         Query(
@@ -154,18 +143,8 @@ def layer(
     zoom: Annotated[int, Query(ge=ZOOM_BOUNDS[0], le=ZOOM_BOUNDS[1])],
     crs: Annotated[CRS, Query(description="CRS of the bbox and of the answer")] = CRS.WGS84,
 ) -> Response:
-    try:
-        box = parse_bbox(bbox, crs)
-    except ValueError as exc:
-        message = f"bbox: {exc}; allowed: {ALLOWED['bbox']}"
-        detail = {"parameter": "bbox", "message": message, "allowed": ALLOWED["bbox"]}
-        return JSONResponse(
-            status_code=422,
-            content=error_body("invalid_parameter", message, [{**detail, "got": bbox}]),
-        )
-    too_large = _box_too_large(box, zoom, bbox)
-    if too_large is not None:
-        return too_large
-    answer = viewport_layer(store, box, zoom, filters, settings.map.map_point_cap)
+    box = parse_bbox(bbox, crs)
+    check_box_fits(box, zoom, bbox)
+    answer = viewport_layer(store, box, zoom, filters.filters(), settings.map.map_point_cap)
     body = layer_out(answer, crs, district_points(settings.city))
     return Response(body.model_dump_json(), media_type="application/geo+json")

@@ -288,7 +288,7 @@ class CoverageCandidatesOut(BaseModel):
     sites: list[CandidateSiteOut]
 
 
-# -- dynamic grades (issue 6) -----------------------------------------------------------
+# -- dynamic grades ---------------------------------------------------------------------
 
 
 class _InputModel(BaseModel):

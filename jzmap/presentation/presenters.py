@@ -11,7 +11,8 @@ import numpy as np
 import numpy.typing as npt
 from pydantic import TypeAdapter
 
-from api.schemas import (
+from geo.crs import CRS, from_wgs84
+from jzmap.presentation.schemas import (
     FeatureOut,
     LayerOut,
     MatchOut,
@@ -19,7 +20,6 @@ from api.schemas import (
     ProviderOut,
     WeightsOut,
 )
-from geo.crs import CRS, from_wgs84
 from providers.model import Precision, Provider, mask_phone
 from providers.ranking import Match, NearestQuery
 from providers.viewport import Layer, LayerMode

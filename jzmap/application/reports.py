@@ -57,7 +57,7 @@ def print_report(report: IngestReport) -> None:
         ("  unchanged", report.unchanged),
         ("deactivated", report.deactivated),
         ("rejected", report.rejected),
-        # What the grade book and the practitioners registry kept (see jzmap.imports).
+        # What the grade book and the practitioners registry kept (see jzmap.application.imports).
         ("dynamic grades kept", report.grades_kept),
         ("derived counts kept", report.counts_derived),
         ("new official grades", report.rebaselined),

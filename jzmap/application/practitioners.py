@@ -18,13 +18,13 @@ company named in it is recounted), so re-sending a batch repairs the provider re
 
 *One rule, three callers.* :func:`publish_counts` is the recount: a practitioners load
 runs it for the companies the batch touched, the evaluations feed for the company of a
-practitioner it blacklists (:mod:`jzmap.grades`), and a provider import applies the same
-counts to the rows it stores (:mod:`jzmap.imports`), so an import no longer overwrites them
-with the file's own 持证人数.
+practitioner it blacklists (:mod:`jzmap.application.grades`), and a provider import applies
+the same counts to the rows it stores (:mod:`jzmap.application.imports`), so an import no
+longer overwrites them with the file's own 持证人数.
 
 *New official ratings.* A practitioner's ``stars`` are the official rating their dynamic
-grade starts from (:mod:`jzmap.grades`). Given the grade book, a load compares the stars of
-every practitioner it stored — inserted, updated or unchanged — with the baselines of
+grade starts from (:mod:`jzmap.application.grades`). Given the grade book, a load compares
+the stars of every practitioner it stored — inserted, updated or unchanged — with the baselines of
 those already evaluated (one query, :meth:`~providers.gradebook.GradeBook.subject_grades`).
 Stars that differ are a new official rating: the grade book takes them as the
 practitioner's baseline from the load's time
@@ -32,8 +32,8 @@ practitioner's baseline from the load's time
 JSON API, ``"official:<file>"`` for a file import: :data:`OFFICIAL_CAUSE`), with an audit
 record in their grade history.
 Evaluations that took effect before it no longer count, later ones move the grade from
-there: the rule for companies' new official grades (:mod:`jzmap.imports`). ``rebaselined``
-in the report lists them. Left alone:
+there: the rule for companies' new official grades (:mod:`jzmap.application.imports`).
+``rebaselined`` in the report lists them. Left alone:
 
 * practitioners never evaluated: a load creates no grade-book entry; their first
   evaluation takes the registry's stars then;
@@ -70,7 +70,7 @@ from providers.registry import PractitionerRegistry, UpsertOutcome
 from providers.store import ProviderStore
 
 # The audit cause of a new official rating, as for companies' new official grades
-# (jzmap.imports): the file it came in, or REGISTRY_SOURCE for the JSON API.
+# (jzmap.application.imports): the file it came in, or REGISTRY_SOURCE for the JSON API.
 OFFICIAL_CAUSE = "official:{source}"
 REGISTRY_SOURCE = "registry"
 

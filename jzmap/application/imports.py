@@ -2,8 +2,8 @@
 
 :func:`run_provider_import` is what ``jzmap ingest`` and ``POST /v1/admin/imports`` run.
 A registry file carries each company's official 信用等级 and its own 持证人数; the platform
-holds the dynamic grade (:mod:`jzmap.grades`) and the counts derived from the
-practitioners registry (:mod:`jzmap.practitioners`). Three steps keep both:
+holds the dynamic grade (:mod:`jzmap.application.grades`) and the counts derived from the
+practitioners registry (:mod:`jzmap.application.practitioners`). Three steps keep both:
 
 1. **Overlay.** Before the import, read every evaluated company's (baseline, current)
    grade from the grade book and every company's practitioner counts from the registry at
@@ -40,7 +40,7 @@ from pathlib import Path
 
 from ingest import Ingester, IngestOptions, IngestReport
 from ingest.overlay import ImportOverlay
-from jzmap.practitioners import publish_counts
+from jzmap.application.practitioners import publish_counts
 from providers.evaluations import CHINA_TZ, Subject
 from providers.gradebook import Baseline, GradeBook
 from providers.model import Kind, Provider

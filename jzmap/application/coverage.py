@@ -55,6 +55,7 @@ from gaps.summary import DEFAULT_QUANTILES, SUMMARY_COLUMNS
 from ingest.readers import FORMULA_START
 from jzmap.settings import CitySettings, CoverageSettings
 from jzmap.wiring import districts_layer
+from providers.errors import InvalidParameterError, ParameterProblem
 from providers.model import Category, Grade, Provider
 from providers.store import BBox, Filters, ProviderStore
 
@@ -77,13 +78,21 @@ DISTRICT_COLUMNS: tuple[str, ...] = (
 )
 
 
-class UnknownDistrictError(ValueError):
-    """A district name the boundary layer does not have; ``known`` lists those it has."""
+class UnknownDistrictError(InvalidParameterError, ValueError):
+    """A district name the boundary layer does not have; ``known`` lists those it has.
+
+    Examples
+    --------
+    >>> str(UnknownDistrictError("朝阳区", ["越秀区", "海珠区"]))
+    "district: unknown district '朝阳区'; allowed: 越秀区, 海珠区"
+    """
 
     def __init__(self, name: str, known: Sequence[str]) -> None:
         self.name = name
         self.known = tuple(known)
-        super().__init__(f"unknown district {name!r}; known: {', '.join(self.known)}")
+        allowed = ", ".join(self.known)
+        message = f"district: unknown district {name!r}; allowed: {allowed}"
+        super().__init__(message, [ParameterProblem("district", message, allowed, name)])
 
 
 class OnceCache(Generic[K, V]):

@@ -12,16 +12,16 @@ practitioner must be in the practitioners registry; their baseline is the regist
 officially assigned ``stars``, or :data:`DEFAULT_PRACTITIONER_STARS` (3, the middle of the
 scale) for a registered practitioner not yet rated. Baselines are fixed at a subject's
 first evaluation; a later official assessment rebaselines the subject — a company's in a
-provider import whose grade changed (:mod:`jzmap.imports`), a practitioner's in a
-registry load whose stars changed (:mod:`jzmap.practitioners`, JSON or file): evaluations
-that took effect before it no longer count, as :mod:`providers.grading` rules.
+provider import whose grade changed (:mod:`jzmap.application.imports`), a practitioner's in
+a registry load whose stars changed (:mod:`jzmap.application.practitioners`, JSON or file):
+evaluations that took effect before it no longer count, as :mod:`providers.grading` rules.
 
 *Blacklisting.* When the engine blacklists a practitioner (a verified serious or grave
 complaint), the registry record is blacklisted too
 (:func:`providers.practitioners.blacklist`: certificate revoked, re-application barred for
 3 years) on the China-time date the engine blacklisted them, with the complaint's id as
 the cause, and the company's public certified count is recounted at once
-(:func:`jzmap.practitioners.publish_counts`).
+(:func:`jzmap.application.practitioners.publish_counts`).
 
 *Partial batches.* An evaluation that cannot be recorded (an unknown company or
 practitioner, a station, an id already used with other content) is reported with its
@@ -46,7 +46,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from jzmap.practitioners import china_today, publish_counts
+from jzmap.application.practitioners import china_today, publish_counts
 from providers.evaluations import CHINA_TZ, Evaluation, Subject, SubjectKind
 from providers.gradebook import Baseline, GradeBook, Outcome
 from providers.grading import DEFAULT_MODEL, GradeChange, GradeState, GradingModel
@@ -57,8 +57,8 @@ from providers.store import ProviderStore
 
 # The baseline of a registered practitioner the register has not rated yet (and of every
 # practitioner when no registry is given): the middle of the scale, so evidence can move
-# them either way. A rating assigned later rebaselines them (jzmap.practitioners), unless it
-# is this very value.
+# them either way. A rating assigned later rebaselines them (jzmap.application.practitioners),
+# unless it is this very value.
 DEFAULT_PRACTITIONER_STARS = Stars.THREE
 BLACKLIST_REASON = "严重投诉属实 (a verified serious or grave complaint; the grade engine)"
 
@@ -102,7 +102,7 @@ def apply_evaluations(
     (``JZMAP_GRADES_BASELINE_SINCE``); it is used only the first time a subject is
     evaluated. ``registry`` is the practitioners registry: practitioner subjects must be
     in it, their stars are their baseline (at their first evaluation; stars changed later
-    rebaseline them when the registry is loaded, :mod:`jzmap.practitioners`) and
+    rebaseline them when the registry is loaded, :mod:`jzmap.application.practitioners`) and
     blacklistings are written back to it. Pass it (the API does); without it practitioners
     are neither checked nor written back and start from :data:`DEFAULT_PRACTITIONER_STARS`
     (the behaviour before the registry).

@@ -1,4 +1,5 @@
-"""Coverage analyses to public response bodies (the coverage side of :mod:`api.presenters`).
+"""Coverage analyses to public response bodies (the coverage side of
+:mod:`jzmap.presentation.presenters`).
 
 Shared by the API and the offline report (:mod:`maps.coverage_report`), so the report draws
 exactly what ``/v1/coverage/cells`` and ``/v1/coverage/candidates`` answer.
@@ -14,11 +15,11 @@ import numpy as np
 import shapely
 from pydantic_core import to_json
 
-from api.presenters import coordinates_in
-from api.schemas import CandidateSiteOut, CoverageQueryOut
 from gaps import SitePlan
 from geo.crs import CRS
-from jzmap.coverage import Analysis
+from jzmap.application.coverage import Analysis
+from jzmap.presentation.presenters import coordinates_in
+from jzmap.presentation.schemas import CandidateSiteOut, CoverageQueryOut
 
 
 def query_out(analysis: Analysis, district: str | None, crs: CRS | None) -> CoverageQueryOut:

@@ -5,9 +5,10 @@ those kinds run. Every file is read and its headers checked first (:mod:`ingest.
 a file that cannot be processed at all stops the import before anything is written. Rows
 become domain records (:mod:`ingest.practitioners`, :mod:`ingest.evaluations`); those that
 pass go to the very functions the JSON admin endpoints use —
-:func:`jzmap.practitioners.load_practitioners` and :func:`jzmap.grades.apply_evaluations`
-— and their per-item outcomes are mapped back to file and line. Every row ends up stored
-(inserted, updated or unchanged) or rejected with its column and reason.
+:func:`jzmap.application.practitioners.load_practitioners` and
+:func:`jzmap.application.grades.apply_evaluations` — and their per-item outcomes are mapped
+back to file and line. Every row ends up stored (inserted, updated or unchanged) or rejected
+with its column and reason.
 
 *One call per import.* A practitioners load recounts every company it names once it has
 stored the records; a file loaded in batches would recount a big company once per batch
@@ -42,8 +43,8 @@ from ingest.practitioners import SYNONYMS as PRACTITIONER_SYNONYMS
 from ingest.practitioners import parse_practitioners, scrub_reason
 from ingest.readers import Table
 from ingest.records import Problem
-from jzmap.grades import apply_evaluations
-from jzmap.practitioners import load_practitioners
+from jzmap.application.grades import apply_evaluations
+from jzmap.application.practitioners import load_practitioners
 from providers.evaluations import Evaluation
 from providers.gradebook import GradeBook, Outcome, evaluation_type, grade_text
 from providers.practitioners import Practitioner
@@ -90,7 +91,7 @@ def run_feed(
 
     Practitioners need ``registry``; with ``gradebook`` too, evaluated practitioners whose
     official stars changed are rebaselined from ``now`` (default: now), the audit cause
-    naming the file (``"official:<file>"``, see :mod:`jzmap.practitioners`), and the
+    naming the file (``"official:<file>"``, see :mod:`jzmap.application.practitioners`), and the
     report's ``rebaselined`` counts them. Evaluations need ``gradebook`` and
     ``baseline_since`` (``JZMAP_GRADES_BASELINE_SINCE``), and ``registry`` for
     practitioner subjects (they must be registered; their stars are the baseline;
