@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, wait
 
 import psycopg
 import pytest
@@ -39,8 +39,17 @@ def test_the_write_timeout_stops_an_import_and_keeps_the_store(postgis_migrated:
         try:
             store.delete_all()
             store.upsert([company(1, 113.3, 23.1)])
-            with pytest.raises(StoreUnavailableError, match="statement timeout"):
-                store.upsert(_slow(20_001, pause_s=0.4))
+            # Another session holds a lock the import's merge must wait for, so the write
+            # timeout decides, not how fast this machine merges a batch (about the 0.3 s
+            # itself for 20,000 rows). It lets go after 3 s: an import still waiting then
+            # (no write timeout; the read one is 10 s) would finish, and the test fail.
+            with store.engine.connect() as other, ThreadPoolExecutor(1) as pool:
+                other.execute(sa.text("LOCK TABLE providers IN SHARE MODE"))
+                importing = pool.submit(store.upsert, _slow(1_000, pause_s=0))
+                wait([importing], timeout=3.0)
+                other.rollback()
+                with pytest.raises(StoreUnavailableError, match="statement timeout"):
+                    importing.result()
             assert store.count() == 1
         finally:
             store.delete_all()
