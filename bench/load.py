@@ -78,8 +78,8 @@ import sqlalchemy as sa
 
 from bench.nearest import fill, free_port, query_points
 from geo.boundaries import CityBoundary, ServedArea, load_districts
+from geo.package_data import REFERENCE_DIR
 from jzmap.demo import DEFAULT_COMPANIES, DEFAULT_SEED, generate_demo
-from jzmap.settings import REFERENCE_DIR
 from providers.store import ProviderStore
 from providers.stores.embedded import EmbeddedStore
 from providers.stores.postgis import PostgisStore, make_engine, sqlalchemy_url, upgrade_schema

@@ -9,7 +9,8 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from jzmap.settings import REFERENCE_DIR, Settings
+from geo.package_data import REFERENCE_DIR
+from jzmap.settings import Settings
 from providers.model import Provider
 from providers.store import ProviderStore
 

@@ -13,9 +13,8 @@ from pydantic import AliasChoices, AwareDatetime, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from geo.crs import CRS
-
-PROJECT_ROOT = Path(__file__).resolve().parents[1]
-REFERENCE_DIR = PROJECT_ROOT / "data" / "guangzhou"
+from geo.package_data import REFERENCE_DIR
+from jzmap.paths import default_data_dir
 
 
 class Settings(BaseSettings):
@@ -29,8 +28,9 @@ class Settings(BaseSettings):
         description="postgresql://user@host:port/db selects the PostGIS store",
     )
     data_dir: Path = Field(
-        default=PROJECT_ROOT / "var" / "embedded",
-        description="where the embedded store keeps providers.sqlite",
+        default_factory=default_data_dir,
+        description="where the embedded store keeps providers.sqlite (default: the user's "
+        "data directory, ~/.local/share/jzmap on Linux)",
     )
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)

@@ -18,9 +18,10 @@ import pytest
 from playwright.sync_api import Browser, ConsoleMessage, Page, Playwright, sync_playwright
 
 from api.app import create_app
+from geo.package_data import REFERENCE_DIR
 from jzmap.demo import generate_demo
 from jzmap.services import district_points, districts_layer
-from jzmap.settings import REFERENCE_DIR, Settings
+from jzmap.settings import Settings
 from maps.export import export_static_map
 from providers.store import ProviderStore
 from providers.stores.embedded import EmbeddedStore

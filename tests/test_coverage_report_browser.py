@@ -15,10 +15,11 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Browser, Dialog, Page, sync_playwright
 
+from geo.package_data import REFERENCE_DIR
 from jzmap.coverage import CoverageQuery, CoverageService
 from jzmap.demo import generate_demo
 from jzmap.services import districts_layer
-from jzmap.settings import REFERENCE_DIR, Settings
+from jzmap.settings import Settings
 from maps.coverage_report import render_coverage_report
 from providers.model import Category
 from providers.stores.embedded import EmbeddedStore

@@ -15,6 +15,7 @@ import pytest
 
 from geo.boundaries import CityBoundary, load_districts
 from geo.geocoding import GazetteerGeocoder, GeocoderChain
+from geo.package_data import REFERENCE_DIR
 from ingest import Ingester, UnreadableFileError, write_rejects
 from ingest.feeds import FeedKind
 from ingest.limits import (
@@ -30,7 +31,6 @@ from ingest.limits import (
 )
 from ingest.readers import MAX_JSON_DEPTH, json_depth
 from jzmap.feeds import FeedOptions, run_feed
-from jzmap.settings import REFERENCE_DIR
 from providers.identity import company_id
 from providers.store import ProviderStore
 from tests.helpers import credit_code

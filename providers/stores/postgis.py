@@ -26,7 +26,6 @@ from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
-from pathlib import Path
 from typing import Any, LiteralString, NamedTuple, TypeVar
 
 import h3
@@ -42,6 +41,7 @@ from psycopg import sql as pg_sql
 from sqlalchemy.engine import Connection, Engine
 
 from geo.geodesy import degree_box, geodesic_lower_bound_m
+from geo.package_data import package_path
 from providers.model import Category, Kind, Provider
 from providers.score_index import ScoreIndex
 from providers.scoring import ScoreSpec
@@ -63,7 +63,7 @@ from providers.stores.rows import (
 )
 
 T = TypeVar("T")
-MIGRATIONS_DIR = Path(__file__).with_name("migrations")
+MIGRATIONS_DIR = package_path("providers.stores", "migrations")
 _BUMP_DATA_VERSION = sa.text("UPDATE jzmap_meta SET value = value + 1 WHERE key = 'data_version'")
 
 _POINT = "ST_SetSRID(ST_MakePoint(%(lon)s, %(lat)s), 4326)"
