@@ -463,7 +463,7 @@ def warm_workers(port: int, paths: list[str], workers: int) -> None:
 
 
 def wrk(
-    port: int, script: Path, clients: int, duration: float, server_pid: int, pg_pid: int | None
+    port: int, script: Path, clients: int, duration: float, *, server_pid: int, pg_pid: int | None
 ) -> tuple[dict[str, int], float, float, float | None, float, float]:
     """One wrk run: its JSON summary and the cores used by wrk, the server, PostgreSQL,
     and everything else over the run, and the busiest worker's share of the server's."""
@@ -518,6 +518,7 @@ def bench_backend(
     size: str,
     backend: str,
     env: dict[str, str],
+    *,
     workers: int,
     clients_levels: list[int],
     duration: float,
@@ -540,13 +541,25 @@ def bench_backend(
             # A short run at the highest concurrency warms PostgreSQL's buffers, the page
             # cache and every worker's thread pool before anything is measured.
             for endpoint in (DEFAULT, DISTANCE, FAR):
-                wrk(port, scripts[endpoint], max(clients_levels), 2, proc.pid, pg_pid)
+                wrk(
+                    port,
+                    scripts[endpoint],
+                    max(clients_levels),
+                    2,
+                    server_pid=proc.pid,
+                    pg_pid=pg_pid,
+                )
             for clients in clients_levels:
                 for endpoint in ENDPOINTS:
                     died = log.read_text(errors="replace").count("] died")
                     for _ in range(_REPEATS + 1):
                         s, client, server, postgres, other, busiest = wrk(
-                            port, scripts[endpoint], clients, duration, proc.pid, pg_pid
+                            port,
+                            scripts[endpoint],
+                            clients,
+                            duration,
+                            server_pid=proc.pid,
+                            pg_pid=pg_pid,
                         )
                         if clients < 2 * workers or workers < 2 or busiest <= _LOPSIDED:
                             break
@@ -737,12 +750,12 @@ def main() -> None:
                     size,
                     backend,
                     env,
-                    args.workers,
-                    clients_levels,
-                    args.duration,
-                    mixes,
-                    pg_pid,
-                    runs,
+                    workers=args.workers,
+                    clients_levels=clients_levels,
+                    duration=args.duration,
+                    mixes=mixes,
+                    pg_pid=pg_pid,
+                    runs=runs,
                 )
             except Exception as exc:  # report the other cities' figures all the same
                 print(f"   {backend} at {size}: gave up: {exc}", file=sys.stderr)

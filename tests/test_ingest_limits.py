@@ -184,7 +184,7 @@ def _xlsx_with(tmp_path: Path, prologue: str, cell: str) -> Path:
         ('<!DOCTYPE x [<!ENTITY e SYSTEM "file:///etc/passwd">]>', "&e;", "DTD"),
     ],
 )
-def test_xlsx_with_a_dtd_or_an_entity_is_refused(
+def test_xlsx_with_a_dtd_or_an_entity_is_refused(  # noqa: PLR0917 (pytest passes each by name)
     tmp_path: Path, ingester: Ingester, store: ProviderStore, prologue: str, cell: str, message: str
 ) -> None:
     path = _xlsx_with(tmp_path, prologue, cell)
