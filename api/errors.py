@@ -24,7 +24,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import Send
 
 from api.params import ALLOWED
-from jzmap.settings import PROJECT_ROOT
+from jzmap.paths import install_roots
 from providers.errors import JzmapError
 
 RETRY_AFTER_S = 5
@@ -53,7 +53,8 @@ _PATH_ROOTS = sorted(
         "/work",
         "/data",
         tempfile.gettempdir(),
-        "/" + PROJECT_ROOT.parts[1] if len(PROJECT_ROOT.parts) > 1 else "/",
+        # where the program runs from: a checkout, or a virtualenv's site-packages
+        *("/" + root.parts[1] for root in install_roots() if len(root.parts) > 1),
     }
     - {"/"},
     key=len,

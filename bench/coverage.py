@@ -46,8 +46,8 @@ from gaps import (
 )
 from geo.boundaries import load_districts
 from geo.geodesy import ecef_xyz
+from geo.package_data import REFERENCE_DIR
 from jzmap.application.demo import generate_demo
-from jzmap.settings import REFERENCE_DIR
 from providers.model import Category
 
 T = TypeVar("T")

@@ -30,8 +30,8 @@ import sqlalchemy as sa
 from geo.boundaries import CityBoundary, load_districts
 from geo.crs import wgs84_to_gcj02
 from geo.geocoding import GeocoderChain
+from geo.package_data import REFERENCE_DIR
 from ingest import Ingester, IngestOptions
-from jzmap.settings import REFERENCE_DIR
 from providers.credit_code import credit_code_check_char
 from providers.stores.embedded import EmbeddedStore
 from providers.stores.engine import make_engine, sqlalchemy_url, upgrade_schema

@@ -78,8 +78,8 @@ import sqlalchemy as sa
 
 from bench.nearest import fill, free_port, query_points
 from geo.boundaries import CityBoundary, ServedArea, load_districts
+from geo.package_data import REFERENCE_DIR
 from jzmap.application.demo import DEFAULT_COMPANIES, DEFAULT_SEED, generate_demo
-from jzmap.settings import REFERENCE_DIR
 from providers.store import ProviderStore
 from providers.stores.embedded import EmbeddedStore
 from providers.stores.engine import make_engine, sqlalchemy_url, upgrade_schema
@@ -467,7 +467,7 @@ def warm_workers(port: int, paths: list[str], workers: int) -> None:
 
 
 def wrk(
-    port: int, script: Path, clients: int, duration: float, server_pid: int, pg_pid: int | None
+    port: int, script: Path, clients: int, duration: float, *, server_pid: int, pg_pid: int | None
 ) -> tuple[dict[str, int], float, float, float | None, float, float]:
     """One wrk run: its JSON summary and the cores used by wrk, the server, PostgreSQL,
     and everything else over the run, and the busiest worker's share of the server's."""
@@ -522,6 +522,7 @@ def bench_backend(
     size: str,
     backend: str,
     env: dict[str, str],
+    *,
     workers: int,
     clients_levels: list[int],
     duration: float,
@@ -544,13 +545,25 @@ def bench_backend(
             # A short run at the highest concurrency warms PostgreSQL's buffers, the page
             # cache and every worker's thread pool before anything is measured.
             for endpoint in (DEFAULT, DISTANCE, FAR):
-                wrk(port, scripts[endpoint], max(clients_levels), 2, proc.pid, pg_pid)
+                wrk(
+                    port,
+                    scripts[endpoint],
+                    max(clients_levels),
+                    2,
+                    server_pid=proc.pid,
+                    pg_pid=pg_pid,
+                )
             for clients in clients_levels:
                 for endpoint in ENDPOINTS:
                     died = log.read_text(errors="replace").count("] died")
                     for _ in range(_REPEATS + 1):
                         s, client, server, postgres, other, busiest = wrk(
-                            port, scripts[endpoint], clients, duration, proc.pid, pg_pid
+                            port,
+                            scripts[endpoint],
+                            clients,
+                            duration,
+                            server_pid=proc.pid,
+                            pg_pid=pg_pid,
                         )
                         if clients < 2 * workers or workers < 2 or busiest <= _LOPSIDED:
                             break
@@ -741,12 +754,12 @@ def main() -> None:
                     size,
                     backend,
                     env,
-                    args.workers,
-                    clients_levels,
-                    args.duration,
-                    mixes,
-                    pg_pid,
-                    runs,
+                    workers=args.workers,
+                    clients_levels=clients_levels,
+                    duration=args.duration,
+                    mixes=mixes,
+                    pg_pid=pg_pid,
+                    runs=runs,
                 )
             except Exception as exc:  # report the other cities' figures all the same
                 print(f"   {backend} at {size}: gave up: {exc}", file=sys.stderr)

@@ -54,8 +54,8 @@ import sqlalchemy as sa
 
 from geo.boundaries import load_districts
 from geo.geodesy import geodesic_distance_m
+from geo.package_data import REFERENCE_DIR
 from jzmap.application.demo import generate_demo
-from jzmap.settings import REFERENCE_DIR
 from providers.model import Category
 from providers.scoring import DEFAULT_HALF_DISTANCE_M, GRADE_VALUES, ScoreSpec, Weights
 from providers.store import Candidate, Filters, ProviderStore

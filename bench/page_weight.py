@@ -22,8 +22,9 @@ from pathlib import Path
 from playwright.sync_api import Browser, sync_playwright
 
 from api.app import create_app
+from geo.package_data import REFERENCE_DIR
 from jzmap.application.demo import generate_demo
-from jzmap.settings import REFERENCE_DIR, Settings
+from jzmap.settings import Settings
 from providers.store import Filters, TallyBy
 from providers.stores import open_backend
 from tests.browser import CHROMIUM_ARGS, chromium_path, serve_app

@@ -1,7 +1,8 @@
 """Coverage gaps: where residents are far from a suitable provider, and where new stations
 would help most (the domain core of the coverage analysis).
 
-Pure functions over data frames, no web framework and no database::
+Pure functions over data frames, no web framework and no database (``REFERENCE_DIR`` is
+``geo.package_data``'s Guangzhou reference data)::
 
     grid     = city_grid(load_districts(REFERENCE_DIR), resolution=8)       # H3 cells
     demand   = demand_from_census(grid, load_districts(REFERENCE_DIR))      # or a layer

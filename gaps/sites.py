@@ -173,12 +173,14 @@ def candidate_sites(
         solver = default_solver(time_limit_s)
     else:
         time_limit_s = getattr(solver, "timeLimit", None)
-    solved = _solve(dem, site, residents[gap_pos], kept, k, catchment_m, solver)
+    solved = _solve(
+        dem, site, residents[gap_pos], kept, k=k, catchment_m=catchment_m, solver=solver
+    )
     chosen, status, gap = solved.chosen, solved.status, solved.gap
     if solved.found_nothing:
         chosen = _greedy(dem, site, residents[gap_pos], kept, k)
         status += GREEDY_STATUS_SUFFIX
-    sites = _site_table(sub, gap_pos, chosen, dem, site, residents)
+    sites = _site_table(sub, gap_pos, chosen, dem=dem, site=site, residents=residents)
 
     # After: every uncovered cell (populated or not) within reach of a new site.
     uncovered = np.nonzero(~covered)[0]
@@ -234,6 +236,7 @@ def _solve(
     site: npt.NDArray[np.int64],
     gap_residents: npt.NDArray[np.float64],
     kept: npt.NDArray[np.int64],
+    *,
     k: int,
     catchment_m: float,
     solver: pulp.LpSolver,
@@ -307,6 +310,7 @@ def _site_table(
     sub: pd.DataFrame,
     gap_pos: npt.NDArray[np.int64],
     chosen: npt.NDArray[np.int64],
+    *,
     dem: npt.NDArray[np.int64],
     site: npt.NDArray[np.int64],
     residents: npt.NDArray[np.float64],

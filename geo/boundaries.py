@@ -49,7 +49,7 @@ def locate(
 
     Examples
     --------
-    >>> from jzmap.settings import REFERENCE_DIR
+    >>> from geo.package_data import REFERENCE_DIR
     >>> districts = load_districts(REFERENCE_DIR)
     >>> rows = locate(districts, [113.3245, 0.0], [23.1064, 0.0])  # Canton Tower, off Africa
     >>> [districts["name"].iloc[rows[0]], int(rows[1])]
@@ -73,7 +73,7 @@ class CityBoundary:
 
     Examples
     --------
-    >>> from jzmap.settings import REFERENCE_DIR
+    >>> from geo.package_data import REFERENCE_DIR
     >>> city = CityBoundary(load_districts(REFERENCE_DIR))
     >>> city.contains([113.3245, 113.1], [23.1064, 24.5]).tolist()
     [True, False]
@@ -129,7 +129,7 @@ class ServedArea:
 
     Examples
     --------
-    >>> from jzmap.settings import REFERENCE_DIR
+    >>> from geo.package_data import REFERENCE_DIR
     >>> area = ServedArea(CityBoundary(load_districts(REFERENCE_DIR)), 50_000)
     >>> area.distance_beyond_m(113.3245, 23.1064) is None     # Canton Tower
     True

@@ -280,7 +280,7 @@ class Ingester:
                 self._locate(batch)
                 rows, ids = _identify(batch)
                 rows, ids = _model_check(batch, rows, ids, source)
-                rows, ids = _first_of_each(batch, rows, ids, seen, path.name, lines)
+                rows, ids = _first_of_each(batch, rows, ids, seen, file=path.name, lines=lines)
                 for i in sorted(batch.warnings):
                     report.warnings.extend(
                         RowWarning(path.name, lines[i], w.column, w.reason)
@@ -606,6 +606,7 @@ def _first_of_each(
     rows: IntArray,
     ids: list[str],
     seen: _Seen,
+    *,
     file: str,
     lines: list[int],
 ) -> tuple[IntArray, list[str]]:

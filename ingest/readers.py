@@ -99,6 +99,7 @@ class TableStream:
         name: str,
         headers: list[str],
         encoding: str | None,
+        *,
         rows: Iterator[tuple[int, list[str]]],
         position: Callable[[], float],
         closer: ExitStack,
@@ -273,10 +274,10 @@ def _open_csv(path: Path, encoding: str | None) -> TableStream:
         path.name,
         [*headers, OVERFLOW_COLUMN],
         used,
-        _fitted(rows, len(headers)),
+        rows=_fitted(rows, len(headers)),
         # Read to the end, the text layer is gone and has closed the file with it.
-        lambda: 1.0 if raw.closed else min(raw.tell() / size, 1.0),
-        closer,
+        position=lambda: 1.0 if raw.closed else min(raw.tell() / size, 1.0),
+        closer=closer,
     )
 
 
@@ -423,7 +424,12 @@ def _open_xlsx(path: Path, sheet: str | None) -> TableStream:
             yield line, values + [""] * (width - len(values))
 
     return TableStream(
-        path.name, headers, None, fitted(), lambda: min(done[0] / total, 1.0), closer
+        path.name,
+        headers,
+        None,
+        rows=fitted(),
+        position=lambda: min(done[0] / total, 1.0),
+        closer=closer,
     )
 
 
@@ -504,9 +510,9 @@ def _open_geojson(path: Path) -> TableStream:
         path.name,
         names,
         None,
-        rows(),
-        lambda: done[0] / max(len(features), 1),
-        ExitStack(),
+        rows=rows(),
+        position=lambda: done[0] / max(len(features), 1),
+        closer=ExitStack(),
     )
 
 

@@ -158,6 +158,47 @@ def _spread(codes: IntArray, per_value: Sequence[T]) -> ObjectArray:
     return _objects(per_value)[codes]
 
 
+class _Cells:
+    """One batch's cells, column by column, and the problems found in them so far (named
+    by the column as the file spells it, or the field's name when the file has none)."""
+
+    __slots__ = ("_blank", "_header", "_headers", "columns", "n", "problems")
+
+    def __init__(self, headers: list[str], records: Sequence[list[str]], header: HeaderMap):
+        self.n = len(records)
+        # (A batch can be empty: every row of it rejected for its cells' lengths.)
+        self.columns: list[tuple[str, ...]] = (
+            list(zip(*records, strict=True)) if self.n else [()] * len(headers)
+        )
+        self._blank: tuple[str, ...] = ("",) * self.n
+        self._headers = headers
+        self._header = header
+        self.problems: dict[int, list[Problem]] = {}
+
+    def cells(self, name: str) -> Sequence[str]:
+        position = self._header.fields.get(name)
+        return self._blank if position is None else self.columns[position]
+
+    def stripped(self, name: str) -> list[str]:
+        return list(map(str.strip, self.cells(name)))
+
+    def column(self, name: str) -> str:
+        position = self._header.fields.get(name)
+        return name if position is None else self._headers[position]
+
+    def fail(self, rows: Iterable[int], name: str, reason: str) -> None:
+        _note(self.problems, rows, Problem(self.column(name), reason))
+
+    def fail_distinct(self, name: str, codes: IntArray, reasons: Sequence[str | None]) -> None:
+        """Record the reason of each distinct value on the rows that hold it."""
+        bad = np.array([r is not None for r in reasons], dtype=np.bool_)
+        if self.n and bad.any():
+            for i in np.flatnonzero(bad[codes]).tolist():
+                reason = reasons[codes[i]]
+                assert reason is not None
+                self.fail((i,), name, reason)
+
+
 def parse_batch(
     headers: list[str],
     records: Sequence[list[str]],
@@ -168,46 +209,54 @@ def parse_batch(
 
     Problems are recorded field by field in the order a reader of the row would meet
     them (name, kind, credit code, grade, categories, phone, counts, CRS, coordinates),
-    so each row's reasons come in that order.
+    so each row's reasons come in that order: the steps below run in that order.
     """
-    n = len(records)
-    # (A batch can be empty: every row of it rejected for its cells' lengths.)
-    columns: list[tuple[str, ...]] = list(zip(*records, strict=True)) if n else [()] * len(headers)
-    blank: tuple[str, ...] = ("",) * n
+    cells = _Cells(headers, records, header)
+    names = cells.stripped("name")
+    cells.fail(np.flatnonzero(lengths(names) == 0).tolist(), "name", "name is empty")
+    kind, company, station = _kinds(cells, defaults.kind)
+    codes = _credit_codes(cells, company)
+    grade = _grades(cells, company, station)
+    category_codes, categories = _distinct(cells.cells("categories"), parse_categories)
+    cells.fail_distinct("categories", category_codes, [p for _, p in categories])
+    phones, warnings = _phones(cells)
+    practitioners, certified = _counts(cells)
+    crs_codes, crs_parsed = _distinct(cells.cells("crs"), parse_crs)
+    cells.fail_distinct("crs", crs_codes, [p for _, p in crs_parsed])
+    crs = _spread(crs_codes, [c or defaults.crs or CRS.WGS84 for c, _ in crs_parsed])
+    lon, lat = _coordinates(cells)
 
-    def cells(name: str) -> Sequence[str]:
-        position = header.fields.get(name)
-        return blank if position is None else columns[position]
+    batch = ParsedBatch(
+        size=cells.n,
+        name=names,
+        kind=kind,
+        credit_code=[c or None for c in codes],
+        credit_grade=grade,
+        categories=_spread(category_codes, [c for c, _ in categories]),
+        phone=phones,
+        practitioners=np.maximum(practitioners, 0),
+        certified_practitioners=np.maximum(certified, 0),
+        crs=crs,
+        lon=lon,
+        lat=lat,
+        text={name: cells.stripped(name) for name in TEXT_FIELDS},
+        extra=_extras(cells.columns, header, cells.n),
+    )
+    # Problems in row order, each row's in field order (dicts keep insertion order).
+    batch.problems = {i: cells.problems[i] for i in sorted(cells.problems)}
+    batch.warnings = warnings
+    return batch
 
-    def stripped(name: str) -> list[str]:
-        return list(map(str.strip, cells(name)))
 
-    def column(name: str) -> str:
-        position = header.fields.get(name)
-        return name if position is None else headers[position]
+def _kinds(cells: _Cells, default: Kind | None) -> tuple[ObjectArray, BoolArray, BoolArray]:
+    """Each row's kind, and which rows are companies and which stations.
 
-    problems: dict[int, list[Problem]] = {}
-
-    def fail(rows: Iterable[int], name: str, reason: str) -> None:
-        _note(problems, rows, Problem(column(name), reason))
-
-    def fail_distinct(name: str, codes: IntArray, reasons: Sequence[str | None]) -> None:
-        """Record the reason of each distinct value on the rows that hold it."""
-        bad = np.array([r is not None for r in reasons], dtype=np.bool_)
-        if n and bad.any():
-            for i in np.flatnonzero(bad[codes]).tolist():
-                reason = reasons[codes[i]]
-                assert reason is not None
-                fail((i,), name, reason)
-
-    names = stripped("name")
-    fail(np.flatnonzero(lengths(names) == 0).tolist(), "name", "name is empty")
-
-    # Kind: the cell, else --kind; a bad cell is its own reason (and --kind still applies).
-    kind_codes, kinds = _distinct(cells("kind"), parse_kind)
-    kind_values = [value or defaults.kind for value, _ in kinds]
+    The cell, else ``--kind``; a bad cell is its own reason (and ``--kind`` still applies).
+    """
+    kind_codes, kinds = _distinct(cells.cells("kind"), parse_kind)
+    kind_values = [value or default for value, _ in kinds]
     kind_unknown = "kind unknown: add a 类型 column or use --kind"
-    fail_distinct(
+    cells.fail_distinct(
         "kind",
         kind_codes,
         [
@@ -218,103 +267,104 @@ def parse_batch(
     kind = _spread(kind_codes, kind_values)
     company = _spread(kind_codes, [k is Kind.COMPANY for k in kind_values]).astype(np.bool_)
     station = _spread(kind_codes, [k is Kind.STATION for k in kind_values]).astype(np.bool_)
+    return kind, company, station
 
-    raw_codes = stripped("credit_code")
+
+def _credit_codes(cells: _Cells, company: BoolArray) -> list[str]:
+    """Each row's credit code, folded to upper-case ASCII ("" for none)."""
+    raw_codes = cells.stripped("credit_code")
     codes = list(map(str.upper, raw_codes))  # fold() is strip() for ASCII cells
     for i in np.flatnonzero(~ascii_mask(raw_codes)).tolist():
         codes[i] = fold(raw_codes[i]).upper()
     has_code = lengths(codes) > 0
     for i in np.flatnonzero(has_code & ~credit_codes_valid(codes)).tolist():
-        fail((i,), "credit_code", credit_code_problem(codes[i]) or "")
-    fail(
+        cells.fail((i,), "credit_code", credit_code_problem(codes[i]) or "")
+    cells.fail(
         np.flatnonzero(company & ~has_code).tolist(),
         "credit_code",
         "a company needs its 18-character credit code",
     )
+    return codes
 
-    grade_codes, grades = _distinct(cells("credit_grade"), lambda u: (parse_grade(u), bool(u)))
-    fail_distinct("credit_grade", grade_codes, [p for (_, p), _ in grades])
+
+def _grades(cells: _Cells, company: BoolArray, station: BoolArray) -> ObjectArray:
+    """Each row's credit grade (None for none): companies need one, stations have none."""
+    grade_codes, grades = _distinct(
+        cells.cells("credit_grade"), lambda u: (parse_grade(u), bool(u))
+    )
+    cells.fail_distinct("credit_grade", grade_codes, [p for (_, p), _ in grades])
     grade = _spread(grade_codes, [g for (g, _), _ in grades])
     graded = _spread(grade_codes, [g is not None for (g, _), _ in grades]).astype(np.bool_)
     grade_given = _spread(grade_codes, [given for _, given in grades]).astype(np.bool_)
-    fail(
+    cells.fail(
         np.flatnonzero(company & ~graded & ~grade_given).tolist(),
         "credit_grade",
         "a company needs a credit grade (5A … A)",
     )
-    fail(
+    cells.fail(
         np.flatnonzero(station & graded).tolist(),
         "credit_grade",
         "grassroots service stations are not graded",
     )
+    return grade
 
-    category_codes, categories = _distinct(cells("categories"), parse_categories)
-    fail_distinct("categories", category_codes, [p for _, p in categories])
 
-    # Phones: cells already in normal form are their own value; the rest are parsed.
-    phones = stripped("phone")
+def _phones(cells: _Cells) -> tuple[list[str], dict[int, list[Problem]]]:
+    """Each row's phone number ("" for none), and a warning where a cell holds several.
+
+    Cells already in normal form are their own value; the rest are parsed.
+    """
+    phones = cells.stripped("phone")
     warnings: dict[int, list[Problem]] = {}
     for i in np.flatnonzero(~canonical_phones(phones)).tolist():
         numbers = split_phones(phones[i])
         value, problem = parse_phone(numbers[0] if numbers else "")
         if problem:
-            fail((i,), "phone", problem)
+            cells.fail((i,), "phone", problem)
         phones[i] = str(value or "")
         if phones[i] and len(numbers) > 1:
-            warnings[i] = [Problem(column("phone"), "several numbers: the first is shown")]
+            warnings[i] = [Problem(cells.column("phone"), "several numbers: the first is shown")]
+    return phones, warnings
 
+
+def _counts(cells: _Cells) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
+    """Each row's practitioners and certified practitioners; -1 where the cell was refused
+    (a count is never negative)."""
     counts: dict[str, npt.NDArray[np.int64]] = {}
     for name in ("practitioners", "certified_practitioners"):
-        count_codes, parsed = _distinct(cells(name), partial(_count, column=column(name)))
-        fail_distinct(name, count_codes, [p for _, p in parsed])
-        # -1: the cell was refused (a count is never negative).
+        count_codes, parsed = _distinct(
+            cells.cells(name), partial(_count, column=cells.column(name))
+        )
+        cells.fail_distinct(name, count_codes, [p for _, p in parsed])
         counts[name] = np.array([-1 if v is None else v for v, _ in parsed], np.int64)[count_codes]
     practitioners, certified = counts["practitioners"], counts["certified_practitioners"]
     for i in np.flatnonzero((practitioners >= 0) & (certified > practitioners)).tolist():
-        fail(
+        cells.fail(
             (i,),
             "certified_practitioners",
             f"{certified[i]} certified holders but only {practitioners[i]} practitioners",
         )
+    return practitioners, certified
 
-    crs_codes, crs_parsed = _distinct(cells("crs"), parse_crs)
-    fail_distinct("crs", crs_codes, [p for _, p in crs_parsed])
-    crs = _spread(crs_codes, [c or defaults.crs or CRS.WGS84 for c, _ in crs_parsed])
 
+def _coordinates(cells: _Cells) -> tuple[FloatArray, FloatArray]:
+    """Each row's longitude and latitude as given (NaN: none); one without the other is
+    refused."""
     coordinates: dict[str, FloatArray] = {}
     for name in ("lon", "lat"):
-        values, refused = parse_coordinates(stripped(name), column(name))
+        values, refused = parse_coordinates(cells.stripped(name), cells.column(name))
         for i, reason in refused.items():
-            fail((i,), name, reason)
+            cells.fail((i,), name, reason)
         coordinates[name] = values
-    given_lon, given_lat = lengths(stripped("lon")) > 0, lengths(stripped("lat")) > 0
+    given_lon = lengths(cells.stripped("lon")) > 0
+    given_lat = lengths(cells.stripped("lat")) > 0
     for name, missing in (("lat", given_lon & ~given_lat), ("lon", given_lat & ~given_lon)):
-        fail(
+        cells.fail(
             np.flatnonzero(missing).tolist(),
             name,
-            f"{column(name)} is missing while the other is given",
+            f"{cells.column(name)} is missing while the other is given",
         )
-
-    batch = ParsedBatch(
-        size=n,
-        name=names,
-        kind=kind,
-        credit_code=[c or None for c in codes],
-        credit_grade=grade,
-        categories=_spread(category_codes, [c for c, _ in categories]),
-        phone=phones,
-        practitioners=np.maximum(practitioners, 0),
-        certified_practitioners=np.maximum(certified, 0),
-        crs=crs,
-        lon=coordinates["lon"],
-        lat=coordinates["lat"],
-        text={name: stripped(name) for name in TEXT_FIELDS},
-        extra=_extras(columns, header, n),
-    )
-    # Problems in row order, each row's in field order (dicts keep insertion order).
-    batch.problems = {i: problems[i] for i in sorted(problems)}
-    batch.warnings = warnings
-    return batch
+    return coordinates["lon"], coordinates["lat"]
 
 
 def _count(text: str, column: str) -> tuple[int | None, str | None]:

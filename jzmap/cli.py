@@ -9,7 +9,8 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from jzmap.settings import REFERENCE_DIR, DatabaseSettings, Settings
+from geo.package_data import REFERENCE_DIR
+from jzmap.settings import DatabaseSettings, Settings
 from providers.model import Provider
 
 if TYPE_CHECKING:
@@ -130,6 +131,8 @@ def demo(
 
 @app.command()
 def ingest(
+    # Keyword-only, as Typer passes every option by name: no call can swap two of them.
+    *,
     files: Annotated[list[Path], typer.Argument(exists=True, dir_okay=False, readable=True)],
     kind: Annotated[
         str | None,
@@ -175,7 +178,15 @@ def ingest(
     if kind is not None and kind.lower() in tuple(FeedKind):
         if crs is not None or mode != "append" or source is not None:
             raise _fail(f"--crs, --mode and --source apply to provider imports, not --kind {kind}")
-        _ingest_feed(files, FeedKind(kind.lower()), encoding, sheet, rejects, report, dry_run)
+        _ingest_feed(
+            files,
+            FeedKind(kind.lower()),
+            encoding=encoding,
+            sheet=sheet,
+            rejects=rejects,
+            report=report,
+            dry_run=dry_run,
+        )
         return
     if mode not in ("append", "snapshot"):
         raise _fail(f"--mode {mode!r}: use append or snapshot")
@@ -211,6 +222,7 @@ def ingest(
 def _ingest_feed(
     files: list[Path],
     kind: FeedKind,
+    *,
     encoding: str | None,
     sheet: str | None,
     rejects: Path | None,
@@ -328,6 +340,7 @@ CertifiedOption = Annotated[
 
 @coverage_app.command("report")
 def coverage_report(
+    *,
     district: Annotated[str, typer.Option(help="the district reported on, e.g. 白云区")],
     category: CategoryOption,
     out: Annotated[Path, typer.Option("--out", help="the HTML file to write", dir_okay=False)],

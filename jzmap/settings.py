@@ -22,9 +22,8 @@ from pydantic.fields import FieldInfo
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from geo.crs import CRS
-
-PROJECT_ROOT = Path(__file__).resolve().parents[1]
-REFERENCE_DIR = PROJECT_ROOT / "data" / "guangzhou"
+from geo.package_data import REFERENCE_DIR
+from jzmap.paths import default_data_dir
 
 
 def _config(prefix: str = "JZMAP_") -> SettingsConfigDict:
@@ -47,9 +46,10 @@ class DatabaseSettings(BaseSettings):
         description="postgresql://user@host:port/db selects the PostGIS store",
     )
     data_dir: Path = Field(
-        default=PROJECT_ROOT / "var" / "embedded",
+        default_factory=default_data_dir,
         validation_alias=AliasChoices("JZMAP_DATA_DIR"),
-        description="where the embedded store keeps providers.sqlite",
+        description="where the embedded store keeps providers.sqlite (default: the user's "
+        "data directory, ~/.local/share/jzmap on Linux)",
     )
     pool_size: int = Field(
         default=5,

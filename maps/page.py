@@ -16,7 +16,6 @@ import json
 import re
 from dataclasses import dataclass, field
 from enum import StrEnum
-from pathlib import Path
 from typing import Any
 
 import folium
@@ -25,10 +24,11 @@ import shapely
 from branca.element import Figure
 
 from geo.crs import CRS, from_wgs84
+from geo.package_data import package_path
 from maps.i18n import Lang, all_labels, category_label, district_label, text
 from providers.model import Category, Grade, Kind
 
-STATIC_DIR = Path(__file__).with_name("static")
+STATIC_DIR = package_path("maps", "static")
 STATIC_URL = "/static"
 LEAFLET_JS = "vendor/leaflet/leaflet.js"
 LEAFLET_CSS = "vendor/leaflet/leaflet.css"

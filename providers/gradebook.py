@@ -207,6 +207,7 @@ def plan_recording(
     stored: Sequence[Evaluation],
     known: Mapping[str, Evaluation],
     incoming: Sequence[Evaluation],
+    *,
     model: GradingModel = DEFAULT_MODEL,
 ) -> Recording:
     """Decide what recording ``incoming`` means, given what is stored (pure).

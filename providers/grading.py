@@ -255,7 +255,25 @@ class Scale:
 
 
 def _scale_problems(s: Scale) -> list[str]:
-    problems: list[str] = []
+    """Everything wrong with a scale, a sentence each, in a fixed order; none when usable.
+
+    Points that cannot be held in hundredths are reported alone: the other checks
+    compute with them.
+    """
+    problems = _unrepresentable_points(s)
+    if problems:
+        return problems
+    problems = [*_weight_problems(s), *_band_floor_problems(s)]
+    if s.feedback_dimension not in s.weights:
+        problems.append(f"feedback dimension {s.feedback_dimension} has no weight")
+    problems += _deduction_problems(s)
+    if min(s.review_step, s.review_cap_per_month, s.visit_cap_per_month) < 0:
+        problems.append("review_step and the monthly caps must be >= 0")
+    return problems
+
+
+def _unrepresentable_points(s: Scale) -> list[str]:
+    """Every number of the scale that is not a whole number of hundredths of a point."""
     points: list[tuple[str, float]] = [
         *((f"weight of {d}", w) for d, w in s.weights.items()),
         *((f"band floor {f}", f) for f in s.band_floors),
@@ -269,13 +287,17 @@ def _scale_problems(s: Scale) -> list[str]:
             for d, v in ds.items()
         ),
     ]
+    problems: list[str] = []
     for what, value in points:
         try:
             _cp(value, what)
         except ValueError as err:
             problems.append(str(err))
-    if problems:
-        return problems
+    return problems
+
+
+def _weight_problems(s: Scale) -> list[str]:
+    problems: list[str] = []
     if not s.weights:
         problems.append("weights are empty")
     if any(not isinstance(d, Dimension) for d in s.weights):
@@ -285,21 +307,26 @@ def _scale_problems(s: Scale) -> list[str]:
     weight_total = sum(_cp(w, "weight") for w in s.weights.values())
     if weight_total != _FULL_CP:
         problems.append(f"weights must sum to 100, they sum to {weight_total / _CP:g}")
+    return problems
+
+
+def _band_floor_problems(s: Scale) -> list[str]:
     floors = [_cp(f, "band floor") for f in s.band_floors]
     if len(floors) != 4 or not all(a > b for a, b in itertools.pairwise(floors)):
-        problems.append("band_floors must be four strictly decreasing scores")
-    elif not (floors[-1] > 0 and floors[0] <= _FULL_CP):
-        problems.append("band_floors must lie within 0 (exclusive) and 100")
-    if s.feedback_dimension not in s.weights:
-        problems.append(f"feedback dimension {s.feedback_dimension} has no weight")
+        return ["band_floors must be four strictly decreasing scores"]
+    if not (floors[-1] > 0 and floors[0] <= _FULL_CP):
+        return ["band_floors must lie within 0 (exclusive) and 100"]
+    return []
+
+
+def _deduction_problems(s: Scale) -> list[str]:
+    problems: list[str] = []
     for severity, deductions in s.complaint_deductions.items():
         for d, value in deductions.items():
             if d not in s.weights:
                 problems.append(f"{severity} complaints deduct from {d}, which has no weight")
             if value < 0:
                 problems.append(f"{severity} deduction from {d} must be >= 0 (points taken)")
-    if min(s.review_step, s.review_cap_per_month, s.visit_cap_per_month) < 0:
-        problems.append("review_step and the monthly caps must be >= 0")
     return problems
 
 
@@ -458,7 +485,9 @@ def initial_state(
     if since.tzinfo is None or since.utcoffset() is None:
         raise GradingError(f"since {since.isoformat()} has no time zone; attach one (e.g. +08:00)")
     since = since.astimezone(CHINA_TZ)
-    score_cp, grade, dims = _evaluate(subject, baseline, (), {}, None, model)
+    score_cp, grade, dims = _evaluate(
+        subject, baseline, feedback=(), deductions={}, blacklisting=None, model=model
+    )
     return GradeState(
         subject=subject,
         baseline=baseline,
@@ -554,7 +583,12 @@ def apply(
         tallies = tuple(MonthTally(m, r, v) for m, (r, v) in sorted(feedback.items()))
         deduction_items = tuple(sorted((d, v) for d, v in deductions.items() if v))
         score_cp, grade, dims = _evaluate(
-            subject, state.baseline, tallies, dict(deduction_items), blacklisting, model
+            subject,
+            state.baseline,
+            feedback=tallies,
+            deductions=dict(deduction_items),
+            blacklisting=blacklisting,
+            model=model,
         )
         after = dataclasses.replace(
             current,
@@ -645,6 +679,7 @@ def _month(at: datetime) -> str:
 def _evaluate(
     subject: Subject,
     baseline: Grade | Stars,
+    *,
     feedback: tuple[MonthTally, ...],
     deductions: Mapping[Dimension, int],
     blacklisting: tuple[datetime, str] | None,

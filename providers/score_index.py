@@ -252,7 +252,9 @@ class ScoreIndex:
         bands = group.admitted(filters)
         if k <= 0 or not bands.size:
             return np.empty(0, dtype=np.int64), np.empty(0, dtype=np.float64)
-        search = _Search(self, group, bands, lon, lat, filters.radius_m, k, spec)
+        search = _Search(
+            self, group, bands, lon=lon, lat=lat, radius_m=filters.radius_m, k=k, spec=spec
+        )
         scan = group.scan(filters, self)
         return search.scan(scan) if scan is not None else search.run()
 
@@ -275,6 +277,7 @@ class _Search:
         index: ScoreIndex,
         group: _Group,
         bands: IntArray,
+        *,
         lon: float,
         lat: float,
         radius_m: float | None,

@@ -13,6 +13,8 @@ shared server is left as it was found.
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -35,6 +37,18 @@ BACKEND_KINDS = ("embedded", pytest.param("postgis", marks=pytest.mark.postgis))
 # The suite fires thousands of requests from one test client; the rate limiter has its own
 # tests (test_abuse.py), which turn it on explicitly.
 os.environ["JZMAP_RATE_LIMIT_PER_MINUTE"] = "0"
+
+# No test may write into the user's real data directory (platformdirs' ~/.local/share/jzmap,
+# the default JZMAP_DATA_DIR): whatever opens a store with default settings, in this process
+# or in a `jzmap` it starts, writes here instead, and the folder goes with the session.
+_SESSION_DATA_DIR = tempfile.mkdtemp(prefix="jzmap-test-data-")
+os.environ["JZMAP_DATA_DIR"] = _SESSION_DATA_DIR
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _session_data_dir() -> Iterator[Path]:
+    yield Path(_SESSION_DATA_DIR)
+    shutil.rmtree(_SESSION_DATA_DIR, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")

@@ -153,6 +153,7 @@ def brute_force_best(
     lon: float,
     lat: float,
     filters: Filters,
+    *,
     k: int,
     spec: ScoreSpec,
 ) -> list[Match]:

@@ -67,7 +67,20 @@ def draft_row(
     line: int, headers: list[str], values: list[str], header: HeaderMap, defaults: RowDefaults
 ) -> Draft:
     draft = Draft(line=line, cells=cells_of(headers, values))
-    # A cell over its limit, or holding what no store keeps, rejects the row unparsed.
+    if _refuse_unstorable(draft, headers, values, header):
+        return draft
+    row = _Row(draft, headers, values, header)
+    # Field by field, in the order a reader of the row meets them (so are its reasons).
+    _identity(row, defaults)
+    _offer(row)
+    _place(row, defaults)
+    return draft
+
+
+def _refuse_unstorable(
+    draft: Draft, headers: list[str], values: list[str], header: HeaderMap
+) -> bool:
+    """A cell over its limit, or holding what no store keeps, rejects the row unparsed."""
     limits = column_limits(len(headers), header, PROVIDER_CHARS)
     for j, cell in enumerate(values):
         label = headers[j].strip() or f"column {j + 1}"
@@ -83,71 +96,98 @@ def draft_row(
                 break
     if draft.problems:
         draft.cells = cells_of(headers, shortened(values, limits))
-        return draft
-    raws = {name: values[position].strip() for name, position in header.fields.items()}
+    return bool(draft.problems)
 
-    def raw(name: str) -> str:
-        return raws.get(name, "")
 
-    def column(name: str) -> str:
-        position = header.fields.get(name)
-        return name if position is None else headers[position]
+class _Row:
+    """One row's stripped cells by field, and its draft to fill."""
 
-    def take(name: str, parsed: tuple[object, str | None]) -> Any:
+    def __init__(
+        self, draft: Draft, headers: list[str], values: list[str], header: HeaderMap
+    ) -> None:
+        self.draft, self.headers, self.values, self.header = draft, headers, values, header
+        self.raws = {name: values[position].strip() for name, position in header.fields.items()}
+
+    def raw(self, name: str) -> str:
+        return self.raws.get(name, "")
+
+    def column(self, name: str) -> str:
+        position = self.header.fields.get(name)
+        return name if position is None else self.headers[position]
+
+    def fail(self, name: str, reason: str) -> None:
+        self.draft.fail(self.column(name), reason)
+
+    def take(self, name: str, parsed: tuple[object, str | None]) -> Any:
         value, problem = parsed
         if problem:
-            draft.fail(column(name), problem)
+            self.fail(name, problem)
         return value
 
-    f = draft.fields
+
+def _identity(row: _Row, defaults: RowDefaults) -> None:
+    """Name, kind, credit code and grade (which the kind decides are required)."""
+    f, raw = row.draft.fields, row.raw
     f["name"] = raw("name")
     if not f["name"]:
-        draft.fail(column("name"), "name is empty")
-    kind = take("kind", parse_kind(raw("kind"))) or defaults.kind
-    if kind is None and not any(p.column == column("kind") for p in draft.problems):
-        draft.fail(column("kind"), "kind unknown: add a 类型 column or use --kind")
+        row.fail("name", "name is empty")
+    kind = row.take("kind", parse_kind(raw("kind"))) or defaults.kind
+    if kind is None and not any(p.column == row.column("kind") for p in row.draft.problems):
+        row.fail("kind", "kind unknown: add a 类型 column or use --kind")
     f["kind"] = kind
     code = fold(raw("credit_code")).upper() or None
     if code is not None and (problem := credit_code_problem(code)):
-        draft.fail(column("credit_code"), problem)
+        row.fail("credit_code", problem)
     if kind is Kind.COMPANY and code is None:
-        draft.fail(column("credit_code"), "a company needs its 18-character credit code")
+        row.fail("credit_code", "a company needs its 18-character credit code")
     f["credit_code"] = code
-    grade = take("credit_grade", parse_grade(raw("credit_grade")))
+    grade = row.take("credit_grade", parse_grade(raw("credit_grade")))
     if kind is Kind.COMPANY and grade is None and not raw("credit_grade"):
-        draft.fail(column("credit_grade"), "a company needs a credit grade (5A … A)")
+        row.fail("credit_grade", "a company needs a credit grade (5A … A)")
     if kind is Kind.STATION and grade is not None:
-        draft.fail(column("credit_grade"), "grassroots service stations are not graded")
+        row.fail("credit_grade", "grassroots service stations are not graded")
     f["credit_grade"] = grade
-    f["categories"] = take("categories", parse_categories(raw("categories")))
+
+
+def _offer(row: _Row) -> None:
+    """Categories, phone and practitioner counts."""
+    f, raw = row.draft.fields, row.raw
+    f["categories"] = row.take("categories", parse_categories(raw("categories")))
     phones = split_phones(raw("phone"))
-    f["phone"] = take("phone", parse_phone(phones[0] if phones else "")) or ""
+    f["phone"] = row.take("phone", parse_phone(phones[0] if phones else "")) or ""
     if f["phone"] and len(phones) > 1:
-        draft.warnings.append(Problem(column("phone"), "several numbers: the first is shown"))
-    practitioners = take(
-        "practitioners", parse_count(raw("practitioners"), column("practitioners"))
+        row.draft.warnings.append(
+            Problem(row.column("phone"), "several numbers: the first is shown")
+        )
+    practitioners = row.take(
+        "practitioners", parse_count(raw("practitioners"), row.column("practitioners"))
     )
-    certified = take(
+    certified = row.take(
         "certified_practitioners",
-        parse_count(raw("certified_practitioners"), column("certified_practitioners")),
+        parse_count(raw("certified_practitioners"), row.column("certified_practitioners")),
     )
     if practitioners is not None and certified is not None and certified > practitioners:
-        draft.fail(
-            column("certified_practitioners"),
+        row.fail(
+            "certified_practitioners",
             f"{certified} certified holders but only {practitioners} practitioners",
         )
     f["practitioners"], f["certified_practitioners"] = practitioners or 0, certified or 0
-    f["crs"] = take("crs", parse_crs(raw("crs"))) or defaults.crs or CRS.WGS84
-    lon = take("lon", parse_coordinate(raw("lon"), column("lon")))
-    lat = take("lat", parse_coordinate(raw("lat"), column("lat")))
+
+
+def _place(row: _Row, defaults: RowDefaults) -> None:
+    """CRS, coordinates, the address fields and the unknown columns."""
+    f, raw = row.draft.fields, row.raw
+    f["crs"] = row.take("crs", parse_crs(raw("crs"))) or defaults.crs or CRS.WGS84
+    lon = row.take("lon", parse_coordinate(raw("lon"), row.column("lon")))
+    lat = row.take("lat", parse_coordinate(raw("lat"), row.column("lat")))
     if bool(raw("lon")) != bool(raw("lat")):
         missing = "lat" if not raw("lat") else "lon"
-        draft.fail(column(missing), f"{column(missing)} is missing while the other is given")
+        row.fail(missing, f"{row.column(missing)} is missing while the other is given")
     f["lon"], f["lat"] = lon, lat
     for name in ("address", "district", "street", "community", "opening_hours", "station_code"):
         f[name] = raw(name)
-    f["extra"] = {h: values[i].strip() for h, i in header.extras.items() if values[i].strip()}
-    return draft
+    values = row.values
+    f["extra"] = {h: values[i].strip() for h, i in row.header.extras.items() if values[i].strip()}
 
 
 def oracle_import(

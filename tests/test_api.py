@@ -10,8 +10,9 @@ from fastapi.testclient import TestClient
 
 from api.app import create_app
 from geo.crs import CRS, from_wgs84
+from geo.package_data import REFERENCE_DIR
 from jzmap.application.demo import generate_demo
-from jzmap.settings import REFERENCE_DIR, Settings
+from jzmap.settings import Settings
 from providers.model import Category
 from providers.stores import Backend
 from tests.helpers import CANTON_TOWER, embedded_backend_at, postgis_backend_at

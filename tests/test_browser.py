@@ -18,8 +18,9 @@ import pytest
 from playwright.sync_api import Browser, ConsoleMessage, Page, Playwright, sync_playwright
 
 from api.app import create_app
+from geo.package_data import REFERENCE_DIR
 from jzmap.application.demo import generate_demo
-from jzmap.settings import REFERENCE_DIR, Settings
+from jzmap.settings import Settings
 from jzmap.wiring import district_points, districts_layer
 from maps.export import export_static_map
 from providers.store import ProviderStore

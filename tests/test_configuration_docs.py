@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
-from jzmap.settings import PROJECT_ROOT, Settings
+from jzmap.settings import Settings
+
+ROOT = Path(__file__).resolve().parents[1]  # the checkout
 
 
 def _configuration_section() -> str:
-    readme = (PROJECT_ROOT / "README.md").read_text("utf-8")
+    readme = (ROOT / "README.md").read_text("utf-8")
     start = readme.index("## Configuration\n")
     end = readme.index("\n## ", start + 1)
     return readme[start:end]

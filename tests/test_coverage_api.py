@@ -32,9 +32,10 @@ from gaps import (
 )
 from geo.boundaries import load_districts
 from geo.crs import CRS, from_wgs84
+from geo.package_data import REFERENCE_DIR
 from jzmap.application.coverage import DISTRICT_COLUMNS, CoverageQuery, CoverageService, OnceCache
 from jzmap.application.demo import generate_demo
-from jzmap.settings import REFERENCE_DIR, Settings
+from jzmap.settings import Settings
 from providers.model import Category, Grade, Provider
 from providers.store import ProviderStore
 from providers.stores import Backend

@@ -15,9 +15,10 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Browser, Dialog, Page, sync_playwright
 
+from geo.package_data import REFERENCE_DIR
 from jzmap.application.coverage import CoverageQuery, CoverageService
 from jzmap.application.demo import generate_demo
-from jzmap.settings import REFERENCE_DIR, Settings
+from jzmap.settings import Settings
 from jzmap.wiring import districts_layer
 from maps.coverage_report import render_coverage_report
 from providers.model import Category

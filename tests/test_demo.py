@@ -9,8 +9,8 @@ import pytest
 
 from geo.boundaries import load_districts, load_streets, locate
 from geo.crs import to_wgs84
+from geo.package_data import REFERENCE_DIR
 from jzmap.application.demo import DEMO_DATASET, generate_demo
-from jzmap.settings import REFERENCE_DIR
 from providers.credit_code import credit_code_problem
 from providers.model import Category, Grade, Kind, Provider
 

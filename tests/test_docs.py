@@ -7,13 +7,14 @@ import base64
 import hashlib
 import re
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 from playwright.sync_api import Browser, sync_playwright
 
 from api.app import create_app
-from jzmap.settings import PROJECT_ROOT, Settings
+from jzmap.settings import Settings
 from maps.docs import CONTENT_SECURITY_POLICY, SWAGGER_UI_DIR, provenance
 from providers.stores import Backend
 from tests.browser import ARTIFACTS, CHROMIUM_ARGS, chromium_path, serve_app
@@ -21,6 +22,8 @@ from tests.helpers import CANTON_TOWER, company, embedded_backend_at
 from tests.rawhttp import open_request, read_response
 
 LON, LAT = CANTON_TOWER
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(scope="module")
@@ -41,7 +44,7 @@ def test_the_vendored_viewer_matches_its_provenance() -> None:
     assert info["source"].endswith(f"swagger-ui-dist-{info['version']}.tgz")
     assert "Apache-2.0" in info["license"] and (SWAGGER_UI_DIR / "LICENSE").exists()
     # The upgrade script pins the same version and tarball integrity.
-    script = (PROJECT_ROOT / "scripts" / "vendor-swagger-ui").read_text()
+    script = (ROOT / "scripts" / "vendor-swagger-ui").read_text()
     assert f"version={info['version']}\n" in script
     assert f'integrity="{info["tarball_integrity"]}"' in script
     for name, want in info["files"].items():

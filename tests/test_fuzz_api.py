@@ -14,8 +14,9 @@ from schemathesis.checks import positive_data_acceptance
 from schemathesis.core.result import Err
 
 from api.app import create_app
+from geo.package_data import REFERENCE_DIR
 from jzmap.application.demo import generate_demo
-from jzmap.settings import REFERENCE_DIR, Settings
+from jzmap.settings import Settings
 from providers.store import ProviderStore
 from providers.stores import Backend
 

@@ -23,7 +23,7 @@ from gaps.demand import (
 )
 from gaps.grid import city_grid
 from geo.boundaries import load_districts
-from jzmap.settings import REFERENCE_DIR
+from geo.package_data import REFERENCE_DIR
 from providers.model import Category
 
 

@@ -11,7 +11,7 @@ from shapely.geometry import box
 
 from gaps.grid import city_grid
 from geo.boundaries import load_districts, locate
-from jzmap.settings import REFERENCE_DIR
+from geo.package_data import REFERENCE_DIR
 
 WEST = box(113.26, 23.10, 113.30, 23.14)
 EAST = box(113.30, 23.10, 113.34, 23.14)

@@ -18,8 +18,8 @@ from geo.geocoding import (
     GeocoderUnavailableError,
 )
 from geo.geodesy import geodesic_distance_m
+from geo.package_data import REFERENCE_DIR
 from geo.precision import Precision
-from jzmap.settings import REFERENCE_DIR
 from tests.fake_amap import fake_amap
 
 CANTON_TOWER = (113.3245, 23.1064)

@@ -15,8 +15,8 @@ from geo.boundaries import CityBoundary, load_districts
 from geo.crs import CRS, wgs84_to_bd09, wgs84_to_gcj02
 from geo.geocoding import GazetteerGeocoder, GeocoderChain
 from geo.geodesy import geodesic_distance_m
+from geo.package_data import REFERENCE_DIR
 from ingest import Ingester, IngestOptions, IngestReport, UnreadableFileError, write_rejects
-from jzmap.settings import REFERENCE_DIR
 from providers.identity import company_id
 from providers.model import Category, Grade, Kind, Precision
 from providers.store import Filters, ProviderStore

@@ -14,6 +14,7 @@ import ingest.pipeline
 from geo.boundaries import CityBoundary, load_districts
 from geo.crs import CRS, wgs84_to_bd09, wgs84_to_gcj02
 from geo.geocoding import GazetteerGeocoder, GeocoderChain
+from geo.package_data import REFERENCE_DIR
 from ingest import Ingester, IngestOptions, IngestReport
 from ingest.values import (
     _CANONICAL_PHONE,
@@ -24,7 +25,6 @@ from ingest.values import (
     parse_phone,
     split_phones,
 )
-from jzmap.settings import REFERENCE_DIR
 from providers.credit_code import CREDIT_CODE_ALPHABET, credit_code_problem
 from providers.model import Kind, Provider
 from providers.store import ProviderStore

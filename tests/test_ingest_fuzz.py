@@ -21,9 +21,9 @@ from hypothesis import strategies as st
 
 from geo.boundaries import CityBoundary, load_districts
 from geo.geocoding import GazetteerGeocoder, GeocoderChain
+from geo.package_data import REFERENCE_DIR
 from ingest import Ingester, IngestOptions, UnreadableFileError, write_rejects
 from ingest.readers import FORMULA_START
-from jzmap.settings import REFERENCE_DIR
 from providers.model import Provider
 from providers.store import BBox, Filters, ProviderStore
 from providers.stores.embedded import EmbeddedStore

@@ -15,6 +15,7 @@ import pytest
 
 from geo.boundaries import CityBoundary, load_districts
 from geo.geocoding import GazetteerGeocoder, GeocoderChain
+from geo.package_data import REFERENCE_DIR
 from ingest import Ingester, UnreadableFileError, write_rejects
 from ingest.feeds import FeedKind
 from ingest.limits import (
@@ -30,7 +31,6 @@ from ingest.limits import (
 )
 from ingest.readers import MAX_JSON_DEPTH, json_depth
 from jzmap.application.feeds import FeedOptions, run_feed
-from jzmap.settings import REFERENCE_DIR
 from providers.identity import company_id
 from providers.store import ProviderStore
 from tests.helpers import credit_code
@@ -184,7 +184,7 @@ def _xlsx_with(tmp_path: Path, prologue: str, cell: str) -> Path:
         ('<!DOCTYPE x [<!ENTITY e SYSTEM "file:///etc/passwd">]>', "&e;", "DTD"),
     ],
 )
-def test_xlsx_with_a_dtd_or_an_entity_is_refused(
+def test_xlsx_with_a_dtd_or_an_entity_is_refused(  # noqa: PLR0917 (pytest passes each by name)
     tmp_path: Path, ingester: Ingester, store: ProviderStore, prologue: str, cell: str, message: str
 ) -> None:
     path = _xlsx_with(tmp_path, prologue, cell)

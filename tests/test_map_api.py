@@ -14,8 +14,9 @@ from fastapi.testclient import TestClient
 
 from api.app import create_app
 from geo.crs import CRS, from_wgs84
+from geo.package_data import REFERENCE_DIR
 from jzmap.application.demo import generate_demo
-from jzmap.settings import REFERENCE_DIR, Settings
+from jzmap.settings import Settings
 from jzmap.wiring import district_points, districts_layer
 from maps.export import export_static_map
 from providers.model import Category

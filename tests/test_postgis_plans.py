@@ -15,8 +15,8 @@ import sqlalchemy as sa
 from psycopg import sql as pg_sql
 
 from geo.geodesy import degree_box
+from geo.package_data import REFERENCE_DIR
 from jzmap.application.demo import generate_demo
-from jzmap.settings import REFERENCE_DIR
 from providers.model import Category, Grade, Kind
 from providers.store import Filters
 from providers.stores.postgis import PostgisStore, _nearest_sql, _Shape

@@ -47,7 +47,7 @@ def _city(rng: np.random.Generator, n: int, spread_deg: float) -> dict[str, Any]
 
 
 def _brute_force(
-    city: dict[str, Any], lon: float, lat: float, f: Filters, k: int, spec: ScoreSpec
+    city: dict[str, Any], lon: float, lat: float, f: Filters, *, k: int, spec: ScoreSpec
 ) -> list[int]:
     """Positions of the k best, scoring everyone who passes by geodesic metres."""
     grade_class = city["grade_class"]
@@ -104,7 +104,7 @@ def test_both_paths_match_brute_force(
         f, k = data.draw(filters), data.draw(st.integers(1, 25))
         spec = ScoreSpec.of(data.draw(weights), data.draw(st.floats(100, 50_000)))
         positions, metres = index.best(lon, lat, f, k, spec)
-        want = _brute_force(city, lon, lat, f, k, spec)
+        want = _brute_force(city, lon, lat, f, k=k, spec=spec)
         assert positions.tolist() == want
         for p, d in zip(positions.tolist(), metres.tolist(), strict=True):
             exact = float(geodesic_distance_m(lon, lat, city["lon"][p], city["lat"][p]))

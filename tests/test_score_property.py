@@ -79,7 +79,9 @@ def _check(store: ProviderStore, data: st.DataObject) -> None:
         )
         got = find_nearest(store, query)
         spec = ScoreSpec.of(query.weights, query.half_distance_m)
-        want = brute_force_best(population, query.lon, query.lat, query.filters, query.limit, spec)
+        want = brute_force_best(
+            population, query.lon, query.lat, query.filters, k=query.limit, spec=spec
+        )
         assert [m.provider.id for m in got] == [m.provider.id for m in want]
         for g, w in zip(got, want, strict=True):
             assert g.score == w.score

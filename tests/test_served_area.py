@@ -13,7 +13,8 @@ from fastapi.testclient import TestClient
 from api.app import create_app
 from geo.boundaries import CityBoundary, ServedArea, load_districts
 from geo.crs import CRS, from_wgs84
-from jzmap.settings import REFERENCE_DIR, Settings
+from geo.package_data import REFERENCE_DIR
+from jzmap.settings import Settings
 from providers.model import Grade
 from providers.stores import Backend
 from tests.helpers import CANTON_TOWER, company

@@ -20,7 +20,7 @@ from geo.spatial_index import GeodesicKNN
     radius=st.none() | st.floats(10, 50_000),
     spread=st.sampled_from([0.001, 0.05, 1.0, 40.0]),
 )
-def test_matches_brute_force(
+def test_matches_brute_force(  # noqa: PLR0917 (hypothesis passes each by name)
     seed: int, n: int, k: int, keep_every: int, radius: float | None, spread: float
 ) -> None:
     rng = np.random.default_rng(seed)

@@ -101,7 +101,7 @@ def generate_demo(
 
     Examples
     --------
-    >>> from jzmap.settings import REFERENCE_DIR
+    >>> from geo.package_data import REFERENCE_DIR
     >>> sum(len(chunk) for chunk in generate_demo(REFERENCE_DIR, companies=10))
     187
     """

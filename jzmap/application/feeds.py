@@ -148,11 +148,27 @@ def run_feed(
     elif options.kind is FeedKind.PRACTITIONERS:
         if registry is None:
             raise ValueError("a practitioners import needs the registry")
-        _store_practitioners(report, items, origins, registry, providers, gradebook, now)
+        _store_practitioners(
+            report,
+            items,
+            origins,
+            registry=registry,
+            providers=providers,
+            gradebook=gradebook,
+            now=now,
+        )
     else:
         if gradebook is None or baseline_since is None:
             raise ValueError("an evaluations import needs the grade book and baseline_since")
-        _store_evaluations(report, items, origins, gradebook, providers, baseline_since, registry)
+        _store_evaluations(
+            report,
+            items,
+            origins,
+            gradebook=gradebook,
+            providers=providers,
+            baseline_since=baseline_since,
+            registry=registry,
+        )
     order = {str(p.name): n for n, p in enumerate(paths)}
     report.rejects.sort(key=lambda r: (order.get(r.file, 0), r.line))
     report.rejected = len(report.rejects)
@@ -163,6 +179,7 @@ def _store_practitioners(
     report: FeedReport,
     items: list[Practitioner],
     origins: list[_Origin],
+    *,
     registry: PractitionerRegistry,
     providers: ProviderStore,
     gradebook: GradeBook | None,
@@ -200,6 +217,7 @@ def _store_evaluations(
     report: FeedReport,
     items: list[Evaluation],
     origins: list[_Origin],
+    *,
     gradebook: GradeBook,
     providers: ProviderStore,
     baseline_since: datetime,

@@ -87,7 +87,7 @@ def run_provider_import(
     overlay = build_overlay(gradebook, registry, at.date())
     report = ingester.run(paths, store, options, overlay=overlay)
     report.rebaselined = rebaseline_official_grades(gradebook, report, at)
-    _catch_up(gradebook, registry, store, overlay, report, at.date())
+    _catch_up(gradebook, registry, store, overlay, report, on=at.date())
     return report
 
 
@@ -114,6 +114,7 @@ def _catch_up(
     store: ProviderStore,
     overlay: ImportOverlay,
     report: IngestReport,
+    *,
     on: date,
 ) -> None:
     """Republish companies whose grade or counts moved while the import ran (a batch of

@@ -8,7 +8,6 @@ practitioners registry (:class:`providers.stores.pg_database.Database`).
 from __future__ import annotations
 
 import functools
-from pathlib import Path
 from typing import Any
 
 import psycopg
@@ -19,9 +18,11 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy.engine import Connection, Engine
 
+from geo.package_data import package_path
 from providers.store import StoreUnavailableError
 
-MIGRATIONS_DIR = Path(__file__).with_name("migrations")
+# Through importlib.resources, so that an installed wheel finds its own copy.
+MIGRATIONS_DIR = package_path("providers.stores", "migrations")
 # Failures that mean "the database cannot answer now" (down, restarting, unreachable, a
 # connection killed), as opposed to a wrong statement, which is a bug and stays one.
 FAILURES = (sa.exc.OperationalError, sa.exc.InterfaceError, psycopg.OperationalError)

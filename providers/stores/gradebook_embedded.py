@@ -127,7 +127,7 @@ class EmbeddedGradeBook:
             baseline = _stored_baseline(conn, subject) or baseline
             stored = _stored(conn, subject)
             known = _known(conn, [e.id for e in evaluations])
-            plan = plan_recording(subject, baseline, stored, known, evaluations, model)
+            plan = plan_recording(subject, baseline, stored, known, evaluations, model=model)
             conn.executemany(
                 _UPSERT_EVALUATION,
                 [

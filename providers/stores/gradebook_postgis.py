@@ -181,7 +181,7 @@ class PostgisGradeBook:
             known = {
                 row.id: evaluation_from_json(row.body) for row in conn.execute(_KNOWN, {"ids": ids})
             }
-            plan = plan_recording(subject, baseline, stored, known, evaluations, model)
+            plan = plan_recording(subject, baseline, stored, known, evaluations, model=model)
             if plan.accepted:
                 conn.execute(
                     _UPSERT_EVALUATION,

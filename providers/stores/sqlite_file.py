@@ -43,6 +43,7 @@ class SQLiteFile:
         schema: str,
         schema_version: int,
         what: str,
+        *,
         upgrades: Mapping[int, Callable[[sqlite3.Connection], None]] | None = None,
         refusal_hint: str = "",
     ) -> None:
