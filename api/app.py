@@ -1,7 +1,8 @@
 """The FastAPI application factory.
 
-The store is opened in the app's lifespan and handed to routes through ``Depends``; a
-test (or another app) may pass its own store instead, which the app then leaves open.
+The backend (provider store, grade book, registry; on PostGIS one pool) is opened in the
+app's lifespan and handed to routes through ``Depends``; a test (or another app) may pass
+its own backend instead, which the app then leaves open.
 """
 
 from __future__ import annotations
@@ -41,13 +42,8 @@ from api.routes import (
 )
 from api.security import is_admin_path
 from jzmap.coverage import CoverageService
-from jzmap.grades import GradeBookSlot
-from jzmap.practitioners import RegistrySlot
-from jzmap.services import open_store_from
-from jzmap.settings import Settings
-from providers.gradebook import GradeBook
-from providers.registry import PractitionerRegistry
-from providers.store import ProviderStore
+from jzmap.settings import LimitsSettings, Settings
+from providers.stores import Backend, open_backend
 
 _LIMITED_PREFIXES = ("/v1/", "/map", "/widget", "/embed", "/docs", "/openapi.json")
 
@@ -92,7 +88,7 @@ def _has_deadline(path: str) -> bool:
     return not is_admin_path(path)
 
 
-def body_policies(app: FastAPI, settings: Settings) -> Callable[[str, str], BodyPolicy]:
+def body_policies(app: FastAPI, limits: LimitsSettings) -> Callable[[str, str], BodyPolicy]:
     """What each route takes as a body, read from the app's OpenAPI schema (so a new route
     is covered without a list to keep up): an operation whose request body is a form
     takes an upload (multipart, up to JZMAP_MAX_UPLOAD_MB), one whose body is JSON a JSON
@@ -104,12 +100,12 @@ def body_policies(app: FastAPI, settings: Settings) -> Callable[[str, str], Body
     Callable
         (method, route path) to its :class:`~api.middleware.BodyPolicy`.
     """
-    json_kb = settings.max_json_body_kb
+    json_kb = limits.max_json_body_kb
     json_hint = f"at most {json_kb:,} KB (JZMAP_MAX_JSON_BODY_KB); send fewer items at once"
     json_body = BodyPolicy(json_kb << 10, json_hint, ("application/json",))
     upload = BodyPolicy(
-        (settings.max_upload_mb << 20) + MULTIPART_ENVELOPE_BYTES,
-        f"files of at most {settings.max_upload_mb} MB (JZMAP_MAX_UPLOAD_MB); split the file",
+        (limits.max_upload_mb << 20) + MULTIPART_ENVELOPE_BYTES,
+        f"files of at most {limits.max_upload_mb} MB (JZMAP_MAX_UPLOAD_MB); split the file",
         ("multipart/form-data",),
     )
     other = BodyPolicy(json_kb << 10, json_hint)
@@ -147,52 +143,40 @@ def _warm_up() -> None:
     import spopt.locate  # noqa: F401
 
 
-def create_app(
-    settings: Settings | None = None,
-    store: ProviderStore | None = None,
-    gradebook: GradeBook | None = None,
-    registry: PractitionerRegistry | None = None,
-) -> FastAPI:
+def create_app(settings: Settings | None = None, backend: Backend | None = None) -> FastAPI:
     """Build the API.
 
     Parameters
     ----------
     settings
         Defaults to :class:`Settings` read from the environment.
-    store
-        An already open store; when ``None`` the lifespan opens (and closes) the one the
-        settings select.
-    gradebook
-        An already open grade book, left open; when ``None`` the app opens the one the
-        settings select: at start-up when it opens its own store, else on first use.
-    registry
-        An already open practitioners registry, left open; else opened like the grade book.
+    backend
+        An already open backend, left open; when ``None`` the lifespan opens (and closes)
+        the one ``settings.database`` selects.
     """
     settings = settings or Settings()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        owned = store is None
-        app.state.search_limiter = CapacityLimiter(settings.search_threads)
-        app.state.store = open_store_from(settings) if store is None else store
-        # One coverage service per store: its caches are keyed by that store's data version.
-        app.state.coverage = CoverageService(
-            app.state.store, settings, gate=ComputeGate(settings.coverage_concurrency)
-        )
-        app.state.gradebooks = GradeBookSlot(settings, gradebook)
-        app.state.registries = RegistrySlot(settings, registry)
+        owned = backend is None
+        app.state.search_limiter = CapacityLimiter(settings.server.search_threads)
+        app.state.backend = open_backend(settings.database) if backend is None else backend
         try:
+            # One coverage service per store: its caches are keyed by that store's data
+            # version.
+            app.state.coverage = CoverageService(
+                app.state.backend.store,
+                settings.coverage,
+                settings.city,
+                gate=ComputeGate(settings.coverage.concurrency),
+            )
             if owned:
-                app.state.gradebooks.get()
-                app.state.registries.get()
                 # A served app, not a test's: warm up beside the first requests, not before.
                 threading.Thread(target=_warm_up, name="jzmap-warm-up", daemon=True).start()
             yield
         finally:
-            app.state.registries.close()
-            app.state.gradebooks.close()
             if owned:
-                app.state.store.close()
+                app.state.backend.close()
 
     app = FastAPI(
         title="Jiazheng Map (家政地图) API",
@@ -223,29 +207,30 @@ def create_app(
     # limit, guard, deadline, gzip, then the routes.
     # Phones on mobile networks: pages, Leaflet and layers shrink 3-6x compressed.
     app.add_middleware(GZipMiddleware, minimum_size=1_000)
+    limits = settings.limits
     app.add_middleware(
         DeadlineMiddleware,
-        timeout_s=settings.request_timeout_s,
+        timeout_s=limits.request_timeout_s,
         applies=_has_deadline,
         retry_after_s=RETRY_AFTER_S,
     )
     # After the routers are in: the body policies are read from the routes.
-    app.add_middleware(RequestGuard, settings=settings, policy_for=body_policies(app, settings))
-    if settings.rate_limit_per_minute:
+    app.add_middleware(RequestGuard, admin=settings.admin, policy_for=body_policies(app, limits))
+    if limits.rate_limit_per_minute:
         # Outside the guard: guessing the admin token costs tokens too.
         app.add_middleware(
             RateLimitMiddleware,
-            buckets=TokenBuckets(settings.rate_limit_per_minute, settings.rate_limit_burst),
+            buckets=TokenBuckets(limits.rate_limit_per_minute, limits.rate_limit_burst),
             cost=request_cost,
         )
     app.add_middleware(RequestContextMiddleware)
     app.add_middleware(SecurityHeadersMiddleware)
-    if settings.embed_origin_list:
+    if settings.server.embed_origin_list:
         # Host pages of other city apps may call the API from the browser; nobody else.
         # Outermost, so refusals (a 429) carry CORS headers too and a host page can read them.
         app.add_middleware(
             CORSMiddleware,
-            allow_origins=settings.embed_origin_list,
+            allow_origins=settings.server.embed_origin_list,
             allow_methods=["GET"],
             allow_headers=["Accept", "Content-Type"],
             max_age=600,

@@ -22,7 +22,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from api.deadline import DEADLINE
 from api.errors import REQUEST_ID, log, send_error
 from api.security import admin_refusal, is_admin_path
-from jzmap.settings import Settings
+from jzmap.settings import AdminSettings
 
 SECURITY_HEADERS: tuple[tuple[bytes, bytes], ...] = (
     (b"x-content-type-options", b"nosniff"),
@@ -271,11 +271,11 @@ class RequestGuard:
     def __init__(
         self,
         app: ASGIApp,
-        settings: Settings,
+        admin: AdminSettings,
         policy_for: Callable[[str, str], BodyPolicy],
     ) -> None:
         self.app = app
-        self.settings = settings
+        self.admin = admin
         self.policy_for = policy_for
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -293,7 +293,7 @@ class RequestGuard:
         unread = [_CLOSE] if chunked or (declared or 0) > 0 else []
 
         if is_admin_path(path):
-            refusal = admin_refusal(self.settings, _header(scope, b"authorization"))
+            refusal = admin_refusal(self.admin, _header(scope, b"authorization"))
             if refusal is not None:
                 kind = "unauthorized" if refusal.status == 401 else "forbidden"
                 headers = [(k.lower().encode(), v.encode()) for k, v in refusal.headers]

@@ -15,7 +15,7 @@ from typing import Annotated
 from fastapi import Depends, Header, HTTPException
 
 from api.deps import SettingsDep
-from jzmap.settings import Settings
+from jzmap.settings import AdminSettings
 
 ADMIN_PREFIX = "/v1/admin"
 
@@ -34,16 +34,16 @@ def is_admin_path(path: str) -> bool:
     return path == ADMIN_PREFIX or path.startswith(ADMIN_PREFIX + "/")
 
 
-def admin_refusal(settings: Settings, authorization: str | None) -> Refusal | None:
+def admin_refusal(admin: AdminSettings, authorization: str | None) -> Refusal | None:
     """``None`` when ``authorization`` is ``Bearer <JZMAP_ADMIN_TOKEN>``, else the refusal.
 
     With no token configured every admin request is refused (403): an open admin API must be
     a decision, never a default. Tokens are compared in constant time.
     """
-    if settings.admin_token is None or not settings.admin_token.get_secret_value():
+    if admin.token is None or not admin.token.get_secret_value():
         return Refusal(403, "the admin API is disabled: set JZMAP_ADMIN_TOKEN to enable it")
     scheme, _, given = (authorization or "").partition(" ")
-    expected = settings.admin_token.get_secret_value().encode()
+    expected = admin.token.get_secret_value().encode()
     if scheme.lower() != "bearer" or not hmac.compare_digest(given.strip().encode(), expected):
         return Refusal(
             401,
@@ -58,7 +58,7 @@ def require_admin(
     authorization: Annotated[str | None, Header(include_in_schema=False)] = None,
 ) -> None:
     """Let the request through only with ``Authorization: Bearer <JZMAP_ADMIN_TOKEN>``."""
-    refusal = admin_refusal(settings, authorization)
+    refusal = admin_refusal(settings.admin, authorization)
     if refusal is not None:
         raise HTTPException(refusal.status, refusal.message, headers=dict(refusal.headers))
 

@@ -331,7 +331,7 @@ def city(backend: str, providers: int, keep: bool) -> Iterator[dict[str, str]]:
     if backend == "postgis":
         import sqlalchemy as sa
 
-        from providers.stores.postgis import sqlalchemy_url
+        from providers.stores.engine import sqlalchemy_url
 
         server = os.environ.get("DATABASE_URL")
         if not server:

@@ -67,7 +67,7 @@ def _database(server_url: str, action: str) -> str:
     """Create (a fresh, migrated one) or drop the benchmark's database; its URL."""
     import sqlalchemy as sa
 
-    from providers.stores.postgis import make_engine, sqlalchemy_url, upgrade_schema
+    from providers.stores.engine import make_engine, sqlalchemy_url, upgrade_schema
 
     admin = sa.create_engine(sqlalchemy_url(server_url), isolation_level="AUTOCOMMIT")
     with admin.connect() as c:

@@ -34,7 +34,9 @@ from ingest import Ingester, IngestOptions
 from jzmap.settings import REFERENCE_DIR
 from providers.credit_code import credit_code_check_char
 from providers.stores.embedded import EmbeddedStore
-from providers.stores.postgis import PostgisStore, make_engine, sqlalchemy_url, upgrade_schema
+from providers.stores.engine import make_engine, sqlalchemy_url, upgrade_schema
+from providers.stores.pg_database import Database
+from providers.stores.postgis import PostgisStore
 
 HEADERS = ["企业名称", "机构类型", "统一社会信用代码", "信用等级", "服务类别", "详细地址", "所属区",
            "经度", "纬度", "坐标系", "联系电话", "从业人员数（人）", "持证人数"]  # fmt: skip
@@ -106,8 +108,9 @@ def main() -> None:
     # new providers into the full table (merged row by row, indexes maintained).
     more = folder / "more.csv"
     make_csv(more, args.rows, first=args.rows)
+    db = Database.open(db_url)
     for label, store in (
-        ("PostGIS store", PostgisStore.open(db_url)),
+        ("PostGIS store", PostgisStore(db)),
         ("embedded store", EmbeddedStore(folder / "embedded")),
     ):
         for what, file in (("", path), (", same file again", path), (", +new into full", more)):
@@ -115,6 +118,7 @@ def main() -> None:
             report = ingester.run([file], store, IngestOptions())
             results.append((label + what, time.perf_counter() - started, report.rows_read))
         store.close()
+    db.close()
     print(f"{'path':<37} {'rows':>10} {'seconds':>9} {'rows/s':>10} {'vs reference':>13}")
     for label, seconds, rows in results:
         ratio = seconds / floor

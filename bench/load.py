@@ -82,7 +82,9 @@ from jzmap.demo import DEFAULT_COMPANIES, DEFAULT_SEED, generate_demo
 from jzmap.settings import REFERENCE_DIR
 from providers.store import ProviderStore
 from providers.stores.embedded import EmbeddedStore
-from providers.stores.postgis import PostgisStore, make_engine, sqlalchemy_url, upgrade_schema
+from providers.stores.engine import make_engine, sqlalchemy_url, upgrade_schema
+from providers.stores.pg_database import Database
+from providers.stores.postgis import PostgisStore
 
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 GRADES = ["5A", "4A", "3A", "2A", "A"]
@@ -257,11 +259,12 @@ def postgis_city(server_url: str, size: str, rebuild: bool) -> str:
             engine = make_engine(db_url)
             upgrade_schema(engine)  # the code may have moved on (new tables) since that run
             engine.dispose()
-            pg = PostgisStore.open(db_url)
+            db = Database.open(db_url)
             try:
+                pg = PostgisStore(db)
                 marker = f"jzmap bench-load city: {pg.count()} providers, v{pg.data_version()}"
             finally:
-                pg.close()
+                db.close()
             if comment[0] == marker and marker.startswith(f"jzmap bench-load city: {expected} "):
                 print(f"   reusing PostGIS city in {db_name}", file=sys.stderr)
                 return db_url
@@ -272,14 +275,15 @@ def postgis_city(server_url: str, size: str, rebuild: bool) -> str:
         upgrade_schema(engine)
         engine.dispose()
         started = time.perf_counter()
-        pg = PostgisStore.open(db_url)
+        db = Database.open(db_url)
         try:
+            pg = PostgisStore(db)
             fill_city(pg, size)
             with pg.engine.begin() as conn:
                 conn.execute(sa.text("ANALYZE providers"))
             marker = f"jzmap bench-load city: {pg.count()} providers, v{pg.data_version()}"
         finally:
-            pg.close()
+            db.close()
         with admin.connect() as c:
             c.execute(sa.text(f"COMMENT ON DATABASE \"{db_name}\" IS '{marker}'"))
         print(f"   PostGIS city built in {time.perf_counter() - started:.0f} s", file=sys.stderr)

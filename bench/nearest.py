@@ -35,13 +35,14 @@ import json
 import os
 import shutil
 import socket
+import sqlite3
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import closing, contextmanager
 from dataclasses import dataclass
 from itertools import chain
 from pathlib import Path
@@ -59,13 +60,9 @@ from providers.model import Category
 from providers.scoring import DEFAULT_HALF_DISTANCE_M, GRADE_VALUES, ScoreSpec, Weights
 from providers.store import Candidate, Filters, ProviderStore
 from providers.stores.embedded import EmbeddedStore
-from providers.stores.postgis import (
-    _READ_COLUMNS,
-    PostgisStore,
-    make_engine,
-    sqlalchemy_url,
-    upgrade_schema,
-)
+from providers.stores.engine import make_engine, sqlalchemy_url, upgrade_schema
+from providers.stores.pg_database import Database
+from providers.stores.postgis import _READ_COLUMNS, PostgisStore
 
 K = 10
 # A nearest query through one path: (lon, lat, category) -> whatever the path returns.
@@ -215,7 +212,8 @@ def strtree_reference(store: EmbeddedStore) -> QueryFn:
     STRtree has no k-nearest query; the search asks for the points within a radius that
     grows until k are found, the standard way to use it for kNN.
     """
-    with store._connect() as conn:  # the reference reads the same file directly
+    # The reference reads the same file directly.
+    with closing(sqlite3.connect(store.path)) as conn:
         rows = conn.execute("SELECT lon, lat, categories FROM providers WHERE active").fetchall()
     lon = np.array([r[0] for r in rows])
     lat = np.array([r[1] for r in rows])
@@ -361,7 +359,8 @@ def bench_size(size: int, server_url: str, n_queries: int, n_naive: int) -> list
     engine = make_engine(db_url)
     upgrade_schema(engine)
     engine.dispose()
-    pg = PostgisStore.open(db_url)
+    pg_db = Database.open(db_url)
+    pg = PostgisStore(pg_db)
     started = time.perf_counter()
     fill(pg, size)
     with pg.engine.begin() as c:
@@ -413,6 +412,7 @@ def bench_size(size: int, server_url: str, n_queries: int, n_naive: int) -> list
 
     emb.close()
     pg.close()
+    pg_db.close()
     shutil.rmtree(tmp)
     with admin.connect() as c:
         c.execute(sa.text(f'DROP DATABASE IF EXISTS "{db_name}" WITH (FORCE)'))

@@ -25,7 +25,7 @@ from api.app import create_app
 from jzmap.demo import generate_demo
 from jzmap.settings import REFERENCE_DIR, Settings
 from providers.store import Filters, TallyBy
-from providers.stores.embedded import EmbeddedStore
+from providers.stores import open_backend
 from tests.browser import CHROMIUM_ARGS, chromium_path, serve_app
 
 PAGES = {
@@ -58,20 +58,25 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as tmp, sync_playwright() as p:
         browser = p.chromium.launch(executable_path=chromium_path(), args=CHROMIUM_ARGS)
         for companies in args.providers:
-            store = EmbeddedStore(Path(tmp) / f"city-{companies}")
+            settings = Settings(
+                database_url=None,
+                data_dir=Path(tmp) / f"city-{companies}",
+                tiles_url="/static/blank-tile.png",
+            )
+            backend = open_backend(settings.database)
+            store = backend.store
             print(f"building a city of {companies:,} companies …", file=sys.stderr)
             for chunk in generate_demo(REFERENCE_DIR, companies=companies):
                 store.upsert(chunk)
             # The embedded store builds its in-memory snapshot on the first read (a minute
             # at 1M providers): build it before anything is timed.
             store.tally(Filters(), TallyBy.DISTRICT)
-            settings = Settings(data_dir=Path(tmp), tiles_url="/static/blank-tile.png")
-            with serve_app(create_app(settings, store=store)) as base:
+            with serve_app(create_app(settings, backend=backend)) as base:
                 measure(browser, f"{base}/map")  # warm the page path too
                 for name, path in PAGES.items():
                     size, seconds = measure(browser, base + path)
                     rows.append((store.count(), name, size, seconds))
-            store.close()
+            backend.close()
         browser.close()
     reference = {name: size for n, name, size, _ in rows if n == rows[0][0]}
     print(f"\n{'providers':>10}  {'page':<20} {'KiB':>8} {'ratio':>6} {'first data s':>13}")

@@ -9,9 +9,8 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from jzmap.settings import REFERENCE_DIR, Settings
+from jzmap.settings import REFERENCE_DIR, DatabaseSettings, Settings
 from providers.model import Provider
-from providers.store import ProviderStore
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -19,6 +18,7 @@ if TYPE_CHECKING:
     from ingest import IngestReport
     from ingest.feeds import FeedKind
     from jzmap.coverage import CoverageQuery
+    from providers.stores import Backend
 
 app = typer.Typer(
     help="Jiazheng Map (家政地图): nearest domestic-service providers for Guangzhou.",
@@ -40,35 +40,42 @@ def _fail(message: str) -> typer.Exit:
     return typer.Exit(code=1)
 
 
-def _open_store(settings: Settings) -> ProviderStore:
-    """The selected store, or a one-line error and exit status 1 when it cannot open."""
-    from jzmap.services import open_store_from
+def _open_backend(settings: Settings) -> Backend:
+    """The selected backend, or a one-line error and exit status 1 when it cannot open."""
     from providers.store import StoreUnavailableError
+    from providers.stores import open_backend
 
     try:
-        return open_store_from(settings)
+        return open_backend(settings.database)
     except StoreUnavailableError as exc:
         raise _fail(str(exc)) from None
 
 
-def _migrate(settings: Settings) -> str:
-    from providers.stores.postgis import make_engine, upgrade_schema
+def _migrate(database: DatabaseSettings) -> str:
+    """Migrate the PostGIS schema to the newest revision; the revision reached."""
+    from providers.stores.pg_database import Database
 
-    assert settings.database_url
-    engine = make_engine(settings.database_url, connect_timeout_s=settings.db_connect_timeout_s)
+    assert database.url
+    # One connection, migrations may run as long as a write.
+    db = Database.open(
+        database.url,
+        pool_size=1,
+        connect_timeout_s=database.connect_timeout_s,
+        write_timeout_ms=database.write_timeout_ms,
+    )
     try:
-        return upgrade_schema(engine)
+        return db.upgrade()
     finally:
-        engine.dispose()
+        db.close()
 
 
 @db_app.command("upgrade")
 def db_upgrade() -> None:
     """Create or migrate the PostGIS schema to the newest revision (safe to repeat)."""
     settings = Settings()
-    if not settings.database_url:
+    if not settings.database.url:
         raise _fail("DATABASE_URL is not set; the embedded store needs no migration")
-    revision = _migrate(settings)
+    revision = _migrate(settings.database)
     typer.echo(f"database schema at revision {revision}")
 
 
@@ -90,9 +97,9 @@ def demo(
     from jzmap.demo import clear_city, generate_demo
 
     settings = Settings()
-    if settings.database_url:
-        _migrate(settings)
-    store = _open_store(settings)
+    if settings.database.url:
+        _migrate(settings.database)
+    backend = _open_backend(settings)
     started = time.perf_counter()
     written = 0
 
@@ -104,15 +111,17 @@ def demo(
             if providers > 50_000:
                 typer.echo(f"  … {written:,} providers", err=True)
 
-    try:
+    with backend:
         if not keep:
-            clear_city(settings, store)
+            clear_city(backend)
         # One upsert, one transaction: into an emptied store that is a bulk load.
-        store.upsert(generated())
-        total = store.count()
-    finally:
-        store.close()
-    where = "PostGIS" if settings.database_url else f"the embedded store at {settings.data_dir}"
+        backend.store.upsert(generated())
+        total = backend.store.count()
+    where = (
+        "PostGIS"
+        if settings.database.url
+        else f"the embedded store at {settings.database.data_dir}"
+    )
     typer.echo(
         f"demo city: {written:,} providers ({providers:,} companies + one station per street) "
         f"in {where}; {total:,} stored; {time.perf_counter() - started:.1f} s"
@@ -159,6 +168,7 @@ def ingest(
     from ingest.feeds import FeedKind
     from jzmap.imports import run_provider_import
     from jzmap.reports import print_report, progress_bar
+    from jzmap.wiring import ingester
     from providers.model import Kind
     from providers.store import StoreUnavailableError
 
@@ -185,15 +195,15 @@ def ingest(
             "--crs wgs84, gcj02 or bd09"
         ) from None
     settings = Settings()
-    store = None if dry_run else _open_store(settings)
+    backend = None if dry_run else _open_backend(settings)
     try:
         with progress_bar() as on_progress:
-            result = run_provider_import(settings, store, files, options, on_progress)
+            result = run_provider_import(ingester(settings, on_progress), backend, files, options)
     except (UnreadableFileError, StoreUnavailableError) as exc:
         raise _fail(str(exc)) from None
     finally:
-        if store is not None:
-            store.close()
+        if backend is not None:
+            backend.close()
     print_report(result)
     _write_outputs(result, rejects, report)
 
@@ -211,35 +221,29 @@ def _ingest_feed(
     from ingest import UnreadableFileError
     from jzmap.feeds import FeedOptions, run_feed
     from jzmap.reports import print_feed_report, progress_bar
-    from jzmap.services import open_gradebook_from, open_registry_from
     from providers.store import StoreUnavailableError
 
     settings = Settings()
     options = FeedOptions(kind, encoding=encoding, sheet=sheet, dry_run=dry_run)
-    store = None if dry_run else _open_store(settings)
-    registry = gradebook = None
+    backend = None if dry_run else _open_backend(settings)
     try:
-        if store is not None:
-            registry = open_registry_from(settings)
-            # Evaluations are recorded in it; a register's new official stars rebaseline
-            # the practitioners it holds.
-            gradebook = open_gradebook_from(settings)
         with progress_bar() as on_progress:
             result = run_feed(
                 files,
                 options,
-                providers=store,
-                registry=registry,
-                gradebook=gradebook,
-                baseline_since=settings.grades_baseline_since,
+                providers=None if backend is None else backend.store,
+                registry=None if backend is None else backend.registry,
+                # Evaluations are recorded in it; a register's new official stars
+                # rebaseline the practitioners it holds.
+                gradebook=None if backend is None else backend.gradebook,
+                baseline_since=settings.grades.baseline_since,
                 on_progress=on_progress,
             )
     except (UnreadableFileError, StoreUnavailableError) as exc:
         raise _fail(str(exc)) from None
     finally:
-        for opened in (gradebook, registry, store):
-            if opened is not None:
-                opened.close()
+        if backend is not None:
+            backend.close()
     print_feed_report(result)
     _write_outputs(result, rejects, report)
 
@@ -261,7 +265,7 @@ def map_export(
     lang: Annotated[str, typer.Option(help="zh or en")] = "zh",
 ) -> None:
     """Write a self-contained offline map (counts per district and area) to one HTML file."""
-    from jzmap.services import district_points, districts_layer
+    from jzmap.wiring import district_points, districts_layer
     from maps.export import export_static_map
     from maps.i18n import Lang
 
@@ -270,19 +274,16 @@ def map_export(
     except ValueError:
         raise _fail(f"--lang {lang!r}: use zh or en") from None
     settings = Settings()
-    store = _open_store(settings)
-    try:
+    with _open_backend(settings) as backend:
         page = export_static_map(
-            store,
-            districts_layer(settings),
-            district_points(settings),
+            backend.store,
+            districts_layer(settings.city),
+            district_points(settings.city),
             lang=language,
-            tiles_url=settings.tiles_url,
-            tiles_attribution=settings.tiles_attribution,
-            tiles_crs=settings.tiles_crs,
+            tiles_url=settings.map.tiles_url,
+            tiles_attribution=settings.map.tiles_attribution,
+            tiles_crs=settings.map.tiles_crs,
         )
-    finally:
-        store.close()
     out.write_text(page, encoding="utf-8")
     typer.echo(f"map written to {out} ({len(page.encode()) / 1024:.0f} KiB)")
 
@@ -305,7 +306,7 @@ def _coverage_query(
         grade = None if min_grade is None else Grade(min_grade.upper())
     except ValueError:
         raise _fail(f"--min-grade {min_grade!r}: use one of {', '.join(Grade)}") from None
-    resolution = res or Settings().coverage_resolution
+    resolution = res or Settings().coverage.resolution
     if resolution not in RESOLUTIONS:
         raise _fail(f"--res {resolution}: use 8 or 9")
     return CoverageQuery(chosen, resolution, grade, certified_only)
@@ -338,26 +339,25 @@ def coverage_report(
     """Write an offline HTML report for a district office: gaps map, providers, candidate
     sites and tables."""
     from jzmap.coverage import CoverageService, UnknownDistrictError
-    from jzmap.services import districts_layer
+    from jzmap.wiring import districts_layer
     from maps.coverage_report import render_coverage_report
 
     query = _coverage_query(category, res, min_grade, certified_only)
     settings = Settings()
-    store = _open_store(settings)
-    try:
-        analysis, plan = CoverageService(store, settings).plan(query, k, district)
-    except UnknownDistrictError as exc:
-        raise _fail(str(exc)) from None
-    finally:
-        store.close()
+    with _open_backend(settings) as backend:
+        service = CoverageService(backend.store, settings.coverage, settings.city)
+        try:
+            analysis, plan = service.plan(query, k, district)
+        except UnknownDistrictError as exc:
+            raise _fail(str(exc)) from None
     page = render_coverage_report(
         analysis,
         plan,
         district,
-        districts_layer(settings),
-        tiles_url=settings.tiles_url,
-        tiles_attribution=settings.tiles_attribution,
-        tiles_crs=settings.tiles_crs,
+        districts_layer(settings.city),
+        tiles_url=settings.map.tiles_url,
+        tiles_attribution=settings.map.tiles_attribution,
+        tiles_crs=settings.map.tiles_crs,
     )
     out.write_text(page, encoding="utf-8")
     summary = plan.summary.iloc[0]
@@ -385,11 +385,9 @@ def coverage_districts(
     names = [category] if category else [c.value for c in Category]
     queries = [_coverage_query(n, res, min_grade, certified_only) for n in names]
     settings = Settings()
-    store = _open_store(settings)
-    try:
-        table = district_table(CoverageService(store, settings).analyses(queries))
-    finally:
-        store.close()
+    with _open_backend(settings) as backend:
+        service = CoverageService(backend.store, settings.coverage, settings.city)
+        table = district_table(service.analyses(queries))
     _print_coverage(table)
     if csv_out is not None:
         csv_out.write_text(districts_csv(table), encoding="utf-8")
@@ -463,12 +461,13 @@ def serve(
     from uvicorn.config import LOGGING_CONFIG
 
     settings = Settings()
-    host = host or settings.host
-    port = port or settings.port
-    trust_proxy = settings.proxy_headers if proxy_headers is None else proxy_headers
-    trusted = forwarded_allow_ips or settings.forwarded_allow_ips
+    server = settings.server
+    host = host or server.host
+    port = port or server.port
+    trust_proxy = server.proxy_headers if proxy_headers is None else proxy_headers
+    trusted = forwarded_allow_ips or server.forwarded_allow_ips
     shown = "127.0.0.1" if host in ("0.0.0.0", "::") else host  # noqa: S104
-    typer.echo(f"Jiazheng Map serving {settings.backend} store at http://{shown}:{port}/")
+    typer.echo(f"Jiazheng Map serving {settings.database.kind} store at http://{shown}:{port}/")
     typer.echo(
         f"  try http://{shown}:{port}/v1/providers/nearest?lat=23.1064&lon=113.3245&category=elderly_care"
     )
@@ -487,7 +486,7 @@ def serve(
         factory=True,
         host=host,
         port=port,
-        workers=workers or settings.workers,
+        workers=workers or server.workers,
         log_level="info",
         log_config=log_config,
         proxy_headers=trust_proxy,

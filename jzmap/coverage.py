@@ -53,8 +53,8 @@ from gaps import (
 from gaps.grid import RESOLUTIONS
 from gaps.summary import DEFAULT_QUANTILES, SUMMARY_COLUMNS
 from ingest.readers import FORMULA_START
-from jzmap.services import districts_layer
-from jzmap.settings import Settings
+from jzmap.settings import CitySettings, CoverageSettings
+from jzmap.wiring import districts_layer
 from providers.model import Category, Grade, Provider
 from providers.store import BBox, Filters, ProviderStore
 
@@ -206,7 +206,8 @@ class Analysis:
 
 
 class CoverageService:
-    """The coverage analysis of one store, with the settings' boundary and catchment.
+    """The coverage analysis of one store, with the city's boundary and the coverage
+    settings' catchment, population and solver.
 
     One per store (the API keeps one on the app): the caches are keyed by the store's data
     version, which only means something for that store.
@@ -215,28 +216,30 @@ class CoverageService:
     def __init__(
         self,
         store: ProviderStore,
-        settings: Settings,
+        settings: CoverageSettings,
+        city: CitySettings,
         gate: Callable[[], AbstractContextManager[object]] = nullcontext,
     ) -> None:
         """``gate`` is entered around every analysis and plan computed (not around answers
         from the caches): the API bounds how many run at once with it."""
         self.store = store
         self.settings = settings
+        self.city = city
         self.gate = gate
-        self.catchment_m = float(settings.coverage_catchment_m)
+        self.catchment_m = float(settings.catchment_m)
         self._snapshots: OnceCache[int, ProviderSnapshot] = OnceCache(maxsize=2)
         # Public: their hit and computation counters show the caches at work (tests, ops).
         self.analysis_cache: OnceCache[tuple[int, CoverageQuery], Analysis] = OnceCache(
-            settings.coverage_cache_size
+            settings.cache_size
         )
         self.plan_cache: OnceCache[tuple[int, CoverageQuery, int, str | None], SitePlan] = (
-            OnceCache(settings.coverage_cache_size)
+            OnceCache(settings.cache_size)
         )
 
     @property
     def district_names(self) -> list[str]:
         """The districts of the boundary layer, in its order."""
-        return [str(n) for n in districts_layer(self.settings)["name"]]
+        return [str(n) for n in districts_layer(self.city)["name"]]
 
     def check_district(self, district: str | None) -> None:
         """Raise :class:`UnknownDistrictError` unless ``district`` is ``None`` or known."""
@@ -244,8 +247,8 @@ class CoverageService:
             raise UnknownDistrictError(district, self.district_names)
 
     def grid(self, resolution: int) -> Grid:
-        """The cells and census demand of the settings' boundary at ``resolution``."""
-        return _grid(self.settings, resolution)
+        """The cells and demand of the city's boundary at ``resolution``."""
+        return _grid(self.city, self.settings.population_layer, resolution)
 
     def analysis(self, query: CoverageQuery) -> Analysis:
         """The analysis of ``query`` at the store's current data version (cached)."""
@@ -320,7 +323,7 @@ class CoverageService:
             certified_only=query.certified_only,
         )
         # Providers counted in the district their point lies in, by the grid's own rule.
-        supply = locate_supply(supply, districts_layer(self.settings), _streets(self.settings))
+        supply = locate_supply(supply, districts_layer(self.city), _streets(self.city))
         measures = coverage_measures(
             grid.cells, grid.demand, supply, [query.category], catchment_m=self.catchment_m
         )
@@ -367,17 +370,19 @@ _grid_cache: OnceCache[tuple[Path, Path | None, Path | None, int], Grid] = OnceC
 )
 
 
-def _grid(settings: Settings, resolution: int) -> Grid:
+def _grid(city: CitySettings, layer: Path | None, resolution: int) -> Grid:
+    """The grid of ``city`` at ``resolution``, its demand from the population ``layer``
+    (``None``: the census, spread evenly)."""
+
     def build() -> Grid:
-        districts = _with_population(districts_layer(settings), settings.districts_layer)
-        cells = city_grid(districts, resolution, _streets(settings))
-        layer = settings.population_layer
+        districts = _with_population(districts_layer(city), city.districts_layer)
+        cells = city_grid(districts, resolution, _streets(city))
         if layer is None:
             return Grid(cells, demand_from_census(cells, districts), CENSUS_EVEN_SOURCE)
         demand = _operator_demand(cells, layer)
         return Grid(cells, demand, str(demand["demand_source"].iloc[0]))
 
-    key = (settings.districts_layer, settings.streets_layer, settings.population_layer, resolution)
+    key = (city.districts_layer, city.streets_layer, layer, resolution)
     return _grid_cache.get(key, build)
 
 
@@ -399,8 +404,8 @@ def _operator_demand(cells: gpd.GeoDataFrame, layer: Path) -> pd.DataFrame:
     return demand_from_polygons(cells, polygons, columns, source=f"population layer {layer.name}")
 
 
-def _streets(settings: Settings) -> gpd.GeoDataFrame | None:
-    return _read_streets(settings.streets_layer) if settings.streets_layer else None
+def _streets(city: CitySettings) -> gpd.GeoDataFrame | None:
+    return _read_streets(city.streets_layer) if city.streets_layer else None
 
 
 _streets_cache: OnceCache[Path, gpd.GeoDataFrame] = OnceCache(2)

@@ -15,7 +15,6 @@ companies refer to providers of the city being replaced.
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
-from contextlib import ExitStack, closing
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
@@ -27,14 +26,10 @@ import pandas as pd
 
 from geo.boundaries import load_districts, load_streets
 from geo.crs import CRS, from_wgs84
-from jzmap.services import open_gradebook_from, open_registry_from
-from jzmap.settings import Settings
 from providers.credit_code import CREDIT_CODE_ALPHABET, credit_code_check_char
-from providers.gradebook import GradeBook
 from providers.identity import company_id, station_id
 from providers.model import Category, Grade, Kind, Precision, Provider
-from providers.registry import PractitionerRegistry
-from providers.store import ProviderStore
+from providers.stores import Backend
 
 T = TypeVar("T")
 
@@ -77,28 +72,17 @@ class Cleared:
     practitioners: int
 
 
-def clear_city(
-    settings: Settings,
-    store: ProviderStore,
-    *,
-    gradebook: GradeBook | None = None,
-    registry: PractitionerRegistry | None = None,
-) -> Cleared:
-    """Empty the store, the grade book and the practitioners registry (``jzmap demo``
-    without ``--keep``); the grade book and registry ``settings`` select unless given.
+def clear_city(backend: Backend) -> Cleared:
+    """Empty the backend's store, grade book and practitioners registry (``jzmap demo``
+    without ``--keep``).
 
     Three stores, three transactions: the grade book and the registry are emptied first,
     so that if one fails the providers are still there and the rebuild can simply be run
     again; a provider without grade-book entries is only a company not evaluated yet.
     """
-    with ExitStack() as opened:
-        if gradebook is None:
-            gradebook = opened.enter_context(closing(open_gradebook_from(settings)))
-        if registry is None:
-            registry = opened.enter_context(closing(open_registry_from(settings)))
-        graded = gradebook.delete_all()
-        practitioners = registry.delete_all()
-    return Cleared(store.delete_all(), graded, practitioners)
+    graded = backend.gradebook.delete_all()
+    practitioners = backend.registry.delete_all()
+    return Cleared(backend.store.delete_all(), graded, practitioners)
 
 
 def generate_demo(

@@ -42,14 +42,11 @@ repairs the registry and the provider records.
 from __future__ import annotations
 
 import dataclasses
-import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
 from jzmap.practitioners import china_today, publish_counts
-from jzmap.services import open_gradebook_from
-from jzmap.settings import Settings
 from providers.evaluations import CHINA_TZ, Evaluation, Subject, SubjectKind
 from providers.gradebook import Baseline, GradeBook, Outcome
 from providers.grading import DEFAULT_MODEL, GradeChange, GradeState, GradingModel
@@ -206,32 +203,3 @@ def _company_problem(subject: Subject, provider: Provider | None) -> str:
     if provider.kind is not Kind.COMPANY:
         return f"{subject.id!r} is a grassroots service station; stations are not graded"
     return f"company {subject.id!r} has no official credit grade to start from"
-
-
-class GradeBookSlot:
-    """The app's grade book, opened on first use unless one is handed in.
-
-    An app built around a store its caller opened (tests, another app) must not need a
-    grade book until a grade route is called; the app that opens its own store opens this
-    at start-up too (:meth:`get`), so a bad data directory fails there. Thread-safe: routes
-    run on a thread pool.
-    """
-
-    def __init__(self, settings: Settings, gradebook: GradeBook | None = None) -> None:
-        self._settings = settings
-        self._gradebook = gradebook
-        self._owned = gradebook is None
-        self._lock = threading.Lock()
-
-    def get(self) -> GradeBook:
-        if self._gradebook is None:
-            with self._lock:
-                if self._gradebook is None:
-                    self._gradebook = open_gradebook_from(self._settings)
-        return self._gradebook
-
-    def close(self) -> None:
-        with self._lock:
-            if self._owned and self._gradebook is not None:
-                self._gradebook.close()
-                self._gradebook = None

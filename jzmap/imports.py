@@ -34,46 +34,41 @@ A dry run reads neither the grade book nor the registry: it validates, stores no
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Sequence
-from contextlib import ExitStack, closing
+from collections.abc import Sequence
 from datetime import date, datetime
 from pathlib import Path
 
-from ingest import IngestOptions, IngestReport
+from ingest import Ingester, IngestOptions, IngestReport
 from ingest.overlay import ImportOverlay
 from jzmap.practitioners import publish_counts
-from jzmap.services import ingester, open_gradebook_from, open_registry_from
-from jzmap.settings import Settings
 from providers.evaluations import CHINA_TZ, Subject
 from providers.gradebook import Baseline, GradeBook
 from providers.model import Kind, Provider
 from providers.registry import PractitionerRegistry
 from providers.store import ProviderStore
+from providers.stores import Backend
 
 OFFICIAL_CAUSE = "official:{file}"
 
 
 def run_provider_import(
-    settings: Settings,
-    store: ProviderStore | None,
+    ingester: Ingester,
+    backend: Backend | None,
     paths: Sequence[Path],
     options: IngestOptions,
-    on_progress: Callable[[int, int], None] | None = None,
     *,
-    gradebook: GradeBook | None = None,
-    registry: PractitionerRegistry | None = None,
     now: datetime | None = None,
 ) -> IngestReport:
-    """Import provider registry files into ``store`` keeping dynamic grades and derived
-    counts, then rebaseline the companies the files re-assessed (see the module).
+    """Import provider registry files into the backend's store keeping dynamic grades and
+    derived counts, then rebaseline the companies the files re-assessed (see the module).
 
     Parameters
     ----------
-    store
-        ``None`` only for a dry run (``options.dry_run``).
-    gradebook, registry
-        Already open ones (the API's), left open; by default those ``settings`` select
-        are opened and closed here.
+    ingester
+        The city's importer (:func:`jzmap.wiring.ingester`).
+    backend
+        Its store, grade book and registry; ``None`` only for a dry run
+        (``options.dry_run``).
     now
         When the import happens (default: now): the day the counts are derived at and the
         ``since`` of new official baselines.
@@ -85,19 +80,14 @@ def run_provider_import(
     providers.store.StoreUnavailableError
         The store, the grade book or the registry cannot answer.
     """
-    run = ingester(settings, on_progress).run
-    if options.dry_run or store is None:
-        return run(paths, store, options)
+    if options.dry_run or backend is None:
+        return ingester.run(paths, None if backend is None else backend.store, options)
     at = (now or datetime.now(CHINA_TZ)).astimezone(CHINA_TZ)
-    with ExitStack() as opened:
-        if gradebook is None:
-            gradebook = opened.enter_context(closing(open_gradebook_from(settings)))
-        if registry is None:
-            registry = opened.enter_context(closing(open_registry_from(settings)))
-        overlay = build_overlay(gradebook, registry, at.date())
-        report = run(paths, store, options, overlay=overlay)
-        report.rebaselined = rebaseline_official_grades(gradebook, report, at)
-        _catch_up(gradebook, registry, store, overlay, report, at.date())
+    store, gradebook, registry = backend.store, backend.gradebook, backend.registry
+    overlay = build_overlay(gradebook, registry, at.date())
+    report = ingester.run(paths, store, options, overlay=overlay)
+    report.rebaselined = rebaseline_official_grades(gradebook, report, at)
+    _catch_up(gradebook, registry, store, overlay, report, at.date())
     return report
 
 

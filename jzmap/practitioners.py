@@ -58,13 +58,10 @@ later lowers its company's count only at the company's next load, blacklisting o
 from __future__ import annotations
 
 import dataclasses
-import threading
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 
-from jzmap.services import open_registry_from
-from jzmap.settings import Settings
 from providers.evaluations import CHINA_TZ, Subject, SubjectKind
 from providers.gradebook import Baseline, GradeBook, SubjectGrade
 from providers.model import Kind, Provider
@@ -254,27 +251,3 @@ def _company_problem(company_id: str, provider: Provider | None) -> str | None:
     if provider.kind is not Kind.COMPANY:
         return f"company_id: {company_id!r} is a grassroots service station, not a company"
     return None
-
-
-class RegistrySlot:
-    """The app's practitioners registry, opened on first use unless one is handed in
-    (like :class:`jzmap.grades.GradeBookSlot`). Thread-safe."""
-
-    def __init__(self, settings: Settings, registry: PractitionerRegistry | None = None) -> None:
-        self._settings = settings
-        self._registry = registry
-        self._owned = registry is None
-        self._lock = threading.Lock()
-
-    def get(self) -> PractitionerRegistry:
-        if self._registry is None:
-            with self._lock:
-                if self._registry is None:
-                    self._registry = open_registry_from(self._settings)
-        return self._registry
-
-    def close(self) -> None:
-        with self._lock:
-            if self._owned and self._registry is not None:
-                self._registry.close()
-                self._registry = None

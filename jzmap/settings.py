@@ -1,15 +1,24 @@
-"""Settings, from the environment (prefix ``JZMAP_``) or a ``.env`` file.
+"""Settings, from the environment (prefix ``JZMAP_``) or a ``.env`` file, split by concern.
+
+Each section is its own settings class that reads its own variables, so a service is
+handed only the section it needs (the backend :class:`DatabaseSettings`, the coverage
+service :class:`CoverageSettings`, …); :class:`Settings` composes them for the CLI and
+the app factory. Every variable keeps the name docs/configuration.md's table gives
+it (:meth:`Settings.environment_variables`).
 
 ``DATABASE_URL`` (no prefix, as every PostgreSQL tool spells it) selects the PostGIS
-store; without it the embedded store keeps its data under ``JZMAP_DATA_DIR``.
+backend; without it the embedded backend keeps its files under ``JZMAP_DATA_DIR``.
 """
 
 from __future__ import annotations
 
+import functools
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
+from typing import Any, Literal
 
-from pydantic import AliasChoices, AwareDatetime, Field, SecretStr
+from pydantic import AliasChoices, AwareDatetime, BaseModel, Field, SecretStr, model_validator
+from pydantic.fields import FieldInfo
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from geo.crs import CRS
@@ -18,20 +27,59 @@ PROJECT_ROOT = Path(__file__).resolve().parents[1]
 REFERENCE_DIR = PROJECT_ROOT / "data" / "guangzhou"
 
 
-class Settings(BaseSettings):
-    """Every knob of the service, documented in the README's configuration table."""
+def _config(prefix: str = "JZMAP_") -> SettingsConfigDict:
+    # populate_by_name: a section may be built from its field names (tests, Settings'
+    # flat names) as well as from the variables' names.
+    return SettingsConfigDict(
+        env_prefix=prefix, env_file=".env", extra="ignore", populate_by_name=True
+    )
 
-    model_config = SettingsConfigDict(env_prefix="JZMAP_", env_file=".env", extra="ignore")
 
-    database_url: str | None = Field(
+class DatabaseSettings(BaseSettings):
+    """Where and how the backend keeps its data: PostGIS at :attr:`url`, else SQLite
+    files in :attr:`data_dir` (:func:`providers.stores.open_backend` takes this)."""
+
+    model_config = _config("JZMAP_DB_")
+
+    url: str | None = Field(
         default=None,
         validation_alias=AliasChoices("DATABASE_URL", "JZMAP_DATABASE_URL"),
         description="postgresql://user@host:port/db selects the PostGIS store",
     )
     data_dir: Path = Field(
         default=PROJECT_ROOT / "var" / "embedded",
+        validation_alias=AliasChoices("JZMAP_DATA_DIR"),
         description="where the embedded store keeps providers.sqlite",
     )
+    pool_size: int = Field(
+        default=5,
+        ge=1,
+        le=100,
+        description="PostGIS connections per process, one pool shared by the provider "
+        "store, the grade book and the registry, reads and writes",
+    )
+    connect_timeout_s: int = Field(default=5, ge=1, le=120)
+    statement_timeout_ms: int = Field(default=10_000, ge=100, le=600_000)
+    write_timeout_s: int = Field(
+        default=1_800, ge=1, le=86_400, description="longest a write (an import) may run"
+    )
+
+    @property
+    def write_timeout_ms(self) -> int:
+        """:attr:`write_timeout_s` in milliseconds, as the backend takes it."""
+        return self.write_timeout_s * 1000
+
+    @property
+    def kind(self) -> Literal["embedded", "postgis"]:
+        """The backend these settings select."""
+        return "postgis" if self.url else "embedded"
+
+
+class ServerSettings(BaseSettings):
+    """How ``jzmap serve`` runs and how the site is reached."""
+
+    model_config = _config()
+
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)
     workers: int = Field(default=1, ge=1, le=64)
@@ -51,16 +99,44 @@ class Settings(BaseSettings):
         description="this site's address as residents reach it (https://map.example.cn): "
         "the base of the /embed snippet; unset, the page uses the address the browser sees",
     )
-    db_pool_size: int = Field(default=5, ge=1, le=100)
-    db_connect_timeout_s: int = Field(default=5, ge=1, le=120)
-    db_statement_timeout_ms: int = Field(default=10_000, ge=100, le=600_000)
-    db_write_timeout_s: int = Field(
-        default=1_800, ge=1, le=86_400, description="longest a write (an import) may run"
+    embed_origins: str = Field(
+        default="",
+        description="comma-separated origins (https://app.example.cn) allowed to frame "
+        "/widget and to call the API from a browser (CORS); empty: this site only",
+    )
+    search_threads: int = Field(
+        default=3,
+        ge=1,
+        le=64,
+        description="nearest-match searches one API process runs at once (a thread pool "
+        "of their own; more only contend for Python's interpreter lock)",
     )
 
-    admin_token: SecretStr | None = Field(
+    @property
+    def public_base_url(self) -> str | None:
+        """:attr:`public_url` without a trailing slash, or ``None``."""
+        return self.public_url.rstrip("/") if self.public_url else None
+
+    @property
+    def embed_origin_list(self) -> list[str]:
+        return [o.strip().rstrip("/") for o in self.embed_origins.split(",") if o.strip()]
+
+
+class AdminSettings(BaseSettings):
+    """Who may call ``/v1/admin``."""
+
+    model_config = _config("JZMAP_ADMIN_")
+
+    token: SecretStr | None = Field(
         default=None, description="bearer token for /v1/admin; admin routes refuse all without it"
     )
+
+
+class LimitsSettings(BaseSettings):
+    """What one request or one client may cost: bodies, batches, time, rate."""
+
+    model_config = _config()
+
     max_upload_mb: int = Field(default=50, ge=1, le=2_000, description="largest admin upload")
     max_json_body_kb: int = Field(
         default=4_096,
@@ -81,12 +157,48 @@ class Settings(BaseSettings):
         le=100_000,
         description="most practitioners one POST /v1/admin/practitioners may carry",
     )
-    grades_baseline_since: AwareDatetime = Field(
+    rate_limit_per_minute: int = Field(
+        default=300,
+        ge=0,
+        le=1_000_000,
+        description="sustained requests per minute per client address on /v1 and the map "
+        "pages (0: no limit); each worker process counts on its own",
+    )
+    rate_limit_burst: int = Field(
+        default=100,
+        ge=1,
+        le=100_000,
+        description="tokens a client may spend at once (a request costs 1 to 20: see the "
+        "rate limits in docs/limits-and-proxies.md)",
+    )
+    request_timeout_s: float = Field(
+        default=10.0,
+        ge=0.5,
+        le=600.0,
+        description="a public request not answered by then gets 503 with Retry-After "
+        "(admin routes are not bound by it)",
+    )
+
+
+class GradesSettings(BaseSettings):
+    """How imported official grades meet the evaluations (dynamic grades)."""
+
+    model_config = _config("JZMAP_GRADES_")
+
+    baseline_since: AwareDatetime = Field(
         default=datetime(2000, 1, 1, tzinfo=timezone(timedelta(hours=8))),
         description="when the imported official grades were assessed: a subject's baseline "
         "is fixed at its first evaluation with this time, and evaluations dated earlier are "
         "taken as already reflected in it (the default counts every evaluation)",
     )
+
+
+class CitySettings(BaseSettings):
+    """The city served: its boundary and streets, its name, how far beyond it a query may
+    start."""
+
+    model_config = _config()
+
     districts_layer: Path = Field(
         default=REFERENCE_DIR / "districts.geojson",
         description="city boundary: polygons with a `name` column (imports must fall inside)",
@@ -94,6 +206,23 @@ class Settings(BaseSettings):
     streets_layer: Path | None = Field(
         default=None, description="optional street polygons (`name`, `district`) for geocoding"
     )
+    city_name: str = Field(
+        default="广州市 Guangzhou", description="the city's name, as messages quote it"
+    )
+    max_query_distance_km: float = Field(
+        default=50.0,
+        ge=0,
+        le=20_000,
+        description="nearest-match: a query point farther than this (geodesic km) from the "
+        "city boundary is refused with 422; it bounds the work of any accepted query",
+    )
+
+
+class GeocodingSettings(BaseSettings):
+    """The geocoder chain of imports."""
+
+    model_config = _config()
+
     geocoders: str = Field(
         default="gazetteer,amap", description="geocoder chain, in order (amap only with a key)"
     )
@@ -105,6 +234,12 @@ class Settings(BaseSettings):
     geocode_cache: Path | None = Field(
         default=None, description="AMap answers cache; default <data_dir>/geocode-cache.sqlite"
     )
+
+
+class MapSettings(BaseSettings):
+    """The basemap and the map pages' layers."""
+
+    model_config = _config()
 
     tiles_url: str = Field(
         default="https://tile.openstreetmap.org/{z}/{x}/{y}.png",
@@ -118,76 +253,40 @@ class Settings(BaseSettings):
     )
     tiles_attribution: str = "© OpenStreetMap contributors"
     tiles_max_zoom: int = Field(default=19, ge=1, le=22)
-    embed_origins: str = Field(
-        default="",
-        description="comma-separated origins (https://app.example.cn) allowed to frame "
-        "/widget and to call the API from a browser (CORS); empty: this site only",
-    )
-    search_threads: int = Field(
-        default=3,
-        ge=1,
-        le=64,
-        description="nearest-match searches one API process runs at once (a thread pool "
-        "of their own; more only contend for Python's interpreter lock)",
-    )
-    max_query_distance_km: float = Field(
-        default=50.0,
-        ge=0,
-        le=20_000,
-        description="nearest-match: a query point farther than this (geodesic km) from the "
-        "city boundary is refused with 422; it bounds the work of any accepted query",
-    )
-    city_name: str = Field(
-        default="广州市 Guangzhou", description="the city's name, as messages quote it"
-    )
     map_point_cap: int = Field(
         default=200, ge=10, le=2_000, description="most providers a map viewport gets one by one"
     )
-    coverage_catchment_m: float = Field(
+
+
+class CoverageSettings(BaseSettings):
+    """Coverage gaps: the catchment, the grid, the population and the solver."""
+
+    model_config = _config("JZMAP_COVERAGE_")
+
+    catchment_m: float = Field(
         default=1_000.0,
         ge=100,
         le=20_000,
         description="coverage gaps: a cell is covered when a suitable provider is this close",
     )
-    coverage_resolution: int = Field(
+    resolution: int = Field(
         default=8, ge=8, le=9, description="coverage gaps: default H3 resolution (8 or 9)"
     )
     population_layer: Path | None = Field(
         default=None,
+        validation_alias=AliasChoices("JZMAP_POPULATION_LAYER"),
         description="coverage gaps: residents per place instead of the census default; a "
         "GeoTIFF (band 1: residents; band 2, if any: residents aged 60+ for elderly care) or "
         "polygons (GeoJSON, GeoPackage, Shapefile) with a `residents` column and optionally "
         "one per category (e.g. `elderly_care` for residents aged 60+)",
     )
-    coverage_cache_size: int = Field(
+    cache_size: int = Field(
         default=12,
         ge=1,
         le=1_000,
         description="coverage analyses (and as many site plans) kept per process",
     )
-
-    rate_limit_per_minute: int = Field(
-        default=300,
-        ge=0,
-        le=1_000_000,
-        description="sustained requests per minute per client address on /v1 and the map "
-        "pages (0: no limit); each worker process counts on its own",
-    )
-    rate_limit_burst: int = Field(
-        default=100,
-        ge=1,
-        le=100_000,
-        description="tokens a client may spend at once (a request costs 1 to 20: see the "
-        "README's rate limits)",
-    )
-    request_timeout_s: float = Field(
-        default=10.0,
-        ge=0.5,
-        le=600.0,
-        description="a public request not answered by then gets 503 with Retry-After "
-        "(admin routes are not bound by it)",
-    )
-    coverage_concurrency: int = Field(
+    concurrency: int = Field(
         default=1,
         ge=1,
         le=16,
@@ -198,19 +297,91 @@ class Settings(BaseSettings):
         default=2.0,
         ge=0.1,
         le=600.0,
+        validation_alias=AliasChoices("JZMAP_SOLVER_TIME_LIMIT_S"),
         description="longest the MCLP solver searches for a site plan; the plan then says "
         "the optimality gap it reached",
     )
 
-    @property
-    def public_base_url(self) -> str | None:
-        """:attr:`public_url` without a trailing slash, or ``None``."""
-        return self.public_url.rstrip("/") if self.public_url else None
 
-    @property
-    def embed_origin_list(self) -> list[str]:
-        return [o.strip().rstrip("/") for o in self.embed_origins.split(",") if o.strip()]
+def _variable(section: type[BaseSettings], field: str, info: FieldInfo) -> str:
+    """The environment variable of a section's field."""
+    alias = info.validation_alias
+    if isinstance(alias, AliasChoices):
+        first = alias.choices[0]
+        assert isinstance(first, str)
+        return first
+    return f"{section.model_config.get('env_prefix', '')}{field}".upper()
 
-    @property
-    def backend(self) -> str:
-        return "postgis" if self.database_url else "embedded"
+
+class Settings(BaseModel):
+    """Every knob of the service, by concern; each section reads its own variables.
+
+    ``Settings()`` reads the environment. A section may be given whole
+    (``Settings(map=MapSettings(tiles_url=…))``) or a setting by its flat name, the
+    variable's name without ``JZMAP_`` in lower case (``Settings(tiles_url=…,
+    database_url=None)``): the rest of its section still comes from the environment.
+    """
+
+    database: DatabaseSettings = Field(default_factory=DatabaseSettings)
+    server: ServerSettings = Field(default_factory=ServerSettings)
+    admin: AdminSettings = Field(default_factory=AdminSettings)
+    limits: LimitsSettings = Field(default_factory=LimitsSettings)
+    grades: GradesSettings = Field(default_factory=GradesSettings)
+    city: CitySettings = Field(default_factory=CitySettings)
+    geocoding: GeocodingSettings = Field(default_factory=GeocodingSettings)
+    map: MapSettings = Field(default_factory=MapSettings)
+    coverage: CoverageSettings = Field(default_factory=CoverageSettings)
+
+    @classmethod
+    def environment_variables(cls) -> dict[str, tuple[str, str]]:
+        """Every environment variable the settings read -> (section, field).
+
+        Examples
+        --------
+        >>> Settings.environment_variables()["JZMAP_DB_POOL_SIZE"]
+        ('database', 'pool_size')
+        >>> Settings.environment_variables()["DATABASE_URL"]
+        ('database', 'url')
+        """
+        found: dict[str, tuple[str, str]] = {}
+        for section, info in cls.model_fields.items():
+            kind = info.annotation
+            assert isinstance(kind, type) and issubclass(kind, BaseSettings)
+            for field, field_info in kind.model_fields.items():
+                found[_variable(kind, field, field_info)] = (section, field)
+        return found
+
+    @model_validator(mode="before")
+    @classmethod
+    def _sections_from_flat_names(cls, data: Any) -> Any:
+        """Route flat names (``tiles_url``) to their sections, each section then built
+        from them and the environment."""
+        if not isinstance(data, dict):
+            return data
+        flat = _flat_names()
+        sections: dict[str, dict[str, Any]] = {}
+        rest: dict[str, Any] = {}
+        for key, value in data.items():
+            if key in cls.model_fields:
+                rest[key] = value
+            elif key in flat:
+                section, field = flat[key]
+                sections.setdefault(section, {})[field] = value
+            else:
+                raise ValueError(f"unknown setting {key!r}")
+        for section, values in sections.items():
+            if section in rest:
+                raise ValueError(f"{section!r} given whole and by its settings {sorted(values)}")
+            kind = cls.model_fields[section].annotation
+            assert isinstance(kind, type) and issubclass(kind, BaseSettings)
+            rest[section] = kind(**values)
+        return rest
+
+
+@functools.cache
+def _flat_names() -> dict[str, tuple[str, str]]:
+    """Flat name (the variable's, lower case, without ``JZMAP_``) -> (section, field)."""
+    return {
+        variable.lower().removeprefix("jzmap_"): where
+        for variable, where in Settings.environment_variables().items()
+    }

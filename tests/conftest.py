@@ -1,4 +1,9 @@
-"""Shared fixtures: stores of both kinds, a real PostGIS database, the demo city.
+"""Shared fixtures: a clean backend of either kind, a real PostGIS database, the demo city.
+
+Every test that needs a store, a grade book or a registry gets it from one backend
+(:func:`backend`, or :func:`embedded_backend` / :func:`postgis_backend` for one kind), as
+the app and the CLI do. Tests of the contracts take ``store``, ``gradebook`` or
+``registry``: those run once per backend kind, unchanged.
 
 PostGIS tests need ``DATABASE_URL`` (``make test`` starts a throwaway cluster and sets it).
 Each test session creates its own database on that server and drops it afterwards, so a
@@ -9,17 +14,23 @@ from __future__ import annotations
 
 import os
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
 
+from providers.gradebook import GradeBook
+from providers.registry import PractitionerRegistry
 from providers.store import ProviderStore
+from providers.stores import Backend
 from providers.stores.embedded import EmbeddedStore
-from providers.stores.postgis import PostgisStore, make_engine, sqlalchemy_url, upgrade_schema
+from providers.stores.engine import make_engine, sqlalchemy_url, upgrade_schema
+from providers.stores.postgis import PostgisStore
+from tests.helpers import embedded_backend_at, postgis_backend_at
 
-STORE_KINDS = ("embedded", "postgis")
+# Tests on PostGIS carry the postgis mark (``-m "not postgis"`` leaves them out).
+BACKEND_KINDS = ("embedded", pytest.param("postgis", marks=pytest.mark.postgis))
 
 # The suite fires thousands of requests from one test client; the rate limiter has its own
 # tests (test_abuse.py), which turn it on explicitly.
@@ -59,28 +70,61 @@ def postgis_migrated(postgis_url: str) -> str:
     return postgis_url
 
 
-@pytest.fixture
-def postgis_store(postgis_migrated: str) -> Iterator[PostgisStore]:
-    """An empty, migrated PostGIS store."""
-    store = PostgisStore.open(postgis_migrated)
-    store.delete_all()
-    yield store
-    store.close()
+def _emptied(backend: Backend) -> Backend:
+    backend.registry.delete_all()
+    backend.gradebook.delete_all()
+    backend.store.delete_all()
+    return backend
 
 
 @pytest.fixture
-def embedded_store(tmp_path: Path) -> Iterator[EmbeddedStore]:
-    store = EmbeddedStore(tmp_path / "embedded")
-    yield store
-    store.close()
+def postgis_backend(postgis_migrated: str) -> Iterator[Backend]:
+    """An empty backend on the migrated PostGIS database."""
+    with postgis_backend_at(postgis_migrated) as backend:
+        yield _emptied(backend)
 
 
-@pytest.fixture(params=STORE_KINDS)
-def store(request: pytest.FixtureRequest) -> ProviderStore:
-    """Each test using this runs once per store kind, unchanged: the contract suite."""
-    fixture = "embedded_store" if request.param == "embedded" else "postgis_store"
-    result: ProviderStore = request.getfixturevalue(fixture)
+@pytest.fixture
+def embedded_backend(tmp_path: Path) -> Iterator[Backend]:
+    """An empty embedded backend in a directory of its own."""
+    with embedded_backend_at(tmp_path / "embedded") as backend:
+        yield backend
+
+
+@pytest.fixture(params=BACKEND_KINDS)
+def backend(request: pytest.FixtureRequest) -> Backend:
+    """A clean backend; each test using it runs once per kind, unchanged."""
+    result: Backend = request.getfixturevalue(f"{request.param}_backend")
     return result
 
 
-StoreFactory = Callable[[], ProviderStore]
+@pytest.fixture
+def store(backend: Backend) -> ProviderStore:
+    """The contract suite's store: one per backend kind."""
+    return backend.store
+
+
+@pytest.fixture
+def gradebook(backend: Backend) -> GradeBook:
+    """The contract suite's grade book: one per backend kind."""
+    return backend.gradebook
+
+
+@pytest.fixture
+def registry(backend: Backend) -> PractitionerRegistry:
+    """The contract suite's practitioners registry: one per backend kind."""
+    return backend.registry
+
+
+@pytest.fixture
+def postgis_store(postgis_backend: Backend) -> PostgisStore:
+    """The store of an empty PostGIS backend (tests of PostGIS itself)."""
+    assert isinstance(postgis_backend.store, PostgisStore)
+    return postgis_backend.store
+
+
+@pytest.fixture
+def embedded_store(embedded_backend: Backend) -> EmbeddedStore:
+    """The store of an empty embedded backend (tests of the embedded store itself)."""
+    assert isinstance(embedded_backend.store, EmbeddedStore)
+    return embedded_backend.store

@@ -1,8 +1,11 @@
-"""Test helpers: provider builders and the brute-force reference answer."""
+"""Test helpers: provider builders, backends and the brute-force reference answer."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -14,8 +17,58 @@ from providers.model import Category, Grade, Kind, Provider
 from providers.ranking import Match, score_candidate
 from providers.scoring import ScoreSpec
 from providers.store import Candidate, Filters
+from providers.stores import Backend, open_backend
+from providers.stores.postgis import PostgisStore
 
 CANTON_TOWER = (113.3245, 23.1064)  # lon, lat, WGS-84
+
+
+@dataclass(frozen=True)
+class BackendConfig:
+    """A :class:`~providers.stores.DatabaseConfig` with the defaults of
+    :class:`~jzmap.settings.DatabaseSettings`, never the environment's."""
+
+    url: str | None
+    data_dir: Path = Path("/nonexistent")
+    pool_size: int = 5
+    connect_timeout_s: int = 5
+    statement_timeout_ms: int = 10_000
+    write_timeout_ms: int = 1_800_000
+
+
+def embedded_backend_at(data_dir: Path) -> Backend:
+    """An embedded backend in ``data_dir`` (module-scoped fixtures build their own)."""
+    return open_backend(BackendConfig(None, data_dir))
+
+
+def postgis_backend_at(
+    url: str,
+    *,
+    pool_size: int = 5,
+    connect_timeout_s: int = 5,
+    statement_timeout_ms: int = 10_000,
+    write_timeout_ms: int = 1_800_000,
+) -> Backend:
+    """A PostGIS backend on the database at ``url``."""
+    config = BackendConfig(
+        url,
+        pool_size=pool_size,
+        connect_timeout_s=connect_timeout_s,
+        statement_timeout_ms=statement_timeout_ms,
+        write_timeout_ms=write_timeout_ms,
+    )
+    return open_backend(config)
+
+
+@contextmanager
+def postgis_store_at(
+    url: str, *, statement_timeout_ms: int = 10_000, write_timeout_ms: int = 1_800_000
+) -> Iterator[PostgisStore]:
+    """The store of :func:`postgis_backend_at`, its backend closed afterwards."""
+    timeouts = {"statement_timeout_ms": statement_timeout_ms, "write_timeout_ms": write_timeout_ms}
+    with postgis_backend_at(url, **timeouts) as backend:
+        assert isinstance(backend.store, PostgisStore)
+        yield backend.store
 
 
 def credit_code(n: int) -> str:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -11,8 +10,7 @@ from fastapi.testclient import TestClient
 
 from api.app import create_app
 from jzmap.settings import Settings
-from providers.store import ProviderStore
-from providers.stores.embedded import EmbeddedStore
+from providers.stores import Backend
 from tests.helpers import CANTON_TOWER, company, station
 
 LON, LAT = CANTON_TOWER
@@ -20,23 +18,21 @@ NEAREST = "/v1/providers/nearest"
 
 
 @pytest.fixture
-def small_store(tmp_path: Path) -> Iterator[ProviderStore]:
-    store = EmbeddedStore(tmp_path / "s")
-    store.upsert([company(1, LON, LAT), station(2, LON + 0.001, LAT)])
-    yield store
-    store.close()
+def small(embedded_backend: Backend) -> Backend:
+    embedded_backend.store.upsert([company(1, LON, LAT), station(2, LON + 0.001, LAT)])
+    return embedded_backend
 
 
-def _client(store: ProviderStore, address: str, **settings: Any) -> TestClient:
-    app = create_app(Settings(data_dir=Path("/nonexistent"), **settings), store=store)
+def _client(backend: Backend, address: str, **settings: Any) -> TestClient:
+    app = create_app(Settings(data_dir=Path("/nonexistent"), **settings), backend=backend)
     return TestClient(app, client=(address, 40_000))
 
 
 def test_a_client_over_its_budget_gets_429_json_with_retry_after(
-    small_store: ProviderStore,
+    small: Backend,
 ) -> None:
     limited = Settings(data_dir=Path("/nonexistent"), rate_limit_per_minute=60, rate_limit_burst=3)
-    app = create_app(limited, store=small_store)
+    app = create_app(limited, backend=small)
     with (
         TestClient(app, client=("203.0.113.5", 1)) as greedy,
         TestClient(app, client=("203.0.113.6", 1)) as other,
@@ -57,14 +53,14 @@ def test_a_client_over_its_budget_gets_429_json_with_retry_after(
         assert other.get(NEAREST, params=params).status_code == 200
 
 
-def test_no_limit_when_switched_off(small_store: ProviderStore) -> None:
-    with _client(small_store, "203.0.113.7", rate_limit_per_minute=0) as c:
+def test_no_limit_when_switched_off(small: Backend) -> None:
+    with _client(small, "203.0.113.7", rate_limit_per_minute=0) as c:
         codes = {c.get(NEAREST, params={"lat": LAT, "lon": LON}).status_code for _ in range(50)}
     assert codes == {200}
 
 
-def test_every_response_says_nosniff_and_a_referrer_policy(small_store: ProviderStore) -> None:
-    with _client(small_store, "203.0.113.8") as c:
+def test_every_response_says_nosniff_and_a_referrer_policy(small: Backend) -> None:
+    with _client(small, "203.0.113.8") as c:
         for path in ("/healthz", NEAREST + f"?lat={LAT}&lon={LON}", "/v2/none", "/openapi.json"):
             r = c.get(path)
             assert r.headers["x-content-type-options"] == "nosniff", path

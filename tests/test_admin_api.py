@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
@@ -14,7 +12,7 @@ from pydantic import SecretStr
 from api.app import create_app
 from jzmap.settings import Settings
 from providers.store import ProviderStore
-from providers.stores.embedded import EmbeddedStore
+from providers.stores import Backend
 from tests.test_ingest import HEADERS, row
 
 TOKEN = "s3cret-admin-token"
@@ -27,22 +25,18 @@ def _csv(rows: list[list[str]]) -> bytes:
 
 
 @pytest.fixture
-def store(tmp_path: Path) -> Iterator[ProviderStore]:
-    s = EmbeddedStore(tmp_path / "store")
-    yield s
-    s.close()
+def backend(embedded_backend: Backend) -> Backend:
+    return embedded_backend
 
 
-def _client(store: ProviderStore, **settings: object) -> TestClient:
-    # An import opens the grade book and registry beside the store (jzmap.imports): the
-    # embedded ones in the store's directory, whatever DATABASE_URL the suite runs with.
-    assert isinstance(store, EmbeddedStore)
-    where = {"database_url": None, "data_dir": store.data_dir}
-    return TestClient(create_app(Settings(**where, **settings), store=store))  # type: ignore[arg-type]
+def _client(backend: Backend, **settings: object) -> TestClient:
+    return TestClient(create_app(Settings(**settings), backend=backend))
 
 
-def test_admin_is_refused_when_no_token_is_configured(store: ProviderStore) -> None:
-    with _client(store) as client:
+def test_admin_is_refused_when_no_token_is_configured(
+    backend: Backend, store: ProviderStore
+) -> None:
+    with _client(backend) as client:
         r = client.post(
             "/v1/admin/imports",
             files={"file": ("a.csv", _csv([row(1)]))},
@@ -54,9 +48,11 @@ def test_admin_is_refused_when_no_token_is_configured(store: ProviderStore) -> N
 
 
 @pytest.mark.parametrize("header", [None, "Bearer wrong", f"Basic {TOKEN}", f"Bearer {TOKEN}x"])
-def test_missing_or_wrong_tokens_are_refused(store: ProviderStore, header: str | None) -> None:
+def test_missing_or_wrong_tokens_are_refused(
+    backend: Backend, store: ProviderStore, header: str | None
+) -> None:
     headers = {} if header is None else {"Authorization": header}
-    with _client(store, admin_token=SecretStr(TOKEN)) as client:
+    with _client(backend, admin_token=SecretStr(TOKEN)) as client:
         r = client.post(
             "/v1/admin/imports", files={"file": ("a.csv", _csv([row(1)]))}, headers=headers
         )
@@ -65,10 +61,10 @@ def test_missing_or_wrong_tokens_are_refused(store: ProviderStore, header: str |
     assert store.count() == 0
 
 
-def test_import_over_http_reports_like_the_cli(store: ProviderStore) -> None:
+def test_import_over_http_reports_like_the_cli(backend: Backend, store: ProviderStore) -> None:
     auth = {"Authorization": f"Bearer {TOKEN}"}
     body = _csv([row(1), row(2, 信用等级="6A")])
-    with _client(store, admin_token=SecretStr(TOKEN)) as client:
+    with _client(backend, admin_token=SecretStr(TOKEN)) as client:
         r = client.post(
             "/v1/admin/imports",
             files={"file": ("海珠区.csv", body)},
@@ -87,9 +83,9 @@ def test_import_over_http_reports_like_the_cli(store: ProviderStore) -> None:
         assert again.json()["unchanged"] == 1 and again.json()["inserted"] == 0
 
 
-def test_upload_limits_and_types(store: ProviderStore) -> None:
+def test_upload_limits_and_types(backend: Backend, store: ProviderStore) -> None:
     auth = {"Authorization": f"Bearer {TOKEN}"}
-    with _client(store, admin_token=SecretStr(TOKEN), max_upload_mb=1) as client:
+    with _client(backend, admin_token=SecretStr(TOKEN), max_upload_mb=1) as client:
         big = client.post(
             "/v1/admin/imports",
             files={"file": ("big.csv", b"x" * (1 << 20 + 1) + b"y")},

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -14,44 +13,38 @@ from geo.crs import CRS, from_wgs84
 from jzmap.demo import generate_demo
 from jzmap.settings import REFERENCE_DIR, Settings
 from providers.model import Category
-from providers.store import ProviderStore
-from providers.stores.embedded import EmbeddedStore
-from providers.stores.postgis import PostgisStore
-from tests.helpers import CANTON_TOWER
+from providers.stores import Backend
+from tests.helpers import CANTON_TOWER, embedded_backend_at, postgis_backend_at
 
 LON, LAT = CANTON_TOWER
 NEAREST = "/v1/providers/nearest"
 
 
-def _fill(store: ProviderStore) -> ProviderStore:
-    store.delete_all()
+def _fill(backend: Backend) -> Backend:
+    backend.store.delete_all()
     for chunk in generate_demo(REFERENCE_DIR):
-        store.upsert(chunk)
-    return store
+        backend.store.upsert(chunk)
+    return backend
 
 
 @pytest.fixture(scope="module")
-def embedded_demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ProviderStore]:
-    store = _fill(EmbeddedStore(tmp_path_factory.mktemp("demo")))
-    yield store
-    store.close()
+def embedded_demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Backend]:
+    with embedded_backend_at(tmp_path_factory.mktemp("demo")) as backend:
+        yield _fill(backend)
 
 
 @pytest.fixture(scope="module")
-def postgis_demo(postgis_migrated: str) -> Iterator[ProviderStore]:
-    store = _fill(PostgisStore.open(postgis_migrated))
-    yield store
-    store.close()
+def postgis_demo(postgis_migrated: str) -> Iterator[Backend]:
+    with postgis_backend_at(postgis_migrated) as backend:
+        yield _fill(backend)
 
 
-def _client(store: ProviderStore, backend_url: str | None = None) -> TestClient:
-    return TestClient(
-        create_app(Settings(database_url=backend_url, data_dir=Path("/nonexistent")), store=store)
-    )
+def _client(backend: Backend) -> TestClient:
+    return TestClient(create_app(Settings(), backend=backend))
 
 
 @pytest.fixture(scope="module")
-def client(embedded_demo: ProviderStore) -> Iterator[TestClient]:
+def client(embedded_demo: Backend) -> Iterator[TestClient]:
     with _client(embedded_demo) as c:
         yield c
 
@@ -224,20 +217,18 @@ def test_provider_by_id_matches_nearest(client: TestClient) -> None:
         assert body[key] == hit[key]
 
 
-def test_health_and_categories(client: TestClient, embedded_demo: ProviderStore) -> None:
+def test_health_and_categories(client: TestClient, embedded_demo: Backend) -> None:
     health = client.get("/healthz").json()
     assert health["status"] == "ok" and health["store"] == "embedded"
-    assert health["providers"] == embedded_demo.count() == 531 + 177
+    assert health["providers"] == embedded_demo.store.count() == 531 + 177
     cats = client.get("/v1/categories").json()
     assert [c["id"] for c in cats] == [c.value for c in Category]
     assert cats[0]["label_zh"] == "养老"
 
 
-def test_both_stores_give_the_same_answers(
-    embedded_demo: ProviderStore, postgis_demo: ProviderStore, postgis_migrated: str
-) -> None:
+def test_both_stores_give_the_same_answers(embedded_demo: Backend, postgis_demo: Backend) -> None:
     points = [(113.3245, 23.1064), (113.2644, 23.1291), (113.45, 23.35), (113.80, 23.55)]
-    with _client(embedded_demo) as a, _client(postgis_demo, postgis_migrated) as b:
+    with _client(embedded_demo) as a, _client(postgis_demo) as b:
         for lon, lat in points:
             for extra in ({}, {"sort": "distance"}, {"category": "nursing", "min_grade": "3A"}):
                 params: dict[str, Any] = {"lat": lat, "lon": lon, "limit": 15, **extra}

@@ -19,11 +19,11 @@ from playwright.sync_api import Browser, ConsoleMessage, Page, Playwright, sync_
 
 from api.app import create_app
 from jzmap.demo import generate_demo
-from jzmap.services import district_points, districts_layer
 from jzmap.settings import REFERENCE_DIR, Settings
+from jzmap.wiring import district_points, districts_layer
 from maps.export import export_static_map
 from providers.store import ProviderStore
-from providers.stores.embedded import EmbeddedStore
+from providers.stores import Backend
 from tests.browser import (
     ARTIFACTS,
     CHROMIUM_ARGS,
@@ -33,6 +33,7 @@ from tests.browser import (
     serve_app,
     serve_host,
 )
+from tests.helpers import embedded_backend_at
 
 BLANK_TILES = "/static/blank-tile.png"
 READY = "body[data-layer-state=ready]"
@@ -51,12 +52,16 @@ class Console:
 
 
 @pytest.fixture(scope="module")
-def demo_store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ProviderStore]:
-    store = EmbeddedStore(tmp_path_factory.mktemp("browser-demo"))
-    for chunk in generate_demo(REFERENCE_DIR):
-        store.upsert(chunk)
-    yield store
-    store.close()
+def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Backend]:
+    with embedded_backend_at(tmp_path_factory.mktemp("browser-demo")) as backend:
+        for chunk in generate_demo(REFERENCE_DIR):
+            backend.store.upsert(chunk)
+        yield backend
+
+
+@pytest.fixture(scope="module")
+def demo_store(demo: Backend) -> ProviderStore:
+    return demo.store
 
 
 def _settings(**overrides: Any) -> Settings:
@@ -66,9 +71,9 @@ def _settings(**overrides: Any) -> Settings:
 
 
 @pytest.fixture(scope="module")
-def site(demo_store: ProviderStore) -> Iterator[Site]:
+def site(demo: Backend) -> Iterator[Site]:
     with serve_host() as allowed, serve_host() as foreign:
-        app = create_app(_settings(embed_origins=allowed.origin), store=demo_store)
+        app = create_app(_settings(embed_origins=allowed.origin), backend=demo)
         with serve_app(app) as base:
             yield Site(base, allowed, foreign)
 
@@ -423,11 +428,11 @@ def test_the_offline_copy_opens_from_a_file_with_no_server(
     out.write_text(
         export_static_map(
             demo_store,
-            districts_layer(settings),
-            district_points(settings),
+            districts_layer(settings.city),
+            district_points(settings.city),
             tiles_url=BLANK_TILES,
             tiles_attribution="test",
-            tiles_crs=settings.tiles_crs,
+            tiles_crs=settings.map.tiles_crs,
         ),
         encoding="utf-8",
     )
@@ -449,14 +454,11 @@ def test_page_weight_does_not_grow_with_the_number_of_providers(
     """HTML + scripts + styles + the first data, at 1k and 30k providers: within 20%."""
     weights = {}
     for companies in (1_000, 30_000):
-        store = EmbeddedStore(tmp_path / f"city-{companies}")
-        try:
+        with embedded_backend_at(tmp_path / f"city-{companies}") as backend:
             for chunk in generate_demo(REFERENCE_DIR, companies=companies):
-                store.upsert(chunk)
-            with serve_app(create_app(_settings(), store=store)) as base:
+                backend.store.upsert(chunk)
+            with serve_app(create_app(_settings(), backend=backend)) as base:
                 weights[companies] = _page_weight(browser, f"{base}/map")
-        finally:
-            store.close()
     ratio = weights[30_000] / weights[1_000]
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     (ARTIFACTS / "page-weight.json").write_text(json.dumps({**weights, "ratio": ratio}))

@@ -37,8 +37,8 @@ from jzmap.demo import generate_demo
 from jzmap.settings import REFERENCE_DIR, Settings
 from providers.model import Category, Grade, Provider
 from providers.store import ProviderStore
-from providers.stores.embedded import EmbeddedStore
-from tests.helpers import station
+from providers.stores import Backend
+from tests.helpers import embedded_backend_at, station
 
 # spopt builds its model with the PuLP 3 API that PuLP 4 will drop (pinned below 4).
 pytestmark = pytest.mark.filterwarnings("ignore:Constructing LpVariable:DeprecationWarning")
@@ -58,19 +58,29 @@ def demo_providers() -> list[Provider]:
     return [p for chunk in generate_demo(REFERENCE_DIR) for p in chunk]
 
 
+def _coverage(store: ProviderStore) -> CoverageService:
+    """The coverage service of ``store`` with this module's settings."""
+    settings = _settings()
+    return CoverageService(store, settings.coverage, settings.city)
+
+
 @pytest.fixture(scope="module")
-def demo_store(
+def demo(
     tmp_path_factory: pytest.TempPathFactory, demo_providers: list[Provider]
-) -> Iterator[ProviderStore]:
-    store = EmbeddedStore(tmp_path_factory.mktemp("coverage-demo"))
-    store.upsert(demo_providers)
-    yield store
-    store.close()
+) -> Iterator[Backend]:
+    with embedded_backend_at(tmp_path_factory.mktemp("coverage-demo")) as backend:
+        backend.store.upsert(demo_providers)
+        yield backend
 
 
 @pytest.fixture(scope="module")
-def client(demo_store: ProviderStore) -> Iterator[TestClient]:
-    with TestClient(create_app(_settings(), store=demo_store)) as c:
+def demo_store(demo: Backend) -> ProviderStore:
+    return demo.store
+
+
+@pytest.fixture(scope="module")
+def client(demo: Backend) -> Iterator[TestClient]:
+    with TestClient(create_app(_settings(), backend=demo)) as c:
         yield c
 
 
@@ -323,39 +333,34 @@ def test_repeat_requests_are_answered_from_the_cache(client: TestClient) -> None
     assert service.plan_cache.computed == planned
 
 
-def test_an_upsert_invalidates_the_cached_analysis(tmp_path: Path) -> None:
-    store = EmbeddedStore(tmp_path / "store")
-    try:
-        for chunk in generate_demo(REFERENCE_DIR, companies=50):
-            store.upsert(chunk)
-        with TestClient(create_app(_settings(), store=store)) as c:
-            params = {"category": "elderly_care", "district": "从化区"}
-            before = c.get(CELLS, params=params).json()
-            gap = next(f for f in before["features"] if f["properties"]["gap"])
-            service = _service(c)
-            computed = service.analysis_cache.computed
-            assert c.get(CELLS, params=params).json()["query"] == before["query"]
-            assert service.analysis_cache.computed == computed
+def test_an_upsert_invalidates_the_cached_analysis(embedded_backend: Backend) -> None:
+    store = embedded_backend.store
+    for chunk in generate_demo(REFERENCE_DIR, companies=50):
+        store.upsert(chunk)
+    with TestClient(create_app(_settings(), backend=embedded_backend)) as c:
+        params = {"category": "elderly_care", "district": "从化区"}
+        before = c.get(CELLS, params=params).json()
+        gap = next(f for f in before["features"] if f["properties"]["gap"])
+        service = _service(c)
+        computed = service.analysis_cache.computed
+        assert c.get(CELLS, params=params).json()["query"] == before["query"]
+        assert service.analysis_cache.computed == computed
 
-            lat, lon = h3.cell_to_latlng(gap["id"])
-            store.upsert([station(1, lon, lat, categories=[Category.ELDERLY_CARE])])
-            after = c.get(CELLS, params=params).json()
-            assert after["query"]["data_version"] != before["query"]["data_version"]
-            assert service.analysis_cache.computed == computed + 1
-            now = next(f for f in after["features"] if f["id"] == gap["id"])["properties"]
-            assert now["covered"] and not now["gap"]
-            assert now["nearest_id"] == "st-test000001" and now["nearest_m"] < 1
-            table = c.get(DISTRICTS, params={"category": "elderly_care"}).json()["districts"]
-            row = next(r for r in table if r["district"] == "从化区")
-            assert row["cells_covered"] > sum(
-                f["properties"]["covered"] for f in before["features"]
-            )
-    finally:
-        store.close()
+        lat, lon = h3.cell_to_latlng(gap["id"])
+        store.upsert([station(1, lon, lat, categories=[Category.ELDERLY_CARE])])
+        after = c.get(CELLS, params=params).json()
+        assert after["query"]["data_version"] != before["query"]["data_version"]
+        assert service.analysis_cache.computed == computed + 1
+        now = next(f for f in after["features"] if f["id"] == gap["id"])["properties"]
+        assert now["covered"] and not now["gap"]
+        assert now["nearest_id"] == "st-test000001" and now["nearest_m"] < 1
+        table = c.get(DISTRICTS, params={"category": "elderly_care"}).json()["districts"]
+        row = next(r for r in table if r["district"] == "从化区")
+        assert row["cells_covered"] > sum(f["properties"]["covered"] for f in before["features"])
 
 
 def test_concurrent_identical_requests_compute_once(demo_store: ProviderStore) -> None:
-    service = CoverageService(demo_store, _settings())
+    service = _coverage(demo_store)
     query = CoverageQuery(Category.HOUSEKEEPING, 8, certified_only=True)
     start = threading.Barrier(6)
 
@@ -405,7 +410,7 @@ def test_both_stores_give_the_same_analysis(
     the whole world), so PostGIS and the embedded store answer alike."""
     store.delete_all()
     store.upsert(demo_providers)
-    analysis = CoverageService(store, _settings()).analysis(CoverageQuery(Category.ELDERLY_CARE))
+    analysis = _coverage(store).analysis(CoverageQuery(Category.ELDERLY_CARE))
     got = analysis.districts.set_index("district")
     want = reference["summary"]
     assert got["providers"].to_dict() == want["providers"].to_dict()
@@ -415,7 +420,7 @@ def test_both_stores_give_the_same_analysis(
 
 
 def test_an_operator_population_layer_replaces_the_census_default(
-    tmp_path: Path, demo_providers: list[Provider]
+    tmp_path: Path, embedded_backend: Backend, demo_providers: list[Provider]
 ) -> None:
     """Polygons with `residents` and a category column: the service uses them, per category."""
     import geopandas as gpd
@@ -426,14 +431,10 @@ def test_an_operator_population_layer_replaces_the_census_default(
     )
     path = tmp_path / "population.geojson"
     layer.to_file(path, driver="GeoJSON")
-    store = EmbeddedStore(tmp_path / "store")
-    try:
-        store.upsert(demo_providers)
-        settings = Settings(data_dir=Path("/nonexistent"), population_layer=path)
-        with TestClient(create_app(settings, store=store)) as c:
-            body = c.get(DISTRICTS).json()
-    finally:
-        store.close()
+    embedded_backend.store.upsert(demo_providers)
+    settings = Settings(population_layer=path)
+    with TestClient(create_app(settings, backend=embedded_backend)) as c:
+        body = c.get(DISTRICTS).json()
     assert body["query"]["demand_source"] == "population layer population.geojson"
     residents = {(d["category"], d["district"]): d["residents"] for d in body["districts"]}
     assert residents[("housekeeping", "海珠区")] == pytest.approx(10_000.0)

@@ -60,7 +60,8 @@ def test_report_is_one_offline_file_with_the_map_and_the_tables(
     try:
         settings = Settings(data_dir=Path(demo_env["JZMAP_DATA_DIR"]))
         query = CoverageQuery(Category.ELDERLY_CARE, 8)
-        analysis, plan = CoverageService(store, settings).plan(query, 3, "白云区")
+        service = CoverageService(store, settings.coverage, settings.city)
+        analysis, plan = service.plan(query, 3, "白云区")
     finally:
         store.close()
     assert len(plan.sites) == 3

@@ -17,8 +17,8 @@ from playwright.sync_api import Browser, Dialog, Page, sync_playwright
 
 from jzmap.coverage import CoverageQuery, CoverageService
 from jzmap.demo import generate_demo
-from jzmap.services import districts_layer
 from jzmap.settings import REFERENCE_DIR, Settings
+from jzmap.wiring import districts_layer
 from maps.coverage_report import render_coverage_report
 from providers.model import Category
 from providers.stores.embedded import EmbeddedStore
@@ -55,7 +55,7 @@ def report_html(tmp_path_factory: pytest.TempPathFactory) -> str:
     try:
         for chunk in generate_demo(REFERENCE_DIR):
             store.upsert(chunk)
-        districts = districts_layer(settings)
+        districts = districts_layer(settings.city)
         inside = districts.loc[districts["name"] == DISTRICT].geometry.iloc[0]
         point = inside.representative_point()
         store.upsert(
@@ -72,7 +72,8 @@ def report_html(tmp_path_factory: pytest.TempPathFactory) -> str:
             ]
         )
         query = CoverageQuery(Category.ELDERLY_CARE, 8)
-        analysis, plan = CoverageService(store, settings).plan(query, 3, DISTRICT)
+        service = CoverageService(store, settings.coverage, settings.city)
+        analysis, plan = service.plan(query, 3, DISTRICT)
     finally:
         store.close()
     return render_coverage_report(
@@ -80,9 +81,9 @@ def report_html(tmp_path_factory: pytest.TempPathFactory) -> str:
         plan,
         DISTRICT,
         districts,
-        tiles_url=settings.tiles_url,
+        tiles_url=settings.map.tiles_url,
         tiles_attribution="test",
-        tiles_crs=settings.tiles_crs,
+        tiles_crs=settings.map.tiles_crs,
     )
 
 

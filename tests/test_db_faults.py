@@ -23,9 +23,9 @@ import pytest
 
 from api.app import create_app
 from jzmap.settings import Settings
-from providers.stores.postgis import PostgisStore, make_engine, upgrade_schema
+from providers.stores.engine import make_engine, upgrade_schema
 from tests.browser import serve_app
-from tests.helpers import CANTON_TOWER, company
+from tests.helpers import CANTON_TOWER, company, postgis_backend_at
 
 PG_THROWAWAY = Path(__file__).resolve().parents[1] / "scripts" / "pg-throwaway"
 LON, LAT = CANTON_TOWER
@@ -85,17 +85,17 @@ def test_an_outage_is_503_with_retry_after_and_the_api_recovers_by_itself(
     engine = make_engine(cluster.url)
     upgrade_schema(engine)
     engine.dispose()
-    store = PostgisStore.open(
+    backend = postgis_backend_at(
         cluster.url, pool_size=4, connect_timeout_s=CONNECT_TIMEOUT_S, statement_timeout_ms=2000
     )
+    store = backend.store
     providers = [company(i, LON + i * 1e-4, LAT) for i in range(200)]
     store.upsert(providers)
-    settings = Settings(database_url=cluster.url, db_connect_timeout_s=CONNECT_TIMEOUT_S)
     outcomes: list[Outcome] = []
     errors: list[BaseException] = []
     stop = threading.Event()
 
-    with serve_app(create_app(settings, store=store)) as base:
+    with serve_app(create_app(Settings(), backend=backend)) as base:
         url = f"{base}/v1/providers/nearest?lat={LAT}&lon={LON}&limit=5"
 
         def client() -> None:
@@ -160,4 +160,4 @@ def test_an_outage_is_503_with_retry_after_and_the_api_recovers_by_itself(
             f"{len(outcomes)} requests in all, 0 hung"
         )
     finally:
-        store.close()
+        backend.close()

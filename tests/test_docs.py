@@ -7,7 +7,6 @@ import base64
 import hashlib
 import re
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -16,26 +15,23 @@ from playwright.sync_api import Browser, sync_playwright
 from api.app import create_app
 from jzmap.settings import PROJECT_ROOT, Settings
 from maps.docs import CONTENT_SECURITY_POLICY, SWAGGER_UI_DIR, provenance
-from providers.store import ProviderStore
-from providers.stores.embedded import EmbeddedStore
+from providers.stores import Backend
 from tests.browser import ARTIFACTS, CHROMIUM_ARGS, chromium_path, serve_app
-from tests.helpers import CANTON_TOWER, company
+from tests.helpers import CANTON_TOWER, company, embedded_backend_at
 from tests.rawhttp import open_request, read_response
 
 LON, LAT = CANTON_TOWER
 
 
 @pytest.fixture(scope="module")
-def small_store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ProviderStore]:
-    store = EmbeddedStore(tmp_path_factory.mktemp("docs"))
-    store.upsert([company(1, LON, LAT)])
-    yield store
-    store.close()
+def small(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Backend]:
+    with embedded_backend_at(tmp_path_factory.mktemp("docs")) as backend:
+        backend.store.upsert([company(1, LON, LAT)])
+        yield backend
 
 
-def _app(store: ProviderStore, **overrides: Any) -> Any:
-    settings = Settings(database_url=None, data_dir=Path("/nonexistent"), **overrides)
-    return create_app(settings, store=store)
+def _app(backend: Backend, **overrides: Any) -> Any:
+    return create_app(Settings(**overrides), backend=backend)
 
 
 def test_the_vendored_viewer_matches_its_provenance() -> None:
@@ -57,9 +53,9 @@ def test_the_vendored_viewer_matches_its_provenance() -> None:
 
 
 def test_docs_names_each_file_with_its_integrity_hash_under_a_csp(
-    small_store: ProviderStore,
+    small: Backend,
 ) -> None:
-    with serve_app(_app(small_store)) as base:
+    with serve_app(_app(small)) as base:
         response = read_response(open_request(base, "GET", "/docs", {}))
     assert response.status == 200
     assert response.headers["content-security-policy"] == CONTENT_SECURITY_POLICY
@@ -73,8 +69,8 @@ def test_docs_names_each_file_with_its_integrity_hash_under_a_csp(
     assert re.search(r"<script(?![^>]*\bsrc=)[^>]*>", page) is None
 
 
-def test_docs_shows_the_api_in_chromium_from_this_site_alone(small_store: ProviderStore) -> None:
-    with serve_app(_app(small_store)) as base, sync_playwright() as p:
+def test_docs_shows_the_api_in_chromium_from_this_site_alone(small: Backend) -> None:
+    with serve_app(_app(small)) as base, sync_playwright() as p:
         browser: Browser = p.chromium.launch(executable_path=chromium_path(), args=CHROMIUM_ARGS)
         try:
             page = browser.new_page(viewport={"width": 1280, "height": 900})
@@ -105,10 +101,10 @@ def test_docs_shows_the_api_in_chromium_from_this_site_alone(small_store: Provid
 
 
 def test_embed_uses_the_configured_public_url_whatever_the_host_header(
-    small_store: ProviderStore,
+    small: Backend,
 ) -> None:
     public = "https://map.example.cn/jiazheng"
-    with serve_app(_app(small_store, public_url=public + "/")) as base:
+    with serve_app(_app(small, public_url=public + "/")) as base:
         response = read_response(open_request(base, "GET", "/embed", {"Host": "evil.example"}))
     page = response.body.decode()
     assert response.status == 200
@@ -116,9 +112,9 @@ def test_embed_uses_the_configured_public_url_whatever_the_host_header(
 
 
 def test_embed_without_a_public_url_leaves_the_address_to_the_browser(
-    small_store: ProviderStore,
+    small: Backend,
 ) -> None:
-    with serve_app(_app(small_store)) as base:
+    with serve_app(_app(small)) as base:
         response = read_response(open_request(base, "GET", "/embed", {"Host": "evil.example"}))
     page = response.body.decode()
     # embed.js then uses the address the page was loaded from (tests/test_browser.py).

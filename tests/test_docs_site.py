@@ -40,7 +40,6 @@ PENDING_MOVES = {
     "jzmap/application/feeds.py",
     "jzmap/application/imports.py",
     "jzmap/presentation/",
-    "jzmap/wiring.py",
 }
 
 LINK = re.compile(r"(?<!!)\[[^\]]*\]\(([^)\s]+)\)")

@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 import logging
 import sqlite3
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 from urllib.error import HTTPError
@@ -17,6 +16,7 @@ import pytest
 
 from api.app import create_app
 from jzmap.settings import Settings
+from providers.stores import Backend
 from providers.stores.embedded import EmbeddedStore
 from tests.browser import serve_app
 from tests.helpers import CANTON_TOWER, company
@@ -33,11 +33,15 @@ def _get(url: str, headers: dict[str, str] | None = None) -> tuple[int, dict[str
 
 
 @pytest.fixture
-def store(tmp_path: Path) -> Iterator[EmbeddedStore]:
-    s = EmbeddedStore(tmp_path / "store")
-    s.upsert([company(i, LON + i * 1e-3, LAT) for i in range(50)])
-    yield s
-    s.close()
+def filled(embedded_backend: Backend) -> Backend:
+    embedded_backend.store.upsert([company(i, LON + i * 1e-3, LAT) for i in range(50)])
+    return embedded_backend
+
+
+@pytest.fixture
+def store(filled: Backend) -> EmbeddedStore:
+    assert isinstance(filled.store, EmbeddedStore)
+    return filled.store
 
 
 def _corrupt(store: EmbeddedStore) -> Path:
@@ -54,10 +58,10 @@ def _corrupt(store: EmbeddedStore) -> Path:
 
 
 def test_a_broken_store_file_is_a_503_that_names_neither_file_nor_driver(
-    store: EmbeddedStore, caplog: pytest.LogCaptureFixture
+    filled: Backend, store: EmbeddedStore, caplog: pytest.LogCaptureFixture
 ) -> None:
-    settings = Settings(database_url=None, data_dir=store.data_dir, rate_limit_per_minute=0)
-    with serve_app(create_app(settings, store=store)) as base:
+    settings = Settings(rate_limit_per_minute=0)
+    with serve_app(create_app(settings, backend=filled)) as base:
         path = _corrupt(store)
         with caplog.at_level(logging.WARNING, logger="jzmap.api"):
             status, headers, body = _get(f"{base}/healthz")
@@ -74,10 +78,10 @@ def test_a_broken_store_file_is_a_503_that_names_neither_file_nor_driver(
 
 
 def test_an_unhandled_failure_is_a_500_json_with_the_id_and_the_traceback_only_logged(
-    store: EmbeddedStore, caplog: pytest.LogCaptureFixture
+    filled: Backend, store: EmbeddedStore, caplog: pytest.LogCaptureFixture
 ) -> None:
-    settings = Settings(database_url=None, data_dir=store.data_dir, rate_limit_per_minute=0)
-    app = create_app(settings, store=store)
+    settings = Settings(rate_limit_per_minute=0)
+    app = create_app(settings, backend=filled)
 
     def fails() -> None:
         raise RuntimeError(f"cannot read {store.data_dir}/secret.bin: driver said no")
@@ -106,25 +110,25 @@ def test_an_unhandled_failure_is_a_500_json_with_the_id_and_the_traceback_only_l
         "/v1/admin/imports",
     ],
 )
-def test_every_error_answer_carries_the_request_id(store: EmbeddedStore, path: str) -> None:
-    settings = Settings(database_url=None, data_dir=store.data_dir, rate_limit_per_minute=0)
-    with serve_app(create_app(settings, store=store)) as base:
+def test_every_error_answer_carries_the_request_id(filled: Backend, path: str) -> None:
+    settings = Settings(rate_limit_per_minute=0)
+    with serve_app(create_app(settings, backend=filled)) as base:
         status, headers, body = _get(base + path)
     assert 400 <= status < 500
     assert set(body) >= {"error", "message", "details", "request_id"}
     assert body["request_id"] == headers["x-request-id"] and len(body["request_id"]) == 16
 
 
-def test_every_answer_has_its_own_request_id(store: EmbeddedStore) -> None:
-    settings = Settings(database_url=None, data_dir=store.data_dir, rate_limit_per_minute=0)
-    with serve_app(create_app(settings, store=store)) as base:
+def test_every_answer_has_its_own_request_id(filled: Backend) -> None:
+    settings = Settings(rate_limit_per_minute=0)
+    with serve_app(create_app(settings, backend=filled)) as base:
         ids = {_get(f"{base}/livez")[1]["x-request-id"] for _ in range(5)}
     assert len(ids) == 5
 
 
-def test_an_error_quotes_a_long_bad_value_cut_short(store: EmbeddedStore) -> None:
-    settings = Settings(database_url=None, data_dir=store.data_dir, rate_limit_per_minute=0)
-    with serve_app(create_app(settings, store=store)) as base:
+def test_an_error_quotes_a_long_bad_value_cut_short(filled: Backend) -> None:
+    settings = Settings(rate_limit_per_minute=0)
+    with serve_app(create_app(settings, backend=filled)) as base:
         status, _, body = _get(f"{base}/v1/providers/nearest?lat={LAT}&lon={LON}&kind={'x' * 6000}")
     assert status == 422
     assert len(json.dumps(body, ensure_ascii=False)) < 2_000

@@ -17,7 +17,6 @@ from typing import Any
 
 import openpyxl
 import pytest
-import sqlalchemy as sa
 from fastapi.testclient import TestClient
 from pydantic import SecretStr
 
@@ -59,13 +58,9 @@ from providers.practitioners import (
 )
 from providers.registry import PractitionerRegistry
 from providers.store import ProviderStore
-from providers.stores.embedded import EmbeddedStore
-from providers.stores.gradebook_embedded import EmbeddedGradeBook
-from providers.stores.gradebook_postgis import PostgisGradeBook
-from providers.stores.postgis import PostgisStore
+from providers.stores import Backend
 from providers.stores.registry_embedded import EmbeddedRegistry
-from providers.stores.registry_postgis import PostgisRegistry
-from tests.helpers import CANTON_TOWER, company, credit_code, station
+from tests.helpers import CANTON_TOWER, company, credit_code, embedded_backend_at, station
 
 LON, LAT = CANTON_TOWER
 X = company(1, LON, LAT + 0.002, grade=Grade.A3, practitioners=10, certified_practitioners=5)
@@ -156,34 +151,14 @@ class Stores:
     providers: ProviderStore
     registry: PractitionerRegistry
     gradebook: GradeBook
-    database_url: str | None
+    backend: Backend
 
 
 @pytest.fixture
-def stores(
-    store: ProviderStore, request: pytest.FixtureRequest, tmp_path: Path
-) -> Iterator[Stores]:
-    """The provider store of each kind with its registry and grade book beside it."""
-    database_url: str | None = None
-    registry: PractitionerRegistry
-    gradebook: GradeBook
-    if "postgis" in request.node.callspec.id:
-        database_url = request.getfixturevalue("postgis_migrated")
-        engine = sa.create_engine(database_url)
-        with engine.begin() as conn:
-            conn.execute(
-                sa.text("TRUNCATE practitioners, grade_subjects, grade_evaluations, grade_changes")
-            )
-        engine.dispose()
-        registry = PostgisRegistry.open(database_url)
-        gradebook = PostgisGradeBook.open(database_url)
-    else:
-        registry = EmbeddedRegistry(tmp_path / "private")
-        gradebook = EmbeddedGradeBook(tmp_path / "private")
-    store.upsert([X, Y, ST])
-    yield Stores(store, registry, gradebook, database_url)
-    gradebook.close()
-    registry.close()
+def stores(backend: Backend) -> Stores:
+    """The provider store of each backend kind with its registry and grade book."""
+    backend.store.upsert([X, Y, ST])
+    return Stores(backend.store, backend.registry, backend.gradebook, backend)
 
 
 def import_practitioners(
@@ -360,9 +335,9 @@ def test_a_register_with_new_stars_rebaselines_the_evaluated_practitioners(
 
 
 def test_an_xlsx_register_with_english_headers_on_its_second_sheet(
-    embedded_store: ProviderStore, tmp_path: Path
+    embedded_backend: Backend, tmp_path: Path
 ) -> None:
-    embedded_store.upsert([X])
+    embedded_backend.store.upsert([X])
     book = openpyxl.Workbook()
     assert book.active is not None
     book.active.title = "说明"
@@ -385,33 +360,30 @@ def test_an_xlsx_register_with_english_headers_on_its_second_sheet(
                   "", "", "", "", "", "", "", "", "", "", ""])  # fmt: skip
     path = tmp_path / "register.xlsx"
     book.save(path)
-    registry = EmbeddedRegistry(tmp_path / "private")
-    try:
-        for sheet_name in ("名册", "2"):
-            report = run_feed(
-                [path],
-                FeedOptions(FeedKind.PRACTITIONERS, sheet=sheet_name, dry_run=True),
-                providers=None,
-            )
-            assert (report.rows_read, report.stored, report.rejected) == (3, 2, 1)
+    registry = embedded_backend.registry
+    for sheet_name in ("名册", "2"):
         report = run_feed(
             [path],
-            FeedOptions(FeedKind.PRACTITIONERS, sheet="名册"),
-            providers=embedded_store,
-            registry=registry,
+            FeedOptions(FeedKind.PRACTITIONERS, sheet=sheet_name, dry_run=True),
+            providers=None,
         )
-        assert report.encodings == {} and report.ignored_columns == {}
-        assert [(r.line, r.problems[0].column) for r in report.rejects] == [(4, "Real_Name_On")]
-        assert "has a time of day" in report.rejects[0].problems[0].reason
-        first = registry.get("pr-1")
-        assert first is not None and first.id_number == id_number(1)
-        assert first.phone == "13924681357" and first.stars is Stars.FIVE
-        assert first.certificate_issued_on == date(2020, 3, 10)
-        assert first.health_certificate.expires_on == date(2099, 12, 31)
-        second = registry.get("pr-2")
-        assert second is not None and second.real_name.status is CheckStatus.FAILED
-    finally:
-        registry.close()
+        assert (report.rows_read, report.stored, report.rejected) == (3, 2, 1)
+    report = run_feed(
+        [path],
+        FeedOptions(FeedKind.PRACTITIONERS, sheet="名册"),
+        providers=embedded_backend.store,
+        registry=registry,
+    )
+    assert report.encodings == {} and report.ignored_columns == {}
+    assert [(r.line, r.problems[0].column) for r in report.rejects] == [(4, "Real_Name_On")]
+    assert "has a time of day" in report.rejects[0].problems[0].reason
+    first = registry.get("pr-1")
+    assert first is not None and first.id_number == id_number(1)
+    assert first.phone == "13924681357" and first.stars is Stars.FIVE
+    assert first.certificate_issued_on == date(2020, 3, 10)
+    assert first.health_certificate.expires_on == date(2099, 12, 31)
+    second = registry.get("pr-2")
+    assert second is not None and second.real_name.status is CheckStatus.FAILED
 
 
 def test_files_that_cannot_be_processed_at_all(tmp_path: Path) -> None:
@@ -650,16 +622,9 @@ def test_the_json_report_carries_no_cells_for_practitioners(stores: Stores, tmp_
 
 
 @pytest.fixture
-def client(stores: Stores, tmp_path: Path) -> Iterator[TestClient]:
-    settings = Settings(
-        database_url=stores.database_url,
-        data_dir=tmp_path / "app",
-        admin_token=SecretStr(TOKEN),
-        grades_baseline_since=BASELINE_SINCE,
-    )
-    app = create_app(
-        settings, store=stores.providers, gradebook=stores.gradebook, registry=stores.registry
-    )
+def client(stores: Stores) -> Iterator[TestClient]:
+    settings = Settings(admin_token=SecretStr(TOKEN), grades_baseline_since=BASELINE_SINCE)
+    app = create_app(settings, backend=stores.backend)
     with TestClient(app) as c:
         yield c
 
@@ -722,9 +687,8 @@ def jzmap(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[s
 def embedded_env(tmp_path: Path) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "JZMAP_DATABASE_URL")}
     env["JZMAP_DATA_DIR"] = str(tmp_path / "data")
-    store = EmbeddedStore(tmp_path / "data")
-    store.upsert([X, Y, ST])
-    store.close()
+    with embedded_backend_at(tmp_path / "data") as backend:
+        backend.store.upsert([X, Y, ST])
     return env
 
 
@@ -785,26 +749,15 @@ def test_the_cli_exit_status_says_whether_the_file_was_processed(
 
 
 @pytest.mark.postgis
-def test_the_cli_imports_a_register_into_postgis(postgis_migrated: str, tmp_path: Path) -> None:
-    engine = sa.create_engine(postgis_migrated)
-    with engine.begin() as conn:
-        conn.execute(sa.text("TRUNCATE practitioners"))
-    engine.dispose()
-    store = PostgisStore.open(postgis_migrated)
-    store.delete_all()
-    store.upsert([X, Y, ST])
+def test_the_cli_imports_a_register_into_postgis(
+    postgis_migrated: str, postgis_backend: Backend, tmp_path: Path
+) -> None:
+    postgis_backend.store.upsert([X, Y, ST])
     env = {**os.environ, "DATABASE_URL": postgis_migrated}
     path = write_csv(tmp_path / "register.csv", P_HEADERS, register_rows())
-    try:
-        result = jzmap(["ingest", str(path), "--kind", "practitioners"], env)
-        assert result.returncode == 0, result.stderr
-        x = store.get(X.id)
-        assert x is not None and x.certified_practitioners == 1
-    finally:
-        store.close()
-    registry = PostgisRegistry.open(postgis_migrated)
-    try:
-        stored = registry.get("pr-1")
-        assert stored is not None and stored.name == NAME
-    finally:
-        registry.close()
+    result = jzmap(["ingest", str(path), "--kind", "practitioners"], env)
+    assert result.returncode == 0, result.stderr
+    x = postgis_backend.store.get(X.id)
+    assert x is not None and x.certified_practitioners == 1
+    stored = postgis_backend.registry.get("pr-1")
+    assert stored is not None and stored.name == NAME

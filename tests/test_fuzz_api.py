@@ -3,10 +3,8 @@ generated requests (valid and invalid); no server error, no response off the spe
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
-import pytest
 import schemathesis
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
@@ -19,10 +17,7 @@ from api.app import create_app
 from jzmap.demo import generate_demo
 from jzmap.settings import REFERENCE_DIR, Settings
 from providers.store import ProviderStore
-from providers.stores.embedded import EmbeddedStore
-from providers.stores.postgis import PostgisStore
-from providers.stores.registry_embedded import EmbeddedRegistry
-from providers.stores.registry_postgis import PostgisRegistry
+from providers.stores import Backend
 
 EXAMPLES_PER_OPERATION = 40
 
@@ -75,42 +70,19 @@ def _fuzz_operation(
     check()
 
 
-def test_embedded_api_conforms_to_its_spec(tmp_path: Path) -> None:
-    store = _fill(EmbeddedStore(tmp_path / "fuzz"))
-    # The certificate check reads the practitioners registry on every call: hand one in.
-    registry = EmbeddedRegistry(tmp_path / "registry")
-    try:
-        app = create_app(Settings(data_dir=Path("/nonexistent")), store=store, registry=registry)
-        tried = _fuzz(app)
-    finally:
-        registry.close()
-        store.close()
-    print(f"schemathesis, embedded: {sum(tried.values())} requests over {len(tried)} operations")
+def test_the_api_conforms_to_its_spec(backend: Backend) -> None:
+    _fill(backend.store)
+    tried = _fuzz(create_app(Settings(), backend=backend))
+    print(
+        f"schemathesis, {backend.kind}: {sum(tried.values())} requests over {len(tried)} operations"
+    )
     assert all(tried.values()), tried
 
 
-@pytest.mark.postgis
-def test_postgis_api_conforms_to_its_spec(postgis_migrated: str) -> None:
-    store = _fill(PostgisStore.open(postgis_migrated))
-    registry = PostgisRegistry.open(postgis_migrated)
-    try:
-        app = create_app(Settings(data_dir=Path("/nonexistent")), store=store, registry=registry)
-        tried = _fuzz(app)
-    finally:
-        registry.close()
-        store.close()
-    print(f"schemathesis, postgis: {sum(tried.values())} requests over {len(tried)} operations")
-    assert all(tried.values()), tried
-
-
-def test_the_spec_documents_the_items_of_admin_batches(tmp_path: Path) -> None:
+def test_the_spec_documents_the_items_of_admin_batches(embedded_backend: Backend) -> None:
     """Batches are validated item by item (a bad item is rejected alone), yet the spec
     still says what an item is, so clients and schemathesis can build good ones."""
-    store = EmbeddedStore(tmp_path / "spec")
-    try:
-        spec = create_app(Settings(data_dir=tmp_path), store=store).openapi()
-    finally:
-        store.close()
+    spec = create_app(Settings(), backend=embedded_backend).openapi()
     schemas = spec["components"]["schemas"]
 
     def body(path: str) -> dict[str, Any]:

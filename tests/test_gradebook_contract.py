@@ -6,7 +6,6 @@ import sqlite3
 import sys
 import threading
 import uuid
-from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
 
@@ -29,10 +28,11 @@ from providers.gradebook import Baseline, GradeBook, Outcome
 from providers.grading import apply, initial_state
 from providers.model import Grade
 from providers.practitioners import Stars
-from providers.stores.embedded import EmbeddedStore
+from providers.stores.engine import make_engine, upgrade_schema
 from providers.stores.gradebook_embedded import EmbeddedGradeBook
 from providers.stores.gradebook_postgis import PostgisGradeBook
-from providers.stores.postgis import make_engine, upgrade_schema
+from providers.stores.pg_database import Database
+from tests.helpers import embedded_backend_at
 
 CO = Subject.company("co-914401010000000017")
 PR = Subject.practitioner("pr-0001")
@@ -53,28 +53,6 @@ def reviews(month: int, stars: int = 5, n: int = 4, subject: Subject = CO) -> li
 
 def complaint(id_: str, severity: Severity = Severity.SERIOUS, subject: Subject = CO) -> Complaint:
     return Complaint(id_, subject, severity, filed_at=at(4, 1), text="迟到两小时")
-
-
-@pytest.fixture
-def embedded_gradebook(tmp_path: Path) -> Iterator[EmbeddedGradeBook]:
-    book = EmbeddedGradeBook(tmp_path / "embedded")
-    yield book
-    book.close()
-
-
-@pytest.fixture
-def postgis_gradebook(postgis_migrated: str) -> Iterator[PostgisGradeBook]:
-    book = PostgisGradeBook.open(postgis_migrated)
-    with book.engine.begin() as conn:
-        conn.execute(sa.text("TRUNCATE grade_subjects, grade_evaluations, grade_changes"))
-    yield book
-    book.close()
-
-
-@pytest.fixture(params=("embedded", "postgis"))
-def gradebook(request: pytest.FixtureRequest) -> GradeBook:
-    book: GradeBook = request.getfixturevalue(f"{request.param}_gradebook")
-    return book
 
 
 def test_a_new_subject_starts_at_its_baseline_and_moves_with_evidence(gradebook: GradeBook) -> None:
@@ -243,8 +221,8 @@ def test_concurrent_batches_about_one_subject_both_count(
 
 def test_embedded_grades_live_beside_the_providers_file(tmp_path: Path) -> None:
     folder = tmp_path / "data"
-    store = EmbeddedStore(folder)
-    book = EmbeddedGradeBook(folder)
+    backend = embedded_backend_at(folder)
+    store, book = backend.store, backend.gradebook
     book.record(CO, BASE, reviews(2))
     assert (folder / "grades.sqlite").exists()
     tables = {
@@ -255,11 +233,10 @@ def test_embedded_grades_live_beside_the_providers_file(tmp_path: Path) -> None:
     }
     assert not any(t.startswith("grade") for t in tables)
     assert store.data_version() == 0
-    book.close()
+    backend.close()
     reopened = EmbeddedGradeBook(folder)
     assert len(reopened.history(CO)) == 2
     reopened.close()
-    store.close()
 
 
 def test_migration_0003_upgrades_and_downgrades(postgis_url: str) -> None:
@@ -272,12 +249,12 @@ def test_migration_0003_upgrades_and_downgrades(postgis_url: str) -> None:
         engine = make_engine(url)
         assert upgrade_schema(engine, "0002") == "0002"
         assert upgrade_schema(engine, "0003") == "0003"
-        book = PostgisGradeBook(engine)
+        book = PostgisGradeBook(Database(engine))
         book.record(CO, BASE, reviews(2))
         assert len(book.history(CO)) == 2
         from alembic import command
 
-        from providers.stores.postgis import _alembic_config
+        from providers.stores.engine import _alembic_config
 
         with engine.begin() as conn:
             command.downgrade(_alembic_config(conn), "0002")

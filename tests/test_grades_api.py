@@ -4,11 +4,9 @@ history, and the next nearest-match ranking with the new grade."""
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
-import sqlalchemy as sa
 from fastapi.testclient import TestClient
 from pydantic import SecretStr
 
@@ -19,6 +17,7 @@ from providers.gradebook import GradeBook
 from providers.model import Grade
 from providers.practitioners import Stars
 from providers.store import ProviderStore, StoreUnavailableError
+from providers.stores import Backend
 from tests.helpers import CANTON_TOWER, company, station
 from tests.test_practitioners_api import person
 
@@ -34,29 +33,12 @@ PRIVATE_TEXT = "阿姨很细心，电话13812345678"
 
 
 @pytest.fixture
-def client(
-    store: ProviderStore, request: pytest.FixtureRequest, tmp_path: Path
-) -> Iterator[TestClient]:
-    """An app on each store kind; it opens the grade book from its settings, as in
-    production (embedded beside the data dir, PostGIS in the same database)."""
-    database_url: str | None = None
-    data_dir = tmp_path / "grades"
-    if "postgis" in request.node.callspec.id:
-        database_url = request.getfixturevalue("postgis_migrated")
-        engine = sa.create_engine(database_url)
-        with engine.begin() as conn:
-            conn.execute(
-                sa.text("TRUNCATE grade_subjects, grade_evaluations, grade_changes, practitioners")
-            )
-        engine.dispose()
-    store.upsert([X, Y, ST])
-    settings = Settings(
-        database_url=database_url,
-        data_dir=data_dir,
-        admin_token=SecretStr(TOKEN),
-        max_evaluations_per_batch=50,
-    )
-    with TestClient(create_app(settings, store=store)) as c:
+def client(backend: Backend) -> Iterator[TestClient]:
+    """An app on each backend kind (its grade book embedded beside the providers' file,
+    on PostGIS in the same database)."""
+    backend.store.upsert([X, Y, ST])
+    settings = Settings(admin_token=SecretStr(TOKEN), max_evaluations_per_batch=50)
+    with TestClient(create_app(settings, backend=backend)) as c:
         yield c
 
 
@@ -112,7 +94,7 @@ def load(client: TestClient, practitioners: list[dict[str, Any]]) -> dict[str, A
 def grade_book(client: TestClient) -> GradeBook:
     """The app's own grade book (practitioners' grades have no public route)."""
     app: Any = client.app
-    book: GradeBook = app.state.gradebooks.get()
+    book: GradeBook = app.state.backend.gradebook
     return book
 
 
@@ -424,11 +406,9 @@ def test_admin_refuses_missing_and_wrong_tokens(client: TestClient, header: str 
     assert client.get(f"/v1/providers/{X.id}/grade-history").json()["changes"] == []
 
 
-def test_admin_is_forbidden_without_a_configured_token(
-    store: ProviderStore, tmp_path: Path
-) -> None:
-    store.upsert([X])
-    app = create_app(Settings(data_dir=tmp_path), store=store)
+def test_admin_is_forbidden_without_a_configured_token(backend: Backend) -> None:
+    backend.store.upsert([X])
+    app = create_app(Settings(), backend=backend)
     with TestClient(app) as client:
         r = client.post("/v1/admin/evaluations", json={"evaluations": []}, headers=AUTH)
     assert r.status_code == 403

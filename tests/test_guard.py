@@ -19,10 +19,9 @@ from pydantic import SecretStr
 
 from api.app import MULTIPART_ENVELOPE_BYTES, create_app
 from jzmap.settings import Settings
-from providers.store import ProviderStore
-from providers.stores.embedded import EmbeddedStore
+from providers.stores import Backend
 from tests.browser import serve_app
-from tests.helpers import CANTON_TOWER, company, station
+from tests.helpers import CANTON_TOWER, company, embedded_backend_at, station
 from tests.rawhttp import open_request, read_response, send_chunk
 
 TOKEN = "guard-test-token"
@@ -37,18 +36,14 @@ LON, LAT = CANTON_TOWER
 
 
 @pytest.fixture(scope="module")
-def small_store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ProviderStore]:
-    store = EmbeddedStore(tmp_path_factory.mktemp("guard"))
-    store.upsert([company(1, LON, LAT), station(2, LON + 0.001, LAT)])
-    yield store
-    store.close()
+def small(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Backend]:
+    with embedded_backend_at(tmp_path_factory.mktemp("guard")) as backend:
+        backend.store.upsert([company(1, LON, LAT), station(2, LON + 0.001, LAT)])
+        yield backend
 
 
-def _settings(store: ProviderStore, **overrides: Any) -> Settings:
-    assert isinstance(store, EmbeddedStore)
+def _settings(**overrides: Any) -> Settings:
     values: dict[str, Any] = {
-        "database_url": None,
-        "data_dir": store.data_dir,
         "admin_token": SecretStr(TOKEN),
         "max_json_body_kb": JSON_KB,
         "max_upload_mb": UPLOAD_MB,
@@ -59,8 +54,8 @@ def _settings(store: ProviderStore, **overrides: Any) -> Settings:
 
 
 @pytest.fixture(scope="module")
-def base(small_store: ProviderStore) -> Iterator[str]:
-    with serve_app(create_app(_settings(small_store), store=small_store)) as url:
+def base(small: Backend) -> Iterator[str]:
+    with serve_app(create_app(_settings(), backend=small)) as url:
         yield url
 
 
@@ -87,9 +82,9 @@ def test_a_missing_or_wrong_token_is_refused_before_one_byte_of_the_body(
 
 
 def test_admin_routes_are_refused_before_the_body_when_no_token_is_configured(
-    small_store: ProviderStore,
+    small: Backend,
 ) -> None:
-    app = create_app(_settings(small_store, admin_token=None), store=small_store)
+    app = create_app(_settings(admin_token=None), backend=small)
     with serve_app(app) as url:
         headers = {**AUTH, "Content-Type": MULTIPART, "Content-Length": str(HUNDRED_MB)}
         response = read_response(open_request(url, "POST", IMPORTS, headers), see_close=True)
@@ -197,7 +192,7 @@ def test_the_import_route_answers_415_for_a_json_body(base: str) -> None:
     assert status == 415 and "multipart/form-data" in body["message"]
 
 
-def test_a_file_under_the_upload_cap_still_goes_through(base: str, small_store: Any) -> None:
+def test_a_file_under_the_upload_cap_still_goes_through(base: str, small: Backend) -> None:
     # The guard's envelope leaves room for the form around a file of the full size; the
     # route itself holds the file to JZMAP_MAX_UPLOAD_MB exactly.
     boundary = "jzmapboundary"

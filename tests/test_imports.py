@@ -5,13 +5,13 @@ grade book and the registry with the providers."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import dataclasses
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
+from typing import cast
 
 import pytest
-import sqlalchemy as sa
 from fastapi.testclient import TestClient
 from pydantic import SecretStr
 
@@ -22,14 +22,15 @@ from jzmap.demo import clear_city
 from jzmap.grades import apply_evaluations
 from jzmap.imports import run_provider_import
 from jzmap.practitioners import load_practitioners
-from jzmap.services import open_gradebook_from, open_registry_from
 from jzmap.settings import Settings
+from jzmap.wiring import ingester
 from providers.evaluations import CHINA_TZ, Complaint, ComplaintStatus, Severity, Subject
 from providers.gradebook import Baseline, GradeBook
 from providers.identity import company_id
 from providers.model import Grade
 from providers.registry import PractitionerRegistry
 from providers.store import ProviderStore
+from providers.stores import Backend
 from tests.helpers import credit_code
 from tests.test_ingest import row, write_csv
 from tests.test_practitioners_api import PASSED, person
@@ -43,16 +44,30 @@ SOURCE = IngestOptions(source="海珠区")  # one dataset whatever the file is c
 @dataclass
 class World:
     settings: Settings
-    store: ProviderStore
-    gradebook: GradeBook
-    registry: PractitionerRegistry
+    backend: Backend
     folder: Path
+
+    @property
+    def store(self) -> ProviderStore:
+        return self.backend.store
+
+    @property
+    def gradebook(self) -> GradeBook:
+        return self.backend.gradebook
+
+    @property
+    def registry(self) -> PractitionerRegistry:
+        return self.backend.registry
 
     def file(self, name: str, *rows: list[str]) -> Path:
         return write_csv(self.folder / name, list(rows))
 
-    def run(self, path: Path, **kwargs: object) -> IngestReport:
-        report = run_provider_import(self.settings, self.store, [path], SOURCE, **kwargs)  # type: ignore[arg-type]
+    def run(
+        self, path: Path, *, now: datetime | None = None, backend: Backend | None = None
+    ) -> IngestReport:
+        report = run_provider_import(
+            ingester(self.settings), backend or self.backend, [path], SOURCE, now=now
+        )
         assert report.rows_read == report.stored + report.rejected
         return report
 
@@ -68,23 +83,9 @@ class World:
 
 
 @pytest.fixture
-def world(store: ProviderStore, request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[World]:
-    database_url: str | None = None
-    if "postgis" in request.node.callspec.id:
-        database_url = request.getfixturevalue("postgis_migrated")
-        engine = sa.create_engine(database_url)
-        with engine.begin() as conn:
-            conn.execute(
-                sa.text("TRUNCATE grade_subjects, grade_evaluations, grade_changes, practitioners")
-            )
-        engine.dispose()
-    settings = Settings(
-        database_url=database_url, data_dir=tmp_path / "private", admin_token=SecretStr("t")
-    )
-    gradebook, registry = open_gradebook_from(settings), open_registry_from(settings)
-    yield World(settings, store, gradebook, registry, tmp_path)
-    registry.close()
-    gradebook.close()
+def world(backend: Backend, tmp_path: Path) -> World:
+    """Each backend kind, with settings for the app and the importer."""
+    return World(Settings(admin_token=SecretStr("t")), backend, tmp_path)
 
 
 def verified(id_: str, subject: str = A, day: int = 20) -> Complaint:
@@ -104,19 +105,19 @@ def evaluate(world: World, *complaints: Complaint) -> None:
         world.gradebook,
         world.store,
         complaints,
-        baseline_since=world.settings.grades_baseline_since,
+        baseline_since=world.settings.grades.baseline_since,
         registry=world.registry,
     )
 
 
 def test_a_reimport_keeps_the_dynamic_grade_and_changes_nothing(world: World) -> None:
     path = world.file("海珠区.csv", row(1), row(2))
-    first = world.run(path)  # the grade book and registry the settings select
+    first = world.run(path)
     assert (first.inserted, first.grades_kept, first.rebaselined) == (2, 0, 0)
     evaluate(world, verified("cp-1"), verified("cp-2", day=21))  # 85 - 9 - 9 = 67: 2A
     assert world.grade() is Grade.A2
 
-    again = world.run(path, gradebook=world.gradebook, registry=world.registry)
+    again = world.run(path)
     assert (again.inserted, again.updated, again.unchanged) == (0, 0, 2)
     assert again.changed_nothing and again.grades_kept == 1 and again.rebaselined == 0
     assert again.summary()["grades_kept"] == 1
@@ -146,7 +147,7 @@ def test_a_new_official_grade_is_stored_and_becomes_the_baseline(world: World) -
     )
 
     # The public trail shows the assessment after the complaints, with its cause.
-    app = create_app(world.settings, store=world.store)
+    app = create_app(world.settings, backend=world.backend)
     with TestClient(app) as client:
         history = client.get(f"/v1/providers/{A}/grade-history").json()
     assert (history["credit_grade"], history["baseline"]) == ("5A", "5A")
@@ -216,21 +217,29 @@ def test_grades_that_move_during_an_import_are_republished(world: World) -> None
             return getattr(world.gradebook, name)
 
     path = world.file("海珠区-2.csv", row(1, 联系电话="020-8333 9999"))
-    report = world.run(path, gradebook=Stale(), registry=world.registry)
+    stale = dataclasses.replace(world.backend, gradebook=cast(GradeBook, Stale()))
+    report = world.run(path, backend=stale)
     assert report.updated == 1  # the phone; the file's 4A was written meanwhile
     assert world.grade() is Grade.A2  # and put right once the import committed
 
 
-def test_a_dry_run_reads_neither_book_nor_registry(world: World, tmp_path: Path) -> None:
-    settings = world.settings.model_copy(update={"data_dir": tmp_path / "nowhere"})
-    if settings.database_url:
-        settings = settings.model_copy(update={"database_url": "postgresql://nobody@127.0.0.1:1/x"})
-    path = world.file("海珠区.csv", row(1))
-    report = run_provider_import(
-        settings, None, [path], IngestOptions(dry_run=True, source="海珠区")
+def test_a_dry_run_reads_neither_book_nor_registry(world: World) -> None:
+    class Untouchable:
+        def __getattr__(self, name: str) -> object:
+            raise AssertionError(f"a dry run called {name}")
+
+    untouchable = dataclasses.replace(
+        world.backend,
+        gradebook=cast(GradeBook, Untouchable()),
+        registry=cast(PractitionerRegistry, Untouchable()),
     )
-    assert report.dry_run and report.stored == 1
-    assert not (tmp_path / "nowhere").exists()
+    path = world.file("海珠区.csv", row(1))
+    for backend in (None, untouchable):
+        report = run_provider_import(
+            ingester(world.settings), backend, [path], IngestOptions(dry_run=True, source="海珠区")
+        )
+        assert report.dry_run and report.stored == 1
+    assert world.store.count() == 0
 
 
 def test_clear_city_empties_the_store_the_grade_book_and_the_registry(world: World) -> None:
@@ -238,7 +247,7 @@ def test_clear_city_empties_the_store_the_grade_book_and_the_registry(world: Wor
     evaluate(world, verified("cp-1"))
     world.registry.upsert([PractitionerIn.model_validate(person(1)).to_domain()])
 
-    cleared = clear_city(world.settings, world.store)  # the ones the settings select
+    cleared = clear_city(world.backend)
     assert (cleared.providers, cleared.graded_subjects, cleared.practitioners) == (2, 1, 1)
     assert world.store.count() == 0
     assert world.gradebook.company_grades() == {} and world.registry.get("pr-1") is None

@@ -19,7 +19,8 @@ from pydantic import SecretStr
 from api.app import create_app
 from ingest.limits import CAUSE_IDS, ID_CHARS, NAME_CHARS, PERSON_NAME_CHARS
 from jzmap.settings import Settings
-from providers.stores.embedded import EmbeddedStore
+from providers.store import ProviderStore
+from providers.stores import Backend
 from tests.browser import serve_app
 from tests.test_ingest import HEADERS, row
 from tests.test_ingest_limits import _xlsx_with
@@ -28,14 +29,10 @@ TOKEN = "s3cret-admin-token"
 
 
 @pytest.fixture
-def site(tmp_path: Path) -> Iterator[tuple[str, EmbeddedStore]]:
-    store = EmbeddedStore(tmp_path / "store")
-    settings = Settings(database_url=None, data_dir=store.data_dir, admin_token=SecretStr(TOKEN))
-    try:
-        with serve_app(create_app(settings, store=store)) as base:
-            yield base, store
-    finally:
-        store.close()
+def site(embedded_backend: Backend) -> Iterator[tuple[str, ProviderStore]]:
+    settings = Settings(admin_token=SecretStr(TOKEN))
+    with serve_app(create_app(settings, backend=embedded_backend)) as base:
+        yield base, embedded_backend.store
 
 
 def _send(request: urllib.request.Request) -> tuple[int, str, Any]:
@@ -85,7 +82,7 @@ def _csv(rows: list[list[str]]) -> bytes:
 
 
 def test_bad_files_are_json_4xx_and_store_nothing(
-    site: tuple[str, EmbeddedStore], tmp_path: Path
+    site: tuple[str, ProviderStore], tmp_path: Path
 ) -> None:
     base, store = site
     dtd = _xlsx_with(tmp_path, '<!DOCTYPE x [<!ENTITY a "aaaaaaaaaa">]>', "&a;").read_bytes()
@@ -105,7 +102,7 @@ def test_bad_files_are_json_4xx_and_store_nothing(
     assert store.count() == 0
 
 
-def test_over_long_cells_are_row_rejects_over_http(site: tuple[str, EmbeddedStore]) -> None:
+def test_over_long_cells_are_row_rejects_over_http(site: tuple[str, ProviderStore]) -> None:
     base, store = site
     rows = [row(1, 企业名称="家" * 5_242_880), row(2, 备注="A" * 200_000)]
     content = _csv([*rows, row(3, 企业名称="海\x00珠"), row(4)])
@@ -132,7 +129,7 @@ def _practitioner(**fields: object) -> dict[str, object]:
     return item
 
 
-def test_admin_json_batches_hold_the_import_limits(site: tuple[str, EmbeddedStore]) -> None:
+def test_admin_json_batches_hold_the_import_limits(site: tuple[str, ProviderStore]) -> None:
     base, _ = site
     items = [
         _practitioner(id="P-1", name="王" * (PERSON_NAME_CHARS + 1)),

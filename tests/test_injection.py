@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -16,7 +15,9 @@ from fastapi.testclient import TestClient
 
 from api.app import create_app
 from jzmap.settings import Settings
-from providers.stores.postgis import PostgisStore, make_engine
+from providers.stores import Backend
+from providers.stores.engine import make_engine
+from providers.stores.postgis import PostgisStore
 from tests.helpers import CANTON_TOWER, company, station
 
 LON, LAT = CANTON_TOWER
@@ -44,13 +45,14 @@ VALID: dict[str, Any] = {
 
 
 @pytest.fixture
-def client(postgis_store: PostgisStore, postgis_migrated: str) -> Iterator[TestClient]:
-    postgis_store.upsert([company(1, LON, LAT, phone="13812345678"), station(2, LON + 0.001, LAT)])
+def client(postgis_backend: Backend, postgis_migrated: str) -> Iterator[TestClient]:
+    postgis_backend.store.upsert(
+        [company(1, LON, LAT, phone="13812345678"), station(2, LON + 0.001, LAT)]
+    )
     engine = make_engine(postgis_migrated)
     with engine.begin() as conn:
         conn.execute(sa.text("CREATE TABLE IF NOT EXISTS jzmap_canary (x int)"))
-    settings = Settings(database_url=postgis_migrated, data_dir=Path("/nonexistent"))
-    with TestClient(create_app(settings, store=postgis_store)) as c:
+    with TestClient(create_app(Settings(), backend=postgis_backend)) as c:
         yield c
     with engine.begin() as conn:
         assert conn.execute(sa.text("SELECT to_regclass('jzmap_canary')")).scalar() is not None

@@ -15,13 +15,13 @@ from fastapi.testclient import TestClient
 from api.app import create_app
 from geo.crs import CRS, from_wgs84
 from jzmap.demo import generate_demo
-from jzmap.services import district_points, districts_layer
 from jzmap.settings import REFERENCE_DIR, Settings
+from jzmap.wiring import district_points, districts_layer
 from maps.export import export_static_map
 from providers.model import Category
 from providers.store import BBox, Filters, ProviderStore, TallyBy
-from providers.stores.embedded import EmbeddedStore
-from tests.helpers import CANTON_TOWER
+from providers.stores import Backend
+from tests.helpers import CANTON_TOWER, embedded_backend_at
 
 LON, LAT = CANTON_TOWER
 LAYER = "/v1/map/layer"
@@ -38,12 +38,16 @@ def _bbox(box: tuple[float, float, float, float]) -> str:
 
 
 @pytest.fixture(scope="module")
-def demo_store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ProviderStore]:
-    store = EmbeddedStore(tmp_path_factory.mktemp("map-demo"))
-    for chunk in generate_demo(REFERENCE_DIR):
-        store.upsert(chunk)
-    yield store
-    store.close()
+def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Backend]:
+    with embedded_backend_at(tmp_path_factory.mktemp("map-demo")) as backend:
+        for chunk in generate_demo(REFERENCE_DIR):
+            backend.store.upsert(chunk)
+        yield backend
+
+
+@pytest.fixture(scope="module")
+def demo_store(demo: Backend) -> ProviderStore:
+    return demo.store
 
 
 def _settings(**overrides: Any) -> Settings:
@@ -57,8 +61,8 @@ def _settings(**overrides: Any) -> Settings:
 
 
 @pytest.fixture(scope="module")
-def client(demo_store: ProviderStore) -> Iterator[TestClient]:
-    with TestClient(create_app(_settings(), store=demo_store)) as c:
+def client(demo: Backend) -> Iterator[TestClient]:
+    with TestClient(create_app(_settings(), backend=demo)) as c:
         yield c
 
 
@@ -68,7 +72,7 @@ def test_city_zoom_answers_one_count_per_district(
     body = client.get(LAYER, params={"bbox": _bbox(CITY), "zoom": 9}).json()
     assert body["mode"] == "districts"
     names = [f["properties"]["name"] for f in body["features"]]
-    assert names == list(district_points(_settings()))
+    assert names == list(district_points(_settings().city))
     assert len(names) == 11
     counts = {f["properties"]["name"]: f["properties"]["count"] for f in body["features"]}
     assert counts == {n: demo_store.tally(Filters(), TallyBy.DISTRICT).get(n, 0) for n in names}
@@ -215,16 +219,12 @@ def test_bad_page_parameters_are_json_422(client: TestClient) -> None:
 
 
 def test_page_html_is_the_same_size_whatever_the_data(
-    demo_store: ProviderStore, tmp_path: Path
+    demo: Backend, embedded_backend: Backend
 ) -> None:
     """The page carries no provider: what depends on the data is fetched per viewport."""
-    empty = EmbeddedStore(tmp_path / "empty")
-    try:
-        with TestClient(create_app(_settings(), store=empty)) as c:
-            empty_size = len(c.get("/map").content)
-    finally:
-        empty.close()
-    with TestClient(create_app(_settings(), store=demo_store)) as c:
+    with TestClient(create_app(_settings(), backend=embedded_backend)) as c:
+        empty_size = len(c.get("/map").content)
+    with TestClient(create_app(_settings(), backend=demo)) as c:
         demo_size = len(c.get("/map").content)
     # Only the random folium element names and the nonce may differ.
     assert abs(demo_size - empty_size) < 64
@@ -234,8 +234,8 @@ def test_static_copy_holds_counts_for_each_category(demo_store: ProviderStore) -
     settings = _settings()
     page = export_static_map(
         demo_store,
-        districts_layer(settings),
-        district_points(settings),
+        districts_layer(settings.city),
+        district_points(settings.city),
         tiles_url="/static/blank-tile.png",
         tiles_attribution="test",
         tiles_crs=CRS.WGS84,
@@ -275,11 +275,11 @@ def _page_config(page: str) -> dict[str, Any]:
 
 
 def test_a_gcj02_basemap_shifts_the_boundaries_and_asks_the_api_in_gcj02(
-    demo_store: ProviderStore,
+    demo: Backend,
 ) -> None:
     pages = {}
     for crs in (CRS.WGS84, CRS.GCJ02):
-        with TestClient(create_app(_settings(tiles_crs=crs), store=demo_store)) as c:
+        with TestClient(create_app(_settings(tiles_crs=crs), backend=demo)) as c:
             pages[crs] = c.get("/map", params={"lat": LAT, "lon": LON}).text
     assert _page_config(pages[CRS.GCJ02])["crs"] == "gcj02"
     assert _page_config(pages[CRS.WGS84])["crs"] == "wgs84"

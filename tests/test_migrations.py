@@ -9,7 +9,8 @@ import pytest
 import sqlalchemy as sa
 
 from providers.store import Filters
-from providers.stores.postgis import PostgisStore, make_engine, upgrade_schema
+from providers.stores.engine import make_engine, upgrade_schema
+from tests.helpers import postgis_backend_at
 
 
 @pytest.fixture
@@ -43,12 +44,11 @@ def test_0001_data_survives_the_upgrade_to_head(fresh_url: str) -> None:
         )
     assert upgrade_schema(engine) == "0006"
     engine.dispose()
-    store = PostgisStore.open(fresh_url)
-    store.ensure_schema()
-    old = store.get("st-1")
-    assert old is not None and (old.geocoder, old.source) == ("record", "")
-    assert [c.provider.id for c in store.nearest(113.3245, 23.1064, Filters(), 1)] == ["st-1"]
-    store.close()
+    with postgis_backend_at(fresh_url) as backend:  # which checks the schema is current
+        old = backend.store.get("st-1")
+        assert old is not None and (old.geocoder, old.source) == ("record", "")
+        nearest = backend.store.nearest(113.3245, 23.1064, Filters(), 1)
+        assert [c.provider.id for c in nearest] == ["st-1"]
 
 
 def test_0004_practitioners_get_their_certified_periods(fresh_url: str) -> None:
@@ -64,7 +64,6 @@ def test_0004_practitioners_get_their_certified_periods(fresh_url: str) -> None:
         id_number_check_char,
     )
     from providers.registry import practitioner_to_json
-    from providers.stores.registry_postgis import PostgisRegistry
 
     ok = CheckRecord(CheckStatus.PASSED, date(2025, 1, 6))
     health = CheckRecord(CheckStatus.PASSED, date(2025, 1, 6), date(2026, 1, 5))
@@ -109,6 +108,6 @@ def test_0004_practitioners_get_their_certified_periods(fresh_url: str) -> None:
         ("pr-1", date(2025, 1, 10), date(2026, 1, 5)),
         ("pr-2", None, None),
     ]
-    registry = PostgisRegistry.open(fresh_url)
-    assert registry.company_counts(date(2025, 6, 1)) == {"co-1": CompanyCounts(2, 1)}
-    registry.close()
+    with postgis_backend_at(fresh_url) as backend:
+        counts = backend.registry.company_counts(date(2025, 6, 1))
+    assert counts == {"co-1": CompanyCounts(2, 1)}

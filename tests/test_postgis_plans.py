@@ -20,22 +20,21 @@ from jzmap.settings import REFERENCE_DIR
 from providers.model import Category, Grade, Kind
 from providers.store import Filters
 from providers.stores.postgis import PostgisStore, _nearest_sql, _Shape
-from tests.helpers import CANTON_TOWER
+from tests.helpers import CANTON_TOWER, postgis_store_at
 
 LON, LAT = CANTON_TOWER
 
 
 @pytest.fixture(scope="module")
 def big_store(postgis_migrated: str) -> Iterator[PostgisStore]:
-    store = PostgisStore.open(postgis_migrated)
-    store.delete_all()
-    for chunk in generate_demo(REFERENCE_DIR, companies=20_000, seed=7):
-        store.upsert(chunk)
-    with store.engine.begin() as conn:
-        conn.execute(sa.text("ANALYZE providers"))
-    yield store
-    store.delete_all()
-    store.close()
+    with postgis_store_at(postgis_migrated) as store:
+        store.delete_all()
+        for chunk in generate_demo(REFERENCE_DIR, companies=20_000, seed=7):
+            store.upsert(chunk)
+        with store.engine.begin() as conn:
+            conn.execute(sa.text("ANALYZE providers"))
+        yield store
+        store.delete_all()
 
 
 def _generic_plan(store: PostgisStore, filters: Filters, limit: int = 12) -> str:

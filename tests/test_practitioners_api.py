@@ -5,18 +5,16 @@ public certificate check."""
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
-import sqlalchemy as sa
 from fastapi.testclient import TestClient
 from pydantic import SecretStr
 
 from api.app import create_app
 from jzmap.settings import Settings
 from providers.practitioners import id_number_check_char
-from providers.store import ProviderStore
+from providers.stores import Backend
 from tests.helpers import CANTON_TOWER, company, station
 
 TOKEN = "practitioners-admin-token"
@@ -56,27 +54,10 @@ def person(n: int, **extra: Any) -> dict[str, Any]:
 
 
 @pytest.fixture
-def client(
-    store: ProviderStore, request: pytest.FixtureRequest, tmp_path: Path
-) -> Iterator[TestClient]:
-    database_url: str | None = None
-    if "postgis" in request.node.callspec.id:
-        database_url = request.getfixturevalue("postgis_migrated")
-        engine = sa.create_engine(database_url)
-        with engine.begin() as conn:
-            # The grade book too: a load reads it (an evaluated practitioner's new stars).
-            conn.execute(
-                sa.text("TRUNCATE practitioners, grade_subjects, grade_evaluations, grade_changes")
-            )
-        engine.dispose()
-    store.upsert([X, ST])
-    settings = Settings(
-        database_url=database_url,
-        data_dir=tmp_path / "private",
-        admin_token=SecretStr(TOKEN),
-        max_practitioners_per_batch=20,
-    )
-    with TestClient(create_app(settings, store=store)) as c:
+def client(backend: Backend) -> Iterator[TestClient]:
+    backend.store.upsert([X, ST])
+    settings = Settings(admin_token=SecretStr(TOKEN), max_practitioners_per_batch=20)
+    with TestClient(create_app(settings, backend=backend)) as c:
         yield c
 
 

@@ -10,22 +10,21 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
-import sqlalchemy as sa
 from fastapi.testclient import TestClient
 from pydantic import SecretStr
 
 from api.app import create_app
 from geo.crs import CRS, from_wgs84
-from jzmap.services import district_points, districts_layer
 from jzmap.settings import Settings
+from jzmap.wiring import district_points, districts_layer
 from maps.export import export_static_map
 from providers.model import Category
 from providers.practitioners import id_number_check_char
 from providers.store import ProviderStore
+from providers.stores import Backend
 from tests.helpers import CANTON_TOWER, company, station
 
 TOKEN = "privacy-admin-token"
@@ -119,23 +118,10 @@ def assert_private(where: str, body: str) -> None:
 
 
 @pytest.fixture
-def client(
-    store: ProviderStore, request: pytest.FixtureRequest, tmp_path: Path
-) -> Iterator[TestClient]:
-    database_url: str | None = None
-    if "postgis" in request.node.callspec.id:
-        database_url = request.getfixturevalue("postgis_migrated")
-        engine = sa.create_engine(database_url)
-        with engine.begin() as conn:
-            conn.execute(
-                sa.text("TRUNCATE practitioners, grade_subjects, grade_evaluations, grade_changes")
-            )
-        engine.dispose()
-    store.upsert([CO, ST])
-    settings = Settings(
-        database_url=database_url, data_dir=tmp_path / "private", admin_token=SecretStr(TOKEN)
-    )
-    with TestClient(create_app(settings, store=store)) as c:
+def client(backend: Backend) -> Iterator[TestClient]:
+    backend.store.upsert([CO, ST])
+    settings = Settings(admin_token=SecretStr(TOKEN))
+    with TestClient(create_app(settings, backend=backend)) as c:
         r = c.post("/v1/admin/practitioners", json={"practitioners": [PRACTITIONER]}, headers=AUTH)
         assert r.status_code == 200, r.text
         assert r.json()["accepted"] == [PRACTITIONER["id"]], r.text
@@ -245,8 +231,8 @@ def test_no_public_route_carries_a_practitioners_personal_values(
     settings = Settings()
     html = export_static_map(
         store,
-        districts_layer(settings),
-        district_points(settings),
+        districts_layer(settings.city),
+        district_points(settings.city),
         tiles_url="/static/blank-tile.png",
         tiles_attribution="test",
         tiles_crs=CRS.WGS84,

@@ -25,10 +25,10 @@ from api.routes.viewport import MAX_VIEWPORT_PX, viewport_px
 from jzmap.coverage import CoverageService
 from jzmap.settings import Settings
 from providers.model import Category
-from providers.store import BBox, ProviderStore
-from providers.stores.embedded import EmbeddedStore
+from providers.store import BBox
+from providers.stores import Backend
 from tests.browser import serve_app
-from tests.helpers import CANTON_TOWER, company, station
+from tests.helpers import CANTON_TOWER, company, embedded_backend_at, station
 
 LON, LAT = CANTON_TOWER
 HANG_GUARD_S = 120  # a request not answered by then is a hang, not a slow answer
@@ -44,33 +44,27 @@ def _get(url: str, **params: Any) -> tuple[int, dict[str, str], Any]:
 
 
 @pytest.fixture(scope="module")
-def small_store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ProviderStore]:
-    store = EmbeddedStore(tmp_path_factory.mktemp("limits"))
-    store.upsert(
-        [
-            company(1, LON, LAT, categories=[Category.NURSING, Category.ELDERLY_CARE]),
-            station(2, LON + 0.001, LAT, categories=[Category.NURSING, Category.ELDERLY_CARE]),
-        ]
-    )
-    yield store
-    store.close()
+def small(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Backend]:
+    with embedded_backend_at(tmp_path_factory.mktemp("limits")) as backend:
+        backend.store.upsert(
+            [
+                company(1, LON, LAT, categories=[Category.NURSING, Category.ELDERLY_CARE]),
+                station(2, LON + 0.001, LAT, categories=[Category.NURSING, Category.ELDERLY_CARE]),
+            ]
+        )
+        yield backend
 
 
-def _settings(store: ProviderStore, **overrides: Any) -> Settings:
-    assert isinstance(store, EmbeddedStore)
-    values: dict[str, Any] = {
-        "database_url": None,
-        "data_dir": store.data_dir,
-        "rate_limit_per_minute": 0,
-    }
+def _settings(**overrides: Any) -> Settings:
+    values: dict[str, Any] = {"rate_limit_per_minute": 0}
     values.update(overrides)
     return Settings(**values)
 
 
 def test_a_request_past_its_deadline_gets_503_while_the_work_is_still_running(
-    small_store: ProviderStore,
+    small: Backend,
 ) -> None:
-    app = create_app(_settings(small_store, request_timeout_s=0.5), store=small_store)
+    app = create_app(_settings(request_timeout_s=0.5), backend=small)
     release = threading.Event()
     seen: list[float | None] = []
 
@@ -97,8 +91,8 @@ def test_a_request_past_its_deadline_gets_503_while_the_work_is_still_running(
         assert _get(f"{base}/livez")[0] == 200
 
 
-def test_admin_routes_have_no_deadline(small_store: ProviderStore) -> None:
-    app = create_app(_settings(small_store, request_timeout_s=0.5), store=small_store)
+def test_admin_routes_have_no_deadline(small: Backend) -> None:
+    app = create_app(_settings(request_timeout_s=0.5), backend=small)
     seen: list[float | None] = []
 
     def admin_like() -> dict[str, str]:
@@ -112,9 +106,9 @@ def test_admin_routes_have_no_deadline(small_store: ProviderStore) -> None:
 
 
 def test_coverage_work_waits_for_a_slot_and_gives_up_at_the_deadline(
-    small_store: ProviderStore,
+    small: Backend,
 ) -> None:
-    app = create_app(_settings(small_store, request_timeout_s=1.0), store=small_store)
+    app = create_app(_settings(request_timeout_s=1.0), backend=small)
     with serve_app(app) as base:
         service: CoverageService = app.state.coverage
         params = {"category": "nursing", "res": 8}
@@ -155,27 +149,27 @@ def _spend_until_refused(base: str, path: str, params: dict[str, Any], most: int
     ],
 )
 def test_expensive_routes_spend_more_tokens(
-    small_store: ProviderStore, path: str, params: dict[str, Any], cost: int
+    small: Backend, path: str, params: dict[str, Any], cost: int
 ) -> None:
     assert request_cost(path) == cost
     burst = 60
-    limited = _settings(small_store, rate_limit_per_minute=1, rate_limit_burst=burst)
-    with serve_app(create_app(limited, store=small_store)) as base:
+    limited = _settings(rate_limit_per_minute=1, rate_limit_burst=burst)
+    with serve_app(create_app(limited, backend=small)) as base:
         served = _spend_until_refused(base, path, params, burst)
     assert served == burst // cost
 
 
-def test_a_site_plan_costs_a_whole_small_burst(small_store: ProviderStore) -> None:
+def test_a_site_plan_costs_a_whole_small_burst(small: Backend) -> None:
     # A cost above the burst is capped at it: the route stays reachable, once per burst.
-    limited = _settings(small_store, rate_limit_per_minute=1, rate_limit_burst=5)
-    with serve_app(create_app(limited, store=small_store)) as base:
+    limited = _settings(rate_limit_per_minute=1, rate_limit_burst=5)
+    with serve_app(create_app(limited, backend=small)) as base:
         assert _get(f"{base}/v1/coverage/candidates")[0] == 422
         status, _, body = _get(f"{base}/v1/categories")
     assert status == 429 and body["error"] == "rate_limited" and body["request_id"]
 
 
-def test_map_boxes_are_capped_by_zoom(small_store: ProviderStore) -> None:
-    with serve_app(create_app(_settings(small_store), store=small_store)) as base:
+def test_map_boxes_are_capped_by_zoom(small: Backend) -> None:
+    with serve_app(create_app(_settings(), backend=small)) as base:
         status, _, body = _get(f"{base}/v1/map/layer", bbox="-180,-90,180,90", zoom=13)
         assert status == 422
         assert body["details"][0]["parameter"] == "bbox" and "zoom 13" in body["message"]
@@ -191,9 +185,9 @@ def test_map_boxes_are_capped_by_zoom(small_store: ProviderStore) -> None:
 
 
 def test_city_wide_site_plans_at_res_9_are_refused_with_what_to_narrow(
-    small_store: ProviderStore,
+    small: Backend,
 ) -> None:
-    with serve_app(create_app(_settings(small_store), store=small_store)) as base:
+    with serve_app(create_app(_settings(), backend=small)) as base:
         status, _, body = _get(f"{base}/v1/coverage/candidates", category="nursing", res=9, k=20)
     assert status == 422
     assert body["details"][0]["parameter"] == "res"
@@ -201,10 +195,10 @@ def test_city_wide_site_plans_at_res_9_are_refused_with_what_to_narrow(
 
 
 def test_a_site_plan_says_its_time_limit_and_the_gap_it_reached(
-    small_store: ProviderStore,
+    small: Backend,
 ) -> None:
-    settings = _settings(small_store, solver_time_limit_s=5.0)
-    with serve_app(create_app(settings, store=small_store)) as base:
+    settings = _settings(solver_time_limit_s=5.0)
+    with serve_app(create_app(settings, backend=small)) as base:
         status, _, body = _get(
             f"{base}/v1/coverage/candidates", category="nursing", res=8, k=3, district="海珠区"
         )

@@ -4,12 +4,8 @@ from __future__ import annotations
 
 import dataclasses
 import sqlite3
-from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
-
-import pytest
-import sqlalchemy as sa
 
 from providers.practitioners import (
     Blacklisting,
@@ -23,7 +19,6 @@ from providers.practitioners import (
 )
 from providers.registry import PractitionerRegistry, UpsertPlan, practitioner_to_json
 from providers.stores.registry_embedded import EmbeddedRegistry
-from providers.stores.registry_postgis import PostgisRegistry
 
 OK = CheckRecord(CheckStatus.PASSED, date(2025, 1, 6))
 HEALTH = CheckRecord(CheckStatus.PASSED, date(2025, 1, 6), date(2026, 1, 5))
@@ -57,28 +52,6 @@ def person(
     }
     fields.update(extra)
     return Practitioner(f"pr-{n}", **fields)  # type: ignore[arg-type]
-
-
-@pytest.fixture
-def embedded_registry(tmp_path: Path) -> Iterator[EmbeddedRegistry]:
-    registry = EmbeddedRegistry(tmp_path / "embedded")
-    yield registry
-    registry.close()
-
-
-@pytest.fixture
-def postgis_registry(postgis_migrated: str) -> Iterator[PostgisRegistry]:
-    registry = PostgisRegistry.open(postgis_migrated)
-    with registry.engine.begin() as conn:
-        conn.execute(sa.text("TRUNCATE practitioners"))
-    yield registry
-    registry.close()
-
-
-@pytest.fixture(params=("embedded", "postgis"))
-def registry(request: pytest.FixtureRequest) -> PractitionerRegistry:
-    result: PractitionerRegistry = request.getfixturevalue(f"{request.param}_registry")
-    return result
 
 
 def outcomes(plan: UpsertPlan) -> list[str]:

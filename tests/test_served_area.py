@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 
 import numpy as np
 import pyproj
@@ -16,7 +15,7 @@ from geo.boundaries import CityBoundary, ServedArea, load_districts
 from geo.crs import CRS, from_wgs84
 from jzmap.settings import REFERENCE_DIR, Settings
 from providers.model import Grade
-from providers.stores.embedded import EmbeddedStore
+from providers.stores import Backend
 from tests.helpers import CANTON_TOWER, company
 
 NEAREST = "/v1/providers/nearest"
@@ -29,15 +28,14 @@ def area() -> ServedArea:
     return ServedArea(CityBoundary(load_districts(REFERENCE_DIR)), 50_000.0)
 
 
-def _client(tmp_path: Path, **settings: object) -> TestClient:
-    store = EmbeddedStore(tmp_path / "s")
-    store.upsert([company(1, *CANTON_TOWER, grade=Grade.A5)])
-    return TestClient(create_app(Settings(data_dir=tmp_path, **settings), store=store))  # type: ignore[arg-type]
+def _client(backend: Backend, **settings: object) -> TestClient:
+    backend.store.upsert([company(1, *CANTON_TOWER, grade=Grade.A5)])
+    return TestClient(create_app(Settings(**settings), backend=backend))
 
 
 @pytest.fixture
-def client(tmp_path: Path) -> Iterator[TestClient]:
-    with _client(tmp_path) as c:
+def client(embedded_backend: Backend) -> Iterator[TestClient]:
+    with _client(embedded_backend) as c:
         yield c
 
 
@@ -102,8 +100,8 @@ def test_the_check_applies_to_the_point_in_its_own_datum(client: TestClient) -> 
     assert [m["id"] for m in near.json()["results"]] == [company(1, *CANTON_TOWER).id]
 
 
-def test_the_margin_is_a_setting(tmp_path: Path) -> None:
-    with _client(tmp_path, max_query_distance_km=10, city_name="Testville") as c:
+def test_the_margin_is_a_setting(embedded_backend: Backend) -> None:
+    with _client(embedded_backend, max_query_distance_km=10, city_name="Testville") as c:
         r = c.get(NEAREST, params={"lat": EAST_LAT, "lon": 114.4})
         assert r.status_code == 422
         assert "km from Testville" in r.json()["message"]

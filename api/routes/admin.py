@@ -13,9 +13,7 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, File, Form, HTTPException, UploadFile
 
-from api.deps import SettingsDep, StoreDep
-from api.routes.grades import GradeBookSlotDep
-from api.routes.practitioners import RegistrySlotDep
+from api.deps import BackendDep, SettingsDep
 from api.schemas import ErrorOut
 from api.security import require_admin
 from geo.crs import CRS
@@ -23,6 +21,7 @@ from ingest import IngestOptions, IngestReport, UnreadableFileError
 from ingest.feeds import ImportKind
 from jzmap.feeds import FeedOptions, run_feed
 from jzmap.imports import run_provider_import
+from jzmap.wiring import ingester
 
 router = APIRouter(
     prefix="/v1/admin",
@@ -44,10 +43,8 @@ _CHUNK = 1 << 20
     responses={400: {"model": ErrorOut}, 413: {"model": ErrorOut}, 422: {"model": ErrorOut}},
 )
 def create_import(
-    store: StoreDep,
+    backend: BackendDep,
     settings: SettingsDep,
-    registries: RegistrySlotDep,
-    gradebooks: GradeBookSlotDep,
     file: Annotated[UploadFile, File(description="CSV, XLSX or GeoJSON")],
     kind: Annotated[ImportKind | None, Form()] = None,
     crs: Annotated[CRS | None, Form()] = None,
@@ -64,7 +61,7 @@ def create_import(
     feed = None if kind is None else kind.feed
     if feed is not None and (crs is not None or mode != "append" or source is not None):
         raise HTTPException(422, f"crs, mode and source apply to provider imports, not {feed}")
-    limit = settings.max_upload_mb << 20
+    limit = settings.limits.max_upload_mb << 20
     with tempfile.TemporaryDirectory(prefix="jzmap-import-") as folder:
         path = Path(folder) / name
         size = 0
@@ -73,7 +70,9 @@ def create_import(
                 size += len(chunk)
                 if size > limit:
                     raise HTTPException(
-                        413, f"file larger than {settings.max_upload_mb} MB (JZMAP_MAX_UPLOAD_MB)"
+                        413,
+                        f"file larger than {settings.limits.max_upload_mb} MB "
+                        "(JZMAP_MAX_UPLOAD_MB)",
                     )
                 out.write(chunk)
         try:
@@ -88,22 +87,15 @@ def create_import(
                     source=source or Path(name).stem,
                     dry_run=dry_run,
                 )
-                report = run_provider_import(
-                    settings,
-                    store,
-                    [path],
-                    options,
-                    gradebook=gradebooks.get(),
-                    registry=registries.get(),
-                )
+                report = run_provider_import(ingester(settings), backend, [path], options)
             else:
                 report = run_feed(
                     [path],
                     FeedOptions(feed, encoding=encoding, sheet=sheet, dry_run=dry_run),
-                    providers=store,
-                    registry=registries.get(),
-                    gradebook=gradebooks.get(),
-                    baseline_since=settings.grades_baseline_since,
+                    providers=backend.store,
+                    registry=backend.registry,
+                    gradebook=backend.gradebook,
+                    baseline_since=settings.grades.baseline_since,
                 )
         except UnreadableFileError as exc:
             raise HTTPException(422, str(exc)) from None

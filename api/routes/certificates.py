@@ -13,9 +13,8 @@ from typing import Annotated
 from fastapi import APIRouter, Path
 from fastapi.responses import JSONResponse
 
-from api.deps import StoreDep
+from api.deps import RegistryDep, StoreDep
 from api.errors import error_body
-from api.routes.practitioners import RegistrySlotDep
 from api.schemas import CertificateCompanyOut, CertificateOut, ErrorOut
 from jzmap.practitioners import china_today
 from providers.practitioners import CertificateStatus, public_certificate
@@ -31,12 +30,12 @@ router = APIRouter(prefix="/v1/certificates", tags=["certificates"])
 )
 def get_certificate(
     store: StoreDep,
-    registries: RegistrySlotDep,
+    registry: RegistryDep,
     code: Annotated[str, Path(min_length=1, max_length=64)],
 ) -> CertificateOut | JSONResponse:
     # Typed in by hand: full-width characters, lower case and stray spaces are folded.
     wanted = unicodedata.normalize("NFKC", code).strip().upper()
-    practitioner = registries.get().by_certificate(wanted)
+    practitioner = registry.by_certificate(wanted)
     answer = None if practitioner is None else public_certificate(practitioner, china_today())
     if answer is None:
         return JSONResponse(

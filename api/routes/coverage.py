@@ -55,7 +55,7 @@ class _Supply:
     certified_only: bool
 
     def query(self, service: CoverageService, category: Category) -> CoverageQuery:
-        resolution = self.res or service.settings.coverage_resolution
+        resolution = self.res or service.settings.resolution
         return CoverageQuery(category, resolution, self.min_grade, self.certified_only)
 
 

@@ -12,9 +12,7 @@ from fastapi import APIRouter, Depends
 from pydantic import TypeAdapter, ValidationError
 
 from api.batches import SortedBatch, check_batch_size, sort_batch
-from api.deps import SettingsDep, StoreDep
-from api.routes.grades import GradeBookDep
-from api.routes.practitioners import RegistryDep
+from api.deps import GradeBookDep, RegistryDep, SettingsDep, StoreDep
 from api.schemas import (
     ErrorOut,
     EvaluationBatchIn,
@@ -58,7 +56,7 @@ def post_evaluations(
 ) -> EvaluationReportOut:
     check_batch_size(
         batch.evaluations,
-        settings.max_evaluations_per_batch,
+        settings.limits.max_evaluations_per_batch,
         "evaluations",
         "JZMAP_MAX_EVALUATIONS_PER_BATCH",
     )
@@ -68,7 +66,7 @@ def post_evaluations(
         gradebook,
         store,
         parsed,
-        baseline_since=settings.grades_baseline_since,
+        baseline_since=settings.grades.baseline_since,
         registry=registry,
     )
     for result in report.items:

@@ -9,33 +9,17 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Path, Request
+from fastapi import APIRouter, Path
 from fastapi.responses import JSONResponse
 
-from api.deps import StoreDep
+from api.deps import GradeBookDep, StoreDep
 from api.errors import error_body
 from api.schemas import ErrorOut, GradeHistoryEntryOut, GradeHistoryOut
-from jzmap.grades import GradeBookSlot
 from providers.evaluations import Subject
-from providers.gradebook import GradeBook
 from providers.model import Grade, Kind
 from providers.practitioners import Stars
 
 router = APIRouter(prefix="/v1/providers", tags=["providers"])
-
-
-def get_gradebooks(request: Request) -> GradeBookSlot:
-    slot: GradeBookSlot = request.app.state.gradebooks
-    return slot
-
-
-def get_gradebook(slot: Annotated[GradeBookSlot, Depends(get_gradebooks)]) -> GradeBook:
-    return slot.get()
-
-
-# The slot, for routes that should open the grade book only once they know they need it.
-GradeBookSlotDep = Annotated[GradeBookSlot, Depends(get_gradebooks)]
-GradeBookDep = Annotated[GradeBook, Depends(get_gradebook)]
 
 
 @router.get(
@@ -46,7 +30,7 @@ GradeBookDep = Annotated[GradeBook, Depends(get_gradebook)]
 )
 def grade_history(
     store: StoreDep,
-    gradebooks: GradeBookSlotDep,
+    gradebook: GradeBookDep,
     provider_id: Annotated[str, Path(min_length=1, max_length=100)],
 ) -> GradeHistoryOut | JSONResponse:
     provider = store.get(provider_id)
@@ -68,7 +52,6 @@ def grade_history(
             score=None,
             changes=[],
         )
-    gradebook = gradebooks.get()
     subject = Subject.company(provider.id)
     current = gradebook.current(subject)
     changes = [

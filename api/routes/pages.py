@@ -19,8 +19,8 @@ from fastapi.staticfiles import StaticFiles
 
 from api.deps import SettingsDep
 from geo.crs import CRS, to_wgs84
-from jzmap.services import districts_layer
-from jzmap.settings import Settings
+from jzmap.settings import MapSettings, Settings
+from jzmap.wiring import districts_layer
 from maps.docs import CONTENT_SECURITY_POLICY as DOCS_CSP
 from maps.docs import render_docs_page
 from maps.embed import render_embed_page
@@ -42,7 +42,7 @@ def _tile_source(tiles_url: str) -> str:
     return f"{parts.scheme}://{host}"
 
 
-def content_security_policy(settings: Settings, nonce: str, *, frameable_by: list[str]) -> str:
+def content_security_policy(map_: MapSettings, nonce: str, *, frameable_by: list[str]) -> str:
     ancestors = " ".join(["'self'", *frameable_by])
     return "; ".join(
         [
@@ -50,7 +50,7 @@ def content_security_policy(settings: Settings, nonce: str, *, frameable_by: lis
             f"script-src 'self' 'nonce-{nonce}'",
             # Leaflet positions every marker and tile with inline style attributes.
             "style-src 'self' 'unsafe-inline'",
-            f"img-src 'self' data: {_tile_source(settings.tiles_url)}".rstrip(),
+            f"img-src 'self' data: {_tile_source(map_.tiles_url)}".rstrip(),
             "connect-src 'self'",
             "object-src 'none'",
             "base-uri 'none'",
@@ -67,7 +67,7 @@ def _page_response(
         body,
         headers={
             "Content-Security-Policy": content_security_policy(
-                settings, nonce, frameable_by=frameable_by
+                settings.map, nonce, frameable_by=frameable_by
             ),
             "Referrer-Policy": "strict-origin-when-cross-origin",
             "X-Content-Type-Options": "nosniff",
@@ -105,10 +105,10 @@ def _options(
     return PageOptions(
         kind=kind,
         lang=q.lang,
-        tiles_url=settings.tiles_url,
-        tiles_attribution=settings.tiles_attribution,
-        tiles_crs=settings.tiles_crs,
-        tiles_max_zoom=settings.tiles_max_zoom,
+        tiles_url=settings.map.tiles_url,
+        tiles_attribution=settings.map.tiles_attribution,
+        tiles_crs=settings.map.tiles_crs,
+        tiles_max_zoom=settings.map.tiles_max_zoom,
         center=center,
         zoom=q.zoom if q.zoom is not None else (15 if point else DEFAULT_ZOOM),
         point=point,
@@ -117,7 +117,7 @@ def _options(
         provider_kind=q.kind,
         large_text=q.large_text,
         coverage=coverage,
-        embed_origins=tuple(settings.embed_origin_list),
+        embed_origins=tuple(settings.server.embed_origin_list),
         query=dict(request.query_params),
     )
 
@@ -136,7 +136,7 @@ def map_page(
     coverage gaps of a category (district shares, cells, proposed stations)."""
     nonce = secrets.token_urlsafe(16)
     options = _options(settings, request, PageKind.MAP, q, coverage=view == "coverage")
-    body = render_page(options, districts_layer(settings), nonce)
+    body = render_page(options, districts_layer(settings.city), nonce)
     return _page_response(settings, body, nonce, frameable_by=[])
 
 
@@ -145,8 +145,8 @@ def widget_page(request: Request, settings: SettingsDep, q: PageQueryDep) -> HTM
     """The map with minimal chrome, for other city apps' ``<iframe>``."""
     nonce = secrets.token_urlsafe(16)
     options = _options(settings, request, PageKind.WIDGET, q)
-    body = render_page(options, districts_layer(settings), nonce)
-    return _page_response(settings, body, nonce, frameable_by=settings.embed_origin_list)
+    body = render_page(options, districts_layer(settings.city), nonce)
+    return _page_response(settings, body, nonce, frameable_by=settings.server.embed_origin_list)
 
 
 @router.get("/embed", response_class=HTMLResponse)
@@ -158,7 +158,7 @@ def embed_page(settings: SettingsDep, lang: Lang = Lang.ZH) -> HTMLResponse:
     a cache in front would then serve a snippet pointing at the client's choice).
     """
     nonce = secrets.token_urlsafe(16)
-    body = render_embed_page(lang, settings.public_base_url or "", nonce)
+    body = render_embed_page(lang, settings.server.public_base_url or "", nonce)
     return _page_response(settings, body, nonce, frameable_by=[])
 
 

@@ -9,14 +9,13 @@ item's id is left out of its rejection when it carries one of the item's persona
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends
 from pydantic import ValidationError
 
 from api.batches import check_batch_size, sort_batch
-from api.deps import SettingsDep, StoreDep
-from api.routes.grades import GradeBookSlotDep
+from api.deps import GradeBookDep, RegistryDep, SettingsDep, StoreDep
 from api.schemas import (
     ErrorOut,
     PractitionerBatchIn,
@@ -25,9 +24,9 @@ from api.schemas import (
     RejectedItemOut,
 )
 from api.security import require_admin
-from jzmap.practitioners import RegistrySlot, load_practitioners
+from jzmap.practitioners import load_practitioners
 from providers.practitioners import InvalidPractitionerError, Practitioner
-from providers.registry import PractitionerRegistry, UpsertOutcome
+from providers.registry import UpsertOutcome
 
 router = APIRouter(
     prefix="/v1/admin",
@@ -37,19 +36,6 @@ router = APIRouter(
 )
 
 _PERSONAL_FIELDS = ("name", "id_number", "phone", "home_address")
-
-
-def get_registries(request: Request) -> RegistrySlot:
-    slot: RegistrySlot = request.app.state.registries
-    return slot
-
-
-def get_registry(slot: Annotated[RegistrySlot, Depends(get_registries)]) -> PractitionerRegistry:
-    return slot.get()
-
-
-RegistrySlotDep = Annotated[RegistrySlot, Depends(get_registries)]
-RegistryDep = Annotated[PractitionerRegistry, Depends(get_registry)]
 
 
 @router.post(
@@ -67,20 +53,18 @@ def post_practitioners(
     batch: PractitionerBatchIn,
     store: StoreDep,
     registry: RegistryDep,
-    gradebooks: GradeBookSlotDep,
+    gradebook: GradeBookDep,
     settings: SettingsDep,
 ) -> PractitionerLoadOut:
     check_batch_size(
         batch.practitioners,
-        settings.max_practitioners_per_batch,
+        settings.limits.max_practitioners_per_batch,
         "practitioners",
         "JZMAP_MAX_PRACTITIONERS_PER_BATCH",
     )
     items = sort_batch(batch.practitioners, _parse, _safe_id)
     parsed, positions, rejected = items.parsed, items.positions, items.rejected
-    # The slot opens the grade book on first use (GradeBookSlot), so a batch refused above
-    # opens nothing.
-    report = load_practitioners(registry, store, parsed, gradebook=gradebooks.get())
+    report = load_practitioners(registry, store, parsed, gradebook=gradebook)
     for result in report.items:
         if result.outcome is UpsertOutcome.REJECTED:
             index = positions[result.index]

@@ -16,7 +16,7 @@ from api.presenters import geojson_feature, match_outs, provider_out, query_out
 from api.schemas import ErrorOut, NearestGeoJSONOut, NearestOut, ProviderOut
 from geo.boundaries import ServedArea
 from geo.crs import CRS, from_wgs84, to_wgs84
-from jzmap.services import served_area
+from jzmap.wiring import served_area
 from providers.model import Category, Grade, Kind
 from providers.ranking import LIMIT_BOUNDS, RADIUS_BOUNDS_M, NearestQuery, Sort, find_nearest
 from providers.scoring import (
@@ -31,7 +31,7 @@ router = APIRouter(prefix="/v1/providers", tags=["providers"])
 
 
 async def get_served_area(settings: SettingsDep) -> ServedArea:
-    return served_area(settings)
+    return served_area(settings.city)
 
 
 ServedAreaDep = Annotated[ServedArea, Depends(get_served_area)]
@@ -136,7 +136,8 @@ async def nearest(
     wgs_lon, wgs_lat = (q.lon, q.lat) if q.crs is CRS.WGS84 else to_wgs84(q.lon, q.lat, q.crs)
     beyond_m = area.distance_beyond_m(wgs_lon, wgs_lat)
     if beyond_m is not None:
-        return _outside(q.lat, q.lon, beyond_m, settings.max_query_distance_km, settings.city_name)
+        city = settings.city
+        return _outside(q.lat, q.lon, beyond_m, city.max_query_distance_km, city.city_name)
     query = NearestQuery(
         lon=wgs_lon,
         lat=wgs_lat,

@@ -7,7 +7,7 @@ from typing import Any
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 
-from api.deps import SettingsDep, StoreDep
+from api.deps import BackendDep
 from api.errors import RETRY_AFTER_S, current_request_id, log
 from api.schemas import CategoryOut, HealthOut, LiveOut
 from providers.model import Category
@@ -17,15 +17,15 @@ router = APIRouter(tags=["system"])
 
 
 @router.get("/healthz", response_model=HealthOut, responses={503: {"model": HealthOut}})
-def healthz(store: StoreDep, settings: SettingsDep) -> HealthOut | JSONResponse:
+def healthz(backend: BackendDep) -> HealthOut | JSONResponse:
     """``ok`` with the provider count, or 503 when the store cannot answer (the cause is
     logged under the request id the answer carries, never sent)."""
-    backend = settings.backend
+    store = backend.store
     try:
         store.check()
         return HealthOut(
             status="ok",
-            store=backend,
+            store=backend.kind,
             providers=store.count(),
             data_version=store.data_version(),
         )
@@ -35,7 +35,7 @@ def healthz(store: StoreDep, settings: SettingsDep) -> HealthOut | JSONResponse:
         log.warning("request %s GET /healthz: store unavailable: %s", request_id, exc)
         body = HealthOut(
             status="unavailable",
-            store=backend,
+            store=backend.kind,
             reason="the provider store cannot answer; the server log has the cause under "
             f"request id {request_id}",
             request_id=request_id,

@@ -21,7 +21,7 @@ from api.params import ALLOWED
 from api.presenters import layer_out
 from api.schemas import ErrorOut, LayerOut
 from geo.crs import CRS, to_wgs84
-from jzmap.services import district_points
+from jzmap.wiring import district_points
 from providers.model import Category, Grade, Kind
 from providers.store import BBox, Filters
 from providers.viewport import (
@@ -166,6 +166,6 @@ def layer(
     too_large = _box_too_large(box, zoom, bbox)
     if too_large is not None:
         return too_large
-    answer = viewport_layer(store, box, zoom, filters, settings.map_point_cap)
-    body = layer_out(answer, crs, district_points(settings))
+    answer = viewport_layer(store, box, zoom, filters, settings.map.map_point_cap)
+    body = layer_out(answer, crs, district_points(settings.city))
     return Response(body.model_dump_json(), media_type="application/geo+json")

@@ -12,8 +12,7 @@ from __future__ import annotations
 
 import sqlite3
 import threading
-from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -29,7 +28,6 @@ from providers.store import (
     BBox,
     Candidate,
     Filters,
-    StoreUnavailableError,
     TallyBy,
     UpsertCounts,
 )
@@ -41,6 +39,7 @@ from providers.stores.rows import (
     from_row,
     row_batches,
 )
+from providers.stores.sqlite_file import SQLiteFile
 
 DB_FILENAME = "providers.sqlite"
 # Bump when _SCHEMA changes: a file of another version is refused, never half-read.
@@ -128,55 +127,17 @@ class EmbeddedStore:
 
     def __init__(self, data_dir: Path) -> None:
         self.data_dir = Path(data_dir)
-        self.path = self.data_dir / DB_FILENAME
-        try:
-            self.data_dir.mkdir(parents=True, exist_ok=True)
-            with self._connect() as conn:
-                conn.executescript(_SCHEMA)
-                found = conn.execute(
-                    "SELECT value FROM meta WHERE key = 'schema_version'"
-                ).fetchone()[0]
-        except (OSError, sqlite3.Error) as exc:
-            raise StoreUnavailableError(
-                f"cannot open the embedded store at {self.path}: {exc}"
-            ) from exc
-        if found != _SCHEMA_VERSION:
-            raise StoreUnavailableError(
-                f"the embedded store at {self.path} has schema version {found}, this program "
-                f"needs {_SCHEMA_VERSION}: move the file away (or set JZMAP_DATA_DIR to a new "
-                "directory) and load the data again, e.g. with `jzmap demo`"
-            )
-        self._local = threading.local()
+        self._db = SQLiteFile(
+            self.data_dir / DB_FILENAME,
+            _SCHEMA,
+            _SCHEMA_VERSION,
+            "the embedded store",
+            refusal_hint=": move the file away (or set JZMAP_DATA_DIR to a new directory) "
+            "and load the data again, e.g. with `jzmap demo`",
+        )
+        self.path = self._db.path
         self._lock = threading.Lock()
         self._snapshot: _Snapshot | None = None
-
-    # -- connections -------------------------------------------------------------------
-
-    def _connect(self) -> sqlite3.Connection:
-        conn = sqlite3.connect(self.path, timeout=30.0, isolation_level=None)
-        conn.row_factory = sqlite3.Row
-        conn.execute("PRAGMA journal_mode=WAL")
-        conn.execute("PRAGMA synchronous=NORMAL")
-        return conn
-
-    def _conn(self) -> sqlite3.Connection:
-        # sqlite3 connections must stay on their thread; the API serves from a thread pool.
-        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
-        if conn is None:
-            conn = self._connect()
-            self._local.conn = conn
-        return conn
-
-    @contextmanager
-    def _transaction(self) -> Iterator[sqlite3.Connection]:
-        conn = self._conn()
-        conn.execute("BEGIN IMMEDIATE")
-        try:
-            yield conn
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
-        conn.execute("COMMIT")
 
     # -- contract ----------------------------------------------------------------------
 
@@ -187,7 +148,7 @@ class EmbeddedStore:
         the stored ones alone; rows travel as tuples, never as providers."""
         totals = UpsertCounts()
         snapshot = replace_source is not None
-        with self._transaction() as conn:
+        with self._db.transaction() as conn:
             if snapshot:
                 # The ids a snapshot holds go to a temporary table, not to a Python set:
                 # a million-row snapshot would hold them all in memory.
@@ -248,7 +209,7 @@ class EmbeddedStore:
 
     def get(self, provider_id: str) -> Provider | None:
         row = (
-            self._conn()
+            self._db.conn()
             .execute(
                 f"SELECT {', '.join(CONTENT_COLUMNS)} FROM providers WHERE id = ?", (provider_id,)
             )
@@ -298,32 +259,24 @@ class EmbeddedStore:
         }
 
     def count(self) -> int:
-        return int(self._conn().execute("SELECT count(*) FROM providers").fetchone()[0])
+        return int(self._db.conn().execute("SELECT count(*) FROM providers").fetchone()[0])
 
     def delete_all(self) -> int:
-        with self._transaction() as conn:
+        with self._db.transaction() as conn:
             removed = conn.execute("DELETE FROM providers").rowcount
             if removed:
                 conn.execute(_BUMP_DATA_VERSION)
         return int(removed)
 
     def data_version(self) -> int:
-        row = self._conn().execute("SELECT value FROM meta WHERE key = 'data_version'").fetchone()
-        return int(row[0])
+        conn = self._db.conn()
+        return int(conn.execute("SELECT value FROM meta WHERE key = 'data_version'").fetchone()[0])
 
     def check(self) -> None:
-        try:
-            self._conn().execute("SELECT 1 FROM providers LIMIT 1").fetchall()
-        except sqlite3.Error as exc:
-            raise StoreUnavailableError(
-                f"embedded store at {self.path} is unreadable: {exc}"
-            ) from exc
+        self._db.check("providers")
 
     def close(self) -> None:
-        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
-        if conn is not None:
-            conn.close()
-            self._local.conn = None
+        self._db.close()
 
     # -- snapshot ----------------------------------------------------------------------
 
@@ -340,7 +293,7 @@ class EmbeddedStore:
             return snap
 
     def _build_snapshot(self) -> _Snapshot:
-        conn = self._conn()
+        conn = self._db.conn()
         # Read the version inside the same read transaction as the rows it describes.
         conn.execute("BEGIN")
         try:

@@ -122,34 +122,23 @@ _HISTORY = sa.text(
 class PostgisGradeBook:
     """A :class:`~providers.gradebook.GradeBook` in PostgreSQL.
 
+    Its transactions run with the read timeout: batches are small
+    (JZMAP_MAX_EVALUATIONS_PER_BATCH).
+
     Parameters
     ----------
-    engine
-        From :func:`providers.stores.postgis.make_engine`; disposed of on ``close``.
+    db
+        The backend's database, shared with its provider store; closed by the backend,
+        not by the grade book.
     """
 
-    def __init__(self, engine: Engine) -> None:
-        self.engine = engine
-        self._db = Database(engine, "grade book")
+    def __init__(self, db: Database) -> None:
+        self._db = db
 
-    @classmethod
-    def open(
-        cls,
-        database_url: str,
-        *,
-        pool_size: int = 2,
-        connect_timeout_s: int = 5,
-        statement_timeout_ms: int = 10_000,
-    ) -> PostgisGradeBook:
-        # Batches are small (JZMAP_MAX_EVALUATIONS_PER_BATCH): the read timeout fits them.
-        db = Database.open(
-            database_url,
-            "grade book",
-            pool_size=pool_size,
-            connect_timeout_s=connect_timeout_s,
-            statement_timeout_ms=statement_timeout_ms,
-        )
-        return cls(db.engine)
+    @property
+    def engine(self) -> Engine:
+        """The engine of the backend's one pool."""
+        return self._db.engine
 
     def record(
         self,
@@ -285,7 +274,7 @@ class PostgisGradeBook:
         self._db.check("grade_subjects")
 
     def close(self) -> None:
-        self._db.close()
+        """Nothing of its own to release: the pool is the backend's."""
 
 
 def _subject_grade(subject: Subject, row: Any) -> SubjectGrade:

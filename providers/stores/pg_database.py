@@ -1,72 +1,176 @@
-"""The PostgreSQL side of the grade book and the practitioners registry: an engine, its
-transactions and reads, and database failures turned into :class:`StoreUnavailableError`."""
+"""The PostgreSQL database every PostGIS part works in: one engine, one pool, its
+transactions and reads, database failures turned into :class:`StoreUnavailableError`.
+
+The provider store, the grade book and the practitioners registry of a backend share one
+:class:`Database` (:func:`providers.stores.backend.open_backend`), so a worker process
+holds at most ``pool_size`` connections whatever it does, and the pool size and the
+timeouts reach every statement.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from typing import Any, TypeVar
 
 import psycopg
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 from providers.store import StoreUnavailableError
-from providers.stores.postgis import make_engine
+from providers.stores.engine import (
+    FAILURES,
+    current_revision,
+    failure_reason,
+    head_revision,
+    make_engine,
+    set_local_timeout,
+    unavailable,
+    upgrade_schema,
+)
 
-_FAILURES = (sa.exc.OperationalError, sa.exc.InterfaceError, psycopg.OperationalError)
+T = TypeVar("T")
 
 
 class Database:
-    """An engine and what it holds (``what``, for error messages: "grade book")."""
+    """An engine and the ways the PostGIS parts use it.
 
-    def __init__(self, engine: Engine, what: str) -> None:
+    Parameters
+    ----------
+    engine
+        From :func:`providers.stores.engine.make_engine`: its statement timeout is the
+        one of reads and short writes; disposed of on :meth:`close`.
+    write_timeout_ms
+        The statement timeout of long writes (:meth:`transaction` with ``long=True``,
+        provider imports): an import streams for as long as its file takes.
+    """
+
+    def __init__(self, engine: Engine, *, write_timeout_ms: int = 1_800_000) -> None:
         self.engine = engine
-        self.what = what
+        self.write_timeout_ms = write_timeout_ms
+
+    @property
+    def pool_size(self) -> int:
+        """Connections the pool holds at most (it never overflows)."""
+        size: int = self.engine.pool.size()  # type: ignore[attr-defined]
+        return size
 
     @classmethod
     def open(
         cls,
         database_url: str,
-        what: str,
         *,
-        pool_size: int,
-        connect_timeout_s: int,
-        statement_timeout_ms: int,
+        pool_size: int = 5,
+        connect_timeout_s: int = 5,
+        statement_timeout_ms: int = 10_000,
+        write_timeout_ms: int = 1_800_000,
     ) -> Database:
+        """The database at ``database_url``; connections are made on first use.
+
+        Reads (and the grade book's and registry's small batches) get the short
+        ``statement_timeout_ms`` a request must not outlive; long writes get
+        ``write_timeout_ms``.
+        """
         engine = make_engine(
             database_url,
             pool_size=pool_size,
             connect_timeout_s=connect_timeout_s,
             statement_timeout_ms=statement_timeout_ms,
         )
-        return cls(engine, what)
+        return cls(engine, write_timeout_ms=write_timeout_ms)
 
     @contextmanager
-    def transaction(self) -> Iterator[Connection]:
+    def transaction(self, *, long: bool = False) -> Iterator[Connection]:
+        """One transaction; ``long``: with the write timeout instead of the read one."""
         try:
             with self.engine.begin() as conn:
+                if long:
+                    set_local_timeout(self.driver(conn), self.write_timeout_ms)
                 yield conn
-        except _FAILURES as exc:
-            raise StoreUnavailableError(f"{self.what} unavailable: {failure_reason(exc)}") from exc
+        except (sa.exc.DBAPIError, psycopg.OperationalError) as exc:
+            # COPY runs on the driver directly, so its failures arrive unwrapped.
+            raise unavailable(exc) from exc
 
     @contextmanager
     def connection(self) -> Iterator[Connection]:
+        """A pooled connection for reads (SQLAlchemy statements, in a transaction)."""
         try:
             with self.engine.connect() as conn:
                 yield conn
-        except _FAILURES as exc:
-            raise StoreUnavailableError(f"{self.what} unavailable: {failure_reason(exc)}") from exc
+        except FAILURES as exc:
+            raise unavailable(exc) from exc
+
+    @staticmethod
+    def driver(conn: Connection) -> psycopg.Connection[Any]:
+        """The psycopg connection under a SQLAlchemy one (COPY and prepared reads)."""
+        raw = conn.connection.driver_connection
+        assert isinstance(raw, psycopg.Connection)
+        return raw
+
+    def read(self, work: Callable[[psycopg.Connection[Any]], T]) -> T:
+        """Run ``work`` on a pooled driver connection in autocommit (no BEGIN/ROLLBACK
+        round trips around a one-statement read); once more on a fresh connection if the
+        pooled one turns out dead (the database restarted meanwhile).
+
+        Reads go straight to psycopg: SQLAlchemy's statement and result layers cost as
+        much as a nearest-match query itself. The connection goes back to the pool out
+        of autocommit, as the transactions of :meth:`transaction` expect it; one that
+        cannot be put back so is discarded.
+        """
+        for attempt in (1, 2):
+            try:
+                pooled = self.engine.raw_connection()
+            except (sa.exc.DBAPIError, psycopg.OperationalError) as exc:
+                # raw_connection() hands over the driver's own error when the pool cannot
+                # connect (server down, shutting down, refusing): not wrapped by SQLAlchemy.
+                raise unavailable(exc) from exc
+            conn = pooled.driver_connection
+            assert isinstance(conn, psycopg.Connection)
+            try:
+                conn.autocommit = True
+                return work(conn)
+            except psycopg.OperationalError as exc:
+                broken = conn.broken or conn.closed
+                pooled.invalidate(exc)
+                if broken and attempt == 1:
+                    continue
+                raise StoreUnavailableError(f"database unavailable: {failure_reason(exc)}") from exc
+            finally:
+                _back_to_transactions(pooled, conn)
+                pooled.close()
+        raise AssertionError("unreachable")
 
     def check(self, table: str) -> None:
         """Raise :class:`StoreUnavailableError` unless ``table`` can be read."""
+        self.read(lambda conn: conn.execute(f"SELECT 1 FROM {table} LIMIT 1").fetchall())
+
+    def ensure_schema(self) -> None:
+        """Raise a clear error when the database is not at the newest schema."""
         with self.connection() as conn:
-            conn.execute(sa.text(f"SELECT 1 FROM {table} LIMIT 1")).all()
+            current = current_revision(conn)
+        head = head_revision()
+        if current != head:
+            raise StoreUnavailableError(
+                f"database schema is at revision {current or 'none'}, the code needs {head}: "
+                "run `jzmap db upgrade`"
+            )
+
+    def upgrade(self, revision: str = "head") -> str:
+        """Migrate to ``revision`` (idempotent), with the write timeout; the revision
+        reached."""
+        return upgrade_schema(self.engine, revision, timeout_ms=self.write_timeout_ms)
 
     def close(self) -> None:
+        """Close the pool's connections (connections checked out are closed on return)."""
         self.engine.dispose()
 
 
-def failure_reason(exc: BaseException) -> str:
-    """The first line of a database error, for a message a person reads."""
-    text = str(getattr(exc, "orig", exc) or exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
+def _back_to_transactions(pooled: Any, conn: psycopg.Connection[Any]) -> None:
+    """Take a read's connection out of autocommit before it goes back to the pool."""
+    if conn.closed or not conn.autocommit:
+        return
+    try:
+        conn.autocommit = False
+    except psycopg.Error as exc:
+        # Left mid-statement (a read that failed half-way): not fit for the pool.
+        pooled.invalidate(exc)

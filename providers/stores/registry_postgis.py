@@ -62,31 +62,18 @@ class PostgisRegistry:
 
     Parameters
     ----------
-    engine
-        From :func:`providers.stores.postgis.make_engine`; disposed of on ``close``.
+    db
+        The backend's database, shared with its provider store; closed by the backend,
+        not by the practitioners registry.
     """
 
-    def __init__(self, engine: Engine) -> None:
-        self.engine = engine
-        self._db = Database(engine, "practitioners registry")
+    def __init__(self, db: Database) -> None:
+        self._db = db
 
-    @classmethod
-    def open(
-        cls,
-        database_url: str,
-        *,
-        pool_size: int = 2,
-        connect_timeout_s: int = 5,
-        statement_timeout_ms: int = 10_000,
-    ) -> PostgisRegistry:
-        db = Database.open(
-            database_url,
-            "practitioners registry",
-            pool_size=pool_size,
-            connect_timeout_s=connect_timeout_s,
-            statement_timeout_ms=statement_timeout_ms,
-        )
-        return cls(db.engine)
+    @property
+    def engine(self) -> Engine:
+        """The engine of the backend's one pool."""
+        return self._db.engine
 
     def upsert(self, practitioners: Sequence[Practitioner]) -> UpsertPlan:
         try:
@@ -147,7 +134,7 @@ class PostgisRegistry:
         self._db.check("practitioners")
 
     def close(self) -> None:
-        self._db.close()
+        """Nothing of its own to release: the pool is the backend's."""
 
 
 def _params(p: Practitioner) -> dict[str, object]:

@@ -33,6 +33,8 @@ class SQLiteFile:
         transaction with the version bump). An existing file is upgraded first, then
         ``schema`` runs on it like on a new file (``IF NOT EXISTS`` skips what it has), so
         the schema may index columns an upgrade adds.
+    refusal_hint
+        What to do about a file of a version no upgrade reaches, appended to the error.
     """
 
     def __init__(
@@ -42,6 +44,7 @@ class SQLiteFile:
         schema_version: int,
         what: str,
         upgrades: Mapping[int, Callable[[sqlite3.Connection], None]] | None = None,
+        refusal_hint: str = "",
     ) -> None:
         self.path = path
         self.what = what
@@ -49,17 +52,22 @@ class SQLiteFile:
             path.parent.mkdir(parents=True, exist_ok=True)
             conn = self._connect()
             try:
+                found = schema_version
                 if _has_meta(conn):
-                    _upgrade(conn, schema_version, upgrades or {})
-                conn.executescript(schema)
-                found = _version(conn)
+                    found = _upgrade(conn, schema_version, upgrades or {})
+                # The schema runs only on a file of this version: on another, its indexes
+                # may name columns the file does not have.
+                if found == schema_version:
+                    conn.executescript(schema)
+                    found = _version(conn)
             finally:
                 conn.close()
         except (OSError, sqlite3.Error) as exc:
             raise StoreUnavailableError(f"cannot open {what} at {path}: {exc}") from exc
         if found != schema_version:
             raise StoreUnavailableError(
-                f"{what} at {path} has schema version {found}, this program needs {schema_version}"
+                f"{what} at {path} has schema version {found}, this program needs "
+                f"{schema_version}{refusal_hint}"
             )
         self._local = threading.local()
 
