@@ -43,6 +43,7 @@ from api.routes import (
 from api.security import is_admin_path
 from jzmap.coverage import CoverageService
 from jzmap.settings import LimitsSettings, Settings
+from providers.store import ProviderStore
 from providers.stores import Backend, open_backend
 
 _LIMITED_PREFIXES = ("/v1/", "/map", "/widget", "/embed", "/docs", "/openapi.json")
@@ -137,9 +138,11 @@ def body_policies(app: FastAPI, limits: LimitsSettings) -> Callable[[str, str], 
     return policy_for
 
 
-def _warm_up() -> None:
-    """Import what the first site plan needs (spopt and its PySAL stack take ~4 s), so
-    that no resident's request pays for it."""
+def _warm_up(store: ProviderStore) -> None:
+    """Build the store's read indexes (at a million providers, seconds: longer than the
+    request deadline) and import what the first site plan needs (spopt and its PySAL
+    stack take ~4 s), so that no resident's request pays for either."""
+    store.warm()
     import spopt.locate  # noqa: F401
 
 
@@ -172,7 +175,12 @@ def create_app(settings: Settings | None = None, backend: Backend | None = None)
             )
             if owned:
                 # A served app, not a test's: warm up beside the first requests, not before.
-                threading.Thread(target=_warm_up, name="jzmap-warm-up", daemon=True).start()
+                threading.Thread(
+                    target=_warm_up,
+                    args=(app.state.backend.store,),
+                    name="jzmap-warm-up",
+                    daemon=True,
+                ).start()
             yield
         finally:
             if owned:

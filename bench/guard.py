@@ -48,7 +48,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 from urllib.error import HTTPError
 from urllib.parse import quote, urlencode
 from urllib.request import Request, urlopen
@@ -264,6 +264,21 @@ def _box(zoom: int) -> str:
     return f"{lon - half_lon:.6f},{lat - half_lat:.6f},{lon + half_lon:.6f},{lat + half_lat:.6f}"
 
 
+def _json_when_ready(url: str, attempts: int = 20) -> Any:
+    """The JSON of a GET, waiting out 503s as a client should (``Retry-After``): a big
+    city's read indexes may still be building when the first request arrives."""
+    for _ in range(attempts - 1):
+        try:
+            with urlopen(url) as r:
+                return json.load(r)
+        except HTTPError as exc:
+            if exc.code != 503:
+                raise
+            time.sleep(float(exc.headers.get("Retry-After", "1")))
+    with urlopen(url) as r:
+        return json.load(r)
+
+
 def public_paths(url: str) -> list[str]:
     """The public GETs to time: every route, with its most expensive parameters."""
     near = {"lat": CITY_CENTRE[1], "lon": CITY_CENTRE[0]}
@@ -278,8 +293,9 @@ def public_paths(url: str) -> list[str]:
         {**near, "limit": 100, "sort": "distance", "f": "geojson"},
     ):  # fmt: skip
         paths.append(f"/v1/providers/nearest?{urlencode(query)}")
-    with urlopen(f"{url}/v1/providers/nearest?{urlencode({**near, 'kind': 'company'})}") as r:
-        company = json.load(r)["results"][0]["id"]
+    company = _json_when_ready(
+        f"{url}/v1/providers/nearest?{urlencode({**near, 'kind': 'company'})}"
+    )["results"][0]["id"]
     paths += [f"/v1/providers/{company}", f"/v1/providers/{company}/grade-history"]
     paths.append("/v1/certificates/GZ0000000000")
     for zoom in (9, 11, 12, 13, 18):

@@ -190,4 +190,9 @@ class ProviderStore(Protocol):
         """Raise :class:`StoreUnavailableError` with a reason when the store cannot answer."""
         ...
 
+    def warm(self) -> None:
+        """Build the in-memory read indexes now rather than on the first read that needs
+        them (at a million providers that first read would take seconds)."""
+        ...
+
     def close(self) -> None: ...

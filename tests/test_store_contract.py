@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from providers.model import Category, Grade, Kind, Precision
+from providers.scoring import ScoreSpec, Weights
 from providers.store import Filters, ProviderStore, StoreUnavailableError, UpsertCounts
 from providers.stores.embedded import EmbeddedStore
 from tests.helpers import CANTON_TOWER, company, station
@@ -177,6 +178,22 @@ def test_writes_are_seen_by_the_next_query(store: ProviderStore) -> None:
     closer = company(2, LON, LAT + STEP)
     store.upsert([closer])
     assert store.nearest(LON, LAT, Filters(), 1)[0].provider.id == closer.id
+
+
+def test_warming_builds_indexes_that_later_writes_still_replace(store: ProviderStore) -> None:
+    """The app warms the read indexes at start-up: warm ones must not outlive a write."""
+    spec = ScoreSpec.of(Weights(), 2_000.0)
+    store.warm()  # an empty store warms too
+    store.upsert([company(1, LON, LAT + 5 * STEP)])
+    store.warm()
+    assert [c.provider.id for c in store.best_by_score(LON, LAT, Filters(), 5, spec)] == [
+        company(1, LON, LAT).id
+    ]
+    closer = company(2, LON, LAT + STEP)
+    store.upsert([closer])
+    best = store.best_by_score(LON, LAT, Filters(), 5, spec)
+    assert [c.provider.id for c in best] == [closer.id, company(1, LON, LAT).id]
+    assert [c.provider.id for c in store.nearest(LON, LAT, Filters(), 1)] == [closer.id]
 
 
 def test_an_update_is_in_the_next_answer(store: ProviderStore) -> None:

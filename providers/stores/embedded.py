@@ -275,6 +275,9 @@ class EmbeddedStore:
     def check(self) -> None:
         self._db.check("providers")
 
+    def warm(self) -> None:
+        self._current_snapshot()
+
     def close(self) -> None:
         self._db.close()
 

@@ -302,6 +302,9 @@ class PostgisStore:
             stale = snapshot.data_version
         raise StoreUnavailableError("providers are being rewritten; try again in a moment")
 
+    def warm(self) -> None:
+        self._score_snapshot(None)
+
     def _winners(self, ids: list[str]) -> list[Any]:
         """The data version, then each of ``ids``' rows (content, row version)."""
 
