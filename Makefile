@@ -4,7 +4,7 @@
 demo:  ## install, build the demo city on the embedded store, serve it
 	scripts/demo
 
-test:  ## the whole suite: ruff, mypy, pytest (PostGIS included; a throwaway cluster if no DATABASE_URL)
+test:  ## the whole suite: ruff, mypy, lint-imports, mkdocs --strict, pytest (PostGIS included; a throwaway cluster if no DATABASE_URL)
 	scripts/test
 
 bench:  ## nearest-match latency at 10k and 1M providers, with references measured in the same run

@@ -341,7 +341,7 @@ def _with_filters(
     if rng.random() < 0.4:
         params["min_grade"] = GRADES[int(rng.integers(0, len(GRADES)))]
     # Not kind=station: 177 stations among 1M companies make a plain k-nearest walk most
-    # of a category's index (seconds at 1M; see the README).
+    # of a category's index (seconds at 1M; see docs/performance.md).
     if rng.random() < 0.15:
         params["kind"] = "company"
     if rng.random() < 0.2:

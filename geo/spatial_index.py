@@ -13,7 +13,7 @@ When it is not met (a filter rejected most of what came back), the search fetche
 times as many and checks again; past a point, scoring every admitted point directly is
 cheaper, and it does that instead. Planar indexes over degrees (``geom <-> point`` on
 SRID 4326, an STRtree over lon/lat) order by degrees and return the wrong neighbours at
-this latitude; see the README.
+this latitude; see docs/ranking.md.
 """
 
 from __future__ import annotations

@@ -3,7 +3,7 @@
 Each section is its own settings class that reads its own variables, so a service is
 handed only the section it needs (the backend :class:`DatabaseSettings`, the coverage
 service :class:`CoverageSettings`, …); :class:`Settings` composes them for the CLI and
-the app factory. Every variable keeps the name the README's configuration table gives
+the app factory. Every variable keeps the name docs/configuration.md's table gives
 it (:meth:`Settings.environment_variables`).
 
 ``DATABASE_URL`` (no prefix, as every PostgreSQL tool spells it) selects the PostGIS
@@ -169,7 +169,7 @@ class LimitsSettings(BaseSettings):
         ge=1,
         le=100_000,
         description="tokens a client may spend at once (a request costs 1 to 20: see the "
-        "README's rate limits)",
+        "rate limits in docs/limits-and-proxies.md)",
     )
     request_timeout_s: float = Field(
         default=10.0,

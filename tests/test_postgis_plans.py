@@ -2,7 +2,7 @@
 
 20,000 demo providers and ANALYZE make the planner's choices the ones it makes in
 production-sized tables; the plans themselves are printed (``pytest -s``) and quoted in
-the README.
+docs/architecture.md.
 """
 
 from __future__ import annotations

@@ -1,5 +1,6 @@
 """Settings split by concern: each section reads its own variables, under the names the
-README documents; the flat names still build a whole Settings."""
+configuration page (docs/configuration.md) documents; the flat names still build a whole
+Settings."""
 
 from __future__ import annotations
 
