@@ -10,15 +10,18 @@ from __future__ import annotations
 import os
 import shutil
 import socket
+import subprocess
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
+from urllib.request import urlopen
 
+import pytest
 import uvicorn
 from fastapi import FastAPI
 
@@ -42,6 +45,60 @@ def free_port() -> int:
         s.bind(("127.0.0.1", 0))
         port: int = s.getsockname()[1]
         return port
+
+
+# A server process not answering by then did not start: a guard against a hung start,
+# not a bound on the code under test.
+START_GUARD_S = 300.0
+
+
+@dataclass
+class ServedProcess:
+    """A server subprocess: its base URL, the process, and (once stopped) its output."""
+
+    url: str
+    process: subprocess.Popen[str]
+    output: str = ""
+
+
+@contextmanager
+def serve_process(
+    command: Sequence[str],
+    env: Mapping[str, str],
+    *,
+    port: int,
+    cwd: Path | None = None,
+    ready_path: str = "/livez",
+) -> Iterator[ServedProcess]:
+    """Run ``command`` (a ``jzmap serve`` listening on ``port``); yield once ``ready_path``
+    answers. The test fails with the server's output if the process exits first or never
+    answers; afterwards the process is stopped and its output kept in ``.output``."""
+    process = subprocess.Popen(
+        list(command),
+        cwd=cwd,
+        env=dict(env),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    served = ServedProcess(f"http://127.0.0.1:{port}", process)
+    try:
+        started = time.monotonic()
+        while True:
+            try:
+                with urlopen(served.url + ready_path, timeout=5):
+                    break
+            except OSError:  # refused, reset, or an HTTP error while it starts
+                if process.poll() is not None or time.monotonic() - started > START_GUARD_S:
+                    process.kill()
+                    served.output = process.communicate(timeout=60)[0]
+                    pytest.fail(f"the server did not start: {served.output}")
+                time.sleep(0.1)
+        yield served
+    finally:
+        if process.returncode is None:
+            process.terminate()
+            served.output = process.communicate(timeout=60)[0]
 
 
 @contextmanager

@@ -5,11 +5,9 @@ from __future__ import annotations
 import csv
 import json
 import os
-import socket
 import sqlite3
 import subprocess
 import sys
-import time
 import urllib.request
 from pathlib import Path
 
@@ -18,6 +16,7 @@ import pytest
 from geo.crs import CRS, gcj02_to_wgs84
 from providers.identity import station_id
 from providers.stores.embedded import EmbeddedStore
+from tests.browser import free_port, serve_process
 
 JZMAP = str(Path(sys.executable).with_name("jzmap"))
 
@@ -121,40 +120,18 @@ def test_ingest_refuses_an_unreadable_file(embedded_env: dict[str, str], tmp_pat
     assert "unsupported file type '.txt'" in result.stderr
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def test_serve_answers_over_http(embedded_env: dict[str, str]) -> None:
     run(["demo"], embedded_env)
-    port = _free_port()
-    server = subprocess.Popen(
-        [JZMAP, "serve", "--port", str(port)],
-        env=embedded_env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    try:
-        url = f"http://127.0.0.1:{port}"
-        for _ in range(200):
-            try:
-                with urllib.request.urlopen(f"{url}/healthz", timeout=2) as r:
-                    health = json.load(r)
-                break
-            except OSError:
-                time.sleep(0.1)
-        else:
-            pytest.fail("jzmap serve did not answer /healthz")
+    port = free_port()
+    command = [JZMAP, "serve", "--port", str(port)]
+    with serve_process(command, embedded_env, port=port, ready_path="/healthz") as served:
+        with urllib.request.urlopen(f"{served.url}/healthz", timeout=5) as r:
+            health = json.load(r)
         assert health["status"] == "ok" and health["providers"] == 708
         query = "/v1/providers/nearest?lat=23.1064&lon=113.3245&category=nursing&limit=3"
-        with urllib.request.urlopen(url + query, timeout=5) as r:
+        with urllib.request.urlopen(served.url + query, timeout=5) as r:
             assert len(json.load(r)["results"]) == 3
-    finally:
-        server.terminate()
-        output = server.communicate(timeout=20)[0]
+    output = served.output
     assert f"http://127.0.0.1:{port}/" in output
 
 

@@ -5,20 +5,17 @@ it every resident shares the proxy's budget. A real ``jzmap serve`` over HTTP.""
 from __future__ import annotations
 
 import os
-import subprocess
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from urllib.error import HTTPError, URLError
+from urllib.error import HTTPError
 from urllib.request import Request, urlopen
 
 import pytest
 
-from tests.browser import free_port
+from tests.browser import free_port, serve_process
 
 JZMAP = str(Path(__file__).resolve().parents[1] / ".venv" / "bin" / "jzmap")
-START_GUARD_S = 120  # a server not up by then did not start
 
 
 @contextmanager
@@ -33,28 +30,8 @@ def _serve(tmp_path: Path, *args: str, **env: str) -> Iterator[str]:
         JZMAP_RATE_LIMIT_BURST="2",
         **env,
     )
-    server = subprocess.Popen(
-        [JZMAP, "serve", "--port", str(port), *args],
-        env=environ,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        started = time.monotonic()
-        while True:
-            try:
-                with urlopen(f"{url}/livez", timeout=5):
-                    break
-            except (URLError, ConnectionError):
-                if server.poll() is not None or time.monotonic() - started > START_GUARD_S:
-                    pytest.fail(f"jzmap serve did not start: {server.communicate()[0]}")
-                time.sleep(0.1)
-        yield url
-    finally:
-        server.terminate()
-        server.communicate(timeout=30)
+    with serve_process([JZMAP, "serve", "--port", str(port), *args], environ, port=port) as s:
+        yield s.url
 
 
 def _status(url: str, resident: str) -> int:

@@ -17,13 +17,11 @@ import json
 import os
 import subprocess
 import sys
-import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.error import URLError
 from urllib.request import urlopen
 
 import pytest
@@ -31,13 +29,12 @@ import sqlalchemy as sa
 from alembic.script import ScriptDirectory
 
 from providers.stores.engine import MIGRATIONS_DIR, sqlalchemy_url
-from tests.browser import free_port
+from tests.browser import free_port, serve_process
 
 pytestmark = pytest.mark.wheel
 
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGES = ("geo", "ingest", "api", "maps", "providers", "jzmap", "gaps")
-START_GUARD_S = 300  # a server not up by then did not start (a guard, not a measurement)
 
 
 def test_no_dependency_or_standard_module_has_a_top_level_name_of_ours() -> None:
@@ -196,30 +193,9 @@ def test_demo_builds_the_city_in_the_users_data_directory(
 def _serving(installed: Installed, **extra_env: str) -> Iterator[str]:
     """``jzmap serve`` on a free port from the empty directory; its base URL once it answers."""
     port = free_port()
-    server = subprocess.Popen(
-        ["jzmap", "serve", "--port", str(port)],
-        cwd=installed.workdir,
-        env=installed.env | extra_env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        started = time.monotonic()
-        while True:
-            try:
-                with urlopen(f"{url}/livez", timeout=5):
-                    break
-            except (URLError, ConnectionError):
-                if server.poll() is not None or time.monotonic() - started > START_GUARD_S:
-                    server.kill()
-                    pytest.fail(f"jzmap serve did not start: {server.communicate()[0]}")
-                time.sleep(0.2)
-        yield url
-    finally:
-        server.terminate()
-        server.communicate(timeout=60)
+    command = ["jzmap", "serve", "--port", str(port)]
+    with serve_process(command, installed.env | extra_env, port=port, cwd=installed.workdir) as s:
+        yield s.url
 
 
 def _get(url: str) -> tuple[int, bytes]:
