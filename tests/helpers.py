@@ -41,6 +41,21 @@ def embedded_backend_at(data_dir: Path) -> Backend:
     return open_backend(BackendConfig(None, data_dir))
 
 
+def demo_city_backend_at(data_dir: Path) -> Backend:
+    """An embedded backend in ``data_dir`` holding the demo city (what ``make demo`` builds)."""
+    from geo.package_data import REFERENCE_DIR
+    from jzmap.application.demo import generate_demo
+
+    backend = embedded_backend_at(data_dir)
+    try:
+        for chunk in generate_demo(REFERENCE_DIR):
+            backend.store.upsert(chunk)
+    except BaseException:
+        backend.close()
+        raise
+    return backend
+
+
 def postgis_backend_at(
     url: str,
     *,

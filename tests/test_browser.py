@@ -34,7 +34,7 @@ from tests.browser import (
     serve_app,
     serve_host,
 )
-from tests.helpers import embedded_backend_at
+from tests.helpers import demo_city_backend_at, embedded_backend_at
 
 BLANK_TILES = "/static/blank-tile.png"
 READY = "body[data-layer-state=ready]"
@@ -54,9 +54,7 @@ class Console:
 
 @pytest.fixture(scope="module")
 def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Backend]:
-    with embedded_backend_at(tmp_path_factory.mktemp("browser-demo")) as backend:
-        for chunk in generate_demo(REFERENCE_DIR):
-            backend.store.upsert(chunk)
+    with demo_city_backend_at(tmp_path_factory.mktemp("browser-demo")) as backend:
         yield backend
 
 

@@ -14,15 +14,13 @@ from fastapi.testclient import TestClient
 
 from api.app import create_app
 from geo.crs import CRS, from_wgs84
-from geo.package_data import REFERENCE_DIR
-from jzmap.application.demo import generate_demo
 from jzmap.settings import Settings
 from jzmap.wiring import district_points, districts_layer
 from maps.export import export_static_map
 from providers.model import Category
 from providers.store import BBox, Filters, ProviderStore, TallyBy
 from providers.stores import Backend
-from tests.helpers import CANTON_TOWER, embedded_backend_at
+from tests.helpers import CANTON_TOWER, demo_city_backend_at
 
 LON, LAT = CANTON_TOWER
 LAYER = "/v1/map/layer"
@@ -40,9 +38,7 @@ def _bbox(box: tuple[float, float, float, float]) -> str:
 
 @pytest.fixture(scope="module")
 def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Backend]:
-    with embedded_backend_at(tmp_path_factory.mktemp("map-demo")) as backend:
-        for chunk in generate_demo(REFERENCE_DIR):
-            backend.store.upsert(chunk)
+    with demo_city_backend_at(tmp_path_factory.mktemp("map-demo")) as backend:
         yield backend
 
 

@@ -13,9 +13,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from providers.model import Category, Grade, Kind, Precision, Provider
-from providers.store import Filters, ProviderStore
+from providers.model import Category, Grade, Precision, Provider
+from providers.store import ProviderStore
 from tests.helpers import brute_force_nearest, company, station
+from tests.strategies import filters
 
 lons = st.floats(113.0, 114.0)
 lats = st.floats(22.5, 23.9)
@@ -43,17 +44,6 @@ def providers(draw: st.DrawFn) -> list[Provider]:
         else:
             out.append(station(i, lon, lat, **fields))
     return out
-
-
-filters = st.builds(
-    Filters,
-    category=st.none() | st.sampled_from(list(Category)),
-    min_grade=st.none() | st.sampled_from(list(Grade)),
-    kind=st.none() | st.sampled_from(list(Kind)),
-    certified_only=st.booleans(),
-    radius_m=st.none() | st.floats(50, 30_000),
-    include_approximate=st.booleans(),
-)
 
 
 def _check(store: ProviderStore, data: st.DataObject) -> None:

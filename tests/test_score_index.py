@@ -22,6 +22,7 @@ from providers.model import Category, Grade, Kind
 from providers.score_index import SCAN_ROWS, ScoreIndex
 from providers.scoring import GRADE_CLASS_VALUES, ScoreSpec, Weights, certified_share
 from providers.store import Filters
+from tests.strategies import filters, weights
 
 lons = st.floats(113.0, 114.0)
 lats = st.floats(22.5, 23.9)
@@ -71,18 +72,6 @@ def _brute_force(
             score = spec.score(d, GRADE_CLASS_VALUES[int(grade_class[i])], float(share[i]))
             ranked.append((-score, d, city["ids"][i], i))
     return [r[3] for r in sorted(ranked)[:k]]
-
-
-filters = st.builds(
-    Filters,
-    category=st.none() | st.sampled_from(list(Category)),
-    min_grade=st.none() | st.sampled_from(list(Grade)),
-    kind=st.none() | st.sampled_from(list(Kind)),
-    certified_only=st.booleans(),
-    radius_m=st.none() | st.floats(50, 30_000),
-    include_approximate=st.booleans(),
-)
-weights = st.builds(Weights, st.floats(0.1, 1.0), st.floats(0.0, 1.0), st.floats(0.0, 1.0))
 
 
 @settings(max_examples=300, deadline=None)

@@ -15,11 +15,12 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from providers.model import Category, Grade, Kind, Precision, Provider
+from providers.model import Category, Grade, Precision, Provider
 from providers.ranking import NearestQuery, find_nearest
-from providers.scoring import ScoreSpec, Weights
-from providers.store import Filters, ProviderStore
+from providers.scoring import ScoreSpec
+from providers.store import ProviderStore
 from tests.helpers import brute_force_best, company, station
+from tests.strategies import filters, weights
 
 lons = st.floats(113.0, 114.0)
 lats = st.floats(22.5, 23.9)
@@ -48,18 +49,6 @@ def providers(draw: st.DrawFn) -> list[Provider]:
         else:
             out.append(station(i, lon, lat, **fields))
     return out
-
-
-filters = st.builds(
-    Filters,
-    category=st.none() | st.sampled_from(list(Category)),
-    min_grade=st.none() | st.sampled_from(list(Grade)),
-    kind=st.none() | st.sampled_from(list(Kind)),
-    certified_only=st.booleans(),
-    radius_m=st.none() | st.floats(50, 30_000),
-    include_approximate=st.booleans(),
-)
-weights = st.builds(Weights, st.floats(0.1, 1.0), st.floats(0.0, 1.0), st.floats(0.0, 1.0))
 
 
 def _check(store: ProviderStore, data: st.DataObject) -> None:
