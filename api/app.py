@@ -14,7 +14,6 @@ from contextlib import asynccontextmanager
 
 from anyio import CapacityLimiter
 from fastapi import FastAPI
-from fastapi.middleware.cors import CORSMiddleware
 from fastapi.middleware.gzip import GZipMiddleware
 
 from api.deadline import ComputeGate
@@ -32,6 +31,7 @@ from api.routes import (
     admin,
     certificates,
     coverage,
+    embed_origins,
     evaluations,
     grades,
     pages,
@@ -40,8 +40,9 @@ from api.routes import (
     system,
     viewport,
 )
-from api.security import is_admin_path
+from api.security import EmbedCORSMiddleware, is_admin_path
 from jzmap.application.coverage import CoverageService
+from jzmap.application.embedding import EmbedOrigins
 from jzmap.settings import LimitsSettings, Settings
 from providers.store import ProviderStore
 from providers.stores import Backend, open_backend
@@ -167,6 +168,11 @@ def create_app(settings: Settings | None = None, backend: Backend | None = None)
         try:
             # One coverage service per store: its caches are keyed by that store's data
             # version.
+            app.state.embed_origins = EmbedOrigins(
+                app.state.backend.embed_origins,
+                settings.server.embed_origin_list,
+                settings.server.embed_origins_refresh_s,
+            )
             app.state.coverage = CoverageService(
                 app.state.backend.store,
                 settings.coverage,
@@ -210,6 +216,7 @@ def create_app(settings: Settings | None = None, backend: Backend | None = None)
     app.include_router(evaluations.router)
     app.include_router(practitioners.router)
     app.include_router(certificates.router)
+    app.include_router(embed_origins.router)
 
     # The last middleware added runs outermost: CORS, security headers, request id, rate
     # limit, guard, deadline, gzip, then the routes.
@@ -233,14 +240,12 @@ def create_app(settings: Settings | None = None, backend: Backend | None = None)
         )
     app.add_middleware(RequestContextMiddleware)
     app.add_middleware(SecurityHeadersMiddleware)
-    if settings.server.embed_origin_list:
-        # Host pages of other city apps may call the API from the browser; nobody else.
-        # Outermost, so refusals (a 429) carry CORS headers too and a host page can read them.
-        app.add_middleware(
-            CORSMiddleware,
-            allow_origins=settings.server.embed_origin_list,
-            allow_methods=["GET"],
-            allow_headers=["Accept", "Content-Type"],
-            max_age=600,
-        )
+    # Host pages of other city apps may call the API from the browser; nobody else. The
+    # allowed origins are read as they are now (stored ones included: no restart).
+    # Outermost, so refusals (a 429) carry CORS headers too and a host page can read them.
+    app.add_middleware(
+        EmbedCORSMiddleware,
+        origins=lambda: getattr(app.state, "embed_origins", None),
+        configured=settings.server.embed_origin_list,
+    )
     return app
