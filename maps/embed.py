@@ -90,3 +90,62 @@ def render_embed_page(lang: Lang, base_url: str, nonce: str) -> str:
 </body>
 </html>
 """
+
+
+_NOT_ALLOWED = {
+    Lang.ZH: {
+        "title": "该网站尚未获准嵌入家政服务地图",
+        "body": "网站 {host} 还不在允许嵌入本地图的名单中，因此这里不显示地图。",
+        "ask": "网站开发者请联系：{contact}，告知网站地址 {host}。",
+        "ask_unknown": "网站开发者请联系本地图的运营方，告知网站地址 {host}。",
+        "open": "在新窗口打开地图",
+    },
+    Lang.EN: {
+        "title": "This site is not yet allowed to embed the domestic services map",
+        "body": "The site {host} is not on the list of sites allowed to embed this map, "
+        "so the map is not shown here.",
+        "ask": "Site developers: ask {contact} to allow {host}.",
+        "ask_unknown": "Site developers: ask this map's operator to allow {host}.",
+        "open": "Open the map in a new window",
+    },
+}
+
+
+def render_not_allowed_page(lang: Lang, host: str, contact: str, nonce: str) -> str:
+    """What a site not allowed to embed the widget sees in its frame: which site, whom to
+    ask, and a link to the full map. Its one script tells the host page too (an ``error``
+    message with code ``origin_not_allowed``, which the SDK hands to ``onError``)."""
+    t = _NOT_ALLOWED[lang]
+    ask = t["ask"] if contact else t["ask_unknown"]
+    message = {
+        "source": "jzmap",
+        "type": "error",
+        "version": 1,
+        "code": "origin_not_allowed",
+        "message": f"{host} is not allowed to embed this widget",
+    }
+    # Safe in a script element: json.dumps escapes nothing HTML-special here, so "<" is.
+    payload = json.dumps(message).replace("<", "\\u003c")
+    return f"""<!DOCTYPE html>
+<html lang="{"zh-CN" if lang is Lang.ZH else "en"}">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>{html.escape(t["title"])}</title>
+<style nonce="{nonce}">
+body {{ font-family: system-ui, "PingFang SC", "Microsoft YaHei", sans-serif; margin: 1rem;
+  color: #1d232a; background: #fff8e6; }}
+h1 {{ font-size: 1.1rem; }} p {{ font-size: 0.95rem; }}
+</style>
+</head>
+<body data-jzmap="origin-not-allowed">
+<h1>{html.escape(t["title"])}</h1>
+<p>{html.escape(t["body"].format(host=host))}</p>
+<p id="jz-ask">{html.escape(ask.format(host=host, contact=contact))}</p>
+<p><a href="/map?lang={lang.value}" target="_blank" rel="noopener">{html.escape(t["open"])}</a></p>
+<script nonce="{nonce}">
+if (window.parent !== window) window.parent.postMessage({payload}, "*");
+</script>
+</body>
+</html>
+"""
