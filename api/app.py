@@ -27,6 +27,7 @@ from api.middleware import (
     SecurityHeadersMiddleware,
     TokenBuckets,
 )
+from api.openapi import install_openapi
 from api.routes import (
     admin,
     certificates,
@@ -217,6 +218,8 @@ def create_app(settings: Settings | None = None, backend: Backend | None = None)
     app.include_router(practitioners.router)
     app.include_router(certificates.router)
     app.include_router(embed_origins.router)
+    # Servers, contact, licence, descriptions, examples and error answers (api/openapi.py).
+    install_openapi(app, settings)
 
     # The last middleware added runs outermost: CORS, security headers, request id, rate
     # limit, guard, deadline, gzip, then the routes.
