@@ -401,21 +401,33 @@ def test_the_coverage_view_shows_district_shares_then_gap_cells_and_sites(
 
 def test_the_embed_page_builds_a_working_snippet(site: Site, desktop: tuple[Page, Console]) -> None:
     page, console = desktop
-    page.goto(f"{site.base}/embed")
+    page.context.grant_permissions(["clipboard-read", "clipboard-write"])
+    page.goto(f"{site.base}/embed?lang=en")
     page.select_option("select[name=category]", "nursing")
+    page.check("input[name=certified_only]")
+    page.fill("input[name=height]", "800")
     snippet = page.input_value("#jz-snippet")
-    assert f'src="{site.base}/widget?category=nursing"' in snippet
+    assert f'src="{site.base}/widget/v1?category=nursing&amp;lang=en&amp;certified_only=true"' in (
+        snippet
+    )
+    assert 'height="800"' in snippet and 'title="Domestic services near you"' in snippet
+    page.click("#jz-copy")
+    page.wait_for_selector("#jz-copy-status:has-text('Copied')")
+    assert page.evaluate("navigator.clipboard.readText()") == snippet
     # The preview navigates to the new snippet's address (same site: its document is ours
-    # to read) and draws its first layer there.
+    # to read), draws its first layer there, filters as asked and says so in messages.
     page.wait_for_function(
         """() => {
             const doc = document.getElementById("jz-preview").contentDocument;
-            return doc && doc.location.search === "?category=nursing"
+            return doc && doc.location.search === "?category=nursing&lang=en&certified_only=true"
                 && doc.querySelector("body[data-layer-state=ready]") !== null
-                && doc.getElementById("jz-category").value === "nursing";
+                && doc.getElementById("jz-category").value === "nursing"
+                && doc.getElementById("jz-certified_only").checked;
         }""",
         timeout=15_000,
     )
+    page.wait_for_selector("#jz-messages li", timeout=15_000)
+    assert '"type": "ready"' in page.inner_text("#jz-messages")
     assert console.errors == []
 
 

@@ -112,9 +112,9 @@ window.widget = JZMap.mount(document.getElementById("slot"), options);
 </script></body></html>"""
 
 
-def widget_frame(page: Page) -> Frame:
-    page.wait_for_selector("#slot iframe")
-    frame = page.frame_locator("#slot iframe")
+def widget_frame(page: Page, holder: str = "#slot") -> Frame:
+    page.wait_for_selector(f"{holder} iframe")
+    frame = page.frame_locator(f"{holder} iframe")
     frame.locator("body[data-layer-state]").wait_for(state="attached", timeout=15_000)
     return page.frames[1]
 
@@ -332,3 +332,29 @@ def test_the_unlisted_page_is_chosen_by_the_frames_referer_and_never_cached(site
     assert "frame-ancestors *" in info.value.headers["content-security-policy"]
     page = info.value.read().decode()
     assert "https://stranger.example.cn" in page and CONTACT in page
+
+
+def test_the_plain_html_example_of_the_docs_runs(site: Site, page: Page) -> None:
+    docs = (Path(__file__).resolve().parents[1] / "docs" / "embedding.md").read_text("utf-8")
+    marker = docs.index("<!-- tested: tests/test_embedding.py runs this page -->")
+    start = docs.index("```html\n", marker) + len("```html\n")
+    example = docs[start : docs.index("```", start)].replace("https://jzmap.example.cn", site.base)
+    admin(site.base, "POST", {"origin": site.app_host.origin})
+    site.app_host.pages["/example"] = example
+    page.goto(f"{site.app_host.origin}/example")
+    page.wait_for_selector("body[data-ready=true]", state="attached", timeout=15_000)
+    frame = widget_frame(page, "#providers")
+    frame.wait_for_selector("body[data-results='10']", state="attached", timeout=15_000)
+    before = result_ids(frame)
+    page.select_option("#service", "nursing")
+    frame.wait_for_function(
+        "(before) => Array.from(document.querySelectorAll('#jz-results .jz-result'))"
+        ".map(e => e.dataset.id).join() !== before",
+        arg=",".join(before),
+        timeout=15_000,
+    )
+    frame.locator("#jz-results .jz-result").first.click()
+    page.wait_for_function(
+        "document.getElementById('chosen').textContent.includes('gcj02')", timeout=15_000
+    )
+    admin(site.base, "DELETE", query=f"?origin={site.app_host.origin}")
