@@ -48,7 +48,7 @@ from jzmap.settings import LimitsSettings, Settings
 from providers.store import ProviderStore
 from providers.stores import Backend, open_backend
 
-_LIMITED_PREFIXES = ("/v1/", "/map", "/widget", "/embed", "/docs", "/openapi.json")
+_LIMITED_PREFIXES = ("/v1/", "/map", "/widget", "/embed", "/docs", "/redoc", "/openapi.json")
 
 # Rate-limit tokens a request spends, by path prefix (first match; else 1), roughly in
 # proportion to the work it can cause: a site plan solves an MCLP, a coverage table or

@@ -23,7 +23,7 @@ from geo.crs import CRS, to_wgs84
 from jzmap.settings import MapSettings, Settings
 from jzmap.wiring import district_point, districts_layer
 from maps.docs import CONTENT_SECURITY_POLICY as DOCS_CSP
-from maps.docs import render_docs_page
+from maps.docs import REDOC_CONTENT_SECURITY_POLICY, render_docs_page, render_redoc_page
 from maps.embed import render_embed_page, render_not_allowed_page
 from maps.i18n import Lang
 from maps.page import DEFAULT_CENTER, DEFAULT_ZOOM, STATIC_DIR, PageKind, PageOptions, render_page
@@ -263,6 +263,20 @@ def docs_page(request: Request) -> HTMLResponse:
         body,
         headers={
             "Content-Security-Policy": DOCS_CSP,
+            "Cache-Control": "no-cache",
+        },
+    )
+
+
+@router.get("/redoc", response_class=HTMLResponse)
+def redoc_page(request: Request) -> HTMLResponse:
+    """ReDoc for the API, from this site's files (``maps.docs``)."""
+    root = request.scope.get("root_path", "")
+    body = render_redoc_page(f"{root}{request.app.openapi_url}", request.app.title)
+    return HTMLResponse(
+        body,
+        headers={
+            "Content-Security-Policy": REDOC_CONTENT_SECURITY_POLICY,
             "Cache-Control": "no-cache",
         },
     )
