@@ -197,7 +197,7 @@ def test_public_reads_take_turns_over_the_replicas_and_other_reads_go_to_the_pri
             assert a.reads + b.reads == served + 2
 
 
-def test_the_admin_api_reads_the_primary_and_the_public_api_may_read_replicas() -> None:
+def test_admin_and_coverage_requests_read_the_primary_other_public_ones_replicas() -> None:
     from starlette.applications import Starlette
     from starlette.requests import Request
     from starlette.responses import JSONResponse
@@ -213,6 +213,7 @@ def test_the_admin_api_reads_the_primary_and_the_public_api_may_read_replicas() 
     with TestClient(ReplicaReadsMiddleware(app)) as client:
         assert client.get("/v1/providers/nearest").json() == {"replica": True}
         assert client.get("/map").json() == {"replica": True}
+        assert client.get("/v1/coverage/districts").json() == {"replica": False}
         assert client.post("/v1/admin/imports").json() == {"replica": False}
         assert client.get("/v1/admin").json() == {"replica": False}
     assert not replica_reads_allowed()
