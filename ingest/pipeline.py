@@ -344,7 +344,9 @@ class Ingester:
                     cells = cells_of(headers, records[i])
                     rejects.append(Reject(path.name, lines[i], tuple(batch.problems[i]), cells))
                 if options.mode == "snapshot" and batch.problems:
-                    kept = _known_rejects(batch, seen, file=path.name, lines=lines)
+                    kept = _known_rejects(
+                        batch, seen, _key_columns(headers, header), path.name, lines
+                    )
                     report.kept.extend(kept)
                     kept_ids = [k.id for k in kept]
                 else:
@@ -530,19 +532,37 @@ _COMPANY_KEY = frozenset({"kind", "credit_code"})
 _STATION_KEY = frozenset({"kind", "station_code", "district", "street", "name"})
 
 
+def _key_columns(
+    headers: Sequence[str], header: HeaderMap
+) -> tuple[frozenset[str], frozenset[str]]:
+    """The names problems give the key fields of a company and of a station in this file
+    (a problem names a field by its header, or by the field's name when the file has no
+    such column)."""
+
+    def named(fields: frozenset[str]) -> frozenset[str]:
+        return frozenset(headers[header.fields[f]] if f in header.fields else f for f in fields)
+
+    return named(_COMPANY_KEY), named(_STATION_KEY)
+
+
 def _known_rejects(
-    batch: ParsedBatch, seen: _Seen, *, file: str, lines: list[int]
+    batch: ParsedBatch,
+    seen: _Seen,
+    keys: tuple[frozenset[str], frozenset[str]],
+    file: str,
+    lines: list[int],
 ) -> list[KeptRow]:
     """The batch's rejected rows whose provider is still known (a valid credit code, or a
     station's key), but not one a stored row of this import already stands for."""
+    company_key, station_key = keys
     kept: list[KeptRow] = []
     for i, problems in batch.problems.items():
         columns = {p.column for p in problems}
         kind = batch.kind[i]
         code = batch.credit_code[i]
-        if kind is Kind.COMPANY and code and not columns & _COMPANY_KEY:
+        if kind is Kind.COMPANY and code and not columns & company_key:
             provider_id = f"co-{code}"
-        elif kind is Kind.STATION and not columns & _STATION_KEY:
+        elif kind is Kind.STATION and not columns & station_key:
             provider_id = station_id(
                 station_code=batch.text["station_code"][i] or None,
                 district=batch.text["district"][i],

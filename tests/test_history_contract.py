@@ -148,9 +148,7 @@ def test_delete_keeps_the_version_and_later_imports_skip_undone_ones(
     second = store.record_import([b, dataclasses.replace(a, name="x")], _record())
     assert first.import_id is not None and second.import_id is not None
     assert store.later_imports(first.import_id) == [second.import_id]
-    undo = store.record_import(
-        [a], _record("undo", undo_of=second.import_id, delete=(b.id,))
-    )
+    undo = store.record_import([a], _record("undo", undo_of=second.import_id, delete=(b.id,)))
     assert (undo.updated, undo.deleted) == (1, 1)
     assert store.get(b.id) is None and store.get(a.id) == a
     assert undo.import_id is not None
