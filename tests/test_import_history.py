@@ -311,3 +311,57 @@ def test_undo_keeps_the_books_dynamic_grade(backend: Backend, tmp_path: Path) ->
     assert [(c.provider_id, c.action, c.fields) for c in changes] == [
         (cid(1), Action.UPDATED, ("name",))
     ]
+
+
+# -- which rejected rows keep their provider -------------------------------------------
+
+STATION_HEADERS = ["服务站名称", "类型", "服务项目", "所属区", "街道", "经度", "纬度"]
+
+
+def _station(name: str, service: str = "养老") -> list[str]:
+    return [name, "服务站", service, "海珠区", "赤岗街道", "113.3245", "23.1064"]
+
+
+def _snapshot(backend: Backend, path: Path) -> tuple[int, list[str]]:
+    report = run_provider_import(
+        ingester(Settings()),
+        backend,
+        [path],
+        IngestOptions(mode="snapshot", source="stations"),
+    )
+    return report.deactivated, [k.id for k in report.kept]
+
+
+def test_a_station_known_by_its_key_is_kept_one_unknown_is_not(
+    backend: Backend, tmp_path: Path
+) -> None:
+    a, b = _station("赤岗街道家政服务站"), _station("新港街道家政服务站")
+    first = write_csv(tmp_path / "1.csv", [a, b], headers=STATION_HEADERS)
+    assert _snapshot(backend, first) == (0, [])
+    # A's services mistyped: its key (district, street, name) is intact, so it is kept.
+    # B's name is empty: nothing says which station the row was, so B goes.
+    typo = write_csv(
+        tmp_path / "2.csv", [_station(a[0], "园艺"), _station("")], headers=STATION_HEADERS
+    )
+    deactivated, kept = _snapshot(backend, typo)
+    assert deactivated == 1 and len(kept) == 1
+    station = backend.store.get(kept[0])
+    assert station is not None and station.active and station.name == a[0]
+
+
+def test_a_company_whose_credit_code_is_wrong_is_not_kept(backend: Backend, tmp_path: Path) -> None:
+    rows = [row(n) for n in (1, 2)]
+    run_provider_import(
+        ingester(Settings()),
+        backend,
+        [registry(tmp_path / "1", *rows)],
+        IngestOptions(mode="snapshot", source="r"),
+    )
+    broken = [row(1), row(2, 统一社会信用代码=credit_code(2)[:-1] + "X")]
+    report = run_provider_import(
+        ingester(Settings()),
+        backend,
+        [registry(tmp_path / "2", *broken)],
+        IngestOptions(mode="snapshot", source="r"),
+    )
+    assert report.kept == [] and report.deactivated == 1
