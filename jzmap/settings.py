@@ -218,6 +218,20 @@ class GradesSettings(BaseSettings):
     )
 
 
+class ImportSettings(BaseSettings):
+    """What a provider import may do without an operator saying so."""
+
+    model_config = _config()
+
+    snapshot_max_deactivate: str = Field(
+        default="5%",
+        pattern=r"^\s*(\d{1,9}|\d{1,3}(\.\d+)?%)\s*$",
+        description="most active providers of its source a snapshot may deactivate: a share "
+        "(`5%`, at least 1) or a number; over it the snapshot writes nothing and fails, "
+        "unless `--allow-deactivate N` (or `allow_deactivate`) covers it",
+    )
+
+
 class CitySettings(BaseSettings):
     """The city served: its boundary and streets, its name, how far beyond it a query may
     start."""
@@ -356,6 +370,7 @@ class Settings(BaseModel):
     geocoding: GeocodingSettings = Field(default_factory=GeocodingSettings)
     map: MapSettings = Field(default_factory=MapSettings)
     coverage: CoverageSettings = Field(default_factory=CoverageSettings)
+    imports: ImportSettings = Field(default_factory=ImportSettings)
 
     @classmethod
     def environment_variables(cls) -> dict[str, tuple[str, str]]:

@@ -33,6 +33,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from geo.geodesy import degree_box, geodesic_lower_bound_m
+from providers.history import Change, ImportEntry, ImportOutcome, ImportRecord
 from providers.model import Category, Kind, Provider
 from providers.score_index import ScoreIndex
 from providers.scoring import ScoreSpec
@@ -44,7 +45,8 @@ from providers.store import (
     TallyBy,
     UpsertCounts,
 )
-from providers.stores.bulk_load import BUMP_DATA_VERSION, load_providers
+from providers.stores import history_sql as hs
+from providers.stores.bulk_load import BUMP_DATA_VERSION, load_providers, record_providers
 from providers.stores.pg_database import Database
 from providers.stores.replicas import Replica
 from providers.stores.rows import CONTENT_COLUMNS, from_row
@@ -240,6 +242,33 @@ class PostgisStore:
         self._db.settle_replicas()  # a bulk load commits outside Database.transaction
         return counts
 
+    def record_import(
+        self,
+        providers: Iterable[Provider],
+        record: ImportRecord,
+        *,
+        replace_source: str | None = None,
+    ) -> ImportOutcome:
+        """:func:`providers.stores.bulk_load.record_providers`."""
+        return record_providers(self._db, providers, record, replace_source)
+
+    def imports(self, limit: int = 100) -> list[ImportEntry]:
+        rows = self._read(lambda conn: conn.execute(hs.pg(hs.LIST_SQL), (limit,)).fetchall())
+        return [hs.entry(r) for r in rows]
+
+    def import_entry(self, import_id: int) -> ImportEntry | None:
+        row = self._read(lambda conn: conn.execute(hs.pg(hs.ENTRY_SQL), (import_id,)).fetchone())
+        return None if row is None else hs.entry(row)
+
+    def import_changes(self, import_id: int) -> list[Change]:
+        sql = hs.pg(hs.CHANGES_SQL)
+        return hs.changes(self._read(lambda conn: conn.execute(sql, (import_id,)).fetchall()))
+
+    def later_imports(self, import_id: int) -> list[int]:
+        sql = hs.pg(hs.LATER_SQL)
+        rows = self._read(lambda conn: conn.execute(sql, (import_id,)).fetchall())
+        return [int(r[0]) for r in rows]
+
     def get(self, provider_id: str) -> Provider | None:
         sql = f"SELECT {_READ_COLUMNS} FROM providers WHERE id = %s"
         row = self._read(lambda conn: conn.execute(sql, (provider_id,)).fetchone())
@@ -386,6 +415,9 @@ class PostgisStore:
     def delete_all(self) -> int:
         with self._db.transaction() as conn:
             removed = conn.execute(sa.text("DELETE FROM providers")).rowcount
+            # The history of providers no longer stored could only mislead an undo.
+            conn.execute(sa.text("DELETE FROM provider_versions"))
+            conn.execute(sa.text("DELETE FROM provider_imports"))
             if removed:
                 conn.execute(sa.text(BUMP_DATA_VERSION))
         return int(removed)
