@@ -5,7 +5,7 @@ the ones configured in ``JZMAP_EMBED_ORIGINS``.
 A new table only; every worker re-reads it every couple of seconds.
 
 Revision ID: 0009
-Revises: 0006
+Revises: 0008
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0009"
-down_revision = "0006"
+down_revision = "0008"
 branch_labels = None
 depends_on = None
 
