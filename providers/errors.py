@@ -24,6 +24,7 @@ STATUS: dict[str, int] = {
     "outside_served_area": 422,
     "invalid_request": 422,
     "not_found": 404,
+    "conflict": 409,
     "too_large": 413,
     "unavailable": 503,
     "busy": 503,
@@ -113,6 +114,12 @@ class NotFoundError(JzmapError):
     """No such thing (404): the message says where ids come from."""
 
     code = "not_found"
+
+
+class ConflictError(JzmapError):
+    """The request contradicts what is recorded, e.g. deciding an appeal twice (409)."""
+
+    code = "conflict"
 
 
 class TooLargeError(JzmapError):
