@@ -116,12 +116,6 @@ class NotFoundError(JzmapError):
     code = "not_found"
 
 
-class ConflictError(JzmapError):
-    """The request contradicts what is recorded, e.g. deciding an appeal twice (409)."""
-
-    code = "conflict"
-
-
 class TooLargeError(JzmapError):
     """More than a limit allows in one request (413): the message names the setting."""
 
@@ -143,3 +137,9 @@ class BusyError(JzmapError):
         "the server is busy with other expensive requests; retry in {retry_after_s} s, "
         "or narrow the request"
     )
+
+
+class ConflictError(JzmapError):
+    """The request contradicts what is stored (409): the message says what and why."""
+
+    code = "conflict"

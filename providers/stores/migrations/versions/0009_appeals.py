@@ -10,16 +10,16 @@ The re-grading under the five-level severity scale is a data migration run by th
 application (``jzmap grades regrade``), not here: it needs the grade engine, the registry
 and the provider store, and it records an audit entry for every grade it changes.
 
-Revision ID: 0007
-Revises: 0006
+Revision ID: 0009
+Revises: 0008
 """
 
 from __future__ import annotations
 
 from alembic import op
 
-revision = "0007"
-down_revision = "0006"
+revision = "0009"
+down_revision = "0008"
 branch_labels = None
 depends_on = None
 
