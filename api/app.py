@@ -31,6 +31,7 @@ from api.middleware import (
 from api.replica_reads import ReplicaReadsMiddleware
 from api.routes import (
     admin,
+    appeals,
     certificates,
     coverage,
     evaluations,
@@ -211,6 +212,7 @@ def create_app(settings: Settings | None = None, backend: Backend | None = None)
     app.include_router(evaluations.router)
     app.include_router(practitioners.router)
     app.include_router(certificates.router)
+    app.include_router(appeals.router)
 
     # The last middleware added runs outermost: CORS, security headers, request id, rate
     # limit, guard, deadline, replica reads, gzip, then the routes.
