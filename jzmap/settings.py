@@ -63,11 +63,36 @@ class DatabaseSettings(BaseSettings):
     write_timeout_s: int = Field(
         default=1_800, ge=1, le=86_400, description="longest a write (an import) may run"
     )
+    read_urls: str = Field(
+        default="",
+        validation_alias=AliasChoices("DATABASE_READ_URLS", "JZMAP_DATABASE_READ_URLS"),
+        description="comma-separated postgresql:// URLs of read replicas (hot standbys of "
+        "DATABASE_URL) that serve the public reads",
+    )
+    replica_max_lag_s: float = Field(
+        default=5.0,
+        ge=0,
+        le=3_600,
+        validation_alias=AliasChoices("JZMAP_REPLICA_MAX_LAG_S"),
+        description="a read replica further behind the primary is skipped; also the "
+        "longest a write waits for the replicas to replay it",
+    )
 
     @property
     def write_timeout_ms(self) -> int:
         """:attr:`write_timeout_s` in milliseconds, as the backend takes it."""
         return self.write_timeout_s * 1000
+
+    @property
+    def read_url_list(self) -> tuple[str, ...]:
+        """:attr:`read_urls` split at commas, blanks dropped.
+
+        Examples
+        --------
+        >>> DatabaseSettings(read_urls=" postgresql://a/x, ,postgresql://b/x").read_url_list
+        ('postgresql://a/x', 'postgresql://b/x')
+        """
+        return tuple(url.strip() for url in self.read_urls.split(",") if url.strip())
 
     @property
     def kind(self) -> Literal["embedded", "postgis"]:
