@@ -31,6 +31,7 @@ from api.openapi import install_openapi
 from api.replica_reads import ReplicaReadsMiddleware
 from api.routes import (
     admin,
+    appeals,
     certificates,
     coverage,
     embed_origins,
@@ -219,7 +220,9 @@ def create_app(settings: Settings | None = None, backend: Backend | None = None)
     app.include_router(practitioners.router)
     app.include_router(certificates.router)
     app.include_router(embed_origins.router)
-    # Servers, contact, licence, descriptions, examples and error answers (api/openapi.py).
+    app.include_router(appeals.router)
+    # After every router: servers, contact, licence, descriptions, examples and error
+    # answers (api/openapi.py).
     install_openapi(app, settings)
 
     # The last middleware added runs outermost: CORS, security headers, request id, rate

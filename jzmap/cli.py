@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -20,6 +21,8 @@ if TYPE_CHECKING:
     from ingest.feeds import FeedKind
     from jzmap.application.coverage import CoverageQuery
     from jzmap.application.embedding import EmbedOrigins
+    from providers.evaluations import Appeal
+    from providers.grading import GradeChange
     from providers.stores import Backend
 
 app = typer.Typer(
@@ -649,4 +652,156 @@ def imports_undo(
         f"import {import_id} undone by import {undo.id}: {outcome.updated} restored, "
         f"{outcome.inserted} re-inserted, {outcome.deleted} removed, "
         f"{outcome.unchanged} already as before"
+    )
+
+
+# -- appeals and the re-grading migration (issue 19) -------------------------------------
+
+appeals_app = typer.Typer(help="Appeals (申诉) against verified complaints and blacklistings.")
+app.add_typer(appeals_app, name="appeals")
+grades_app = typer.Typer(help="Dynamic grades: the re-grading migration.")
+app.add_typer(grades_app, name="grades")
+
+
+def _when(text: str | None) -> datetime:
+    """An ISO time (a time without an offset is China Standard Time), or now."""
+    from providers.evaluations import CHINA_TZ
+
+    if not text:
+        return datetime.now(CHINA_TZ)
+    try:
+        at = datetime.fromisoformat(text)
+    except ValueError:
+        raise _fail(f"{text!r} is not an ISO time (2026-05-09T10:00+08:00)") from None
+    return at if at.tzinfo is not None else at.replace(tzinfo=CHINA_TZ)
+
+
+def _print_appeal(appeal: Appeal, changes: Iterable[GradeChange] = ()) -> None:
+    from providers.gradebook import grade_text
+
+    typer.echo(
+        f"{appeal.id}: {appeal.scope} appeal of {appeal.complaint_id} "
+        f"({appeal.subject.kind} {appeal.subject.id}), filed {appeal.filed_at.isoformat()}: "
+        f"{appeal.status}"
+    )
+    if appeal.decided_at is not None:
+        typer.echo(
+            f"  decided {appeal.decided_at.isoformat()} by {appeal.decided_by}: {appeal.decision}"
+        )
+    for c in changes:
+        typer.echo(
+            f"  grade {grade_text(c.grade_before)} -> {grade_text(c.grade_after)}, "
+            f"score {c.score_before} -> {c.score_after} ({', '.join(c.cause)})"
+        )
+
+
+@appeals_app.command("file")
+def appeals_file(
+    appeal_id: Annotated[str, typer.Argument(help="the appeal's id (unique among evaluations)")],
+    complaint: Annotated[str, typer.Option(help="id of the verified complaint appealed")],
+    scope: Annotated[str, typer.Option(help="complaint or blacklisting")] = "complaint",
+    grounds: Annotated[str, typer.Option(help="why (kept for operators)")] = "",
+    at: Annotated[str | None, typer.Option(help="when filed (ISO; default now)")] = None,
+) -> None:
+    """File an appeal against a verified complaint (its deductions) or its blacklisting."""
+    from jzmap.application.appeals import GradeStores, file_appeal
+    from providers.errors import JzmapError
+    from providers.evaluations import AppealScope
+
+    settings = Settings()
+    with _open_backend(settings) as backend:
+        try:
+            result = file_appeal(
+                GradeStores(backend.gradebook, backend.store, backend.registry),
+                appeal_id=appeal_id,
+                complaint_id=complaint,
+                filed_at=_when(at),
+                scope=AppealScope(scope),
+                grounds=grounds,
+                baseline_since=settings.grades.baseline_since,
+            )
+        except (JzmapError, ValueError) as exc:
+            raise _fail(str(exc)) from None
+    _print_appeal(result.appeal, result.report.changes)
+
+
+@appeals_app.command("decide")
+def appeals_decide(
+    appeal_id: Annotated[str, typer.Argument(help="the filed appeal's id")],
+    status: Annotated[str, typer.Option(help="upheld or dismissed")],
+    by: Annotated[str, typer.Option(help="who decides (operator account)")],
+    reason: Annotated[str, typer.Option(help="why")],
+    at: Annotated[str | None, typer.Option(help="when decided (ISO; default now)")] = None,
+) -> None:
+    """Uphold or dismiss a filed appeal (final); an upheld one reverses through the engine."""
+    from jzmap.application.appeals import GradeStores, decide_appeal
+    from providers.errors import JzmapError
+    from providers.evaluations import AppealStatus
+
+    if status not in ("upheld", "dismissed"):
+        raise _fail(f"status must be upheld or dismissed, got {status!r}")
+    settings = Settings()
+    with _open_backend(settings) as backend:
+        try:
+            result = decide_appeal(
+                GradeStores(backend.gradebook, backend.store, backend.registry),
+                appeal_id,
+                status=AppealStatus(status),
+                at=_when(at),
+                by=by,
+                decision=reason,
+                baseline_since=settings.grades.baseline_since,
+            )
+        except JzmapError as exc:
+            raise _fail(str(exc)) from None
+    _print_appeal(result.appeal, result.report.changes)
+
+
+@appeals_app.command("show")
+def appeals_show(appeal_id: Annotated[str, typer.Argument(help="the appeal's id")]) -> None:
+    """Show an appeal: what it contests, who decided, when and why."""
+    from jzmap.application.appeals import find_appeal
+    from providers.errors import JzmapError
+
+    with _open_backend(Settings()) as backend:
+        try:
+            appeal = find_appeal(backend.gradebook, appeal_id)
+        except JzmapError as exc:
+            raise _fail(str(exc)) from None
+    _print_appeal(appeal)
+
+
+@grades_app.command("regrade")
+def grades_regrade(
+    files: Annotated[
+        list[Path] | None,
+        typer.Argument(help="evaluation logs to re-read complaints' severities from"),
+    ] = None,
+) -> None:
+    """Re-read stored complaints under the five-level severity scale and re-run the grade
+    engine for every subject; every grade that changes gets an audit record."""
+    from jzmap.application.regrade import regrade
+    from providers.errors import JzmapError
+    from providers.evaluations import CHINA_TZ
+
+    settings = Settings()
+    with _open_backend(settings) as backend:
+        try:
+            report = regrade(
+                backend.gradebook,
+                backend.store,
+                backend.registry,
+                files=files or [],
+                at=datetime.now(CHINA_TZ),
+            )
+        except (JzmapError, OSError) as exc:
+            raise _fail(str(exc)) from None
+    for reject in report.rejects:
+        typer.echo(
+            f"{reject.file}:{reject.line}: {'; '.join(p.reason for p in reject.problems)}", err=True
+        )
+    typer.echo(
+        f"{report.complaints_read} complaints re-read; {len(report.changes)} grades changed; "
+        f"{len(report.providers_updated)} providers updated; "
+        f"{len(report.lifted)} blacklistings lifted"
     )

@@ -230,6 +230,13 @@ class GradesSettings(BaseSettings):
         "is fixed at its first evaluation with this time, and evaluations dated earlier are "
         "taken as already reflected in it (the default counts every evaluation)",
     )
+    appeal_window_days: int = Field(
+        default=30,
+        ge=1,
+        le=3650,
+        description="days within which a blacklisting or a grade drop of a letter or more "
+        "is listed for operators to review (GET /v1/admin/notices) and may be appealed",
+    )
 
 
 class ImportSettings(BaseSettings):

@@ -160,6 +160,11 @@ def test_a_new_official_grade_is_stored_and_becomes_the_baseline(world: World) -
         "grade_after": "5A",
         "score_before": 67.0,
         "score_after": 95.0,
+        "explanation_zh": "2026-06-01 官方重新评定信用等级，动态分从新的评定重新起算；"
+        "等级 2A → 5A，动态分 67 → 95。",
+        "explanation_en": "2026-06-01 a new official assessment: the dynamic score starts "
+        "afresh from it; grade 2A → 5A, score 67 → 95.",
+        "appealed": None,
     }
     assert len(history["changes"]) == 3
 

@@ -99,14 +99,10 @@ def undo_import(
     restored = [c.before for c in changes if c.before is not None]
     batch = RowBatch.of(restored)
     overlay = build_overlay(backend.gradebook, backend.registry, at.date())
-    # The book's current grade for every restored company it knows (as baseline too, so
-    # that the overlay takes it rather than reporting a new official grade).
-    keep = {
-        pid: (_grade(grades[pid]), _grade(grades[pid]))
-        for pid, text in zip(batch.columns["id"], batch.columns["credit_grade"], strict=True)
-        if pid in grades and text is not None
-    }
-    ImportOverlay(grades=keep, counts=overlay.counts).apply(_as_baseline(batch, keep))
+    # The book's current grade for every restored company it knows, the registry's
+    # current counts for every company it holds (as an import keeps them).
+    _with_book_grades(batch, grades)
+    ImportOverlay(counts=overlay.counts).apply(batch)
     record = ImportRecord(
         mode="undo",
         at=at,
@@ -134,14 +130,17 @@ def _grade(state: SubjectGrade) -> Grade:
     return state.grade
 
 
-def _as_baseline(batch: RowBatch, keep: dict[str, tuple[Grade, Grade]]) -> RowBatch:
-    """Set the kept companies' grade column to the book's grade, so that the overlay
-    reads it as a repeat of the baseline (and writes the current grade and its rank)."""
-    ids, grades = batch.columns["id"], batch.columns["credit_grade"]
+def _with_book_grades(batch: RowBatch, grades: dict[str, SubjectGrade]) -> None:
+    """Set each graded company's grade and rank columns to the book's current grade."""
+    ids, texts, ranks = (
+        batch.columns["id"],
+        batch.columns["credit_grade"],
+        batch.columns["grade_rank"],
+    )
     for j, pid in enumerate(ids):
-        if pid in keep:
-            grades[j] = keep[pid][0].value
-    return batch
+        if pid in grades and texts[j] is not None:
+            grade = _grade(grades[pid])
+            texts[j], ranks[j] = grade.value, grade.rank
 
 
 def _refuse_contradictions(

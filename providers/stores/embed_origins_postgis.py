@@ -1,4 +1,4 @@
-"""The PostGIS embed origins: table ``embed_origins`` (migration 0009) in the providers'
+"""The PostGIS embed origins: table ``embed_origins`` (migration 0010) in the providers'
 database, shared through the backend's one pool."""
 
 from __future__ import annotations

@@ -250,7 +250,9 @@ class PostgisStore:
         replace_source: str | None = None,
     ) -> ImportOutcome:
         """:func:`providers.stores.bulk_load.record_providers`."""
-        return record_providers(self._db, providers, record, replace_source)
+        outcome = record_providers(self._db, providers, record, replace_source)
+        self._db.settle_replicas()  # a recorded bulk load commits outside Database.transaction
+        return outcome
 
     def imports(self, limit: int = 100) -> list[ImportEntry]:
         rows = self._read(lambda conn: conn.execute(hs.pg(hs.LIST_SQL), (limit,)).fetchall())
