@@ -14,7 +14,6 @@ from contextlib import asynccontextmanager
 
 from anyio import CapacityLimiter
 from fastapi import FastAPI
-from fastapi.middleware.cors import CORSMiddleware
 from fastapi.middleware.gzip import GZipMiddleware
 
 from api.deadline import ComputeGate
@@ -28,12 +27,14 @@ from api.middleware import (
     SecurityHeadersMiddleware,
     TokenBuckets,
 )
+from api.openapi import install_openapi
 from api.replica_reads import ReplicaReadsMiddleware
 from api.routes import (
     admin,
     appeals,
     certificates,
     coverage,
+    embed_origins,
     evaluations,
     grades,
     pages,
@@ -42,13 +43,14 @@ from api.routes import (
     system,
     viewport,
 )
-from api.security import is_admin_path
+from api.security import EmbedCORSMiddleware, is_admin_path
 from jzmap.application.coverage import CoverageService
+from jzmap.application.embedding import EmbedOrigins
 from jzmap.settings import LimitsSettings, Settings
 from providers.store import ProviderStore
 from providers.stores import Backend, open_backend
 
-_LIMITED_PREFIXES = ("/v1/", "/map", "/widget", "/embed", "/docs", "/openapi.json")
+_LIMITED_PREFIXES = ("/v1/", "/map", "/widget", "/embed", "/docs", "/redoc", "/openapi.json")
 
 # Rate-limit tokens a request spends, by path prefix (first match; else 1), roughly in
 # proportion to the work it can cause: a site plan solves an MCLP, a coverage table or
@@ -169,6 +171,11 @@ def create_app(settings: Settings | None = None, backend: Backend | None = None)
         try:
             # One coverage service per store: its caches are keyed by that store's data
             # version.
+            app.state.embed_origins = EmbedOrigins(
+                app.state.backend.embed_origins,
+                settings.server.embed_origin_list,
+                settings.server.embed_origins_refresh_s,
+            )
             app.state.coverage = CoverageService(
                 app.state.backend.store,
                 settings.coverage,
@@ -212,7 +219,11 @@ def create_app(settings: Settings | None = None, backend: Backend | None = None)
     app.include_router(evaluations.router)
     app.include_router(practitioners.router)
     app.include_router(certificates.router)
+    app.include_router(embed_origins.router)
     app.include_router(appeals.router)
+    # After every router: servers, contact, licence, descriptions, examples and error
+    # answers (api/openapi.py).
+    install_openapi(app, settings)
 
     # The last middleware added runs outermost: CORS, security headers, request id, rate
     # limit, guard, deadline, replica reads, gzip, then the routes.
@@ -238,14 +249,12 @@ def create_app(settings: Settings | None = None, backend: Backend | None = None)
         )
     app.add_middleware(RequestContextMiddleware)
     app.add_middleware(SecurityHeadersMiddleware)
-    if settings.server.embed_origin_list:
-        # Host pages of other city apps may call the API from the browser; nobody else.
-        # Outermost, so refusals (a 429) carry CORS headers too and a host page can read them.
-        app.add_middleware(
-            CORSMiddleware,
-            allow_origins=settings.server.embed_origin_list,
-            allow_methods=["GET"],
-            allow_headers=["Accept", "Content-Type"],
-            max_age=600,
-        )
+    # Host pages of other city apps may call the API from the browser; nobody else. The
+    # allowed origins are read as they are now (stored ones included: no restart).
+    # Outermost, so refusals (a 429) carry CORS headers too and a host page can read them.
+    app.add_middleware(
+        EmbedCORSMiddleware,
+        origins=lambda: getattr(app.state, "embed_origins", None),
+        configured=settings.server.embed_origin_list,
+    )
     return app

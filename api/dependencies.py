@@ -24,6 +24,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from gaps.grid import RESOLUTIONS
 from geo.boundaries import ServedArea
 from jzmap.application.coverage import CoverageQuery, CoverageService
+from jzmap.application.embedding import EmbedOrigins
 from jzmap.settings import Settings
 from jzmap.wiring import served_area
 from providers.errors import NotFoundError
@@ -72,6 +73,15 @@ async def get_coverage(request: Request) -> CoverageService:
 
 
 CoverageDep = Annotated[CoverageService, Depends(get_coverage)]
+
+
+async def get_embed_origins(request: Request) -> EmbedOrigins:
+    """Who may embed the widget now (``JZMAP_EMBED_ORIGINS`` and the stored origins)."""
+    origins: EmbedOrigins = request.app.state.embed_origins
+    return origins
+
+
+EmbedOriginsDep = Annotated[EmbedOrigins, Depends(get_embed_origins)]
 
 
 async def get_search_limiter(request: Request) -> CapacityLimiter:

@@ -1,4 +1,4 @@
-"""Bearer-token authentication for the admin routes.
+"""Bearer-token authentication for the admin routes; CORS for the embedding apps.
 
 The check runs twice: in :class:`api.middleware.RequestGuard`, before one byte of the body
 is read (so a client without the token cannot make the server read, parse or spool
@@ -9,12 +9,18 @@ keeps a router safe if it is ever mounted without the guard.
 from __future__ import annotations
 
 import hmac
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Annotated
 
+import anyio.to_thread
 from fastapi import Depends, Header, HTTPException
+from starlette.datastructures import Headers
+from starlette.middleware.cors import CORSMiddleware
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from api.dependencies import SettingsDep
+from jzmap.application.embedding import EmbedOrigins, configured_origins
 from jzmap.settings import AdminSettings
 
 ADMIN_PREFIX = "/v1/admin"
@@ -64,3 +70,48 @@ def require_admin(
 
 
 AdminDep = Annotated[None, Depends(require_admin)]
+
+
+class EmbedCORSMiddleware(CORSMiddleware):
+    """CORS for the origins allowed to embed the widget, as they are now.
+
+    Starlette's middleware with its origin check asked of the app's
+    :class:`~jzmap.application.embedding.EmbedOrigins` (``JZMAP_EMBED_ORIGINS`` and the
+    stored ones, re-read every ``JZMAP_EMBED_ORIGINS_REFRESH_S``): an origin an operator
+    adds is let in without a restart. The re-read runs on a worker thread, never on the
+    event loop. Before the app's lifespan has opened the backend, the configured origins
+    alone apply.
+
+    Parameters
+    ----------
+    origins
+        Gives the app's ``EmbedOrigins`` (``None`` before the lifespan).
+    configured
+        ``JZMAP_EMBED_ORIGINS``.
+    """
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        origins: Callable[[], EmbedOrigins | None],
+        configured: Sequence[str],
+    ) -> None:
+        super().__init__(
+            app,
+            allow_origins=(),
+            allow_methods=["GET"],
+            allow_headers=["Accept", "Content-Type"],
+            max_age=600,
+        )
+        self.origins = origins
+        self.configured = configured_origins(configured)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        embed = self.origins() if scope["type"] == "http" else None
+        if embed is not None and embed.stale() and Headers(scope=scope).get("origin"):
+            await anyio.to_thread.run_sync(embed.refresh)
+        await super().__call__(scope, receive, send)
+
+    def is_allowed_origin(self, origin: str) -> bool:
+        embed = self.origins()
+        return embed.allows(origin) if embed is not None else origin in self.configured

@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from ingest import IngestReport
     from ingest.feeds import FeedKind
     from jzmap.application.coverage import CoverageQuery
+    from jzmap.application.embedding import EmbedOrigins
     from providers.evaluations import Appeal
     from providers.grading import GradeChange
     from providers.stores import Backend
@@ -535,6 +536,68 @@ def serve(
         proxy_headers=trust_proxy,
         forwarded_allow_ips=trusted,
     )
+
+
+embed_app = typer.Typer(
+    help="Which other sites may embed the widget (stored with the data; no restart).",
+    no_args_is_help=True,
+)
+app.add_typer(embed_app, name="embed-origins")
+
+
+def _embed_origins(backend: Backend) -> EmbedOrigins:
+    from jzmap.application.embedding import EmbedOrigins
+
+    server = Settings().server
+    return EmbedOrigins(backend.embed_origins, server.embed_origin_list, 0)
+
+
+@embed_app.command("list")
+def embed_origins_list() -> None:
+    """The stored origins (with their notes), then the configured ones."""
+    with _open_backend(Settings()) as backend:
+        origins = _embed_origins(backend)
+        for stored in origins.stored():
+            note = f"  {stored.note}" if stored.note else ""
+            typer.echo(f"{stored.origin}  added {stored.added_at:%Y-%m-%d %H:%M}{note}")
+        for configured in origins.configured:
+            typer.echo(f"{configured}  (JZMAP_EMBED_ORIGINS)")
+
+
+@embed_app.command("add")
+def embed_origins_add(
+    origin: Annotated[
+        str, typer.Argument(help="scheme://host[:port], e.g. https://app.example.cn")
+    ],
+    note: Annotated[str | None, typer.Option(help="who asked for it, for operators")] = None,
+) -> None:
+    """Allow ORIGIN to frame the widget and call the API from a browser."""
+    from providers.errors import JzmapError
+
+    with _open_backend(Settings()) as backend:
+        try:
+            change = _embed_origins(backend).add(origin, note)
+        except JzmapError as exc:
+            raise _fail(exc.message) from None
+    typer.echo(f"{'added' if change.changed else 'already allowed'}: {change.origin}")
+
+
+@embed_app.command("remove")
+def embed_origins_remove(
+    origin: Annotated[str, typer.Argument(help="a stored origin")],
+) -> None:
+    """Stop allowing a stored ORIGIN (one in JZMAP_EMBED_ORIGINS stays allowed)."""
+    from providers.errors import JzmapError
+
+    with _open_backend(Settings()) as backend:
+        try:
+            change = _embed_origins(backend).remove(origin)
+        except JzmapError as exc:
+            raise _fail(exc.message) from None
+    if not change.changed:
+        raise _fail(f"{change.origin} is not stored; `jzmap embed-origins list` shows them")
+    still = " (still allowed: it is in JZMAP_EMBED_ORIGINS)" if change.configured else ""
+    typer.echo(f"removed: {change.origin}{still}")
 
 
 @imports_app.command("list")

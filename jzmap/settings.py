@@ -137,6 +137,20 @@ class ServerSettings(BaseSettings):
         "of their own; more only contend for Python's interpreter lock)",
     )
 
+    embed_origins_refresh_s: float = Field(
+        default=2.0,
+        ge=0,
+        le=300,
+        description="longest a worker uses its copy of the embed origins stored with the "
+        "data (jzmap embed-origins) before reading them again (0: on every request)",
+    )
+    embed_contact: str = Field(
+        default="",
+        max_length=200,
+        description="whom an app's developer asks to be allowed to embed the widget (an "
+        "e-mail address, a phone, a web page), shown on the page an unlisted site gets",
+    )
+
     @property
     def public_base_url(self) -> str | None:
         """:attr:`public_url` without a trailing slash, or ``None``."""

@@ -17,6 +17,7 @@ from geo.boundaries import CityBoundary, ServedArea
 from geo.geocoding import AmapGeocoder, GazetteerGeocoder, Geocoder, GeocoderChain
 from ingest import Ingester
 from jzmap.settings import CitySettings, Settings
+from providers.errors import InvalidParameterError
 
 
 @functools.cache
@@ -99,3 +100,35 @@ def geocoder_chain(settings: Settings) -> GeocoderChain:
 def ingester(settings: Settings, on_progress: Callable[[int, int], None] | None = None) -> Ingester:
     """The importer of provider files: the city's boundary and the geocoder chain."""
     return Ingester(city_boundary(settings.city), geocoder_chain(settings), on_progress)
+
+
+def district_name(city: CitySettings, name_or_code: str) -> str:
+    """The district a name (天河区) or an administrative code (440106) names.
+
+    Raises
+    ------
+    providers.errors.InvalidParameterError
+        Neither a district's name nor its code (the message lists both).
+    """
+    districts = _city(city.districts_layer).districts
+    given = name_or_code.strip()
+    names = [str(n) for n in districts["name"]]
+    if given in names:
+        return given
+    if "adcode" in districts.columns:
+        codes = {
+            str(c): str(n) for c, n in zip(districts["adcode"], districts["name"], strict=True)
+        }
+        if given in codes:
+            return codes[given]
+        known = ", ".join(f"{n} ({c})" for c, n in codes.items())
+    else:
+        known = ", ".join(names)
+    raise InvalidParameterError.of(
+        "district", f"unknown district {given!r}", got=given, allowed=known
+    )
+
+
+def district_point(city: CitySettings, name_or_code: str) -> tuple[float, float]:
+    """A point inside the district a name or code names (WGS-84 lon, lat)."""
+    return district_points(city)[district_name(city, name_or_code)]

@@ -72,7 +72,8 @@ _ZH: dict[str, str] = {
     "offline": "离线副本：只含统计，查找最近机构请使用在线地图。",
     "you_are_here": "查询位置",
     "embed_title": "在您的应用中嵌入家政服务地图",
-    "embed_intro": "选择参数，复制下面的代码放入您的页面。您的网站域名需加入 JZMAP_EMBED_ORIGINS。",
+    "embed_intro": "选择参数，复制下面的代码放入您的页面。您的网站需先获准嵌入：请运营方用 "
+    "jzmap embed-origins add 加入您网站的地址（无需重启）。",
     "embed_code": "嵌入代码",
     "embed_preview": "预览",
     "embed_message": "用户选择机构时，小部件向父页面发送 message 事件：",
@@ -149,8 +150,8 @@ _EN: dict[str, str] = {
     "offline": "Offline copy: counts only. Use the online map to find the nearest provider.",
     "you_are_here": "Search point",
     "embed_title": "Embed the domestic services map in your app",
-    "embed_intro": "Choose the options and copy the code into your page. Your site's origin "
-    "must be listed in JZMAP_EMBED_ORIGINS.",
+    "embed_intro": "Choose the options and copy the code into your page. Your site must be "
+    "allowed first: the operator adds its origin with jzmap embed-origins add (no restart).",
     "embed_code": "Code to embed",
     "embed_preview": "Preview",
     "embed_message": "When a resident selects a provider, the widget posts a message event "

@@ -34,6 +34,7 @@ LEAFLET_JS = "vendor/leaflet/leaflet.js"
 LEAFLET_CSS = "vendor/leaflet/leaflet.css"
 ASSETS_JS = ("jzmap.js",)
 ASSETS_CSS = ("jzmap.css",)
+WIDGET_JS = "widget.js"
 # Guangzhou's centre and a zoom showing the whole city on a phone.
 DEFAULT_CENTER = (113.42, 23.35)
 DEFAULT_ZOOM = 9
@@ -150,6 +151,11 @@ def _panel_html(o: PageOptions) -> str:
             controls.append(
                 f'<input type="hidden" id="jz-{name}" name="{name}" value="{html.escape(value)}">'
             )
+        # A checkbox (filters() reads .checked), hidden like the others.
+        checked = " checked" if o.certified_only else ""
+        controls.append(
+            f'<input type="checkbox" hidden id="jz-certified_only" name="certified_only"{checked}>'
+        )
     # The offline copy holds counts per category only.
     if o.kind is PageKind.MAP:
         controls.append(
@@ -279,6 +285,9 @@ def render_page(o: PageOptions, districts: Any, nonce: str = "") -> str:
         root.header.add_child(folium.CssLink(f"{STATIC_URL}/{css}"))
     for js in ASSETS_JS:
         root.header.add_child(folium.JavascriptLink(f"{STATIC_URL}/{js}"))
+    if o.kind is PageKind.WIDGET:
+        # The host page's messages (maps/static/widget.js): the widget alone talks to one.
+        root.header.add_child(folium.JavascriptLink(f"{STATIC_URL}/{WIDGET_JS}"))
     config = json.dumps(_config(o, m.get_name(), boundaries.get_name()), ensure_ascii=False)
     # "</" cannot end the script element early inside JSON strings.
     config = config.replace("</", "<\\/")

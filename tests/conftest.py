@@ -22,6 +22,7 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
+from providers.embedding import EmbedOriginStore
 from providers.gradebook import GradeBook
 from providers.registry import PractitionerRegistry
 from providers.store import ProviderStore
@@ -86,6 +87,7 @@ def postgis_migrated(postgis_url: str) -> str:
 
 def _emptied(backend: Backend) -> Backend:
     backend.registry.delete_all()
+    backend.embed_origins.delete_all()
     backend.gradebook.delete_all()
     backend.store.delete_all()
     return backend
@@ -128,6 +130,12 @@ def gradebook(backend: Backend) -> GradeBook:
 def registry(backend: Backend) -> PractitionerRegistry:
     """The contract suite's practitioners registry: one per backend kind."""
     return backend.registry
+
+
+@pytest.fixture
+def embed_origins(backend: Backend) -> EmbedOriginStore:
+    """The contract suite's embed origins: one per backend kind."""
+    return backend.embed_origins
 
 
 @pytest.fixture

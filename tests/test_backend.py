@@ -36,7 +36,8 @@ def _empty(backend: Backend) -> None:
 
 
 def _use_every_part(backend: Backend, n: int) -> None:
-    """Reads and writes through the store, the grade book and the registry."""
+    """Reads and writes through the store, the grade book, the registry and the embed
+    origins."""
     backend.store.nearest(LON, LAT, Filters(), 5)
     backend.store.upsert([company(100 + n, LON + n * 1e-4, LAT)])
     at = datetime(2026, 2, 1 + n, 10, tzinfo=CHINA_TZ)
@@ -47,6 +48,7 @@ def _use_every_part(backend: Backend, n: int) -> None:
     practitioner: Practitioner = person(n + 1)
     backend.registry.upsert([practitioner])
     backend.registry.company_counts(at.date())
+    backend.embed_origins.add(f"https://app{n}.example.cn")
 
 
 @pytest.mark.postgis
@@ -131,16 +133,22 @@ def test_an_unmigrated_database_is_refused_at_open_with_the_command_to_run(
         admin.dispose()
 
 
-def test_the_embedded_backend_keeps_its_three_files_in_one_directory(tmp_path: Path) -> None:
+def test_the_embedded_backend_keeps_its_files_in_one_directory(tmp_path: Path) -> None:
     folder = tmp_path / "data"
     with open_backend(BackendConfig(None, folder)) as backend:
         assert backend.kind == "embedded" and backend.database is None
         _use_every_part(backend, 0)
     names = {p.name for p in folder.iterdir() if p.suffix == ".sqlite"}
-    assert names == {"providers.sqlite", "grades.sqlite", "practitioners.sqlite"}
+    assert names == {
+        "providers.sqlite",
+        "grades.sqlite",
+        "practitioners.sqlite",
+        "embed-origins.sqlite",
+    }
     with open_backend(BackendConfig(None, folder)) as again:
         assert again.store.count() == 1 and len(again.gradebook.history(CO)) == 1
         assert again.registry.get(person(1).id) is not None
+        assert [o.origin for o in again.embed_origins.list()] == ["https://app0.example.cn"]
 
 
 def test_a_part_that_cannot_open_fails_the_backend(tmp_path: Path) -> None:

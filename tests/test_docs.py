@@ -11,11 +11,17 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from playwright.sync_api import Browser, sync_playwright
+from playwright.sync_api import Browser, Route, sync_playwright
 
 from api.app import create_app
 from jzmap.settings import Settings
-from maps.docs import CONTENT_SECURITY_POLICY, SWAGGER_UI_DIR, provenance
+from maps.docs import (
+    CONTENT_SECURITY_POLICY,
+    REDOC_DIR,
+    SWAGGER_UI_DIR,
+    provenance,
+    redoc_provenance,
+)
 from providers.stores import Backend
 from tests.browser import ARTIFACTS, CHROMIUM_ARGS, chromium_path, serve_app
 from tests.helpers import CANTON_TOWER, company, embedded_backend_at
@@ -85,6 +91,15 @@ def test_docs_shows_the_api_in_chromium_from_this_site_alone(small: Backend) -> 
                 "request",
                 lambda r: None if r.url.startswith((base, "data:")) else elsewhere.append(r.url),
             )
+            # The network cut off: only this site answers, anything else fails.
+            page.route(
+                "**/*",
+                lambda route: (
+                    route.continue_()
+                    if route.request.url.startswith(base)
+                    else route.abort("internetdisconnected")
+                ),
+            )
             page.goto(f"{base}/docs")
             page.wait_for_selector(".opblock", timeout=30_000)
             operations = page.locator(".opblock").count()
@@ -128,3 +143,47 @@ def test_embed_without_a_public_url_leaves_the_address_to_the_browser(
 def test_a_public_url_must_be_an_http_address(url: str) -> None:
     with pytest.raises(ValueError, match="public_url"):
         Settings(public_url=url)
+
+
+def test_the_vendored_redoc_matches_its_provenance() -> None:
+    info = redoc_provenance()
+    assert info["package"] == "redoc"
+    assert (REDOC_DIR / "VERSION").read_text().strip() == info["version"]
+    script = (ROOT / "scripts" / "vendor-redoc").read_text()
+    assert f"version={info['version']}\n" in script
+    assert f'integrity="{info["tarball_integrity"]}"' in script
+    for name, want in info["files"].items():
+        data = (REDOC_DIR / name).read_bytes()
+        assert hashlib.sha256(data).hexdigest() == want["sha256"], name
+        sri = "sha384-" + base64.b64encode(hashlib.sha384(data).digest()).decode()
+        assert sri == want["sri"], name
+
+
+def test_redoc_shows_the_api_in_chromium_with_the_network_cut_off(small: Backend) -> None:
+    with serve_app(_app(small)) as base, sync_playwright() as p:
+        browser: Browser = p.chromium.launch(executable_path=chromium_path(), args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 1280, "height": 900})
+            errors: list[str] = []
+            elsewhere: list[str] = []
+            page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+            page.on("pageerror", lambda exc: errors.append(f"uncaught: {exc}"))
+
+            def only_this_site(route: Route) -> None:
+                if route.request.url.startswith((base, "data:", "blob:")):
+                    route.continue_()
+                else:
+                    elsewhere.append(route.request.url)
+                    route.abort("internetdisconnected")
+
+            page.route("**/*", only_this_site)
+            page.goto(f"{base}/redoc")
+            page.get_by_text("/v1/providers/nearest").first.wait_for(timeout=60_000)
+            title = page.locator("h1").first.inner_text()
+            ARTIFACTS.mkdir(parents=True, exist_ok=True)
+            page.screenshot(path=str(ARTIFACTS / "redoc.png"))
+        finally:
+            browser.close()
+    assert "Jiazheng Map" in title
+    assert errors == [], errors
+    assert elsewhere == [], elsewhere

@@ -8,10 +8,10 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Depends, Query
 from fastapi.responses import Response
 
-from api.dependencies import CoverageDep, SupplyDep
+from api.dependencies import CoverageDep, SettingsDep, SupplyDep
 from api.params import ALLOWED, SITES_BOUNDS, TableFormat
 from gaps.grid import RESOLUTIONS
 from geo.crs import CRS
@@ -31,15 +31,37 @@ from jzmap.presentation.schemas import (
     CoverageDistrictsOut,
     ErrorOut,
 )
+from jzmap.wiring import district_name
 from providers.errors import InvalidParameterError
 from providers.model import Category
 
 router = APIRouter(prefix="/v1/coverage", tags=["coverage"])
 
 _ERRORS: dict[int | str, dict[str, Any]] = {422: {"model": ErrorOut}, 503: {"model": ErrorOut}}
-District = Annotated[
-    str | None, Query(max_length=100, description="a district of the boundary layer; all if unset")
-]
+
+
+def _district(
+    settings: SettingsDep,
+    district: Annotated[
+        str | None,
+        Query(
+            max_length=100,
+            description="a district of the boundary layer, by name (天河区) or code (440106); "
+            "all if unset",
+        ),
+    ] = None,
+) -> str | None:
+    """The district's name, whether its name or its code was given (an unknown one is left
+    for the service's check, whose message lists the districts)."""
+    if district is None:
+        return None
+    try:
+        return district_name(settings.city, district)
+    except InvalidParameterError:
+        return district
+
+
+District = Annotated[str | None, Depends(_district)]
 
 
 def _needs_district(resolution: int, why: str) -> InvalidParameterError:

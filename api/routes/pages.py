@@ -9,6 +9,7 @@ site (plus, for the widget, the origins in ``JZMAP_EMBED_ORIGINS``).
 from __future__ import annotations
 
 import secrets
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Annotated, Literal
 from urllib.parse import urlsplit
@@ -17,15 +18,17 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import HTMLResponse
 from fastapi.staticfiles import StaticFiles
 
-from api.dependencies import SettingsDep
+from api.dependencies import EmbedOriginsDep, SettingsDep
 from geo.crs import CRS, to_wgs84
 from jzmap.settings import MapSettings, Settings
-from jzmap.wiring import districts_layer
+from jzmap.wiring import district_point, districts_layer
 from maps.docs import CONTENT_SECURITY_POLICY as DOCS_CSP
-from maps.docs import render_docs_page
-from maps.embed import render_embed_page
+from maps.docs import REDOC_CONTENT_SECURITY_POLICY, render_docs_page, render_redoc_page
+from maps.embed import render_embed_page, render_not_allowed_page
 from maps.i18n import Lang
 from maps.page import DEFAULT_CENTER, DEFAULT_ZOOM, STATIC_DIR, PageKind, PageOptions, render_page
+from providers.embedding import normalize_origin
+from providers.errors import InvalidParameterError
 from providers.model import Category, Grade, Kind
 from providers.viewport import ZOOM_BOUNDS
 
@@ -87,21 +90,36 @@ class PageQuery:
     lat: Annotated[float | None, Query(ge=-90, le=90)] = None
     lon: Annotated[float | None, Query(ge=-180, le=180)] = None
     zoom: Annotated[int | None, Query(ge=ZOOM_BOUNDS[0], le=ZOOM_BOUNDS[1])] = None
-    crs: Annotated[CRS, Query(description="datum of lat/lon")] = CRS.WGS84
+    crs: Annotated[
+        CRS, Query(description="datum of lat/lon; the widget posts coordinates in it too")
+    ] = CRS.WGS84
     large_text: bool = False
+    certified_only: bool = False
+    district: Annotated[
+        str | None,
+        Query(max_length=50, description="start at a district: its name (天河区) or code (440106)"),
+    ] = None
 
 
 PageQueryDep = Annotated[PageQuery, Depends()]
 
 
 def _options(
-    settings: Settings, request: Request, kind: PageKind, q: PageQuery, *, coverage: bool = False
+    settings: Settings,
+    request: Request,
+    kind: PageKind,
+    q: PageQuery,
+    *,
+    coverage: bool = False,
+    embed_origins: tuple[str, ...] = (),
 ) -> PageOptions:
     point = None
     center = DEFAULT_CENTER
     if q.lat is not None and q.lon is not None:
         wgs_lon, wgs_lat = to_wgs84(q.lon, q.lat, q.crs)
         point = center = (float(wgs_lon), float(wgs_lat))
+    elif q.district is not None:
+        point = center = district_point(settings.city, q.district)
     return PageOptions(
         kind=kind,
         lang=q.lang,
@@ -116,8 +134,9 @@ def _options(
         min_grade=q.min_grade,
         provider_kind=q.kind,
         large_text=q.large_text,
+        certified_only=q.certified_only,
         coverage=coverage,
-        embed_origins=tuple(settings.server.embed_origin_list),
+        embed_origins=embed_origins,
         query=dict(request.query_params),
     )
 
@@ -140,13 +159,86 @@ def map_page(
     return _page_response(settings, body, nonce, frameable_by=[])
 
 
+@router.get("/widget/v1", response_class=HTMLResponse)
 @router.get("/widget", response_class=HTMLResponse)
-def widget_page(request: Request, settings: SettingsDep, q: PageQueryDep) -> HTMLResponse:
-    """The map with minimal chrome, for other city apps' ``<iframe>``."""
+def widget_page(
+    request: Request, settings: SettingsDep, q: PageQueryDep, origins: EmbedOriginsDep
+) -> HTMLResponse:
+    """The map with minimal chrome, for other city apps' ``<iframe>`` (version 1 of its
+    messages; ``/widget`` is the same page).
+
+    Framed by a site not allowed to embed it, the page would be blocked whole by its CSP
+    (the browser's own error page, no word of why): when the request says so (an
+    ``iframe`` load whose ``Referer`` is another site's origin), a small page that says
+    the site is not yet allowed, and whom to ask, is sent instead. The CSP stays what
+    enforces the list; the ``Referer`` only picks the friendlier answer.
+    """
+    allowed = origins.origins()
+    host = framing_origin(request.headers)
+    if host is not None and host not in allowed:
+        return not_allowed_response(settings, q.lang, host)
     nonce = secrets.token_urlsafe(16)
-    options = _options(settings, request, PageKind.WIDGET, q)
+    options = _options(settings, request, PageKind.WIDGET, q, embed_origins=allowed)
     body = render_page(options, districts_layer(settings.city), nonce)
-    return _page_response(settings, body, nonce, frameable_by=settings.server.embed_origin_list)
+    return _page_response(settings, body, nonce, frameable_by=list(allowed))
+
+
+def framing_origin(headers: Mapping[str, str]) -> str | None:
+    """The origin of the page framing this request, when another site's; else ``None``.
+
+    Only for an ``iframe`` load from another origin (``Sec-Fetch-Dest: iframe``,
+    ``Sec-Fetch-Site`` not ``same-origin``) that names its page in ``Referer`` (browsers
+    send its origin by default); a host page sending no ``Referer`` gets the widget and
+    the CSP decides.
+
+    Examples
+    --------
+    >>> framing_origin({"sec-fetch-dest": "iframe", "sec-fetch-site": "cross-site",
+    ...                 "referer": "https://app.example.cn/page?x=1"})
+    'https://app.example.cn'
+    >>> framing_origin({"sec-fetch-dest": "document", "referer": "https://a.cn/"}) is None
+    True
+    """
+    if headers.get("sec-fetch-dest") != "iframe" or headers.get("sec-fetch-site") in (
+        None,
+        "same-origin",
+    ):
+        return None
+    parts = urlsplit(headers.get("referer") or "")
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        return None
+    try:
+        return normalize_origin(f"{parts.scheme}://{parts.netloc}")
+    except InvalidParameterError:
+        return None
+
+
+def not_allowed_response(settings: Settings, lang: Lang, host: str) -> HTMLResponse:
+    """The page a site not allowed to embed the widget gets in its frame: framable by
+    anyone (it says only what the host already knows, and whom to ask), never cached
+    (the same address gives the widget to an allowed site)."""
+    nonce = secrets.token_urlsafe(16)
+    body = render_not_allowed_page(lang, host, settings.server.embed_contact, nonce)
+    return HTMLResponse(
+        body,
+        status_code=403,
+        headers={
+            "Content-Security-Policy": "; ".join(
+                [
+                    "default-src 'none'",
+                    f"script-src 'nonce-{nonce}'",
+                    f"style-src 'nonce-{nonce}'",
+                    "base-uri 'none'",
+                    "form-action 'none'",
+                    "frame-ancestors *",
+                ]
+            ),
+            "Cache-Control": "no-store",
+            "Vary": "Referer, Sec-Fetch-Dest, Sec-Fetch-Site",
+            "Referrer-Policy": "no-referrer",
+            "X-Content-Type-Options": "nosniff",
+        },
+    )
 
 
 @router.get("/embed", response_class=HTMLResponse)
@@ -171,6 +263,20 @@ def docs_page(request: Request) -> HTMLResponse:
         body,
         headers={
             "Content-Security-Policy": DOCS_CSP,
+            "Cache-Control": "no-cache",
+        },
+    )
+
+
+@router.get("/redoc", response_class=HTMLResponse)
+def redoc_page(request: Request) -> HTMLResponse:
+    """ReDoc for the API, from this site's files (``maps.docs``)."""
+    root = request.scope.get("root_path", "")
+    body = render_redoc_page(f"{root}{request.app.openapi_url}", request.app.title)
+    return HTMLResponse(
+        body,
+        headers={
+            "Content-Security-Policy": REDOC_CONTENT_SECURITY_POLICY,
             "Cache-Control": "no-cache",
         },
     )

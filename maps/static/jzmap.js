@@ -5,10 +5,9 @@
    Coordinates: the configuration's `crs` is the datum the basemap is drawn in; every API
    call asks for answers in it (crs=...), so nothing is drawn off the basemap.
 
-   Widget message (documented in the README): when a resident selects a provider, the
-   widget posts to its host page
-     {source: "jzmap", type: "provider-selected", version: 1, provider: {...}}
-   only to a host origin listed in JZMAP_EMBED_ORIGINS (or this site itself). */
+   The widget's messages to and from its host page are widget.js's (docs/embedding.md):
+   this script tells it what happens through DOM events (jzmap:start, jzmap:results,
+   jzmap:select, jzmap:error). */
 (function () {
   "use strict";
 
@@ -442,32 +441,9 @@
     notifyHost(r, rank);
   }
 
+  /* The widget's script (widget.js) tells the host page; the map page has no host. */
   function notifyHost(r, rank) {
-    if (window.parent === window) return;
-    var origin = hostOrigin();
-    if (!origin) return;
-    window.parent.postMessage({
-      source: "jzmap",
-      type: "provider-selected",
-      version: 1,
-      provider: {
-        id: r.id, name: r.name, kind: r.kind, categories: r.categories,
-        credit_grade: r.credit_grade, rank: rank, distance_m: r.distance_m, score: r.score,
-        lat: r.lat, lon: r.lon, crs: r.crs, phone: r.phone, opening_hours: r.opening_hours,
-        address: r.address, approximate: r.approximate,
-        url: location.origin + "/v1/providers/" + encodeURIComponent(r.id),
-      },
-    }, origin);
-  }
-
-  /* The host page's origin, when it may receive messages: this site, or a listed origin. */
-  function hostOrigin() {
-    var origin = null;
-    if (location.ancestorOrigins && location.ancestorOrigins.length) origin = location.ancestorOrigins[0];
-    else if (document.referrer) origin = new URL(document.referrer).origin;
-    if (!origin) return null;
-    if (origin === location.origin || cfg.embedOrigins.indexOf(origin) >= 0) return origin;
-    return null;
+    document.dispatchEvent(new CustomEvent("jzmap:select", { detail: { result: r, rank: rank } }));
   }
 
   function showResults(body) {
@@ -526,10 +502,12 @@
       .then(function (body) {
         showResults(body);
         status("");
+        document.dispatchEvent(new CustomEvent("jzmap:results", { detail: body }));
       })
       .catch(function (err) {
         status(fmt(T.error, { message: err.message }));
         document.body.setAttribute("data-results", "error");
+        document.dispatchEvent(new CustomEvent("jzmap:error", { detail: { code: "search_failed", message: err.message } }));
       });
   }
 
@@ -594,5 +572,6 @@
     refresh();
     if (cfg.point) nearest(cfg.point.lat, cfg.point.lon, cfg.crs);
     window.jzmap = { map: map, nearest: nearest, refresh: refresh, config: cfg };
+    document.dispatchEvent(new CustomEvent("jzmap:start"));
   };
 })();

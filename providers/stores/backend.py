@@ -16,6 +16,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Literal, Protocol
 
+from providers.embedding import EmbedOriginStore
 from providers.gradebook import GradeBook
 from providers.registry import PractitionerRegistry
 from providers.store import ProviderStore
@@ -73,8 +74,10 @@ class Backend:
     store: ProviderStore
     gradebook: GradeBook
     registry: PractitionerRegistry
+    embed_origins: EmbedOriginStore
+    """The origins an operator allowed to embed the widget (beside the configured ones)."""
     database: Database | None = None
-    """PostGIS: the database (engine and pool) the three parts share."""
+    """PostGIS: the database (engine and pool) the parts share."""
 
     def close(self) -> None:
         """Close the parts, then the pool they share."""
@@ -82,7 +85,7 @@ class Backend:
             # Callbacks run last-in first-out: the database after the parts.
             if self.database is not None:
                 closing.callback(self.database.close)
-            for part in (self.store, self.gradebook, self.registry):
+            for part in (self.store, self.gradebook, self.registry, self.embed_origins):
                 closing.callback(part.close)
 
     def __enter__(self) -> Backend:
@@ -112,6 +115,7 @@ def open_backend(config: DatabaseConfig) -> Backend:
     """
     if config.url:
         # Imported here: the embedded backend runs without SQLAlchemy, psycopg and Alembic.
+        from providers.stores.embed_origins_postgis import PostgisEmbedOrigins
         from providers.stores.gradebook_postgis import PostgisGradeBook
         from providers.stores.pg_database import Database
         from providers.stores.postgis import PostgisStore
@@ -131,8 +135,16 @@ def open_backend(config: DatabaseConfig) -> Backend:
         except BaseException:
             db.close()
             raise
-        return Backend("postgis", PostgisStore(db), PostgisGradeBook(db), PostgisRegistry(db), db)
+        return Backend(
+            "postgis",
+            PostgisStore(db),
+            PostgisGradeBook(db),
+            PostgisRegistry(db),
+            PostgisEmbedOrigins(db),
+            db,
+        )
 
+    from providers.stores.embed_origins_embedded import EmbeddedEmbedOrigins
     from providers.stores.embedded import EmbeddedStore
     from providers.stores.gradebook_embedded import EmbeddedGradeBook
     from providers.stores.registry_embedded import EmbeddedRegistry
@@ -144,5 +156,7 @@ def open_backend(config: DatabaseConfig) -> Backend:
         gradebook = EmbeddedGradeBook(data_dir)
         opened.callback(gradebook.close)
         registry = EmbeddedRegistry(data_dir)
-        opened.pop_all()  # all three open: the backend closes them from now on
-    return Backend("embedded", store, gradebook, registry)
+        opened.callback(registry.close)
+        embed_origins = EmbeddedEmbedOrigins(data_dir)
+        opened.pop_all()  # all open: the backend closes them from now on
+    return Backend("embedded", store, gradebook, registry, embed_origins)
