@@ -33,7 +33,9 @@ from api.routes import (
     certificates,
     coverage,
     evaluations,
+    exports,
     grades,
+    ogc,
     pages,
     practitioners,
     providers,
@@ -46,7 +48,7 @@ from jzmap.settings import LimitsSettings, Settings
 from providers.store import ProviderStore
 from providers.stores import Backend, open_backend
 
-_LIMITED_PREFIXES = ("/v1/", "/map", "/widget", "/embed", "/docs", "/openapi.json")
+_LIMITED_PREFIXES = ("/v1/", "/map", "/widget", "/embed", "/docs", "/openapi.json", "/ogc")
 
 # Rate-limit tokens a request spends, by path prefix (first match; else 1), roughly in
 # proportion to the work it can cause: a site plan solves an MCLP, a coverage table or
@@ -57,6 +59,10 @@ ROUTE_COSTS: tuple[tuple[str, int], ...] = (
     ("/v1/coverage/candidates", 20),
     ("/v1/coverage/", 10),
     ("/v1/map/layer", 3),
+    # A page of up to 10,000 features; a download is a file, built once per data version.
+    ("/ogc/collections/coverage-", 10),
+    ("/ogc/collections/", 3),
+    ("/v1/exports/", 3),
 )
 # Room for a multipart upload's boundaries and small form fields around the file itself,
 # which the import route holds to JZMAP_MAX_UPLOAD_MB exactly.
@@ -210,6 +216,8 @@ def create_app(settings: Settings | None = None, backend: Backend | None = None)
     app.include_router(evaluations.router)
     app.include_router(practitioners.router)
     app.include_router(certificates.router)
+    app.include_router(ogc.router)
+    app.include_router(exports.router)
 
     # The last middleware added runs outermost: CORS, security headers, request id, rate
     # limit, guard, deadline, gzip, then the routes.
