@@ -156,7 +156,7 @@ OPTIONAL: dict[str, str] = {
     "k": "3",
     "radius_m": "5000",
     "filter": "kind = 'company' OR name LIKE '%站%'",
-    "limit": "1000",
+    "limit": "100",
 }
 
 

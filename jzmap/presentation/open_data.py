@@ -78,6 +78,18 @@ class OpenDataFormat(StrEnum):
         return f"{LAYER}.{self.value}"
 
 
+_GEO = json.dumps(
+    {
+        "version": "1.1.0",
+        "primary_column": "geometry",
+        # No "crs": GeoParquet then means OGC:CRS84, WGS-84 longitude/latitude.
+        "columns": {"geometry": {"encoding": "WKB", "geometry_types": ["Point"]}},
+    }
+).encode()
+"""GeoParquet's file metadata, in the schema (readers take it from there; the file's bbox
+would only be known at the end, and is optional)."""
+
+
 _MEDIA_TYPES = {
     OpenDataFormat.GEOJSON: "application/geo+json",
     OpenDataFormat.GPKG: "application/geopackage+sqlite3",
@@ -111,11 +123,37 @@ def rows(providers: Iterable[Provider]) -> pd.DataFrame:
         props["lon"], props["lat"] = p.lon, p.lat
         records.append(props)
     frame = pd.DataFrame.from_records(records, columns=COLUMNS)
-    for name in ("practitioners", "certified_practitioners"):
-        frame[name] = frame[name].astype(np.int64)
-    for name in ("approximate", "synthetic", *(c.value for c in Category)):
-        frame[name] = frame[name].astype(bool)
+    # Fixed types whatever the batch holds (a batch of stations only has no credit grade
+    # at all, which pandas would otherwise make a float column of NaN).
+    for name, kind in _TYPES.items():
+        if kind == "string":
+            frame[name] = frame[name].astype(object).where(frame[name].notna(), None)
+        else:
+            frame[name] = frame[name].astype(kind)
     return frame
+
+
+_TYPES = {
+    name: "int64"
+    if name in ("practitioners", "certified_practitioners")
+    else "float64"
+    if name in ("lon", "lat")
+    else "bool"
+    if name in ("approximate", "synthetic", *(c.value for c in Category))
+    else "string"
+    for name in COLUMNS
+}
+_ARROW_TYPES = {
+    "int64": pa.int64(),
+    "float64": pa.float64(),
+    "bool": pa.bool_(),
+    "string": pa.string(),
+}
+_SCHEMA = pa.schema(
+    [pa.field(name, _ARROW_TYPES[kind], nullable=kind == "string") for name, kind in _TYPES.items()]
+    + [pa.field("geometry", pa.binary(), nullable=False)],
+    metadata={"geo": _GEO},
+)
 
 
 def write_open_data(batches: Iterable[list[Provider]], fmt: OpenDataFormat, out: Path) -> int:
@@ -125,7 +163,7 @@ def write_open_data(batches: Iterable[list[Provider]], fmt: OpenDataFormat, out:
     so a reader never sees half a file.
     """
     out = Path(out)
-    partial = out.with_name(f".{out.name}.partial")
+    partial = out.with_name(f".{out.stem}.partial{out.suffix}")  # GDAL wants .gpkg last
     partial.unlink(missing_ok=True)
     try:
         count = _WRITERS[fmt](batches, partial)
@@ -165,7 +203,7 @@ def _write_geojson(batches: Iterable[list[Provider]], out: Path) -> int:
 
 
 def _plain(value: Any) -> Any:
-    return value.item() if isinstance(value, np.generic) else value
+    return value.item() if isinstance(value, np.generic) else value  # JSON has no numpy
 
 
 def _write_gpkg(batches: Iterable[list[Provider]], out: Path) -> int:
@@ -185,41 +223,19 @@ def _write_gpkg(batches: Iterable[list[Provider]], out: Path) -> int:
     return count
 
 
-def _geo_metadata(bbox: list[float] | None) -> bytes:
-    """GeoParquet 1.1's file metadata: one WKB point column; no ``crs`` means OGC:CRS84
-    (WGS-84, longitude first)."""
-    column: dict[str, Any] = {"encoding": "WKB", "geometry_types": ["Point"]}
-    if bbox is not None:
-        column["bbox"] = bbox
-    return json.dumps(
-        {"version": "1.1.0", "primary_column": "geometry", "columns": {"geometry": column}}
-    ).encode()
-
-
 def _arrow(frame: pd.DataFrame) -> pa.Table:
     points = shapely.points(frame["lon"].to_numpy(), frame["lat"].to_numpy())
-    table = pa.Table.from_pandas(frame, preserve_index=False)
-    return table.append_column("geometry", pa.array(shapely.to_wkb(points), pa.binary()))
+    columns = [pa.array(frame[name].tolist(), _SCHEMA.field(name).type) for name in COLUMNS]
+    wkb = pa.array(list(shapely.to_wkb(points)), pa.binary())
+    return pa.Table.from_arrays([*columns, wkb], schema=_SCHEMA)
 
 
 def _write_parquet(batches: Iterable[list[Provider]], out: Path) -> int:
     count = 0
-    bbox = [np.inf, np.inf, -np.inf, -np.inf]
-    schema = _arrow(rows([])).schema
-    # The bbox is only known at the end: the metadata goes into the footer, which pyarrow
-    # writes on close, so the schema's metadata is set there (add_key_value_metadata).
-    with pq.ParquetWriter(out, schema, compression="zstd") as writer:
+    with pq.ParquetWriter(out, _SCHEMA, compression="zstd") as writer:
         for batch in batches:
-            frame = rows(batch)
-            writer.write_table(_arrow(frame).cast(schema))
+            writer.write_table(_arrow(rows(batch)))  # one row group per batch
             count += len(batch)
-            bbox = [
-                min(bbox[0], float(frame["lon"].min())),
-                min(bbox[1], float(frame["lat"].min())),
-                max(bbox[2], float(frame["lon"].max())),
-                max(bbox[3], float(frame["lat"].max())),
-            ]
-        writer.add_key_value_metadata({"geo": _geo_metadata(bbox if count else None)})
     return count
 
 
