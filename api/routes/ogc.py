@@ -28,6 +28,7 @@ from jzmap.presentation import ogc
 from jzmap.presentation.coverage import cell_features
 from jzmap.presentation.cql2 import MAX_FILTER_CHARS, compile_filter
 from jzmap.presentation.presenters import public_properties
+from jzmap.presentation.schemas import ErrorOut
 from jzmap.settings import CitySettings
 from jzmap.wiring import districts_layer
 from providers.errors import InvalidFilterError, InvalidParameterError, NotFoundError
@@ -92,6 +93,27 @@ COLLECTIONS: dict[str, ogc.Collection] = {
 }
 
 
+_FAILURES: dict[int | str, dict[str, Any]] = {422: {"model": ErrorOut}, 503: {"model": ErrorOut}}
+_DOCUMENT: dict[int | str, dict[str, Any]] = {
+    200: {
+        "content": {"application/json": {}, "text/html": {}},
+        "description": "JSON, or HTML with f=html",
+    },
+    **_FAILURES,
+}
+_FEATURES: dict[int | str, dict[str, Any]] = {
+    200: {
+        "content": {"application/geo+json": {}, "text/html": {}},
+        "description": "GeoJSON, or HTML with f=html",
+    },
+    **_FAILURES,
+}
+
+
+# Ids and cursors are printable text (PostgreSQL refuses a NUL in text: a 422, not a 500).
+_NO_CONTROLS = r"^[^\x00-\x1f\x7f]*$"
+
+
 class OgcFormat(StrEnum):
     """``json`` (GeoJSON for features) or ``html``."""
 
@@ -143,7 +165,7 @@ def get_collection(collection_id: str) -> ogc.Collection:
 CollectionDep = Annotated[ogc.Collection, Depends(get_collection)]
 
 
-@router.get("", summary="OGC API – Features landing page", response_model=None)
+@router.get("", summary="OGC API – Features landing page", response_model=None, responses=_DOCUMENT)
 def landing(request: Request, f: Format = None) -> Response:
     title = "Jiazheng Map (家政地图): OGC API – Features"
     doc = ogc.landing(
@@ -154,18 +176,28 @@ def landing(request: Request, f: Format = None) -> Response:
     return _answer(request, f, title, doc, ogc.JSON)
 
 
-@router.get("/conformance", summary="OGC API conformance classes", response_model=None)
+@router.get(
+    "/conformance",
+    summary="OGC API conformance classes",
+    response_model=None,
+    responses=_DOCUMENT,
+)
 def conformance(request: Request, f: Format = None) -> Response:
     return _answer(request, f, "Conformance", ogc.conformance(), ogc.JSON)
 
 
-@router.get("/collections", summary="OGC API collections", response_model=None)
+@router.get("/collections", summary="OGC API collections", response_model=None, responses=_DOCUMENT)
 def collections(request: Request, f: Format = None) -> Response:
     doc = ogc.collections_doc(_base(request), list(COLLECTIONS.values()))
     return _answer(request, f, "Collections", doc, ogc.JSON)
 
 
-@router.get("/collections/{collection_id}", summary="One OGC API collection", response_model=None)
+@router.get(
+    "/collections/{collection_id}",
+    summary="One OGC API collection",
+    response_model=None,
+    responses={**_DOCUMENT, 404: {"model": ErrorOut}},
+)
 def collection(request: Request, c: CollectionDep, f: Format = None) -> Response:
     return _answer(request, f, c.title, ogc.collection_doc(_base(request), c), ogc.JSON)
 
@@ -173,6 +205,11 @@ def collection(request: Request, c: CollectionDep, f: Format = None) -> Response
 @router.get(
     "/collections/{collection_id}/queryables",
     summary="What a CQL2 filter of a collection may name (JSON Schema)",
+    responses={
+        200: {"content": {"application/schema+json": {}}, "description": "JSON Schema"},
+        404: {"model": ErrorOut},
+        **_FAILURES,
+    },
     response_model=None,
 )
 def queryables(request: Request, c: CollectionDep) -> Response:
@@ -209,7 +246,7 @@ def _counts(request: Request) -> MatchCounts:
 @router.get(
     "/collections/{collection_id}/items",
     summary="Features of a collection: bbox, filters, CQL2 filter, keyset pages",
-    responses={200: {"content": {"application/geo+json": {}, "text/html": {}}}},
+    responses={**_FEATURES, 400: {"model": ErrorOut}, 404: {"model": ErrorOut}},
     response_model=None,
 )
 def items(
@@ -238,7 +275,11 @@ def items(
     ] = ogc.DEFAULT_LIMIT,
     cursor: Annotated[
         str | None,
-        Query(max_length=200, description="where a page starts: from a `next` link"),
+        Query(
+            max_length=200,
+            pattern=_NO_CONTROLS,
+            description="where a page starts: from a `next` link",
+        ),
     ] = None,
     filter_: Annotated[
         str | None,
@@ -301,7 +342,7 @@ def items(
 @router.get(
     "/collections/{collection_id}/items/{feature_id}",
     summary="One feature of a collection",
-    responses={200: {"content": {"application/geo+json": {}, "text/html": {}}}},
+    responses={**_FEATURES, 404: {"model": ErrorOut}},
     response_model=None,
 )
 def item(
@@ -311,7 +352,7 @@ def item(
     store: StoreDep,
     coverage: CoverageDep,
     settings: SettingsDep,
-    feature_id: Annotated[str, Path(min_length=1, max_length=100)],
+    feature_id: Annotated[str, Path(min_length=1, max_length=100, pattern=_NO_CONTROLS)],
     f: Format = None,
 ) -> Response:
     feature: dict[str, Any] | None

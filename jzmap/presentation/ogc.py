@@ -238,7 +238,7 @@ def html_page(title: str, doc: Mapping[str, Any]) -> str:
     elif doc.get("type") == "Feature":
         parts.append(_features_table([doc]))
     parts.append(
-        _list([_a(link["href"], f"{link['rel']}: {link['title']}") for link in doc["links"]])
+        _list([_a(link["href"], f"{link['rel']}: {link['title']}") for link in doc.get("links", [])])
     )
     return (
         '<!doctype html><html lang="zh"><head><meta charset="utf-8">'
