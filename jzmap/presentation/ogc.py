@@ -237,9 +237,8 @@ def html_page(title: str, doc: Mapping[str, Any]) -> str:
         parts.append(_features_table(doc["features"]))
     elif doc.get("type") == "Feature":
         parts.append(_features_table([doc]))
-    parts.append(
-        _list([_a(link["href"], f"{link['rel']}: {link['title']}") for link in doc.get("links", [])])
-    )
+    links = doc.get("links", [])
+    parts.append(_list([_a(link["href"], f"{link['rel']}: {link['title']}") for link in links]))
     return (
         '<!doctype html><html lang="zh"><head><meta charset="utf-8">'
         '<meta name="viewport" content="width=device-width, initial-scale=1">'

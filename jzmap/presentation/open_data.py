@@ -129,7 +129,7 @@ def rows(providers: Iterable[Provider]) -> pd.DataFrame:
         if kind == "string":
             frame[name] = frame[name].astype(object).where(frame[name].notna(), None)
         else:
-            frame[name] = frame[name].astype(kind)
+            frame[name] = frame[name].astype(_NUMPY_TYPES[kind])
     return frame
 
 
@@ -143,6 +143,7 @@ _TYPES = {
     else "string"
     for name in COLUMNS
 }
+_NUMPY_TYPES: dict[str, type] = {"int64": np.int64, "float64": np.float64, "bool": np.bool_}
 _ARROW_TYPES = {
     "int64": pa.int64(),
     "float64": pa.float64(),
