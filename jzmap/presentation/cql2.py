@@ -20,7 +20,6 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from pygeofilter import ast
-from pygeofilter.parsers.cql2_text import parse
 
 from providers.errors import InvalidFilterError
 
@@ -78,6 +77,10 @@ def compile_filter(text: str, queryables: Mapping[str, str]) -> Predicate:
             got=text[:80] + "…",
             allowed=_ALLOWED,
         )
+    # Imported on first use: building the parser's grammar takes seconds, which every
+    # `jzmap serve` start would otherwise pay before its first request.
+    from pygeofilter.parsers.cql2_text import parse
+
     try:
         tree = parse(text)
     except Exception as exc:  # the parser raises lark's errors, and more: any is a bad filter

@@ -17,6 +17,7 @@ GeoParquet through pyarrow row groups with the GeoParquet ``geo`` metadata.
 
 from __future__ import annotations
 
+import functools
 import json
 import threading
 from collections.abc import Callable, Iterable, Iterator
@@ -26,8 +27,6 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-import pyarrow as pa
-import pyarrow.parquet as pq
 import shapely
 
 from jzmap.presentation.presenters import public_properties
@@ -144,17 +143,25 @@ _TYPES = {
     for name in COLUMNS
 }
 _NUMPY_TYPES: dict[str, type] = {"int64": np.int64, "float64": np.float64, "bool": np.bool_}
-_ARROW_TYPES = {
-    "int64": pa.int64(),
-    "float64": pa.float64(),
-    "bool": pa.bool_(),
-    "string": pa.string(),
-}
-_SCHEMA = pa.schema(
-    [pa.field(name, _ARROW_TYPES[kind], nullable=kind == "string") for name, kind in _TYPES.items()]
-    + [pa.field("geometry", pa.binary(), nullable=False)],
-    metadata={"geo": _GEO},
-)
+
+
+@functools.cache
+def _schema() -> Any:
+    """The GeoParquet file's Arrow schema (pyarrow is imported on first use: it takes a
+    second, which every `jzmap serve` start would otherwise pay)."""
+    import pyarrow as pa
+
+    arrow = {
+        "int64": pa.int64(),
+        "float64": pa.float64(),
+        "bool": pa.bool_(),
+        "string": pa.string(),
+    }
+    return pa.schema(
+        [pa.field(name, arrow[kind], nullable=kind == "string") for name, kind in _TYPES.items()]
+        + [pa.field("geometry", pa.binary(), nullable=False)],
+        metadata={"geo": _GEO},
+    )
 
 
 def write_open_data(batches: Iterable[list[Provider]], fmt: OpenDataFormat, out: Path) -> int:
@@ -224,16 +231,21 @@ def _write_gpkg(batches: Iterable[list[Provider]], out: Path) -> int:
     return count
 
 
-def _arrow(frame: pd.DataFrame) -> pa.Table:
+def _arrow(frame: pd.DataFrame) -> Any:
+    import pyarrow as pa
+
+    schema = _schema()
     points = shapely.points(frame["lon"].to_numpy(), frame["lat"].to_numpy())
-    columns = [pa.array(frame[name].tolist(), _SCHEMA.field(name).type) for name in COLUMNS]
+    columns = [pa.array(frame[name].tolist(), schema.field(name).type) for name in COLUMNS]
     wkb = pa.array(list(shapely.to_wkb(points)), pa.binary())
-    return pa.Table.from_arrays([*columns, wkb], schema=_SCHEMA)
+    return pa.Table.from_arrays([*columns, wkb], schema=schema)
 
 
 def _write_parquet(batches: Iterable[list[Provider]], out: Path) -> int:
     count = 0
-    with pq.ParquetWriter(out, _SCHEMA, compression="zstd") as writer:
+    import pyarrow.parquet as pq
+
+    with pq.ParquetWriter(out, _schema(), compression="zstd") as writer:
         for batch in batches:
             writer.write_table(_arrow(rows(batch)))  # one row group per batch
             count += len(batch)
