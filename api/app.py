@@ -36,7 +36,9 @@ from api.routes import (
     coverage,
     embed_origins,
     evaluations,
+    exports,
     grades,
+    ogc,
     pages,
     practitioners,
     providers,
@@ -50,7 +52,16 @@ from jzmap.settings import LimitsSettings, Settings
 from providers.store import ProviderStore
 from providers.stores import Backend, open_backend
 
-_LIMITED_PREFIXES = ("/v1/", "/map", "/widget", "/embed", "/docs", "/redoc", "/openapi.json")
+_LIMITED_PREFIXES = (
+    "/v1/",
+    "/map",
+    "/widget",
+    "/embed",
+    "/docs",
+    "/redoc",
+    "/openapi.json",
+    "/ogc",
+)
 
 # Rate-limit tokens a request spends, by path prefix (first match; else 1), roughly in
 # proportion to the work it can cause: a site plan solves an MCLP, a coverage table or
@@ -61,6 +72,10 @@ ROUTE_COSTS: tuple[tuple[str, int], ...] = (
     ("/v1/coverage/candidates", 20),
     ("/v1/coverage/", 10),
     ("/v1/map/layer", 3),
+    # A page of up to 10,000 features; a download is a file, built once per data version.
+    ("/ogc/collections/coverage-", 10),
+    ("/ogc/collections/", 3),
+    ("/v1/exports/", 3),
 )
 # Room for a multipart upload's boundaries and small form fields around the file itself,
 # which the import route holds to JZMAP_MAX_UPLOAD_MB exactly.
@@ -224,6 +239,8 @@ def create_app(settings: Settings | None = None, backend: Backend | None = None)
     # After every router: servers, contact, licence, descriptions, examples and error
     # answers (api/openapi.py).
     install_openapi(app, settings)
+    app.include_router(ogc.router)
+    app.include_router(exports.router)
 
     # The last middleware added runs outermost: CORS, security headers, request id, rate
     # limit, guard, deadline, replica reads, gzip, then the routes.

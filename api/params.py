@@ -49,8 +49,9 @@ ALLOWED: dict[str, str] = {
     "out_crs": _choices(CRS),
     # One name, two routes: the message must be right for both.
     "f": f"{_choices(Format)} (/v1/providers/nearest); "
-    f"{_choices(TableFormat)} (/v1/coverage/districts)",
-    "limit": f"an integer from {LIMIT_BOUNDS[0]} to {LIMIT_BOUNDS[1]}",
+    f"{_choices(TableFormat)} (/v1/coverage/districts); json, html (/ogc)",
+    "limit": f"an integer from {LIMIT_BOUNDS[0]} to {LIMIT_BOUNDS[1]} (/v1/providers/nearest); "
+    "at least 1 (/ogc items: more than 10,000 is served as 10,000)",
     "radius_m": _range(RADIUS_BOUNDS_M, " metres"),
     "half_distance_m": _range(HALF_DISTANCE_BOUNDS_M, " metres"),
     "certified_only": "true or false",

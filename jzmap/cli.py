@@ -805,3 +805,24 @@ def grades_regrade(
         f"{len(report.providers_updated)} providers updated; "
         f"{len(report.lifted)} blacklistings lifted"
     )
+
+
+@app.command("export")
+def export_open_data(
+    out: Annotated[Path, typer.Argument(help="the file to write", dir_okay=False)],
+    format: Annotated[
+        str, typer.Option("--format", help="geojson, gpkg, parquet or csv (UTF-8 with BOM)")
+    ] = "geojson",
+) -> None:
+    """Write the open-data file of every listed provider's public fields (for the offline
+    HTML map see `jzmap map --out`)."""
+    from jzmap.presentation.open_data import OpenDataFormat, listed_batches, write_open_data
+
+    try:
+        fmt = OpenDataFormat(format.lower())
+    except ValueError:
+        choices = ", ".join(f.value for f in OpenDataFormat)
+        raise _fail(f"--format {format!r}: use one of {choices}") from None
+    with _open_backend(Settings()) as backend:
+        count = write_open_data(listed_batches(backend.store), fmt, out)
+    typer.echo(f"{count:,} providers written to {out} ({fmt.value})")

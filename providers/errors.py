@@ -17,10 +17,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Self
 
 STATUS: dict[str, int] = {
     "invalid_parameter": 422,
+    "invalid_filter": 400,
     "outside_served_area": 422,
     "invalid_request": 422,
     "not_found": 404,
@@ -85,7 +86,7 @@ class InvalidParameterError(JzmapError):
     code = "invalid_parameter"
 
     @classmethod
-    def of(cls, parameter: str, problem: str, *, got: Any, allowed: str) -> InvalidParameterError:
+    def of(cls, parameter: str, problem: str, *, got: Any, allowed: str) -> Self:
         """The error for one parameter: ``"<parameter>: <problem>; allowed: <allowed>"``.
 
         Examples
@@ -96,6 +97,13 @@ class InvalidParameterError(JzmapError):
         """
         message = f"{parameter}: {problem}; allowed: {allowed}"
         return cls(message, [ParameterProblem(parameter, message, allowed, got)])
+
+
+class InvalidFilterError(InvalidParameterError):
+    """An OGC API ``filter`` (CQL2) that cannot be applied (400, as OGC API – Features
+    Part 3 asks): unparsable, too long, or naming what is not queryable."""
+
+    code = "invalid_filter"
 
 
 class OutsideServedAreaError(InvalidParameterError):

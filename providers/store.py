@@ -201,11 +201,18 @@ class ProviderStore(Protocol):
         """
         ...
 
-    def within(self, bbox: BBox, filters: Filters, limit: int) -> list[Provider]:
-        """Active providers passing ``filters`` inside ``bbox``: the first ``limit`` by id.
+    def within(
+        self, bbox: BBox | None, filters: Filters, limit: int, *, after: str | None = None
+    ) -> list[Provider]:
+        """Active providers passing ``filters`` inside ``bbox`` (anywhere for ``None``):
+        the first ``limit`` by id, in code-point order, and only ids after ``after`` when
+        given.
 
         ``filters.radius_m`` does not apply (there is no query point). A caller that must
-        know whether the box held more asks for one more than it will show.
+        know whether the box held more asks for one more than it will show. ``after`` makes
+        keyset pages: the next page starts after the last id of this one, so pages stay
+        stable while providers are added or removed (an offset would skip or repeat them).
+        Code-point order is byte order of UTF-8, the same in every store.
         """
         ...
 

@@ -10,8 +10,11 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
+import pyarrow.parquet as pq
+import pyogrio
 import pytest
 from fastapi.testclient import TestClient
 from pydantic import SecretStr
@@ -168,6 +171,10 @@ REQUIRED: dict[str, list[str]] = {
     "category": ["housekeeping", "elderly_care"],
     "provider_id": [CO.id, ST.id],
     "code": [CODE, CODE.lower()],
+    # OGC API Features: a collection of providers with one of its features, round by round.
+    "collection_id": ["providers", "stations"],
+    "feature_id": [CO.id, ST.id],
+    "format": ["geojson", "gpkg", "parquet", "csv"],
 }
 # Optional parameters without an enum worth one more call each (enum parameters are
 # walked through every value their schema allows).
@@ -177,6 +184,8 @@ OPTIONAL: dict[str, str] = {
     "district": "海珠区",
     "k": "3",
     "radius_m": "5000",
+    "filter": "kind = 'company' OR name LIKE '%站%'",
+    "limit": "100",
 }
 
 
@@ -317,3 +326,32 @@ def test_every_admin_operation_refuses_missing_and_wrong_tokens(client: TestClie
 def test_the_leak_detector_catches_each_spelling(body: str) -> None:
     with pytest.raises(AssertionError):
         assert_private("a crafted body", body)
+
+
+def test_ogc_collections_and_open_data_files_carry_no_personal_values(
+    client: TestClient, tmp_path: Path
+) -> None:
+    """Every OGC collection's features (as JSON and HTML), and every open-data file read
+    back by its own reader (Parquet is compressed: its bytes would hide a leak)."""
+    collections = client.get("/ogc/collections").json()["collections"]
+    assert len(collections) >= 7
+    for collection in collections:
+        for f in ("json", "html"):
+            url = f"/ogc/collections/{collection['id']}/items"
+            r = client.get(url, params={"f": f, "limit": "10000"})
+            assert r.status_code == 200, (url, r.text[:300])
+            assert_private(f"GET {url}?f={f}", r.text)
+    seen = 0
+    for fmt in ("geojson", "gpkg", "parquet", "csv"):
+        r = client.get(f"/v1/exports/providers.{fmt}")
+        assert r.status_code == 200, r.text
+        path = tmp_path / f"providers.{fmt}"
+        path.write_bytes(r.content)
+        if fmt == "parquet":
+            table = pq.read_table(path).drop_columns(["geometry"]).to_pylist()
+        else:
+            table = pyogrio.read_dataframe(path, read_geometry=False).to_dict("records")
+        text = json.dumps(table, ensure_ascii=False, default=str)
+        assert_private(f"the {fmt} download", text)
+        seen += CO.id in text
+    assert seen == 4

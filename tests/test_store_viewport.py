@@ -91,3 +91,51 @@ def test_viewport_reads_follow_writes(store: ProviderStore) -> None:
     store.upsert([dataclasses.replace(a, active=False)])
     assert store.within(BOX, Filters(), 10) == []
     assert store.tally(Filters(), TallyBy.DISTRICT) == {}
+
+
+# Ids whose order differs between code points and a language's collation (case, punctuation,
+# Chinese): keyset pages must follow code points in both stores.
+_AWKWARD_IDS = ["st-B", "st-a", "st-_z", "st-Zz", "st-中心", "st-9", "st-a-b", "st-ab", "st-A"]
+
+
+@pytest.mark.parametrize("filters", FILTERS, ids=repr)
+@pytest.mark.parametrize("bbox", [None, BOX], ids=["city", "box"])
+def test_keyset_pages_walk_every_admitted_provider_once_in_code_point_order(
+    store: ProviderStore, filters: Filters, bbox: BBox | None
+) -> None:
+    city = _city() + [
+        dataclasses.replace(station(1, LON, LAT), id=i, name=f"站{i}") for i in _AWKWARD_IDS
+    ]
+    store.upsert(city)
+    expected = _expected(city, filters, bbox)
+    assert len(expected) > 7  # more than one page
+    assert store.within(bbox, filters, 10_000) == expected
+    pages: list[list[Provider]] = []
+    after: str | None = None
+    while True:
+        page = store.within(bbox, filters, 7, after=after)
+        if not page:
+            break
+        pages.append(page)
+        after = page[-1].id
+    assert [p for page in pages for p in page] == expected
+    assert all(len(page) == 7 for page in pages[:-1])
+    # After an id that is not stored, the page starts at the next stored one.
+    middle = expected[len(expected) // 2].id
+    assert (
+        store.within(bbox, filters, 3, after=middle + " ")
+        == expected[len(expected) // 2 + 1 : len(expected) // 2 + 4]
+    )
+
+
+def test_keyset_pages_stay_stable_while_providers_come_and_go(store: ProviderStore) -> None:
+    city = [company(i, LON + i * 1e-4, LAT) for i in range(30)]
+    store.upsert(city)
+    first = store.within(None, Filters(), 10)
+    # Between two pages, a provider of the first page leaves and new ones arrive before
+    # and after the cursor: the next page neither repeats nor skips what was there.
+    store.upsert([dataclasses.replace(first[0], active=False), company(500, LON, LAT)])
+    second = store.within(None, Filters(), 10, after=first[-1].id)
+    expected = sorted([*city, company(500, LON, LAT)], key=lambda p: p.id)
+    expected = [p for p in expected if p.id > first[-1].id][:10]
+    assert second == expected

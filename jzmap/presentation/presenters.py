@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Sequence
+from enum import StrEnum
 from typing import Any
 
 import h3
@@ -217,3 +218,16 @@ def layer_out(layer: Layer, crs: CRS, district_points: dict[str, tuple[float, fl
         crs=crs,
         features=features,
     )
+
+
+def public_properties(p: Provider) -> dict[str, Any]:
+    """The public fields of ``p`` as plain JSON values, without its point: what OGC API
+    Features items and the open-data files carry, by the same rule as :class:`ProviderOut`
+    (one rule for every output, so a field made public or private changes them all)."""
+    fields = _fields(p, p.lon, p.lat, CRS.WGS84)
+    for key in ("lat", "lon", "crs"):
+        del fields[key]
+    fields["categories"] = [str(c) for c in fields["categories"]]
+    return {
+        key: str(value) if isinstance(value, StrEnum) else value for key, value in fields.items()
+    }

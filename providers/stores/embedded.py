@@ -10,6 +10,7 @@ is memory in proportion to the data (about 1.5 KB per provider).
 
 from __future__ import annotations
 
+import bisect
 import dataclasses
 import sqlite3
 import threading
@@ -348,9 +349,17 @@ class EmbeddedStore:
             for i, d in zip(positions.tolist(), distances.tolist(), strict=True)
         ]
 
-    def within(self, bbox: BBox, filters: Filters, limit: int) -> list[Provider]:
+    def within(
+        self, bbox: BBox | None, filters: Filters, limit: int, *, after: str | None = None
+    ) -> list[Provider]:
         snap = self._current_snapshot()
-        positions = np.flatnonzero(_mask(snap, filters, bbox))[: max(limit, 0)]
+        if limit <= 0:
+            return []
+        # Positions are in id order (SQLite's binary order: code points), so a keyset
+        # page starts at the first position past ``after``, found by bisection.
+        start = 0 if after is None else bisect.bisect_right(snap.providers, after, key=_id)
+        mask = _mask(snap, filters, bbox)
+        positions = start + np.flatnonzero(mask[start:])[:limit]
         return [snap.providers[i] for i in positions.tolist()]
 
     def tally(self, filters: Filters, by: TallyBy, bbox: BBox | None = None) -> dict[str, int]:
@@ -569,6 +578,10 @@ def _versions(
 
 def _changes(conn: sqlite3.Connection, import_id: int) -> list[Change]:
     return hs.changes(conn.execute(hs.CHANGES_SQL, (import_id,)))
+
+
+def _id(p: Provider) -> str:
+    return p.id
 
 
 def _mask(snap: _Snapshot, f: Filters, bbox: BBox | None) -> npt.NDArray[np.bool_]:

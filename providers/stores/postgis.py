@@ -125,10 +125,24 @@ _ENVELOPE = "geom && ST_MakeEnvelope(%(west)s, %(south)s, %(east)s, %(north)s, 4
 
 
 @functools.cache
-def _within_sql(shape: _Shape) -> str:
-    """Providers in a box: the planar GiST index finds them, the filters thin them."""
-    where = " AND ".join([*_filter_clauses(shape), _ENVELOPE])
-    return f"SELECT {_READ_COLUMNS} FROM providers WHERE {where} ORDER BY id LIMIT %(limit)s"
+def _within_sql(shape: _Shape, in_bbox: bool, after: bool) -> str:
+    """Providers in a box, in id order: the planar GiST index finds them in a small box,
+    and the filters thin them; in a large one (or none) the B-tree on ``id COLLATE "C"``
+    (migration 0007) is walked from ``after`` until the page is full.
+
+    ``COLLATE "C"``: code-point order, the embedded store's, whatever the database's
+    collation (a language's would order ids differently).
+    """
+    clauses = _filter_clauses(shape)
+    if in_bbox:
+        clauses.append(_ENVELOPE)
+    if after:
+        clauses.append('id COLLATE "C" > %(after)s')
+    where = " AND ".join(clauses)
+    return (
+        f"SELECT {_READ_COLUMNS} FROM providers WHERE {where} "
+        'ORDER BY id COLLATE "C" LIMIT %(limit)s'
+    )
 
 
 @functools.cache
@@ -395,11 +409,16 @@ class PostgisStore:
         self._providers[key] = (version, provider)
         return provider
 
-    def within(self, bbox: BBox, filters: Filters, limit: int) -> list[Provider]:
+    def within(
+        self, bbox: BBox | None, filters: Filters, limit: int, *, after: str | None = None
+    ) -> list[Provider]:
         if limit <= 0:
             return []
-        sql = _within_sql(_Shape.of(replace(filters, radius_m=None)))
-        params = {**_filter_params(filters), **_box(bbox), "limit": limit}
+        shape = _Shape.of(replace(filters, radius_m=None))
+        sql = _within_sql(shape, bbox is not None, after is not None)
+        params: dict[str, Any] = {**_filter_params(filters), "limit": limit, "after": after}
+        if bbox is not None:
+            params.update(_box(bbox))
         rows = self._read(lambda conn: conn.execute(sql, params, binary=True).fetchall())
         return [from_row(row) for row in rows]
 
