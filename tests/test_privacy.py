@@ -148,6 +148,7 @@ OPTIONAL: dict[str, str] = {
     "district": "海珠区",
     "k": "3",
     "radius_m": "5000",
+    "open_at": "2026-12-03T10:00",
 }
 
 
@@ -284,3 +285,33 @@ def test_every_admin_operation_refuses_missing_and_wrong_tokens(client: TestClie
 def test_the_leak_detector_catches_each_spelling(body: str) -> None:
     with pytest.raises(AssertionError):
         assert_private("a crafted body", body)
+
+
+def test_a_company_s_and_a_station_s_business_phone_is_public_a_practitioner_s_is_not(
+    backend: Backend,
+) -> None:
+    """Issue 16's rule: a registered business line is what the directory exists to give,
+    in full with a tel: link (or masked when the operator says so); a practitioner's
+    phone never appears either way."""
+    company_ = company(
+        17, LON + 0.002, LAT, phone="020-8333 4567", practitioners=1, certified_practitioners=0
+    )
+    station_ = station(18, LON - 0.002, LAT, phone="020-8444 1234")
+    backend.store.upsert([company_, station_])
+    for phones, shown in (("full", True), ("masked", False)):
+        settings = Settings(admin_token=SecretStr(TOKEN), public_phones=phones)
+        with TestClient(create_app(settings, backend=backend)) as c:
+            loaded = {**PRACTITIONER, "company_id": company_.id}
+            r = c.post("/v1/admin/practitioners", json={"practitioners": [loaded]}, headers=AUTH)
+            assert r.status_code == 200, r.text
+            for p in (company_, station_):
+                body = c.get(f"/v1/providers/{p.id}").json()
+                digits = "".join(ch for ch in p.phone if ch.isdigit())
+                assert (body["phone"] == p.phone) is shown
+                assert body["tel"] == (f"tel:{digits}" if shown else None)
+                assert_private(f"GET /v1/providers/{p.id} ({phones})", json.dumps(body))
+            r = c.get("/v1/providers/nearest", params={"lat": LAT, "lon": LON, "limit": 5})
+            phones_seen = {m["phone"] for m in r.json()["results"]}
+            assert ("020-8333 4567" in phones_seen) is shown
+            assert_private(f"nearest ({phones})", r.text)
+            assert_private(f"nearest ({phones})", json.dumps(r.json(), ensure_ascii=False))

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import secrets
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Annotated, Literal
 from urllib.parse import urlsplit
 
@@ -89,6 +90,13 @@ class PageQuery:
     zoom: Annotated[int | None, Query(ge=ZOOM_BOUNDS[0], le=ZOOM_BOUNDS[1])] = None
     crs: Annotated[CRS, Query(description="datum of lat/lon")] = CRS.WGS84
     large_text: bool = False
+    open_now: Annotated[bool, Query(description="open the page with the open-now toggle on")] = (
+        False
+    )
+    open_at: Annotated[
+        datetime | None,
+        Query(description="the time the open-now toggle asks about (ISO 8601); default now"),
+    ] = None
 
 
 PageQueryDep = Annotated[PageQuery, Depends()]
@@ -116,6 +124,8 @@ def _options(
         min_grade=q.min_grade,
         provider_kind=q.kind,
         large_text=q.large_text,
+        open_now=q.open_now,
+        open_at=None if q.open_at is None else q.open_at.isoformat(),
         coverage=coverage,
         embed_origins=tuple(settings.server.embed_origin_list),
         query=dict(request.query_params),
