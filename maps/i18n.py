@@ -108,6 +108,7 @@ _ZH: dict[str, str] = {
     "nav_amap": "高德地图",
     "nav_baidu": "百度地图",
     "nav_tencent": "腾讯地图",
+    "details": "机构详情",
 }
 
 _EN: dict[str, str] = {
@@ -197,6 +198,7 @@ _EN: dict[str, str] = {
     "nav_amap": "AMap",
     "nav_baidu": "Baidu Maps",
     "nav_tencent": "Tencent Maps",
+    "details": "Details",
 }
 
 _TEXT = {Lang.ZH: _ZH, Lang.EN: _EN}

@@ -543,3 +543,40 @@ def test_the_open_now_toggle_draws_exactly_the_api_s_open_providers(
     _wait_ready(page)
     assert _layer_ids(page) == everyone
     assert console.errors == []
+
+
+def test_the_provider_page_is_readable_with_javascript_off(
+    site: Site, browser: Browser, request: pytest.FixtureRequest
+) -> None:
+    api = _get_json(
+        f"{site.base}/v1/providers/nearest",
+        params={"lat": 23.1064, "lon": 113.3245, "kind": "company", "limit": 1},
+    )
+    p = api["results"][0]
+    context = browser.new_context(
+        viewport={"width": 375, "height": 667}, locale="zh-CN", java_script_enabled=False
+    )
+    page = context.new_page()
+    console = _watch(page)
+    try:
+        response = page.goto(f"{site.base}/p/{p['id']}")
+        assert response is not None and response.status == 200
+        assert page.text_content("h1") == p["name"]
+        call = page.locator("a.jz-call")
+        assert call.get_attribute("href") == p["tel"]
+        box = call.bounding_box()
+        assert box is not None and box["y"] + box["height"] <= 667  # phone first: on screen
+        hrefs = page.eval_on_selector_all("a.jz-nav-link", "els => els.map(e => e.href)")
+        assert hrefs == [p["navigate"][app]["web"] for app in ("amap", "baidu", "tencent")]
+        body = page.text_content("main") or ""
+        assert p["credit_grade"] in body and "5A 最高" in body and p["address"] in body
+        assert p["opening_hours"] in body
+        og = page.get_attribute("meta[property='og:title']", "content")
+        assert og == p["name"]
+        page.goto(f"{site.base}/p/{p['id']}?lang=en")
+        assert "Credit grade" in (page.text_content("main") or "")
+        assert console.errors == []
+    finally:
+        ARTIFACTS.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(ARTIFACTS / f"{request.node.name}.png"), full_page=True)
+        context.close()

@@ -385,7 +385,7 @@
 
   /* Call and navigate: links the API built (tel: and each app's datum). */
   function actionsNode(p) {
-    var links = [];
+    var links = [el("a", { class: "jz-details", href: "/p/" + encodeURIComponent(p.id) + "?lang=" + cfg.lang, text: T.details })];
     if (p.tel) links.push(el("a", { class: "jz-call", href: p.tel, text: T.call + " " + p.phone }));
     if (p.navigate) {
       ["amap", "baidu", "tencent"].forEach(function (app) {
