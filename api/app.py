@@ -28,8 +28,10 @@ from api.middleware import (
     SecurityHeadersMiddleware,
     TokenBuckets,
 )
+from api.replica_reads import ReplicaReadsMiddleware
 from api.routes import (
     admin,
+    appeals,
     certificates,
     coverage,
     evaluations,
@@ -210,11 +212,14 @@ def create_app(settings: Settings | None = None, backend: Backend | None = None)
     app.include_router(evaluations.router)
     app.include_router(practitioners.router)
     app.include_router(certificates.router)
+    app.include_router(appeals.router)
 
     # The last middleware added runs outermost: CORS, security headers, request id, rate
-    # limit, guard, deadline, gzip, then the routes.
+    # limit, guard, deadline, replica reads, gzip, then the routes.
     # Phones on mobile networks: pages, Leaflet and layers shrink 3-6x compressed.
     app.add_middleware(GZipMiddleware, minimum_size=1_000)
+    # Public requests read from the PostgreSQL read replicas, admin ones from the primary.
+    app.add_middleware(ReplicaReadsMiddleware)
     limits = settings.limits
     app.add_middleware(
         DeadlineMiddleware,

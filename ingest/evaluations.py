@@ -17,8 +17,8 @@ subject (required)     对象编号, 评价对象编号, 对象, subject_id, sub
 time (required)        时间, 日期, 评价时间, 投诉时间, 回访时间, at, filed_at — when a review
                        was given, a complaint filed, a visit made
 stars (reviews)        星级, 评分, stars — 1 to 5 (5, ５, 5星, 五星, ★★★★★)
-severity (complaints)  严重程度, 投诉等级, severity — 一般/轻微/minor, 较重/严重/serious,
-                       特别严重/重大/grave
+severity (complaints)  严重程度, 投诉等级, severity — 轻微/slight, 一般/minor,
+                       较重/fairly_serious, 严重/serious, 特别严重/重大/grave
 status (complaints)    状态, 处理状态, status — 已受理/处理中/filed (also when blank),
                        属实/查实/verified, 不属实/驳回/rejected
 resolved (complaints)  处理时间, 办结时间, 核实时间, resolved_at — required once verified or
@@ -29,8 +29,10 @@ text                   内容, 评价内容, 投诉内容, text; 备注, note �
                        line break) as the review's or complaint's text, the visit's note
 =====================  ===================================================================
 
-Severity words follow :attr:`providers.evaluations.Severity.label_zh` (一般, 严重, 特别严重),
-so 严重 is ``serious``; 较重 (a three-level scale's middle) is ``serious`` too.
+Severity words follow :attr:`providers.evaluations.Severity.label_zh`, one level each (轻微,
+一般, 较重, 严重, 特别严重): 较重, the middle of a three-level scale 一般/较重/严重, is
+``fairly_serious`` and deducts without blacklisting. Any other word rejects the row, and
+the reason names the accepted words.
 
 **Times.** A time with a UTC offset (``2026-03-01T10:00+08:00``) is taken as written. A
 time without one is China Standard Time (:data:`~providers.evaluations.CHINA_TZ`) —
@@ -117,8 +119,10 @@ SUBJECT_WORDS: dict[str, SubjectKind] = {
     ),
 }
 SEVERITY_WORDS: dict[str, Severity] = {
-    **dict.fromkeys(("一般", "轻微", "minor"), Severity.MINOR),
-    **dict.fromkeys(("较重", "严重", "serious"), Severity.SERIOUS),
+    **dict.fromkeys(("轻微", "slight"), Severity.SLIGHT),
+    **dict.fromkeys(("一般", "minor"), Severity.MINOR),
+    **dict.fromkeys(("较重", "fairly_serious", "fairlyserious"), Severity.FAIRLY_SERIOUS),
+    **dict.fromkeys(("严重", "serious"), Severity.SERIOUS),
     **dict.fromkeys(("特别严重", "重大", "grave"), Severity.GRAVE),
 }
 STATUS_WORDS: dict[str, ComplaintStatus] = {
@@ -279,7 +283,7 @@ def evaluation_of(row: Row) -> tuple[Evaluation | None, list[Problem]]:
     if kind == "review":
         stars = cells.required("stars", parse_stars, "a review has 1 to 5 stars")
     elif kind == "complaint":
-        severity = cells.required("severity", parse_severity, "一般, 严重 or 特别严重")
+        severity = cells.required("severity", parse_severity, "轻微, 一般, 较重, 严重 or 特别严重")
         status = cells.take("status", parse_status)
         resolved = cells.take("resolved_at", _parse_at)
     elif kind == "visit":

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -19,6 +20,8 @@ if TYPE_CHECKING:
     from ingest import IngestReport
     from ingest.feeds import FeedKind
     from jzmap.application.coverage import CoverageQuery
+    from providers.evaluations import Appeal
+    from providers.grading import GradeChange
     from providers.stores import Backend
 
 app = typer.Typer(
@@ -30,6 +33,11 @@ db_app = typer.Typer(
     help="PostGIS database maintenance (needs DATABASE_URL).", no_args_is_help=True
 )
 app.add_typer(db_app, name="db")
+imports_app = typer.Typer(
+    help="Provider import history: list imports, show what one changed, undo one.",
+    no_args_is_help=True,
+)
+app.add_typer(imports_app, name="imports")
 coverage_app = typer.Typer(
     help="Coverage gaps: where residents are far from a suitable provider.", no_args_is_help=True
 )
@@ -158,13 +166,28 @@ def ingest(
     rejects: Annotated[Path | None, typer.Option(help="write rejected rows (CSV) here")] = None,
     report: Annotated[Path | None, typer.Option(help="write the report (JSON) here")] = None,
     dry_run: Annotated[
-        bool, typer.Option("--dry-run", help="validate only; store nothing")
+        bool,
+        typer.Option(
+            "--dry-run",
+            help="store nothing: validate, and list what the import would change "
+            "(inserted, updated fields, deactivated, kept)",
+        ),
     ] = False,
+    allow_deactivate: Annotated[
+        int | None,
+        typer.Option(
+            "--allow-deactivate",
+            min=0,
+            help="a snapshot may deactivate up to N providers, beyond "
+            "JZMAP_SNAPSHOT_MAX_DEACTIVATE",
+        ),
+    ] = None,
 ) -> None:
     """Import registry files (CSV, XLSX, GeoJSON): every row is stored or reported rejected.
 
     Exit status 0 when the files were processed, rejects or not; 1 when one could not be
-    processed at all (then nothing was written).
+    processed at all, or a snapshot would deactivate more providers than allowed (then
+    nothing was written).
     """
     from geo.crs import CRS
     from ingest import IngestOptions, UnreadableFileError
@@ -172,6 +195,8 @@ def ingest(
     from jzmap.application.imports import run_provider_import
     from jzmap.application.reports import print_report, progress_bar
     from jzmap.wiring import ingester
+    from providers.errors import ConflictError
+    from providers.history import DeactivationGuard
     from providers.model import Kind
     from providers.store import StoreUnavailableError
 
@@ -206,11 +231,16 @@ def ingest(
             "--crs wgs84, gcj02 or bd09"
         ) from None
     settings = Settings()
-    backend = None if dry_run else _open_backend(settings)
+    backend = _open_backend(settings)
+    guard = DeactivationGuard.parse(
+        settings.imports.snapshot_max_deactivate, allow=allow_deactivate or 0
+    )
     try:
         with progress_bar() as on_progress:
-            result = run_provider_import(ingester(settings, on_progress), backend, files, options)
-    except (UnreadableFileError, StoreUnavailableError) as exc:
+            result = run_provider_import(
+                ingester(settings, on_progress), backend, files, options, guard=guard
+            )
+    except (UnreadableFileError, StoreUnavailableError, ConflictError) as exc:
         raise _fail(str(exc)) from None
     finally:
         if backend is not None:
@@ -504,4 +534,211 @@ def serve(
         log_config=log_config,
         proxy_headers=trust_proxy,
         forwarded_allow_ips=trusted,
+    )
+
+
+@imports_app.command("list")
+def imports_list(
+    limit: Annotated[int, typer.Option(min=1, max=10_000, help="newest N imports")] = 50,
+) -> None:
+    """The recorded provider imports, newest first."""
+    from jzmap.application.history import list_imports
+    from jzmap.application.reports import print_imports
+
+    with _open_backend(Settings()) as backend:
+        print_imports(list_imports(backend, limit))
+
+
+@imports_app.command("show")
+def imports_show(
+    import_id: Annotated[int, typer.Argument(help="the import's id (see `jzmap imports list`)")],
+    limit: Annotated[int, typer.Option(min=1, help="show the first N changes")] = 200,
+    offset: Annotated[int, typer.Option(min=0, help="skip the first N changes")] = 0,
+) -> None:
+    """What one import changed, provider by provider: inserted, updated (which fields,
+    from what), deactivated, kept, deleted."""
+    from jzmap.application.history import show_import
+    from jzmap.application.reports import print_import_detail
+    from providers.errors import NotFoundError
+
+    with _open_backend(Settings()) as backend:
+        try:
+            detail = show_import(backend, import_id, offset=offset, limit=limit)
+        except NotFoundError as exc:
+            raise _fail(str(exc)) from None
+    print_import_detail(detail)
+
+
+@imports_app.command("undo")
+def imports_undo(
+    import_id: Annotated[int, typer.Argument(help="the import's id (see `jzmap imports list`)")],
+) -> None:
+    """Restore every provider an import touched to its version before it (itself an
+    import in the list). Exit status 1, nothing written, when later imports built on it
+    or the grade book contradicts it (the message says which)."""
+    from jzmap.application.history import undo_import
+    from providers.errors import ConflictError, NotFoundError
+    from providers.store import StoreUnavailableError
+
+    with _open_backend(Settings()) as backend:
+        try:
+            undo, outcome = undo_import(backend, import_id)
+        except (ConflictError, NotFoundError, StoreUnavailableError) as exc:
+            raise _fail(str(exc)) from None
+    typer.echo(
+        f"import {import_id} undone by import {undo.id}: {outcome.updated} restored, "
+        f"{outcome.inserted} re-inserted, {outcome.deleted} removed, "
+        f"{outcome.unchanged} already as before"
+    )
+
+
+# -- appeals and the re-grading migration (issue 19) -------------------------------------
+
+appeals_app = typer.Typer(help="Appeals (申诉) against verified complaints and blacklistings.")
+app.add_typer(appeals_app, name="appeals")
+grades_app = typer.Typer(help="Dynamic grades: the re-grading migration.")
+app.add_typer(grades_app, name="grades")
+
+
+def _when(text: str | None) -> datetime:
+    """An ISO time (a time without an offset is China Standard Time), or now."""
+    from providers.evaluations import CHINA_TZ
+
+    if not text:
+        return datetime.now(CHINA_TZ)
+    try:
+        at = datetime.fromisoformat(text)
+    except ValueError:
+        raise _fail(f"{text!r} is not an ISO time (2026-05-09T10:00+08:00)") from None
+    return at if at.tzinfo is not None else at.replace(tzinfo=CHINA_TZ)
+
+
+def _print_appeal(appeal: Appeal, changes: Iterable[GradeChange] = ()) -> None:
+    from providers.gradebook import grade_text
+
+    typer.echo(
+        f"{appeal.id}: {appeal.scope} appeal of {appeal.complaint_id} "
+        f"({appeal.subject.kind} {appeal.subject.id}), filed {appeal.filed_at.isoformat()}: "
+        f"{appeal.status}"
+    )
+    if appeal.decided_at is not None:
+        typer.echo(
+            f"  decided {appeal.decided_at.isoformat()} by {appeal.decided_by}: {appeal.decision}"
+        )
+    for c in changes:
+        typer.echo(
+            f"  grade {grade_text(c.grade_before)} -> {grade_text(c.grade_after)}, "
+            f"score {c.score_before} -> {c.score_after} ({', '.join(c.cause)})"
+        )
+
+
+@appeals_app.command("file")
+def appeals_file(
+    appeal_id: Annotated[str, typer.Argument(help="the appeal's id (unique among evaluations)")],
+    complaint: Annotated[str, typer.Option(help="id of the verified complaint appealed")],
+    scope: Annotated[str, typer.Option(help="complaint or blacklisting")] = "complaint",
+    grounds: Annotated[str, typer.Option(help="why (kept for operators)")] = "",
+    at: Annotated[str | None, typer.Option(help="when filed (ISO; default now)")] = None,
+) -> None:
+    """File an appeal against a verified complaint (its deductions) or its blacklisting."""
+    from jzmap.application.appeals import GradeStores, file_appeal
+    from providers.errors import JzmapError
+    from providers.evaluations import AppealScope
+
+    settings = Settings()
+    with _open_backend(settings) as backend:
+        try:
+            result = file_appeal(
+                GradeStores(backend.gradebook, backend.store, backend.registry),
+                appeal_id=appeal_id,
+                complaint_id=complaint,
+                filed_at=_when(at),
+                scope=AppealScope(scope),
+                grounds=grounds,
+                baseline_since=settings.grades.baseline_since,
+            )
+        except (JzmapError, ValueError) as exc:
+            raise _fail(str(exc)) from None
+    _print_appeal(result.appeal, result.report.changes)
+
+
+@appeals_app.command("decide")
+def appeals_decide(
+    appeal_id: Annotated[str, typer.Argument(help="the filed appeal's id")],
+    status: Annotated[str, typer.Option(help="upheld or dismissed")],
+    by: Annotated[str, typer.Option(help="who decides (operator account)")],
+    reason: Annotated[str, typer.Option(help="why")],
+    at: Annotated[str | None, typer.Option(help="when decided (ISO; default now)")] = None,
+) -> None:
+    """Uphold or dismiss a filed appeal (final); an upheld one reverses through the engine."""
+    from jzmap.application.appeals import GradeStores, decide_appeal
+    from providers.errors import JzmapError
+    from providers.evaluations import AppealStatus
+
+    if status not in ("upheld", "dismissed"):
+        raise _fail(f"status must be upheld or dismissed, got {status!r}")
+    settings = Settings()
+    with _open_backend(settings) as backend:
+        try:
+            result = decide_appeal(
+                GradeStores(backend.gradebook, backend.store, backend.registry),
+                appeal_id,
+                status=AppealStatus(status),
+                at=_when(at),
+                by=by,
+                decision=reason,
+                baseline_since=settings.grades.baseline_since,
+            )
+        except JzmapError as exc:
+            raise _fail(str(exc)) from None
+    _print_appeal(result.appeal, result.report.changes)
+
+
+@appeals_app.command("show")
+def appeals_show(appeal_id: Annotated[str, typer.Argument(help="the appeal's id")]) -> None:
+    """Show an appeal: what it contests, who decided, when and why."""
+    from jzmap.application.appeals import find_appeal
+    from providers.errors import JzmapError
+
+    with _open_backend(Settings()) as backend:
+        try:
+            appeal = find_appeal(backend.gradebook, appeal_id)
+        except JzmapError as exc:
+            raise _fail(str(exc)) from None
+    _print_appeal(appeal)
+
+
+@grades_app.command("regrade")
+def grades_regrade(
+    files: Annotated[
+        list[Path] | None,
+        typer.Argument(help="evaluation logs to re-read complaints' severities from"),
+    ] = None,
+) -> None:
+    """Re-read stored complaints under the five-level severity scale and re-run the grade
+    engine for every subject; every grade that changes gets an audit record."""
+    from jzmap.application.regrade import regrade
+    from providers.errors import JzmapError
+    from providers.evaluations import CHINA_TZ
+
+    settings = Settings()
+    with _open_backend(settings) as backend:
+        try:
+            report = regrade(
+                backend.gradebook,
+                backend.store,
+                backend.registry,
+                files=files or [],
+                at=datetime.now(CHINA_TZ),
+            )
+        except (JzmapError, OSError) as exc:
+            raise _fail(str(exc)) from None
+    for reject in report.rejects:
+        typer.echo(
+            f"{reject.file}:{reject.line}: {'; '.join(p.reason for p in reject.problems)}", err=True
+        )
+    typer.echo(
+        f"{report.complaints_read} complaints re-read; {len(report.changes)} grades changed; "
+        f"{len(report.providers_updated)} providers updated; "
+        f"{len(report.lifted)} blacklistings lifted"
     )

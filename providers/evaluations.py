@@ -76,18 +76,49 @@ class Subject:
 
 
 class Severity(StrEnum):
-    """How bad a complaint's matter is, as the handling authority classifies it."""
+    """How bad a complaint's matter is, as the handling authority classifies it.
 
+    Five levels, mildest first, so that every level a registry writes keeps its own
+    meaning: 轻微 (slight), 一般 (minor), 较重 (fairly serious), 严重 (serious: 情节严重, the
+    circumstances the standard reserves the 3-year blacklist for) and 特别严重 (grave). A
+    source may use any subset. The values ``minor``, ``serious`` and ``grave`` are those of
+    the older three-level scale, so evaluations stored before keep reading the same.
+
+    Examples
+    --------
+    >>> [s.label_zh for s in Severity]
+    ['轻微', '一般', '较重', '严重', '特别严重']
+    >>> Severity.FAIRLY_SERIOUS.rank
+    3
+    """
+
+    SLIGHT = "slight"
     MINOR = "minor"
+    FAIRLY_SERIOUS = "fairly_serious"
     SERIOUS = "serious"
     GRAVE = "grave"
 
     @property
     def label_zh(self) -> str:
-        return _SEVERITY_LABELS_ZH[self]
+        return _SEVERITY_LABELS[self][0]
+
+    @property
+    def label_en(self) -> str:
+        return _SEVERITY_LABELS[self][1]
+
+    @property
+    def rank(self) -> int:
+        """1 (轻微) to 5 (特别严重)."""
+        return list(Severity).index(self) + 1
 
 
-_SEVERITY_LABELS_ZH = {Severity.MINOR: "一般", Severity.SERIOUS: "严重", Severity.GRAVE: "特别严重"}
+_SEVERITY_LABELS = {
+    Severity.SLIGHT: ("轻微", "slight"),
+    Severity.MINOR: ("一般", "minor"),
+    Severity.FAIRLY_SERIOUS: ("较重", "fairly serious"),
+    Severity.SERIOUS: ("严重", "serious"),
+    Severity.GRAVE: ("特别严重", "grave"),
+}
 
 
 class ComplaintStatus(StrEnum):
@@ -180,7 +211,10 @@ class Complaint:
         problems = _common_problems(self.id, self.subject, self.text)
         problems += _time_problems("filed_at", self.filed_at)
         if not isinstance(self.severity, Severity):
-            problems.append(f"severity must be minor, serious or grave, got {self.severity!r}")
+            problems.append(
+                "severity must be slight, minor, fairly_serious, serious or grave, "
+                f"got {self.severity!r}"
+            )
         if not isinstance(self.status, ComplaintStatus):
             problems.append(f"status must be filed, verified or rejected, got {self.status!r}")
         elif self.status is ComplaintStatus.FILED:
@@ -251,6 +285,132 @@ class FollowUpVisit:
 
 
 Evaluation = Review | Complaint | FollowUpVisit
+
+
+class AppealStatus(StrEnum):
+    """An appeal (申诉) is filed, then upheld (its target's effects are reversed) or
+    dismissed (the decision stands)."""
+
+    FILED = "filed"
+    UPHELD = "upheld"
+    DISMISSED = "dismissed"
+
+
+class AppealScope(StrEnum):
+    """What an appeal contests about a verified complaint.
+
+    ``complaint``: the complaint itself (so its deductions and any blacklisting it caused);
+    ``blacklisting``: only the blacklisting it caused (the deductions stand).
+    """
+
+    COMPLAINT = "complaint"
+    BLACKLISTING = "blacklisting"
+
+
+# Who decided: an operator's account name or office, not a person's identity card.
+MAX_DECIDER_CHARS = 100
+
+
+@dataclass(frozen=True, slots=True)
+class Appeal:
+    """An appeal (申诉) against a verified complaint: its deductions or its blacklisting.
+
+    Filed, then decided once: ``upheld`` reverses the complaint's effects (all of them, or
+    only the blacklisting, by ``scope``) from ``decided_at``, through the grade engine;
+    ``dismissed`` leaves them standing. ``decided_by`` and ``decision`` say who decided and
+    why. ``grounds`` and ``decision`` are kept for operators, never shown to the public.
+
+    Examples
+    --------
+    >>> filed = Appeal("ap-1", Subject.practitioner("pr-1"), "cp-1",
+    ...                filed_at=datetime(2026, 5, 1, tzinfo=CHINA_TZ), grounds="当日不在场")
+    >>> filed.takes_effect_at is None
+    True
+    >>> upheld = filed.decide(AppealStatus.UPHELD, datetime(2026, 5, 9, tzinfo=CHINA_TZ),
+    ...                       "ops-li", "监控显示当日不在场")
+    >>> upheld.takes_effect_at.date()
+    datetime.date(2026, 5, 9)
+    >>> upheld.decide(AppealStatus.DISMISSED, datetime(2026, 5, 10, tzinfo=CHINA_TZ), "x", "y")
+    Traceback (most recent call last):
+    ...
+    providers.evaluations.InvalidEvaluationError: appeal 'ap-1': is already upheld; a decision ...
+    """
+
+    id: str
+    subject: Subject
+    complaint_id: str
+    filed_at: datetime
+    scope: AppealScope = AppealScope.COMPLAINT
+    grounds: str = ""
+    status: AppealStatus = AppealStatus.FILED
+    decided_at: datetime | None = None
+    decided_by: str = ""
+    decision: str = ""
+
+    def __post_init__(self) -> None:
+        problems = _common_problems(self.id, self.subject, self.grounds)
+        problems += _time_problems("filed_at", self.filed_at)
+        if not isinstance(self.complaint_id, str) or not self.complaint_id.strip():
+            problems.append("complaint_id is empty: name the complaint appealed against")
+        if not isinstance(self.scope, AppealScope):
+            problems.append(f"scope must be complaint or blacklisting, got {self.scope!r}")
+        problems += _decision_problems(self)
+        _raise_if(problems, "appeal", self.id)
+
+    @property
+    def takes_effect_at(self) -> datetime | None:
+        """When the appeal counts: its decision if upheld, else never (``None``)."""
+        return self.decided_at if self.status is AppealStatus.UPHELD else None
+
+    def decide(self, status: AppealStatus, at: datetime, by: str, decision: str) -> Appeal:
+        """This appeal, upheld or dismissed at ``at`` by ``by`` for ``decision`` (a filed
+        appeal only: a decision is final)."""
+        if self.status is not AppealStatus.FILED:
+            raise InvalidEvaluationError(
+                f"appeal {self.id!r}: is already {self.status}; a decision is final"
+            )
+        if status is AppealStatus.FILED:
+            raise InvalidEvaluationError(
+                f"appeal {self.id!r}: decide to upheld or dismissed, not filed"
+            )
+        return dataclasses.replace(
+            self, status=status, decided_at=at, decided_by=by, decision=decision
+        )
+
+
+def _decision_problems(a: Appeal) -> list[str]:
+    problems: list[str] = []
+    if not isinstance(a.status, AppealStatus):
+        return [f"status must be filed, upheld or dismissed, got {a.status!r}"]
+    if not isinstance(a.decided_by, str) or not isinstance(a.decision, str):
+        return ["decided_by and decision must be strings"]
+    if a.status is AppealStatus.FILED:
+        if a.decided_at is not None or a.decided_by or a.decision:
+            problems.append("an appeal still filed has no decided_at, decided_by or decision")
+        return problems
+    if a.decided_at is None:
+        problems.append(f"a {a.status} appeal needs decided_at")
+    else:
+        time_problems = _time_problems("decided_at", a.decided_at)
+        problems += time_problems
+        comparable = not time_problems and not _time_problems("filed_at", a.filed_at)
+        if comparable and a.decided_at < a.filed_at:
+            problems.append(
+                f"decided_at {a.decided_at.isoformat()} is before filed_at {a.filed_at.isoformat()}"
+            )
+    if not a.decided_by.strip():
+        problems.append(f"a {a.status} appeal needs decided_by (who decided)")
+    elif len(a.decided_by) > MAX_DECIDER_CHARS:
+        problems.append(f"decided_by has more than {MAX_DECIDER_CHARS} characters")
+    if not a.decision.strip():
+        problems.append(f"a {a.status} appeal needs decision (why)")
+    elif len(a.decision) > MAX_TEXT_CHARS:
+        problems.append(f"decision has more than {MAX_TEXT_CHARS} characters")
+    return problems
+
+
+# What the grade engine and the grade book take: the evaluations, and appeals against them.
+GradeEvent = Evaluation | Appeal
 
 
 def by_subject(evaluations: Iterable[Evaluation]) -> dict[Subject, tuple[Evaluation, ...]]:

@@ -57,6 +57,7 @@ evaluations and a failure leaves nothing behind; re-running a batch is always sa
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
@@ -66,10 +67,13 @@ from typing import Any, Protocol, runtime_checkable
 
 from providers.evaluations import (
     CHINA_TZ,
+    Appeal,
+    AppealScope,
+    AppealStatus,
     Complaint,
     ComplaintStatus,
-    Evaluation,
     FollowUpVisit,
+    GradeEvent,
     Review,
     Severity,
     Subject,
@@ -122,7 +126,7 @@ class Recording:
     subject: Subject
     baseline: Baseline
     outcomes: tuple[ItemOutcome, ...]
-    accepted: tuple[Evaluation, ...]
+    accepted: tuple[GradeEvent, ...]
     state: GradeState
     changes: tuple[GradeChange, ...]
 
@@ -148,7 +152,7 @@ class GradeBook(Protocol):
         self,
         subject: Subject,
         baseline: Baseline,
-        evaluations: Sequence[Evaluation],
+        evaluations: Sequence[GradeEvent],
         model: GradingModel = DEFAULT_MODEL,
     ) -> Recording:
         """Record evaluations about ``subject`` (all of them must be about it) in one
@@ -189,6 +193,32 @@ class GradeBook(Protocol):
         subject is unknown or ``baseline`` is the stored one."""
         ...
 
+    def events(self, subject: Subject) -> list[GradeEvent]:
+        """Every evaluation and appeal stored about ``subject``, sorted by id."""
+        ...
+
+    def find(self, ids: Collection[str]) -> dict[str, GradeEvent]:
+        """The stored evaluations and appeals among ``ids``, whatever their subject."""
+        ...
+
+    def regrade(
+        self,
+        subject: Subject,
+        corrections: Mapping[str, Severity],
+        at: datetime,
+        cause: str,
+        model: GradingModel = DEFAULT_MODEL,
+    ) -> GradeChange | None:
+        """Re-run the engine over the subject's stored evaluations under ``model``, with
+        ``corrections`` to stored complaints' severities, in one transaction (see
+        :func:`plan_regrade`); stores the corrected complaints and the new state, appends
+        and returns the audit record when the grade, score or blacklisting changed."""
+        ...
+
+    def changes_since(self, since: datetime) -> list[GradeChange]:
+        """Every audit record at or after ``since``, of every subject, oldest first."""
+        ...
+
     def delete_all(self) -> int:
         """Remove every subject, evaluation and audit record in one transaction (a demo
         rebuild); returns how many subjects there were."""
@@ -204,9 +234,9 @@ class GradeBook(Protocol):
 def plan_recording(
     subject: Subject,
     baseline: Baseline,
-    stored: Sequence[Evaluation],
-    known: Mapping[str, Evaluation],
-    incoming: Sequence[Evaluation],
+    stored: Sequence[GradeEvent],
+    known: Mapping[str, GradeEvent],
+    incoming: Sequence[GradeEvent],
     *,
     model: GradingModel = DEFAULT_MODEL,
 ) -> Recording:
@@ -221,13 +251,20 @@ def plan_recording(
     known
         Stored evaluations of any subject whose ids are among ``incoming``'s.
     """
-    pending: dict[str, Evaluation] = {}
+    pending: dict[str, GradeEvent] = {}
     outcomes: list[ItemOutcome] = []
+    stored_by_id = {e.id: e for e in stored}
     for e in incoming:
         if e.subject != subject:
             outcomes.append(
                 ItemOutcome(Outcome.REJECTED, f"is about {e.subject.kind} {e.subject.id!r}")
             )
+            continue
+        problem = (
+            _appeal_problem(e, stored_by_id, pending, model) if isinstance(e, Appeal) else None
+        )
+        if problem is not None:
+            outcomes.append(ItemOutcome(Outcome.REJECTED, problem))
             continue
         seen = pending.get(e.id) or known.get(e.id)
         if seen is None:
@@ -270,10 +307,91 @@ def plan_recording(
     )
 
 
+def _appeal_problem(
+    appeal: Appeal,
+    stored: Mapping[str, GradeEvent],
+    pending: Mapping[str, GradeEvent],
+    model: GradingModel,
+) -> str | None:
+    """Why ``appeal`` cannot be recorded (``None`` when it can): it must name a verified
+    complaint about its own subject, recorded before or in the same batch, and be filed no
+    earlier than that complaint's verification."""
+    target = pending.get(appeal.complaint_id) or stored.get(appeal.complaint_id)
+    if not isinstance(target, Complaint):
+        return (
+            f"complaint {appeal.complaint_id!r} is not recorded for {appeal.subject.kind} "
+            f"{appeal.subject.id!r}; an appeal names a recorded complaint of its subject"
+        )
+    if target.status is not ComplaintStatus.VERIFIED or target.resolved_at is None:
+        return f"complaint {appeal.complaint_id!r} is {target.status}: only a verified one counts"
+    if appeal.filed_at < target.resolved_at:
+        return (
+            f"filed_at {appeal.filed_at.isoformat()} is before the complaint was verified "
+            f"({target.resolved_at.isoformat()})"
+        )
+    if appeal.scope is AppealScope.BLACKLISTING and (
+        appeal.subject.kind is not SubjectKind.PRACTITIONER
+        or target.severity not in model.blacklist_severities
+    ):
+        return (
+            f"complaint {appeal.complaint_id!r} blacklists no one (a {target.severity} "
+            f"complaint against a {appeal.subject.kind}); appeal its deductions (scope complaint)"
+        )
+    return None
+
+
+def plan_regrade(
+    before: SubjectGrade,
+    stored: Sequence[GradeEvent],
+    corrections: Mapping[str, Severity],
+    *,
+    at: datetime,
+    cause: str,
+    model: GradingModel = DEFAULT_MODEL,
+) -> tuple[GradeState, tuple[GradeEvent, ...], GradeChange | None]:
+    """Re-run the engine over ``before.subject``'s stored evaluations under ``model`` (pure).
+
+    ``corrections`` re-reads stored complaints' severities (complaint id -> the severity
+    its source says under the current scale); a complaint absent from it keeps its stored
+    severity. Returns the replayed state, the complaints whose stored severity changes, and
+    the audit record (at ``at``, cause ``cause``) when the grade, score or blacklisting
+    differs from the stored summary, else ``None``.
+    """
+    changed: list[GradeEvent] = []
+    events: list[GradeEvent] = []
+    for e in stored:
+        severity = corrections.get(e.id) if isinstance(e, Complaint) else None
+        if isinstance(e, Complaint) and severity is not None and severity is not e.severity:
+            e = dataclasses.replace(e, severity=severity)
+            changed.append(e)
+        events.append(e)
+    subject = before.subject
+    state, _ = apply(
+        initial_state(subject, before.baseline.grade, before.baseline.since, model), events, model
+    )
+    if (
+        state.grade == before.grade
+        and state.score_cp == score_cp(before.score)
+        and state.blacklisted_at == before.blacklisted_at
+    ):
+        return state, tuple(changed), None
+    change = GradeChange(
+        subject=subject,
+        at=china_time(at),
+        cause=(cause,),
+        grade_before=before.grade,
+        grade_after=state.grade,
+        score_before=before.score,
+        score_after=state.score,
+        blacklisted=state.blacklisted and before.blacklisted_at is None,
+    )
+    return state, tuple(changed), change
+
+
 def plan_rebaseline(
     before: SubjectGrade,
     baseline: Baseline,
-    stored: Sequence[Evaluation],
+    stored: Sequence[GradeEvent],
     cause: str,
     model: GradingModel = DEFAULT_MODEL,
 ) -> tuple[GradeState, GradeChange] | None:
@@ -301,8 +419,20 @@ def plan_rebaseline(
     return state, change
 
 
-def is_resolution(filed: Evaluation, other: Evaluation) -> bool:
-    """Whether ``other`` is the filed complaint ``filed``, verified or rejected."""
+def is_resolution(filed: GradeEvent, other: GradeEvent) -> bool:
+    """Whether ``other`` is the filed complaint ``filed``, verified or rejected (or the
+    filed appeal ``filed``, upheld or dismissed)."""
+    if isinstance(filed, Appeal) or isinstance(other, Appeal):
+        return (
+            isinstance(filed, Appeal)
+            and isinstance(other, Appeal)
+            and filed.status is AppealStatus.FILED
+            and other.status is not AppealStatus.FILED
+            and dataclasses.replace(
+                other, status=AppealStatus.FILED, decided_at=None, decided_by="", decision=""
+            )
+            == filed
+        )
     return (
         isinstance(filed, Complaint)
         and isinstance(other, Complaint)
@@ -328,20 +458,33 @@ def parse_grade(kind: SubjectKind, text: str) -> Grade | Stars:
     return Grade(text) if kind is SubjectKind.COMPANY else Stars(int(text))
 
 
-def evaluation_type(e: Evaluation) -> str:
+def evaluation_type(e: GradeEvent) -> str:
+    if isinstance(e, Appeal):
+        return "appeal"
     return (
         "review" if isinstance(e, Review) else "complaint" if isinstance(e, Complaint) else "visit"
     )
 
 
-def evaluation_to_json(e: Evaluation) -> str:
+def evaluation_to_json(e: GradeEvent) -> str:
     """The evaluation as JSON text (times ISO 8601 with their offsets)."""
     body: dict[str, Any] = {
         "type": evaluation_type(e),
         "id": e.id,
         "subject": {"kind": e.subject.kind.value, "id": e.subject.id},
     }
-    if isinstance(e, Review):
+    if isinstance(e, Appeal):
+        body |= {
+            "complaint_id": e.complaint_id,
+            "scope": e.scope.value,
+            "filed_at": e.filed_at.isoformat(),
+            "grounds": e.grounds,
+            "status": e.status.value,
+            "decided_at": None if e.decided_at is None else e.decided_at.isoformat(),
+            "decided_by": e.decided_by,
+            "decision": e.decision,
+        }
+    elif isinstance(e, Review):
         body |= {"at": e.at.isoformat(), "stars": e.stars, "text": e.text}
     elif isinstance(e, Complaint):
         body |= {
@@ -356,7 +499,7 @@ def evaluation_to_json(e: Evaluation) -> str:
     return json.dumps(body, ensure_ascii=False, sort_keys=True)
 
 
-def evaluation_from_json(text: str | Mapping[str, Any]) -> Evaluation:
+def evaluation_from_json(text: str | Mapping[str, Any]) -> GradeEvent:
     body = json.loads(text) if isinstance(text, str) else text
     subject = Subject(SubjectKind(body["subject"]["kind"]), body["subject"]["id"])
     kind = body["type"]
@@ -374,6 +517,20 @@ def evaluation_from_json(text: str | Mapping[str, Any]) -> Evaluation:
             ComplaintStatus(body["status"]),
             None if resolved is None else datetime.fromisoformat(resolved),
             body["text"],
+        )
+    if kind == "appeal":
+        decided = body["decided_at"]
+        return Appeal(
+            body["id"],
+            subject,
+            body["complaint_id"],
+            datetime.fromisoformat(body["filed_at"]),
+            AppealScope(body["scope"]),
+            body["grounds"],
+            AppealStatus(body["status"]),
+            None if decided is None else datetime.fromisoformat(decided),
+            body["decided_by"],
+            body["decision"],
         )
     if kind == "visit":
         return FollowUpVisit(
@@ -407,4 +564,5 @@ __all__ = [
     "evaluation_to_json",
     "plan_rebaseline",
     "plan_recording",
+    "plan_regrade",
 ]

@@ -36,15 +36,24 @@ wide like the others), spread over the dimensions in proportion to their weights
   then added up in order, and the running total is held within the dimension's range at
   each step: goodwill beyond the dimension's maximum is not banked, so a bad month always
   shows.
-* A **verified complaint** deducts, at its resolution, by severity — companies: minor
-  1 管理能力 + 1 公共信用, serious 3 + 6, grave 5 + 12; practitioners: minor 1 服务能力 +
-  4 信用记录, serious 5 + 10, grave 10 + 20. Deductions stay until the next official
-  assessment.
-* A verified **serious or grave** complaint against a **practitioner** also blacklists
-  them: the practitioner is rated 1 star whatever the score, the change says
+* A **verified complaint** deducts, at its resolution, by severity (轻微 slight, 一般
+  minor, 较重 fairly serious, 严重 serious, 特别严重 grave) — companies (管理能力 +
+  公共信用): slight 0.5 + 0.5, minor 1 + 1, fairly serious 2 + 4, serious 3 + 6, grave 5 +
+  12; practitioners (服务能力 + 信用记录): slight 0.5 + 2, minor 1 + 4, fairly serious 3 +
+  7, serious 5 + 10, grave 10 + 20. Deductions stay until the next official assessment.
+* A verified complaint whose severity is in :attr:`GradingModel.blacklist_severities`
+  (by default **严重 serious and 特别严重 grave** only: the standard reserves the 3-year
+  blacklist for serious circumstances, 情节严重) against a **practitioner** also
+  blacklists them: the practitioner is rated 1 star whatever the score, the change says
   ``blacklisted=True`` and the registry should record it
   (:func:`providers.practitioners.blacklist`: the certificate is revoked and
-  re-application barred for 3 years).
+  re-application barred for 3 years). A 较重 complaint only deducts.
+* An **upheld appeal** (:class:`~providers.evaluations.Appeal`) reverses, from its
+  decision, the effects of the complaint it names: its deductions and its blacklisting
+  (scope ``complaint``), or the blacklisting alone (scope ``blacklisting``). A blacklisting
+  then rests on the earliest verified blacklisting complaint that still stands (its bar
+  runs from that complaint's resolution), or on none. A dismissed or undecided appeal
+  changes nothing; an appeal against a complaint that does not count changes nothing.
 * Filed (unresolved) and **rejected** complaints change nothing. Evaluations dated before
   the baseline was assigned are already reflected in it and are ignored.
 
@@ -80,10 +89,13 @@ from types import MappingProxyType
 
 from providers.evaluations import (
     CHINA_TZ,
+    Appeal,
+    AppealScope,
+    AppealStatus,
     Complaint,
     ComplaintStatus,
-    Evaluation,
     FollowUpVisit,
+    GradeEvent,
     Review,
     Severity,
     Subject,
@@ -340,7 +352,9 @@ COMPANY_SCALE = Scale(
     },
     feedback_dimension=Dimension.SERVICE,
     complaint_deductions={
+        Severity.SLIGHT: {Dimension.MANAGEMENT: 0.5, Dimension.PUBLIC_CREDIT: 0.5},
         Severity.MINOR: {Dimension.MANAGEMENT: 1, Dimension.PUBLIC_CREDIT: 1},
+        Severity.FAIRLY_SERIOUS: {Dimension.MANAGEMENT: 2, Dimension.PUBLIC_CREDIT: 4},
         Severity.SERIOUS: {Dimension.MANAGEMENT: 3, Dimension.PUBLIC_CREDIT: 6},
         Severity.GRAVE: {Dimension.MANAGEMENT: 5, Dimension.PUBLIC_CREDIT: 12},
     },
@@ -354,7 +368,9 @@ PRACTITIONER_SCALE = Scale(
     },
     feedback_dimension=Dimension.SOCIAL_EVALUATION,
     complaint_deductions={
+        Severity.SLIGHT: {Dimension.SERVICE: 0.5, Dimension.CREDIT_RECORD: 2},
         Severity.MINOR: {Dimension.SERVICE: 1, Dimension.CREDIT_RECORD: 4},
+        Severity.FAIRLY_SERIOUS: {Dimension.SERVICE: 3, Dimension.CREDIT_RECORD: 7},
         Severity.SERIOUS: {Dimension.SERVICE: 5, Dimension.CREDIT_RECORD: 10},
         Severity.GRAVE: {Dimension.SERVICE: 10, Dimension.CREDIT_RECORD: 20},
     },
@@ -364,7 +380,12 @@ PRACTITIONER_SCALE = Scale(
 @dataclass(frozen=True, slots=True)
 class GradingModel:
     """The whole scoring model: one :class:`Scale` per kind of subject, and which verified
-    complaint severities blacklist a practitioner."""
+    complaint severities blacklist a practitioner.
+
+    ``blacklist_severities`` follows the standard's rule that the 3-year blacklist is for
+    serious circumstances (情节严重): 严重 and 特别严重 by default, never 较重 or milder
+    unless an operator sets it so (``JZMAP_GRADES_BLACKLIST_SEVERITIES``).
+    """
 
     company: Scale = COMPANY_SCALE
     practitioner: Scale = PRACTITIONER_SCALE
@@ -398,9 +419,11 @@ class GradeState:
     was assigned, ``as_of`` the latest effective time applied (both China Standard Time);
     ``feedback`` holds each month's raw review and visit points, ``deductions_cp`` the
     complaint deductions per dimension, ``applied`` the ids already counted.
-    ``blacklisted_at``/``blacklist_cause`` are the earliest verified serious case (for a
-    practitioner). Nothing here is personal: a state may be stored as it is, or rebuilt by
-    replaying the subject's stored evaluations onto its baseline.
+    ``blacklisted_at``/``blacklist_cause`` are the earliest verified blacklisting case that
+    stands (for a practitioner); ``complaints`` the counted complaints (id, severity,
+    resolution) and ``reversals`` what upheld appeals reversed (complaint id, scope).
+    Nothing here is personal: a state may be stored as it is, or rebuilt by replaying the
+    subject's stored evaluations onto its baseline.
     """
 
     subject: Subject
@@ -415,6 +438,8 @@ class GradeState:
     applied: frozenset[str] = frozenset()
     blacklisted_at: datetime | None = None
     blacklist_cause: str | None = None
+    complaints: tuple[tuple[str, Severity, datetime], ...] = ()
+    reversals: tuple[tuple[str, AppealScope], ...] = ()
 
     @property
     def score(self) -> float:
@@ -501,7 +526,7 @@ def initial_state(
 
 def apply(
     state: GradeState,
-    evaluations: Iterable[Evaluation],
+    evaluations: Iterable[GradeEvent],
     model: GradingModel = DEFAULT_MODEL,
 ) -> tuple[GradeState, tuple[GradeChange, ...]]:
     """Apply a batch of evaluations about ``state.subject``.
@@ -511,9 +536,10 @@ def apply(
     state
         The subject's current state (from :func:`initial_state` or an earlier ``apply``).
     evaluations
-        Reviews, complaints and follow-up visits, in any order. The same evaluation may
-        appear more than once, and a complaint both as filed and as resolved (the resolved
-        version counts); two different versions of one id are refused.
+        Reviews, complaints, follow-up visits and appeals, in any order. The same
+        evaluation may appear more than once, and a complaint (an appeal) both as filed and
+        as resolved (decided; that version counts); two different versions of one id are
+        refused.
     model
         The scoring model; use the same one for a subject's whole history.
 
@@ -545,13 +571,9 @@ def apply(
         return state, ()
 
     feedback = {t.month: [t.reviews_cp, t.visits_cp] for t in state.feedback}
-    deductions: dict[Dimension, int] = defaultdict(int, state.deductions_cp)
+    complaints = {id_: (sev, at) for id_, sev, at in state.complaints}
+    reversals = dict(state.reversals)
     applied = set(state.applied)
-    blacklisting = (
-        None
-        if state.blacklisted_at is None or state.blacklist_cause is None
-        else (state.blacklisted_at, state.blacklist_cause)
-    )
     scale = model.scale(subject.kind)
     step_cp = _cp(scale.review_step, "review_step")
     visit_cp = {o: _cp(v, "visit points") for o, v in scale.visit_points.items()}
@@ -565,23 +587,18 @@ def apply(
                 feedback.setdefault(_month(e.at), [0, 0])[0] += (e.stars - 3) * step_cp
             elif isinstance(e, FollowUpVisit):
                 feedback.setdefault(_month(e.at), [0, 0])[1] += visit_cp.get(e.outcome, 0)
+            elif isinstance(e, Appeal):
+                # The widest reversal upheld counts (a whole complaint covers its blacklisting).
+                if reversals.get(e.complaint_id) is not AppealScope.COMPLAINT:
+                    reversals[e.complaint_id] = e.scope
             else:
-                for d, points in scale.complaint_deductions.get(e.severity, {}).items():
-                    deductions[d] += _cp(points, "deduction")
-                if (
-                    subject.kind is SubjectKind.PRACTITIONER
-                    and e.severity in model.blacklist_severities
-                ):
-                    assert e.resolved_at is not None  # only verified complaints get here
-                    candidate = (e.resolved_at.astimezone(CHINA_TZ), e.id)
-                    # The earliest case counts, whatever order the feed arrived in.
-                    blacklisting = (
-                        candidate if blacklisting is None else min(blacklisting, candidate)
-                    )
+                assert e.resolved_at is not None  # only verified complaints get here
+                complaints[e.id] = (e.severity, e.resolved_at.astimezone(CHINA_TZ))
             applied.add(e.id)
 
         tallies = tuple(MonthTally(m, r, v) for m, (r, v) in sorted(feedback.items()))
-        deduction_items = tuple(sorted((d, v) for d, v in deductions.items() if v))
+        deduction_items = _deductions(complaints, reversals, scale)
+        blacklisting = _blacklisting(subject, complaints, reversals, model)
         score_cp, grade, dims = _evaluate(
             subject,
             state.baseline,
@@ -601,9 +618,12 @@ def apply(
             applied=frozenset(applied),
             blacklisted_at=None if blacklisting is None else blacklisting[0],
             blacklist_cause=None if blacklisting is None else blacklisting[1],
+            complaints=tuple(sorted((i, sv, t) for i, (sv, t) in complaints.items())),
+            reversals=tuple(sorted(reversals.items())),
         )
         newly_blacklisted = after.blacklisted and not current.blacklisted
-        if after.score_cp != current.score_cp or after.grade != current.grade or newly_blacklisted:
+        blacklisting_moved = after.blacklisted_at != current.blacklisted_at
+        if after.score_cp != current.score_cp or after.grade != current.grade or blacklisting_moved:
             changes.append(
                 GradeChange(
                     subject=subject,
@@ -620,8 +640,42 @@ def apply(
     return current, tuple(changes)
 
 
-def _deduplicate(subject: Subject, evaluations: Iterable[Evaluation]) -> list[Evaluation]:
-    by_id: dict[str, Evaluation] = {}
+def _deductions(
+    complaints: Mapping[str, tuple[Severity, datetime]],
+    reversals: Mapping[str, AppealScope],
+    scale: Scale,
+) -> tuple[tuple[Dimension, int], ...]:
+    """Deductions per dimension (hundredths) of the counted complaints no upheld appeal
+    reversed as a whole."""
+    deductions: dict[Dimension, int] = defaultdict(int)
+    for id_, (severity, _) in complaints.items():
+        if reversals.get(id_) is AppealScope.COMPLAINT:
+            continue
+        for d, points in scale.complaint_deductions.get(severity, {}).items():
+            deductions[d] += _cp(points, "deduction")
+    return tuple(sorted((d, v) for d, v in deductions.items() if v))
+
+
+def _blacklisting(
+    subject: Subject,
+    complaints: Mapping[str, tuple[Severity, datetime]],
+    reversals: Mapping[str, AppealScope],
+    model: GradingModel,
+) -> tuple[datetime, str] | None:
+    """The earliest blacklisting case that stands (resolution, complaint id), if any: the
+    bar runs from the decision that stands, whatever order the feed arrived in."""
+    if subject.kind is not SubjectKind.PRACTITIONER:
+        return None
+    standing = [
+        (at, id_)
+        for id_, (severity, at) in complaints.items()
+        if severity in model.blacklist_severities and id_ not in reversals
+    ]
+    return min(standing, default=None)
+
+
+def _deduplicate(subject: Subject, evaluations: Iterable[GradeEvent]) -> list[GradeEvent]:
+    by_id: dict[str, GradeEvent] = {}
     strangers: list[str] = []
     conflicts: list[str] = []
     for e in evaluations:
@@ -646,8 +700,18 @@ def _deduplicate(subject: Subject, evaluations: Iterable[Evaluation]) -> list[Ev
     return list(by_id.values())
 
 
-def _resolution_of(filed: Evaluation, other: Evaluation) -> bool:
-    """Whether ``other`` is the filed complaint ``filed``, resolved."""
+def _resolution_of(filed: GradeEvent, other: GradeEvent) -> bool:
+    """Whether ``other`` is the filed complaint (or appeal) ``filed``, resolved (decided)."""
+    if isinstance(filed, Appeal):
+        return (
+            isinstance(other, Appeal)
+            and filed.status is AppealStatus.FILED
+            and other.status is not AppealStatus.FILED
+            and dataclasses.replace(
+                other, status=AppealStatus.FILED, decided_at=None, decided_by="", decision=""
+            )
+            == filed
+        )
     return (
         isinstance(filed, Complaint)
         and isinstance(other, Complaint)
@@ -658,10 +722,10 @@ def _resolution_of(filed: Evaluation, other: Evaluation) -> bool:
 
 
 def _effective(
-    state: GradeState, evaluations: list[Evaluation]
-) -> dict[datetime, list[Evaluation]]:
+    state: GradeState, evaluations: list[GradeEvent]
+) -> dict[datetime, list[GradeEvent]]:
     """The evaluations that take effect now, grouped by when (in China Standard Time)."""
-    groups: dict[datetime, list[Evaluation]] = defaultdict(list)
+    groups: dict[datetime, list[GradeEvent]] = defaultdict(list)
     for e in evaluations:
         at = e.takes_effect_at
         if at is None or e.id in state.applied or at < state.since:

@@ -538,6 +538,31 @@ def blacklist(
     )
 
 
+def lift_blacklisting(practitioner: Practitioner, reversed_causes: Iterable[str]) -> Practitioner:
+    """``practitioner`` without the blacklisting that upheld appeals reversed.
+
+    A blacklisting is lifted only when it names its causes and every one of them is among
+    ``reversed_causes`` (complaint ids an upheld appeal reversed); one entered without a
+    cause (by hand, from a registry file) stays. Lifting restores nothing by itself: the
+    certificate's status is computed, so it is ``valid`` again exactly when the checks and
+    the certificate's own record still allow it (:func:`certificate_status`).
+
+    Examples
+    --------
+    >>> p = Practitioner("pr-1", "张三华", "11010519491231002X",
+    ...                  blacklisting=Blacklisting(date(2026, 4, 1), "严重投诉属实", ("cp-9",)))
+    >>> lift_blacklisting(p, ["cp-9"]).blacklisting is None
+    True
+    >>> lift_blacklisting(p, ["cp-1"]) is p
+    True
+    """
+    b = practitioner.blacklisting
+    reversed_ids = set(reversed_causes)
+    if b is None or not b.cause or not set(b.cause) <= reversed_ids:
+        return practitioner
+    return dataclasses.replace(practitioner, blacklisting=None)
+
+
 # Two-character surnames (复姓), simplified and traditional, so that 欧阳娜娜 keeps 欧阳.
 _COMPOUND_SURNAMES = frozenset(
     """

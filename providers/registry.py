@@ -89,8 +89,11 @@ class UpsertPlan:
 class PractitionerRegistry(Protocol):
     """Storage for practitioners; see the module's upsert rules."""
 
-    def upsert(self, practitioners: Sequence[Practitioner]) -> UpsertPlan:
-        """Insert or replace ``practitioners`` in one transaction."""
+    def upsert(
+        self, practitioners: Sequence[Practitioner], *, lift: Collection[str] = ()
+    ) -> UpsertPlan:
+        """Insert or replace ``practitioners`` in one transaction; ``lift`` names those
+        whose stored blacklisting the record sent may end (see :func:`plan_upsert`)."""
         ...
 
     def get(self, practitioner_id: str) -> Practitioner | None: ...
@@ -129,6 +132,8 @@ def plan_upsert(
     incoming: Sequence[Practitioner],
     stored: Mapping[str, Practitioner],
     holders: Mapping[str, str],
+    *,
+    lift: Collection[str] = (),
 ) -> UpsertPlan:
     """Decide what upserting ``incoming`` means (pure).
 
@@ -143,7 +148,9 @@ def plan_upsert(
     A stored blacklisting stays when a record comes back without it (or with an earlier
     one): it ends only with its 3-year bar, never by a routine re-load of the official
     register, which does not know the platform's blacklist. A record that is then invalid
-    (a certificate issued inside the bar) is rejected.
+    (a certificate issued inside the bar) is rejected. The one exception is ``lift``: the
+    ids of practitioners whose blacklisting the grade engine no longer holds (an upheld
+    appeal, a re-grading), whose record is then written as sent.
     """
     items: list[UpsertItem] = []
     writes: dict[str, Practitioner] = {}
@@ -168,7 +175,7 @@ def plan_upsert(
         if code is not None:
             seen_codes[code] = index
         before = stored.get(p.id)
-        if before is not None and before.blacklisting is not None:
+        if before is not None and before.blacklisting is not None and p.id not in lift:
             # Official registers do not know the platform's blacklist: a load that leaves
             # the blacklisting out (or carries an earlier one) must not lift it.
             kept = before.blacklisting

@@ -250,6 +250,36 @@ def test_a_provider_popup_says_how_precise_its_location_is(
     assert console.errors == []
 
 
+def test_a_company_popup_explains_its_grade_moves_in_plain_words(
+    site: Site, demo: Backend, desktop: tuple[Page, Console]
+) -> None:
+    from datetime import datetime
+
+    from jzmap.application.grades import apply_evaluations
+    from providers.evaluations import CHINA_TZ, Complaint, ComplaintStatus, Severity, Subject
+
+    page, console = desktop
+    page.goto(f"{site.base}/map?lang=en")
+    _wait_ready(page)
+    _move(page, 23.125, 113.33, 15)
+    first = next(i for i in _layer_ids(page) if i.startswith("co-"))
+    at = datetime(2026, 3, 9, 10, tzinfo=CHINA_TZ)
+    # 轻微: half a point from two dimensions, so the shared demo keeps its grades.
+    case = Complaint(
+        "cp-browser", Subject.company(first), Severity.SLIGHT, at, ComplaintStatus.VERIFIED, at,
+        "投诉人李先生 13800001111",
+    )  # fmt: skip
+    report = apply_evaluations(demo.gradebook, demo.store, [case], baseline_since=at)
+    assert [c.cause for c in report.changes] == [("cp-browser",)]
+    page.click(f".leaflet-marker-pane [data-id='{first}']")
+    item = page.wait_for_selector(".leaflet-popup-content .jz-grade-history li")
+    assert item is not None
+    text = item.text_content() or ""
+    assert text.startswith("2026-03-09 verified complaint (slight): −0.5 points management")
+    assert "李先生" not in text and "13800001111" not in text
+    assert console.errors == []
+
+
 def test_the_widget_works_on_a_phone_and_posts_the_selection(
     site: Site, phone: tuple[Page, Console]
 ) -> None:

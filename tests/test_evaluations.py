@@ -109,7 +109,10 @@ def test_complaint_life_cycle() -> None:
             {"status": ComplaintStatus.VERIFIED, "resolved_at": AT - timedelta(days=1)},
             "resolved_at 2026-02-28T10:00:00+08:00 is before filed_at 2026-03-01T10:00:00+08:00",
         ),
-        ({"severity": "terrible"}, "severity must be minor, serious or grave, got 'terrible'"),
+        (
+            {"severity": "terrible"},
+            "severity must be slight, minor, fairly_serious, serious or grave, got 'terrible'",
+        ),
     ],
 )
 def test_complaint_invariants(fields: dict[str, Any], message: str) -> None:
@@ -134,7 +137,8 @@ def test_follow_up_visit() -> None:
 
 
 def test_labels() -> None:
-    assert [s.label_zh for s in Severity] == ["一般", "严重", "特别严重"]
+    assert [s.label_zh for s in Severity] == ["轻微", "一般", "较重", "严重", "特别严重"]
+    assert [s.value for s in Severity] == ["slight", "minor", "fairly_serious", "serious", "grave"]
 
 
 def test_by_subject_groups_in_feed_order() -> None:

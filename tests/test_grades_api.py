@@ -171,7 +171,15 @@ def test_reviews_then_a_verified_complaint_move_the_grade_and_the_ranking(
         "grade_after",
         "score_before",
         "score_after",
+        "explanation_zh",
+        "explanation_en",
+        "appealed",
     }
+    # The last entry in plain words: the complaint's level, points and dimensions.
+    assert history["changes"][-1]["explanation_en"] == (
+        "2026-04-20 verified complaint (serious): −3 points management, −6 points public "
+        "credit; grade 4A → 3A, score 81 → 72."
+    )
 
 
 def test_reposting_a_batch_changes_nothing(client: TestClient, store: ProviderStore) -> None:

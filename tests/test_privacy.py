@@ -126,7 +126,36 @@ def client(backend: Backend) -> Iterator[TestClient]:
         assert r.status_code == 200, r.text
         assert r.json()["accepted"] == [PRACTITIONER["id"]], r.text
         assert_private("the admin load's answer", r.text)
+        seed_grades_and_appeals(c)
         yield c
+
+
+def seed_grades_and_appeals(c: TestClient) -> None:
+    """Complaints and appeals whose texts carry personal values (issue 19), so the walk
+    covers the grade history's plain-words explanations too."""
+    complaint = {
+        "type": "complaint",
+        "severity": "fairly_serious",
+        "filed_at": "2026-03-04T10:00:00+08:00",
+        "status": "verified",
+        "resolved_at": "2026-03-09T10:00:00+08:00",
+        "text": f"{NAME} {PHONE} {HOME}",
+    }
+    batch = [
+        complaint | {"id": "cp-privacy-co", "subject": {"kind": "company", "id": CO.id}},
+        complaint | {"id": "cp-privacy-pr", "subject": {"kind": "practitioner", "id": "pr-privacy-1"}},
+    ]  # fmt: skip
+    r = c.post("/v1/admin/evaluations", json={"evaluations": batch}, headers=AUTH)
+    assert r.status_code == 200 and len(r.json()["accepted"]) == 2, r.text
+    appeal = {"complaint_id": "cp-privacy-co", "filed_at": "2026-03-10T10:00:00+08:00"}
+    r = c.post("/v1/admin/appeals", json=appeal | {"id": "ap-privacy", "grounds": NAME}, headers=AUTH)  # fmt: skip
+    assert r.status_code == 200, r.text
+    decision = {"status": "dismissed", "decided_at": "2026-03-20T10:00:00+08:00",
+                "decided_by": "ops", "decision": f"{NAME} {PHONE}"}  # fmt: skip
+    r = c.post("/v1/admin/appeals/ap-privacy/decision", json=decision, headers=AUTH)
+    assert r.status_code == 200, r.text
+    history = c.get(f"/v1/providers/{CO.id}/grade-history").json()["changes"]
+    assert history[0]["appealed"] == "dismissed" and "较重" in history[0]["explanation_zh"]
 
 
 BBOX = f"{LON - 0.02},{LAT - 0.02},{LON + 0.02},{LAT + 0.02}"
@@ -260,6 +289,10 @@ def test_every_admin_operation_refuses_missing_and_wrong_tokens(client: TestClie
     operations = admin_operations(client.get("/openapi.json").json())
     assert ("post", "/v1/admin/practitioners") in operations
     assert ("post", "/v1/admin/evaluations") in operations
+    assert ("post", "/v1/admin/appeals") in operations and (
+        "get",
+        "/v1/admin/notices",
+    ) in operations
     for method, path in operations:
         for headers in ({}, {"Authorization": "Bearer wrong-token"}, {"Authorization": TOKEN}):
             r = client.request(method, path, json={}, headers=headers)

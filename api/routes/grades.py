@@ -1,7 +1,9 @@
 """``/v1/providers/{id}/grade-history``: a company's public grade trail.
 
 Public, so it carries only what may be public: times, the ids of the evaluations behind
-each change, grades and scores before and after. Review texts, complaint details and
+each change, grades and scores before and after, and a plain-words zh/en sentence per
+change (:mod:`jzmap.presentation.explanations`: kinds, severities, points, dimensions and
+whether it was appealed). Review texts, complaint details and
 anything about practitioners stay in the grade book.
 """
 
@@ -10,6 +12,8 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from api.dependencies import GradeBookDep, ProviderDep
+from jzmap.application.appeals import appeals_by_complaint
+from jzmap.presentation.explanations import explain
 from jzmap.presentation.schemas import ErrorOut, GradeHistoryEntryOut, GradeHistoryOut
 from providers.evaluations import Subject
 from providers.model import Grade, Kind
@@ -37,17 +41,26 @@ def grade_history(provider: ProviderDep, gradebook: GradeBookDep) -> GradeHistor
         )
     subject = Subject.company(provider.id)
     current = gradebook.current(subject)
-    changes = [
-        GradeHistoryEntryOut(
-            at=c.at,
-            cause=list(c.cause),
-            grade_before=_grade(c.grade_before),
-            grade_after=_grade(c.grade_after),
-            score_before=c.score_before,
-            score_after=c.score_after,
+    history = gradebook.history(subject)
+    # Explanations read the evaluations' kinds, severities and dates, never their texts.
+    events = {e.id: e for e in gradebook.events(subject)} if history else {}
+    appeals = appeals_by_complaint(list(events.values()))
+    changes = []
+    for c in history:
+        text = explain(c, events, appeals)
+        changes.append(
+            GradeHistoryEntryOut(
+                at=c.at,
+                cause=list(c.cause),
+                grade_before=_grade(c.grade_before),
+                grade_after=_grade(c.grade_after),
+                score_before=c.score_before,
+                score_after=c.score_after,
+                explanation_zh=text.zh,
+                explanation_en=text.en,
+                appealed=text.appealed,
+            )
         )
-        for c in gradebook.history(subject)
-    ]
     return GradeHistoryOut(
         provider_id=provider.id,
         credit_grade=provider.credit_grade,

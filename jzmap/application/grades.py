@@ -47,11 +47,11 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from jzmap.application.practitioners import china_today, publish_counts
-from providers.evaluations import CHINA_TZ, Evaluation, Subject, SubjectKind
+from providers.evaluations import CHINA_TZ, GradeEvent, Subject, SubjectKind
 from providers.gradebook import Baseline, GradeBook, Outcome
 from providers.grading import DEFAULT_MODEL, GradeChange, GradeState, GradingModel
 from providers.model import Kind, Provider
-from providers.practitioners import Practitioner, Stars, blacklist
+from providers.practitioners import Practitioner, Stars, blacklist, lift_blacklisting
 from providers.registry import PractitionerRegistry
 from providers.store import ProviderStore
 
@@ -82,6 +82,7 @@ class EvaluationReport:
     changes: tuple[GradeChange, ...]
     providers_updated: tuple[str, ...]
     blacklisted: tuple[str, ...]
+    lifted: tuple[str, ...] = ()
 
     def ids(self, outcome: Outcome) -> list[str]:
         return [item.id for item in self.items if item.outcome is outcome]
@@ -90,7 +91,7 @@ class EvaluationReport:
 def apply_evaluations(
     gradebook: GradeBook,
     providers: ProviderStore,
-    evaluations: Sequence[Evaluation],
+    evaluations: Sequence[GradeEvent],
     *,
     baseline_since: datetime,
     model: GradingModel = DEFAULT_MODEL,
@@ -155,28 +156,40 @@ def apply_evaluations(
             )
         if any(c.blacklisted for c in recording.changes):
             blacklisted.append(subject.id)
-        if practitioner is not None and recording.state.blacklisted:
+        if practitioner is not None and (
+            recording.state.blacklisted or practitioner.blacklisting is not None
+        ):
             blacklisted_now.append((practitioner, recording.state))
 
     if republish:
         providers.upsert(republish)
     updated = [p.id for p in republish]
+    lifted: list[str] = []
     if registry is not None and blacklisted_now:
-        companies = _write_back(registry, blacklisted_now)
+        companies, lifted = sync_registry(registry, blacklisted_now, model)
         updated.extend(publish_counts(registry, providers, companies, china_today()))
     return EvaluationReport(
         items=tuple(results[i] for i in range(len(evaluations))),
         changes=tuple(sorted(changes, key=lambda c: (c.at, c.subject))),
         providers_updated=tuple(dict.fromkeys(updated)),
         blacklisted=tuple(blacklisted),
+        lifted=tuple(lifted),
     )
 
 
-def _write_back(
-    registry: PractitionerRegistry, blacklisted: list[tuple[Practitioner, GradeState]]
-) -> list[str]:
-    """Blacklist in the registry the practitioners the grade book holds blacklisted;
-    returns the companies to recount (sorted).
+def sync_registry(
+    registry: PractitionerRegistry,
+    blacklisted: list[tuple[Practitioner, GradeState]],
+    model: GradingModel = DEFAULT_MODEL,
+) -> tuple[list[str], list[str]]:
+    """Blacklist in the registry the practitioners the grade book holds blacklisted, and
+    lift the blacklistings upheld appeals reversed; returns the companies to recount
+    (sorted) and the practitioners lifted.
+
+    An upheld appeal can move a blacklisting to a later standing case (the bar then runs
+    from that decision: :func:`~providers.practitioners.blacklist` takes the later date) or
+    leave none (:func:`~providers.practitioners.lift_blacklisting`, which keeps a
+    blacklisting entered without a cause).
 
     The date is the engine's (the earliest verified serious case's resolution, in China
     time) rather than the audit record's: they differ only for a case that arrived late,
@@ -185,16 +198,27 @@ def _write_back(
     blacklisting of that date or later, so writing back again changes nothing.
     """
     updates: list[Practitioner] = []
+    lifted: list[str] = []
     for practitioner, state in blacklisted:
-        assert state.blacklisted_at is not None
-        on = state.blacklisted_at.astimezone(CHINA_TZ).date()
-        cause = () if state.blacklist_cause is None else (state.blacklist_cause,)
-        updated = blacklist(practitioner, on, BLACKLIST_REASON, cause)
+        if state.blacklisted_at is None:
+            # Causes that no longer blacklist: reversed by an appeal, or (after a re-grading)
+            # of a severity that does not blacklist.
+            gone = [id_ for id_, _ in state.reversals] + [
+                id_ for id_, sev, _ in state.complaints if sev not in model.blacklist_severities
+            ]
+            updated = lift_blacklisting(practitioner, gone)
+            if updated != practitioner:
+                lifted.append(practitioner.id)
+        else:
+            on = state.blacklisted_at.astimezone(CHINA_TZ).date()
+            cause = () if state.blacklist_cause is None else (state.blacklist_cause,)
+            updated = blacklist(practitioner, on, BLACKLIST_REASON, cause)
         if updated != practitioner:
             updates.append(updated)
     if updates:
-        registry.upsert(updates)
-    return sorted({p.company_id for p, _ in blacklisted if p.company_id is not None})
+        registry.upsert(updates, lift=lifted)
+    companies = sorted({p.company_id for p, _ in blacklisted if p.company_id is not None})
+    return companies, lifted
 
 
 def _company_problem(subject: Subject, provider: Provider | None) -> str:

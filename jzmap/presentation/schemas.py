@@ -20,6 +20,8 @@ from ingest.limits import (
     TEXT_CHARS,
 )
 from providers.evaluations import (
+    AppealScope,
+    AppealStatus,
     Complaint,
     ComplaintStatus,
     FollowUpVisit,
@@ -494,6 +496,17 @@ class GradeHistoryEntryOut(BaseModel):
     grade_after: Grade
     score_before: float = Field(description="dynamic score, 0-100 points")
     score_after: float
+    explanation_zh: str = Field(
+        "",
+        description="the change in plain words (Chinese): what happened, how many points on "
+        "which dimension, whether it was appealed; never a name or a complainant",
+    )
+    explanation_en: str = Field("", description="the same sentence in English")
+    appealed: AppealStatus | None = Field(
+        None,
+        description="the state of an appeal against a complaint behind the change: filed "
+        "(pending), upheld, dismissed; null when none",
+    )
 
 
 class GradeHistoryOut(BaseModel):
@@ -624,3 +637,58 @@ class CertificateOut(BaseModel):
     checked_on: date = Field(description="the date (China time) the status holds for")
     company: CertificateCompanyOut | None = Field(description="null for a freelancer")
     masked_name: str = Field(description="surname and last character only, e.g. 张*华")
+
+
+class AppealIn(_InputModel):
+    """An appeal (申诉) against a verified complaint: its deductions and any blacklisting
+    (scope ``complaint``) or only the blacklisting (scope ``blacklisting``)."""
+
+    id: str = Field(min_length=1, max_length=100, description="unique among evaluation ids")
+    complaint_id: str = Field(min_length=1, max_length=100)
+    filed_at: AwareDatetime
+    scope: AppealScope = AppealScope.COMPLAINT
+    grounds: str = Field("", max_length=TEXT_CHARS, description="kept for operators only")
+
+
+class AppealDecisionIn(_InputModel):
+    """The decision on a filed appeal: final."""
+
+    status: Literal[AppealStatus.UPHELD, AppealStatus.DISMISSED]
+    decided_at: AwareDatetime
+    decided_by: str = Field(min_length=1, max_length=100, description="the operator deciding")
+    decision: str = Field(min_length=1, max_length=TEXT_CHARS, description="why")
+
+
+class AppealOut(BaseModel):
+    id: str
+    subject: SubjectOut
+    complaint_id: str
+    scope: AppealScope
+    filed_at: datetime
+    grounds: str
+    status: AppealStatus
+    decided_at: datetime | None
+    decided_by: str
+    decision: str
+    grade_changes: list[GradeChangeOut] = Field(
+        [], description="audit records recording it added (empty on a read)"
+    )
+    practitioners_lifted: list[str] = Field(
+        [], description="practitioners whose registry blacklisting it lifted"
+    )
+    providers_updated: list[str] = []
+
+
+class NoticeOut(BaseModel):
+    kind: Literal["blacklisting", "grade_drop"]
+    change: GradeChangeOut
+    trigger_types: list[str] = Field(description="review, complaint, visit or appeal, per cause")
+    explanation_zh: str
+    explanation_en: str
+    review_by: datetime = Field(description="the end of the appeal window")
+
+
+class NoticesOut(BaseModel):
+    since: datetime
+    window_days: int
+    notices: list[NoticeOut] = Field(description="oldest first")

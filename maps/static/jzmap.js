@@ -429,9 +429,27 @@
   function openDetails(id, marker) {
     getJSON("/v1/providers/" + encodeURIComponent(id), { crs: cfg.crs })
       .then(function (p) {
-        marker.bindPopup(detailsNode(p)).openPopup();
+        var node = detailsNode(p);
+        marker.bindPopup(node).openPopup();
+        if (p.kind !== "station") appendGradeHistory(node, p.id);
       })
       .catch(function (err) { status(fmt(T.error, { message: err.message })); });
+  }
+
+  // The latest changes of a company's grade in plain words (issue 19): text nodes only.
+  function appendGradeHistory(node, id) {
+    getJSON("/v1/providers/" + encodeURIComponent(id) + "/grade-history", {})
+      .then(function (h) {
+        var entries = h.changes.slice(-3).reverse();
+        if (!entries.length) return;
+        node.appendChild(el("div", { class: "jz-grade-history" }, [
+          el("strong", { text: T.grade_history }),
+          el("ul", {}, entries.map(function (c) {
+            return el("li", { text: c[T.explanation_field] || "" });
+          })),
+        ]));
+      })
+      .catch(function () { /* the details stand without the history */ });
   }
 
   /* ---- nearest providers ----------------------------------------------------------- */

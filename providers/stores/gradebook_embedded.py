@@ -11,12 +11,12 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from providers.evaluations import Evaluation, Subject, SubjectKind
+from providers.evaluations import GradeEvent, Severity, Subject, SubjectKind
 from providers.gradebook import (
     Baseline,
     Recording,
@@ -29,6 +29,7 @@ from providers.gradebook import (
     parse_grade,
     plan_rebaseline,
     plan_recording,
+    plan_regrade,
     score_cp,
 )
 from providers.grading import DEFAULT_MODEL, GradeChange, GradeState, GradingModel
@@ -120,7 +121,7 @@ class EmbeddedGradeBook:
         self,
         subject: Subject,
         baseline: Baseline,
-        evaluations: Sequence[Evaluation],
+        evaluations: Sequence[GradeEvent],
         model: GradingModel = DEFAULT_MODEL,
     ) -> Recording:
         with self._db.transaction() as conn:
@@ -196,6 +197,50 @@ class EmbeddedGradeBook:
             conn.execute(_INSERT_CHANGE, _change_row(change))
         return change
 
+    def events(self, subject: Subject) -> list[GradeEvent]:
+        return _stored(self._db.conn(), subject)
+
+    def find(self, ids: Collection[str]) -> dict[str, GradeEvent]:
+        return _known(self._db.conn(), list(ids))
+
+    def regrade(
+        self,
+        subject: Subject,
+        corrections: Mapping[str, Severity],
+        at: datetime,
+        cause: str,
+        model: GradingModel = DEFAULT_MODEL,
+    ) -> GradeChange | None:
+        with self._db.transaction() as conn:
+            before = _current(conn, subject)
+            if before is None:
+                return None
+            stored = _stored(conn, subject)
+            state, corrected, change = plan_regrade(
+                before, stored, corrections, at=at, cause=cause, model=model
+            )
+            conn.executemany(
+                "UPDATE grade_evaluations SET body = ? WHERE id = ?",
+                [(evaluation_to_json(e), e.id) for e in corrected],
+            )
+            if change is not None:
+                conn.execute(_UPSERT_SUBJECT, _subject_row(before.baseline, state))
+                conn.execute(_INSERT_CHANGE, _change_row(change))
+        return change
+
+    def changes_since(self, since: datetime) -> list[GradeChange]:
+        # Times are stored as ISO text with their offsets: compare as instants in Python.
+        rows = self._db.conn().execute(
+            "SELECT subject_kind, subject_id, at, cause, grade_before, grade_after,"
+            " score_before_cp, score_after_cp, blacklisted FROM grade_changes ORDER BY seq"
+        )
+        changes = [
+            _change(Subject(SubjectKind(kind), id_), row)
+            for kind, id_, *row in rows
+            if datetime.fromisoformat(row[0]) >= since
+        ]
+        return sorted(changes, key=lambda c: c.at)
+
     def delete_all(self) -> int:
         with self._db.transaction() as conn:
             conn.execute("DELETE FROM grade_changes")
@@ -209,25 +254,27 @@ class EmbeddedGradeBook:
             " ORDER BY seq",
             (subject.kind.value, subject.id),
         )
-        return [
-            GradeChange(
-                subject=subject,
-                at=_time(at),
-                cause=tuple(json.loads(cause)),
-                grade_before=parse_grade(subject.kind, before),
-                grade_after=parse_grade(subject.kind, after),
-                score_before=score_before / 100,
-                score_after=score_after / 100,
-                blacklisted=bool(blacklisted),
-            )
-            for at, cause, before, after, score_before, score_after, blacklisted in rows
-        ]
+        return [_change(subject, row) for row in rows]
 
     def check(self) -> None:
         self._db.check("grade_subjects")
 
     def close(self) -> None:
         self._db.close()
+
+
+def _change(subject: Subject, row: Sequence[Any]) -> GradeChange:
+    at, cause, before, after, score_before, score_after, blacklisted = row
+    return GradeChange(
+        subject=subject,
+        at=_time(at),
+        cause=tuple(json.loads(cause)),
+        grade_before=parse_grade(subject.kind, before),
+        grade_after=parse_grade(subject.kind, after),
+        score_before=score_before / 100,
+        score_after=score_after / 100,
+        blacklisted=bool(blacklisted),
+    )
 
 
 def _stored_baseline(conn: sqlite3.Connection, subject: Subject) -> Baseline | None:
@@ -261,7 +308,7 @@ def _subject_grade(subject: Subject, row: Sequence[Any]) -> SubjectGrade:
     )
 
 
-def _stored(conn: sqlite3.Connection, subject: Subject) -> list[Evaluation]:
+def _stored(conn: sqlite3.Connection, subject: Subject) -> list[GradeEvent]:
     return [
         evaluation_from_json(body)
         for (body,) in conn.execute(
@@ -272,9 +319,9 @@ def _stored(conn: sqlite3.Connection, subject: Subject) -> list[Evaluation]:
     ]
 
 
-def _known(conn: sqlite3.Connection, ids: list[str]) -> dict[str, Evaluation]:
+def _known(conn: sqlite3.Connection, ids: list[str]) -> dict[str, GradeEvent]:
     unique = sorted(set(ids))
-    known: dict[str, Evaluation] = {}
+    known: dict[str, GradeEvent] = {}
     for start in range(0, len(unique), _ID_CHUNK):
         chunk = unique[start : start + _ID_CHUNK]
         marks = ", ".join("?" for _ in chunk)

@@ -8,13 +8,14 @@ behind each other, recordings about different subjects run side by side.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Mapping, Sequence
+from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from providers.evaluations import Evaluation, Subject, SubjectKind
+from providers.evaluations import GradeEvent, Severity, Subject, SubjectKind
 from providers.gradebook import (
     Baseline,
     Recording,
@@ -27,6 +28,7 @@ from providers.gradebook import (
     parse_grade,
     plan_rebaseline,
     plan_recording,
+    plan_regrade,
     score_cp,
 )
 from providers.grading import (
@@ -111,6 +113,17 @@ _SUBJECT_GRADES_OF = sa.text(
 _COMPANY_GRADES = sa.text(
     "SELECT id, baseline, grade FROM grade_subjects WHERE kind = 'company' ORDER BY id"
 )
+_CHANGES_SINCE = sa.text(
+    """
+    SELECT subject_kind, subject_id, at, cause, grade_before, grade_after, score_before_cp,
+        score_after_cp, blacklisted
+    FROM grade_changes WHERE at >= :since ORDER BY at, seq
+    """
+)
+_STORED_SORTED = sa.text(
+    "SELECT id, body FROM grade_evaluations WHERE subject_kind = :kind AND subject_id = :id"
+)
+_CORRECT = sa.text("UPDATE grade_evaluations SET body = CAST(:body AS jsonb) WHERE id = :id")
 _HISTORY = sa.text(
     """
     SELECT at, cause, grade_before, grade_after, score_before_cp, score_after_cp, blacklisted
@@ -144,7 +157,7 @@ class PostgisGradeBook:
         self,
         subject: Subject,
         baseline: Baseline,
-        evaluations: Sequence[Evaluation],
+        evaluations: Sequence[GradeEvent],
         model: GradingModel = DEFAULT_MODEL,
     ) -> Recording:
         try:
@@ -159,7 +172,7 @@ class PostgisGradeBook:
         self,
         subject: Subject,
         baseline: Baseline,
-        evaluations: Sequence[Evaluation],
+        evaluations: Sequence[GradeEvent],
         model: GradingModel,
     ) -> Recording:
         key = {"kind": subject.kind.value, "id": subject.id}
@@ -247,6 +260,51 @@ class PostgisGradeBook:
             conn.execute(_INSERT_CHANGE, _change_params(change))
         return change
 
+    def events(self, subject: Subject) -> list[GradeEvent]:
+        with self._db.connection() as conn:
+            rows = conn.execute(_STORED_SORTED, {"kind": subject.kind.value, "id": subject.id})
+            found = {str(row.id): evaluation_from_json(row.body) for row in rows}
+        return [found[id_] for id_ in sorted(found)]
+
+    def find(self, ids: Collection[str]) -> dict[str, GradeEvent]:
+        with self._db.connection() as conn:
+            rows = conn.execute(_KNOWN, {"ids": sorted(set(ids))}).all()
+        return {str(row.id): evaluation_from_json(row.body) for row in rows}
+
+    def regrade(
+        self,
+        subject: Subject,
+        corrections: Mapping[str, Severity],
+        at: datetime,
+        cause: str,
+        model: GradingModel = DEFAULT_MODEL,
+    ) -> GradeChange | None:
+        key = {"kind": subject.kind.value, "id": subject.id}
+        with self._db.transaction() as conn:
+            row = conn.execute(_CURRENT_FOR_UPDATE, key).first()
+            if row is None:
+                return None
+            before = _subject_grade(subject, row)
+            stored = [evaluation_from_json(r.body) for r in conn.execute(_STORED, key)]
+            state, corrected, change = plan_regrade(
+                before, stored, corrections, at=at, cause=cause, model=model
+            )
+            if corrected:
+                conn.execute(
+                    _CORRECT, [{"id": e.id, "body": evaluation_to_json(e)} for e in corrected]
+                )
+            if change is not None:
+                conn.execute(_UPDATE_SUBJECT, key | _state_params(state))
+                conn.execute(_INSERT_CHANGE, _change_params(change))
+        return change
+
+    def changes_since(self, since: datetime) -> list[GradeChange]:
+        with self._db.connection() as conn:
+            rows = conn.execute(_CHANGES_SINCE, {"since": since}).all()
+        return [
+            _change(Subject(SubjectKind(row.subject_kind), row.subject_id), row) for row in rows
+        ]
+
     def delete_all(self) -> int:
         with self._db.transaction() as conn:
             conn.execute(sa.text("DELETE FROM grade_changes"))
@@ -256,25 +314,26 @@ class PostgisGradeBook:
     def history(self, subject: Subject) -> list[GradeChange]:
         with self._db.connection() as conn:
             rows = conn.execute(_HISTORY, {"kind": subject.kind.value, "id": subject.id}).all()
-        return [
-            GradeChange(
-                subject=subject,
-                at=china_time(row.at),
-                cause=tuple(row.cause),
-                grade_before=parse_grade(subject.kind, row.grade_before),
-                grade_after=parse_grade(subject.kind, row.grade_after),
-                score_before=row.score_before_cp / 100,
-                score_after=row.score_after_cp / 100,
-                blacklisted=row.blacklisted,
-            )
-            for row in rows
-        ]
+        return [_change(subject, row) for row in rows]
 
     def check(self) -> None:
         self._db.check("grade_subjects")
 
     def close(self) -> None:
         """Nothing of its own to release: the pool is the backend's."""
+
+
+def _change(subject: Subject, row: Any) -> GradeChange:
+    return GradeChange(
+        subject=subject,
+        at=china_time(row.at),
+        cause=tuple(row.cause),
+        grade_before=parse_grade(subject.kind, row.grade_before),
+        grade_after=parse_grade(subject.kind, row.grade_after),
+        score_before=row.score_before_cp / 100,
+        score_after=row.score_after_cp / 100,
+        blacklisted=row.blacklisted,
+    )
 
 
 def _subject_grade(subject: Subject, row: Any) -> SubjectGrade:

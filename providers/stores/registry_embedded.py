@@ -85,7 +85,9 @@ class EmbeddedRegistry:
         )
         self.path = self._db.path
 
-    def upsert(self, practitioners: Sequence[Practitioner]) -> UpsertPlan:
+    def upsert(
+        self, practitioners: Sequence[Practitioner], *, lift: Collection[str] = ()
+    ) -> UpsertPlan:
         ids = sorted({p.id for p in practitioners})
         codes = sorted({p.certificate_code for p in practitioners if p.certificate_code})
         with self._db.transaction() as conn:
@@ -104,7 +106,7 @@ class EmbeddedRegistry:
                     codes,
                 )
             )
-            plan = plan_upsert(practitioners, stored, holders)
+            plan = plan_upsert(practitioners, stored, holders, lift=lift)
             conn.executemany(_UPSERT, [_row(p) for p in plan.writes])
         return plan
 

@@ -75,13 +75,15 @@ class PostgisRegistry:
         """The engine of the backend's one pool."""
         return self._db.engine
 
-    def upsert(self, practitioners: Sequence[Practitioner]) -> UpsertPlan:
+    def upsert(
+        self, practitioners: Sequence[Practitioner], *, lift: Collection[str] = ()
+    ) -> UpsertPlan:
         try:
-            return self._upsert(practitioners)
+            return self._upsert(practitioners, lift)
         except sa.exc.IntegrityError:
-            return self._upsert(practitioners)
+            return self._upsert(practitioners, lift)
 
-    def _upsert(self, practitioners: Sequence[Practitioner]) -> UpsertPlan:
+    def _upsert(self, practitioners: Sequence[Practitioner], lift: Collection[str]) -> UpsertPlan:
         ids = sorted({p.id for p in practitioners})
         codes = sorted({p.certificate_code for p in practitioners if p.certificate_code})
         with self._db.transaction() as conn:
@@ -94,7 +96,7 @@ class PostgisRegistry:
             holders = {
                 row.certificate_code: row.id for row in conn.execute(_HOLDERS, {"codes": codes})
             }
-            plan = plan_upsert(practitioners, stored, holders)
+            plan = plan_upsert(practitioners, stored, holders, lift=lift)
             if plan.writes:
                 conn.execute(_UPSERT, [_params(p) for p in plan.writes])
         return plan
