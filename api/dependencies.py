@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Annotated, Any, TypeVar
 
 from anyio import CapacityLimiter
@@ -29,6 +30,7 @@ from jzmap.settings import Settings
 from jzmap.wiring import served_area
 from providers.errors import NotFoundError
 from providers.gradebook import GradeBook
+from providers.hours import CITY_TZ
 from providers.model import Category, Grade, Kind, Provider
 from providers.registry import PractitionerRegistry
 from providers.store import Filters, ProviderStore
@@ -146,6 +148,28 @@ class FilterParams(BaseModel):
     include_approximate: bool = Field(
         False, description="also providers located only to their district"
     )
+    open_now: bool = Field(
+        False, description="only providers whose opening hours say they are open now"
+    )
+    open_at: datetime | None = Field(
+        None,
+        description="only providers open at this ISO 8601 time (Asia/Shanghai when it has "
+        "no offset); wins over open_now",
+    )
+    include_unknown_hours: bool = Field(
+        False,
+        description="with open_now or open_at: also providers whose hours are unknown "
+        "(none given, not understood, or a date the holiday calendar does not know)",
+    )
+
+    def open_time(self) -> datetime | None:
+        """The time the open filter asks about, as Asia/Shanghai local time (naive)."""
+        if self.open_at is not None:
+            at = self.open_at
+            return at.astimezone(CITY_TZ).replace(tzinfo=None) if at.tzinfo else at
+        if self.open_now:
+            return datetime.now(CITY_TZ).replace(tzinfo=None, second=0, microsecond=0)
+        return None
 
     def filters(self, radius_m: float | None = None) -> Filters:
         """The store's :class:`~providers.store.Filters`, within ``radius_m`` metres if given."""
@@ -156,6 +180,8 @@ class FilterParams(BaseModel):
             certified_only=self.certified_only,
             radius_m=radius_m,
             include_approximate=self.include_approximate,
+            open_at=self.open_time(),
+            include_unknown_hours=self.include_unknown_hours,
         )
 
 

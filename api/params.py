@@ -58,6 +58,9 @@ ALLOWED: dict[str, str] = {
     "bbox": "west,south,east,north: four numbers, west < east and south < north",
     "zoom": "an integer from 0 to 20",
     "include_approximate": "true or false",
+    "open_now": "true or false",
+    "open_at": "an ISO 8601 time, e.g. 2026-10-01T10:00 (Asia/Shanghai) or with an offset",
+    "include_unknown_hours": "true or false",
     "res": f"H3 resolution {COVERAGE_RESOLUTIONS[0]} (~0.74 km² cells) or "
     f"{COVERAGE_RESOLUTIONS[1]} (~0.11 km²; cells of one district at a time)",
     "k": f"an integer from {SITES_BOUNDS[0]} to {SITES_BOUNDS[1]} (sites)",

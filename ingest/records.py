@@ -45,6 +45,7 @@ from ingest.values import (
     split_phones,
 )
 from providers.credit_code import credit_code_problem
+from providers.hours import parse_hours
 from providers.model import Kind
 
 T = TypeVar("T")
@@ -245,7 +246,24 @@ def parse_batch(
     # Problems in row order, each row's in field order (dicts keep insertion order).
     batch.problems = {i: cells.problems[i] for i in sorted(cells.problems)}
     batch.warnings = warnings
+    _hours_warnings(batch, cells.column("opening_hours"))
     return batch
+
+
+def _hours_warnings(batch: ParsedBatch, column: str) -> None:
+    """Warn where opening hours are given but not understood: the text is kept as written
+    (and shown), never guessed at; open-now filters count the provider's hours unknown."""
+    texts = batch.text["opening_hours"]
+    problems: dict[str, str | None] = {}
+    for i, text in enumerate(texts):
+        if not text:
+            continue
+        if text not in problems:
+            parsed = parse_hours(text)
+            problems[text] = None if parsed.schedule is not None else parsed.problem
+        reason = problems[text]
+        if reason:
+            batch.warn((i,), column, f"opening hours kept as written, {reason}")
 
 
 def _kinds(cells: _Cells, default: Kind | None) -> tuple[ObjectArray, BoolArray, BoolArray]:

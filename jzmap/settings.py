@@ -316,6 +316,12 @@ class MapSettings(BaseSettings):
     map_point_cap: int = Field(
         default=200, ge=10, le=2_000, description="most providers a map viewport gets one by one"
     )
+    public_phones: Literal["full", "masked"] = Field(
+        default="full",
+        description="companies' and stations' registered business phones in public answers: "
+        "full (with a tel: link to call) or masked (middle digits hidden) where a city's "
+        "rules require; practitioners' phones are never public",
+    )
 
 
 class CoverageSettings(BaseSettings):

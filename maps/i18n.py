@@ -99,6 +99,19 @@ _ZH: dict[str, str] = {
     "residents": "居民",
     "within_reach": "可达机构",
     "site": "建议新站点 {rank}：新增覆盖 {added} 名居民",
+    # issue 16: call, navigate, open now
+    "open_now": "只看现在营业的",
+    "open_state_open": "营业中",
+    "open_state_closed": "已休息",
+    "open_state_unknown": "营业时间不详",
+    "today": "今天",
+    "closed_today": "今天不营业",
+    "call": "拨打电话",
+    "navigate": "导航",
+    "nav_amap": "高德地图",
+    "nav_baidu": "百度地图",
+    "nav_tencent": "腾讯地图",
+    "details": "机构详情",
 }
 
 _EN: dict[str, str] = {
@@ -178,6 +191,19 @@ _EN: dict[str, str] = {
     "residents": "Residents",
     "within_reach": "Providers in reach",
     "site": "Proposed station {rank}: covers {added} more residents",
+    # issue 16: call, navigate, open now
+    "open_now": "Open now only",
+    "open_state_open": "Open now",
+    "open_state_closed": "Closed now",
+    "open_state_unknown": "Hours unknown",
+    "today": "today",
+    "closed_today": "closed today",
+    "call": "Call",
+    "navigate": "Directions",
+    "nav_amap": "AMap",
+    "nav_baidu": "Baidu Maps",
+    "nav_tencent": "Tencent Maps",
+    "details": "Details",
 }
 
 _TEXT = {Lang.ZH: _ZH, Lang.EN: _EN}

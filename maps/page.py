@@ -70,6 +70,10 @@ class PageOptions:
     min_grade: Grade | None = None
     provider_kind: Kind | None = None
     certified_only: bool = False
+    # The "open now" toggle: checked when the page opens; ``open_at`` (ISO 8601) fixes
+    # the time it asks about (a shared link, a test), else it asks about now.
+    open_now: bool = False
+    open_at: str | None = None
     coverage: bool = False
     large_text: bool = False
     embed_origins: tuple[str, ...] = ()
@@ -179,6 +183,13 @@ def _panel_html(o: PageOptions) -> str:
             f'<label class="jz-check"><input type="checkbox" id="jz-certified_only" '
             f'name="certified_only"{checked}> {html.escape(t["certified_only"])}</label>'
         )
+    if o.kind is not PageKind.STATIC:
+        # Open now (issue 16): on the map and the widget alike; the offline copy has no API.
+        checked = " checked" if o.open_now else ""
+        controls.append(
+            f'<label class="jz-check"><input type="checkbox" id="jz-open_now" '
+            f'name="open_now"{checked}> {html.escape(t["open_now"])}</label>'
+        )
     buttons = []
     if o.kind is not PageKind.STATIC:
         buttons.append(
@@ -231,6 +242,7 @@ def _config(o: PageOptions, map_var: str, districts_var: str) -> dict[str, Any]:
         "point": point,
         "embedOrigins": list(o.embed_origins),
         "largeText": o.large_text,
+        "openAt": o.open_at,
         "static": o.static_data,
     }
 

@@ -228,7 +228,14 @@ class ScoreIndex:
         }
 
     def best(
-        self, lon: float, lat: float, filters: Filters, k: int, spec: ScoreSpec
+        self,
+        lon: float,
+        lat: float,
+        filters: Filters,
+        k: int,
+        spec: ScoreSpec,
+        *,
+        allowed: BoolArray | None = None,
     ) -> tuple[IntArray, FloatArray]:
         """The ``k`` best positions by ``spec``'s score among those passing ``filters``.
 
@@ -242,6 +249,10 @@ class ScoreIndex:
             How many to return at most.
         spec
             Weights and half distance.
+        allowed
+            By position, which providers may be returned at all (a filter the bands do
+            not cut by, such as opening hours at a time): the others are fetched like any
+            provider, keeping every band's bound true, but never counted or returned.
 
         Returns
         -------
@@ -255,6 +266,7 @@ class ScoreIndex:
         search = _Search(
             self, group, bands, lon=lon, lat=lat, radius_m=filters.radius_m, k=k, spec=spec
         )
+        search.allowed = allowed
         scan = group.scan(filters, self)
         return search.scan(scan) if scan is not None else search.run()
 
@@ -300,6 +312,7 @@ class _Search:
         self.high: list[FloatArray] = []  # score at the chord: an upper bound
         self.low = np.empty(0, dtype=np.float64)  # lower bounds, counted for the k-th
         self.kth_score = -np.inf  # the k-th best lower bound found so far
+        self.allowed: BoolArray | None = None  # by position; None: all
 
     def run(self) -> tuple[IntArray, FloatArray]:
         while True:
@@ -314,6 +327,9 @@ class _Search:
         offset = scan.xyz - self.point
         chords = np.sqrt(np.einsum("ij,ij->i", offset, offset))
         rows, grade, share = scan.rows, scan.grade_value, scan.share
+        if self.allowed is not None:
+            keep = self.allowed[self.group.positions[rows]]
+            rows, chords, grade, share = rows[keep], chords[keep], grade[keep], share[keep]
         if self.radius_m is not None:
             inside = chords <= self.radius_m + _CHORD_SLACK_M
             rows, chords, grade, share = rows[inside], chords[inside], grade[inside], share[inside]
@@ -375,7 +391,11 @@ class _Search:
         if fresh.any():
             rows, chords = rows[fresh], chords[fresh]
             seen.update(rows.tolist())
-            self._add(rows, chords)
+            if self.allowed is not None:
+                keep = self.allowed[self.group.positions[rows]]
+                rows, chords = rows[keep], chords[keep]
+            if rows.size:
+                self._add(rows, chords)
 
     def _add(
         self,

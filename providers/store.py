@@ -7,6 +7,7 @@ contract test suite (tests/test_store_contract.py) runs unchanged against every 
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Iterable
 from dataclasses import dataclass
 from enum import StrEnum
@@ -14,6 +15,7 @@ from typing import Protocol, runtime_checkable
 
 from providers.errors import UnavailableError
 from providers.history import Change, ImportEntry, ImportOutcome, ImportRecord
+from providers.hours import admits_hours
 from providers.model import Category, Grade, Kind, Precision, Provider
 from providers.scoring import ScoreSpec
 
@@ -25,7 +27,9 @@ class Filters:
     ``min_grade`` applies to companies only: stations are ungraded and stay in the answer
     unless ``kind`` asks for companies. ``certified_only`` keeps providers with at least one
     安心服务证 holder. Providers located only to their district are left out unless
-    ``include_approximate``.
+    ``include_approximate``. With ``open_at`` (naive: Asia/Shanghai local time), only
+    providers whose opening hours (:mod:`providers.hours`) say they are open then pass;
+    those whose hours are unknown pass too when ``include_unknown_hours``.
     """
 
     category: Category | None = None
@@ -34,6 +38,8 @@ class Filters:
     certified_only: bool = False
     radius_m: float | None = None
     include_approximate: bool = False
+    open_at: dt.datetime | None = None
+    include_unknown_hours: bool = False
 
     def admits(self, p: Provider) -> bool:
         """Whether ``p`` passes every filter but the radius (which needs a query point)."""
@@ -48,6 +54,10 @@ class Filters:
             )
             and (not self.certified_only or p.certified_practitioners > 0)
             and (self.include_approximate or p.geocode_precision is not Precision.DISTRICT)
+            and (
+                self.open_at is None
+                or admits_hours(p.opening_hours, self.open_at, self.include_unknown_hours)
+            )
         )
 
 

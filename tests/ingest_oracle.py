@@ -43,6 +43,7 @@ from ingest.values import (
     split_phones,
 )
 from providers.credit_code import credit_code_problem
+from providers.hours import parse_hours
 from providers.identity import company_id, station_id
 from providers.model import InvalidProviderError, Kind, Provider
 
@@ -186,6 +187,11 @@ def _place(row: _Row, defaults: RowDefaults) -> None:
     f["lon"], f["lat"] = lon, lat
     for name in ("address", "district", "street", "community", "opening_hours", "station_code"):
         f[name] = raw(name)
+    hours = parse_hours(f["opening_hours"]) if f["opening_hours"] else None
+    if hours is not None and hours.schedule is None:
+        row.draft.warnings.append(
+            Problem(row.column("opening_hours"), f"opening hours kept as written, {hours.problem}")
+        )
     values = row.values
     f["extra"] = {h: values[i].strip() for h, i in row.header.extras.items() if values[i].strip()}
 

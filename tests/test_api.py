@@ -118,7 +118,9 @@ def test_nearest_by_score_explains_itself(client: TestClient) -> None:
         assert set(parts) == {"distance", "grade", "certified"}
         assert sum(p["points"] for p in parts.values()) == pytest.approx(m["score"], abs=1e-5)
         assert m["synthetic"] is True
-        assert "****" in m["phone"]
+        # A company's or station's registered business line is public in full (#16).
+        assert "****" not in m["phone"]
+        assert m["tel"] == "tel:" + "".join(ch for ch in m["phone"] if ch.isdigit())
 
 
 def test_sort_by_distance_and_weights_override(client: TestClient) -> None:

@@ -136,6 +136,9 @@ GOOD = {
     "kind": "company",
     "certified_only": "true",
     "include_approximate": "true",
+    "open_now": "true",
+    "open_at": "2026-10-10T10:00",
+    "include_unknown_hours": "true",
 }
 BAD = {
     "category": "plumbing",
@@ -143,6 +146,9 @@ BAD = {
     "kind": "agency",
     "certified_only": "maybe",
     "include_approximate": "sometimes",
+    "open_now": "perhaps",
+    "open_at": "tomorrow at ten",
+    "include_unknown_hours": "sometimes",
 }
 
 

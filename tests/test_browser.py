@@ -308,7 +308,7 @@ def test_the_widget_works_on_a_phone_and_posts_the_selection(
     assert message["data"]["version"] == 1
     assert message["data"]["provider"]["id"] == first_id
     assert message["data"]["provider"]["rank"] == 1
-    assert "****" in message["data"]["provider"]["phone"]
+    assert "****" not in message["data"]["provider"]["phone"]  # business lines are public
     assert console.errors == []
 
 
@@ -517,3 +517,109 @@ def _page_weight(browser: Browser, url: str) -> int:
     page.wait_for_load_state("networkidle")
     context.close()
     return sum(sizes)
+
+
+# -- issue 16: call, navigate, open now (on a phone) ------------------------------------------
+
+
+def test_results_offer_a_call_link_and_navigate_links_for_three_apps(
+    site: Site, phone: tuple[Page, Console]
+) -> None:
+    page, console = phone
+    page.goto(f"{site.base}/map?category=elderly_care&lat=23.1064&lon=113.3245")
+    page.wait_for_selector("body[data-results='10']", state="attached", timeout=15_000)
+    api = _get_json(
+        f"{site.base}/v1/providers/nearest",
+        params={"lat": 23.1064, "lon": 113.3245, "category": "elderly_care", "limit": 10},
+    )
+    items = page.locator("#jz-results > li")
+    assert items.count() == len(api["results"]) == 10
+    for i, r in enumerate(api["results"]):
+        item = items.nth(i)
+        call = item.locator("a.jz-call")
+        assert call.get_attribute("href") == r["tel"]
+        assert r["tel"] == "tel:" + "".join(ch for ch in r["phone"] if ch.isdigit())
+        assert r["phone"] in (call.text_content() or "")
+        for app in ("amap", "baidu", "tencent"):
+            link = item.locator(f"a.jz-nav-{app}")
+            assert link.get_attribute("href") == r["navigate"][app]["web"]
+            assert link.get_attribute("data-app-href") == r["navigate"][app]["app"]
+    # A thumb can reach the call link: it is on the page and at least 44 px tall.
+    first_call = items.nth(0).locator("a.jz-call")
+    first_call.scroll_into_view_if_needed()
+    box = first_call.bounding_box()
+    assert box is not None and box["height"] >= 44 and box["x"] + box["width"] <= 375
+    assert console.errors == []
+
+
+def test_the_open_now_toggle_draws_exactly_the_api_s_open_providers(
+    site: Site, phone: tuple[Page, Console]
+) -> None:
+    """At a fixed time (a Sunday, 08:30), the toggle leaves those open then: not the
+    Monday-to-Saturday ones, not those opening at nine."""
+    page, console = phone
+    at = "2026-12-06T08:30:00"
+    page.goto(f"{site.base}/map?open_at={at}")
+    _wait_ready(page)
+    query = _move(page, 23.15, 113.36, 13)
+    assert page.get_attribute("body", "data-layer-mode") == "points"
+    everyone = _layer_ids(page)
+    assert "open_at" not in query
+    with page.expect_response(lambda r: "/v1/map/layer" in r.url and "open_at" in r.url) as info:
+        page.check("#jz-open_now")
+    _wait_ready(page)
+    open_ids = _layer_ids(page)
+    sent = dict(parse_qsl(urlsplit(info.value.url).query))
+    assert sent["open_at"] == at
+    api = _get_json(f"{site.base}/v1/map/layer", params=sent)
+    assert open_ids == sorted(f["id"] for f in api["features"])
+    assert open_ids and set(open_ids) < set(everyone)
+    for f in api["features"]:
+        details = _get_json(f"{site.base}/v1/providers/{f['id']}", {"open_at": at})
+        assert details["opening_hours"] in {"08:00-18:00", "07:30-20:00", "24小时"}
+    for closed in set(everyone) - set(open_ids):
+        details = _get_json(f"{site.base}/v1/providers/{closed}", {})
+        assert details["opening_hours"].startswith("周一至周六")
+    # And back: unchecking draws everyone again.
+    with page.expect_response(lambda r: "/v1/map/layer" in r.url):
+        page.uncheck("#jz-open_now")
+    _wait_ready(page)
+    assert _layer_ids(page) == everyone
+    assert console.errors == []
+
+
+def test_the_provider_page_is_readable_with_javascript_off(
+    site: Site, browser: Browser, request: pytest.FixtureRequest
+) -> None:
+    api = _get_json(
+        f"{site.base}/v1/providers/nearest",
+        params={"lat": 23.1064, "lon": 113.3245, "kind": "company", "limit": 1},
+    )
+    p = api["results"][0]
+    context = browser.new_context(
+        viewport={"width": 375, "height": 667}, locale="zh-CN", java_script_enabled=False
+    )
+    page = context.new_page()
+    console = _watch(page)
+    try:
+        response = page.goto(f"{site.base}/p/{p['id']}")
+        assert response is not None and response.status == 200
+        assert page.text_content("h1") == p["name"]
+        call = page.locator("a.jz-call")
+        assert call.get_attribute("href") == p["tel"]
+        box = call.bounding_box()
+        assert box is not None and box["y"] + box["height"] <= 667  # phone first: on screen
+        hrefs = page.eval_on_selector_all("a.jz-nav-link", "els => els.map(e => e.href)")
+        assert hrefs == [p["navigate"][app]["web"] for app in ("amap", "baidu", "tencent")]
+        body = page.text_content("main") or ""
+        assert p["credit_grade"] in body and "5A 最高" in body and p["address"] in body
+        assert p["opening_hours"] in body
+        og = page.get_attribute("meta[property='og:title']", "content")
+        assert og == p["name"]
+        page.goto(f"{site.base}/p/{p['id']}?lang=en")
+        assert "Credit grade" in (page.text_content("main") or "")
+        assert console.errors == []
+    finally:
+        ARTIFACTS.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(ARTIFACTS / f"{request.node.name}.png"), full_page=True)
+        context.close()

@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 from providers.model import Category, Grade, Precision, Provider
 from providers.store import ProviderStore
 from tests.helpers import brute_force_nearest, company, station
-from tests.strategies import filters
+from tests.strategies import filters, opening_hours
 
 lons = st.floats(113.0, 114.0)
 lats = st.floats(22.5, 23.9)
@@ -38,6 +38,7 @@ def providers(draw: st.DrawFn) -> list[Provider]:
             "practitioners": 10,
             "certified_practitioners": draw(st.sampled_from([0, 3])),
             "geocode_precision": draw(st.sampled_from(list(Precision))),
+            "opening_hours": draw(opening_hours),
         }
         if draw(st.booleans()):
             out.append(company(i, lon, lat, grade=draw(st.sampled_from(list(Grade))), **fields))

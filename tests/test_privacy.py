@@ -186,6 +186,7 @@ OPTIONAL: dict[str, str] = {
     "radius_m": "5000",
     "filter": "kind = 'company' OR name LIKE '%站%'",
     "limit": "100",
+    "open_at": "2026-12-03T10:00",
 }
 
 
@@ -355,3 +356,33 @@ def test_ogc_collections_and_open_data_files_carry_no_personal_values(
         assert_private(f"the {fmt} download", text)
         seen += CO.id in text
     assert seen == 4
+
+
+def test_a_company_s_and_a_station_s_business_phone_is_public_a_practitioner_s_is_not(
+    backend: Backend,
+) -> None:
+    """Issue 16's rule: a registered business line is what the directory exists to give,
+    in full with a tel: link (or masked when the operator says so); a practitioner's
+    phone never appears either way."""
+    company_ = company(
+        17, LON + 0.002, LAT, phone="020-8333 4567", practitioners=1, certified_practitioners=0
+    )
+    station_ = station(18, LON - 0.002, LAT, phone="020-8444 1234")
+    backend.store.upsert([company_, station_])
+    for phones, shown in (("full", True), ("masked", False)):
+        settings = Settings(admin_token=SecretStr(TOKEN), public_phones=phones)
+        with TestClient(create_app(settings, backend=backend)) as c:
+            loaded = {**PRACTITIONER, "company_id": company_.id}
+            r = c.post("/v1/admin/practitioners", json={"practitioners": [loaded]}, headers=AUTH)
+            assert r.status_code == 200, r.text
+            for p in (company_, station_):
+                body = c.get(f"/v1/providers/{p.id}").json()
+                digits = "".join(ch for ch in p.phone if ch.isdigit())
+                assert (body["phone"] == p.phone) is shown
+                assert body["tel"] == (f"tel:{digits}" if shown else None)
+                assert_private(f"GET /v1/providers/{p.id} ({phones})", json.dumps(body))
+            r = c.get("/v1/providers/nearest", params={"lat": LAT, "lon": LON, "limit": 5})
+            phones_seen = {m["phone"] for m in r.json()["results"]}
+            assert ("020-8333 4567" in phones_seen) is shown
+            assert_private(f"nearest ({phones})", r.text)
+            assert_private(f"nearest ({phones})", json.dumps(r.json(), ensure_ascii=False))

@@ -13,6 +13,7 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -48,12 +49,19 @@ def _city(rng: np.random.Generator, n: int, spread_deg: float) -> dict[str, Any]
 
 
 def _brute_force(
-    city: dict[str, Any], lon: float, lat: float, f: Filters, *, k: int, spec: ScoreSpec
+    city: dict[str, Any],
+    lon: float,
+    lat: float,
+    f: Filters,
+    *,
+    k: int,
+    spec: ScoreSpec,
+    allowed: npt.NDArray[np.bool_] | None = None,
 ) -> list[int]:
     """Positions of the k best, scoring everyone who passes by geodesic metres."""
     grade_class = city["grade_class"]
     station = grade_class == 0
-    keep = np.ones(len(city["ids"]), dtype=bool)
+    keep = np.ones(len(city["ids"]), dtype=bool) if allowed is None else allowed.copy()
     if f.category is not None:
         keep &= city["categories"][f.category]
     if f.kind is not None:
@@ -85,15 +93,19 @@ def _brute_force(
 def test_both_paths_match_brute_force(
     seed: int, n: int, spread_deg: float, scan_rows: int, data: st.DataObject
 ) -> None:
-    city = _city(np.random.default_rng(seed), n, spread_deg)
+    rng = np.random.default_rng(seed)
+    city = _city(rng, n, spread_deg)
     index = ScoreIndex(**city, scan_rows=scan_rows)
     for _ in range(3):
         far = data.draw(st.sampled_from([0.0, 0.0, 1.5]))
         lon, lat = data.draw(lons) + far, data.draw(lats)
         f, k = data.draw(filters), data.draw(st.integers(1, 25))
         spec = ScoreSpec.of(data.draw(weights), data.draw(st.floats(100, 50_000)))
-        positions, metres = index.best(lon, lat, f, k, spec)
-        want = _brute_force(city, lon, lat, f, k=k, spec=spec)
+        # A filter the bands do not cut by (opening hours at a time): none, few or most.
+        share_allowed = data.draw(st.sampled_from([None, 0.02, 0.5, 0.95]))
+        allowed = None if share_allowed is None else rng.random(n) < share_allowed
+        positions, metres = index.best(lon, lat, f, k, spec, allowed=allowed)
+        want = _brute_force(city, lon, lat, f, k=k, spec=spec, allowed=allowed)
         assert positions.tolist() == want
         for p, d in zip(positions.tolist(), metres.tolist(), strict=True):
             exact = float(geodesic_distance_m(lon, lat, city["lon"][p], city["lat"][p]))

@@ -20,7 +20,7 @@ from providers.ranking import NearestQuery, find_nearest
 from providers.scoring import ScoreSpec
 from providers.store import ProviderStore
 from tests.helpers import brute_force_best, company, station
-from tests.strategies import filters, weights
+from tests.strategies import filters, opening_hours, weights
 
 lons = st.floats(113.0, 114.0)
 lats = st.floats(22.5, 23.9)
@@ -43,6 +43,7 @@ def providers(draw: st.DrawFn) -> list[Provider]:
             "practitioners": practitioners,
             "certified_practitioners": draw(st.integers(0, practitioners)),
             "geocode_precision": draw(st.sampled_from(list(Precision))),
+            "opening_hours": draw(opening_hours),
         }
         if draw(st.integers(0, 4)):
             out.append(company(i, lon, lat, grade=draw(st.sampled_from(list(Grade))), **fields))

@@ -252,3 +252,46 @@ def test_snapshot_upsert_deactivates_the_sources_missing_providers(store: Provid
     )
     restored = store.get(b.id)
     assert restored is not None and restored.active
+
+
+def test_open_at_filters_every_read_on_the_same_schedules(store: ProviderStore) -> None:
+    """Issue 16: nearest, best-by-score, the map's box and its counts all keep exactly the
+    providers open at the time asked (a public holiday, a make-up working Saturday, past
+    midnight), with unknown hours left out unless asked for."""
+    import datetime as dt
+
+    from providers.store import BBox, TallyBy
+
+    lon, lat = CANTON_TOWER
+    hours = {
+        "office": "周一至周五 9:00-18:00，节假日休息",
+        "literal": "周一至周五 9:00-18:00",
+        "night": "20:00-02:00",
+        "always": "24小时",
+        "unknown": "电话预约",
+    }
+    providers = [
+        company(i, lon + 0.001 * i, lat, opening_hours=text)
+        for i, text in enumerate(hours.values(), start=1)
+    ]
+    store.upsert(providers)
+    ids = {name: p.id for name, p in zip(hours, providers, strict=True)}
+    box = BBox(lon - 0.1, lat - 0.1, lon + 0.1, lat + 0.1)
+    spec = ScoreSpec.of(Weights(), 2_000.0)
+    cases = [
+        (dt.datetime(2026, 10, 1, 10, 0), False, {"literal", "always"}),  # National Day
+        (dt.datetime(2026, 10, 10, 10, 0), False, {"office", "always"}),  # 调休 Saturday
+        (dt.datetime(2026, 12, 5, 1, 30), False, {"night", "always"}),  # Saturday 01:30
+        (dt.datetime(2026, 12, 5, 1, 30), True, {"night", "always", "unknown"}),
+        (dt.datetime(2026, 12, 3, 2, 0, tzinfo=dt.UTC), False, {"literal", "office", "always"}),
+    ]
+    for at, unknown, open_names in cases:
+        f = Filters(open_at=at, include_unknown_hours=unknown)
+        want = {ids[name] for name in open_names}
+        assert {c.provider.id for c in store.nearest(lon, lat, f, 10)} == want, at
+        assert {c.provider.id for c in store.best_by_score(lon, lat, f, 10, spec)} == want, at
+        assert {p.id for p in store.within(box, f, 10)} == want, at
+        assert sum(store.tally(f, TallyBy.DISTRICT, box).values()) == len(want), at
+    # One nearest: the nearest open one, not the nearest.
+    night = Filters(open_at=dt.datetime(2026, 12, 5, 1, 30))
+    assert store.nearest(lon, lat, night, 1)[0].provider.id == ids["night"]

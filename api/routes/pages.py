@@ -11,15 +11,17 @@ from __future__ import annotations
 import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Annotated, Literal
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import HTMLResponse
 from fastapi.staticfiles import StaticFiles
 
-from api.dependencies import EmbedOriginsDep, SettingsDep
+from api.dependencies import EmbedOriginsDep, GradeBookDep, ProviderDep, SettingsDep
 from geo.crs import CRS, to_wgs84
+from jzmap.presentation.presenters import PublicPhones, PublicView, provider_out
 from jzmap.settings import MapSettings, Settings
 from jzmap.wiring import district_point, districts_layer
 from maps.docs import CONTENT_SECURITY_POLICY as DOCS_CSP
@@ -27,8 +29,10 @@ from maps.docs import REDOC_CONTENT_SECURITY_POLICY, render_docs_page, render_re
 from maps.embed import render_embed_page, render_not_allowed_page
 from maps.i18n import Lang
 from maps.page import DEFAULT_CENTER, DEFAULT_ZOOM, STATIC_DIR, PageKind, PageOptions, render_page
+from maps.provider_page import GradePoint, render_provider_page
 from providers.embedding import normalize_origin
 from providers.errors import InvalidParameterError
+from providers.evaluations import Subject
 from providers.model import Category, Grade, Kind
 from providers.viewport import ZOOM_BOUNDS
 
@@ -99,6 +103,13 @@ class PageQuery:
         str | None,
         Query(max_length=50, description="start at a district: its name (天河区) or code (440106)"),
     ] = None
+    open_now: Annotated[bool, Query(description="open the page with the open-now toggle on")] = (
+        False
+    )
+    open_at: Annotated[
+        datetime | None,
+        Query(description="the time the open-now toggle asks about (ISO 8601); default now"),
+    ] = None
 
 
 PageQueryDep = Annotated[PageQuery, Depends()]
@@ -135,6 +146,8 @@ def _options(
         provider_kind=q.kind,
         large_text=q.large_text,
         certified_only=q.certified_only,
+        open_now=q.open_now,
+        open_at=None if q.open_at is None else q.open_at.isoformat(),
         coverage=coverage,
         embed_origins=embed_origins,
         query=dict(request.query_params),
@@ -277,6 +290,55 @@ def redoc_page(request: Request) -> HTMLResponse:
         body,
         headers={
             "Content-Security-Policy": REDOC_CONTENT_SECURITY_POLICY,
+            "Cache-Control": "no-cache",
+        },
+    )
+
+
+@router.get("/p/{provider_id}", response_class=HTMLResponse)
+def provider_page(
+    request: Request,
+    provider: ProviderDep,
+    gradebook: GradeBookDep,
+    settings: SettingsDep,
+    lang: Lang = Lang.ZH,
+) -> HTMLResponse:
+    """One provider's page to share: phone first, navigate, hours and open now, grade and
+    its history; every fact in the HTML itself (no script), ``og:`` tags for previews."""
+    nonce = secrets.token_urlsafe(16)
+    view = PublicView(PublicPhones(settings.map.public_phones))
+    out = provider_out(provider, settings.map.tiles_crs, view)
+    history: list[GradePoint] = []
+    if provider.kind is Kind.COMPANY:
+        subject = Subject.company(provider.id)
+        current = gradebook.current(subject)
+        if current is not None and isinstance(current.baseline.grade, Grade):
+            history.append(GradePoint(current.baseline.since, current.baseline.grade))
+        history += [
+            GradePoint(change.at, change.grade_after)
+            for change in gradebook.history(subject)
+            if isinstance(change.grade_after, Grade)
+        ]
+        history.sort(key=lambda point: point.at)
+    base = settings.server.public_base_url or ""
+    page_url = f"{base}/p/{quote(provider.id)}"
+    body = render_provider_page(out, history, lang, page_url=page_url, nonce=nonce)
+    policy = "; ".join(
+        [
+            "default-src 'none'",
+            f"style-src 'nonce-{nonce}'",
+            "img-src 'self' data:",
+            "base-uri 'none'",
+            "form-action 'none'",
+            "frame-ancestors 'none'",
+        ]
+    )
+    return HTMLResponse(
+        body,
+        headers={
+            "Content-Security-Policy": policy,
+            "Referrer-Policy": "strict-origin-when-cross-origin",
+            "X-Content-Type-Options": "nosniff",
             "Cache-Control": "no-cache",
         },
     )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Annotated, Any
 
 from anyio import to_thread
@@ -21,8 +22,16 @@ from api.dependencies import (
 )
 from api.params import ALLOWED, Format
 from geo.crs import CRS, from_wgs84, to_wgs84
-from jzmap.presentation.presenters import geojson_feature, match_outs, provider_out, query_out
+from jzmap.presentation.presenters import (
+    PublicPhones,
+    PublicView,
+    geojson_feature,
+    match_outs,
+    provider_out,
+    query_out,
+)
 from jzmap.presentation.schemas import ErrorOut, NearestGeoJSONOut, NearestOut, ProviderOut
+from jzmap.settings import Settings
 from providers.errors import OutsideServedAreaError, ParameterProblem
 from providers.ranking import LIMIT_BOUNDS, RADIUS_BOUNDS_M, NearestQuery, Sort, find_nearest
 from providers.scoring import (
@@ -124,10 +133,18 @@ async def nearest(
         weights=Weights(q.w_distance, q.w_grade, q.w_certified),
         half_distance_m=q.half_distance_m,
     )
-    return await to_thread.run_sync(_answer, store, query, q, limiter=searches)
+    view = _view(settings, query.filters.open_at)
+    return await to_thread.run_sync(_answer, store, query, q, view, limiter=searches)
 
 
-def _answer(store: ProviderStore, query: NearestQuery, q: NearestParams) -> Response:
+def _view(settings: Settings, at: datetime | None) -> PublicView:
+    phones = PublicPhones(settings.map.public_phones)
+    return PublicView(phones) if at is None else PublicView(phones, at)
+
+
+def _answer(
+    store: ProviderStore, query: NearestQuery, q: NearestParams, view: PublicView
+) -> Response:
     """Search ``store`` and render the answer (blocking: runs on a worker thread)."""
     matches = find_nearest(store, query)
     answer_crs = q.out_crs or q.crs
@@ -137,7 +154,7 @@ def _answer(store: ProviderStore, query: NearestQuery, q: NearestParams) -> Resp
         lon, lat = (float(v) for v in from_wgs84(query.lon, query.lat, answer_crs))
     body = NearestOut(
         query=query_out(query, lon, lat, answer_crs),
-        results=match_outs(matches, answer_crs),
+        results=match_outs(matches, answer_crs, view),
     )
     if q.f is Format.GEOJSON:
         collection = NearestGeoJSONOut(
@@ -156,8 +173,8 @@ def _answer(store: ProviderStore, query: NearestQuery, q: NearestParams) -> Resp
     responses={404: {"model": ErrorOut}, 503: {"model": ErrorOut}},
     summary="One provider by id",
 )
-def get_provider(provider: ProviderDep, crs: CRS = CRS.WGS84) -> ProviderOut:
-    return provider_out(provider, crs)
+def get_provider(provider: ProviderDep, settings: SettingsDep, crs: CRS = CRS.WGS84) -> ProviderOut:
+    return provider_out(provider, crs, _view(settings, None))
 
 
 def _outside(

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import functools
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
@@ -13,6 +15,7 @@ import numpy.typing as npt
 from pydantic import TypeAdapter
 
 from geo.crs import CRS, from_wgs84
+from jzmap.presentation.links import navigate_links_for, tel_uri
 from jzmap.presentation.schemas import (
     FeatureOut,
     LayerOut,
@@ -21,6 +24,7 @@ from jzmap.presentation.schemas import (
     ProviderOut,
     WeightsOut,
 )
+from providers.hours import CITY_TZ, calendar_years, open_state, schedule_of
 from providers.model import Precision, Provider, mask_phone
 from providers.ranking import Match, NearestQuery
 from providers.viewport import Layer, LayerMode
@@ -34,6 +38,45 @@ SYNTHETIC_DATASETS = frozenset({"demo-synthetic"})
 _masked_phone = functools.lru_cache(maxsize=65_536)(mask_phone)
 
 
+class PublicPhones(StrEnum):
+    """How a company's or station's registered business phone is shown
+    (``JZMAP_PUBLIC_PHONES``): in full with a ``tel:`` link, or masked where a city's
+    rules require. Practitioners' phones are never shown either way."""
+
+    FULL = "full"
+    MASKED = "masked"
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(CITY_TZ).replace(tzinfo=None, second=0, microsecond=0)
+
+
+@dataclass(frozen=True, slots=True)
+class PublicView:
+    """What a public answer shows beyond the provider itself: the phone policy, and the
+    local time (Asia/Shanghai, naive) opening hours are judged at (now when not given)."""
+
+    phones: PublicPhones = PublicPhones.FULL
+    at: dt.datetime = field(default_factory=_now)
+
+
+def phone_fields(phone: str, phones: PublicPhones) -> dict[str, str | None]:
+    """``phone`` and ``tel`` of a public answer under the phone policy."""
+    if phones is PublicPhones.MASKED:
+        return {"phone": _masked_phone(phone), "tel": None}
+    return {"phone": phone, "tel": tel_uri(phone)}
+
+
+def hours_fields(text: str, at: dt.datetime) -> dict[str, Any]:
+    """The opening hours' state at ``at`` and that day's intervals."""
+    schedule = schedule_of(text)
+    return {
+        "state": open_state(text, at).value,
+        "today": None if schedule is None else schedule.today_text(at),
+        "at": at,
+    }
+
+
 def _coordinates(providers: Sequence[Provider], crs: CRS) -> list[tuple[float, float]]:
     """(lon, lat) of each provider in ``crs``, converted in one vectorised call."""
     lon = np.fromiter((p.lon for p in providers), np.float64, len(providers))
@@ -43,7 +86,14 @@ def _coordinates(providers: Sequence[Provider], crs: CRS) -> list[tuple[float, f
     return list(zip(lon.tolist(), lat.tolist(), strict=True))
 
 
-def _fields(p: Provider, lon: float, lat: float, crs: CRS) -> dict[str, Any]:
+def _fields(  # noqa: PLR0917 -- the row's parts, each named at the one call site
+    p: Provider,
+    lon: float,
+    lat: float,
+    crs: CRS,
+    view: PublicView,
+    navigate: dict[str, dict[str, str]],
+) -> dict[str, Any]:
     return {
         "id": p.id,
         "name": p.name,
@@ -57,8 +107,10 @@ def _fields(p: Provider, lon: float, lat: float, crs: CRS) -> dict[str, Any]:
         "district": p.district,
         "street": p.street,
         "community": p.community,
-        "phone": _masked_phone(p.phone),
+        **phone_fields(p.phone, view.phones),
         "opening_hours": p.opening_hours,
+        "hours": hours_fields(p.opening_hours, view.at),
+        "navigate": navigate,
         "practitioners": p.practitioners,
         "certified_practitioners": p.certified_practitioners,
         "geocode_precision": p.geocode_precision,
@@ -67,23 +119,29 @@ def _fields(p: Provider, lon: float, lat: float, crs: CRS) -> dict[str, Any]:
     }
 
 
-def provider_out(p: Provider, crs: CRS) -> ProviderOut:
+def provider_out(p: Provider, crs: CRS, view: PublicView | None = None) -> ProviderOut:
     (lon, lat) = _coordinates([p], crs)[0]
-    return ProviderOut(**_fields(p, lon, lat, crs))
+    view = view or PublicView()
+    return ProviderOut(**_fields(p, lon, lat, crs, view, navigate_links_for([p])[0]))
 
 
-def match_outs(matches: Sequence[Match], crs: CRS) -> list[MatchOut]:
+def match_outs(
+    matches: Sequence[Match], crs: CRS, view: PublicView | None = None
+) -> list[MatchOut]:
     """The ranked results, ``rank`` from 1, coordinates in ``crs``.
 
     Validated as one list in one pass (pydantic's core, in Rust): building forty small
     models one by one cost a fifth of a ``sort=distance`` request, and building them
     unvalidated (``model_construct``, pure Python) cost more still (measured).
     """
-    coordinates = _coordinates([m.provider for m in matches], crs)
+    providers = [m.provider for m in matches]
+    coordinates = _coordinates(providers, crs)
+    navigate = navigate_links_for(providers)
+    view = view or PublicView()
     return _MATCHES.validate_python(
         [
             {
-                **_fields(m.provider, lon, lat, crs),
+                **_fields(m.provider, lon, lat, crs, view, links),
                 "rank": rank,
                 "distance_m": round(m.distance_m, 2),
                 "score": round(m.score, 6),
@@ -96,7 +154,9 @@ def match_outs(matches: Sequence[Match], crs: CRS) -> list[MatchOut]:
                     for name, part in m.score_parts.items()
                 },
             }
-            for rank, (m, (lon, lat)) in enumerate(zip(matches, coordinates, strict=True), start=1)
+            for rank, (m, (lon, lat), links) in enumerate(
+                zip(matches, coordinates, navigate, strict=True), start=1
+            )
         ]
     )
 
@@ -124,7 +184,21 @@ def query_out(q: NearestQuery, lon: float, lat: float, crs: CRS) -> NearestQuery
             certified=round(weights.certified, 6),
         ),
         half_distance_m=q.half_distance_m,
+        open_at=q.filters.open_at,
+        include_unknown_hours=q.filters.include_unknown_hours,
+        holiday_calendar=holiday_calendar_out(q.filters.open_at),
     )
+
+
+def holiday_calendar_out(at: dt.datetime | None) -> dict[str, Any]:
+    """Which years the public-holiday calendar knows, and whether it knows ``at``'s."""
+    first, last = calendar_years()
+    return {
+        "source": "chinese-calendar",
+        "first_year": first,
+        "last_year": last,
+        "knows_date": None if at is None else first <= at.year <= last,
+    }
 
 
 def geojson_feature(m: MatchOut) -> FeatureOut:
@@ -220,12 +294,16 @@ def layer_out(layer: Layer, crs: CRS, district_points: dict[str, tuple[float, fl
     )
 
 
-def public_properties(p: Provider) -> dict[str, Any]:
+def public_properties(p: Provider, phones: PublicPhones = PublicPhones.FULL) -> dict[str, Any]:
     """The public fields of ``p`` as plain JSON values, without its point: what OGC API
     Features items and the open-data files carry, by the same rule as :class:`ProviderOut`
-    (one rule for every output, so a field made public or private changes them all)."""
-    fields = _fields(p, p.lon, p.lat, CRS.WGS84)
-    for key in ("lat", "lon", "crs"):
+    (one rule for every output, so a field made public or private changes them all).
+
+    Files and feature pages outlive the moment they are read, so they carry the opening
+    hours' text but not the open/closed state at one time, nor navigate links (a client
+    builds them from the point)."""
+    fields = _fields(p, p.lon, p.lat, CRS.WGS84, PublicView(phones), {})
+    for key in ("lat", "lon", "crs", "hours", "navigate"):
         del fields[key]
     fields["categories"] = [str(c) for c in fields["categories"]]
     return {

@@ -48,8 +48,36 @@ class ScorePartOut(BaseModel):
     points: float = Field(description="weight x value; the parts' points sum to the score")
 
 
+class AppLinksOut(BaseModel):
+    web: str = Field(description="the app's web page (opens the app when installed)")
+    app: str = Field(description="the app's own URI scheme")
+
+
+class NavigateOut(BaseModel):
+    """Hand-offs to the navigation apps, each in the datum it expects."""
+
+    amap: AppLinksOut = Field(description="AMap (高德), GCJ-02")
+    baidu: AppLinksOut = Field(description="Baidu (百度), BD-09 (coord_type=bd09ll)")
+    tencent: AppLinksOut = Field(description="Tencent (腾讯), GCJ-02 (coord_type=2)")
+
+
+class HoursOut(BaseModel):
+    """The opening hours as understood, at the time asked about (``at``)."""
+
+    state: Literal["open", "closed", "unknown"] = Field(
+        description="unknown: no hours, hours not understood, or a date the public-holiday "
+        "calendar does not know"
+    )
+    today: str | None = Field(
+        description="that day's intervals (09:00–18:00, 19:00–次日02:00); empty: closed "
+        "all day; null: unknown"
+    )
+    at: datetime = Field(description="the local time (Asia/Shanghai) the state is for")
+
+
 class ProviderOut(BaseModel):
-    """What the public may see of a provider (phone masked, no private extras)."""
+    """What the public may see of a provider (no private extras; the business phone in
+    full unless the operator masks it, ``JZMAP_PUBLIC_PHONES``)."""
 
     id: str
     name: str
@@ -63,8 +91,16 @@ class ProviderOut(BaseModel):
     district: str
     street: str
     community: str
-    phone: str = Field(description="masked: middle digits hidden")
-    opening_hours: str
+    phone: str = Field(
+        description="the registered business phone, in full; middle digits hidden when the "
+        "operator sets JZMAP_PUBLIC_PHONES=masked"
+    )
+    tel: str | None = Field(
+        None, description="tel: link to call the phone; null when masked or none"
+    )
+    opening_hours: str = Field(description="the hours as the registry wrote them")
+    hours: HoursOut | None = None
+    navigate: NavigateOut | None = None
     practitioners: int
     certified_practitioners: int = Field(description="holders of the 安心服务证")
     geocode_precision: Precision
@@ -102,6 +138,23 @@ class NearestQueryOut(BaseModel):
     weights: WeightsOut
     half_distance_m: float
     distance_model: Literal["geodesic on the WGS-84 ellipsoid"] = "geodesic on the WGS-84 ellipsoid"
+    open_at: datetime | None = Field(
+        None, description="open_now or open_at as understood: Asia/Shanghai local time"
+    )
+    include_unknown_hours: bool = False
+    holiday_calendar: HolidayCalendarOut | None = None
+
+
+class HolidayCalendarOut(BaseModel):
+    """The official public-holiday calendar opening hours are read with."""
+
+    source: str
+    first_year: int
+    last_year: int
+    knows_date: bool | None = Field(
+        description="whether it knows open_at's year (false: providers whose hours follow "
+        "the holidays count as unknown then); null without open_at"
+    )
 
 
 class NearestOut(BaseModel):

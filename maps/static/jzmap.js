@@ -48,6 +48,12 @@
     });
     var certified = byId("jz-certified_only");
     if (certified && certified.checked) out.certified_only = "true";
+    var openNow = byId("jz-open_now");
+    if (openNow && openNow.checked) {
+      // A page opened with open_at asks about that time; else the server's "now".
+      if (cfg.openAt) out.open_at = cfg.openAt;
+      else out.open_now = "true";
+    }
     return out;
   }
 
@@ -368,12 +374,36 @@
 
   /* ---- provider details ------------------------------------------------------------ */
 
+  /* "营业中 · 今天 09:00–18:00": the API judged the hours (holidays, 调休 included). */
+  function hoursLine(p) {
+    var h = p.hours;
+    if (!h || h.state === "unknown") return T.open_state_unknown + (p.opening_hours ? " · " + p.opening_hours : "");
+    var today = h.today ? T.today + " " + h.today : T.closed_today;
+    return T["open_state_" + h.state] + " · " + today;
+  }
+
+  /* Call and navigate: links the API built (tel: and each app's datum). */
+  function actionsNode(p) {
+    var links = [el("a", { class: "jz-details", href: "/p/" + encodeURIComponent(p.id) + "?lang=" + cfg.lang, text: T.details })];
+    if (p.tel) links.push(el("a", { class: "jz-call", href: p.tel, text: T.call + " " + p.phone }));
+    if (p.navigate) {
+      ["amap", "baidu", "tencent"].forEach(function (app) {
+        links.push(el("a", {
+          class: "jz-nav jz-nav-" + app, href: p.navigate[app].web, target: "_blank",
+          rel: "noopener noreferrer", "data-app-href": p.navigate[app].app,
+          text: T.navigate + "·" + T["nav_" + app],
+        }));
+      });
+    }
+    return el("div", { class: "jz-actions" }, links);
+  }
+
   function detailsNode(p, distance) {
     var rows = [
       [T.grade, p.kind === "station" ? T.ungraded : p.credit_grade],
       [T.address, p.address],
       [T.phone, p.phone],
-      [T.hours, p.opening_hours],
+      [T.hours, hoursLine(p)],
       [T.practitioners, String(p.practitioners)],
       [T.certified, String(p.certified_practitioners)],
     ];
@@ -391,6 +421,7 @@
       dl,
       el("div", { class: p.approximate ? "jz-approx-note" : "", text: precision }),
       p.synthetic ? el("div", { text: T.synthetic }) : null,
+      actionsNode(p),
     ]);
   }
 
@@ -478,11 +509,11 @@
         el("span", { class: "jz-name", text: r.name }),
         el("span", { class: "jz-line", text: T.distance + " " + metres(r.distance_m) + " · " + grade + " · " + L_.kind[r.kind] }),
         el("span", { class: "jz-line", text: scoreLine(r) }),
-        el("span", { class: "jz-line", text: T.phone + " " + (r.phone || "—") + (r.opening_hours ? " · " + T.hours + " " + r.opening_hours : "") }),
+        el("span", { class: "jz-line jz-hours", text: hoursLine(r) }),
         r.approximate ? el("span", { class: "jz-line jz-approx-note", text: L_.precision[r.geocode_precision] }) : null,
       ]);
       button.addEventListener("click", function () { select(r, rank); });
-      list.appendChild(el("li", {}, [button]));
+      list.appendChild(el("li", {}, [button, actionsNode(r)]));
     });
     var bounds = resultLayer.getLayers().map(function (m) { return m.getLatLng(); });
     if (bounds.length > 1) map.fitBounds(L.latLngBounds(bounds).pad(0.2), { maxZoom: Math.max(map.getZoom(), 14) });

@@ -32,6 +32,7 @@ from providers.history import (
     ImportRecord,
     TooManyDeactivationsError,
 )
+from providers.hours import HoursIndex
 from providers.model import Category, Kind, Precision, Provider
 from providers.score_index import ScoreIndex
 from providers.scoring import ScoreSpec
@@ -150,6 +151,7 @@ class _Snapshot:
     index_all: GeodesicKNN
     index_by_category: dict[Category, GeodesicKNN]
     scores: ScoreIndex
+    hours: HoursIndex
 
 
 class EmbeddedStore:
@@ -343,7 +345,9 @@ class EmbeddedStore:
         self, lon: float, lat: float, filters: Filters, k: int, spec: ScoreSpec
     ) -> list[Candidate]:
         snap = self._current_snapshot()
-        positions, distances = snap.scores.best(lon, lat, filters, k, spec)
+        positions, distances = snap.scores.best(
+            lon, lat, filters, k, spec, allowed=_open_mask(snap, filters)
+        )
         return [
             Candidate(provider=snap.providers[i], distance_m=d)
             for i, d in zip(positions.tolist(), distances.tolist(), strict=True)
@@ -480,6 +484,7 @@ class EmbeddedStore:
             index_all=GeodesicKNN(lon, lat),
             index_by_category=by_category,
             scores=scores,
+            hours=HoursIndex([p.opening_hours for p in providers]),
         )
 
 
@@ -597,10 +602,24 @@ def _mask(snap: _Snapshot, f: Filters, bbox: BBox | None) -> npt.NDArray[np.bool
     return mask
 
 
+def _open_mask(snap: _Snapshot, f: Filters) -> npt.NDArray[np.bool_] | None:
+    """By position, who passes the open-at filter; ``None`` when there is none."""
+    if f.open_at is None:
+        return None
+    return snap.hours.mask(f.open_at, include_unknown=f.include_unknown_hours)
+
+
 def _acceptor(snap: _Snapshot, f: Filters) -> Acceptor | None:
     """The hard filters (but category and radius, which the index applies) as a mask."""
-    if f.kind is None and f.min_grade is None and not f.certified_only and f.include_approximate:
+    if (
+        f.kind is None
+        and f.min_grade is None
+        and not f.certified_only
+        and f.include_approximate
+        and f.open_at is None
+    ):
         return None
+    open_mask = _open_mask(snap, f)
     want_company = None if f.kind is None else f.kind is Kind.COMPANY
     min_rank = None if f.min_grade is None else f.min_grade.rank
 
@@ -615,6 +634,8 @@ def _acceptor(snap: _Snapshot, f: Filters) -> Acceptor | None:
             ok &= snap.has_certified[pos]
         if not f.include_approximate:
             ok &= ~snap.approximate[pos]
+        if open_mask is not None:
+            ok &= open_mask[pos]
         return ok
 
     return accept

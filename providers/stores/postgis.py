@@ -34,6 +34,7 @@ from sqlalchemy.engine import Engine
 
 from geo.geodesy import degree_box, geodesic_lower_bound_m
 from providers.history import Change, ImportEntry, ImportOutcome, ImportRecord
+from providers.hours import HoursIndex
 from providers.model import Category, Kind, Provider
 from providers.score_index import ScoreIndex
 from providers.scoring import ScoreSpec
@@ -83,6 +84,7 @@ class _Shape(NamedTuple):
     min_grade: bool
     certified_only: bool
     include_approximate: bool
+    open_at: bool = False
 
     @classmethod
     def of(cls, f: Filters) -> _Shape:
@@ -93,6 +95,7 @@ class _Shape(NamedTuple):
             f.min_grade is not None,
             f.certified_only,
             f.include_approximate,
+            f.open_at is not None,
         )
 
 
@@ -111,6 +114,9 @@ def _filter_clauses(shape: _Shape) -> list[str]:
         clauses.append("certified_practitioners > 0")
     if not shape.include_approximate:
         clauses.append("geocode_precision <> 'district'")
+    if shape.open_at:
+        # The texts open at the time, decided in Python (holidays, 调休): few distinct ones.
+        clauses.append("opening_hours = ANY(%(open_hours)s::text[])")
     return clauses
 
 
@@ -198,7 +204,8 @@ _SCORE_COLUMNS_SQL = f"""
                CASE WHEN kind = 'company' THEN grade_rank ELSE 0 END AS grade_class,
                practitioners, certified_practitioners,
                geocode_precision = 'district' AS approximate,
-               {", ".join(f"categories @> ARRAY['{c.value}']" for c in Category)}
+               {", ".join(f"categories @> ARRAY['{c.value}']" for c in Category)},
+               opening_hours
         FROM providers WHERE active
     ) p ON true
     WHERE m.key = 'data_version'
@@ -294,7 +301,7 @@ class PostgisStore:
         if k <= 0:
             return []
         shape = _Shape.of(filters)
-        params: dict[str, Any] = {"lon": lon, "lat": lat, **_filter_params(filters)}
+        params: dict[str, Any] = {"lon": lon, "lat": lat, **self._params(filters)}
         if filters.radius_m is not None:
             box = degree_box(lon, lat, filters.radius_m)
             params.update(zip(("r_west", "r_south", "r_east", "r_north"), box, strict=True))
@@ -346,7 +353,14 @@ class PostgisStore:
         on = self._db.route()
         for _ in range(_SCORE_ATTEMPTS):
             snapshot = self._score_snapshot(stale)
-            positions, distances = snapshot.index.best(lon, lat, filters, k, spec)
+            allowed = (
+                None
+                if filters.open_at is None
+                else snapshot.hours.mask(
+                    filters.open_at, include_unknown=filters.include_unknown_hours
+                )
+            )
+            positions, distances = snapshot.index.best(lon, lat, filters, k, spec, allowed=allowed)
             ids = [snapshot.ids[i] for i in positions.tolist()]
             rows = self._winners(ids, on)
             version = int(rows[0][0]) if rows else None
@@ -363,6 +377,19 @@ class PostgisStore:
 
     def warm(self) -> None:
         self._score_snapshot(None)
+
+    def _params(self, f: Filters) -> dict[str, Any]:
+        """A filter's bound parameters; for an open-at filter, the opening-hours texts open
+        then, from the hours of the score snapshot at the store's current data version."""
+        params = _filter_params(f)
+        if f.open_at is not None:
+            snapshot = self._score_snapshot(None)
+            if snapshot.data_version != self.data_version():
+                snapshot = self._score_snapshot(snapshot.data_version)
+            params["open_hours"] = snapshot.hours.open_texts(
+                f.open_at, include_unknown=f.include_unknown_hours
+            )
+        return params
 
     def _winners(self, ids: list[str], on: Replica | None) -> list[Any]:
         """The data version, then each of ``ids``' rows (content, row version), read on
@@ -416,7 +443,7 @@ class PostgisStore:
             return []
         shape = _Shape.of(replace(filters, radius_m=None))
         sql = _within_sql(shape, bbox is not None, after is not None)
-        params: dict[str, Any] = {**_filter_params(filters), "limit": limit, "after": after}
+        params: dict[str, Any] = {**self._params(filters), "limit": limit, "after": after}
         if bbox is not None:
             params.update(_box(bbox))
         rows = self._read(lambda conn: conn.execute(sql, params, binary=True).fetchall())
@@ -424,7 +451,7 @@ class PostgisStore:
 
     def tally(self, filters: Filters, by: TallyBy, bbox: BBox | None = None) -> dict[str, int]:
         sql = _tally_sql(_Shape.of(replace(filters, radius_m=None)), by, bbox is not None)
-        params = {**_filter_params(filters), **({} if bbox is None else _box(bbox))}
+        params = {**self._params(filters), **({} if bbox is None else _box(bbox))}
         rows = self._read(lambda conn: conn.execute(sql, params).fetchall())
         if by is TallyBy.DISTRICT:
             return {str(key): int(n) for key, n in rows}
@@ -474,6 +501,7 @@ class _ScoreSnapshot:
     data_version: int
     ids: list[str]
     index: ScoreIndex
+    hours: HoursIndex
 
 
 def _score_snapshot(rows: list[Any]) -> _ScoreSnapshot:
@@ -490,6 +518,7 @@ def _score_snapshot(rows: list[Any]) -> _ScoreSnapshot:
     return _ScoreSnapshot(
         data_version=version,
         ids=ids,
+        hours=HoursIndex([row[first_category + len(Category)] for row in rows]),
         index=ScoreIndex(
             ids=ids,
             lon=column(2, np.float64),

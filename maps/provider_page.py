@@ -1,0 +1,218 @@
+"""The provider page ``/p/{id}``: one provider, phone first, readable with scripts off.
+
+Everything a resident needs is in the HTML the server sends (no script at all): name,
+kind, categories, grade with its history (a small SVG step chart), the 安心服务证 share,
+hours and whether open now, the phone as a ``tel:`` link, the three navigate links,
+address and how precise the location is. ``og:`` meta tags give chat apps a preview.
+The values come from the public presenters (:mod:`jzmap.presentation`), so the page shows
+exactly what the API shows.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import html
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from jzmap.presentation.schemas import ProviderOut
+from maps.i18n import Lang, category_label, kind_label, precision_label, text
+from providers.model import Grade
+
+_PAGE_TEXT = {
+    Lang.ZH: {
+        "grade": "信用等级",
+        "ungraded": "服务站不评信用等级",
+        "history": "等级变化",
+        "no_history": "暂无变化记录",
+        "certified_share": "安心服务证持证率",
+        "of": "{certified} / {total} 人持证",
+        "hours": "服务时间",
+        "phone": "电话",
+        "no_phone": "未登记电话",
+        "address": "地址",
+        "location": "位置",
+        "map": "在地图上查看",
+        "legend": "5A 最高 … A 最低",
+        "other_lang": "English",
+    },
+    Lang.EN: {
+        "grade": "Credit grade",
+        "ungraded": "Service stations are not graded",
+        "history": "Grade changes",
+        "no_history": "No change recorded yet",
+        "certified_share": "安心服务证 holders",
+        "of": "{certified} of {total} practitioners",
+        "hours": "Hours",
+        "phone": "Phone",
+        "no_phone": "No phone registered",
+        "address": "Address",
+        "location": "Location",
+        "map": "See on the map",
+        "legend": "5A highest … A lowest",
+        "other_lang": "中文",
+    },
+}
+_GRADE_Y = {Grade.A5: 5, Grade.A4: 4, Grade.A3: 3, Grade.A2: 2, Grade.A1: 1}
+
+# The page's own style, sent with a nonce: large, phone-first, no external resource.
+_STYLE = """
+body{font-family:system-ui,"PingFang SC","Microsoft YaHei","Noto Sans CJK SC",sans-serif;
+margin:0 auto;max-width:40rem;padding:0.75rem 1rem 2rem;font-size:18px;line-height:1.5;
+color:#1d232a}
+h1{font-size:1.4rem;margin:0.25rem 0}
+.jz-sub{color:#46505a;margin:0 0 0.75rem}
+a.jz-call{display:flex;align-items:center;justify-content:center;min-height:3.25rem;
+background:#1b7f3b;color:#fff;font-weight:700;font-size:1.2rem;border-radius:0.5rem;
+text-decoration:none;margin:0.5rem 0}
+.jz-nav{display:flex;flex-wrap:wrap;gap:0.5rem;margin:0.5rem 0}
+.jz-nav a{display:inline-flex;align-items:center;min-height:3rem;padding:0 0.8rem;
+border:1px solid #1f5f99;border-radius:0.5rem;color:#1f5f99;text-decoration:none}
+dl{margin:0.75rem 0}dt{font-weight:600;color:#46505a;font-size:0.9rem;margin-top:0.5rem}
+dd{margin:0}.jz-open{color:#1b7f3b;font-weight:700}.jz-closed{color:#8a3b00;font-weight:700}
+svg{max-width:100%;height:auto}footer{margin-top:1.5rem;font-size:0.9rem}
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class GradePoint:
+    """One step of a company's grade history: from ``at`` on, ``grade``."""
+
+    at: dt.datetime
+    grade: Grade
+
+
+def grade_chart_svg(points: Sequence[GradePoint], lang: Lang) -> str:
+    """A small step chart of the grade over time (5A at the top), as inline SVG.
+
+    Examples
+    --------
+    >>> svg = grade_chart_svg([GradePoint(dt.datetime(2026, 1, 1), Grade.A3),
+    ...                        GradePoint(dt.datetime(2026, 6, 1), Grade.A4)], Lang.ZH)
+    >>> svg.count("<circle"), "3A" in svg and "4A" in svg
+    (2, True)
+    """
+    if not points:
+        return ""
+    width, height, left, top, step = 320, 130, 34, 10, 22
+    first, last = points[0].at.timestamp(), points[-1].at.timestamp()
+    span = max(last - first, 1.0)
+
+    def x(at: dt.datetime) -> float:
+        if len(points) == 1:
+            return left + 10
+        return left + 10 + (width - left - 20) * (at.timestamp() - first) / span
+
+    def y(grade: Grade) -> float:
+        return top + (5 - _GRADE_Y[grade]) * step
+
+    labels = "".join(
+        f'<text x="2" y="{y(g) + 4:.0f}" font-size="11">{g.value}</text>' for g in Grade
+    )
+    path = [f"M{x(points[0].at):.1f},{y(points[0].grade):.1f}"]
+    for p in points[1:]:
+        path.append(f"H{x(p.at):.1f} V{y(p.grade):.1f}")
+    path.append(f"H{width - 10}")
+    dots = "".join(
+        f'<circle cx="{x(p.at):.1f}" cy="{y(p.grade):.1f}" r="4" fill="#1f5f99">'
+        f"<title>{p.at.date().isoformat()} {p.grade.value}</title></circle>"
+        for p in points
+    )
+    title = _PAGE_TEXT[lang]["history"]
+    return (
+        f'<svg role="img" aria-label="{html.escape(title)}" viewBox="0 0 {width} {height}" '
+        f'width="{width}" height="{height}" xmlns="http://www.w3.org/2000/svg">'
+        f"{labels}"
+        f'<path d="{" ".join(path)}" fill="none" stroke="#1f5f99" stroke-width="2"/>'
+        f"{dots}</svg>"
+    )
+
+
+def _hours_html(p: ProviderOut, lang: Lang) -> str:
+    t = text(lang)
+    state = p.hours.state if p.hours else "unknown"
+    css = {"open": "jz-open", "closed": "jz-closed"}.get(state, "")
+    today = ""
+    if p.hours is not None and p.hours.today is not None:
+        today = f" · {t['today']} {p.hours.today}" if p.hours.today else f" · {t['closed_today']}"
+    return (
+        f'<span class="{css}">{html.escape(t["open_state_" + state])}</span>'
+        f"{html.escape(today)}<br>{html.escape(p.opening_hours)}"
+    )
+
+
+def render_provider_page(
+    p: ProviderOut, history: Sequence[GradePoint], lang: Lang, *, page_url: str, nonce: str
+) -> str:
+    """The page's HTML (``page_url``: this page's own address, for ``og:url``; ``nonce``:
+    the Content-Security-Policy's, for the one inline style sheet)."""
+    t, pt = text(lang), _PAGE_TEXT[lang]
+    e = html.escape
+    categories = "、".join(category_label(c, lang) for c in p.categories)
+    kind = kind_label(p.kind, lang)
+    grade = p.credit_grade.value if p.credit_grade is not None else None
+    summary = f"{kind} · {categories}" + (f" · {t['grade']} {grade}" if grade else "")
+    call = (
+        f'<a class="jz-call" href="{e(p.tel)}">{e(t["call"])} {e(p.phone)}</a>'
+        if p.tel
+        else f"<p>{e(t['phone'])}: {e(p.phone or pt['no_phone'])}</p>"
+    )
+    nav = ""
+    if p.navigate is not None:
+        links = [
+            (t["nav_amap"], p.navigate.amap.web),
+            (t["nav_baidu"], p.navigate.baidu.web),
+            (t["nav_tencent"], p.navigate.tencent.web),
+        ]
+        nav = (
+            '<div class="jz-nav">'
+            + "".join(
+                f'<a class="jz-nav-link" href="{e(url)}" rel="noopener noreferrer">'
+                f"{e(t['navigate'])} · {e(name)}</a>"
+                for name, url in links
+            )
+            + "</div>"
+        )
+    share = (
+        f"{round(100 * p.certified_practitioners / p.practitioners)}% · "
+        + pt["of"].format(certified=p.certified_practitioners, total=p.practitioners)
+        if p.practitioners
+        else "—"
+    )
+    if grade is None:
+        grade_html = e(pt["ungraded"])
+    else:
+        chart = grade_chart_svg(history, lang)
+        grade_html = f"<strong>{e(grade)}</strong> ({e(pt['legend'])})" + (
+            f"<br>{chart}" if chart else f"<br>{e(pt['no_history'])}"
+        )
+    other = Lang.EN if lang is Lang.ZH else Lang.ZH
+    rows = [
+        (t["hours"], _hours_html(p, lang)),
+        (pt["grade"], grade_html),
+        (pt["certified_share"], e(share)),
+        (pt["address"], e(p.address or "—")),
+        (pt["location"], e(precision_label(p.geocode_precision, lang))),
+    ]
+    body = "".join(f"<dt>{e(k)}</dt><dd>{v}</dd>" for k, v in rows)
+    description = f"{summary} · {p.address}".strip(" ·")
+    return (
+        f'<!DOCTYPE html><html lang="{"zh-CN" if lang is Lang.ZH else "en"}"><head>'
+        '<meta charset="utf-8"><meta name="viewport" content="width=device-width, '
+        'initial-scale=1">'
+        '<link rel="icon" href="data:,">'
+        f"<title>{e(p.name)}</title>"
+        f'<meta name="description" content="{e(description)}">'
+        f'<meta property="og:type" content="place">'
+        f'<meta property="og:title" content="{e(p.name)}">'
+        f'<meta property="og:description" content="{e(description)}">'
+        f'<meta property="og:url" content="{e(page_url)}">'
+        f'<meta property="og:locale" content="{"zh_CN" if lang is Lang.ZH else "en_US"}">'
+        f'<style nonce="{e(nonce)}">{{STYLE}}</style></head><body>'
+        f'<main data-provider-id="{e(p.id)}"><h1>{e(p.name)}</h1>'
+        f'<p class="jz-sub">{e(summary)}</p>{call}{nav}<dl>{body}</dl></main>'
+        f'<footer><a href="/map?lang={lang.value}&amp;lat={p.lat:.6f}&amp;lon={p.lon:.6f}'
+        f'&amp;crs={p.crs.value}">{e(pt["map"])}</a> · '
+        f'<a href="?lang={other.value}" lang="{other.value}">{e(pt["other_lang"])}</a></footer>'
+        "</body></html>"
+    ).replace("{STYLE}", _STYLE)
