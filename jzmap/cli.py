@@ -505,3 +505,83 @@ def serve(
         proxy_headers=trust_proxy,
         forwarded_allow_ips=trusted,
     )
+
+
+@app.command()
+def backup(
+    out: Annotated[Path, typer.Argument(help="the backup file to write (.tar); never overwritten")],
+) -> None:
+    """Back up the whole store (providers, their history, grade book, registry, schema
+    version) to one file, while the service keeps serving.
+
+    Embedded: a consistent copy of each SQLite file (SQLite's online backup API). PostGIS:
+    a pg_dump archive of the database (custom format), with the client programs of the
+    server's PostgreSQL version (JZMAP_PG_BIN_DIR to choose others).
+    """
+    from providers.store import StoreUnavailableError
+    from providers.stores.backup import BackupError, backup_embedded, backup_postgis, describe
+
+    settings = Settings()
+    started = time.perf_counter()
+    try:
+        if settings.database.url:
+            manifest = backup_postgis(
+                settings.database.url, out, bin_dir=settings.operations.pg_bin_dir
+            )
+        else:
+            manifest = backup_embedded(settings.database.data_dir, out)
+    except (BackupError, StoreUnavailableError) as exc:
+        raise _fail(str(exc)) from None
+    size_mb = out.stat().st_size / 1e6
+    typer.echo(
+        f"backed up the {describe(manifest)} to {out} ({size_mb:,.1f} MB, "
+        f"{time.perf_counter() - started:.1f} s)"
+    )
+
+
+@app.command()
+def restore(
+    backup_file: Annotated[
+        Path, typer.Argument(exists=True, dir_okay=False, readable=True, help="a jzmap backup")
+    ],
+    replace: Annotated[
+        bool,
+        typer.Option("--replace", help="overwrite the data the store holds now (else refused)"),
+    ] = False,
+) -> None:
+    """Restore a backup of `jzmap backup` into the store the settings select, then migrate
+    it to this program's schema (a backup of a newer schema is refused, nothing changed).
+
+    Stop `jzmap serve` first, or expect it to serve the restored data from its next request
+    on. A PostGIS backup restores into PostGIS, an embedded one into the embedded store:
+    each is that store's own exact copy, not a conversion.
+    """
+    from providers.store import StoreUnavailableError
+    from providers.stores.backup import BackupError, describe, restore_embedded, restore_postgis
+
+    settings = Settings()
+    started = time.perf_counter()
+    try:
+        if settings.database.url:
+            manifest = restore_postgis(
+                backup_file,
+                settings.database.url,
+                replace=replace,
+                bin_dir=settings.operations.pg_bin_dir,
+            )
+        else:
+            manifest = restore_embedded(backup_file, settings.database.data_dir, replace=replace)
+        # Opened as the service opens it: an older embedded schema is upgraded here, and a
+        # store that cannot open says why now rather than at the next start.
+        _open_backend(settings).close()
+    except (BackupError, StoreUnavailableError) as exc:
+        raise _fail(str(exc)) from None
+    where = (
+        "PostGIS"
+        if settings.database.url
+        else f"the embedded store at {settings.database.data_dir}"
+    )
+    typer.echo(
+        f"restored the {describe(manifest)} into {where}, migrated to this program's schema "
+        f"({time.perf_counter() - started:.1f} s)"
+    )
