@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import os
+import shutil
+import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -486,25 +489,64 @@ def serve(
     )
     if trust_proxy:
         typer.echo(f"  client addresses from X-Forwarded-For when sent by {trusted}")
-    # The app logs errors (with their request ids) under "jzmap": through uvicorn's handler.
-    log_config = {
-        **LOGGING_CONFIG,
-        "loggers": {
-            **LOGGING_CONFIG["loggers"],
-            "jzmap": {"handlers": ["default"], "level": "INFO", "propagate": False},
-        },
-    }
+    log_config = _log_config(settings.operations.log_format, LOGGING_CONFIG)
+    worker_count = workers or server.workers
+    metrics_dir = _metrics_dir(worker_count)
     uvicorn.run(
         "api.app:create_app",
         factory=True,
         host=host,
         port=port,
-        workers=workers or server.workers,
+        workers=worker_count,
         log_level="info",
         log_config=log_config,
+        # The app writes one line per request itself (logger jzmap.access), without the
+        # client's address or the query string (coordinates) that uvicorn's line carries.
+        access_log=False,
         proxy_headers=trust_proxy,
         forwarded_allow_ips=trusted,
     )
+    if metrics_dir is not None:
+        shutil.rmtree(metrics_dir, ignore_errors=True)
+
+
+def _log_config(log_format: str, base: dict[str, Any]) -> dict[str, Any]:
+    """uvicorn's logging configuration, with the app's loggers (``jzmap``: errors with
+    their request ids, ``jzmap.access``: one line per request) through its handler, and
+    every line one JSON object when ``log_format`` is ``json``."""
+    config: dict[str, Any] = {
+        **base,
+        "loggers": {
+            **base["loggers"],
+            "jzmap": {"handlers": ["default"], "level": "INFO", "propagate": False},
+        },
+    }
+    if log_format == "json":
+        # Named, not imported: the CLI and the API are side by side in the layers.
+        json_formatter = {"()": "api.logs.JsonFormatter"}
+        config["formatters"] = dict.fromkeys(
+            base.get("formatters", {"default": {}}), json_formatter
+        )
+    return config
+
+
+def _metrics_dir(workers: int) -> Path | None:
+    """With several workers, the directory where each writes its metrics (prometheus-client's
+    multiprocess mode, so that any worker's /metrics answers for all): the operator's
+    ``PROMETHEUS_MULTIPROC_DIR``, emptied of the last run's files, else a new temporary
+    one (returned, to be removed afterwards). One worker keeps its metrics in memory."""
+    if workers < 2:
+        return None
+    given = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    if given:
+        for stale in Path(given).glob("*.db"):
+            stale.unlink()
+        return None
+    made = Path(tempfile.mkdtemp(prefix="jzmap-metrics-"))
+    # Set before uvicorn starts the workers: they inherit it, and prometheus-client reads it
+    # when the app's metrics are created.
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(made)
+    return made
 
 
 @app.command()

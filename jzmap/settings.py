@@ -320,8 +320,7 @@ class OperationsSettings(BaseSettings):
     )
     log_format: Literal["json", "text"] = Field(
         default="json",
-        description="`jzmap serve`'s log lines: json (one object a line, one per request) "
-        "or text",
+        description="`jzmap serve`'s log lines: json (one object a line, one per request) or text",
     )
 
 

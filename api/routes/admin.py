@@ -14,6 +14,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Depends, File, Form, UploadFile
 
 from api.dependencies import BackendDep, SettingsDep
+from api.metrics import count_import
 from api.security import require_admin
 from geo.crs import CRS
 from ingest import IngestOptions, IngestReport
@@ -96,6 +97,7 @@ def create_import(
                 gradebook=backend.gradebook,
                 baseline_since=settings.grades.baseline_since,
             )
+    count_import("providers" if feed is None else str(feed), report)
     # A practitioners report leaves the rejected rows' cells out whatever is asked (they are
     # personal data): see ingest.feeds.FeedReport.
     body = report.to_dict(with_cells=True)
