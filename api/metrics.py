@@ -103,7 +103,13 @@ def count_import(kind: str, report: IngestReport) -> None:
 
 def scrape() -> bytes:
     """The metrics in Prometheus' text format: of every worker in multiprocess mode, else
-    of this process."""
+    of this process. The read replicas' lag is read at the scrape (the replica set keeps
+    it up to date with its health checks)."""
+    from providers.stores.metrics import observe_replica_lag
+    from providers.stores.replicas import replica_lag_seconds
+
+    for replica, lag_s in replica_lag_seconds().items():
+        observe_replica_lag(replica, lag_s)
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         registry = CollectorRegistry()
         multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]

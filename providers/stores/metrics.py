@@ -15,7 +15,7 @@ from prometheus_client import Gauge
 REPLICA_LAG = Gauge(
     "jzmap_replica_lag_seconds",
     "How far each PostgreSQL read replica is behind the primary (replay lag, seconds); "
-    "NaN when it could not be measured",
+    "+Inf for a replica that is down, NaN when it could not be measured",
     ["replica"],
     multiprocess_mode="mostrecent",
 )
@@ -30,6 +30,6 @@ def observe_replica_lag(replica: str, lag_s: float | None) -> None:
         A short fixed name of the replica, such as ``host:port`` — never its URL (a URL may
         carry a password) and never anything that changes per query.
     lag_s
-        Seconds behind the primary.
+        Seconds behind the primary (``inf``: down).
     """
     REPLICA_LAG.labels(replica).set(math.nan if lag_s is None else max(lag_s, 0.0))
