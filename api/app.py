@@ -18,6 +18,7 @@ from fastapi.middleware.gzip import GZipMiddleware
 
 from api.deadline import ComputeGate
 from api.errors import RETRY_AFTER_S, install_error_handlers
+from api.metrics import MetricsMiddleware, timed_backend
 from api.middleware import (
     BodyPolicy,
     DeadlineMiddleware,
@@ -182,7 +183,9 @@ def create_app(settings: Settings | None = None, backend: Backend | None = None)
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         owned = backend is None
         app.state.search_limiter = CapacityLimiter(settings.server.search_threads)
-        app.state.backend = open_backend(settings.database) if backend is None else backend
+        opened = open_backend(settings.database) if backend is None else backend
+        # Every call into the backend is timed for /metrics (jzmap_store_query_duration_seconds).
+        app.state.backend = timed_backend(opened)
         try:
             # One coverage service per store: its caches are keyed by that store's data
             # version.
@@ -242,8 +245,9 @@ def create_app(settings: Settings | None = None, backend: Backend | None = None)
     app.include_router(ogc.router)
     app.include_router(exports.router)
 
-    # The last middleware added runs outermost: CORS, security headers, request id, rate
-    # limit, guard, deadline, replica reads, gzip, then the routes.
+    # The last middleware added runs outermost: CORS, security headers, request id, metrics
+    # and the request's log line, rate limit, guard, deadline, replica reads, gzip, then the
+    # routes.
     # Phones on mobile networks: pages, Leaflet and layers shrink 3-6x compressed.
     app.add_middleware(GZipMiddleware, minimum_size=1_000)
     # Public requests read from the PostgreSQL read replicas, admin ones from the primary.
@@ -264,6 +268,8 @@ def create_app(settings: Settings | None = None, backend: Backend | None = None)
             buckets=TokenBuckets(limits.rate_limit_per_minute, limits.rate_limit_burst),
             cost=request_cost,
         )
+    # Inside the request id, outside the rate limit and the guard: refusals are counted too.
+    app.add_middleware(MetricsMiddleware, routes=app.router.routes)
     app.add_middleware(RequestContextMiddleware)
     app.add_middleware(SecurityHeadersMiddleware)
     # Host pages of other city apps may call the API from the browser; nobody else. The

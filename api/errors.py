@@ -23,6 +23,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import Send
 
+from api.metrics import count_refusal
 from api.params import ALLOWED
 from jzmap.paths import install_roots
 from providers.errors import JzmapError
@@ -93,6 +94,7 @@ def error_body(
 ) -> dict[str, Any]:
     """The JSON body of every error: a kind, a message for a person, per-parameter details
     and the request's id (quote it when reporting a problem)."""
+    count_refusal(error)  # every error answer is built here: /metrics counts it by kind
     clean = [
         {**d, "message": redact_paths(d["message"])} if isinstance(d.get("message"), str) else d
         for d in details or []

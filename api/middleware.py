@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import math
+import re
 import secrets
 import time
 from collections import OrderedDict
@@ -29,6 +30,9 @@ SECURITY_HEADERS: tuple[tuple[bytes, bytes], ...] = (
     (b"referrer-policy", b"strict-origin-when-cross-origin"),
 )
 _CLOSE = (b"connection", b"close")
+# An X-Request-ID a client or proxy sends is kept when it is short and plain (a UUID,
+# nginx's $request_id): it reaches log lines and error bodies, so nothing else may.
+_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
 
 
 def route_path(scope: Scope) -> str:
@@ -48,8 +52,26 @@ def _header(scope: Scope, name: bytes) -> str | None:
     return None
 
 
+def request_id_of(scope: Scope) -> str:
+    """The request's ``X-Request-ID`` when it is 1-64 letters, digits or ``._:-``; else a
+    new random one.
+
+    Examples
+    --------
+    >>> request_id_of({"headers": [(b"x-request-id", b"edge-7f3a")]})
+    'edge-7f3a'
+    >>> len(request_id_of({"headers": [(b"x-request-id", b"<script>")]}))
+    16
+    """
+    given = _header(scope, b"x-request-id")
+    if given is not None and _REQUEST_ID.match(given):
+        return given
+    return secrets.token_hex(8)
+
+
 class RequestContextMiddleware:
-    """Gives each HTTP request an id (``X-Request-ID`` on the response, ``request_id`` in
+    """Gives each HTTP request an id (the request's own ``X-Request-ID`` when it is plain,
+    :func:`request_id_of`; ``X-Request-ID`` on the response, ``request_id`` in
     error bodies, :data:`api.errors.REQUEST_ID` for the code serving it) and turns an
     unhandled exception into a 500 JSON body carrying the id, with the traceback logged
     under the same id (never sent)."""
@@ -61,7 +83,7 @@ class RequestContextMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        request_id = secrets.token_hex(8)
+        request_id = request_id_of(scope)
         scope.setdefault("state", {})["request_id"] = request_id
         token = REQUEST_ID.set(request_id)
         started = False

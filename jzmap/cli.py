@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import os
+import shutil
+import tempfile
 import time
 from collections.abc import Iterable, Iterator
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -517,24 +520,143 @@ def serve(
     )
     if trust_proxy:
         typer.echo(f"  client addresses from X-Forwarded-For when sent by {trusted}")
-    # The app logs errors (with their request ids) under "jzmap": through uvicorn's handler.
-    log_config = {
-        **LOGGING_CONFIG,
-        "loggers": {
-            **LOGGING_CONFIG["loggers"],
-            "jzmap": {"handlers": ["default"], "level": "INFO", "propagate": False},
-        },
-    }
+    log_config = _log_config(settings.operations.log_format, LOGGING_CONFIG)
+    worker_count = workers or server.workers
+    metrics_dir = _metrics_dir(worker_count)
     uvicorn.run(
         "api.app:create_app",
         factory=True,
         host=host,
         port=port,
-        workers=workers or server.workers,
+        workers=worker_count,
         log_level="info",
         log_config=log_config,
+        # The app writes one line per request itself (logger jzmap.access), without the
+        # client's address or the query string (coordinates) that uvicorn's line carries.
+        access_log=False,
         proxy_headers=trust_proxy,
         forwarded_allow_ips=trusted,
+    )
+    if metrics_dir is not None:
+        shutil.rmtree(metrics_dir, ignore_errors=True)
+
+
+def _log_config(log_format: str, base: dict[str, Any]) -> dict[str, Any]:
+    """uvicorn's logging configuration, with the app's loggers (``jzmap``: errors with
+    their request ids, ``jzmap.access``: one line per request) through its handler, and
+    every line one JSON object when ``log_format`` is ``json``."""
+    config: dict[str, Any] = {
+        **base,
+        "loggers": {
+            **base["loggers"],
+            "jzmap": {"handlers": ["default"], "level": "INFO", "propagate": False},
+        },
+    }
+    if log_format == "json":
+        # Named, not imported: the CLI and the API are side by side in the layers.
+        json_formatter = {"()": "api.logs.JsonFormatter"}
+        config["formatters"] = dict.fromkeys(
+            base.get("formatters", {"default": {}}), json_formatter
+        )
+    return config
+
+
+def _metrics_dir(workers: int) -> Path | None:
+    """With several workers, the directory where each writes its metrics (prometheus-client's
+    multiprocess mode, so that any worker's /metrics answers for all): the operator's
+    ``PROMETHEUS_MULTIPROC_DIR``, emptied of the last run's files, else a new temporary
+    one (returned, to be removed afterwards). One worker keeps its metrics in memory."""
+    if workers < 2:
+        return None
+    given = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    if given:
+        for stale in Path(given).glob("*.db"):
+            stale.unlink()
+        return None
+    made = Path(tempfile.mkdtemp(prefix="jzmap-metrics-"))
+    # Set before uvicorn starts the workers: they inherit it, and prometheus-client reads it
+    # when the app's metrics are created.
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(made)
+    return made
+
+
+@app.command()
+def backup(
+    out: Annotated[Path, typer.Argument(help="the backup file to write (.tar); never overwritten")],
+) -> None:
+    """Back up the whole store (providers, their history, grade book, registry, schema
+    version) to one file, while the service keeps serving.
+
+    Embedded: a consistent copy of each SQLite file (SQLite's online backup API). PostGIS:
+    a pg_dump archive of the database (custom format), with the client programs of the
+    server's PostgreSQL version (JZMAP_PG_BIN_DIR to choose others).
+    """
+    from providers.store import StoreUnavailableError
+    from providers.stores.backup import BackupError, backup_embedded, backup_postgis, describe
+
+    settings = Settings()
+    started = time.perf_counter()
+    try:
+        if settings.database.url:
+            manifest = backup_postgis(
+                settings.database.url, out, bin_dir=settings.operations.pg_bin_dir
+            )
+        else:
+            manifest = backup_embedded(settings.database.data_dir, out)
+    except (BackupError, StoreUnavailableError) as exc:
+        raise _fail(str(exc)) from None
+    size_mb = out.stat().st_size / 1e6
+    typer.echo(
+        f"backed up the {describe(manifest)} to {out} ({size_mb:,.1f} MB, "
+        f"{time.perf_counter() - started:.1f} s)"
+    )
+
+
+@app.command()
+def restore(
+    backup_file: Annotated[
+        Path, typer.Argument(exists=True, dir_okay=False, readable=True, help="a jzmap backup")
+    ],
+    replace: Annotated[
+        bool,
+        typer.Option("--replace", help="overwrite the data the store holds now (else refused)"),
+    ] = False,
+) -> None:
+    """Restore a backup of `jzmap backup` into the store the settings select, then migrate
+    it to this program's schema (a backup of a newer schema is refused, nothing changed).
+
+    Stop `jzmap serve` first, or expect it to serve the restored data from its next request
+    on. A PostGIS backup restores into PostGIS, an embedded one into the embedded store:
+    each is that store's own exact copy, not a conversion.
+    """
+    from providers.store import StoreUnavailableError
+    from providers.stores.backup import BackupError, describe, restore_embedded, restore_postgis
+
+    settings = Settings()
+    started = time.perf_counter()
+    try:
+        if settings.database.url:
+            manifest = restore_postgis(
+                backup_file,
+                settings.database.url,
+                replace=replace,
+                bin_dir=settings.operations.pg_bin_dir,
+            )
+        else:
+            manifest = restore_embedded(backup_file, settings.database.data_dir, replace=replace)
+        # Opened as the service opens it: an older embedded schema is upgraded here, and a
+        # store that cannot open says why now rather than at the next start.
+        _open_backend(settings).close()
+    except (BackupError, StoreUnavailableError) as exc:
+        raise _fail(str(exc)) from None
+    where = (
+        "PostGIS"
+        if settings.database.url
+        else f"the embedded store at {settings.database.data_dir}"
+    )
+    typer.echo(
+        f"restored the {describe(manifest)} into {where}, migrated to this program's schema "
+        f"({time.perf_counter() - started:.1f} s)"
     )
 
 

@@ -369,6 +369,27 @@ class CoverageSettings(BaseSettings):
     )
 
 
+class OperationsSettings(BaseSettings):
+    """What an operator runs the service with: backups, metrics and logs."""
+
+    model_config = _config()
+
+    pg_bin_dir: Path | None = Field(
+        default=None,
+        description="where pg_dump, pg_restore and psql are for `jzmap backup`/`restore` on "
+        "PostGIS (default: Debian's /usr/lib/postgresql/<server major>/bin, else PATH)",
+    )
+    metrics_token: SecretStr | None = Field(
+        default=None,
+        description="bearer token a Prometheus scraper sends for /metrics; /metrics is "
+        "refused without it (a scraper's credential, not the admin token)",
+    )
+    log_format: Literal["json", "text"] = Field(
+        default="json",
+        description="`jzmap serve`'s log lines: json (one object a line, one per request) or text",
+    )
+
+
 def _variable(section: type[BaseSettings], field: str, info: FieldInfo) -> str:
     """The environment variable of a section's field."""
     alias = info.validation_alias
@@ -398,6 +419,7 @@ class Settings(BaseModel):
     map: MapSettings = Field(default_factory=MapSettings)
     coverage: CoverageSettings = Field(default_factory=CoverageSettings)
     imports: ImportSettings = Field(default_factory=ImportSettings)
+    operations: OperationsSettings = Field(default_factory=OperationsSettings)
 
     @classmethod
     def environment_variables(cls) -> dict[str, tuple[str, str]]:

@@ -15,6 +15,7 @@ from fastapi import APIRouter, Depends, File, Form, Query, UploadFile
 from fastapi import Path as PathParam
 
 from api.dependencies import BackendDep, SettingsDep
+from api.metrics import count_import
 from api.security import require_admin
 from geo.crs import CRS
 from ingest import IngestOptions, IngestReport
@@ -111,6 +112,7 @@ def create_import(
                 gradebook=backend.gradebook,
                 baseline_since=settings.grades.baseline_since,
             )
+    count_import("providers" if feed is None else str(feed), report)
     # A practitioners report leaves the rejected rows' cells out whatever is asked (they are
     # personal data): see ingest.feeds.FeedReport.
     body = report.to_dict(with_cells=True)

@@ -185,6 +185,18 @@ class LiveOut(BaseModel):
     status: Literal["ok"] = "ok"
 
 
+class ReadyOut(BaseModel):
+    status: Literal["ready", "unavailable"]
+    store: Literal["embedded", "postgis"]
+    checks: dict[str, Literal["ok", "failed"]] = Field(
+        description="providers, gradebook, registry: the part answers; schema: every part "
+        "is at the schema this program reads"
+    )
+    request_id: str | None = Field(
+        default=None, description="when unavailable: the id the server logged the causes under"
+    )
+
+
 class HealthOut(BaseModel):
     status: Literal["ok", "unavailable"]
     store: Literal["embedded", "postgis"]
