@@ -38,6 +38,7 @@ from api.routes import (
     practitioners,
     providers,
     system,
+    tiles,
     viewport,
 )
 from api.security import is_admin_path
@@ -46,7 +47,10 @@ from jzmap.settings import LimitsSettings, Settings
 from providers.store import ProviderStore
 from providers.stores import Backend, open_backend
 
-_LIMITED_PREFIXES = ("/v1/", "/map", "/widget", "/embed", "/docs", "/openapi.json")
+_LIMITED_PREFIXES: tuple[str, ...] = ("/v1/", "/map", "/widget", "/embed", "/docs", "/openapi.json")
+# Vector tiles and HSDS are public reads too (a map asks for a screenful of tiles at once:
+# each tile costs 1).
+_LIMITED_PREFIXES += ("/tiles/", "/hsds/")
 
 # Rate-limit tokens a request spends, by path prefix (first match; else 1), roughly in
 # proportion to the work it can cause: a site plan solves an MCLP, a coverage table or
@@ -210,6 +214,7 @@ def create_app(settings: Settings | None = None, backend: Backend | None = None)
     app.include_router(evaluations.router)
     app.include_router(practitioners.router)
     app.include_router(certificates.router)
+    app.include_router(tiles.router)
 
     # The last middleware added runs outermost: CORS, security headers, request id, rate
     # limit, guard, deadline, gzip, then the routes.

@@ -256,6 +256,13 @@ class MapSettings(BaseSettings):
     map_point_cap: int = Field(
         default=200, ge=10, le=2_000, description="most providers a map viewport gets one by one"
     )
+    vector_tile_max_age_s: int = Field(
+        default=60,
+        ge=0,
+        le=86_400,
+        description="how long browsers and caches may reuse a vector tile (/tiles) without "
+        "asking again (Cache-Control max-age); after that a 304 answers an unchanged tile",
+    )
 
 
 class CoverageSettings(BaseSettings):

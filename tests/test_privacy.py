@@ -18,6 +18,7 @@ from pydantic import SecretStr
 
 from api.app import create_app
 from geo.crs import CRS, from_wgs84
+from geo.tiles import Tile
 from jzmap.settings import Settings
 from jzmap.wiring import district_points, districts_layer
 from maps.export import export_static_map
@@ -139,6 +140,11 @@ REQUIRED: dict[str, list[str]] = {
     "category": ["housekeeping", "elderly_care"],
     "provider_id": [CO.id, ST.id],
     "code": [CODE, CODE.lower()],
+    # Vector tiles over the company: districts, then points at two zooms.
+    **{
+        axis: [str(getattr(Tile.containing(CO.lon, CO.lat, z), axis)) for z in (10, 15, 18)]
+        for axis in ("z", "x", "y")
+    },
 }
 # Optional parameters without an enum worth one more call each (enum parameters are
 # walked through every value their schema allows).
@@ -209,6 +215,7 @@ def test_no_public_route_carries_a_practitioners_personal_values(
     walked = {path for path, _ in routes}
     # The walk must reach the routes that touch practitioners at all.
     assert {"/v1/certificates/{code}", "/v1/providers/nearest", "/v1/map/layer"} <= walked
+    assert {"/tiles/{z}/{x}/{y}.mvt", "/tiles/tilejson.json"} <= walked
     seen_company = seen_certificate = 0
     for path, parameters in routes:
         for url, query in calls(spec, path, parameters):
