@@ -20,7 +20,7 @@ from typing import Any
 
 import h3
 import numpy as np
-import pyogrio
+import pyogrio  # type: ignore[import-untyped]
 import pytest
 from fastapi.testclient import TestClient
 
@@ -100,9 +100,10 @@ def near(tile: Tile, lon: float, lat: float, want_lon: float, want_lat: float) -
     rounded to the nearest unit: half a unit off at most)."""
     west, south, east, north = tile.bounds_wgs84()
     # Mercator stretches latitude unevenly within a tile: 10% covers it at any zoom here.
-    return abs(lon - want_lon) <= (east - west) / TILE_EXTENT and abs(lat - want_lat) <= 1.1 * (
-        north - south
-    ) / TILE_EXTENT
+    return (
+        abs(lon - want_lon) <= (east - west) / TILE_EXTENT
+        and abs(lat - want_lat) <= 1.1 * (north - south) / TILE_EXTENT
+    )
 
 
 def in_tile(store: ProviderStore, tile: Tile, filters: Filters) -> list[Provider]:
@@ -127,7 +128,7 @@ def point_properties(p: Provider) -> dict[str, Any]:
 def group_key(p: Provider, by: TallyBy) -> str:
     if by is TallyBy.DISTRICT:
         return p.district
-    return h3.latlng_to_cell(p.lat, p.lon, int(by.value[-1]))
+    return str(h3.latlng_to_cell(p.lat, p.lon, int(by.value[-1])))
 
 
 FILTERS = [
@@ -270,9 +271,7 @@ def test_a_tile_is_served_with_its_etag_and_revalidated(
     assert "新来的公司" in {f["name"] for f in decode(tmp_path, tile, changed.content)}
 
 
-def test_tiles_follow_the_rule_with_the_configured_cap(
-    client: TestClient, tmp_path: Path
-) -> None:
+def test_tiles_follow_the_rule_with_the_configured_cap(client: TestClient, tmp_path: Path) -> None:
     city_tile = Tile.containing(LON, LAT, 9)
     modes = {f["mode"] for f in decode(tmp_path, city_tile, client.get(url(city_tile)).content)}
     assert modes == {"districts"}
