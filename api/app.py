@@ -34,6 +34,7 @@ from api.routes import (
     coverage,
     evaluations,
     grades,
+    hsds,
     pages,
     practitioners,
     providers,
@@ -215,6 +216,7 @@ def create_app(settings: Settings | None = None, backend: Backend | None = None)
     app.include_router(practitioners.router)
     app.include_router(certificates.router)
     app.include_router(tiles.router)
+    app.include_router(hsds.router)
 
     # The last middleware added runs outermost: CORS, security headers, request id, rate
     # limit, guard, deadline, gzip, then the routes.

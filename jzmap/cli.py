@@ -34,6 +34,10 @@ coverage_app = typer.Typer(
     help="Coverage gaps: where residents are far from a suitable provider.", no_args_is_help=True
 )
 app.add_typer(coverage_app, name="coverage")
+export_app = typer.Typer(
+    help="Open-data exports of the public provider data.", no_args_is_help=True
+)
+app.add_typer(export_app, name="export")
 
 
 def _fail(message: str) -> typer.Exit:
@@ -505,3 +509,28 @@ def serve(
         proxy_headers=trust_proxy,
         forwarded_allow_ips=trusted,
     )
+
+
+@export_app.command("hsds")
+def export_hsds_command(
+    out: Annotated[Path, typer.Argument(help="directory to write the HSDS JSON files into")],
+    validate: Annotated[
+        bool,
+        typer.Option(
+            "--validate/--no-validate",
+            help="check every object against the official HSDS schemas (strict) first",
+        ),
+    ] = False,
+) -> None:
+    """Write the active providers as HSDS 3.x objects (Open Referral): organizations.json,
+    services.json and service_at_locations.json, JSON arrays."""
+    from jzmap.presentation.hsds import export_hsds
+
+    settings = Settings()
+    with _open_backend(settings) as backend:
+        try:
+            counts = export_hsds(backend.store, out, settings.city.city_name, validate=validate)
+        except ValueError as exc:
+            raise _fail(str(exc)) from None
+    for filename, n in counts.items():
+        typer.echo(f"{out / filename}: {n:,} objects")
