@@ -129,7 +129,8 @@ def test_the_strict_schemas_refuse_what_the_loose_ones_allow(seeded: ProviderSto
     bad_id["id"] = "co-1"
     assert any("uuid" in problem for problem in schema_problems("service", bad_id))
     assert set(SCHEMAS) == {"organization", "service", "service_at_location"}
-    assert strict_validator("service").schema["additionalProperties"] is False
+    schema = strict_validator("service").schema
+    assert isinstance(schema, dict) and schema["additionalProperties"] is False
 
 
 def test_ids_find_their_provider_and_nothing_else(seeded: ProviderStore) -> None:

@@ -254,10 +254,10 @@ def test_no_public_route_carries_a_practitioners_personal_values(
 
     hsds_dir = tmp_path / "hsds"
     export_hsds(store, hsds_dir, settings.city.city_name)
-    for path in sorted(hsds_dir.iterdir()):
-        text = path.read_text(encoding="utf-8")
+    for written in sorted(hsds_dir.iterdir()):
+        text = written.read_text(encoding="utf-8")
         assert CO.name in text  # not vacuous
-        assert_private(f"the HSDS export {path.name}", text)
+        assert_private(f"the HSDS export {written.name}", text)
 
 
 def test_a_404_for_a_certificate_is_json_and_impersonal(client: TestClient) -> None:
