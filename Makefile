@@ -1,5 +1,5 @@
 # The two commands of the README, and the benchmark.
-.PHONY: demo test bench bench-ingest bench-map bench-load bench-guard
+.PHONY: demo test bench bench-ingest bench-map bench-load bench-guard bench-tiles
 
 demo:  ## install, build the demo city on the embedded store, serve it
 	scripts/demo
@@ -21,3 +21,6 @@ bench-load:  ## nearest-match throughput and p50/p99 at 1, 8, 32 clients next to
 
 bench-guard:  ## hostile requests: refusing 100 MB bodies (time, peak memory), slowest public GETs
 	scripts/bench-guard
+
+bench-tiles:  ## vector tiles (city zoom, cells, points, 304) at 1M providers as ratios to nearest-match
+	scripts/bench-tiles
