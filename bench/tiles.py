@@ -135,7 +135,11 @@ def main() -> None:
     for size in args.sizes.split(","):
         data_dir = embedded_city(size, args.rebuild)
         rows.append(
-            (int(size), "embedded", bench_store({"JZMAP_DATA_DIR": str(data_dir)}, queries))
+            (
+                int(size),
+                "embedded",
+                bench_store({"DATABASE_URL": "", "JZMAP_DATA_DIR": str(data_dir)}, queries),
+            )
         )
         db_url = postgis_city(server_url, size, args.rebuild)
         rows.append((int(size), "postgis", bench_store({"DATABASE_URL": db_url}, queries)))
