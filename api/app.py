@@ -28,6 +28,7 @@ from api.middleware import (
     SecurityHeadersMiddleware,
     TokenBuckets,
 )
+from api.replica_reads import ReplicaReadsMiddleware
 from api.routes import (
     admin,
     certificates,
@@ -219,9 +220,11 @@ def create_app(settings: Settings | None = None, backend: Backend | None = None)
     app.include_router(hsds.router)
 
     # The last middleware added runs outermost: CORS, security headers, request id, rate
-    # limit, guard, deadline, gzip, then the routes.
+    # limit, guard, deadline, replica reads, gzip, then the routes.
     # Phones on mobile networks: pages, Leaflet and layers shrink 3-6x compressed.
     app.add_middleware(GZipMiddleware, minimum_size=1_000)
+    # Public requests read from the PostgreSQL read replicas, admin ones from the primary.
+    app.add_middleware(ReplicaReadsMiddleware)
     limits = settings.limits
     app.add_middleware(
         DeadlineMiddleware,

@@ -14,6 +14,7 @@ file again changes nothing.
 from __future__ import annotations
 
 import csv
+import dataclasses
 import gc
 import json
 from collections import Counter
@@ -48,9 +49,10 @@ from ingest.records import (
     take_rows,
 )
 from ingest.values import ascii_mask
+from providers.history import Change, ImportRecord
 from providers.identity import station_id
 from providers.model import Grade, InvalidProviderError, Kind, Provider
-from providers.store import ProviderStore
+from providers.store import ProviderStore, UpsertCounts
 from providers.stores.rows import ProviderBatches, RowBatch, categories_text
 
 # Rows validated together: enough for array operations to pay (their fixed cost is a
@@ -79,6 +81,17 @@ class Reject:
     line: int
     problems: tuple[Problem, ...]
     cells: dict[str, str]
+
+
+@dataclass(frozen=True, slots=True)
+class KeptRow:
+    """A snapshot row rejected whose provider is known (a valid credit code, a station's
+    key): its last good version stays active (providers.history)."""
+
+    id: str
+    file: str
+    line: int
+    reason: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,6 +131,12 @@ class IngestReport:
     counts_derived: int = 0
     official_grades: dict[str, tuple[Grade, str]] = field(default_factory=dict)
     rebaselined: int = 0
+    # Snapshots (providers.history): rejected rows whose provider stays active, the
+    # import's id in the history, the guard's bound and, for a dry run, the changes.
+    kept: list[KeptRow] = field(default_factory=list)
+    compared: bool = False  # a dry run compared with the store: the counts are its diff
+    import_id: int | None = None
+    changes: list[dict[str, object]] = field(default_factory=list)
 
     @property
     def stored(self) -> int:
@@ -145,6 +164,11 @@ class IngestReport:
             {"file": w.file, "line": w.line, "column": w.column, "message": w.message}
             for w in self.warnings
         ]
+        data["kept_list"] = [
+            {"id": k.id, "file": k.file, "line": k.line, "reason": k.reason} for k in self.kept
+        ]
+        if self.dry_run:
+            data["changes"] = self.changes
         return data
 
     def summary(self) -> dict[str, object]:
@@ -164,6 +188,8 @@ class IngestReport:
             "grades_kept": self.grades_kept,
             "counts_derived": self.counts_derived,
             "rebaselined": self.rebaselined,
+            "kept": len(self.kept),
+            "import_id": self.import_id,
             "precision": dict(self.precision),
             "geocoder": dict(self.geocoder),
             "by_category": dict(self.by_category),
@@ -202,8 +228,13 @@ class Ingester:
         options: IngestOptions,
         *,
         overlay: ImportOverlay | None = None,
+        record: ImportRecord | None = None,
     ) -> IngestReport:
         """Import ``paths`` into ``store`` (or only validate, with ``dry_run``).
+
+        With ``record`` the import is recorded in the store's history
+        (:meth:`~providers.store.ProviderStore.record_import`): guarded, and a dry run then
+        also reports the changes it would make (``report.changes``).
 
         ``overlay`` holds the dynamic grades and derived counts the stored rows keep
         instead of the file's (see :mod:`ingest.overlay`); it is an argument of the run,
@@ -224,6 +255,15 @@ class Ingester:
         report = IngestReport(
             files=[str(p) for p in paths], mode=options.mode, dry_run=options.dry_run
         )
+        if record is not None and record.summary is None:
+            record = dataclasses.replace(
+                record,
+                summary=lambda: {
+                    "rows_read": report.rows_read,
+                    "rejected": report.rejected,
+                    "warnings": len(report.warnings),
+                },
+            )
         with ExitStack() as opened:
             loaded: list[tuple[Path, TableStream, HeaderMap]] = []
             for path in paths:
@@ -238,15 +278,29 @@ class Ingester:
                     report.encodings[path.name] = table.encoding
             batches = self._batches(loaded, options, report, overlay or None)
             with _kept_from_collector():
-                if options.dry_run or store is None:
+                if store is None or (options.dry_run and record is None):
                     for _ in batches:
                         pass
+                    report.kept.clear()  # nothing to keep without a store
                     return report
                 replace = (options.source or paths[0].stem) if options.mode == "snapshot" else None
                 # The store pulls the batches: each is read and validated while the store
                 # writes the one before it (PostGIS merges on the server meanwhile), in one
                 # transaction; a file found broken half-way fails it whole.
-                counts = store.upsert(ProviderBatches(batches), replace_source=replace)
+                if record is None:
+                    counts = store.upsert(ProviderBatches(batches), replace_source=replace)
+                else:
+                    outcome = store.record_import(
+                        ProviderBatches(batches), record, replace_source=replace
+                    )
+                    counts = UpsertCounts(
+                        outcome.inserted, outcome.updated, outcome.unchanged, outcome.deactivated
+                    )
+                    report.import_id = outcome.import_id
+                    stayed = set(outcome.kept)
+                    report.kept = [k for k in report.kept if k.id in stayed]
+                    report.changes = [_change_dict(c) for c in outcome.changes]
+                    report.compared = options.dry_run
         report.inserted, report.updated = counts.inserted, counts.updated
         report.unchanged, report.deactivated = counts.unchanged, counts.deactivated
         return report
@@ -289,6 +343,14 @@ class Ingester:
                 for i in sorted(batch.problems):
                     cells = cells_of(headers, records[i])
                     rejects.append(Reject(path.name, lines[i], tuple(batch.problems[i]), cells))
+                if options.mode == "snapshot" and batch.problems:
+                    kept = _known_rejects(
+                        batch, seen, _key_columns(headers, header), path.name, lines
+                    )
+                    report.kept.extend(kept)
+                    kept_ids = [k.id for k in kept]
+                else:
+                    kept_ids = []
                 if unreadable:
                     rejects.sort(key=lambda r: r.line)
                 report.rejects.extend(rejects)
@@ -297,7 +359,8 @@ class Ingester:
                 if overlay is not None:
                     _overlay(overlay, stored, path.name, report)
                 _count(report, batch, rows, stored)
-                if len(stored):
+                stored.kept.extend(kept_ids)
+                if len(stored) or kept_ids:
                     yield stored
                 if self.on_progress is not None:
                     # The total is not known before the files are read: estimated from
@@ -461,6 +524,62 @@ def _identify(batch: ParsedBatch) -> tuple[IntArray, list[str]]:
             name=batch.name[i],
         )
     return rows, ids
+
+
+# Columns a provider's identity is made of: a row with a problem in one of them is not
+# known well enough to keep its provider active.
+_COMPANY_KEY = frozenset({"kind", "credit_code"})
+_STATION_KEY = frozenset({"kind", "station_code", "district", "street", "name"})
+
+
+def _key_columns(
+    headers: Sequence[str], header: HeaderMap
+) -> tuple[frozenset[str], frozenset[str]]:
+    """The names problems give the key fields of a company and of a station in this file
+    (a problem names a field by its header, or by the field's name when the file has no
+    such column)."""
+
+    def named(fields: frozenset[str]) -> frozenset[str]:
+        return frozenset(headers[header.fields[f]] if f in header.fields else f for f in fields)
+
+    return named(_COMPANY_KEY), named(_STATION_KEY)
+
+
+def _known_rejects(
+    batch: ParsedBatch,
+    seen: _Seen,
+    keys: tuple[frozenset[str], frozenset[str]],
+    file: str,
+    lines: list[int],
+) -> list[KeptRow]:
+    """The batch's rejected rows whose provider is still known (a valid credit code, or a
+    station's key), but not one a stored row of this import already stands for."""
+    company_key, station_key = keys
+    kept: list[KeptRow] = []
+    for i, problems in batch.problems.items():
+        columns = {p.column for p in problems}
+        kind = batch.kind[i]
+        code = batch.credit_code[i]
+        if kind is Kind.COMPANY and code and not columns & company_key:
+            provider_id = f"co-{code}"
+        elif kind is Kind.STATION and not columns & station_key:
+            provider_id = station_id(
+                station_code=batch.text["station_code"][i] or None,
+                district=batch.text["district"][i],
+                street=batch.text["street"][i],
+                name=batch.name[i],
+            )
+        else:
+            continue
+        if seen.contains([provider_id])[0]:
+            continue  # a duplicate of a stored row: that row is the provider's version
+        reason = "; ".join(f"{p.column}: {p.reason}" for p in problems)
+        kept.append(KeptRow(provider_id, file, lines[i], reason))
+    return kept
+
+
+def _change_dict(change: Change) -> dict[str, object]:
+    return {"id": change.provider_id, "action": str(change.action), "fields": list(change.fields)}
 
 
 def _model_check(

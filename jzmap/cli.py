@@ -30,6 +30,11 @@ db_app = typer.Typer(
     help="PostGIS database maintenance (needs DATABASE_URL).", no_args_is_help=True
 )
 app.add_typer(db_app, name="db")
+imports_app = typer.Typer(
+    help="Provider import history: list imports, show what one changed, undo one.",
+    no_args_is_help=True,
+)
+app.add_typer(imports_app, name="imports")
 coverage_app = typer.Typer(
     help="Coverage gaps: where residents are far from a suitable provider.", no_args_is_help=True
 )
@@ -162,13 +167,28 @@ def ingest(
     rejects: Annotated[Path | None, typer.Option(help="write rejected rows (CSV) here")] = None,
     report: Annotated[Path | None, typer.Option(help="write the report (JSON) here")] = None,
     dry_run: Annotated[
-        bool, typer.Option("--dry-run", help="validate only; store nothing")
+        bool,
+        typer.Option(
+            "--dry-run",
+            help="store nothing: validate, and list what the import would change "
+            "(inserted, updated fields, deactivated, kept)",
+        ),
     ] = False,
+    allow_deactivate: Annotated[
+        int | None,
+        typer.Option(
+            "--allow-deactivate",
+            min=0,
+            help="a snapshot may deactivate up to N providers, beyond "
+            "JZMAP_SNAPSHOT_MAX_DEACTIVATE",
+        ),
+    ] = None,
 ) -> None:
     """Import registry files (CSV, XLSX, GeoJSON): every row is stored or reported rejected.
 
     Exit status 0 when the files were processed, rejects or not; 1 when one could not be
-    processed at all (then nothing was written).
+    processed at all, or a snapshot would deactivate more providers than allowed (then
+    nothing was written).
     """
     from geo.crs import CRS
     from ingest import IngestOptions, UnreadableFileError
@@ -176,6 +196,8 @@ def ingest(
     from jzmap.application.imports import run_provider_import
     from jzmap.application.reports import print_report, progress_bar
     from jzmap.wiring import ingester
+    from providers.errors import ConflictError
+    from providers.history import DeactivationGuard
     from providers.model import Kind
     from providers.store import StoreUnavailableError
 
@@ -210,11 +232,16 @@ def ingest(
             "--crs wgs84, gcj02 or bd09"
         ) from None
     settings = Settings()
-    backend = None if dry_run else _open_backend(settings)
+    backend = _open_backend(settings)
+    guard = DeactivationGuard.parse(
+        settings.imports.snapshot_max_deactivate, allow=allow_deactivate or 0
+    )
     try:
         with progress_bar() as on_progress:
-            result = run_provider_import(ingester(settings, on_progress), backend, files, options)
-    except (UnreadableFileError, StoreUnavailableError) as exc:
+            result = run_provider_import(
+                ingester(settings, on_progress), backend, files, options, guard=guard
+            )
+    except (UnreadableFileError, StoreUnavailableError, ConflictError) as exc:
         raise _fail(str(exc)) from None
     finally:
         if backend is not None:
@@ -534,3 +561,58 @@ def export_hsds_command(
             raise _fail(str(exc)) from None
     for filename, n in counts.items():
         typer.echo(f"{out / filename}: {n:,} objects")
+
+
+@imports_app.command("list")
+def imports_list(
+    limit: Annotated[int, typer.Option(min=1, max=10_000, help="newest N imports")] = 50,
+) -> None:
+    """The recorded provider imports, newest first."""
+    from jzmap.application.history import list_imports
+    from jzmap.application.reports import print_imports
+
+    with _open_backend(Settings()) as backend:
+        print_imports(list_imports(backend, limit))
+
+
+@imports_app.command("show")
+def imports_show(
+    import_id: Annotated[int, typer.Argument(help="the import's id (see `jzmap imports list`)")],
+    limit: Annotated[int, typer.Option(min=1, help="show the first N changes")] = 200,
+    offset: Annotated[int, typer.Option(min=0, help="skip the first N changes")] = 0,
+) -> None:
+    """What one import changed, provider by provider: inserted, updated (which fields,
+    from what), deactivated, kept, deleted."""
+    from jzmap.application.history import show_import
+    from jzmap.application.reports import print_import_detail
+    from providers.errors import NotFoundError
+
+    with _open_backend(Settings()) as backend:
+        try:
+            detail = show_import(backend, import_id, offset=offset, limit=limit)
+        except NotFoundError as exc:
+            raise _fail(str(exc)) from None
+    print_import_detail(detail)
+
+
+@imports_app.command("undo")
+def imports_undo(
+    import_id: Annotated[int, typer.Argument(help="the import's id (see `jzmap imports list`)")],
+) -> None:
+    """Restore every provider an import touched to its version before it (itself an
+    import in the list). Exit status 1, nothing written, when later imports built on it
+    or the grade book contradicts it (the message says which)."""
+    from jzmap.application.history import undo_import
+    from providers.errors import ConflictError, NotFoundError
+    from providers.store import StoreUnavailableError
+
+    with _open_backend(Settings()) as backend:
+        try:
+            undo, outcome = undo_import(backend, import_id)
+        except (ConflictError, NotFoundError, StoreUnavailableError) as exc:
+            raise _fail(str(exc)) from None
+    typer.echo(
+        f"import {import_id} undone by import {undo.id}: {outcome.updated} restored, "
+        f"{outcome.inserted} re-inserted, {outcome.deleted} removed, "
+        f"{outcome.unchanged} already as before"
+    )

@@ -63,11 +63,36 @@ class DatabaseSettings(BaseSettings):
     write_timeout_s: int = Field(
         default=1_800, ge=1, le=86_400, description="longest a write (an import) may run"
     )
+    read_urls: str = Field(
+        default="",
+        validation_alias=AliasChoices("DATABASE_READ_URLS", "JZMAP_DATABASE_READ_URLS"),
+        description="comma-separated postgresql:// URLs of read replicas (hot standbys of "
+        "DATABASE_URL) that serve the public reads",
+    )
+    replica_max_lag_s: float = Field(
+        default=5.0,
+        ge=0,
+        le=3_600,
+        validation_alias=AliasChoices("JZMAP_REPLICA_MAX_LAG_S"),
+        description="a read replica further behind the primary is skipped; also the "
+        "longest a write waits for the replicas to replay it",
+    )
 
     @property
     def write_timeout_ms(self) -> int:
         """:attr:`write_timeout_s` in milliseconds, as the backend takes it."""
         return self.write_timeout_s * 1000
+
+    @property
+    def read_url_list(self) -> tuple[str, ...]:
+        """:attr:`read_urls` split at commas, blanks dropped.
+
+        Examples
+        --------
+        >>> DatabaseSettings(read_urls=" postgresql://a/x, ,postgresql://b/x").read_url_list
+        ('postgresql://a/x', 'postgresql://b/x')
+        """
+        return tuple(url.strip() for url in self.read_urls.split(",") if url.strip())
 
     @property
     def kind(self) -> Literal["embedded", "postgis"]:
@@ -190,6 +215,20 @@ class GradesSettings(BaseSettings):
         description="when the imported official grades were assessed: a subject's baseline "
         "is fixed at its first evaluation with this time, and evaluations dated earlier are "
         "taken as already reflected in it (the default counts every evaluation)",
+    )
+
+
+class ImportSettings(BaseSettings):
+    """What a provider import may do without an operator saying so."""
+
+    model_config = _config()
+
+    snapshot_max_deactivate: str = Field(
+        default="5%",
+        pattern=r"^\s*(\d{1,9}|\d{1,3}(\.\d+)?%)\s*$",
+        description="most active providers of its source a snapshot may deactivate: a share "
+        "(`5%`, at least 1) or a number; over it the snapshot writes nothing and fails, "
+        "unless `--allow-deactivate N` (or `allow_deactivate`) covers it",
     )
 
 
@@ -338,6 +377,7 @@ class Settings(BaseModel):
     geocoding: GeocodingSettings = Field(default_factory=GeocodingSettings)
     map: MapSettings = Field(default_factory=MapSettings)
     coverage: CoverageSettings = Field(default_factory=CoverageSettings)
+    imports: ImportSettings = Field(default_factory=ImportSettings)
 
     @classmethod
     def environment_variables(cls) -> dict[str, tuple[str, str]]:

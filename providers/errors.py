@@ -24,6 +24,7 @@ STATUS: dict[str, int] = {
     "outside_served_area": 422,
     "invalid_request": 422,
     "not_found": 404,
+    "conflict": 409,
     "too_large": 413,
     "unavailable": 503,
     "busy": 503,
@@ -136,3 +137,9 @@ class BusyError(JzmapError):
         "the server is busy with other expensive requests; retry in {retry_after_s} s, "
         "or narrow the request"
     )
+
+
+class ConflictError(JzmapError):
+    """The request contradicts what is stored (409): the message says what and why."""
+
+    code = "conflict"

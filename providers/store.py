@@ -14,6 +14,7 @@ from typing import Protocol, runtime_checkable
 
 from geo.tiles import Tile
 from providers.errors import UnavailableError
+from providers.history import Change, ImportEntry, ImportOutcome, ImportRecord
 from providers.model import Category, Grade, Kind, Precision, Provider
 from providers.scoring import ScoreSpec
 
@@ -158,6 +159,41 @@ class ProviderStore(Protocol):
         """
         ...
 
+    def record_import(
+        self,
+        providers: Iterable[Provider],
+        record: ImportRecord,
+        *,
+        replace_source: str | None = None,
+    ) -> ImportOutcome:
+        """:meth:`upsert` as a recorded import (:mod:`providers.history`), in one transaction:
+        an entry in the import history, and per provider inserted, updated, deactivated
+        or deleted (``record.delete``) its version before. A snapshot deactivating more
+        than ``record.guard`` allows raises
+        :class:`~providers.history.TooManyDeactivationsError` and writes nothing. Ids in
+        the batches' ``kept`` (rejected rows of known identity) are not deactivated; those
+        that name an active provider of the source are recorded as kept. With
+        ``record.dry_run`` the changes come back and nothing is written.
+        """
+        ...
+
+    def imports(self, limit: int = 100) -> list[ImportEntry]:
+        """The recorded imports, newest first (at most ``limit``)."""
+        ...
+
+    def import_entry(self, import_id: int) -> ImportEntry | None:
+        """One recorded import, or ``None``."""
+        ...
+
+    def import_changes(self, import_id: int) -> list[Change]:
+        """What the import did, provider by provider (by id)."""
+        ...
+
+    def later_imports(self, import_id: int) -> list[int]:
+        """Imports after ``import_id`` (neither undone nor undos themselves) that touched a
+        provider it touched: what an undo of it would overwrite, oldest first."""
+        ...
+
     def get(self, provider_id: str) -> Provider | None:
         """The provider with this id (active or not), or ``None``."""
         ...
@@ -224,7 +260,8 @@ class ProviderStore(Protocol):
         ...
 
     def delete_all(self) -> int:
-        """Remove every provider in one transaction (demo rebuilds, tests); returns how many."""
+        """Remove every provider, and the import history, in one transaction (demo
+        rebuilds, tests); returns how many providers there were."""
         ...
 
     def data_version(self) -> int:

@@ -34,6 +34,8 @@ class BackendConfig:
     connect_timeout_s: int = 5
     statement_timeout_ms: int = 10_000
     write_timeout_ms: int = 1_800_000
+    read_url_list: tuple[str, ...] = ()
+    replica_max_lag_s: float = 5.0
 
 
 def embedded_backend_at(data_dir: Path) -> Backend:

@@ -20,14 +20,15 @@ PAGES = [*sorted((ROOT / "docs").glob("*.md")), ROOT / "README.md", ROOT / "CONT
 # Environment variables the docs name that are not settings of the service: the test
 # cluster's directory, exported by scripts/pg-throwaway for the scripts that stop it.
 NOT_SETTINGS = {"JZMAP_PG_THROWAWAY_DIR"}
-VARIABLE = re.compile(r"`(JZMAP_[A-Z0-9_]+|DATABASE_URL)`")
+VARIABLE = re.compile(r"`(JZMAP_[A-Z0-9_]+|DATABASE_URL|DATABASE_READ_URLS)`")
 
 
 def _settings() -> set[str]:
     names = set(Settings.environment_variables())
     # Guards the two tests below: an empty or prefix-less list would let them pass.
     assert {"DATABASE_URL", "JZMAP_DATA_DIR", "JZMAP_RATE_LIMIT_BURST"} <= names
-    assert all(n == "DATABASE_URL" or n.startswith("JZMAP_") for n in names), names
+    plain = {"DATABASE_URL", "DATABASE_READ_URLS"}  # as PostgreSQL tools spell them
+    assert all(n in plain or n.startswith("JZMAP_") for n in names), names
     return names
 
 

@@ -223,23 +223,32 @@ def test_grades_that_move_during_an_import_are_republished(world: World) -> None
     assert world.grade() is Grade.A2  # and put right once the import committed
 
 
-def test_a_dry_run_reads_neither_book_nor_registry(world: World) -> None:
-    class Untouchable:
-        def __getattr__(self, name: str) -> object:
-            raise AssertionError(f"a dry run called {name}")
+def test_a_dry_run_writes_to_neither_book_nor_registry(world: World) -> None:
+    class ReadOnly:
+        """The real part, refusing every write a dry run must not make."""
 
-    untouchable = dataclasses.replace(
+        def __init__(self, part: object) -> None:
+            self.part = part
+
+        def __getattr__(self, name: str) -> object:
+            if name in ("record", "rebaseline", "upsert", "delete_all", "load"):
+                raise AssertionError(f"a dry run called {name}")
+            return getattr(self.part, name)
+
+    read_only = dataclasses.replace(
         world.backend,
-        gradebook=cast(GradeBook, Untouchable()),
-        registry=cast(PractitionerRegistry, Untouchable()),
+        gradebook=cast(GradeBook, ReadOnly(world.gradebook)),
+        registry=cast(PractitionerRegistry, ReadOnly(world.registry)),
     )
     path = world.file("海珠区.csv", row(1))
-    for backend in (None, untouchable):
+    for backend in (None, read_only):
         report = run_provider_import(
             ingester(world.settings), backend, [path], IngestOptions(dry_run=True, source="海珠区")
         )
         assert report.dry_run and report.stored == 1
-    assert world.store.count() == 0
+    # Against the store, the dry run says what it would change.
+    assert report.compared and report.changes == [{"id": A, "action": "inserted", "fields": []}]
+    assert world.store.count() == 0 and world.store.imports() == []
 
 
 def test_clear_city_empties_the_store_the_grade_book_and_the_registry(world: World) -> None:

@@ -11,7 +11,8 @@ import tempfile
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, File, Form, UploadFile
+from fastapi import APIRouter, Depends, File, Form, Query, UploadFile
+from fastapi import Path as PathParam
 
 from api.dependencies import BackendDep, SettingsDep
 from api.security import require_admin
@@ -19,10 +20,13 @@ from geo.crs import CRS
 from ingest import IngestOptions, IngestReport
 from ingest.feeds import ImportKind
 from jzmap.application.feeds import FeedOptions, run_feed
+from jzmap.application.history import list_imports, show_import, undo_import
 from jzmap.application.imports import run_provider_import
+from jzmap.presentation.history import detail_json, entry_json, undo_json
 from jzmap.presentation.schemas import ErrorOut
 from jzmap.wiring import ingester
 from providers.errors import InvalidRequestError, TooLargeError
+from providers.history import DeactivationGuard
 
 router = APIRouter(
     prefix="/v1/admin",
@@ -41,7 +45,12 @@ _CHUNK = 1 << 20
     "column); practitioners: a practitioners register; evaluations: an evaluations log "
     "(CSV or XLSX; `crs`, `mode` and `source` apply to provider imports only). The answer "
     "is the import report; for practitioners it never carries the rejected rows' cells.",
-    responses={400: {"model": ErrorOut}, 413: {"model": ErrorOut}, 422: {"model": ErrorOut}},
+    responses={
+        400: {"model": ErrorOut},
+        409: {"model": ErrorOut, "description": "a snapshot would deactivate too many"},
+        413: {"model": ErrorOut},
+        422: {"model": ErrorOut},
+    },
 )
 def create_import(
     backend: BackendDep,
@@ -54,13 +63,16 @@ def create_import(
     mode: Annotated[Literal["append", "snapshot"], Form()] = "append",
     source: Annotated[str | None, Form(max_length=200)] = None,
     dry_run: Annotated[bool, Form()] = False,
+    allow_deactivate: Annotated[int | None, Form(ge=0, le=1_000_000_000)] = None,
 ) -> dict[str, Any]:
     name = Path(file.filename or "upload").name
     suffix = Path(name).suffix.lower()
     if suffix not in _SUFFIXES:
         raise InvalidRequestError(f"file {name!r}: send a .csv, .xlsx or .geojson file")
     feed = None if kind is None else kind.feed
-    if feed is not None and (crs is not None or mode != "append" or source is not None):
+    if feed is not None and (
+        crs is not None or mode != "append" or source is not None or allow_deactivate
+    ):
         raise InvalidRequestError(f"crs, mode and source apply to provider imports, not {feed}")
     limit = settings.limits.max_upload_mb << 20
     with tempfile.TemporaryDirectory(prefix="jzmap-import-") as folder:
@@ -86,7 +98,10 @@ def create_import(
                 source=source or Path(name).stem,
                 dry_run=dry_run,
             )
-            report = run_provider_import(ingester(settings), backend, [path], options)
+            guard = DeactivationGuard.parse(
+                settings.imports.snapshot_max_deactivate, allow=allow_deactivate or 0
+            )
+            report = run_provider_import(ingester(settings), backend, [path], options, guard=guard)
         else:
             report = run_feed(
                 [path],
@@ -101,3 +116,45 @@ def create_import(
     body = report.to_dict(with_cells=True)
     body["files"] = [name]
     return body
+
+
+@router.get(
+    "/imports",
+    summary="The recorded provider imports, newest first",
+    description="Each with its files (name, SHA-256), mode, source, time, counts, and the "
+    "undo that undid it (or the import it undoes).",
+)
+def get_imports(
+    backend: BackendDep, limit: Annotated[int, Query(ge=1, le=1_000)] = 100
+) -> dict[str, Any]:
+    return {"imports": [entry_json(e) for e in list_imports(backend, limit)]}
+
+
+@router.get(
+    "/imports/{import_id}",
+    summary="One recorded import and what it changed, provider by provider",
+    description="`changes`: inserted, updated (which fields, their values before), "
+    "deactivated, kept (a rejected snapshot row whose provider stayed active), deleted; "
+    "a page of them by provider id (`offset`, `limit`).",
+    responses={404: {"model": ErrorOut}},
+)
+def get_import(
+    backend: BackendDep,
+    import_id: Annotated[int, PathParam(ge=1)],
+    offset: Annotated[int, Query(ge=0)] = 0,
+    limit: Annotated[int, Query(ge=1, le=1_000)] = 100,
+) -> dict[str, Any]:
+    return detail_json(show_import(backend, import_id, offset=offset, limit=limit), offset)
+
+
+@router.post(
+    "/imports/{import_id}/undo",
+    summary="Undo a provider import (as `jzmap imports undo`)",
+    description="Restores every provider the import touched to its version before it, as a "
+    "new import of mode `undo`. 409, nothing written, when later imports changed the same "
+    "providers (named), the import was undone already or is an undo, or the grade book "
+    "contradicts it (a company blacklisted since).",
+    responses={404: {"model": ErrorOut}, 409: {"model": ErrorOut}},
+)
+def post_undo(backend: BackendDep, import_id: Annotated[int, PathParam(ge=1)]) -> dict[str, Any]:
+    return undo_json(*undo_import(backend, import_id))

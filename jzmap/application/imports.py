@@ -28,12 +28,22 @@ them. Evaluations or practitioner loads that land while a long import runs are n
 either: after the import, every company whose book grade or registry counts moved since
 the overlay was read is republished with the current values.
 
-A dry run reads neither the grade book nor the registry: it validates, stores nothing.
+Every import is *recorded* (:mod:`providers.history`): the store keeps each provider's
+version before it with the import's files (name and SHA-256), mode, time and counts, so
+that ``jzmap imports show`` can say what it changed and ``jzmap imports undo`` take it
+back (:mod:`jzmap.application.history`). A snapshot is *guarded*: a rejected row whose
+provider is known keeps that provider active ("kept"), and a snapshot that would
+deactivate more than ``guard`` allows writes nothing.
+
+A dry run against a store does everything but commit: its report lists the changes the
+import would make (inserted, updated with the fields, deactivated, kept). Without a store
+it only validates.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 from collections.abc import Sequence
 from datetime import date, datetime
 from pathlib import Path
@@ -43,6 +53,7 @@ from ingest.overlay import ImportOverlay
 from jzmap.application.practitioners import publish_counts
 from providers.evaluations import CHINA_TZ, Subject
 from providers.gradebook import Baseline, GradeBook
+from providers.history import DeactivationGuard, ImportFile, ImportRecord
 from providers.model import Kind, Provider
 from providers.registry import PractitionerRegistry
 from providers.store import ProviderStore
@@ -58,9 +69,11 @@ def run_provider_import(
     options: IngestOptions,
     *,
     now: datetime | None = None,
+    guard: DeactivationGuard | None = None,
 ) -> IngestReport:
     """Import provider registry files into the backend's store keeping dynamic grades and
     derived counts, then rebaseline the companies the files re-assessed (see the module).
+    The import is recorded in the store's history; a snapshot is held to ``guard``.
 
     Parameters
     ----------
@@ -68,7 +81,9 @@ def run_provider_import(
         The city's importer (:func:`jzmap.wiring.ingester`).
     backend
         Its store, grade book and registry; ``None`` only for a dry run
-        (``options.dry_run``).
+        (``options.dry_run``), which then only validates.
+    guard
+        How many providers a snapshot may deactivate (default: no bound).
     now
         When the import happens (default: now): the day the counts are derived at and the
         ``since`` of new official baselines.
@@ -79,16 +94,37 @@ def run_provider_import(
         A file cannot be processed at all; nothing was written.
     providers.store.StoreUnavailableError
         The store, the grade book or the registry cannot answer.
+    providers.history.TooManyDeactivationsError
+        A snapshot would deactivate more than ``guard`` allows; nothing was written.
     """
-    if options.dry_run or backend is None:
-        return ingester.run(paths, None if backend is None else backend.store, options)
+    if backend is None:
+        return ingester.run(paths, None, options)
     at = (now or datetime.now(CHINA_TZ)).astimezone(CHINA_TZ)
     store, gradebook, registry = backend.store, backend.gradebook, backend.registry
     overlay = build_overlay(gradebook, registry, at.date())
-    report = ingester.run(paths, store, options, overlay=overlay)
+    record = ImportRecord(
+        mode=options.mode,
+        at=at,
+        source=options.source or (paths[0].stem if len(paths) == 1 else None),
+        files=tuple(ImportFile(p.name, file_sha256(p)) for p in paths),
+        guard=guard if options.mode == "snapshot" else None,
+        dry_run=options.dry_run,
+    )
+    report = ingester.run(paths, store, options, overlay=overlay, record=record)
+    if options.dry_run:
+        return report
     report.rebaselined = rebaseline_official_grades(gradebook, report, at)
     _catch_up(gradebook, registry, store, overlay, report, on=at.date())
     return report
+
+
+def file_sha256(path: Path) -> str:
+    """The file's SHA-256 (hex), read a megabyte at a time."""
+    digest = hashlib.sha256()
+    with path.open("rb") as f:
+        while chunk := f.read(1 << 20):
+            digest.update(chunk)
+    return digest.hexdigest()
 
 
 def build_overlay(gradebook: GradeBook, registry: PractitionerRegistry, on: date) -> ImportOverlay:

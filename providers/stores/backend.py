@@ -52,6 +52,14 @@ class DatabaseConfig(Protocol):
     def write_timeout_ms(self) -> int:
         """PostGIS statement timeout of provider imports."""
 
+    @property
+    def read_url_list(self) -> tuple[str, ...]:
+        """PostGIS read replicas (hot standbys of :attr:`url`) for public reads."""
+
+    @property
+    def replica_max_lag_s(self) -> float:
+        """A replica further behind the primary is skipped."""
+
 
 @dataclass(frozen=True, eq=False)
 class Backend:
@@ -115,6 +123,8 @@ def open_backend(config: DatabaseConfig) -> Backend:
             connect_timeout_s=config.connect_timeout_s,
             statement_timeout_ms=config.statement_timeout_ms,
             write_timeout_ms=config.write_timeout_ms,
+            read_urls=config.read_url_list,
+            replica_max_lag_s=config.replica_max_lag_s,
         )
         try:
             db.ensure_schema()

@@ -8,6 +8,7 @@ the server merges a batch while this process prepares the next one.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import re
 from collections.abc import Callable, Iterable
@@ -20,8 +21,15 @@ import shapely
 import sqlalchemy as sa
 from psycopg import sql as pg_sql
 
+from providers.history import (
+    FIRST_IDS,
+    ImportOutcome,
+    ImportRecord,
+    TooManyDeactivationsError,
+)
 from providers.model import Provider
 from providers.store import UpsertCounts
+from providers.stores import history_sql as hs
 from providers.stores.engine import set_local_timeout, unavailable
 from providers.stores.pg_database import Database
 from providers.stores.rows import (
@@ -67,6 +75,127 @@ def load_providers(
     return counts
 
 
+def record_providers(
+    db: Database,
+    providers: Iterable[Provider],
+    record: ImportRecord,
+    replace_source: str | None,
+) -> ImportOutcome:
+    """:func:`load_providers` as a recorded import (:meth:`~providers.store.ProviderStore.
+    record_import`): the import's entry and every version before, written by the same
+    statements as the providers (:func:`_merge_sql` with ``history``). Into an empty
+    table it is a bulk load that records every provider as inserted."""
+    if not record.dry_run and not record.delete:
+        bulk = _bulk_load_started(db, providers, replace_source, record)
+        if bulk is not None:
+            counts, import_id = bulk
+            return _outcome(import_id, counts, 0, ())
+    try:
+        with db.transaction(long=True) as conn:
+            raw = db.driver(conn)
+            import_id = _begin_import(raw, record)
+            raw.execute(_STAGE_DDL)
+            snapshot = replace_source is not None
+            active_before = 0
+            if snapshot:
+                found = raw.execute(_ACTIVE_OF_SOURCE, (replace_source,)).fetchone()
+                active_before = int(found[0]) if found else 0
+            counts = _stream(raw, providers, _merge_recorded, keep_ids=snapshot)
+            deleted = _delete(raw, record.delete, import_id)
+            kept: tuple[str, ...] = ()
+            if replace_source is not None:
+                if record.guard is not None:
+                    _guard(raw, replace_source, record.guard.bound(active_before))
+                deactivated = raw.execute(
+                    _DEACTIVATE_RECORDED, {"import": import_id, "source": replace_source}
+                )
+                counts += UpsertCounts(deactivated=deactivated.rowcount)
+                kept = _record_kept(raw, replace_source, import_id)
+            outcome = _outcome(None if record.dry_run else import_id, counts, deleted, kept)
+            if record.dry_run:
+                changes = hs.changes(raw.execute(hs.pg(hs.CHANGES_SQL), (import_id,)))
+                raise hs.RollBack(dataclasses.replace(outcome, changes=tuple(changes)))
+            raw.execute(
+                hs.pg(hs.FINISH_IMPORT_SQL), (hs.counts_text(outcome.counts(), record), import_id)
+            )
+            if counts.changed or deleted:
+                conn.execute(sa.text(BUMP_DATA_VERSION))
+    except hs.RollBack as done:
+        return done.outcome
+    return outcome
+
+
+def _outcome(
+    import_id: int | None, counts: UpsertCounts, deleted: int, kept: tuple[str, ...]
+) -> ImportOutcome:
+    return ImportOutcome(
+        import_id,
+        counts.inserted,
+        counts.updated,
+        counts.unchanged,
+        counts.deactivated,
+        deleted,
+        kept,
+    )
+
+
+def _begin_import(raw: psycopg.Connection[Any], record: ImportRecord) -> int:
+    """Insert the import's entry; its id is then the transaction's ``jzmap.import_id``,
+    which the recording merge reads."""
+    found = raw.execute(
+        hs.pg(hs.INSERT_IMPORT_SQL) + " RETURNING id", hs.import_params(record)
+    ).fetchone()
+    assert found is not None
+    import_id = int(found[0])
+    raw.execute("SELECT set_config('jzmap.import_id', %s, true)", (str(import_id),))
+    return import_id
+
+
+def _finish_import(
+    raw: psycopg.Connection[Any], record: ImportRecord, import_id: int, counts: UpsertCounts
+) -> None:
+    text = hs.counts_text(_outcome(import_id, counts, 0, ()).counts(), record)
+    raw.execute(hs.pg(hs.FINISH_IMPORT_SQL), (text, import_id))
+
+
+def _guard(raw: psycopg.Connection[Any], source: str, bound: int) -> None:
+    """Refuse (roll back) a snapshot that would deactivate more than ``bound``."""
+    found = raw.execute(f"SELECT count(*) FROM providers p {_GONE}", (source,)).fetchone()
+    count = int(found[0]) if found else 0
+    if count > bound:
+        first = raw.execute(
+            f"SELECT id FROM providers p {_GONE} ORDER BY id LIMIT {FIRST_IDS}", (source,)
+        )
+        raise TooManyDeactivationsError(source, count, bound, [str(r[0]) for r in first])
+
+
+def _record_kept(raw: psycopg.Connection[Any], source: str, import_id: int) -> tuple[str, ...]:
+    """Record the kept ids naming an active provider of ``source`` that the snapshot did
+    not otherwise hold; returns them."""
+    rows = raw.execute(
+        "INSERT INTO provider_versions (import_id, provider_id, action, fields) "
+        "SELECT %s, p.id, 'kept', '' FROM providers p WHERE p.source = %s AND p.active "
+        "AND EXISTS (SELECT 1 FROM kept k WHERE k.id = p.id) "
+        "AND NOT EXISTS (SELECT 1 FROM received r WHERE r.id = p.id) "
+        "ON CONFLICT DO NOTHING RETURNING provider_id",
+        (import_id, source),
+    ).fetchall()
+    return tuple(sorted(str(r[0]) for r in rows))
+
+
+def _delete(raw: psycopg.Connection[Any], ids: tuple[str, ...], import_id: int) -> int:
+    """Delete providers by id, keeping their versions before; returns how many."""
+    if not ids:
+        return 0
+    raw.execute(
+        f"INSERT INTO provider_versions (import_id, provider_id, action, fields, before) "
+        f"SELECT %s, p.id, 'deleted', '', {_BEFORE} FROM providers p WHERE p.id = ANY(%s) "
+        "ON CONFLICT DO NOTHING",
+        (import_id, list(ids)),
+    )
+    return raw.execute("DELETE FROM providers WHERE id = ANY(%s)", (list(ids),)).rowcount
+
+
 def bulk_load(
     db: Database, providers: Iterable[Provider], replace_source: str | None
 ) -> UpsertCounts | None:
@@ -89,6 +218,18 @@ def bulk_load(
     replacing it. Privileges granted on ``providers`` do not carry over to the new
     table: grant them again after a first load.
     """
+    done = _bulk_load_started(db, providers, replace_source, None)
+    return None if done is None else done[0]
+
+
+def _bulk_load_started(
+    db: Database,
+    providers: Iterable[Provider],
+    replace_source: str | None,
+    record: ImportRecord | None,
+) -> tuple[UpsertCounts, int] | None:
+    """:func:`bulk_load` (recorded with ``record``): the counts and the import's id (0
+    unrecorded), or ``None`` when no bulk load started."""
     with db.engine.connect() as sa_conn:
         raw = db.driver(sa_conn)
         try:
@@ -98,7 +239,8 @@ def bulk_load(
             if started is None or not started[0]:
                 return None
             try:
-                return _bulk_load(db, raw, providers, replace_source)
+                counts, import_id = _bulk_load(db, raw, providers, replace_source, record)
+                return counts, import_id or 0
             finally:
                 if not raw.closed:
                     raw.rollback()
@@ -113,13 +255,59 @@ _STORED = [c for c in ALL_COLUMNS if c not in ("id", "lon", "lat")]
 _COMPARED = [c for c in CONTENT_COLUMNS if c not in ("id", "lon", "lat")]
 
 
-def _merge_sql(target: str, source: str, point: str) -> str:
+# A stored provider's version as history_sql keeps it: its content columns, a JSON array.
+_BEFORE = (
+    "json_build_array("
+    + ", ".join(
+        {"lon": "ST_X(p.geom)", "lat": "ST_Y(p.geom)", "extra": "p.extra::text"}.get(c, f"p.{c}")
+        for c in CONTENT_COLUMNS
+    )
+    + ")::text"
+)
+
+
+def _history_sql(point: tuple[str, str]) -> str:
+    """The CTEs that keep, per merged row, its version before (``old``, read in the
+    statement's snapshot: before the merge) and the columns that changed; ``point`` is
+    the source's point as ``i.``-qualified expressions of lon and lat."""
+    new_lon, new_lat = point
+    fields = ", ".join(
+        f"CASE WHEN {old} IS DISTINCT FROM {new} THEN '{c}' END"
+        for c in CONTENT_COLUMNS
+        if c != "id"
+        for old, new in [
+            {
+                "lon": ("ST_X(o.geom)", new_lon),
+                "lat": ("ST_Y(o.geom)", new_lat),
+            }.get(c, (f"o.{c}", f"i.{c}"))
+        ]
+    )
+    return f"""
+    history AS (
+        INSERT INTO provider_versions (import_id, provider_id, action, fields, before)
+        SELECT current_setting('jzmap.import_id')::bigint, m.id,
+               CASE WHEN o.id IS NULL THEN 'inserted' ELSE 'updated' END,
+               CASE WHEN o.id IS NULL THEN '' ELSE array_to_string(ARRAY[{fields}], ',') END,
+               o.before
+        FROM merged m JOIN {{source}} i ON i.id = m.id LEFT JOIN old o ON o.id = m.id
+        ON CONFLICT DO NOTHING
+    ),"""
+
+
+def _merge_sql(target: str, source: str, point: str, history: tuple[str, str] | None = None) -> str:
     """Merge ``source``'s rows into ``target`` by id, counting inserts and real changes;
     ``point`` is the source's point expression. A source holds each id once (RowBatch),
     as an INSERT may touch a row only once; counts come back as one row, not a row per
-    provider."""
+    provider. With ``history`` (the source's lon and lat expressions) each merged row's
+    version before goes to ``provider_versions`` (:func:`_history_sql`)."""
+    old = (
+        ""
+        if history is None
+        else f"old AS (SELECT p.*, {_BEFORE} AS before FROM {target} p "
+        f"WHERE p.id IN (SELECT id FROM {source})),"
+    )
     return f"""
-    WITH merged AS (
+    WITH {old} merged AS (
         INSERT INTO {target} AS p (id, geom, {", ".join(_STORED)})
         SELECT id, {point}, {", ".join(_STORED)}
         FROM {source}
@@ -130,8 +318,8 @@ def _merge_sql(target: str, source: str, point: str) -> str:
         WHERE ({", ".join(f"p.{c}" for c in _COMPARED)}, ST_AsBinary(p.geom))
               IS DISTINCT FROM
               ({", ".join(f"EXCLUDED.{c}" for c in _COMPARED)}, ST_AsBinary(EXCLUDED.geom))
-        RETURNING (xmax = 0) AS inserted
-    )
+        RETURNING p.id, (xmax = 0) AS inserted
+    ){"" if history is None else "," + _history_sql(history).format(source=source)[:-1]}
     SELECT count(*) FILTER (WHERE inserted), count(*) FROM merged
     """
 
@@ -142,13 +330,36 @@ _MERGE_SQL = _merge_sql("providers", "incoming", _STAGED_POINT)
 _BULK_TABLE = "providers_bulk"
 _BULK_MERGE_SQL = _merge_sql(_BULK_TABLE, "incoming", _STAGED_POINT)
 _BULK_INTO_LIVE_SQL = _merge_sql("providers", _BULK_TABLE, "geom")
+_MERGE_RECORDED_SQL = _merge_sql("providers", "incoming", _STAGED_POINT, ("i.lon", "i.lat"))
+_BULK_INTO_LIVE_RECORDED_SQL = _merge_sql(
+    "providers", _BULK_TABLE, "geom", ("ST_X(i.geom)", "ST_Y(i.geom)")
+)
+# The active providers of a source (bound first) that a snapshot neither held nor kept.
+_GONE = """
+    WHERE p.source = %s AND p.active
+      AND NOT EXISTS (SELECT 1 FROM received r WHERE r.id = p.id)
+      AND NOT EXISTS (SELECT 1 FROM kept k WHERE k.id = p.id)
+"""
 _DEACTIVATE_SQL = sa.text(
     """
     UPDATE providers SET active = false, updated_at = now()
     WHERE source = :source AND active
       AND NOT EXISTS (SELECT 1 FROM received WHERE received.id = providers.id)
+      AND NOT EXISTS (SELECT 1 FROM kept WHERE kept.id = providers.id)
     """
 )
+_GONE_NAMED = _GONE.replace("%s", "%(source)s")
+_DEACTIVATE_RECORDED = f"""
+    WITH gone AS (SELECT p.id, {_BEFORE} AS before FROM providers p {_GONE_NAMED}),
+    history AS (
+        INSERT INTO provider_versions (import_id, provider_id, action, fields, before)
+        SELECT %(import)s, id, 'deactivated', 'active', before FROM gone
+        ON CONFLICT DO NOTHING
+    )
+    UPDATE providers SET active = false, updated_at = now()
+    WHERE id IN (SELECT id FROM gone)
+"""
+_ACTIVE_OF_SOURCE = "SELECT count(*) FROM providers WHERE source = %s AND active"
 _BATCH_ROWS = 20_000
 # ``incoming`` holds one batch at a time; ``received`` every id of a snapshot import.
 _STAGE_DDL = """
@@ -160,7 +371,8 @@ CREATE TEMP TABLE incoming (
     geocode_precision text, geocoder text, source text, active boolean, extra jsonb,
     h3_r7 bigint, h3_r8 bigint, h3_r9 bigint
 ) ON COMMIT DROP;
-CREATE TEMP TABLE received (id text) ON COMMIT DROP
+CREATE TEMP TABLE received (id text) ON COMMIT DROP;
+CREATE TEMP TABLE kept (id text) ON COMMIT DROP
 """
 _COPY_SQL = f"COPY incoming ({', '.join(ALL_COLUMNS)}) FROM STDIN"
 _BULK_COPY_SQL = f"COPY {_BULK_TABLE} (id, geom, {', '.join(_STORED)}) FROM STDIN"
@@ -214,9 +426,13 @@ def _bulk_load(
     raw: psycopg.Connection[Any],
     providers: Iterable[Provider],
     replace_source: str | None,
-) -> UpsertCounts:
+    record: ImportRecord | None = None,
+) -> tuple[UpsertCounts, int | None]:
     """:func:`bulk_load` on the session ``raw``, which holds the bulk advisory lock (its
-    caller takes and releases it). Each of its transactions runs with the write timeout."""
+    caller takes and releases it). Each of its transactions runs with the write timeout.
+    With ``record``, the swap's transaction also writes the import's entry and its
+    versions (every provider inserted; or, merged into a live table, as a merge keeps
+    them)."""
     set_local_timeout(raw, db.write_timeout_ms)
     indexes = [(str(n), str(d), str(am)) for n, d, am in raw.execute(_SECONDARY_INDEXES)]
     keys = [(str(n), str(d)) for n, d in raw.execute(_KEY_CONSTRAINTS)]
@@ -250,6 +466,7 @@ def _bulk_load(
 
     set_local_timeout(raw, db.write_timeout_ms)
     raw.execute("LOCK TABLE providers IN ACCESS EXCLUSIVE MODE")
+    import_id = None if record is None else _begin_import(raw, record)
     still_empty = raw.execute(_EMPTY).fetchone()
     if still_empty is not None and still_empty[0]:
         raw.execute("DROP TABLE providers")
@@ -266,8 +483,15 @@ def _bulk_load(
                     pg_sql.Identifier(name + _SUFFIX), pg_sql.Identifier(name)
                 )
             )
+        if import_id is not None:
+            raw.execute(
+                "INSERT INTO provider_versions (import_id, provider_id, action, fields) "
+                "SELECT %s, id, 'inserted', '' FROM providers",
+                (import_id,),
+            )
     else:  # an ordinary import got there first: merge into what it wrote
-        found = raw.execute(_BULK_INTO_LIVE_SQL).fetchone()
+        merge = _BULK_INTO_LIVE_SQL if import_id is None else _BULK_INTO_LIVE_RECORDED_SQL
+        found = raw.execute(merge).fetchone()
         assert found is not None
         inserted, changed = int(found[0]), int(found[1])
         loaded = counts.inserted
@@ -277,6 +501,14 @@ def _bulk_load(
             unchanged=counts.unchanged + loaded - changed,
         )
         if replace_source is not None:
+            if import_id is not None:
+                raw.execute(
+                    f"INSERT INTO provider_versions (import_id, provider_id, action, fields, "
+                    f"before) SELECT %s, p.id, 'deactivated', 'active', {_BEFORE} "
+                    f"FROM providers p WHERE p.source = %s AND p.active AND NOT EXISTS "
+                    f"(SELECT 1 FROM {_BULK_TABLE} b WHERE b.id = p.id) ON CONFLICT DO NOTHING",
+                    (import_id, replace_source),
+                )
             deactivated = raw.execute(
                 f"UPDATE providers SET active = false, updated_at = now() "
                 f"WHERE source = %s AND active AND NOT EXISTS "
@@ -285,10 +517,12 @@ def _bulk_load(
             ).rowcount
             counts += UpsertCounts(deactivated=deactivated)
         raw.execute(f"DROP TABLE {_BULK_TABLE}")
+    if import_id is not None and record is not None:
+        _finish_import(raw, record, import_id, counts)
     if counts.changed:
         raw.execute(BUMP_DATA_VERSION)
     raw.commit()
-    return counts
+    return counts, import_id
 
 
 _INDEX_TARGET = re.compile(r" ON (public\.)?providers USING ")
@@ -326,6 +560,10 @@ def _merge(
 ) -> UpsertCounts:
     """COPY one batch into ``incoming`` and merge it (into ``providers`` by default); the
     batch's ``received`` counts the records it stands for (duplicates included)."""
+    if keep_ids and batch.kept:
+        conn.execute("INSERT INTO kept SELECT unnest(%s::text[])", (batch.kept,))
+    if not len(batch):
+        return UpsertCounts(unchanged=batch.received)
     conn.execute("TRUNCATE incoming")
     with conn.cursor() as cur:
         with cur.copy(_COPY_SQL) as copy:
@@ -338,6 +576,13 @@ def _merge(
     return UpsertCounts(
         inserted=inserted, updated=changed - inserted, unchanged=batch.received - changed
     )
+
+
+def _merge_recorded(
+    conn: psycopg.Connection[Any], text: str, batch: RowBatch, keep_ids: bool
+) -> UpsertCounts:
+    """:func:`_merge`, keeping each merged row's version before."""
+    return _merge(conn, text, batch, keep_ids, _MERGE_RECORDED_SQL)
 
 
 def _insert(
@@ -368,6 +613,8 @@ def _copy_text(batch: RowBatch, *, geometry: bool = False) -> str:
     C-level map over its column, never by Python code per row and field. ``geometry``:
     the columns of ``providers`` (id, the point as hex EWKB, the rest), else those of
     ``incoming`` (lon and lat as numbers)."""
+    if not len(batch):
+        return ""
     if geometry:
         points = _hex_ewkb_points(batch.column("lon"), batch.column("lat"))
         columns = [batch.column("id"), points]

@@ -10,9 +10,10 @@ is memory in proportion to the data (about 1.5 KB per provider).
 
 from __future__ import annotations
 
+import dataclasses
 import sqlite3
 import threading
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,6 +25,15 @@ import shapely
 
 from geo.spatial_index import Acceptor, GeodesicKNN, IntArray
 from geo.tiles import Tile
+from providers.history import (
+    FIRST_IDS,
+    Action,
+    Change,
+    ImportEntry,
+    ImportOutcome,
+    ImportRecord,
+    TooManyDeactivationsError,
+)
 from providers.model import Category, Kind, Precision, Provider
 from providers.score_index import ScoreIndex
 from providers.scoring import ScoreSpec
@@ -37,6 +47,7 @@ from providers.store import (
     UpsertCounts,
     VectorTile,
 )
+from providers.stores import history_sql as hs
 from providers.stores.rows import (
     ALL_COLUMNS,
     CONTENT_COLUMNS,
@@ -49,9 +60,32 @@ from providers.stores.sqlite_file import SQLiteFile
 
 DB_FILENAME = "providers.sqlite"
 # Bump when _SCHEMA changes: a file of another version is refused, never half-read.
-_SCHEMA_VERSION = 3
+_SCHEMA_VERSION = 4
 _BATCH = 5_000
 _BUMP_DATA_VERSION = "UPDATE meta SET value = value + 1 WHERE key = 'data_version'"
+
+# The import history (providers.history, providers.stores.history_sql): schema version 4.
+_HISTORY_SCHEMA = """
+CREATE TABLE IF NOT EXISTS provider_imports (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    at TEXT NOT NULL,
+    mode TEXT NOT NULL,
+    source TEXT,
+    files TEXT NOT NULL,
+    counts TEXT NOT NULL,
+    undo_of INTEGER
+);
+CREATE INDEX IF NOT EXISTS provider_imports_undo_of ON provider_imports (undo_of);
+CREATE TABLE IF NOT EXISTS provider_versions (
+    import_id INTEGER NOT NULL,
+    provider_id TEXT NOT NULL,
+    action TEXT NOT NULL,
+    fields TEXT NOT NULL,
+    before TEXT,
+    PRIMARY KEY (import_id, provider_id)
+);
+CREATE INDEX IF NOT EXISTS provider_versions_provider ON provider_versions (provider_id, import_id);
+"""
 
 _SCHEMA = f"""
 CREATE TABLE IF NOT EXISTS providers (
@@ -89,6 +123,7 @@ CREATE INDEX IF NOT EXISTS providers_h3_r7 ON providers (h3_r7);
 CREATE INDEX IF NOT EXISTS providers_h3_r8 ON providers (h3_r8);
 CREATE INDEX IF NOT EXISTS providers_h3_r9 ON providers (h3_r9);
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
+{_HISTORY_SCHEMA}
 INSERT OR IGNORE INTO meta VALUES ('schema_version', {_SCHEMA_VERSION}), ('data_version', 0);
 """
 
@@ -140,6 +175,7 @@ class EmbeddedStore:
             "the embedded store",
             refusal_hint=": move the file away (or set JZMAP_DATA_DIR to a new directory) "
             "and load the data again, e.g. with `jzmap demo`",
+            upgrades={3: _add_history},
         )
         self.path = self._db.path
         self._lock = threading.Lock()
@@ -152,39 +188,95 @@ class EmbeddedStore:
     ) -> UpsertCounts:
         """Write the providers batch by batch in one transaction, leaving rows equal to
         the stored ones alone; rows travel as tuples, never as providers."""
-        totals = UpsertCounts()
-        snapshot = replace_source is not None
         with self._db.transaction() as conn:
-            if snapshot:
-                # The ids a snapshot holds go to a temporary table, not to a Python set:
-                # a million-row snapshot would hold them all in memory.
-                conn.execute("CREATE TEMP TABLE IF NOT EXISTS received (id TEXT PRIMARY KEY)")
-                conn.execute("DELETE FROM received")
-            for batch in row_batches(providers, _BATCH):
-                if snapshot:
-                    conn.executemany(
-                        "INSERT OR IGNORE INTO received VALUES (?)",
-                        ((i,) for i in batch.columns["id"]),
-                    )
-                totals += self._upsert_batch(conn, batch)
-            if replace_source is not None:
-                totals += UpsertCounts(deactivated=self._deactivate(conn, replace_source))
+            totals, _ = self._write(conn, providers, replace_source, None)
             if totals.changed:
                 conn.execute(_BUMP_DATA_VERSION)
         return totals
 
-    @staticmethod
-    def _deactivate(conn: sqlite3.Connection, source: str) -> int:
-        """Deactivate the active providers of ``source`` the snapshot did not hold."""
-        cursor = conn.execute(
-            "UPDATE providers SET active = 0 WHERE source = ? AND active "
-            "AND id NOT IN (SELECT id FROM received)",
-            (source,),
-        )
-        return int(cursor.rowcount)
+    def record_import(
+        self,
+        providers: Iterable[Provider],
+        record: ImportRecord,
+        *,
+        replace_source: str | None = None,
+    ) -> ImportOutcome:
+        try:
+            with self._db.transaction() as conn:
+                import_id = conn.execute(hs.INSERT_IMPORT_SQL, hs.import_params(record)).lastrowid
+                assert import_id is not None
+                totals, kept = self._write(conn, providers, replace_source, (import_id, record))
+                deleted = _delete(conn, record.delete, import_id)
+                outcome = ImportOutcome(
+                    None if record.dry_run else import_id,
+                    totals.inserted,
+                    totals.updated,
+                    totals.unchanged,
+                    totals.deactivated,
+                    deleted,
+                    kept,
+                )
+                if record.dry_run:
+                    changes = _changes(conn, import_id)
+                    raise hs.RollBack(dataclasses.replace(outcome, changes=tuple(changes)))
+                conn.execute(
+                    hs.FINISH_IMPORT_SQL, (hs.counts_text(outcome.counts(), record), import_id)
+                )
+                if totals.changed or deleted:
+                    conn.execute(_BUMP_DATA_VERSION)
+        except hs.RollBack as done:
+            return done.outcome
+        return outcome
+
+    def _write(
+        self,
+        conn: sqlite3.Connection,
+        providers: Iterable[Provider],
+        replace_source: str | None,
+        recording: tuple[int, ImportRecord] | None,
+    ) -> tuple[UpsertCounts, tuple[str, ...]]:
+        """Upsert (and deactivate, for a snapshot) inside ``conn``'s transaction; with
+        ``recording`` (import id, record) keep every version before and guard the
+        snapshot. Returns the counts and the kept ids."""
+        totals = UpsertCounts()
+        snapshot = replace_source is not None
+        import_id = None if recording is None else recording[0]
+        active_before = 0
+        if snapshot:
+            # The ids a snapshot holds go to a temporary table, not to a Python set:
+            # a million-row snapshot would hold them all in memory.
+            conn.execute("CREATE TEMP TABLE IF NOT EXISTS received (id TEXT PRIMARY KEY)")
+            conn.execute("CREATE TEMP TABLE IF NOT EXISTS kept (id TEXT PRIMARY KEY)")
+            conn.execute("DELETE FROM received")
+            conn.execute("DELETE FROM kept")
+            active_before = int(
+                conn.execute(
+                    "SELECT count(*) FROM providers WHERE source = ? AND active", (replace_source,)
+                ).fetchone()[0]
+            )
+        for batch in row_batches(providers, _BATCH):
+            if snapshot:
+                conn.executemany(
+                    "INSERT OR IGNORE INTO received VALUES (?)",
+                    ((i,) for i in batch.columns["id"]),
+                )
+                conn.executemany(
+                    "INSERT OR IGNORE INTO kept VALUES (?)", ((i,) for i in batch.kept)
+                )
+            totals += self._upsert_batch(conn, batch, import_id)
+        kept: tuple[str, ...] = ()
+        if replace_source is not None:
+            if recording is not None and recording[1].guard is not None:
+                _guard(conn, replace_source, recording[1].guard.bound(active_before))
+            totals += UpsertCounts(deactivated=_deactivate(conn, replace_source, import_id))
+            if import_id is not None:
+                kept = _record_kept(conn, replace_source, import_id)
+        return totals, kept
 
     @staticmethod
-    def _upsert_batch(conn: sqlite3.Connection, batch: RowBatch) -> UpsertCounts:
+    def _upsert_batch(
+        conn: sqlite3.Connection, batch: RowBatch, import_id: int | None = None
+    ) -> UpsertCounts:
         if not len(batch):
             return UpsertCounts()
         ids = batch.columns["id"]
@@ -205,6 +297,8 @@ class EmbeddedStore:
         changed = [
             row for row in batch.rows() if row[0] not in existing or existing[row[0]] != row[:width]
         ]
+        if import_id is not None:
+            conn.executemany(hs.INSERT_VERSION_SQL, _versions(import_id, changed, existing))
         conn.executemany(_INSERT, changed)
         inserted = sum(1 for row in changed if row[0] not in existing) if existing else len(changed)
         return UpsertCounts(
@@ -212,6 +306,19 @@ class EmbeddedStore:
             updated=len(changed) - inserted,
             unchanged=batch.received - len(changed),
         )
+
+    def imports(self, limit: int = 100) -> list[ImportEntry]:
+        return [hs.entry(r) for r in self._db.conn().execute(hs.LIST_SQL, (limit,))]
+
+    def import_entry(self, import_id: int) -> ImportEntry | None:
+        row = self._db.conn().execute(hs.ENTRY_SQL, (import_id,)).fetchone()
+        return None if row is None else hs.entry(row)
+
+    def import_changes(self, import_id: int) -> list[Change]:
+        return _changes(self._db.conn(), import_id)
+
+    def later_imports(self, import_id: int) -> list[int]:
+        return [int(r[0]) for r in self._db.conn().execute(hs.LATER_SQL, (import_id,))]
 
     def get(self, provider_id: str) -> Provider | None:
         row = (
@@ -294,6 +401,9 @@ class EmbeddedStore:
     def delete_all(self) -> int:
         with self._db.transaction() as conn:
             removed = conn.execute("DELETE FROM providers").rowcount
+            # The history of providers no longer stored could only mislead an undo.
+            conn.execute("DELETE FROM provider_versions")
+            conn.execute("DELETE FROM provider_imports")
             if removed:
                 conn.execute(_BUMP_DATA_VERSION)
         return int(removed)
@@ -392,6 +502,103 @@ class EmbeddedStore:
             index_by_category=by_category,
             scores=scores,
         )
+
+
+# The active providers of a source (bound first) that a snapshot neither held nor kept.
+_GONE = (
+    "WHERE source = ? AND active AND id NOT IN (SELECT id FROM received) "
+    "AND id NOT IN (SELECT id FROM kept)"
+)
+
+
+def _add_history(conn: sqlite3.Connection) -> None:
+    """Schema version 3 -> 4: the import history's tables (statement by statement:
+    ``executescript`` would commit the upgrade's transaction half-way)."""
+    for statement in filter(str.strip, _HISTORY_SCHEMA.split(";")):
+        conn.execute(statement)
+
+
+def _deactivate(conn: sqlite3.Connection, source: str, import_id: int | None) -> int:
+    """Deactivate the active providers of ``source`` the snapshot did not hold (nor
+    kept), keeping their versions before when recording."""
+    if import_id is not None:
+        rows = conn.execute(
+            f"SELECT {', '.join(CONTENT_COLUMNS)} FROM providers {_GONE}", (source,)
+        )
+        conn.executemany(
+            hs.INSERT_VERSION_SQL,
+            (
+                (import_id, row[0], Action.DEACTIVATED, "active", hs.before_text(row))
+                for row in rows
+            ),
+        )
+    cursor = conn.execute(f"UPDATE providers SET active = 0 {_GONE}", (source,))
+    return int(cursor.rowcount)
+
+
+def _guard(conn: sqlite3.Connection, source: str, bound: int) -> None:
+    """Refuse (roll back) a snapshot that would deactivate more than ``bound``."""
+    count = int(conn.execute(f"SELECT count(*) FROM providers {_GONE}", (source,)).fetchone()[0])
+    if count > bound:
+        first = conn.execute(
+            f"SELECT id FROM providers {_GONE} ORDER BY id LIMIT {FIRST_IDS}", (source,)
+        )
+        raise TooManyDeactivationsError(source, count, bound, [r[0] for r in first])
+
+
+def _record_kept(conn: sqlite3.Connection, source: str, import_id: int) -> tuple[str, ...]:
+    """Record the kept ids that name an active provider of ``source`` the snapshot did
+    not otherwise hold; returns them."""
+    ids = [
+        str(r[0])
+        for r in conn.execute(
+            "SELECT id FROM providers WHERE source = ? AND active AND id IN (SELECT id FROM kept) "
+            "AND id NOT IN (SELECT id FROM received) ORDER BY id",
+            (source,),
+        )
+    ]
+    conn.executemany(hs.INSERT_VERSION_SQL, ((import_id, i, Action.KEPT, "", None) for i in ids))
+    return tuple(ids)
+
+
+def _delete(conn: sqlite3.Connection, ids: Sequence[str], import_id: int) -> int:
+    """Delete providers by id, keeping their versions before; returns how many."""
+    deleted = 0
+    for start in range(0, len(ids), _BATCH):
+        part = list(ids[start : start + _BATCH])
+        marks = ",".join("?" * len(part))
+        rows = conn.execute(
+            f"SELECT {', '.join(CONTENT_COLUMNS)} FROM providers WHERE id IN ({marks})", part
+        ).fetchall()
+        conn.executemany(
+            hs.INSERT_VERSION_SQL,
+            ((import_id, r[0], Action.DELETED, "", hs.before_text(r)) for r in rows),
+        )
+        deleted += conn.execute(f"DELETE FROM providers WHERE id IN ({marks})", part).rowcount
+    return deleted
+
+
+def _versions(
+    import_id: int, changed: list[tuple[object, ...]], existing: dict[str, tuple[object, ...]]
+) -> Iterable[tuple[object, ...]]:
+    """The version rows of a batch's changed rows: inserted, or updated with the fields
+    that changed and the row before."""
+    for row in changed:
+        before = existing.get(str(row[0]))
+        if before is None:
+            yield (import_id, row[0], Action.INSERTED, "", None)
+        else:
+            yield (
+                import_id,
+                row[0],
+                Action.UPDATED,
+                hs.fields_of(before, row),
+                hs.before_text(before),
+            )
+
+
+def _changes(conn: sqlite3.Connection, import_id: int) -> list[Change]:
+    return hs.changes(conn.execute(hs.CHANGES_SQL, (import_id,)))
 
 
 def _mask(snap: _Snapshot, f: Filters, bbox: BBox | None) -> npt.NDArray[np.bool_]:

@@ -34,6 +34,7 @@ from sqlalchemy.engine import Engine
 
 from geo.geodesy import degree_box, geodesic_lower_bound_m
 from geo.tiles import Tile
+from providers.history import Change, ImportEntry, ImportOutcome, ImportRecord
 from providers.model import Category, Kind, Provider
 from providers.score_index import ScoreIndex
 from providers.scoring import ScoreSpec
@@ -48,8 +49,10 @@ from providers.store import (
     UpsertCounts,
     VectorTile,
 )
-from providers.stores.bulk_load import BUMP_DATA_VERSION, load_providers
+from providers.stores import history_sql as hs
+from providers.stores.bulk_load import BUMP_DATA_VERSION, load_providers, record_providers
 from providers.stores.pg_database import Database
+from providers.stores.replicas import Replica
 from providers.stores.rows import CONTENT_COLUMNS, from_row
 
 T = TypeVar("T")
@@ -278,7 +281,36 @@ class PostgisStore:
     ) -> UpsertCounts:
         """COPY and merge, or a bulk load into an empty table:
         :func:`providers.stores.bulk_load.load_providers`."""
-        return load_providers(self._db, providers, replace_source)
+        counts = load_providers(self._db, providers, replace_source)
+        self._db.settle_replicas()  # a bulk load commits outside Database.transaction
+        return counts
+
+    def record_import(
+        self,
+        providers: Iterable[Provider],
+        record: ImportRecord,
+        *,
+        replace_source: str | None = None,
+    ) -> ImportOutcome:
+        """:func:`providers.stores.bulk_load.record_providers`."""
+        return record_providers(self._db, providers, record, replace_source)
+
+    def imports(self, limit: int = 100) -> list[ImportEntry]:
+        rows = self._read(lambda conn: conn.execute(hs.pg(hs.LIST_SQL), (limit,)).fetchall())
+        return [hs.entry(r) for r in rows]
+
+    def import_entry(self, import_id: int) -> ImportEntry | None:
+        row = self._read(lambda conn: conn.execute(hs.pg(hs.ENTRY_SQL), (import_id,)).fetchone())
+        return None if row is None else hs.entry(row)
+
+    def import_changes(self, import_id: int) -> list[Change]:
+        sql = hs.pg(hs.CHANGES_SQL)
+        return hs.changes(self._read(lambda conn: conn.execute(sql, (import_id,)).fetchall()))
+
+    def later_imports(self, import_id: int) -> list[int]:
+        sql = hs.pg(hs.LATER_SQL)
+        rows = self._read(lambda conn: conn.execute(sql, (import_id,)).fetchall())
+        return [int(r[0]) for r in rows]
 
     def get(self, provider_id: str) -> Provider | None:
         sql = f"SELECT {_READ_COLUMNS} FROM providers WHERE id = %s"
@@ -325,36 +357,48 @@ class PostgisStore:
     ) -> list[Candidate]:
         """The search runs on an in-memory :class:`~providers.score_index.ScoreIndex` of the
         active providers; one statement then reads the winners and the data version, and
-        the answer stands only if the index was built at that version (else it is built
-        again and the search re-run). So the answer is exact for the snapshot that
-        statement saw, and a search costs one round trip."""
+        the answer stands only if the index was built at that version. So the answer is
+        exact for the snapshot that statement saw, and a search costs one round trip.
+
+        With read replicas the index is built from the primary, so it only ever moves
+        forward, and the winners are read where the request's reads go. A replica still
+        replaying an older version than the index's sends the winners' read to the
+        primary; a newer version than the index's (on either) has the index built again
+        from the primary. So replicas at different versions never make the index flip
+        back and forth: while they catch up, the few searches they cannot answer at the
+        index's version cost one more round trip, to the primary."""
         if k <= 0:
             return []
         stale: int | None = None
+        on = self._db.route()
         for _ in range(_SCORE_ATTEMPTS):
             snapshot = self._score_snapshot(stale)
             positions, distances = snapshot.index.best(lon, lat, filters, k, spec)
             ids = [snapshot.ids[i] for i in positions.tolist()]
-            rows = self._winners(ids)
-            if rows and rows[0][0] == snapshot.data_version:
+            rows = self._winners(ids, on)
+            version = int(rows[0][0]) if rows else None
+            if version == snapshot.data_version:
                 by_id = {row[1]: row for row in rows if row[1] is not None}
                 return [
                     Candidate(self._provider(by_id[i][1:], by_id[i][-1]), d)
                     for i, d in zip(ids, distances.tolist(), strict=True)
                 ]
-            stale = snapshot.data_version
+            if version is None or version > snapshot.data_version:
+                stale = snapshot.data_version
+            on = None  # the primary is at least as new as the index and any replica
         raise StoreUnavailableError("providers are being rewritten; try again in a moment")
 
     def warm(self) -> None:
         self._score_snapshot(None)
 
-    def _winners(self, ids: list[str]) -> list[Any]:
-        """The data version, then each of ``ids``' rows (content, row version)."""
+    def _winners(self, ids: list[str], on: Replica | None) -> list[Any]:
+        """The data version, then each of ``ids``' rows (content, row version), read on
+        ``on`` (``None``: the primary)."""
 
         def read(conn: psycopg.Connection[Any]) -> list[Any]:
             return conn.execute(_WINNERS_SQL, {"ids": ids}, prepare=True, binary=True).fetchall()
 
-        return self._read(read)
+        return self._db.read(read, on=on)
 
     def _score_snapshot(self, stale: int | None) -> _ScoreSnapshot:
         """The score index, built on first use and again when a search found the data
@@ -365,8 +409,10 @@ class PostgisStore:
         with self._scores_lock:
             snapshot = self._scores  # another thread may have rebuilt it meanwhile
             if snapshot is None or snapshot.data_version == stale:
-                rows = self._read(
-                    lambda conn: conn.execute(_SCORE_COLUMNS_SQL, binary=True).fetchall()
+                # From the primary: the newest data, so the index never moves backwards.
+                rows = self._db.read(
+                    lambda conn: conn.execute(_SCORE_COLUMNS_SQL, binary=True).fetchall(),
+                    on=None,
                 )
                 snapshot = _score_snapshot(rows)
                 self._scores = snapshot
@@ -432,6 +478,9 @@ class PostgisStore:
     def delete_all(self) -> int:
         with self._db.transaction() as conn:
             removed = conn.execute(sa.text("DELETE FROM providers")).rowcount
+            # The history of providers no longer stored could only mislead an undo.
+            conn.execute(sa.text("DELETE FROM provider_versions"))
+            conn.execute(sa.text("DELETE FROM provider_imports"))
             if removed:
                 conn.execute(sa.text(BUMP_DATA_VERSION))
         return int(removed)

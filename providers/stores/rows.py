@@ -66,6 +66,9 @@ class RowBatch:
 
     columns: dict[str, list[Any]]
     duplicates: int = 0  # records left out because a later one had the same id
+    # Ids of a snapshot's rejected rows whose provider is known: not to be deactivated
+    # (providers.history; the rows themselves are not written).
+    kept: list[str] = field(default_factory=list)
     _h3: dict[str, list[int]] = field(default_factory=dict, repr=False)
 
     def __len__(self) -> int:
