@@ -11,12 +11,14 @@ Examples
 --------
 >>> t = Tile.containing(113.3245, 23.1064, 12)
 >>> t
-Tile(z=12, x=3337, y=1780)
+Tile(z=12, x=3337, y=1777)
 >>> box = t.bounds_wgs84()
 >>> box[0] <= 113.3245 <= box[2] and box[1] <= 23.1064 <= box[3]
 True
 >>> [round(v, 6) for v in t.to_lonlat(*t.to_tile_units(113.3245, 23.1064, 4096), 4096)]
 [113.3245, 23.1064]
+>>> Tile(1, 1, 1).bounds_wgs84()[2]
+180.0
 """
 
 from __future__ import annotations
@@ -38,7 +40,7 @@ def mercator_xy(lon: float, lat: float) -> tuple[float, float]:
 
     Examples
     --------
-    >>> [round(v, 2) for v in mercator_xy(180.0, 0.0)]
+    >>> [round(v, 2) + 0.0 for v in mercator_xy(180.0, 0.0)]
     [20037508.34, 0.0]
     """
     lat = max(-MAX_LATITUDE, min(MAX_LATITUDE, lat))
@@ -104,7 +106,8 @@ class Tile:
         west, south, east, north = self.bounds_mercator()
         lon_w, lat_s = mercator_lonlat(west, south)
         lon_e, lat_n = mercator_lonlat(east, north)
-        return lon_w, lat_s, lon_e, lat_n
+        # The world's edges come back a rounding error past ±180° (e.g. 180.00000000000003).
+        return max(lon_w, -180.0), lat_s, min(lon_e, 180.0), lat_n
 
     def to_tile_units(self, lon: float, lat: float, extent: int) -> tuple[float, float]:
         """A WGS-84 point in the tile's own grid of ``extent`` units a side (x east, y

@@ -217,6 +217,14 @@ def test_a_tile_without_providers_is_empty(seeded: ProviderStore) -> None:
     assert seeded.tile(Tile.containing(LON, LAT, 14), Filters(), limit=0).features == 0
 
 
+def test_tiles_at_the_worlds_edges_are_served(seeded: ProviderStore) -> None:
+    # Found by schemathesis: the east edge came back as 180.00000000000003.
+    for tile in (Tile(0, 0, 0), Tile(1, 1, 1), Tile(20, 2**20 - 1, 2**20 - 1)):
+        assert seeded.tile(tile, Filters(), by=TallyBy.DISTRICT).features >= 0
+        assert provider_tile(seeded, tile, Filters()).tile.features >= 0
+    assert provider_tile(seeded, Tile(0, 0, 0), Filters()).tile.features == 3  # districts
+
+
 def test_the_tile_rule_is_the_map_layers(seeded: ProviderStore) -> None:
     everyone = Filters(include_approximate=True)
     assert provider_tile(seeded, TILES[0], everyone).mode is LayerMode.DISTRICTS
