@@ -1,5 +1,5 @@
 # The two commands of the README, and the benchmark.
-.PHONY: demo test bench bench-ingest bench-map bench-load bench-guard bench-ogc
+.PHONY: demo test bench bench-ingest bench-map bench-load bench-guard bench-ogc bench-tiles
 
 demo:  ## install, build the demo city on the embedded store, serve it
 	scripts/demo
@@ -24,3 +24,6 @@ bench-guard:  ## hostile requests: refusing 100 MB bodies (time, peak memory), s
 
 bench-ogc:  ## a 1,000-feature OGC API /items page at 1M providers, next to nearest-match
 	scripts/bench-ogc
+
+bench-tiles:  ## vector tiles (city zoom, cells, points, 304) at 1M providers as ratios to nearest-match
+	scripts/bench-tiles

@@ -39,11 +39,13 @@ from api.routes import (
     evaluations,
     exports,
     grades,
+    hsds,
     ogc,
     pages,
     practitioners,
     providers,
     system,
+    tiles,
     viewport,
 )
 from api.security import EmbedCORSMiddleware, is_admin_path
@@ -53,7 +55,7 @@ from jzmap.settings import LimitsSettings, Settings
 from providers.store import ProviderStore
 from providers.stores import Backend, open_backend
 
-_LIMITED_PREFIXES = (
+_LIMITED_PREFIXES: tuple[str, ...] = (
     "/v1/",
     "/map",
     "/widget",
@@ -63,6 +65,9 @@ _LIMITED_PREFIXES = (
     "/openapi.json",
     "/ogc",
 )
+# Vector tiles and HSDS are public reads too (a map asks for a screenful of tiles at once:
+# each tile costs 1).
+_LIMITED_PREFIXES += ("/tiles/", "/hsds/")
 
 # Rate-limit tokens a request spends, by path prefix (first match; else 1), roughly in
 # proportion to the work it can cause: a site plan solves an MCLP, a coverage table or
@@ -239,11 +244,13 @@ def create_app(settings: Settings | None = None, backend: Backend | None = None)
     app.include_router(certificates.router)
     app.include_router(embed_origins.router)
     app.include_router(appeals.router)
+    app.include_router(ogc.router)
+    app.include_router(exports.router)
+    app.include_router(tiles.router)
+    app.include_router(hsds.router)
     # After every router: servers, contact, licence, descriptions, examples and error
     # answers (api/openapi.py).
     install_openapi(app, settings)
-    app.include_router(ogc.router)
-    app.include_router(exports.router)
 
     # The last middleware added runs outermost: CORS, security headers, request id, metrics
     # and the request's log line, rate limit, guard, deadline, replica reads, gzip, then the

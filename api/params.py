@@ -66,4 +66,8 @@ ALLOWED: dict[str, str] = {
     "k": f"an integer from {SITES_BOUNDS[0]} to {SITES_BOUNDS[1]} (sites)",
     "district": "a district name of the boundary layer (JZMAP_DISTRICTS_LAYER)",
     **{f"w_{name}": _range(bounds) for name, bounds in WEIGHT_BOUNDS.items()},
+    # Vector tiles (/tiles/{z}/{x}/{y}.mvt): the Web-Mercator quad.
+    "z": "an integer from 0 to 20 (zoom)",
+    "x": "an integer from 0 to 2**z - 1 (tile column from the west)",
+    "y": "an integer from 0 to 2**z - 1 (tile row from the north)",
 }

@@ -929,21 +929,62 @@ def grades_regrade(
     )
 
 
+def _export_hsds(out: Path, *, validate: bool) -> None:
+    from jzmap.presentation.hsds import export_hsds
+
+    settings = Settings()
+    with _open_backend(settings) as backend:
+        try:
+            counts = export_hsds(backend.store, out, settings.city.city_name, validate=validate)
+        except ValueError as exc:
+            raise _fail(str(exc)) from None
+    for filename, n in counts.items():
+        typer.echo(f"{out / filename}: {n:,} objects")
+
+
 @app.command("export")
 def export_open_data(
-    out: Annotated[Path, typer.Argument(help="the file to write", dir_okay=False)],
+    target: Annotated[
+        str,
+        typer.Argument(
+            help="the file to write; or `hsds` followed by a directory (HSDS 3.x JSON objects)",
+            metavar="OUT | hsds DIR",
+        ),
+    ],
+    directory: Annotated[
+        Path | None, typer.Argument(help="with `hsds`: the directory", show_default=False)
+    ] = None,
     format: Annotated[
-        str, typer.Option("--format", help="geojson, gpkg, parquet or csv (UTF-8 with BOM)")
+        str,
+        typer.Option("--format", help="geojson, gpkg, parquet, csv (UTF-8 with BOM) or hsds"),
     ] = "geojson",
+    validate: Annotated[
+        bool,
+        typer.Option(
+            "--validate/--no-validate",
+            help="hsds: check every object against the official HSDS schemas (strict) first",
+        ),
+    ] = False,
 ) -> None:
-    """Write the open-data file of every listed provider's public fields (for the offline
-    HTML map see `jzmap map --out`)."""
+    """Write every listed provider's public fields as an open-data file
+    (`jzmap export --format csv OUT`), or as HSDS 3.x objects (`jzmap export hsds DIR`:
+    organizations.json, services.json, service_at_locations.json). For the offline HTML
+    map see `jzmap map --out`."""
     from jzmap.presentation.open_data import OpenDataFormat, listed_batches, write_open_data
 
+    if target == "hsds" and directory is not None:
+        _export_hsds(directory, validate=validate)
+        return
+    if directory is not None:
+        raise _fail(f"one file to write, got {target!r} and {str(directory)!r}")
+    out = Path(target)
+    if format.lower() == "hsds":
+        _export_hsds(out, validate=validate)
+        return
     try:
         fmt = OpenDataFormat(format.lower())
     except ValueError:
-        choices = ", ".join(f.value for f in OpenDataFormat)
+        choices = ", ".join([*(f.value for f in OpenDataFormat), "hsds"])
         raise _fail(f"--format {format!r}: use one of {choices}") from None
     with _open_backend(Settings()) as backend:
         count = write_open_data(listed_batches(backend.store), fmt, out)

@@ -322,6 +322,13 @@ class MapSettings(BaseSettings):
         "full (with a tel: link to call) or masked (middle digits hidden) where a city's "
         "rules require; practitioners' phones are never public",
     )
+    vector_tile_max_age_s: int = Field(
+        default=60,
+        ge=0,
+        le=86_400,
+        description="how long browsers and caches may reuse a vector tile (/tiles) without "
+        "asking again (Cache-Control max-age); after that a 304 answers an unchanged tile",
+    )
 
 
 class CoverageSettings(BaseSettings):

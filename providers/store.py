@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Protocol, runtime_checkable
 
+from geo.tiles import Tile
 from providers.errors import UnavailableError
 from providers.history import Change, ImportEntry, ImportOutcome, ImportRecord
 from providers.hours import admits_hours
@@ -128,6 +129,21 @@ class UpsertCounts:
         )
 
 
+TILE_LAYER = "providers"
+"""The one layer of the providers' vector tiles."""
+TILE_EXTENT = 4096
+"""Positions in a vector tile run 0..4096 a side (MVT's customary grid)."""
+
+
+@dataclass(frozen=True, slots=True)
+class VectorTile:
+    """One encoded Mapbox Vector Tile (MVT 2.1, protobuf) and how many features its
+    :data:`TILE_LAYER` layer holds (a tile with none holds no layer at all)."""
+
+    data: bytes
+    features: int
+
+
 class StoreUnavailableError(UnavailableError, RuntimeError):
     """The store cannot answer now (database down, file unreadable); retrying may help.
 
@@ -231,6 +247,28 @@ class ProviderStore(Protocol):
 
         Keys are district names, or H3 cells as their hex strings; groups with no provider
         are absent. ``bbox`` restricts the count to providers inside it.
+        """
+        ...
+
+    def tile(
+        self, tile: Tile, filters: Filters, *, by: TallyBy | None = None, limit: int = 0
+    ) -> VectorTile:
+        """The :data:`TILE_LAYER` layer of one Web-Mercator vector tile, of the active
+        providers passing ``filters`` (but ``radius_m``) inside the tile's WGS-84 bounds.
+
+        With ``by=None``: the first ``limit`` of them by id, one point each, with the
+        properties ``mode`` = ``"points"``, ``id``, ``name``, ``kind``, ``categories``
+        (sorted, comma-separated), ``credit_grade`` (companies only),
+        ``certified_practitioners`` and ``approximate`` (located to less than the
+        address). A caller that must know whether the tile held more asks for one more.
+
+        Grouped ``by`` district or H3 cell: one point per group, at the mean longitude
+        and latitude of the group's providers inside the tile (so it lies in the tile,
+        and every provider is counted in the tile it is in), with ``mode`` =
+        ``"districts"`` and ``district`` (its name) or ``mode`` = ``"cells"`` and
+        ``cell`` (the H3 cell as hex), and ``count``.
+
+        Positions are in the tile's grid of :data:`TILE_EXTENT` units, rounded.
         """
         ...
 

@@ -21,6 +21,8 @@ from pydantic import SecretStr
 
 from api.app import create_app
 from geo.crs import CRS, from_wgs84
+from geo.tiles import Tile
+from jzmap.presentation.hsds import ObjectType, export_hsds, hsds_id
 from jzmap.settings import Settings
 from jzmap.wiring import district_points, districts_layer
 from maps.export import export_static_map
@@ -175,6 +177,14 @@ REQUIRED: dict[str, list[str]] = {
     "collection_id": ["providers", "stations"],
     "feature_id": [CO.id, ST.id],
     "format": ["geojson", "gpkg", "parquet", "csv"],
+    # Vector tiles over the company: districts, then points at two zooms.
+    **{
+        axis: [str(getattr(Tile.containing(CO.lon, CO.lat, z), axis)) for z in (10, 15, 18)]
+        for axis in ("z", "x", "y")
+    },
+    # HSDS ids of the company's and the station's objects.
+    "service_id": [hsds_id(ObjectType.SERVICE, p) for p in (CO, ST)],
+    "service_at_location_id": [hsds_id(ObjectType.SERVICE_AT_LOCATION, p) for p in (CO, ST)],
 }
 # Optional parameters without an enum worth one more call each (enum parameters are
 # walked through every value their schema allows).
@@ -240,7 +250,7 @@ def calls(
 
 
 def test_no_public_route_carries_a_practitioners_personal_values(
-    client: TestClient, store: ProviderStore
+    client: TestClient, store: ProviderStore, tmp_path: Path
 ) -> None:
     spec = client.get("/openapi.json").json()
     assert_private("the OpenAPI spec", json.dumps(spec, ensure_ascii=False))
@@ -248,6 +258,8 @@ def test_no_public_route_carries_a_practitioners_personal_values(
     walked = {path for path, _ in routes}
     # The walk must reach the routes that touch practitioners at all.
     assert {"/v1/certificates/{code}", "/v1/providers/nearest", "/v1/map/layer"} <= walked
+    assert {"/tiles/{z}/{x}/{y}.mvt", "/tiles/tilejson.json"} <= walked
+    assert {"/hsds/services/{service_id}", "/hsds/service_at_locations"} <= walked
     seen_company = seen_certificate = 0
     for path, parameters in routes:
         for url, query in calls(spec, path, parameters):
@@ -277,6 +289,13 @@ def test_no_public_route_carries_a_practitioners_personal_values(
         tiles_crs=CRS.WGS84,
     )
     assert_private("the static export", html)
+
+    hsds_dir = tmp_path / "hsds"
+    export_hsds(store, hsds_dir, settings.city.city_name)
+    for written in sorted(hsds_dir.iterdir()):
+        text = written.read_text(encoding="utf-8")
+        assert CO.name in text  # not vacuous
+        assert_private(f"the HSDS export {written.name}", text)
 
 
 def test_a_404_for_a_certificate_is_json_and_impersonal(client: TestClient) -> None:

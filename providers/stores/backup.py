@@ -4,8 +4,9 @@ A backup is one uncompressed tar file whose first member is ``manifest.json`` (w
 store made it, when, and its schema version), then the store's own copy of itself:
 
 * embedded: each of the backend's SQLite files (``providers.sqlite``, ``grades.sqlite``,
-  ``practitioners.sqlite``; :data:`EMBEDDED_FILES`), copied with SQLite's online backup
-  API — a consistent copy of each file while the service keeps serving and writing;
+  ``practitioners.sqlite``, ``embed-origins.sqlite``; :data:`EMBEDDED_FILES`), copied
+  with SQLite's online backup API — a consistent copy of each file while the service
+  keeps serving and writing;
 * PostGIS: ``postgis.dump``, a ``pg_dump`` archive in its custom format of the whole
   database (every table: providers, their history, the grade book, the registry, the
   schema revision), taken in one snapshot.
@@ -125,12 +126,18 @@ def embedded_files() -> dict[str, int]:
     Examples
     --------
     >>> sorted(embedded_files())
-    ['grades.sqlite', 'practitioners.sqlite', 'providers.sqlite']
+    ['embed-origins.sqlite', 'grades.sqlite', 'practitioners.sqlite', 'providers.sqlite']
     """
-    from providers.stores import embedded, gradebook_embedded, registry_embedded
+    from providers.stores import (
+        embed_origins_embedded,
+        embedded,
+        gradebook_embedded,
+        registry_embedded,
+    )
 
     return {
         embedded.DB_FILENAME: embedded._SCHEMA_VERSION,
+        embed_origins_embedded.DB_FILENAME: embed_origins_embedded._SCHEMA_VERSION,
         gradebook_embedded.DB_FILENAME: gradebook_embedded._SCHEMA_VERSION,
         registry_embedded.DB_FILENAME: registry_embedded._SCHEMA_VERSION,
     }

@@ -19,10 +19,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import h3
+import mapbox_vector_tile
 import numpy as np
 import numpy.typing as npt
+import shapely
 
 from geo.spatial_index import Acceptor, GeodesicKNN, IntArray
+from geo.tiles import Tile
 from providers.history import (
     FIRST_IDS,
     Action,
@@ -37,11 +40,14 @@ from providers.model import Category, Kind, Precision, Provider
 from providers.score_index import ScoreIndex
 from providers.scoring import ScoreSpec
 from providers.store import (
+    TILE_EXTENT,
+    TILE_LAYER,
     BBox,
     Candidate,
     Filters,
     TallyBy,
     UpsertCounts,
+    VectorTile,
 )
 from providers.stores import history_sql as hs
 from providers.stores.rows import (
@@ -378,6 +384,30 @@ class EmbeddedStore:
             for cell, n in zip(cells.tolist(), counts.tolist(), strict=True)
         }
 
+    def tile(
+        self, tile: Tile, filters: Filters, *, by: TallyBy | None = None, limit: int = 0
+    ) -> VectorTile:
+        """Encoded by ``mapbox-vector-tile`` from the snapshot's arrays."""
+        snap = self._current_snapshot()
+        box = BBox(*tile.bounds_wgs84())
+        positions = np.flatnonzero(_mask(snap, filters, box))
+        if by is None:
+            chosen = [snap.providers[i] for i in positions[: max(limit, 0)].tolist()]
+            features = [_point_feature(p) for p in chosen]
+            points = [(p.lon, p.lat) for p in chosen]
+        else:
+            features, points = _group_features(snap, positions, by)
+        if not features:
+            return VectorTile(b"", 0)
+        for feature, (lon, lat) in zip(features, points, strict=True):
+            feature["geometry"] = shapely.Point(tile.to_tile_units(lon, lat, TILE_EXTENT))
+        data = mapbox_vector_tile.encode(
+            [{"name": TILE_LAYER, "features": features}],
+            # Positions are already in the tile's grid, y down: only rounding is left.
+            default_options={"extents": TILE_EXTENT, "y_coord_down": True},
+        )
+        return VectorTile(bytes(data), len(features))
+
     def count(self) -> int:
         return int(self._db.conn().execute("SELECT count(*) FROM providers").fetchone()[0])
 
@@ -607,6 +637,40 @@ def _open_mask(snap: _Snapshot, f: Filters) -> npt.NDArray[np.bool_] | None:
     if f.open_at is None:
         return None
     return snap.hours.mask(f.open_at, include_unknown=f.include_unknown_hours)
+
+
+def _point_feature(p: Provider) -> dict[str, object]:
+    """A provider's vector-tile properties (the PostGIS store's, property for property)."""
+    properties: dict[str, object] = {
+        "mode": "points",
+        "id": p.id,
+        "name": p.name,
+        "kind": p.kind.value,
+        "categories": ",".join(sorted(c.value for c in p.categories)),
+        "certified_practitioners": p.certified_practitioners,
+        "approximate": p.geocode_precision is not Precision.EXACT,
+    }
+    if p.credit_grade is not None:
+        properties["credit_grade"] = p.credit_grade.value
+    return {"properties": properties}
+
+
+def _group_features(
+    snap: _Snapshot, positions: IntArray, by: TallyBy
+) -> tuple[list[dict[str, object]], list[tuple[float, float]]]:
+    """One feature per group of ``positions``, at the mean lon/lat of its providers."""
+    keys = snap.district_code[positions] if by is TallyBy.DISTRICT else snap.cells[by][positions]
+    groups, inverse, counts = np.unique(keys, return_inverse=True, return_counts=True)
+    lon = np.bincount(inverse, weights=snap.lon[positions], minlength=groups.size) / counts
+    lat = np.bincount(inverse, weights=snap.lat[positions], minlength=groups.size) / counts
+    features: list[dict[str, object]] = []
+    for key, n in zip(groups.tolist(), counts.tolist(), strict=True):
+        if by is TallyBy.DISTRICT:
+            group = {"mode": "districts", "district": snap.district_names[key]}
+        else:
+            group = {"mode": "cells", "cell": h3.int_to_str(key)}
+        features.append({"properties": {**group, "count": int(n)}})
+    return features, list(zip(lon.tolist(), lat.tolist(), strict=True))
 
 
 def _acceptor(snap: _Snapshot, f: Filters) -> Acceptor | None:

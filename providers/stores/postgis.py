@@ -33,18 +33,22 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from geo.geodesy import degree_box, geodesic_lower_bound_m
+from geo.tiles import Tile
 from providers.history import Change, ImportEntry, ImportOutcome, ImportRecord
 from providers.hours import HoursIndex
 from providers.model import Category, Kind, Provider
 from providers.score_index import ScoreIndex
 from providers.scoring import ScoreSpec
 from providers.store import (
+    TILE_EXTENT,
+    TILE_LAYER,
     BBox,
     Candidate,
     Filters,
     StoreUnavailableError,
     TallyBy,
     UpsertCounts,
+    VectorTile,
 )
 from providers.stores import history_sql as hs
 from providers.stores.bulk_load import BUMP_DATA_VERSION, load_providers, record_providers
@@ -160,6 +164,45 @@ def _tally_sql(shape: _Shape, by: TallyBy, in_bbox: bool) -> str:
     return (
         f"SELECT {by.value}, count(*) FROM providers WHERE {' AND '.join(clauses)} "
         f"GROUP BY {by.value}"
+    )
+
+
+def _mvt_point(point: str) -> str:
+    """A WGS-84 point expression in the tile's grid (``ST_AsMVTGeom``: y down, rounded)."""
+    return (
+        f"ST_AsMVTGeom(ST_Transform({point}, 3857), ST_TileEnvelope(%(z)s, %(x)s, %(y)s), "
+        f"{TILE_EXTENT}, 0, false)"
+    )
+
+
+@functools.cache
+def _tile_sql(shape: _Shape, by: TallyBy | None) -> str:
+    """One vector tile by ``ST_AsMVT`` and its feature count, in one statement: the
+    providers in the tile's WGS-84 box (the planar GiST index finds them) as points, or
+    one point per group at the group's mean lon/lat. ``by`` is an enum, so its column name
+    is constant; the properties are the embedded store's, one for one."""
+    where = " AND ".join([*_filter_clauses(shape), _ENVELOPE])
+    if by is None:
+        rows = f"""
+            SELECT {_mvt_point("geom")} AS geom, 'points'::text AS mode, id, name, kind,
+                   array_to_string(ARRAY(SELECT c FROM unnest(categories) c ORDER BY c), ',')
+                       AS categories,
+                   credit_grade, certified_practitioners,
+                   geocode_precision <> 'exact' AS approximate
+            FROM providers WHERE {where} ORDER BY id LIMIT %(limit)s"""
+    else:
+        mean = "ST_SetSRID(ST_MakePoint(avg(ST_X(geom)), avg(ST_Y(geom))), 4326)"
+        key = (
+            "'districts'::text AS mode, district"
+            if by is TallyBy.DISTRICT
+            else f"'cells'::text AS mode, to_hex({by.value}) AS cell"
+        )
+        rows = f"""
+            SELECT {_mvt_point(mean)} AS geom, {key}, count(*)::int AS count
+            FROM providers WHERE {where} GROUP BY {by.value}"""
+    return (
+        f"SELECT coalesce(ST_AsMVT(t, '{TILE_LAYER}', {TILE_EXTENT}, 'geom'), ''::bytea), "
+        f"count(*) FROM ({rows}) t"
     )
 
 
@@ -456,6 +499,26 @@ class PostgisStore:
         if by is TallyBy.DISTRICT:
             return {str(key): int(n) for key, n in rows}
         return {h3.int_to_str(int(key)): int(n) for key, n in rows}
+
+    def tile(
+        self, tile: Tile, filters: Filters, *, by: TallyBy | None = None, limit: int = 0
+    ) -> VectorTile:
+        """Encoded by PostGIS' ``ST_AsMVT``."""
+        if by is None and limit <= 0:
+            return VectorTile(b"", 0)
+        sql = _tile_sql(_Shape.of(replace(filters, radius_m=None)), by)
+        params = {
+            **_filter_params(filters),
+            **_box(BBox(*tile.bounds_wgs84())),
+            "z": tile.z,
+            "x": tile.x,
+            "y": tile.y,
+            "limit": limit,
+        }
+        row = self._read(lambda conn: conn.execute(sql, params).fetchone())
+        assert row is not None  # an aggregate always answers one row
+        features = int(row[1])
+        return VectorTile(bytes(row[0]) if features else b"", features)
 
     def count(self) -> int:
         return int(self._scalar("SELECT count(*) FROM providers"))

@@ -1,0 +1,429 @@
+"""The providers in Open Referral's Human Services Data Specification (HSDS 3.x).
+
+Each active provider is one ``organization`` (the company or station), one ``service``
+(its domestic services, tagged with the four categories as taxonomy terms), one
+``location`` and one ``service_at_location`` tying them together. What is public follows
+the presenters (:func:`~jzmap.presentation.presenters.provider_out`): the same phone rule,
+no practitioner, no private columns. Objects pass the official compiled schemas in the
+strict form the specification checks with (:func:`strict_validator`).
+
+Not given because the registry does not hold them: ``schedules`` (opening hours are free
+text, not the structured hours HSDS schedules need), ``assured_date`` and
+``last_modified`` (no verification date per record), postal codes (an address's
+``postal_code`` is empty).
+
+Ids are UUIDs (HSDS requires them) of version 8 (RFC 9562, custom): the object type,
+the provider's WGS-84 position to 1e-7 degree and 55 bits of a hash of its id, so that
+``/hsds/services/{id}`` finds the provider by a box search on either store without an id
+table. A provider that moves gets new HSDS ids.
+"""
+
+from __future__ import annotations
+
+import functools
+import gzip
+import hashlib
+import json
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from enum import IntEnum
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from jsonschema import Draft202012Validator
+
+from geo.crs import CRS
+from jzmap.presentation.presenters import provider_out
+from providers.model import Category, Kind, Precision, Provider
+from providers.store import BBox, Filters, ProviderStore, TallyBy
+
+HSDS_VERSION = "3.0"
+TAXONOMY = "jzmap-categories"
+"""The taxonomy of the four service categories (养老, 居家, 母婴, 护理)."""
+_NAMESPACE = uuid.UUID("6f1d3c1e-8a47-5b8e-9c55-3a7e0c2d9b41")
+# How many providers at one spot a lookup reads (providers located only to their
+# district share its stand-in point).
+_LOOKUP_LIMIT = 10_000
+_QUANTUM = 10_000_000  # positions in ids: to 1e-7 degree (about 1 cm)
+
+
+class ObjectType(IntEnum):
+    """The HSDS object an id names (4 bits of it)."""
+
+    ORGANIZATION = 1
+    SERVICE = 2
+    LOCATION = 3
+    SERVICE_AT_LOCATION = 4
+    PHONE = 5
+    ADDRESS = 6
+    SERVICE_AREA = 7
+    LANGUAGE = 8
+    ATTRIBUTE = 9
+
+
+def _hash55(provider_id: str) -> int:
+    return int.from_bytes(hashlib.sha256(provider_id.encode()).digest()[:7]) >> 1
+
+
+def hsds_id(kind: ObjectType, p: Provider, extra: int = 0) -> str:
+    """The HSDS id (a UUIDv8) of ``p``'s object of type ``kind``; ``extra`` tells apart
+    several objects of one type (a service's attributes, one per category).
+
+    Examples
+    --------
+    >>> p = Provider(id="st-1", kind=Kind.STATION, name="站", lon=113.3245, lat=23.1064,
+    ...              categories=frozenset({Category.NURSING}))
+    >>> u = uuid.UUID(hsds_id(ObjectType.SERVICE, p))
+    >>> u.version, u.variant == uuid.RFC_4122
+    (8, True)
+    >>> decode_id(str(u))[:3] == (ObjectType.SERVICE, 113.3245, 23.1064)
+    True
+    """
+    lon_q = round((p.lon + 180.0) * _QUANTUM)
+    lat_q = round((p.lat + 90.0) * _QUANTUM)
+    payload = (int(kind) << 118) | (lon_q << 86) | (lat_q << 55) | ((_hash55(p.id) + extra) % 2**55)
+    value = (
+        ((payload >> 74) << 80)
+        | (8 << 76)
+        | (((payload >> 62) & 0xFFF) << 64)
+        | (0b10 << 62)
+        | (payload & (2**62 - 1))
+    )
+    return str(uuid.UUID(int=value))
+
+
+def decode_id(text: str) -> tuple[ObjectType, float, float, int] | None:
+    """(type, lon, lat, id hash) of an id :func:`hsds_id` made; ``None`` for any other."""
+    try:
+        u = uuid.UUID(text)
+    except ValueError:
+        return None
+    if u.version != 8 or u.variant != uuid.RFC_4122:
+        return None
+    value = u.int
+    payload = ((value >> 80) << 74) | (((value >> 64) & 0xFFF) << 62) | (value & (2**62 - 1))
+    try:
+        kind = ObjectType(payload >> 118)
+    except ValueError:
+        return None
+    lon = ((payload >> 86) & (2**32 - 1)) / _QUANTUM - 180.0
+    lat = ((payload >> 55) & (2**31 - 1)) / _QUANTUM - 90.0
+    if not (-180.0 <= lon <= 180.0 and -90.0 <= lat <= 90.0):
+        return None
+    return kind, round(lon, 7), round(lat, 7), payload & (2**55 - 1)
+
+
+def find_provider(store: ProviderStore, kind: ObjectType, object_id: str) -> Provider | None:
+    """The active provider whose ``kind`` object has the HSDS id ``object_id``, or ``None``."""
+    decoded = decode_id(object_id)
+    if decoded is None or decoded[0] is not kind:
+        return None
+    _, lon, lat, _ = decoded
+    step = 2.0 / _QUANTUM
+    box = BBox(
+        max(lon - step, -180.0),
+        max(lat - step, -90.0),
+        min(lon + step, 180.0),
+        min(lat + step, 90.0),
+    )
+    found = store.within(box, Filters(include_approximate=True), _LOOKUP_LIMIT)
+    return next((p for p in found if hsds_id(kind, p) == object_id), None)
+
+
+@functools.cache
+def _term(category: Category) -> dict[str, Any]:
+    return {
+        "id": str(uuid.uuid5(_NAMESPACE, f"category:{category.value}")),
+        "code": category.value,
+        "name": category.label_zh,
+        "description": f"{category.label_en} ({category.label_zh}), one of the four service "
+        "categories of the city's domestic-services platform",
+        "taxonomy": TAXONOMY,
+        "language": "zh",
+    }
+
+
+def taxonomy_term_id(category: Category) -> str:
+    """The HSDS taxonomy term id of a category (constant)."""
+    return str(_term(category)["id"])
+
+
+def category_of_term(term_id: str) -> Category | None:
+    return next((c for c in Category if taxonomy_term_id(c) == term_id), None)
+
+
+def _description(p: Provider) -> str:
+    labels = "、".join(c.label_zh for c in sorted(p.categories))
+    if p.kind is Kind.STATION:
+        return f"基层服务站 (grassroots service station): {labels}"
+    grade = "" if p.credit_grade is None else f", 信用等级 credit grade {p.credit_grade.value}"
+    return f"家政服务企业 (domestic-service company{grade}): {labels}"
+
+
+def _phones(p: Provider, link: dict[str, str]) -> list[dict[str, Any]]:
+    number = provider_out(p, CRS.WGS84).phone  # the presenters' phone rule
+    if not number:
+        return []
+    return [{"id": hsds_id(ObjectType.PHONE, p), "number": number, "type": "voice", **link}]
+
+
+def organization(p: Provider) -> dict[str, Any]:
+    """The HSDS ``organization`` of ``p``."""
+    org_id = hsds_id(ObjectType.ORGANIZATION, p)
+    return {
+        "id": org_id,
+        "name": p.name,
+        "description": _description(p),
+        "phones": _phones(p, {"organization_id": org_id}),
+    }
+
+
+def location(p: Provider, city: str) -> dict[str, Any]:
+    """The HSDS ``location`` of ``p``: WGS-84 coordinates unless it is located only to its
+    district (then a stand-in point, not given)."""
+    location_id = hsds_id(ObjectType.LOCATION, p)
+    out: dict[str, Any] = {
+        "id": location_id,
+        "location_type": "physical",
+        "organization_id": hsds_id(ObjectType.ORGANIZATION, p),
+        "name": p.name,
+    }
+    if p.geocode_precision is not Precision.DISTRICT:
+        out["latitude"] = round(p.lat, 7)
+        out["longitude"] = round(p.lon, 7)
+    if p.address:
+        out["addresses"] = [
+            {
+                "id": hsds_id(ObjectType.ADDRESS, p),
+                "location_id": location_id,
+                "address_1": p.address,
+                "city": city,
+                "region": p.district,
+                "state_province": "",
+                "postal_code": "",
+                "country": "CN",
+                "address_type": "physical",
+            }
+        ]
+    return out
+
+
+def service_at_location(p: Provider, city: str) -> dict[str, Any]:
+    """The HSDS ``service_at_location`` of ``p``, its location inside."""
+    sal_id = hsds_id(ObjectType.SERVICE_AT_LOCATION, p)
+    return {
+        "id": sal_id,
+        "service_id": hsds_id(ObjectType.SERVICE, p),
+        "location_id": hsds_id(ObjectType.LOCATION, p),
+        "phones": _phones(p, {"service_at_location_id": sal_id}),
+        "location": location(p, city),
+    }
+
+
+def service(p: Provider, city: str) -> dict[str, Any]:
+    """The HSDS ``service`` of ``p``: categories as taxonomy attributes, its district as
+    service area, Chinese as its language, its service at location inside."""
+    service_id = hsds_id(ObjectType.SERVICE, p)
+    return {
+        "id": service_id,
+        "organization_id": hsds_id(ObjectType.ORGANIZATION, p),
+        "name": p.name,
+        "description": _description(p),
+        "status": "active" if p.active else "inactive",
+        "phones": _phones(p, {"service_id": service_id}),
+        "service_areas": [
+            {
+                "id": hsds_id(ObjectType.SERVICE_AREA, p),
+                "service_id": service_id,
+                "name": p.district or city,
+                "description": f"{city} {p.district}".strip(),
+            }
+        ],
+        "languages": [
+            {
+                "id": hsds_id(ObjectType.LANGUAGE, p),
+                "service_id": service_id,
+                "name": "中文 Chinese",
+                "code": "zh",
+            }
+        ],
+        "attributes": [
+            {
+                "id": hsds_id(ObjectType.ATTRIBUTE, p, extra=j),
+                "link_id": service_id,
+                "taxonomy_term_id": taxonomy_term_id(category),
+                "link_type": "category",
+                "link_entity": "service",
+                "value": category.value,
+                "taxonomy_term": _term(category),
+            }
+            for j, category in enumerate(sorted(p.categories))
+        ],
+        "service_at_locations": [service_at_location(p, city)],
+    }
+
+
+# -- the official schemas, strict ----------------------------------------------------------
+
+SCHEMAS = ("organization", "service", "service_at_location")
+
+
+def _strict(node: Any) -> Any:
+    """``additionalProperties: false`` on every object schema, as
+    ``compiletojsonschema --set-additional-properties-false-everywhere`` does."""
+    if isinstance(node, dict):
+        out: dict[str, Any] = {}
+        for key, value in node.items():
+            if key == "properties" and isinstance(value, dict):
+                # A map of names to schemas: each schema, never the map itself, is one.
+                out[key] = {name: _strict(schema) for name, schema in value.items()}
+                out["additionalProperties"] = False
+            else:
+                out[key] = _strict(value)
+        return out
+    if isinstance(node, list):
+        return [_strict(value) for value in node]
+    return node
+
+
+@functools.cache
+def strict_validator(name: str) -> Draft202012Validator:
+    """A validator of the official compiled HSDS schema ``name`` (one of
+    :data:`SCHEMAS`), strict, checking formats (uuid, date, uri, ...) too."""
+    if name not in SCHEMAS:
+        raise ValueError(f"no HSDS schema {name!r}; one of {', '.join(SCHEMAS)}")
+    packed = resources.files("jzmap.presentation").joinpath(f"hsds_schemas/{name}.json.gz")
+    schema = _strict(json.loads(gzip.decompress(packed.read_bytes())))
+    return Draft202012Validator(schema, format_checker=Draft202012Validator.FORMAT_CHECKER)
+
+
+def schema_problems(name: str, obj: dict[str, Any]) -> list[str]:
+    """What makes ``obj`` fail the strict schema ``name`` (empty when it passes)."""
+    return [
+        f"{'/'.join(str(part) for part in error.absolute_path) or '(root)'}: {error.message}"
+        for error in strict_validator(name).iter_errors(obj)
+    ]
+
+
+# -- the export ----------------------------------------------------------------------------
+
+_WORLD = BBox(-180.0, -90.0, 180.0, 90.0)
+
+
+def listed_providers(store: ProviderStore, limit: int) -> list[Provider]:
+    """Every active provider, approximate ones too, first ``limit`` by id."""
+    return store.within(_WORLD, Filters(include_approximate=True), limit)
+
+
+def export_hsds(
+    store: ProviderStore, out_dir: Path, city: str, *, validate: bool = False
+) -> dict[str, int]:
+    """Write ``organizations.json``, ``services.json`` and ``service_at_locations.json``
+    (JSON arrays of HSDS objects) into ``out_dir``; how many objects each holds.
+
+    With ``validate``, every object is checked against its strict schema first and a
+    :class:`ValueError` names the first that fails (nothing is left half-written: the
+    files are written under temporary names and renamed at the end).
+    """
+    out_dir.mkdir(parents=True, exist_ok=True)
+    providers = listed_providers(store, 2**62)
+    files = {
+        "organizations.json": ("organization", organization),
+        "services.json": ("service", lambda p: service(p, city)),
+        "service_at_locations.json": (
+            "service_at_location",
+            lambda p: service_at_location(p, city),
+        ),
+    }
+    counts: dict[str, int] = {}
+    written: list[tuple[Path, Path]] = []
+    for filename, (schema, build) in files.items():
+        final = out_dir / filename
+        partial = out_dir / f".{filename}.partial"
+        with partial.open("w", encoding="utf-8") as f:
+            counts[filename] = _write_array(f, (build(p) for p in providers), schema, validate)
+        written.append((partial, final))
+    for partial, final in written:
+        partial.replace(final)
+    return counts
+
+
+def _write_array(f: Any, objects: Iterator[dict[str, Any]], schema: str, validate: bool) -> int:
+    n = 0
+    f.write("[")
+    for obj in objects:
+        if validate and (problems := schema_problems(schema, obj)):
+            raise ValueError(f"{schema} {obj['id']} fails the HSDS schema: {problems[0]}")
+        f.write(",\n" if n else "\n")
+        f.write(json.dumps(obj, ensure_ascii=False))
+        n += 1
+    f.write("\n]\n")
+    return n
+
+
+# -- pages of the HSDS API -----------------------------------------------------------------
+
+MAX_WINDOW = 10_000
+"""The deepest result a page may reach (``page`` x ``per_page``): deeper, the export."""
+
+
+@dataclass(frozen=True)
+class Near:
+    """A proximity search: within ``radius_m`` metres (geodesic, WGS-84 ellipsoid) of a
+    WGS-84 point, nearest first."""
+
+    lon: float
+    lat: float
+    radius_m: float
+
+
+@dataclass(frozen=True)
+class PageQuery:
+    """One page of services or services at locations: ``page`` from 1."""
+
+    page: int
+    per_page: int
+    category: Category | None = None
+    near: Near | None = None
+
+
+def hsds_page(
+    store: ProviderStore, q: PageQuery, build: Callable[[Provider], dict[str, Any]]
+) -> dict[str, Any]:
+    """An HSDS API page (its ``Page`` fields and ``contents``) of the objects ``build``
+    makes: by id, or nearest first for a proximity search (which leaves out providers
+    located only to their district: their point is a stand-in). ``total_items`` is given
+    when known without reading every match (not for a proximity search)."""
+    upto = q.page * q.per_page
+    total: int | None = None
+    if q.near is not None:
+        near = q.near
+        filters = Filters(category=q.category, radius_m=near.radius_m)
+        found = [c.provider for c in store.nearest(near.lon, near.lat, filters, upto + 1)]
+    else:
+        filters = Filters(category=q.category, include_approximate=True)
+        found = store.within(_WORLD, filters, upto + 1)
+        total = sum(store.tally(filters, TallyBy.DISTRICT).values())
+    contents = [build(p) for p in found[upto - q.per_page : upto]]
+    page: dict[str, Any] = {
+        "page_number": q.page,
+        "size": len(contents),
+        "first_page": q.page == 1,
+        "last_page": len(found) <= upto,
+        "empty": not contents,
+    }
+    if total is not None:
+        page["total_items"] = total
+        page["total_pages"] = max(1, -(-total // q.per_page))
+    return {**page, "contents": contents}
+
+
+def api_meta(openapi_url: str) -> dict[str, str]:
+    """The HSDS API's ``/`` answer."""
+    return {
+        "version": HSDS_VERSION,
+        "profile": "https://docs.openreferral.org/en/latest/hsds/",
+        "openapi_url": openapi_url,
+    }
