@@ -20,7 +20,7 @@ from typing import Annotated, Any, TypeVar
 from anyio import CapacityLimiter
 from fastapi import Depends, Path, Query, Request
 from fastapi.exceptions import RequestValidationError
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from gaps.grid import RESOLUTIONS
 from geo.boundaries import ServedArea
@@ -161,6 +161,17 @@ class FilterParams(BaseModel):
         description="with open_now or open_at: also providers whose hours are unknown "
         "(none given, not understood, or a date the holiday calendar does not know)",
     )
+
+    @field_validator("open_at", mode="before")
+    @classmethod
+    def _iso_time_only(cls, value: object) -> object:
+        """An ISO 8601 time only: pydantic would read ``1.0`` as a Unix timestamp (1970),
+        which no resident means and the OpenAPI ``date-time`` format does not allow."""
+        if isinstance(value, str):
+            return datetime.fromisoformat(value)
+        if value is None or isinstance(value, datetime):
+            return value
+        raise ValueError("an ISO 8601 time, e.g. 2026-10-01T10:00")
 
     def open_time(self) -> datetime | None:
         """The time the open filter asks about, as Asia/Shanghai local time (naive)."""

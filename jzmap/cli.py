@@ -931,11 +931,18 @@ def grades_regrade(
 
 def _export_hsds(out: Path, *, validate: bool) -> None:
     from jzmap.presentation.hsds import export_hsds
+    from jzmap.presentation.presenters import PublicPhones
 
     settings = Settings()
     with _open_backend(settings) as backend:
         try:
-            counts = export_hsds(backend.store, out, settings.city.city_name, validate=validate)
+            counts = export_hsds(
+                backend.store,
+                out,
+                settings.city.city_name,
+                validate=validate,
+                phones=PublicPhones(settings.map.public_phones),
+            )
         except ValueError as exc:
             raise _fail(str(exc)) from None
     for filename, n in counts.items():
@@ -986,6 +993,10 @@ def export_open_data(
     except ValueError:
         choices = ", ".join([*(f.value for f in OpenDataFormat), "hsds"])
         raise _fail(f"--format {format!r}: use one of {choices}") from None
-    with _open_backend(Settings()) as backend:
-        count = write_open_data(listed_batches(backend.store), fmt, out)
+    from jzmap.presentation.presenters import PublicPhones
+
+    settings = Settings()
+    with _open_backend(settings) as backend:
+        phones = PublicPhones(settings.map.public_phones)
+        count = write_open_data(listed_batches(backend.store), fmt, out, phones)
     typer.echo(f"{count:,} providers written to {out} ({fmt.value})")

@@ -17,6 +17,7 @@ from fastapi.responses import FileResponse
 from api.dependencies import SettingsDep, StoreDep
 from api.errors import RETRY_AFTER_S
 from jzmap.presentation.open_data import OpenDataFiles, OpenDataFormat
+from jzmap.presentation.presenters import PublicPhones
 from jzmap.presentation.schemas import ErrorOut
 from providers.errors import UnavailableError
 
@@ -35,7 +36,9 @@ class ExportPreparingError(UnavailableError):
 def _files(request: Request, settings: SettingsDep) -> OpenDataFiles:
     files: OpenDataFiles | None = getattr(request.app.state, "open_data_files", None)
     if files is None:
-        files = OpenDataFiles(settings.database.data_dir / "exports")
+        files = OpenDataFiles(
+            settings.database.data_dir / "exports", PublicPhones(settings.map.public_phones)
+        )
         request.app.state.open_data_files = files
     return files
 

@@ -28,7 +28,9 @@ from jzmap.presentation.hsds import (
     service_at_location,
     taxonomy_term_id,
 )
+from jzmap.presentation.presenters import PublicPhones
 from jzmap.presentation.schemas import ErrorOut
+from jzmap.settings import Settings
 from providers.errors import (
     InvalidParameterError,
     NotFoundError,
@@ -37,6 +39,12 @@ from providers.errors import (
 )
 from providers.model import Category
 from providers.ranking import RADIUS_BOUNDS_M
+
+
+def _phones(settings: Settings) -> PublicPhones:
+    """The business-phone rule of ``JZMAP_PUBLIC_PHONES``."""
+    return PublicPhones(settings.map.public_phones)
+
 
 router = APIRouter(prefix="/hsds", tags=["hsds"])
 
@@ -134,7 +142,7 @@ def services(
 ) -> dict[str, Any]:
     q = _query(area, page, per_page, taxonomy_term_id, (lat, lon, proximity))
     city = settings.city.city_name
-    return hsds_page(store, q, lambda p: service(p, city))
+    return hsds_page(store, q, lambda p: service(p, city, _phones(settings)))
 
 
 @router.get(
@@ -150,7 +158,7 @@ def one_service(
     provider = find_provider(store, ObjectType.SERVICE, service_id)
     if provider is None:
         raise NotFoundError(f"no service with id {service_id!r}; ids come from /hsds/services")
-    return service(provider, settings.city.city_name)
+    return service(provider, settings.city.city_name, _phones(settings))
 
 
 @router.get(
@@ -171,7 +179,7 @@ def services_at_locations(
 ) -> dict[str, Any]:
     q = _query(area, page, per_page, taxonomy_term_id, (lat, lon, proximity))
     city = settings.city.city_name
-    return hsds_page(store, q, lambda p: service_at_location(p, city))
+    return hsds_page(store, q, lambda p: service_at_location(p, city, _phones(settings)))
 
 
 @router.get(
@@ -192,4 +200,4 @@ def one_service_at_location(
             f"no service_at_location with id {service_at_location_id!r}; "
             "ids come from /hsds/service_at_locations"
         )
-    return service_at_location(provider, settings.city.city_name)
+    return service_at_location(provider, settings.city.city_name, _phones(settings))

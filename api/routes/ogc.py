@@ -27,7 +27,7 @@ from jzmap.application.feature_pages import MatchCounts, provider_page
 from jzmap.presentation import ogc
 from jzmap.presentation.coverage import cell_features
 from jzmap.presentation.cql2 import MAX_FILTER_CHARS, compile_filter
-from jzmap.presentation.presenters import public_properties
+from jzmap.presentation.presenters import PublicPhones, public_properties
 from jzmap.presentation.schemas import ErrorOut
 from jzmap.settings import CitySettings
 from jzmap.wiring import districts_layer
@@ -301,6 +301,7 @@ def items(
     box = _bbox(bbox)
     limit = min(limit, ogc.MAX_LIMIT)
     query = {k: v for k, v in request.query_params.items() if k != "cursor"}
+    phones = PublicPhones(settings.map.public_phones)
     if c.providers:
         store_filters = filters.filters()
         if c.kind is not None:
@@ -317,9 +318,9 @@ def items(
             store_filters,
             limit,
             after=cursor,
-            keep=None if keep is None else (lambda p: keep(public_properties(p))),
+            keep=None if keep is None else (lambda p: keep(public_properties(p, phones))),
         )
-        features = [ogc.provider_feature(p) for p in page.providers]
+        features = [ogc.provider_feature(p, phones) for p in page.providers]
         matched = None if keep is not None else _counts(request).count(store, store_filters, box)
         next_cursor = page.next_after
     else:
@@ -359,7 +360,11 @@ def item(
     if c.providers:
         provider = store.get(feature_id)
         listed = provider is not None and _listed(provider, c)
-        feature = ogc.provider_feature(provider) if listed and provider else None
+        feature = (
+            ogc.provider_feature(provider, PublicPhones(settings.map.public_phones))
+            if listed and provider
+            else None
+        )
     else:
         every = _other_features(c, store, coverage, settings.city)
         feature = next((x for x in every if x["id"] == feature_id), None)

@@ -35,7 +35,7 @@ from typing import Any
 from jsonschema import Draft202012Validator
 
 from geo.crs import CRS
-from jzmap.presentation.presenters import provider_out
+from jzmap.presentation.presenters import PublicPhones, PublicView, provider_out
 from providers.model import Category, Kind, Precision, Provider
 from providers.store import BBox, Filters, ProviderStore, TallyBy
 
@@ -162,21 +162,21 @@ def _description(p: Provider) -> str:
     return f"家政服务企业 (domestic-service company{grade}): {labels}"
 
 
-def _phones(p: Provider, link: dict[str, str]) -> list[dict[str, Any]]:
-    number = provider_out(p, CRS.WGS84).phone  # the presenters' phone rule
+def _phones(p: Provider, link: dict[str, str], phones: PublicPhones) -> list[dict[str, Any]]:
+    number = provider_out(p, CRS.WGS84, PublicView(phones)).phone  # the presenters' rule
     if not number:
         return []
     return [{"id": hsds_id(ObjectType.PHONE, p), "number": number, "type": "voice", **link}]
 
 
-def organization(p: Provider) -> dict[str, Any]:
+def organization(p: Provider, phones: PublicPhones = PublicPhones.FULL) -> dict[str, Any]:
     """The HSDS ``organization`` of ``p``."""
     org_id = hsds_id(ObjectType.ORGANIZATION, p)
     return {
         "id": org_id,
         "name": p.name,
         "description": _description(p),
-        "phones": _phones(p, {"organization_id": org_id}),
+        "phones": _phones(p, {"organization_id": org_id}, phones),
     }
 
 
@@ -210,19 +210,21 @@ def location(p: Provider, city: str) -> dict[str, Any]:
     return out
 
 
-def service_at_location(p: Provider, city: str) -> dict[str, Any]:
+def service_at_location(
+    p: Provider, city: str, phones: PublicPhones = PublicPhones.FULL
+) -> dict[str, Any]:
     """The HSDS ``service_at_location`` of ``p``, its location inside."""
     sal_id = hsds_id(ObjectType.SERVICE_AT_LOCATION, p)
     return {
         "id": sal_id,
         "service_id": hsds_id(ObjectType.SERVICE, p),
         "location_id": hsds_id(ObjectType.LOCATION, p),
-        "phones": _phones(p, {"service_at_location_id": sal_id}),
+        "phones": _phones(p, {"service_at_location_id": sal_id}, phones),
         "location": location(p, city),
     }
 
 
-def service(p: Provider, city: str) -> dict[str, Any]:
+def service(p: Provider, city: str, phones: PublicPhones = PublicPhones.FULL) -> dict[str, Any]:
     """The HSDS ``service`` of ``p``: categories as taxonomy attributes, its district as
     service area, Chinese as its language, its service at location inside."""
     service_id = hsds_id(ObjectType.SERVICE, p)
@@ -232,7 +234,7 @@ def service(p: Provider, city: str) -> dict[str, Any]:
         "name": p.name,
         "description": _description(p),
         "status": "active" if p.active else "inactive",
-        "phones": _phones(p, {"service_id": service_id}),
+        "phones": _phones(p, {"service_id": service_id}, phones),
         "service_areas": [
             {
                 "id": hsds_id(ObjectType.SERVICE_AREA, p),
@@ -261,7 +263,7 @@ def service(p: Provider, city: str) -> dict[str, Any]:
             }
             for j, category in enumerate(sorted(p.categories))
         ],
-        "service_at_locations": [service_at_location(p, city)],
+        "service_at_locations": [service_at_location(p, city, phones)],
     }
 
 
@@ -318,7 +320,12 @@ def listed_providers(store: ProviderStore, limit: int) -> list[Provider]:
 
 
 def export_hsds(
-    store: ProviderStore, out_dir: Path, city: str, *, validate: bool = False
+    store: ProviderStore,
+    out_dir: Path,
+    city: str,
+    *,
+    validate: bool = False,
+    phones: PublicPhones = PublicPhones.FULL,
 ) -> dict[str, int]:
     """Write ``organizations.json``, ``services.json`` and ``service_at_locations.json``
     (JSON arrays of HSDS objects) into ``out_dir``; how many objects each holds.
@@ -329,12 +336,12 @@ def export_hsds(
     """
     out_dir.mkdir(parents=True, exist_ok=True)
     providers = listed_providers(store, 2**62)
-    files = {
-        "organizations.json": ("organization", organization),
-        "services.json": ("service", lambda p: service(p, city)),
+    files: dict[str, tuple[str, Callable[[Provider], dict[str, Any]]]] = {
+        "organizations.json": ("organization", lambda p: organization(p, phones)),
+        "services.json": ("service", lambda p: service(p, city, phones)),
         "service_at_locations.json": (
             "service_at_location",
-            lambda p: service_at_location(p, city),
+            lambda p: service_at_location(p, city, phones),
         ),
     }
     counts: dict[str, int] = {}

@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlencode
 
-from jzmap.presentation.presenters import public_properties
+from jzmap.presentation.presenters import PublicPhones, public_properties
 from providers.model import Kind, Provider
 
 CONFORMANCE = [
@@ -150,13 +150,14 @@ def queryables_doc(base: str, c: Collection) -> dict[str, Any]:
     }
 
 
-def provider_feature(p: Provider) -> dict[str, Any]:
-    """A provider as a GeoJSON feature: its WGS-84 point and its public properties."""
+def provider_feature(p: Provider, phones: PublicPhones = PublicPhones.FULL) -> dict[str, Any]:
+    """A provider as a GeoJSON feature: its WGS-84 point and its public properties
+    (business phones by ``phones``, ``JZMAP_PUBLIC_PHONES``)."""
     return {
         "type": "Feature",
         "id": p.id,
         "geometry": {"type": "Point", "coordinates": [p.lon, p.lat]},
-        "properties": public_properties(p),
+        "properties": public_properties(p, phones),
     }
 
 

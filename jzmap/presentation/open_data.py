@@ -29,7 +29,7 @@ import numpy as np
 import pandas as pd
 import shapely
 
-from jzmap.presentation.presenters import public_properties
+from jzmap.presentation.presenters import PublicPhones, public_properties
 from providers.model import Category, Provider
 from providers.store import Filters, ProviderStore
 
@@ -111,11 +111,12 @@ def listed_batches(store: ProviderStore, batch: int = BATCH) -> Iterator[list[Pr
         after = page[-1].id
 
 
-def rows(providers: Iterable[Provider]) -> pd.DataFrame:
-    """The open-data table of ``providers`` (:data:`COLUMNS`)."""
+def rows(providers: Iterable[Provider], phones: PublicPhones = PublicPhones.FULL) -> pd.DataFrame:
+    """The open-data table of ``providers`` (:data:`COLUMNS`), business phones by ``phones``
+    (``JZMAP_PUBLIC_PHONES``)."""
     records = []
     for p in providers:
-        props = public_properties(p)
+        props = public_properties(p, phones)
         categories = props["categories"]
         props["categories"] = ";".join(categories)
         props.update({c.value: c.value in categories for c in Category})
@@ -164,8 +165,14 @@ def _schema() -> Any:
     )
 
 
-def write_open_data(batches: Iterable[list[Provider]], fmt: OpenDataFormat, out: Path) -> int:
-    """Write the providers of ``batches`` to ``out`` in ``fmt``; returns how many.
+def write_open_data(
+    batches: Iterable[list[Provider]],
+    fmt: OpenDataFormat,
+    out: Path,
+    phones: PublicPhones = PublicPhones.FULL,
+) -> int:
+    """Write the providers of ``batches`` to ``out`` in ``fmt``, business phones by
+    ``phones``; returns how many.
 
     ``out`` is replaced only when the file is complete (written beside it, then renamed),
     so a reader never sees half a file.
@@ -174,30 +181,30 @@ def write_open_data(batches: Iterable[list[Provider]], fmt: OpenDataFormat, out:
     partial = out.with_name(f".{out.stem}.partial{out.suffix}")  # GDAL wants .gpkg last
     partial.unlink(missing_ok=True)
     try:
-        count = _WRITERS[fmt](batches, partial)
+        count = _WRITERS[fmt](batches, partial, phones)
         Path(partial).replace(out)
     finally:
         partial.unlink(missing_ok=True)
     return count
 
 
-def _write_csv(batches: Iterable[list[Provider]], out: Path) -> int:
+def _write_csv(batches: Iterable[list[Provider]], out: Path, phones: PublicPhones) -> int:
     count = 0
     # utf-8-sig writes the BOM once, at the start: Excel then reads the file as UTF-8.
     with out.open("w", encoding="utf-8-sig", newline="") as f:
         rows([]).to_csv(f, index=False, lineterminator="\r\n")
         for batch in batches:
-            rows(batch).to_csv(f, index=False, header=False, lineterminator="\r\n")
+            rows(batch, phones).to_csv(f, index=False, header=False, lineterminator="\r\n")
             count += len(batch)
     return count
 
 
-def _write_geojson(batches: Iterable[list[Provider]], out: Path) -> int:
+def _write_geojson(batches: Iterable[list[Provider]], out: Path, phones: PublicPhones) -> int:
     count = 0
     with out.open("w", encoding="utf-8") as f:
         f.write('{"type":"FeatureCollection","name":"providers","features":[\n')
         for batch in batches:
-            for record in rows(batch).to_dict("records"):
+            for record in rows(batch, phones).to_dict("records"):
                 feature = {
                     "type": "Feature",
                     "id": record["id"],
@@ -214,13 +221,13 @@ def _plain(value: Any) -> Any:
     return value.item() if isinstance(value, np.generic) else value  # JSON has no numpy
 
 
-def _write_gpkg(batches: Iterable[list[Provider]], out: Path) -> int:
+def _write_gpkg(batches: Iterable[list[Provider]], out: Path, phones: PublicPhones) -> int:
     import geopandas as gpd
     import pyogrio
 
     count = 0
     for batch in batches:
-        frame = rows(batch)
+        frame = rows(batch, phones)
         geometry = gpd.points_from_xy(frame["lon"], frame["lat"], crs="EPSG:4326")
         layer = gpd.GeoDataFrame(frame, geometry=geometry)
         pyogrio.write_dataframe(layer, out, layer=LAYER, driver="GPKG", append=count > 0)
@@ -241,18 +248,18 @@ def _arrow(frame: pd.DataFrame) -> Any:
     return pa.Table.from_arrays([*columns, wkb], schema=schema)
 
 
-def _write_parquet(batches: Iterable[list[Provider]], out: Path) -> int:
+def _write_parquet(batches: Iterable[list[Provider]], out: Path, phones: PublicPhones) -> int:
     count = 0
     import pyarrow.parquet as pq
 
     with pq.ParquetWriter(out, _schema(), compression="zstd") as writer:
         for batch in batches:
-            writer.write_table(_arrow(rows(batch)))  # one row group per batch
+            writer.write_table(_arrow(rows(batch, phones)))  # one row group per batch
             count += len(batch)
     return count
 
 
-_WRITERS: dict[OpenDataFormat, Callable[[Iterable[list[Provider]], Path], int]] = {
+_WRITERS: dict[OpenDataFormat, Callable[[Iterable[list[Provider]], Path, PublicPhones], int]] = {
     OpenDataFormat.GEOJSON: _write_geojson,
     OpenDataFormat.GPKG: _write_gpkg,
     OpenDataFormat.PARQUET: _write_parquet,
@@ -268,8 +275,9 @@ class OpenDataFiles:
     older versions' files are removed when a newer one is complete.
     """
 
-    def __init__(self, folder: Path) -> None:
+    def __init__(self, folder: Path, phones: PublicPhones = PublicPhones.FULL) -> None:
         self.folder = Path(folder)
+        self.phones = phones
         self._lock = threading.Lock()
         self._building: dict[Path, threading.Thread] = {}
 
@@ -299,7 +307,7 @@ class OpenDataFiles:
     def _build(self, store: ProviderStore, fmt: OpenDataFormat, target: Path) -> None:
         try:
             self.folder.mkdir(parents=True, exist_ok=True)
-            write_open_data(listed_batches(store), fmt, target)
+            write_open_data(listed_batches(store), fmt, target, self.phones)
             for old in self.folder.glob(f"{LAYER}-v*.{fmt.value}"):
                 if old != target:
                     old.unlink(missing_ok=True)

@@ -508,7 +508,7 @@ class PostgisStore:
             return VectorTile(b"", 0)
         sql = _tile_sql(_Shape.of(replace(filters, radius_m=None)), by)
         params = {
-            **_filter_params(filters),
+            **self._params(filters),
             **_box(BBox(*tile.bounds_wgs84())),
             "z": tile.z,
             "x": tile.x,
