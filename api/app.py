@@ -33,6 +33,7 @@ from api.replica_reads import ReplicaReadsMiddleware
 from api.routes import (
     admin,
     appeals,
+    catchment,
     certificates,
     coverage,
     embed_origins,
@@ -51,6 +52,7 @@ from api.routes import (
 from api.security import EmbedCORSMiddleware, is_admin_path
 from jzmap.application.coverage import CoverageService
 from jzmap.application.embedding import EmbedOrigins
+from jzmap.application.network import NetworkLoader
 from jzmap.settings import LimitsSettings, Settings
 from providers.store import ProviderStore
 from providers.stores import Backend, open_backend
@@ -204,6 +206,7 @@ def create_app(settings: Settings | None = None, backend: Backend | None = None)
                 settings.coverage,
                 settings.city,
                 gate=ComputeGate(settings.coverage.concurrency),
+                network=NetworkLoader(settings.coverage, settings.city, settings.database.data_dir),
             )
             if owned:
                 # A served app, not a test's: warm up beside the first requests, not before.
@@ -237,6 +240,7 @@ def create_app(settings: Settings | None = None, backend: Backend | None = None)
     app.include_router(providers.router)
     app.include_router(viewport.router)
     app.include_router(coverage.router)
+    app.include_router(catchment.router)
     app.include_router(pages.router)
     app.include_router(admin.router)
     app.include_router(evaluations.router)

@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any, Literal, TypeVar
 
 from anyio import CapacityLimiter
 from fastapi import Depends, Path, Query, Request
@@ -24,6 +24,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from gaps.grid import RESOLUTIONS
 from geo.boundaries import ServedArea
+from jzmap.application.coverage import MAX_MINUTES as WALK_MINUTES_MAX
 from jzmap.application.coverage import CoverageQuery, CoverageService
 from jzmap.application.embedding import EmbedOrigins
 from jzmap.settings import Settings
@@ -206,14 +207,23 @@ class SupplyParams:
     res: int | None
     min_grade: Grade | None
     certified_only: bool
+    mode: Literal["crow", "walk"] | None = None
+    minutes: float | None = None
+    speed: Literal["adult", "elderly"] = "adult"
 
     def query(self, service: CoverageService, category: Category) -> CoverageQuery:
-        """The analysis to run for ``category`` (``res`` defaults to the service's setting)."""
+        """The analysis to run for ``category`` (``res`` defaults to the service's setting,
+        ``mode`` to walking when a street network is configured)."""
         resolution = self.res or service.settings.resolution
-        return CoverageQuery(category, resolution, self.min_grade, self.certified_only)
+        mode = self.mode or service.default_mode
+        return CoverageQuery(
+            category, resolution, self.min_grade, self.certified_only, mode,
+            self.minutes, self.speed,
+        )  # fmt: skip
 
 
 def _supply(
+    *,
     res: Annotated[
         int | None,
         Query(
@@ -229,8 +239,32 @@ def _supply(
     certified_only: Annotated[
         bool, Query(description="supply: only providers with at least one 安心服务证 holder")
     ] = False,
+    mode: Annotated[
+        Literal["crow", "walk"] | None,
+        Query(
+            description="crow: crow-fly (geodesic) reach; walk: walking over the street "
+            "network (409 when none is configured); default walk when JZMAP_STREET_NETWORK "
+            "is set, crow otherwise"
+        ),
+    ] = None,
+    minutes: Annotated[
+        float | None,
+        Query(
+            gt=0,
+            le=WALK_MINUTES_MAX,
+            description="catchment in minutes of walking at `speed` (GB 50180 life circles: "
+            "5, 10, 15); default 10 for mode=walk, JZMAP_COVERAGE_CATCHMENT_M metres for crow",
+        ),
+    ] = None,
+    speed: Annotated[
+        Literal["adult", "elderly"],
+        Query(
+            description="walking pace for `minutes`: JZMAP_WALK_SPEED_ADULT_M_S (1.2 m/s) or "
+            "JZMAP_WALK_SPEED_ELDERLY_M_S (0.8 m/s)"
+        ),
+    ] = "adult",
 ) -> SupplyParams:
-    return SupplyParams(res, min_grade, certified_only)
+    return SupplyParams(res, min_grade, certified_only, mode, minutes, speed)
 
 
 SupplyDep = Annotated[SupplyParams, Depends(_supply)]

@@ -374,6 +374,40 @@ class CoverageSettings(BaseSettings):
         description="longest the MCLP solver searches for a site plan; the plan then says "
         "the optimality gap it reached",
     )
+    street_network: Path | None = Field(
+        default=None,
+        validation_alias=AliasChoices("JZMAP_STREET_NETWORK"),
+        description="coverage gaps: an OpenStreetMap extract (.osm.pbf or .osm) whose "
+        "walkable ways give walking distances (`jzmap network build`); unset: crow-fly only",
+    )
+    network_cache_dir: Path | None = Field(
+        default=None,
+        validation_alias=AliasChoices("JZMAP_NETWORK_CACHE_DIR"),
+        description="where the walking network built from JZMAP_STREET_NETWORK is cached, "
+        "keyed by the extract's SHA-256 (default: <data_dir>/networks)",
+    )
+    network_max_snap_m: float = Field(
+        default=300.0,
+        ge=10,
+        le=5_000,
+        validation_alias=AliasChoices("JZMAP_NETWORK_MAX_SNAP_M"),
+        description="walking: a cell centre or provider farther than this from every "
+        "walkable way is off the network (unreachable on foot)",
+    )
+    walk_speed_adult_m_s: float = Field(
+        default=1.2,
+        gt=0.1,
+        le=3.0,
+        validation_alias=AliasChoices("JZMAP_WALK_SPEED_ADULT_M_S"),
+        description="walking speed of an adult (speed=adult), metres per second",
+    )
+    walk_speed_elderly_m_s: float = Field(
+        default=0.8,
+        gt=0.1,
+        le=3.0,
+        validation_alias=AliasChoices("JZMAP_WALK_SPEED_ELDERLY_M_S"),
+        description="walking speed of an older resident (speed=elderly), metres per second",
+    )
 
 
 class OperationsSettings(BaseSettings):

@@ -50,9 +50,20 @@ from gaps import (
     providers_frame,
     suitable_supply,
 )
+from gaps.distances import nearest_geodesic, pairs_within
 from gaps.grid import RESOLUTIONS
+from gaps.measures import NearestFn, PairsFn
+from gaps.network import CROW_MODE, WALK_MODE, network_nearest, network_pairs_within
 from gaps.summary import DEFAULT_QUANTILES, SUMMARY_COLUMNS
 from ingest.readers import FORMULA_START
+from jzmap.application.network import (
+    Mode,
+    NetworkLoader,
+    NoNetworkError,
+    Speed,
+    speed_m_s,
+    walk_metres,
+)
 from jzmap.settings import CitySettings, CoverageSettings
 from jzmap.wiring import districts_layer
 from providers.errors import InvalidParameterError, ParameterProblem
@@ -67,6 +78,12 @@ V = TypeVar("V")
 _EVERYWHERE = BBox(-180.0, -90.0, 180.0, 90.0)
 # Grids of a few boundary layers and both resolutions; each is ~2 MB (res 8) to ~15 MB.
 _GRID_CACHE_SIZE = 4
+
+# The longest walk a catchment may be: beyond half an hour a "life circle" means nothing
+# and bounded Dijkstras start to cover the whole city.
+MAX_MINUTES = 30.0
+# A walk without minutes: GB 50180-2018's 10-minute life circle.
+DEFAULT_WALK_MINUTES = 10.0
 
 # The columns of the per-district table, in order: gaps.summary.area_summary's, with the
 # default quantiles.
@@ -158,16 +175,30 @@ class OnceCache(Generic[K, V]):
 
 @dataclass(frozen=True)
 class CoverageQuery:
-    """What an analysis is made for: one category, at one resolution, with supply filters."""
+    """What an analysis is made for: one category, at one resolution, with supply filters,
+    and how reach is measured.
+
+    ``mode`` is ``"crow"`` (geodesic metres) or ``"walk"`` (metres over the street
+    network); ``minutes`` at the ``speed`` (adult or elderly, from the settings) sets the
+    catchment, in either mode; without ``minutes`` a walk is 10 minutes (GB 50180's middle
+    life circle) and crow-fly uses ``JZMAP_COVERAGE_CATCHMENT_M``.
+    """
 
     category: Category
     resolution: int = DEFAULT_RESOLUTION
     min_grade: Grade | None = None
     certified_only: bool = False
+    mode: Mode = "crow"
+    minutes: float | None = None
+    speed: Speed = "adult"
 
     def __post_init__(self) -> None:
         if self.resolution not in RESOLUTIONS:
             raise ValueError(f"resolution must be one of {RESOLUTIONS}, got {self.resolution}")
+        if self.mode not in (CROW_MODE, WALK_MODE):
+            raise ValueError(f"mode must be 'crow' or 'walk', got {self.mode!r}")
+        if self.minutes is not None and not 0 < self.minutes <= MAX_MINUTES:
+            raise ValueError(f"minutes must be in (0, {MAX_MINUTES}], got {self.minutes}")
 
 
 @dataclass(frozen=True)
@@ -206,6 +237,7 @@ class Analysis:
     supply: pd.DataFrame
     measures: pd.DataFrame
     districts: pd.DataFrame
+    speed_m_s: float | None = None  # the walking speed minutes were turned into metres with
 
     def cells_of(self, district: str | None) -> npt.NDArray[np.bool_]:
         """Which measure rows belong to ``district`` (every row for ``None``)."""
@@ -228,13 +260,16 @@ class CoverageService:
         settings: CoverageSettings,
         city: CitySettings,
         gate: Callable[[], AbstractContextManager[object]] = nullcontext,
+        network: NetworkLoader | None = None,
     ) -> None:
         """``gate`` is entered around every analysis and plan computed (not around answers
-        from the caches): the API bounds how many run at once with it."""
+        from the caches): the API bounds how many run at once with it. ``network`` gives
+        the walking network (``None``, or a loader with no extract: crow-fly only)."""
         self.store = store
         self.settings = settings
         self.city = city
         self.gate = gate
+        self.network = network
         self.catchment_m = float(settings.catchment_m)
         self._snapshots: OnceCache[int, ProviderSnapshot] = OnceCache(maxsize=2)
         # Public: their hit and computation counters show the caches at work (tests, ops).
@@ -254,6 +289,36 @@ class CoverageService:
         """Raise :class:`UnknownDistrictError` unless ``district`` is ``None`` or known."""
         if district is not None and district not in self.district_names:
             raise UnknownDistrictError(district, self.district_names)
+
+    @property
+    def default_mode(self) -> Mode:
+        """Walking when a street network is configured, crow-fly otherwise."""
+        return WALK_MODE if self.network is not None and self.network.configured else CROW_MODE
+
+    def catchment_for(self, query: CoverageQuery) -> tuple[float, float | None]:
+        """The catchment of ``query`` in metres (walking or crow-fly), and the walking speed
+        its minutes were converted with (``None``: the metres setting was used)."""
+        minutes = query.minutes
+        if minutes is None and query.mode == WALK_MODE:
+            minutes = DEFAULT_WALK_MINUTES
+        if minutes is None:
+            return self.catchment_m, None
+        speed = speed_m_s(self.settings, query.speed)
+        return walk_metres(minutes, speed), speed
+
+    def distance_functions(self, query: CoverageQuery) -> tuple[NearestFn, PairsFn]:
+        """How ``query`` measures reach: geodesic, or walking over the network (which
+        raises :class:`jzmap.application.network.NoNetworkError` when there is none)."""
+        if query.mode == CROW_MODE:
+            return nearest_geodesic, pairs_within
+        if self.network is None:
+            raise NoNetworkError()
+        net = self.network.require()
+        snap_m = float(self.settings.network_max_snap_m)
+        return (
+            functools.partial(network_nearest, net=net, max_snap_m=snap_m),
+            functools.partial(network_pairs_within, net=net, max_snap_m=snap_m),
+        )
 
     def grid(self, resolution: int) -> Grid:
         """The cells and demand of the city's boundary at ``resolution``."""
@@ -283,6 +348,7 @@ class CoverageService:
             raise ValueError("k must be >= 1")
         analysis = self.analysis(query)
         key = (analysis.data_version, query, k, district)
+        _, pairs = self.distance_functions(query)
         plan = self.plan_cache.get(
             key,
             self._gated(
@@ -290,9 +356,10 @@ class CoverageService:
                     analysis.measures,
                     query.category,
                     k,
-                    catchment_m=self.catchment_m,
+                    catchment_m=analysis.catchment_m,
                     district=district,
                     time_limit_s=self.settings.solver_time_limit_s,
+                    pairs=pairs,
                 )
             ),
         )
@@ -323,6 +390,8 @@ class CoverageService:
         return self._snapshots.get(version, fetch)
 
     def _analyse(self, version: int, query: CoverageQuery) -> Analysis:
+        nearest, pairs = self.distance_functions(query)
+        catchment_m, speed = self.catchment_for(query)
         grid = self.grid(query.resolution)
         snapshot = self._snapshot(version)
         supply = suitable_supply(
@@ -334,13 +403,15 @@ class CoverageService:
         # Providers counted in the district their point lies in, by the grid's own rule.
         supply = locate_supply(supply, districts_layer(self.city), _streets(self.city))
         measures = coverage_measures(
-            grid.cells, grid.demand, supply, [query.category], catchment_m=self.catchment_m
-        )
+            grid.cells, grid.demand, supply, [query.category], catchment_m=catchment_m,
+            nearest=nearest, pairs=pairs,
+        )  # fmt: skip
         districts = area_summary(measures, supply)
         return Analysis(
             query=query,
             data_version=version,
-            catchment_m=self.catchment_m,
+            catchment_m=catchment_m,
+            speed_m_s=speed,
             grid=grid,
             providers=snapshot,
             supply=supply,

@@ -16,10 +16,17 @@ import shapely
 from pydantic_core import to_json
 
 from gaps import SitePlan
+from gaps.network import MODE_LABELS
 from geo.crs import CRS
 from jzmap.application.coverage import Analysis
 from jzmap.presentation.presenters import coordinates_in
 from jzmap.presentation.schemas import CandidateSiteOut, CoverageQueryOut
+
+DISTANCE_MODELS = {
+    "crow": "geodesic on the WGS-84 ellipsoid",
+    "walk": "walking over the OpenStreetMap street network (edges geodesic on the WGS-84 "
+    "ellipsoid, from each point's nearest node)",
+}
 
 
 def query_out(analysis: Analysis, district: str | None, crs: CRS | None) -> CoverageQueryOut:
@@ -34,6 +41,16 @@ def query_out(analysis: Analysis, district: str | None, crs: CRS | None) -> Cove
         catchment_m=analysis.catchment_m,
         data_version=analysis.data_version,
         demand_source=analysis.grid.demand_source,
+        distance_model=DISTANCE_MODELS[q.mode],
+        mode=q.mode,
+        mode_label=MODE_LABELS[q.mode],
+        minutes=(
+            None
+            if analysis.speed_m_s is None
+            else round(analysis.catchment_m / 60 / analysis.speed_m_s, 2)
+        ),
+        speed=None if analysis.speed_m_s is None else q.speed,
+        speed_m_s=analysis.speed_m_s,
     )
 
 

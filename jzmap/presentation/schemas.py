@@ -257,7 +257,24 @@ class CoverageQueryOut(BaseModel):
     )
     data_version: int = Field(description="the store's data version the answer was computed at")
     demand_source: str = Field(description="where residents per cell come from")
-    distance_model: Literal["geodesic on the WGS-84 ellipsoid"] = "geodesic on the WGS-84 ellipsoid"
+    distance_model: str = Field(
+        default="geodesic on the WGS-84 ellipsoid",
+        description="how distances were measured: geodesic on the WGS-84 ellipsoid "
+        "(crow-fly), or walking over the street network",
+    )
+    mode: Literal["crow", "walk"] = Field(
+        default="crow", description="crow: crow-fly (geodesic) distances; walk: walking"
+    )
+    mode_label: str = Field(
+        default="直线距离 / crow-fly", description="the mode as every page says it"
+    )
+    minutes: float | None = Field(
+        default=None, description="the catchment as minutes of walking (null: in metres)"
+    )
+    speed: Literal["adult", "elderly"] | None = Field(
+        default=None, description="the walking pace minutes were converted with"
+    )
+    speed_m_s: float | None = Field(default=None, description="that pace, metres per second")
 
 
 class CoverageCellsOut(BaseModel):
