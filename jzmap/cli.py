@@ -22,7 +22,7 @@ if TYPE_CHECKING:
 
     from ingest import IngestReport
     from ingest.feeds import FeedKind
-    from jzmap.application.coverage import CoverageQuery
+    from jzmap.application.coverage import CoverageQuery, CoverageService
     from jzmap.application.embedding import EmbedOrigins
     from providers.evaluations import Appeal
     from providers.grading import GradeChange
@@ -46,6 +46,11 @@ coverage_app = typer.Typer(
     help="Coverage gaps: where residents are far from a suitable provider.", no_args_is_help=True
 )
 app.add_typer(coverage_app, name="coverage")
+network_app = typer.Typer(
+    help="The walking network from the OpenStreetMap extract JZMAP_STREET_NETWORK.",
+    no_args_is_help=True,
+)
+app.add_typer(network_app, name="network")
 
 
 def _fail(message: str) -> typer.Exit:
@@ -370,6 +375,56 @@ MinGradeOption = Annotated[
 CertifiedOption = Annotated[
     bool, typer.Option("--certified-only", help="supply: only providers with 安心服务证 holders")
 ]
+ModeOption = Annotated[
+    str | None,
+    typer.Option(
+        "--mode",
+        help="walk (street network) or crow (crow-fly); default walk when "
+        "JZMAP_STREET_NETWORK is set",
+    ),
+]
+MinutesOption = Annotated[
+    float | None,
+    typer.Option("--minutes", help="catchment in minutes of walking (life circles: 5, 10, 15)"),
+]
+SpeedOption = Annotated[str, typer.Option("--speed", help="walking pace: adult or elderly")]
+
+
+def _coverage_service(settings: Settings, backend: Backend) -> CoverageService:
+    """The coverage service of ``backend``, with the walking network when one is set."""
+    from jzmap.application.coverage import CoverageService
+    from jzmap.application.network import NetworkLoader
+
+    network = NetworkLoader(settings.coverage, settings.city, settings.database.data_dir)
+    return CoverageService(backend.store, settings.coverage, settings.city, network=network)
+
+
+def _with_reach(
+    query: CoverageQuery,
+    service: CoverageService,
+    mode: str | None,
+    minutes: float | None,
+    speed: str,
+) -> CoverageQuery:
+    """``query`` measuring reach as the options ask, or a one-line error and exit 1."""
+    import dataclasses
+
+    from jzmap.application.network import NoNetworkError
+
+    chosen = mode or service.default_mode
+    if chosen not in ("crow", "walk") or speed not in ("adult", "elderly"):
+        raise _fail("--mode takes walk or crow, --speed adult or elderly")
+    if chosen == "walk" and service.default_mode != "walk":
+        raise _fail(NoNetworkError().message)
+    try:
+        return dataclasses.replace(
+            query,
+            mode="walk" if chosen == "walk" else "crow",
+            minutes=minutes,
+            speed="elderly" if speed == "elderly" else "adult",
+        )
+    except ValueError as exc:
+        raise _fail(str(exc)) from None
 
 
 @coverage_app.command("report")
@@ -382,17 +437,21 @@ def coverage_report(
     k: Annotated[int, typer.Option("--k", min=1, max=20, help="candidate station sites")] = 5,
     min_grade: MinGradeOption = None,
     certified_only: CertifiedOption = False,
+    mode: ModeOption = None,
+    minutes: MinutesOption = None,
+    speed: SpeedOption = "adult",
 ) -> None:
     """Write an offline HTML report for a district office: gaps map, providers, candidate
     sites and tables."""
-    from jzmap.application.coverage import CoverageService, UnknownDistrictError
+    from jzmap.application.coverage import UnknownDistrictError
     from jzmap.wiring import districts_layer
     from maps.coverage_report import render_coverage_report
 
     query = _coverage_query(category, res, min_grade, certified_only)
     settings = Settings()
     with _open_backend(settings) as backend:
-        service = CoverageService(backend.store, settings.coverage, settings.city)
+        service = _coverage_service(settings, backend)
+        query = _with_reach(query, service, mode, minutes, speed)
         try:
             analysis, plan = service.plan(query, k, district)
         except UnknownDistrictError as exc:
@@ -417,6 +476,7 @@ def coverage_report(
 
 @coverage_app.command("districts")
 def coverage_districts(
+    *,
     category: Annotated[str | None, typer.Option(help="one category (default: all four)")] = None,
     res: ResOption = None,
     min_grade: MinGradeOption = None,
@@ -424,16 +484,20 @@ def coverage_districts(
     csv_out: Annotated[
         Path | None, typer.Option("--csv", help="also write the table here (UTF-8 with BOM)")
     ] = None,
+    mode: ModeOption = None,
+    minutes: MinutesOption = None,
+    speed: SpeedOption = "adult",
 ) -> None:
     """Print the per-district coverage table (residents covered, gaps, supply per 10,000)."""
-    from jzmap.application.coverage import CoverageService, district_table, districts_csv
+    from jzmap.application.coverage import district_table, districts_csv
     from providers.model import Category
 
     names = [category] if category else [c.value for c in Category]
     queries = [_coverage_query(n, res, min_grade, certified_only) for n in names]
     settings = Settings()
     with _open_backend(settings) as backend:
-        service = CoverageService(backend.store, settings.coverage, settings.city)
+        service = _coverage_service(settings, backend)
+        queries = [_with_reach(q, service, mode, minutes, speed) for q in queries]
         table = district_table(service.analyses(queries))
     _print_coverage(table)
     if csv_out is not None:
@@ -1000,3 +1064,33 @@ def export_open_data(
         phones = PublicPhones(settings.map.public_phones)
         count = write_open_data(listed_batches(backend.store), fmt, out, phones)
     typer.echo(f"{count:,} providers written to {out} ({fmt.value})")
+
+
+@network_app.command("build")
+def network_build(
+    force: Annotated[
+        bool, typer.Option("--force", help="rebuild even when the cache is up to date")
+    ] = False,
+) -> None:
+    """Read JZMAP_STREET_NETWORK, keep its walkable ways inside the city, cache the graph."""
+    from jzmap.application.network import build_network, cache_dir
+
+    settings = Settings()
+    source = settings.coverage.street_network
+    if source is None:
+        raise _fail("set JZMAP_STREET_NETWORK to an OpenStreetMap extract (.osm.pbf or .osm)")
+    if not source.is_file():
+        raise _fail(f"JZMAP_STREET_NETWORK: no file {source}")
+    directory = cache_dir(settings.coverage, settings.database.data_dir)
+    started = time.perf_counter()
+    try:
+        net, info = build_network(source, settings.city, directory, force=force)
+    except RuntimeError as exc:  # osmium: an unreadable or truncated file
+        raise _fail(f"{source.name}: {exc}") from None
+    took = time.perf_counter() - started
+    what = "built" if info.built else "already cached"
+    ways = "" if info.ways_read is None else f" from {info.ways_read:,} walkable ways"
+    typer.echo(
+        f"walking network {what}: {net.nodes:,} nodes, {net.edges:,} edges{ways} inside the "
+        f"city ({net.edge_m.sum() / 1000:,.1f} km of way); {info.path} ({took:.1f} s)"
+    )

@@ -36,6 +36,7 @@ import pandas as pd
 from branca.element import Figure
 
 from gaps import SitePlan, worst_cells
+from gaps.network import MODE_LABELS
 from geo.crs import CRS, from_wgs84
 from jzmap.application.coverage import Analysis
 from jzmap.presentation.coverage import cell_features
@@ -339,12 +340,22 @@ def _before_map(title: str, analysis: Analysis, s: pd.Series, when: str) -> str:
     return (
         f"<section><h1>{html.escape(title)}</h1>"
         f'<p class="note">服务类别：{html.escape(q.category.label_zh)}（{q.category.value}）；'
-        f"服务半径 {analysis.catchment_m:,.0f} 米；H3 分辨率 {q.resolution}；"
+        f"服务半径 {analysis.catchment_m:,.0f} 米（{html.escape(_reach_label(analysis))}）；"
+        f"H3 分辨率 {q.resolution}；"
         f"{html.escape('；'.join(filters) or '不限等级')}；数据版本 {analysis.data_version}；"
         f"生成于 {html.escape(when)}</p>"
         f"<h2>概况</h2>{figures}"
         f'<p class="legend">{legend}</p></section>'
     )
+
+
+def _reach_label(analysis: Analysis) -> str:
+    """How reach was measured, as every output says it: 直线距离 / crow-fly, or the walk."""
+    label = MODE_LABELS[analysis.query.mode]
+    if analysis.speed_m_s is None:
+        return label
+    minutes = analysis.catchment_m / 60 / analysis.speed_m_s
+    return f"{label}，{minutes:.0f} 分钟 × {analysis.speed_m_s:g} 米/秒"
 
 
 def _per_10k(accessibility: float | None) -> float | None:
