@@ -112,7 +112,12 @@ def test_the_crow_fly_catchment_is_a_circle_of_minutes_times_speed(crow: TestCli
 
 
 def test_minutes_in_minutes_and_crow_fly_compare_like_for_like(crow: TestClient) -> None:
-    params = {"category": "elderly_care", "district": "海珠区", "minutes": 5, "speed": "elderly"}
+    params: dict[str, str | int] = {
+        "category": "elderly_care",
+        "district": "海珠区",
+        "minutes": 5,
+        "speed": "elderly",
+    }
     q = crow.get(CELLS, params=params).json()["query"]
     assert (q["mode"], q["catchment_m"], q["minutes"], q["speed_m_s"]) == ("crow", 240, 5, 0.8)
 
@@ -132,7 +137,12 @@ def test_walking_is_the_default_with_a_network_and_a_walk_is_ten_minutes(
 
 
 def test_cells_measure_walking_metres_over_the_network(walk: TestClient, river_file: Path) -> None:
-    params = {"category": "elderly_care", "district": "海珠区", "res": 9, "minutes": 15}
+    params: dict[str, str | int] = {
+        "category": "elderly_care",
+        "district": "海珠区",
+        "res": 9,
+        "minutes": 15,
+    }
     body = walk.get(CELLS, params=params).json()
     crow_body = walk.get(CELLS, params={**params, "mode": "crow"}).json()
     ways = read_walkable_ways(river_file)
