@@ -29,6 +29,7 @@ router = APIRouter(prefix="/v1/providers", tags=["coverage"])
 
 @router.get(
     "/{provider_id}/catchment",
+    response_class=Response,
     responses={
         200: {
             "content": {"application/geo+json": {}},
