@@ -6,7 +6,7 @@ import os
 import shutil
 import tempfile
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Hashable, Iterable, Iterator, Mapping
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
@@ -1094,3 +1094,86 @@ def network_build(
         f"walking network {what}: {net.nodes:,} nodes, {net.edges:,} edges{ways} inside the "
         f"city ({net.edge_m.sum() / 1000:,.1f} km of way); {info.path} ({took:.1f} s)"
     )
+
+
+@coverage_app.command("sites")
+def coverage_sites(
+    *,
+    district: Annotated[str, typer.Option(help="the district planned for, e.g. 天河区")],
+    category: CategoryOption,
+    candidates: Annotated[
+        Path,
+        typer.Option(help="candidate rooms: CSV, XLSX or GeoJSON (name, lon, lat, …)", exists=True),
+    ],
+    exclude: Annotated[
+        Path | None, typer.Option(help="ids or H3 cells to leave out, one per line", exists=True)
+    ] = None,
+    candidates_crs: Annotated[
+        str, typer.Option("--candidates-crs", help="wgs84, gcj02 or bd09")
+    ] = "wgs84",
+    k: Annotated[int, typer.Option("--k", min=1, max=20, help="sites to open")] = 3,
+    demand: Annotated[
+        str | None,
+        typer.Option(
+            help="demand column of the population layer (default: the category's, "
+            "e.g. elderly_care for 60+, else residents)"
+        ),
+    ] = None,
+    res: ResOption = None,
+    mode: ModeOption = None,
+    minutes: MinutesOption = None,
+    speed: SpeedOption = "adult",
+    csv_out: Annotated[Path | None, typer.Option("--csv", help="also write the sites here")] = None,
+) -> None:
+    """Choose among the office's own candidate rooms where new stations bring the most
+    residents within the life circle (existing providers fixed, capacities respected)."""
+    from geo.crs import CRS
+    from ingest.candidate_sites import CandidateFileError, read_candidate_sites, read_exclusions
+    from jzmap.application.coverage import UnknownDistrictError
+    from jzmap.application.sites import candidate_plan
+    from jzmap.wiring import district_name
+    from providers.errors import InvalidParameterError
+
+    query = _coverage_query(category, res, None, False)
+    settings = Settings()
+    try:
+        rooms = read_candidate_sites(candidates, CRS(candidates_crs))
+        excluded = read_exclusions(exclude) if exclude else set()
+        district = district_name(settings.city, district)
+    except (CandidateFileError, ValueError, InvalidParameterError) as exc:
+        raise _fail(str(exc)) from None
+    with _open_backend(settings) as backend:
+        service = _coverage_service(settings, backend)
+        query = _with_reach(query, service, mode, minutes, speed)
+        try:
+            analysis, plan = candidate_plan(
+                service, query, rooms, k, district=district, excluded=excluded,
+                demand_column=demand,
+            )  # fmt: skip
+        except (UnknownDistrictError, InvalidParameterError) as exc:
+            raise _fail(str(exc)) from None
+    _print_sites(plan.sites, plan.summary.iloc[0].to_dict(), analysis.query.mode)
+    if csv_out is not None:
+        from jzmap.application.coverage import districts_csv
+
+        csv_out.write_text(districts_csv(plan.sites), encoding="utf-8")
+        typer.echo(f"sites written to {csv_out}", err=True)
+
+
+def _print_sites(sites: pd.DataFrame, summary: Mapping[Hashable, Any], mode: str) -> None:
+    from gaps.network import MODE_LABELS
+
+    typer.echo(
+        f"{summary['district']} {summary['category']}: {summary['sites']} of "
+        f"{summary['candidates']} candidates; {MODE_LABELS[mode]}, "
+        f"{summary['catchment_m']:,.0f} m; demand `{summary['demand']}` newly within reach "
+        f"{summary['demand_newly_in_reach']:,.0f} (served within capacity "
+        f"{summary['demand_served']:,.0f}); covered {summary['share_covered_before']:.1%} -> "
+        f"{summary['share_covered_after']:.1%}; solver {summary['status']}"
+    )
+    for r in sites.to_dict("records"):
+        street = r["street"] or "—"
+        typer.echo(
+            f"{r['rank']}. {r['name']} ({r['id']}) {street} {r['address'] or ''}: "
+            f"+{r['demand_added']:,.0f} within reach, serves {r['demand_served']:,.0f}"
+        )

@@ -18,6 +18,7 @@ from gaps.measures import cell_measures
 from gaps.network import (
     WalkNetwork,
     clip_network,
+    densify,
     isochrone,
     nearest_way_name,
     network_from_arrays,
@@ -278,7 +279,11 @@ def test_the_network_is_clipped_to_the_city_and_cached_by_the_extracts_hash(
     source.write_text(text, "utf-8")
     city = CitySettings()
     net, info = build_network(source, city, tmp_path / "cache")
-    assert info.built and (net.nodes, net.edges) == (7, 6)
+    # The 7 nodes and 6 edges of the river (Beijing's way dropped), edges split to ≤ 50 m:
+    # 1,900 m up each bank and the 700 m bridge, so at least 90 edges (a tree: one node more).
+    assert info.built and net.edges >= 90 and net.nodes == net.edges + 1
+    assert net.edge_m.max() <= 50.0 + 1e-6
+    assert net.edge_m.sum() == pytest.approx(1_900 + 1_900 + 700, abs=1)
     assert info.path == cache_path(tmp_path / "cache", info.source_sha256)
     assert info.path.exists()
     again, info2 = build_network(source, city, tmp_path / "cache")
@@ -289,6 +294,19 @@ def test_the_network_is_clipped_to_the_city_and_cached_by_the_extracts_hash(
     source.write_text(text.replace("西岸路", "西岸大道"), "utf-8")
     changed, info3 = build_network(source, city, tmp_path / "cache")
     assert info3.built and info3.path != info.path and "西岸大道" in changed.names
+
+
+def test_densifying_keeps_every_distance(tmp_path: Path) -> None:
+    place = river_with_one_bridge()
+    net = _network(place, tmp_path)
+    fine = densify(net, 50.0)
+    assert fine.edge_m.max() <= 50.0 + 1e-6
+    assert fine.edge_m.sum() == pytest.approx(net.edge_m.sum(), abs=1e-3)
+    assert set(fine.edge_name.tolist()) == set(net.edge_name.tolist())
+    # A door halfway up the east bank snaps to a node beside it, not 500 m away.
+    door = lonlat(700, -500)
+    assert float(snap(fine, [door[0]], [door[1]], 300.0)[1][0]) < 30.0
+    assert _walk(fine, place.at("e1"), place.at("w1")) == pytest.approx(2_500.0, abs=1.0)
 
 
 def test_clipping_keeps_edges_with_both_ends_inside() -> None:

@@ -22,7 +22,7 @@ from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
 from api.app import create_app
-from gaps.network import network_from_arrays, network_nearest
+from gaps.network import densify, network_from_arrays, network_nearest
 from geo.crs import CRS, from_wgs84
 from ingest.osm_network import read_walkable_ways
 from jzmap.cli import app as cli
@@ -146,7 +146,7 @@ def test_cells_measure_walking_metres_over_the_network(walk: TestClient, river_f
     body = walk.get(CELLS, params=params).json()
     crow_body = walk.get(CELLS, params={**params, "mode": "crow"}).json()
     ways = read_walkable_ways(river_file)
-    net = network_from_arrays(ways.node_lon, ways.node_lat, ways.edge_u, ways.edge_v)
+    net = densify(network_from_arrays(ways.node_lon, ways.node_lat, ways.edge_u, ways.edge_v))
     cells = [f["properties"] for f in body["features"]]
     centres = np.array([h3.cell_to_latlng(c["cell"])[::-1] for c in cells])
     provider = river_with_one_bridge().at("w1")
@@ -219,10 +219,11 @@ def test_network_build_caches_and_reports(
     runner = CliRunner()
     first = runner.invoke(cli, ["network", "build"])
     assert first.exit_code == 0, first.output
-    assert "built: 7 nodes, 6 edges from 3 walkable ways" in first.output
+    # The river's 4,500 m of way in pieces of at most 50 m: 92 edges, 93 nodes.
+    assert "built: 93 nodes, 92 edges from 3 walkable ways" in first.output
     assert list((tmp_path / "networks").glob("walk-*.npz"))
     again = runner.invoke(cli, ["network", "build"])
-    assert again.exit_code == 0 and "already cached: 7 nodes, 6 edges" in again.output
+    assert again.exit_code == 0 and "already cached: 93 nodes, 92 edges" in again.output
 
 
 def test_network_build_without_an_extract_says_what_to_set(

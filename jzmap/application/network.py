@@ -27,6 +27,7 @@ from gaps.network import (
     WalkNetwork,
     clip_network,
     crow_circle,
+    densify,
     isochrone,
     network_from_arrays,
 )
@@ -39,7 +40,7 @@ log = logging.getLogger(__name__)
 
 # Raised when what the cache holds changes meaning (a new walkability rule, new arrays):
 # files of another version are rebuilt, not read.
-CACHE_FORMAT = 1
+CACHE_FORMAT = 2
 Mode = Literal["crow", "walk"]
 Speed = Literal["adult", "elderly"]
 
@@ -103,6 +104,7 @@ def build_network(
     outline = shapely.union_all(districts_layer(city).geometry.to_numpy())
     shapely.prepare(outline)
     net = clip_network(net, shapely.contains_xy(outline, net.node_lon, net.node_lat))
+    net = densify(net)
     _write_cache(path, net)
     log.info("walking network %s: %d nodes, %d edges", source.name, net.nodes, net.edges)
     return net, NetworkInfo(path, source, sha, net.nodes, net.edges, ways.ways, built=True)
