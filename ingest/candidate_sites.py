@@ -114,12 +114,14 @@ def _normalised(table: pd.DataFrame, name: str, crs: CRS) -> pd.DataFrame:
     ids = text("id")
     return pd.DataFrame(
         {
-            "id": [i if i is not None else str(r + 1) for r, i in enumerate(ids)],
-            "name": text("name"),
+            "id": pd.Series(
+                [i if i is not None else str(r + 1) for r, i in enumerate(ids)], dtype=object
+            ),
+            "name": pd.Series(text("name"), dtype=object),
             "lon": np.asarray(lon, dtype=np.float64),
             "lat": np.asarray(lat, dtype=np.float64),
-            "address": text("address"),
-            "street": text("street"),
+            "address": pd.Series(text("address"), dtype=object),
+            "street": pd.Series(text("street"), dtype=object),
             "capacity": (
                 pd.to_numeric(picked["capacity"], errors="coerce").to_numpy(np.float64)
                 if "capacity" in picked
