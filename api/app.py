@@ -45,6 +45,7 @@ from api.routes import (
     pages,
     practitioners,
     providers,
+    sites,
     system,
     tiles,
     viewport,
@@ -241,6 +242,7 @@ def create_app(settings: Settings | None = None, backend: Backend | None = None)
     app.include_router(viewport.router)
     app.include_router(coverage.router)
     app.include_router(catchment.router)
+    app.include_router(sites.router)
     app.include_router(pages.router)
     app.include_router(admin.router)
     app.include_router(evaluations.router)

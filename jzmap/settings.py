@@ -394,6 +394,18 @@ class CoverageSettings(BaseSettings):
         description="walking: a cell centre or provider farther than this from every "
         "walkable way is off the network (unreachable on foot)",
     )
+    candidate_sites: Path | None = Field(
+        default=None,
+        validation_alias=AliasChoices("JZMAP_CANDIDATE_SITES"),
+        description="coverage gaps: the district office's candidate rooms (CSV, XLSX or "
+        "GeoJSON: name, lon, lat, optionally id, address, street, capacity) for "
+        "/v1/coverage/sites",
+    )
+    candidate_sites_crs: CRS = Field(
+        default=CRS.WGS84,
+        validation_alias=AliasChoices("JZMAP_CANDIDATE_SITES_CRS"),
+        description="the CRS of JZMAP_CANDIDATE_SITES' coordinates (wgs84, gcj02, bd09)",
+    )
     walk_speed_adult_m_s: float = Field(
         default=1.2,
         gt=0.1,

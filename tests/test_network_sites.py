@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import functools
 import json
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -25,8 +26,10 @@ import numpy as np
 import openpyxl
 import pandas as pd
 import pytest
+from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
+from api.app import create_app
 from gaps.measures import cell_measures
 from gaps.network import (
     WalkNetwork,
@@ -41,6 +44,7 @@ from geo.crs import CRS, from_wgs84
 from ingest.candidate_sites import CandidateFileError, read_candidate_sites, read_exclusions
 from ingest.osm_network import read_walkable_ways
 from jzmap.cli import app as cli
+from jzmap.settings import Settings
 from providers.model import Category
 from tests.helpers import embedded_backend_at, station
 from tests.osm_fixtures import lonlat, river_with_one_bridge
@@ -279,3 +283,62 @@ def test_coverage_sites_command_on_the_river(
     assert written["id"].tolist() == ["r2"]
     crow = CliRunner().invoke(cli, [*args[:-2], "--mode", "crow"])
     assert crow.exit_code == 0 and "直线距离 / crow-fly" in crow.output
+
+
+# -- the API -----------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def river_api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestClient]:
+    root = tmp_path_factory.mktemp("sites-api")
+    source = river_with_one_bridge().write(root / "river.osm")
+    rooms = root / "rooms.csv"
+    _rooms(r3=100.0).to_csv(rooms, index=False)
+    with embedded_backend_at(root / "data") as backend:
+        backend.store.upsert([station(1, *lonlat(0, 0))])
+        settings = Settings(
+            data_dir=root / "data", street_network=source, candidate_sites=rooms,
+            database_url=None,
+        )  # fmt: skip
+        with TestClient(create_app(settings, backend=backend)) as client:
+            yield client
+
+
+SITES = "/v1/coverage/sites"
+ASK: dict[str, str | int] = {"category": "elderly_care", "district": "440105", "k": 1, "res": 9}
+
+
+def test_the_api_proposes_the_east_bank_room_on_foot(river_api: TestClient) -> None:
+    body = river_api.get(SITES, params=ASK).json()
+    assert body["query"]["mode"] == "walk" and body["query"]["district"] == "海珠区"
+    site = body["sites"][0]
+    assert (site["id"], site["name"], site["street"]) == ("r2", "东岸社区用房", "东岸路")
+    assert site["capacity"] is None and site["demand_served"] == site["demand_in_reach"] > 0
+    assert body["plan"]["candidates"] == 3 and body["plan"]["demand"] == "elderly_care"
+    gcj = river_api.get(SITES, params={**ASK, "crs": "gcj02"}).json()["sites"][0]
+    expected = from_wgs84(site["lon"], site["lat"], CRS.GCJ02)
+    assert (gcj["lon"], gcj["lat"]) == pytest.approx(expected, abs=1e-6)
+
+
+def test_the_api_leaves_out_excluded_rooms(river_api: TestClient) -> None:
+    body = river_api.get(SITES, params={**ASK, "exclude": "r2, r9"}).json()
+    assert body["plan"]["candidates"] == 2 and body["sites"][0]["id"] != "r2"
+
+
+@pytest.mark.parametrize(
+    ("params", "status"),
+    [({"demand": "no_such_column"}, 422), ({"k": 0}, 422), ({"district": "朝阳区"}, 422),
+     ({"exclude": ",".join(f"x{i}" for i in range(201))}, 422)],
+)  # fmt: skip
+def test_the_api_refuses_what_it_cannot_plan(
+    river_api: TestClient, params: dict[str, str | int], status: int
+) -> None:
+    assert river_api.get(SITES, params={**ASK, **params}).status_code == status
+
+
+def test_without_candidate_rooms_the_api_says_what_to_set(tmp_path: Path) -> None:
+    with embedded_backend_at(tmp_path / "data") as backend:
+        settings = Settings(data_dir=tmp_path / "data", database_url=None)
+        with TestClient(create_app(settings, backend=backend)) as client:
+            answer = client.get(SITES, params=ASK)
+    assert answer.status_code == 409 and "JZMAP_CANDIDATE_SITES" in answer.json()["message"]

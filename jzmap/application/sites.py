@@ -4,15 +4,20 @@ coverage analysis of a query (walking or crow-fly) with the demand column it nam
 from __future__ import annotations
 
 import functools
+import threading
 from collections.abc import Collection
+from pathlib import Path
 
 import h3
 import pandas as pd
 
 from gaps.network import nearest_way_name
 from gaps.network_sites import CandidatePlan, drop_excluded, plan_candidate_sites
+from geo.crs import CRS
+from ingest.candidate_sites import read_candidate_sites
 from jzmap.application.coverage import Analysis, CoverageQuery, CoverageService
-from providers.errors import InvalidParameterError
+from jzmap.settings import CoverageSettings
+from providers.errors import ConflictError, InvalidParameterError
 
 
 def demand_series(analysis: Analysis, column: str | None) -> tuple[pd.Series, str]:
@@ -71,3 +76,31 @@ def candidate_plan(
             street_of=street_of,
         )
     return analysis, plan
+
+
+class NoCandidatesError(ConflictError):
+    """Candidate rooms asked for where the operator configured none (409)."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            "no candidate sites: the operator sets JZMAP_CANDIDATE_SITES to the office's "
+            "candidate rooms (CSV, XLSX or GeoJSON with name, lon, lat); "
+            "/v1/coverage/candidates proposes gap cells instead"
+        )
+
+
+_candidates_cache: dict[tuple[Path, int, CRS], pd.DataFrame] = {}
+_candidates_lock = threading.Lock()
+
+
+def configured_candidates(settings: CoverageSettings) -> pd.DataFrame:
+    """The rooms of ``JZMAP_CANDIDATE_SITES``, read again only when the file changes."""
+    path = settings.candidate_sites
+    if path is None:
+        raise NoCandidatesError()
+    key = (path, path.stat().st_mtime_ns, settings.candidate_sites_crs)
+    with _candidates_lock:
+        if key not in _candidates_cache:
+            _candidates_cache.clear()
+            _candidates_cache[key] = read_candidate_sites(path, settings.candidate_sites_crs)
+        return _candidates_cache[key]

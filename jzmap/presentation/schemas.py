@@ -372,6 +372,52 @@ class CoverageCandidatesOut(BaseModel):
     sites: list[CandidateSiteOut]
 
 
+class RoomSiteOut(BaseModel):
+    """A proposed site among the office's candidate rooms (JZMAP_CANDIDATE_SITES)."""
+
+    rank: int = Field(ge=1, description="greedy order: each adds the most after those before")
+    id: str = Field(description="the room's id in the candidates file")
+    name: str | None
+    lat: float = Field(description="latitude in the response's crs")
+    lon: float = Field(description="longitude in the response's crs")
+    address: str | None
+    street: str | None
+    street_source: str | None = Field(
+        description="file (the candidates file's 街道), or nearest way (OpenStreetMap)"
+    )
+    capacity: float | None = Field(description="residents it can serve (null: no limit)")
+    demand_in_reach: float = Field(description="demand in gap cells within the catchment")
+    demand_added: float = Field(description="newly within reach after the sites ranked before")
+    demand_served: float = Field(description="what its capacity lets it take on")
+    cells_added: int
+
+
+class RoomPlanOut(BaseModel):
+    """What the chosen rooms change in the district: demand newly within the catchment."""
+
+    k: int
+    sites: int
+    demand: str = Field(description="the demand column counted (e.g. elderly_care: aged 60+)")
+    catchment_m: float
+    solver: str
+    status: str
+    optimality_gap: float | None = None
+    time_limit_s: float | None = None
+    candidates: int = Field(description="rooms offered to the solver (after exclusions)")
+    demand_total: float
+    demand_covered_before: float
+    demand_newly_in_reach: float
+    demand_served: float
+    share_covered_before: float | None
+    share_covered_after: float | None
+
+
+class CoverageSitesOut(BaseModel):
+    query: CoverageQueryOut
+    plan: RoomPlanOut
+    sites: list[RoomSiteOut]
+
+
 # -- dynamic grades ---------------------------------------------------------------------
 
 
