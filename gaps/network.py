@@ -332,7 +332,18 @@ def network_pairs_within(
     on = np.nonzero(q_nodes >= 0)[0]
     if live.size == 0 or on.size == 0:
         return empty, empty.copy(), np.empty(0, dtype=np.float64)
-    graph, virtual = _with_sources(net, t_nodes[live], t_snap[live])
+    # Only the nodes within radius_m (crow-fly) of some target can be walked to within it:
+    # route on that part of the network, so a district's Dijkstras do not fill rows over
+    # the whole city.
+    t_lon = np.asarray(target_lon, dtype=np.float64).ravel()[live]
+    t_lat = np.asarray(target_lat, dtype=np.float64).ravel()[live]
+    sub, node_map = _sub_network(net, _box_around(net, t_lon, t_lat, radius_m))
+    in_box = node_map[q_nodes[on]] >= 0
+    on = on[in_box]
+    q_nodes = np.where(q_nodes >= 0, node_map[np.maximum(q_nodes, 0)], -1)  # sub positions
+    if on.size == 0:
+        return empty, empty.copy(), np.empty(0, dtype=np.float64)
+    graph, virtual = _with_sources(sub, node_map[t_nodes[live]], t_snap[live])
     parts_i: list[IntArray] = []
     parts_j: list[IntArray] = []
     parts_m: list[FloatArray] = []
@@ -474,6 +485,40 @@ def _adjacency(u: IntArray, v: IntArray, metres: FloatArray, rows: int, cols: in
     first = np.ones(uu.size, dtype=bool)
     first[1:] = (uu[1:] != uu[:-1]) | (vv[1:] != vv[:-1])
     return coo_matrix((mm[first], (uu[first], vv[first])), shape=(rows, cols)).tocsr()
+
+
+def _box_around(
+    net: WalkNetwork, lon: FloatArray, lat: FloatArray, radius_m: float
+) -> npt.NDArray[np.bool_]:
+    """The nodes inside the bounding box of the points widened by ``radius_m`` (with a
+    1 % margin over the shortest degree of latitude and longitude within it)."""
+    lat_pad = radius_m / 110_574.0 * 1.01  # a degree of latitude is at least 110,574 m
+    widest = min(89.0, float(np.abs(lat).max()) + lat_pad)
+    lon_pad = radius_m / (111_320.0 * np.cos(np.radians(widest))) * 1.01
+    return np.asarray(
+        (net.node_lon >= lon.min() - lon_pad)
+        & (net.node_lon <= lon.max() + lon_pad)
+        & (net.node_lat >= lat.min() - lat_pad)
+        & (net.node_lat <= lat.max() + lat_pad),
+        dtype=bool,
+    )
+
+
+def _sub_network(net: WalkNetwork, keep: npt.NDArray[np.bool_]) -> tuple[WalkNetwork, IntArray]:
+    """The kept nodes and the edges between them, and each old node's new position
+    (``-1``: not kept)."""
+    if keep.all():
+        return net, np.arange(net.nodes, dtype=np.int64)
+    node_map = np.where(keep, np.cumsum(keep) - 1, -1).astype(np.int64)
+    edges = keep[net.edge_u] & keep[net.edge_v]
+    sub = WalkNetwork(
+        net.node_lon[keep],
+        net.node_lat[keep],
+        node_map[net.edge_u[edges]],
+        node_map[net.edge_v[edges]],
+        net.edge_m[edges],
+    )
+    return sub, node_map
 
 
 def _link_excess(snap_m: FloatArray) -> FloatArray:
