@@ -376,10 +376,10 @@ def isochrone(
 
     The polygon is the *buffered reached edges*: every way walked within the budget (whole
     edges, and the reached part of an edge the budget ends on, cut at the exact metre) drawn
-    as a band ``buffer_m`` either side, in an azimuthal equidistant projection centred on the
-    point, and unioned. Unlike a convex hull, it does not jump a river between two reached
-    banks, and the blocks between reached streets stay in as long as they are within
-    ``2 × buffer_m`` across.
+    as a band ``buffer_m`` either side, in metres on a plane tangent at the point (the
+    ellipsoid's local radii), and unioned. Unlike a convex hull, it does not jump a river
+    between two reached banks, and the blocks between reached streets stay in as long as
+    they are within ``2 × buffer_m`` across.
 
     Returns
     -------
@@ -407,9 +407,8 @@ def isochrone(
     reach_u[~np.isfinite(du)] = 0.0
     reach_v[~np.isfinite(dv)] = 0.0
     whole = reach_u + reach_v >= length
-    to_geo = _aeqd(lon, lat)
-    x, y = to_geo.transform(net.node_lon, net.node_lat, direction="FORWARD")
-    x, y = np.asarray(x), np.asarray(y)
+    local = _LocalPlane(lon, lat)
+    x, y = local.forward(net.node_lon, net.node_lat)
     segments = [_segments(x, y, net.edge_u[whole], net.edge_v[whole], None)]
     part_u = ~whole & (reach_u > 0)
     part_v = ~whole & (reach_v > 0)
@@ -420,13 +419,13 @@ def isochrone(
         _segments(x, y, net.edge_v[part_v], net.edge_u[part_v], reach_v[part_v] / length[part_v])
     )
     # The walk from the door to the street, so that the point itself is inside its area.
-    px, py = to_geo.transform(lon, lat)
-    door = shapely.linestrings([[px, py], [x[nodes[0]], y[nodes[0]]]])
+    px, py = local.forward(np.array([lon]), np.array([lat]))
+    door = shapely.linestrings([[px[0], py[0]], [x[nodes[0]], y[nodes[0]]]])
     # Each segment's band, then one union: 5-8x faster than buffering the union of the
     # lines, whose many crossings GEOS's buffer walks again and again.
     bands = shapely.buffer(np.concatenate([*segments, [door]]), buffer_m, quad_segs=2)
     area = shapely.simplify(shapely.union_all(bands), buffer_m / 8)
-    return shapely.transform(area, lambda xy: _inverse(to_geo, xy))
+    return shapely.transform(area, local.inverse)
 
 
 def _segments(
@@ -440,6 +439,28 @@ def _segments(
     ey = y[a] + (y[b] - y[a]) * t
     coords = np.stack([np.column_stack([x[a], y[a]]), np.column_stack([ex, ey])], axis=1)
     return np.asarray(shapely.linestrings(coords), dtype=object)
+
+
+class _LocalPlane:
+    """Metres east and north of a centre, from the WGS-84 ellipsoid's radii of curvature
+    there: within a few kilometres (an isochrone's reach) under 0.1 % from true, and a
+    hundred times faster to set up than a pyproj projection per isochrone."""
+
+    def __init__(self, lon0: float, lat0: float) -> None:
+        a, e2 = 6_378_137.0, 6.69437999014e-3
+        phi = np.radians(lat0)
+        w = np.sqrt(1 - e2 * np.sin(phi) ** 2)
+        self.lon0, self.lat0 = lon0, lat0
+        self.m_per_deg_lat = np.radians(1.0) * a * (1 - e2) / w**3  # meridian radius
+        self.m_per_deg_lon = np.radians(1.0) * a / w * np.cos(phi)  # prime vertical radius
+
+    def forward(self, lon: FloatArray, lat: FloatArray) -> tuple[FloatArray, FloatArray]:
+        return (lon - self.lon0) * self.m_per_deg_lon, (lat - self.lat0) * self.m_per_deg_lat
+
+    def inverse(self, xy: FloatArray) -> FloatArray:
+        return np.column_stack(
+            [self.lon0 + xy[:, 0] / self.m_per_deg_lon, self.lat0 + xy[:, 1] / self.m_per_deg_lat]
+        )
 
 
 def _aeqd(lon: float, lat: float) -> Transformer:
