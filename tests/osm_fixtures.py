@@ -18,9 +18,11 @@ ORIGIN = (113.30, 23.10)  # lon, lat (WGS-84)
 _GEOD = Geod(ellps="WGS84")
 
 
-def lonlat(east_m: float, north_m: float) -> tuple[float, float]:
-    """The point ``east_m`` east then ``north_m`` north of :data:`ORIGIN` (geodesic)."""
-    lon, lat, _ = _GEOD.fwd(ORIGIN[0], ORIGIN[1], 90.0, east_m)
+def lonlat(
+    east_m: float, north_m: float, origin: tuple[float, float] = ORIGIN
+) -> tuple[float, float]:
+    """The point ``east_m`` east then ``north_m`` north of ``origin`` (geodesic)."""
+    lon, lat, _ = _GEOD.fwd(origin[0], origin[1], 90.0, east_m)
     lon, lat, _ = _GEOD.fwd(lon, lat, 0.0, north_m)
     return float(lon), float(lat)
 
@@ -38,9 +40,11 @@ class OsmPlace:
     def way(self, names: list[str], **tags: str) -> None:
         self.ways.append((names, tags))
 
+    origin: tuple[float, float] = ORIGIN
+
     def at(self, name: str) -> tuple[float, float]:
         """A node's WGS-84 lon/lat."""
-        return lonlat(*self.nodes[name])
+        return lonlat(*self.nodes[name], origin=self.origin)
 
     def write(self, path: Path) -> Path:
         ids = {name: i + 1 for i, name in enumerate(self.nodes)}
@@ -123,3 +127,27 @@ def island() -> OsmPlace:
     place.way(["b0", "b1", "b2"], highway="residential", name="江边路")
     place.way(["i0", "i1", "i2", "i3", "i0"], highway="footway", name="岛上步道")
     return place
+
+
+def street_grid(origin: tuple[float, float], half_m: int = 1_000, step_m: int = 200) -> OsmPlace:
+    """Residential streets every ``step_m`` in a square ``2 × half_m`` wide around
+    ``origin``: a plain walkable neighbourhood for tests that need any network."""
+    place = OsmPlace(origin=origin)
+    ticks = range(-half_m, half_m + 1, step_m)
+    for e in ticks:
+        for n in ticks:
+            place.node(f"{e},{n}", e, n)
+    for t in ticks:
+        place.way([f"{e},{t}" for e in ticks], highway="residential", name=f"东西{t}路")
+        place.way([f"{t},{n}" for n in ticks], highway="residential", name=f"南北{t}路")
+    return place
+
+
+def rooms_csv(path: Path, origin: tuple[float, float]) -> Path:
+    """Three candidate rooms around ``origin`` (a CSV of the candidate-sites format)."""
+    rows = ["编号,名称,经度,纬度,地址,容量"]
+    for i, (e, n) in enumerate([(-600, 400), (500, -500), (900, 900)], start=1):
+        lon, lat = lonlat(e, n, origin)
+        rows.append(f"room-{i},测试社区用房{i},{lon:.7f},{lat:.7f},测试路{i}号,{500 * i}")
+    path.write_text("\n".join(rows) + "\n", encoding="utf-8")
+    return path

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -19,6 +20,7 @@ from providers.stores import Backend
 from providers.stores.engine import make_engine
 from providers.stores.postgis import PostgisStore
 from tests.helpers import CANTON_TOWER, company, station
+from tests.osm_fixtures import rooms_csv, street_grid
 
 LON, LAT = CANTON_TOWER
 PAYLOADS = [
@@ -54,7 +56,7 @@ VALID: dict[str, Any] = {
 
 
 @pytest.fixture
-def client(postgis_backend: Backend, postgis_migrated: str) -> Iterator[TestClient]:
+def client(postgis_backend: Backend, postgis_migrated: str, tmp_path: Path) -> Iterator[TestClient]:
     postgis_backend.store.upsert(
         [company(1, LON, LAT, phone="13812345678"), station(2, LON + 0.001, LAT)]
     )
@@ -63,7 +65,14 @@ def client(postgis_backend: Backend, postgis_migrated: str) -> Iterator[TestClie
         conn.execute(sa.text("CREATE TABLE IF NOT EXISTS jzmap_canary (x int)"))
     # Masked business phones (JZMAP_PUBLIC_PHONES=masked): no hostile parameter may show
     # the number the operator masked, in any output (OGC items, HSDS, downloads included).
-    settings = Settings(public_phones="masked")
+    # Streets and candidate rooms too: mode=walk and /v1/coverage/sites answer rather than
+    # refuse for want of them (a 409), so hostile values reach their parsing.
+    settings = Settings(
+        public_phones="masked",
+        street_network=street_grid((LON, LAT)).write(tmp_path / "streets.osm"),
+        candidate_sites=rooms_csv(tmp_path / "rooms.csv", (LON, LAT)),
+        network_cache_dir=tmp_path / "networks",
+    )
     with TestClient(create_app(settings, backend=postgis_backend)) as c:
         yield c
     with engine.begin() as conn:

@@ -31,6 +31,7 @@ from providers.practitioners import id_number_check_char
 from providers.store import ProviderStore
 from providers.stores import Backend
 from tests.helpers import CANTON_TOWER, company, station
+from tests.osm_fixtures import rooms_csv, street_grid
 
 TOKEN = "privacy-admin-token"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
@@ -123,9 +124,18 @@ def assert_private(where: str, body: str) -> None:
 
 
 @pytest.fixture
-def client(backend: Backend) -> Iterator[TestClient]:
+def client(backend: Backend, tmp_path: Path) -> Iterator[TestClient]:
     backend.store.upsert([CO, ST])
-    settings = Settings(admin_token=SecretStr(TOKEN))
+    # A street network and candidate rooms, so that walking coverage, catchments and the
+    # office's sites are walked too (without them they are a 409).
+    places = tmp_path / "places"
+    places.mkdir()
+    settings = Settings(
+        admin_token=SecretStr(TOKEN),
+        street_network=street_grid((LON, LAT)).write(places / "streets.osm"),
+        candidate_sites=rooms_csv(places / "rooms.csv", (LON, LAT)),
+        network_cache_dir=places / "networks",
+    )
     with TestClient(create_app(settings, backend=backend)) as c:
         r = c.post("/v1/admin/practitioners", json={"practitioners": [PRACTITIONER]}, headers=AUTH)
         assert r.status_code == 200, r.text
@@ -170,6 +180,7 @@ REQUIRED: dict[str, list[str]] = {
     "lon": [str(LON)],
     "bbox": [BBOX],
     "zoom": ["11", "15", "18"],
+    "district": ["海珠区"],  # required by /v1/coverage/sites
     "category": ["housekeeping", "elderly_care"],
     "provider_id": [CO.id, ST.id],
     "code": [CODE, CODE.lower()],

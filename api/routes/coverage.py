@@ -37,7 +37,11 @@ from providers.model import Category
 
 router = APIRouter(prefix="/v1/coverage", tags=["coverage"])
 
-_ERRORS: dict[int | str, dict[str, Any]] = {422: {"model": ErrorOut}, 503: {"model": ErrorOut}}
+_ERRORS: dict[int | str, dict[str, Any]] = {
+    409: {"model": ErrorOut, "description": "mode=walk with no street network configured"},
+    422: {"model": ErrorOut},
+    503: {"model": ErrorOut},
+}
 
 
 def _district(
