@@ -332,30 +332,32 @@ def network_pairs_within(
     on = np.nonzero(q_nodes >= 0)[0]
     if live.size == 0 or on.size == 0:
         return empty, empty.copy(), np.empty(0, dtype=np.float64)
-    # Only the nodes within radius_m (crow-fly) of some target can be walked to within it:
-    # route on that part of the network, so a district's Dijkstras do not fill rows over
-    # the whole city.
-    t_lon = np.asarray(target_lon, dtype=np.float64).ravel()[live]
-    t_lat = np.asarray(target_lat, dtype=np.float64).ravel()[live]
-    sub, node_map = _sub_network(net, _box_around(net, t_lon, t_lat, radius_m))
-    in_box = node_map[q_nodes[on]] >= 0
-    on = on[in_box]
-    q_nodes = np.where(q_nodes >= 0, node_map[np.maximum(q_nodes, 0)], -1)  # sub positions
-    if on.size == 0:
-        return empty, empty.copy(), np.empty(0, dtype=np.float64)
-    graph, virtual = _with_sources(sub, node_map[t_nodes[live]], t_snap[live])
+    # Only the nodes within radius_m (crow-fly) of a target can be walked to from it within
+    # radius_m: each batch of targets, neighbours in space (Z-order), routes on the part of
+    # the network inside their bounding box widened by the radius, so a row of the
+    # Dijkstra's answer spans a few km², not the city.
+    t_lon = np.asarray(target_lon, dtype=np.float64).ravel()
+    t_lat = np.asarray(target_lat, dtype=np.float64).ravel()
+    live = live[_z_order(t_lon[live], t_lat[live])]
     parts_i: list[IntArray] = []
     parts_j: list[IntArray] = []
     parts_m: list[FloatArray] = []
     for start in range(0, live.size, _SOURCES_PER_BATCH):
-        batch = slice(start, start + _SOURCES_PER_BATCH)
-        dist = dijkstra(graph, directed=True, indices=virtual[batch], limit=radius_m + _MIN_EDGE_M)
-        excess = _link_excess(t_snap[live][batch])[:, None]
-        metres = dist[:, q_nodes[on]] - excess + q_snap[on][None, :]
+        batch = live[start : start + _SOURCES_PER_BATCH]
+        sub, node_map = _sub_network(net, _box_around(net, t_lon[batch], t_lat[batch], radius_m))
+        near = on[node_map[q_nodes[on]] >= 0]
+        if near.size == 0:
+            continue
+        graph, virtual = _with_sources(sub, node_map[t_nodes[batch]], t_snap[batch])
+        dist = dijkstra(graph, directed=True, indices=virtual, limit=radius_m + _MIN_EDGE_M)
+        excess = _link_excess(t_snap[batch])[:, None]
+        metres = dist[:, node_map[q_nodes[near]]] - excess + q_snap[near][None, :]
         jj, ii = np.nonzero(metres <= radius_m)
-        parts_i.append(on[ii])
-        parts_j.append(live[batch][jj])
+        parts_i.append(near[ii])
+        parts_j.append(batch[jj])
         parts_m.append(metres[jj, ii])
+    if not parts_i:
+        return empty, empty.copy(), np.empty(0, dtype=np.float64)
     i = np.concatenate(parts_i).astype(np.int64)
     j = np.concatenate(parts_j).astype(np.int64)
     m = np.concatenate(parts_m).astype(np.float64)
@@ -506,6 +508,20 @@ def _adjacency(u: IntArray, v: IntArray, metres: FloatArray, rows: int, cols: in
     first = np.ones(uu.size, dtype=bool)
     first[1:] = (uu[1:] != uu[:-1]) | (vv[1:] != vv[:-1])
     return coo_matrix((mm[first], (uu[first], vv[first])), shape=(rows, cols)).tocsr()
+
+
+def _z_order(lon: FloatArray, lat: FloatArray) -> IntArray:
+    """Positions of the points along a Z-order (Morton) curve over their bounding box: runs
+    of consecutive points stay close together in space."""
+    span_lon = max(float(lon.max() - lon.min()), 1e-12)
+    span_lat = max(float(lat.max() - lat.min()), 1e-12)
+    x = ((lon - lon.min()) / span_lon * 65_535).astype(np.uint64)
+    y = ((lat - lat.min()) / span_lat * 65_535).astype(np.uint64)
+    key = np.zeros(lon.size, dtype=np.uint64)
+    for bit in range(16):
+        key |= ((x >> np.uint64(bit)) & np.uint64(1)) << np.uint64(2 * bit)
+        key |= ((y >> np.uint64(bit)) & np.uint64(1)) << np.uint64(2 * bit + 1)
+    return np.argsort(key, kind="stable").astype(np.int64)
 
 
 def _box_around(
