@@ -327,7 +327,7 @@ def render_provider_page(
             '<meta charset="utf-8"><meta name="viewport" content="width=device-width, '
             'initial-scale=1">'
             '<link rel="icon" href="data:,">'
-            f"<title>{e(p.name)}</title>"
+            f'<title lang="zh-CN">{e(p.name)}</title>'
             f'<meta name="description" content="{e(description)}">'
             f'<meta property="og:type" content="place">'
             f'<meta property="og:title" content="{e(p.name)}">'

@@ -62,6 +62,8 @@ def fill(backend: Backend) -> None:
             "/v1/admin/evaluations", json={"evaluations": good_reviews(X.id)}, headers=AUTH
         )
         assert r.status_code == 200 and r.json()["accepted"], r.text
+        r = client.post(f"/v1/providers/{X.id}/reports", json={"kind": "moved", "text": "搬了"})
+        assert r.status_code == 200, r.text
 
 
 @contextmanager
@@ -91,10 +93,13 @@ def public_answers(backend: Backend) -> dict[str, Any]:
             r = client.get(url)
             assert r.status_code == 200, (url, r.text)
             answers[url] = r.json()
+        # Operators' side too: the residents' problem reports come back.
+        answers["/v1/admin/reports"] = client.get("/v1/admin/reports", headers=AUTH).json()
         health = client.get("/healthz").json()
     # The data version is raised by a restore on purpose (a running server re-reads).
     answers["/healthz"] = {k: v for k, v in health.items() if k != "data_version"}
     assert answers["/healthz"]["providers"] > 100
+    assert answers["/v1/admin/reports"]["total"] == 1
     return answers
 
 
