@@ -29,6 +29,7 @@ from api.middleware import (
     TokenBuckets,
 )
 from api.openapi import install_openapi
+from api.problem_reports import REPORT_MAX_BODY_BYTES, REPORT_ROUTES
 from api.replica_reads import ReplicaReadsMiddleware
 from api.routes import (
     admin,
@@ -147,10 +148,10 @@ def body_policies(app: FastAPI, limits: LimitsSettings) -> Callable[[str, str], 
 
     def read_rules() -> None:
         # A report is a kind and a few words: its own small cap, before the general rules.
-        for method, template, media_type in reports.REPORT_ROUTES:
+        for method, template, media_type in REPORT_ROUTES:
             report = BodyPolicy(
-                reports.REPORT_MAX_BODY_BYTES,
-                f"a report is at most {reports.REPORT_MAX_BODY_BYTES:,} bytes; shorten the text",
+                REPORT_MAX_BODY_BYTES,
+                f"a report is at most {REPORT_MAX_BODY_BYTES:,} bytes; shorten the text",
                 (media_type,),
             )
             rules.append((method, _template_pattern(template), report))

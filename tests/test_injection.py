@@ -127,7 +127,7 @@ def test_hostile_strings_in_problem_reports_are_stored_and_filtered_as_data(
     postgis_backend.store.upsert([provider])
     token = "injection-admin-token"
     auth = {"Authorization": f"Bearer {token}"}
-    settings = Settings(admin_token=token, reports_per_hour=1_000)  # type: ignore[arg-type]
+    settings = Settings(admin_token=token, reports_per_hour=1_000)
     engine = make_engine(postgis_migrated)
     with engine.begin() as conn:
         conn.execute(sa.text("CREATE TABLE IF NOT EXISTS jzmap_canary (x int)"))

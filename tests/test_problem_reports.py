@@ -84,9 +84,7 @@ def test_resolve_marks_and_is_found_by_status(reports: ProblemReportStore) -> No
     assert resolved.status is ReportStatus.RESOLVED
     assert resolved.resolved_at == T0 + timedelta(days=1)
     assert resolved.note == "已核实，更新为停业"
-    assert [r.id for r in reports.list(ReportQuery(status=ReportStatus.OPEN)).reports] == [
-        other.id
-    ]
+    assert [r.id for r in reports.list(ReportQuery(status=ReportStatus.OPEN)).reports] == [other.id]
     assert reports.resolve(10**9, T0, "") is None
     assert reports.delete_all() == 2
 
@@ -112,7 +110,7 @@ def test_text_is_cleaned_and_cut() -> None:
 
 def _client(backend: Backend, **settings: object) -> TestClient:
     return TestClient(
-        create_app(Settings(admin_token=SecretStr(TOKEN), **settings), backend=backend)  # type: ignore[arg-type]
+        create_app(Settings(admin_token=SecretStr(TOKEN), **settings), backend=backend)
     )
 
 
@@ -180,6 +178,7 @@ def test_reports_are_rate_limited_per_address(backend: Backend, listed: str) -> 
         assert codes == [200, 200, 429]
         r = client.post(f"/v1/providers/{listed}/reports", json={"kind": "closed"})
         assert r.status_code == 429 and int(r.headers["Retry-After"]) > 60
+        assert r.json()["error"] == "rate_limited"
         assert "JZMAP_REPORTS_PER_HOUR" in r.json()["message"]
         form = client.post(f"/p/{listed}/report", data={"kind": "closed"})
         assert form.status_code == 429 and "提交太频繁" in form.text

@@ -29,7 +29,7 @@ from api.dependencies import (
     SettingsDep,
     get_listed_provider,
 )
-from api.routes.reports import ReportRefusedError, file_report
+from api.problem_reports import ReportRefusedError, file_report
 from geo.crs import CRS, to_wgs84
 from jzmap.application.appeals import appeals_by_complaint
 from jzmap.presentation.explanations import explain
