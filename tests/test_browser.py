@@ -599,7 +599,7 @@ def test_the_provider_page_is_readable_with_javascript_off(
 ) -> None:
     api = _get_json(
         f"{site.base}/v1/providers/nearest",
-        params={"lat": 23.1064, "lon": 113.3245, "kind": "company", "limit": 1},
+        params={"lat": 23.1064, "lon": 113.3245, "kind": "company", "limit": 1, "navigate": "true"},
     )
     p = api["results"][0]
     context = browser.new_context(
