@@ -233,6 +233,7 @@ class SupplyParams:
 
 
 def _supply(
+    *,
     res: Annotated[
         int | None,
         Query(

@@ -174,7 +174,9 @@ def demand_basis(table: pd.DataFrame | None) -> dict[Category, str]:
     return basis
 
 
-def footprint_weights(grid: gpd.GeoDataFrame, footprints: gpd.GeoDataFrame) -> npt.NDArray[np.float64]:
+def footprint_weights(
+    grid: gpd.GeoDataFrame, footprints: gpd.GeoDataFrame
+) -> npt.NDArray[np.float64]:
     """Building footprint area (m², equal-area projection) inside each cell: where people
     live, when no population grid is at hand.
 

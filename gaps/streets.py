@@ -190,7 +190,9 @@ def assign_streets(
         # another district's.
         for key in pd.unique(area[missing]):
             here = missing[area[missing] == key] if key is not None else missing
-            pool = np.flatnonzero(source_area == key) if key is not None else np.arange(len(sources))
+            pool = (
+                np.flatnonzero(source_area == key) if key is not None else np.arange(len(sources))
+            )
             if pool.size == 0 or here.size == 0:
                 continue
             pos, _ = nearest_geodesic(
@@ -217,9 +219,7 @@ def _official_codes(gazetteer: pd.DataFrame) -> Mapping[str, str]:
     return dict(zip(unique["name"].astype(str), unique["code"].astype(str), strict=True))
 
 
-def street_points(
-    layer: gpd.GeoDataFrame | None, known: pd.DataFrame | None
-) -> pd.DataFrame:
+def street_points(layer: gpd.GeoDataFrame | None, known: pd.DataFrame | None) -> pd.DataFrame:
     """One label point per street: a point inside its polygon when the layer is given,
     else the mean position of the known points of that street (providers).
 
@@ -381,6 +381,10 @@ def street_table(
         table[["providers", "practitioners"]].fillna(0).astype(np.int64)
     )
     table = table.reset_index()
+    for column in ("district", "street", "street_code"):
+        # Missing as None (JSON null), not the NaN groupby leaves in an object column.
+        values = table[column].astype(object)
+        table[column] = values.where(values.notna(), None)
     table["_unknown"] = table["street"].isna()
     table = table.sort_values(
         ["category", "district", "_unknown", "street"], kind="stable", na_position="last"

@@ -98,7 +98,7 @@ def rounded(value: Any, how: str, lang: Lang = Lang.ZH) -> Any:
     if value is None or (isinstance(value, float | np.floating) and not np.isfinite(value)):
         return None
     if how == "people":
-        return int(round(float(value)))
+        return round(float(value))
     if how == "share":
         return round(float(value), 3)
     if how == "coord":
@@ -122,7 +122,7 @@ def _rows(
 
 def site_table(analysis: Analysis, plan: SitePlan) -> pd.DataFrame:
     """The plan's sites with their street's source and H3 ids as text."""
-    sites = site_streets(plan, analysis)
+    sites: pd.DataFrame = site_streets(plan, analysis)
     return sites.assign(cell=[h3.int_to_str(int(c)) for c in sites["cell"]])
 
 
@@ -191,8 +191,7 @@ def _notes(analysis: Analysis, plan: SitePlan, district: str, lang: Lang) -> lis
             ["服务半径", f"{analysis.catchment_m:,.0f} 米（直线距离 / crow-fly）"],
             [
                 "生活圈（直线等效）",
-                "；".join(f"{k} {v:,.0f} 米" for k, v in circles.items())
-                + f"（步速 {q.speed}）",
+                "；".join(f"{k} {v:,.0f} 米" for k, v in circles.items()) + f"（步速 {q.speed}）",
             ],
             ["居民分布", analysis.grid.demand_source],
             ["数据版本", str(analysis.data_version)],

@@ -38,9 +38,10 @@ from branca.element import Figure
 
 from gaps import SitePlan, worst_cells
 from geo.crs import CRS, from_wgs84
-from jzmap.application.coverage import Analysis
+from jzmap.application.coverage import Analysis, streets_of
 from jzmap.presentation.coverage import cell_features
 from jzmap.presentation.presenters import SYNTHETIC_DATASETS
+from maps.coverage_exports import STREET_FIELDS, headers, rounded
 from maps.i18n import Lang
 from maps.page import STATIC_URL, LocalMap, districts_geojson, inline_assets
 
@@ -103,6 +104,8 @@ def legend_items(lang: Lang) -> list[dict[str, Any]]:
         }
         for b in LEGEND
     ]
+
+
 REPORT_JS = "coverage-report.js"
 PROVIDER_COLOUR = "#1b7837"
 BOUNDARY_CREDIT = (
@@ -469,6 +472,19 @@ def _after_map(analysis: Analysis, plan: SitePlan, district: str, worst: int) ->
         worst_rows,
         text=(1, 2, 5),
     )
+    streets = streets_of(analysis, district)
+    street_rows = [
+        [
+            str(c) if c is not None else "—"
+            for c in (rounded(r.get(key), how) for key, _, _, how in STREET_FIELDS[1:])
+        ]
+        for r in streets.to_dict("records")
+    ]
+    streets_html = "<h2>各街道覆盖（街道来源：街道面或按最近机构地址推断）</h2>" + _table(
+        headers(STREET_FIELDS[1:], Lang.ZH),
+        [_formatted(row, STREET_FIELDS[1:]) for row in street_rows],
+        text=(0, 1, 2),
+    )
     synthetic = any(
         p.extra.get("dataset") in SYNTHETIC_DATASETS for p in analysis.providers.by_id.values()
     )
@@ -483,7 +499,19 @@ def _after_map(analysis: Analysis, plan: SitePlan, district: str, worst: int) ->
         + ("<li><b>本报告中的机构为合成演示数据。</b></li>" if synthetic else "")
         + "</ul>"
     )
-    return f'<section class="jz-after">{plan_html}{worst_html}{notes}</section>'
+    return f'<section class="jz-after">{plan_html}{streets_html}{worst_html}{notes}</section>'
+
+
+def _formatted(row: Sequence[str], fields: Sequence[tuple[str, str, str, str]]) -> list[str]:
+    """Rounded figures as the page prints them: thousands separated, shares in %."""
+    out = []
+    for cell, (_, _, _, how) in zip(row, fields, strict=True):
+        if cell != "—" and how in ("people", "int"):
+            cell = f"{int(cell):,}"
+        elif cell != "—" and how == "share":
+            cell = f"{float(cell):.1%}"
+        out.append(cell)
+    return out
 
 
 def _provider_name(analysis: Analysis, provider_id: str | None) -> str:

@@ -267,7 +267,9 @@ def render_workbench(
 </body></html>"""
 
 
-def _head(labels: Sequence[str], keys: Sequence[str], t: dict[str, str], sortable: bool = True) -> str:
+def _head(
+    labels: Sequence[str], keys: Sequence[str], t: dict[str, str], sortable: bool = True
+) -> str:
     if not sortable:
         return "".join(f"<th>{html.escape(label)}</th>" for label in labels)
     return "".join(
@@ -283,4 +285,3 @@ def _int(value: str | None, default: int, allowed: Sequence[int]) -> int:
     except ValueError:
         return default
     return number if number in allowed else default
-

@@ -32,13 +32,6 @@ from jzmap.presentation.coverage import (
     site_outs,
     street_outs,
 )
-from maps.coverage_exports import (
-    GPKG_MEDIA_TYPE,
-    XLSX_MEDIA_TYPE,
-    WorkbookFormat,
-    workbench_geopackage,
-    workbench_xlsx,
-)
 from jzmap.presentation.presenters import coordinates_in
 from jzmap.presentation.schemas import (
     CandidatePlanOut,
@@ -50,6 +43,13 @@ from jzmap.presentation.schemas import (
     ErrorOut,
 )
 from jzmap.wiring import district_name
+from maps.coverage_exports import (
+    GPKG_MEDIA_TYPE,
+    XLSX_MEDIA_TYPE,
+    WorkbookFormat,
+    workbench_geopackage,
+    workbench_xlsx,
+)
 from providers.errors import InvalidParameterError
 from providers.model import Category
 
@@ -252,7 +252,7 @@ def workbook(
     if district is None:
         raise InvalidParameterError.of(
             "district",
-            "district: a workbook is for one district; add district=<name or code>",
+            "a workbook is for one district; add district=<name or code>",
             got=None,
             allowed=", ".join(service.district_names),
         )
@@ -270,7 +270,7 @@ def workbook(
         content,
         media_type=media,
         headers={
-            "Content-Disposition": f"attachment; filename=\"{ascii_name}\"; "
+            "Content-Disposition": f'attachment; filename="{ascii_name}"; '
             f"filename*=UTF-8''{quote(name)}.{suffix}"
         },
     )

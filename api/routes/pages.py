@@ -24,9 +24,9 @@ from geo.crs import CRS, to_wgs84
 from jzmap.presentation.presenters import PublicPhones, PublicView, provider_out
 from jzmap.settings import MapSettings, Settings
 from jzmap.wiring import district_point, districts_layer
+from maps.coverage_workbench import render_workbench
 from maps.docs import CONTENT_SECURITY_POLICY as DOCS_CSP
 from maps.docs import REDOC_CONTENT_SECURITY_POLICY, render_docs_page, render_redoc_page
-from maps.coverage_workbench import render_workbench
 from maps.embed import render_embed_page, render_not_allowed_page
 from maps.i18n import Lang
 from maps.page import DEFAULT_CENTER, DEFAULT_ZOOM, STATIC_DIR, PageKind, PageOptions, render_page

@@ -34,6 +34,7 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 import rasterio
+import shapely
 
 from gaps import (
     CENSUS_EVEN_SOURCE,
@@ -51,13 +52,14 @@ from gaps import (
     suitable_supply,
 )
 from gaps.demand import AGED_60_PLUS, RESIDENTS, footprint_weights, raster_weights
-from gaps.grid import RESOLUTIONS
+from gaps.grid import RESOLUTIONS, locate_points
 from gaps.streets import (
     LIFE_CIRCLES_MIN,
     WALK_SPEEDS_M_S,
     assign_streets,
     crow_equivalent_m,
     read_streets_layer,
+    street_points,
     street_table,
 )
 from gaps.summary import DEFAULT_QUANTILES, SUMMARY_COLUMNS
@@ -263,6 +265,7 @@ class CoverageService:
         self.plan_cache: OnceCache[tuple[int, CoverageQuery, int, str | None], SitePlan] = (
             OnceCache(settings.cache_size)
         )
+        self._street_points: OnceCache[int, pd.DataFrame] = OnceCache(maxsize=2)
 
     @property
     def district_names(self) -> list[str]:
@@ -322,6 +325,31 @@ class CoverageService:
         )
         return analysis, plan
 
+    def street_areas(self, bbox: BBox | None = None) -> gpd.GeoDataFrame:
+        """The streets to draw a street level on: the operator's polygons when loaded, else
+        one point per street named by the providers' addresses (their mean position, at
+        the store's current data version); ``bbox``: those meeting it only."""
+        layer = _streets(self.city)
+        if layer is not None:
+            areas = layer[["name", "district", "geometry"]]
+        else:
+            version = self.store.data_version()
+            points = self._street_points.get(
+                version,
+                lambda: street_points(None, self._snapshot(version).frame),
+            )
+            areas = gpd.GeoDataFrame(
+                {"name": points["street"], "district": points["district"]},
+                geometry=gpd.points_from_xy(points["lon"], points["lat"]),
+                crs="EPSG:4326",
+            )
+        return _meeting(areas, bbox)
+
+    def community_areas(self, bbox: BBox | None = None) -> gpd.GeoDataFrame | None:
+        """The operator's community polygons meeting ``bbox`` (``None`` without a layer)."""
+        layer = communities_layer(self.city)
+        return None if layer is None else _meeting(layer[["name", "district", "geometry"]], bbox)
+
     def _gated(self, compute: Callable[[], V]) -> Callable[[], V]:
         def run() -> V:
             with self.gate():
@@ -376,6 +404,34 @@ class CoverageService:
             measures=measures,
             districts=districts[list(DISTRICT_COLUMNS)],
         )
+
+
+def _meeting(areas: gpd.GeoDataFrame, bbox: BBox | None) -> gpd.GeoDataFrame:
+    if bbox is None or not len(areas):
+        return areas.reset_index(drop=True)
+    box = shapely.box(bbox.west, bbox.south, bbox.east, bbox.north)
+    hits = areas.sindex.query(box, predicate="intersects")
+    return areas.iloc[np.sort(hits)].reset_index(drop=True)
+
+
+def community_counts(
+    store: ProviderStore, areas: gpd.GeoDataFrame, filters: Filters, limit: int = 200_000
+) -> dict[str, int]:
+    """Providers passing ``filters`` in each community polygon of ``areas`` (by the first
+    polygon holding their point). Only the providers within the areas' bounds are read,
+    at most ``limit``: more raise ``ValueError`` (zoom in)."""
+    if not len(areas):
+        return {}
+    west, south, east, north = (float(v) for v in areas.total_bounds)
+    providers = store.within(BBox(west, south, east, north), filters, limit + 1)
+    if len(providers) > limit:
+        raise ValueError(f"more than {limit:,} providers in view: zoom in")
+    rows = locate_points(areas, [p.lon for p in providers], [p.lat for p in providers])
+    names = areas["name"].astype(str).to_numpy()
+    counts: dict[str, int] = {}
+    for row in rows[rows >= 0].tolist():
+        counts[names[row]] = counts.get(names[row], 0) + 1
+    return counts
 
 
 def life_circles_m(speed: str, catchment_m: float | None = None) -> dict[str, float]:

@@ -114,9 +114,7 @@ def json_bytes(body: dict[str, Any]) -> bytes:
     return bytes(to_json(body))  # pydantic's Rust encoder: ~5x the json module's speed here
 
 
-def site_outs(
-    plan: SitePlan, crs: CRS, analysis: Analysis | None = None
-) -> list[CandidateSiteOut]:
+def site_outs(plan: SitePlan, crs: CRS, analysis: Analysis | None = None) -> list[CandidateSiteOut]:
     sites = site_streets(plan, analysis)
     lon, lat = coordinates_in(
         sites["lon"].to_numpy(np.float64), sites["lat"].to_numpy(np.float64), crs

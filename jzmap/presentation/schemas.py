@@ -230,13 +230,16 @@ class LayerOut(BaseModel):
     """A map viewport's data (GeoJSON FeatureCollection): see ``mode``.
 
     * ``districts``: one Point per district (label point) with ``name`` and ``count``;
+    * ``streets`` / ``communities`` (``level=street|community``): one feature per street
+      (community) with ``name``, ``district`` and ``count``, drawn on its polygon when the
+      operator loaded the layer, else at a point (the mean position of its providers);
     * ``cells``: one Polygon per H3 cell with ``cell`` (hex id) and ``count``;
     * ``points``: one Point per provider with its public summary
       (``/v1/providers/{id}`` has the rest).
     """
 
     type: Literal["FeatureCollection"] = "FeatureCollection"
-    mode: Literal["districts", "cells", "points"]
+    mode: Literal["districts", "streets", "communities", "cells", "points"]
     total: int = Field(description="providers passing the filters in the box (city: districts)")
     resolution: int | None = Field(description="H3 resolution of the cells, in cells mode")
     crs: CRS
