@@ -583,7 +583,7 @@ def coverage_streets(
         table,
         STREET_FIELDS,
         chosen,
-        title=f"{name} 各街道{query.category.label_zh}覆盖 · 生活圈 {circle}"
+        title=f"{name} 各街道{query.category.label_zh}服务覆盖 · 生活圈 {circle}"
         if zh
         else f"{name}: {query.category.value} by street · life circle {circle_en}",
         caption=f"居民分布：{analysis.grid.demand_source}" if zh
@@ -650,7 +650,7 @@ def _print_table(
         shown.add_row(*(_shown(r.get(key), how, lang) for key, _, _, how in fields))
     console = Console()
     # Piped into a file or another program: the whole table, not one cut to 80 columns.
-    (console if console.is_terminal else Console(width=200)).print(shown)
+    (console if console.is_terminal else Console(width=280)).print(shown)
 
 
 def _table_csv(

@@ -81,7 +81,13 @@ def test_streets_from_polygons_then_inferred_within_the_district() -> None:
         known=known,
         gazetteer=load_streets(REFERENCE_DIR),
     )
-    assert got["street"].tolist() == ["试验一街道", "试验二街道", "元岗街道", "沙面街道", "元岗街道"]
+    assert got["street"].tolist() == [
+        "试验一街道",
+        "试验二街道",
+        "元岗街道",
+        "沙面街道",
+        "元岗街道",
+    ]
     assert got["street_inferred"].tolist() == [False, False, True, True, True]
     # Codes: the layer's own, else the official list's for the inferred names.
     assert got["street_code"].tolist() == [
