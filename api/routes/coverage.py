@@ -227,6 +227,7 @@ def streets(
 
 @router.get(
     "/workbook",
+    response_class=Response,
     responses={
         200: {
             "content": {XLSX_MEDIA_TYPE: {}, GPKG_MEDIA_TYPE: {}},

@@ -235,7 +235,7 @@
     map = L.map("jz-wb-map", { zoomControl: true, maxZoom: config.maxZoom });
     L.tileLayer(config.tiles.url, { attribution: config.tiles.attribution, maxZoom: config.maxZoom }).addTo(map);
     districtsLayer = L.geoJSON(config.districts, {
-      style: function () { return { color: "#222", weight: 1.5, fillOpacity: 0 }; },
+      style: function () { return { color: "#222", weight: 1.5, fill: false }; },
       interactive: false
     }).addTo(map);
     map.fitBounds(districtsLayer.getBounds());
