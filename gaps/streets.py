@@ -208,7 +208,14 @@ def assign_streets(
         official = _official_codes(gazetteer)
         for i in np.flatnonzero(pd.notna(names) & pd.isna(codes)):
             codes[i] = official.get(str(names[i]))
-    return pd.DataFrame({"street": names, "street_code": codes, "street_inferred": inferred})
+    # Object columns keep None for "unknown" (pandas would infer a string dtype with NaN).
+    return pd.DataFrame(
+        {
+            "street": pd.Series(names, dtype=object),
+            "street_code": pd.Series(codes, dtype=object),
+            "street_inferred": inferred,
+        }
+    )
 
 
 def _official_codes(gazetteer: pd.DataFrame) -> Mapping[str, str]:

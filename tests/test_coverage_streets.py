@@ -36,7 +36,12 @@ DATA = Path(__file__).parent / "data"
 TEST_STREETS = DATA / "streets-test.geojson"
 TEST_COMMUNITIES = DATA / "communities-test.geojson"
 TIANHE = "天河区"
-ELDERLY = {"category": "elderly_care", "district": TIANHE, "minutes": 10, "speed": "elderly"}
+ELDERLY: dict[str, Any] = {
+    "category": "elderly_care",
+    "district": TIANHE,
+    "minutes": 10,
+    "speed": "elderly",
+}
 
 
 def _settings(**overrides: Any) -> Settings:
@@ -170,7 +175,7 @@ def test_the_excel_workbook_reads_back_as_the_api_answers(client: TestClient) ->
     assert [r[0] for r in sites[1:]] == [s["rank"] for s in plan["sites"]]
     assert [r[-1] for r in sites[1:]] == [s["cell"] for s in plan["sites"]]
     assert [r[7] for r in sites[1:]] == [round(s["residents_added"]) for s in plan["sites"]]
-    notes = dict(book["说明"].iter_rows(values_only=True))
+    notes = {str(k): v for k, v in book["说明"].iter_rows(values_only=True)}
     assert notes["区"] == TIANHE and "均匀分配" in str(notes["居民分布"])
 
 

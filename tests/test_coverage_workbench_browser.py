@@ -181,7 +181,7 @@ def test_the_exports_download_what_the_page_shows(
     assert len(rows) - 1 == len(shown)
     people = [k for k, _, _, _ in STREET_FIELDS].index("residents")
     assert [f"{r[people]:,}" for r in rows[1:]] == [r[people] for r in shown]
-    notes = dict(book["说明"].iter_rows(values_only=True))
+    notes = {str(k): v for k, v in book["说明"].iter_rows(values_only=True)}
     assert "adult" in str(notes["生活圈（直线等效）"])
     with p.expect_download() as gpkg:
         p.click("#jz-wb-gpkg")
