@@ -382,9 +382,10 @@ def coverage_report(
     k: Annotated[int, typer.Option("--k", min=1, max=20, help="candidate station sites")] = 5,
     min_grade: MinGradeOption = None,
     certified_only: CertifiedOption = False,
+    lang: LangOption = "zh",
 ) -> None:
     """Write an offline HTML report for a district office: gaps map, providers, candidate
-    sites and tables."""
+    sites and tables (the report is in Chinese; --lang sets this command's messages)."""
     from jzmap.application.coverage import CoverageService, UnknownDistrictError
     from jzmap.wiring import districts_layer
     from maps.coverage_report import render_coverage_report
@@ -408,10 +409,18 @@ def coverage_report(
     )
     out.write_text(page, encoding="utf-8")
     summary = plan.summary.iloc[0]
+    size = f"{len(page.encode()) / 1024:.0f} KiB"
+    if _lang(lang).value == "zh":
+        typer.echo(
+            f"{district}{query.category.label_zh}服务覆盖报告：居民覆盖率 "
+            f"{summary['share_covered_before']:.1%} → {summary['share_covered_after']:.1%}"
+            f"（新增 {summary['sites']} 个站点）；已写入 {out}（{size}）"
+        )
+        return
     typer.echo(
         f"coverage report for {district}, {query.category.value}: residents covered "
         f"{summary['share_covered_before']:.1%} -> {summary['share_covered_after']:.1%} with "
-        f"{summary['sites']} new sites; written to {out} ({len(page.encode()) / 1024:.0f} KiB)"
+        f"{summary['sites']} new sites; written to {out} ({size})"
     )
 
 

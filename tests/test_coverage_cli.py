@@ -47,7 +47,7 @@ def test_report_is_one_offline_file_with_the_map_and_the_tables(
     args = ["coverage", "report", "--district", "白云区", "--category", "elderly_care"]
     result = run([*args, "--out", str(out), "--k", "3"], demo_env)
     assert result.returncode == 0, result.stderr
-    assert "白云区" in result.stdout and str(out) in result.stdout
+    assert "白云区" in result.stdout and str(out) in result.stdout and "已写入" in result.stdout
     page = out.read_text(encoding="utf-8")
 
     # Self-contained: no script or stylesheet from anywhere, Leaflet itself inlined.

@@ -9,7 +9,7 @@ import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import parse_qsl, urlencode, urlsplit
 from urllib.request import urlopen
 
 import openpyxl
@@ -230,4 +230,30 @@ def test_one_legend_and_labels_that_do_not_overlap(base: str, page: tuple[Page, 
     for i, a in enumerate(boxes):
         for b in boxes[i + 1 :]:
             assert not (a["l"] < b["r"] and b["l"] < a["r"] and a["t"] < b["b"] and b["t"] < a["b"])
+    assert errors == []
+
+
+def test_the_residents_map_shows_streets_between_districts_and_cells(
+    base: str, page: tuple[Page, list[str]]
+) -> None:
+    p, errors = page
+    p.goto(f"{base}/map")
+    p.wait_for_selector("body[data-layer-state=ready]", state="attached", timeout=60_000)
+    assert p.get_attribute("body", "data-layer-mode") == "districts"
+    with p.expect_response(lambda r: "/v1/map/layer" in r.url and "level=street" in r.url) as info:
+        p.evaluate("jzmap.map.setView([23.12, 113.34], 12, {animate: false})")
+    p.wait_for_selector(
+        "body[data-layer-state=ready][data-layer-mode=streets]", state="attached", timeout=60_000
+    )
+    asked = dict(parse_qsl(urlsplit(info.value.url).query))
+    api = _get_json(f"{base}/v1/map/layer", asked)
+    assert api["mode"] == "streets"
+    assert p.get_attribute("body", "data-layer-count") == str(len(api["features"]))
+    # The test layer's streets are drawn on their polygons, labelled with their counts.
+    polygons = [f for f in api["features"] if f["geometry"]["type"] == "Polygon"]
+    assert {f["properties"]["name"] for f in polygons} >= {"试验一街道", "试验二街道"}
+    tips = p.eval_on_selector_all(".leaflet-overlay-pane path", "els => els.length")
+    assert tips >= len(polygons)
+    p.evaluate("jzmap.map.setView([23.12, 113.34], 14, {animate: false})")
+    p.wait_for_function("document.body.dataset.layerMode !== 'streets'")
     assert errors == []
