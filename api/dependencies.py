@@ -252,10 +252,12 @@ def _supply(
     minutes: Annotated[
         int | None,
         Query(
-            ge=1,
-            le=60,
-            description="life circle in minutes' walk (GB 50180: 5, 10, 15), measured as the "
-            "crow-fly distance walked at `speed`; default the catchment setting",
+            ge=5,
+            le=15,
+            multiple_of=5,
+            description="life circle in minutes' walk, GB 50180's 5, 10 or 15 (a few "
+            "presets keep the analyses a client can ask for few and cached), measured as "
+            "the crow-fly distance walked at `speed`; default the catchment setting",
         ),
     ] = None,
     speed: Annotated[

@@ -266,6 +266,7 @@ class CoverageService:
             OnceCache(settings.cache_size)
         )
         self._street_points: OnceCache[int, pd.DataFrame] = OnceCache(maxsize=2)
+        self._cell_streets: OnceCache[tuple[int, int], pd.DataFrame] = OnceCache(maxsize=4)
 
     @property
     def district_names(self) -> list[str]:
@@ -392,7 +393,13 @@ class CoverageService:
         measures = coverage_measures(
             grid.cells, grid.demand, supply, [query.category], catchment_m=catchment_m
         )
-        measures = _with_streets(measures, grid, snapshot.frame, self.city)
+        # Streets depend on the grid and the providers' addresses, not on the query: once
+        # per (data version, resolution), shared by every category and catchment.
+        streets = self._cell_streets.get(
+            (version, query.resolution),
+            lambda: _cell_streets(grid, snapshot.frame, self.city),
+        )
+        measures = _with_streets(measures, grid, streets)
         districts = area_summary(measures, supply)
         return Analysis(
             query=query,
@@ -471,22 +478,27 @@ def _with_record_streets(supply: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
-def _with_streets(
-    measures: pd.DataFrame, grid: Grid, providers: pd.DataFrame, city: CitySettings
-) -> pd.DataFrame:
-    """``measures`` with every cell's street (polygons, else inferred from the nearest
-    provider whose address names its street, in the same district), ``street_code``,
-    ``street_inferred``, and the demand behind the street tables: ``all_residents`` and
-    ``aged_60_plus``."""
+def _cell_streets(grid: Grid, providers: pd.DataFrame, city: CitySettings) -> pd.DataFrame:
+    """Every cell's street (polygons, else inferred from the nearest provider whose
+    address names its street, in the same district), in the grid's order."""
+    cells = grid.cells
     known = providers.loc[providers["street"].fillna("").astype(str).str.len() > 0]
-    streets = assign_streets(
-        measures["lon"].to_numpy(np.float64),
-        measures["lat"].to_numpy(np.float64),
-        measures["district"].astype(object).to_numpy(),
+    return assign_streets(
+        cells["lon"].to_numpy(np.float64),
+        cells["lat"].to_numpy(np.float64),
+        cells["district"].astype(object).to_numpy(),
         layer=_streets(city),
         known=known[["lon", "lat", "street", "district"]],
         gazetteer=_gazetteer(city.districts_layer),
     )
+
+
+def _with_streets(measures: pd.DataFrame, grid: Grid, streets: pd.DataFrame) -> pd.DataFrame:
+    """``measures`` (one category: one row per cell, in the grid's order) with every
+    cell's ``street``, ``street_code``, ``street_inferred``, and the demand behind the
+    street tables: ``all_residents`` and ``aged_60_plus``."""
+    if len(measures) != len(streets):
+        raise ValueError("measures must hold one category, one row per grid cell")
     out = measures.copy()
     for column in streets.columns:
         out[column] = streets[column].to_numpy()
