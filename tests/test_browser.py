@@ -492,7 +492,13 @@ def test_results_offer_a_call_link_and_navigate_links_for_three_apps(
     page.wait_for_selector("body[data-results='10']", state="attached", timeout=15_000)
     api = _get_json(
         f"{site.base}/v1/providers/nearest",
-        params={"lat": 23.1064, "lon": 113.3245, "category": "elderly_care", "limit": 10},
+        params={
+            "lat": 23.1064,
+            "lon": 113.3245,
+            "category": "elderly_care",
+            "limit": 10,
+            "navigate": "true",
+        },
     )
     items = page.locator("#jz-results > li")
     assert items.count() == len(api["results"]) == 10

@@ -543,7 +543,7 @@
     }
     status(T.searching);
     document.body.setAttribute("data-results", "loading");
-    var params = Object.assign(filters(), { lat: lat.toFixed(7), lon: lon.toFixed(7), crs: crs, out_crs: cfg.crs, limit: 10 });
+    var params = Object.assign(filters(), { lat: lat.toFixed(7), lon: lon.toFixed(7), crs: crs, out_crs: cfg.crs, limit: 10, navigate: "true" });
     return getJSON("/v1/providers/nearest", params)
       .then(function (body) {
         showResults(body);
