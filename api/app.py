@@ -78,6 +78,8 @@ _LIMITED_PREFIXES += ("/tiles/", "/hsds/")
 # and an evaluations feed may post often.
 ROUTE_COSTS: tuple[tuple[str, int], ...] = (
     ("/v1/coverage/candidates", 20),
+    # A workbook holds a site plan, and builds a file.
+    ("/v1/coverage/workbook", 20),
     ("/v1/coverage/", 10),
     ("/v1/map/layer", 3),
     # A page of up to 10,000 features; a download is a file, built once per data version.

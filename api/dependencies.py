@@ -23,6 +23,7 @@ from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from gaps.grid import RESOLUTIONS
+from gaps.streets import WALK_SPEEDS_M_S, WalkSpeed, crow_equivalent_m
 from geo.boundaries import ServedArea
 from jzmap.application.appeals import GradeStores
 from jzmap.application.coverage import CoverageQuery, CoverageService
@@ -215,14 +216,33 @@ class SupplyParams:
     res: int | None
     min_grade: Grade | None
     certified_only: bool
+    minutes: int | None = None
+    speed: WalkSpeed = WalkSpeed.ADULT
+    kind: Kind | None = None
 
     def query(self, service: CoverageService, category: Category) -> CoverageQuery:
-        """The analysis to run for ``category`` (``res`` defaults to the service's setting)."""
+        """The analysis to run for ``category`` (``res`` defaults to the service's setting;
+        ``minutes`` a life circle measured crow-fly at ``speed``, else the catchment
+        setting)."""
         resolution = self.res or service.settings.resolution
-        return CoverageQuery(category, resolution, self.min_grade, self.certified_only)
+        catchment = (
+            None
+            if self.minutes is None
+            else crow_equivalent_m(self.minutes, WALK_SPEEDS_M_S[self.speed.value])
+        )
+        return CoverageQuery(
+            category,
+            resolution,
+            self.min_grade,
+            self.certified_only,
+            catchment_m=catchment,
+            kind=self.kind,
+            speed=self.speed.value,
+        )
 
 
 def _supply(
+    *,
     res: Annotated[
         int | None,
         Query(
@@ -238,8 +258,25 @@ def _supply(
     certified_only: Annotated[
         bool, Query(description="supply: only providers with at least one 安心服务证 holder")
     ] = False,
+    minutes: Annotated[
+        int | None,
+        Query(
+            ge=5,
+            le=15,
+            multiple_of=5,
+            description="life circle in minutes' walk, GB 50180's 5, 10 or 15 (a few "
+            "presets keep the analyses a client can ask for few and cached), measured as "
+            "the crow-fly distance walked at `speed`; default the catchment setting",
+        ),
+    ] = None,
+    speed: Annotated[
+        WalkSpeed, Query(description="walking speed: adult 1.2 m/s, elderly 0.8 m/s")
+    ] = WalkSpeed.ADULT,
+    kind: Annotated[
+        Kind | None, Query(description="supply: companies or stations only; both if unset")
+    ] = None,
 ) -> SupplyParams:
-    return SupplyParams(res, min_grade, certified_only)
+    return SupplyParams(res, min_grade, certified_only, minutes, speed, kind)
 
 
 SupplyDep = Annotated[SupplyParams, Depends(_supply)]

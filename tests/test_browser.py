@@ -388,45 +388,7 @@ def test_grades_are_written_on_the_markers_not_only_coloured(
     assert console.errors == []
 
 
-def test_the_coverage_view_shows_district_shares_then_gap_cells_and_sites(
-    site: Site, desktop: tuple[Page, Console]
-) -> None:
-    page, console = desktop
-    page.goto(f"{site.base}/map?view=coverage&category=elderly_care")
-    page.wait_for_selector(
-        "body[data-layer-state=ready][data-layer-mode=coverage-districts]",
-        state="attached",
-        timeout=60_000,
-    )
-    table = _get_json(f"{site.base}/v1/coverage/districts", {"category": "elderly_care"})
-    labels = page.eval_on_selector_all(
-        ".leaflet-marker-pane .jz-bubble", "els => els.map(e => e.textContent)"
-    )
-    for row in table["districts"]:
-        share = f"{round(row['share_residents_covered'] * 100)}%"
-        assert f"{row['district']} {share}" in labels, (row["district"], labels)
-    fills = set(
-        page.eval_on_selector_all(
-            ".leaflet-overlay-pane path", "els => els.map(e => e.getAttribute('fill'))"
-        )
-    )
-    assert len(fills) >= 2, "districts are shaded by their shares"
-
-    page.evaluate("jzmap.map.setView([23.28, 113.32], 12, {animate: false})")
-    page.wait_for_selector(
-        "body[data-layer-state=ready][data-layer-mode=coverage-cells]",
-        state="attached",
-        timeout=60_000,
-    )
-    district = page.get_attribute("body", "data-coverage-district")
-    assert district
-    params = {"category": "elderly_care", "district": district, "res": 8}
-    cells = _get_json(f"{site.base}/v1/coverage/cells", params)
-    plan = _get_json(f"{site.base}/v1/coverage/candidates", {**params, "k": 5})
-    assert page.get_attribute("body", "data-layer-count") == str(cells["cells"])
-    drawn_sites = page.eval_on_selector_all("[data-site]", "els => els.map(e => e.dataset.site)")
-    assert sorted(drawn_sites) == sorted(s["cell"] for s in plan["sites"])
-    assert console.errors == []
+# The coverage view is the planner's workbench: tests/test_coverage_workbench_browser.py.
 
 
 def test_the_embed_page_builds_a_working_snippet(site: Site, desktop: tuple[Page, Console]) -> None:

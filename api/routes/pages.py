@@ -37,6 +37,7 @@ from jzmap.presentation.presenters import PublicPhones, PublicView, provider_out
 from jzmap.presentation.problem_reports import ReportIn
 from jzmap.settings import MapSettings, Settings
 from jzmap.wiring import district_point, districts_layer
+from maps.coverage_workbench import render_workbench
 from maps.docs import CONTENT_SECURITY_POLICY as DOCS_CSP
 from maps.docs import REDOC_CONTENT_SECURITY_POLICY, render_docs_page, render_redoc_page
 from maps.embed import render_embed_page, render_not_allowed_page
@@ -181,13 +182,20 @@ def map_page(
     q: PageQueryDep,
     view: Annotated[
         Literal["providers", "coverage"],
-        Query(description="providers, or coverage: the gaps of a category per district"),
+        Query(
+            description="providers, or coverage: the planner's workbench (coverage gaps of a "
+            "category per district and street, proposed sites, exports, print)"
+        ),
     ] = "providers",
 ) -> HTMLResponse:
     """The city map: providers by category and grade, nearest-match on a tap; or the
     coverage gaps of a category (district shares, cells, proposed stations)."""
     nonce = secrets.token_urlsafe(16)
     options = _options(settings, request, PageKind.MAP, q, coverage=view == "coverage")
+    if view == "coverage":
+        # The planner's workbench: a page of its own, without the residents' search.
+        body = render_workbench(options, districts_layer(settings.city), nonce)
+        return _page_response(settings, body, nonce, frameable_by=[])
     body = render_page(options, districts_layer(settings.city), nonce)
     return _page_response(settings, body, nonce, frameable_by=[])
 
