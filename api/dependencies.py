@@ -23,10 +23,12 @@ from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from gaps.grid import RESOLUTIONS
+from gaps.streets import WalkSpeed, crow_equivalent_m
 from geo.boundaries import ServedArea
-from jzmap.application.coverage import MAX_MINUTES as WALK_MINUTES_MAX
+from jzmap.application.appeals import GradeStores
 from jzmap.application.coverage import CoverageQuery, CoverageService
 from jzmap.application.embedding import EmbedOrigins
+from jzmap.application.network import speed_m_s
 from jzmap.settings import Settings
 from jzmap.wiring import served_area
 from providers.errors import NotFoundError
@@ -67,6 +69,14 @@ StoreDep = Annotated[ProviderStore, Depends(get_store)]
 GradeBookDep = Annotated[GradeBook, Depends(get_gradebook)]
 RegistryDep = Annotated[PractitionerRegistry, Depends(get_registry)]
 SettingsDep = Annotated[Settings, Depends(get_settings)]
+
+
+async def get_grade_stores(request: Request) -> GradeStores:
+    """The grade book, provider store and registry an appeal reaches, from the backend."""
+    return GradeStores.of(await get_backend(request))
+
+
+GradeStoresDep = Annotated[GradeStores, Depends(get_grade_stores)]
 
 
 async def get_coverage(request: Request) -> CoverageService:
@@ -207,19 +217,32 @@ class SupplyParams:
     res: int | None
     min_grade: Grade | None
     certified_only: bool
+    minutes: int | None = None
+    speed: WalkSpeed = WalkSpeed.ADULT
+    kind: Kind | None = None
     mode: Literal["crow", "walk"] | None = None
-    minutes: float | None = None
-    speed: Literal["adult", "elderly"] = "adult"
 
     def query(self, service: CoverageService, category: Category) -> CoverageQuery:
-        """The analysis to run for ``category`` (``res`` defaults to the service's setting,
-        ``mode`` to walking when a street network is configured)."""
+        """The analysis to run for ``category`` (``res`` defaults to the service's setting;
+        ``minutes`` a life circle measured crow-fly at ``speed``, else the catchment
+        setting)."""
         resolution = self.res or service.settings.resolution
-        mode = self.mode or service.default_mode
+        # Paces from the settings (JZMAP_WALK_SPEED_*_M_S), for crow-fly and walking alike.
+        catchment = (
+            None
+            if self.minutes is None
+            else crow_equivalent_m(self.minutes, speed_m_s(service.settings, self.speed.value))
+        )
         return CoverageQuery(
-            category, resolution, self.min_grade, self.certified_only, mode,
-            self.minutes, self.speed,
-        )  # fmt: skip
+            category,
+            resolution,
+            self.min_grade,
+            self.certified_only,
+            catchment_m=catchment,
+            kind=self.kind,
+            speed=self.speed.value,
+            mode=self.mode or service.default_mode,
+        )
 
 
 def _supply(
@@ -239,32 +262,33 @@ def _supply(
     certified_only: Annotated[
         bool, Query(description="supply: only providers with at least one 安心服务证 holder")
     ] = False,
+    minutes: Annotated[
+        int | None,
+        Query(
+            ge=5,
+            le=15,
+            multiple_of=5,
+            description="life circle in minutes' walk, GB 50180's 5, 10 or 15 (a few "
+            "presets keep the analyses a client can ask for few and cached), measured as "
+            "the crow-fly distance walked at `speed`; default the catchment setting",
+        ),
+    ] = None,
+    speed: Annotated[
+        WalkSpeed, Query(description="walking speed: adult 1.2 m/s, elderly 0.8 m/s")
+    ] = WalkSpeed.ADULT,
+    kind: Annotated[
+        Kind | None, Query(description="supply: companies or stations only; both if unset")
+    ] = None,
     mode: Annotated[
         Literal["crow", "walk"] | None,
         Query(
             description="crow: crow-fly (geodesic) reach; walk: walking over the street "
             "network (409 when none is configured); default walk when JZMAP_STREET_NETWORK "
-            "is set, crow otherwise"
+            "is set (10 minutes unless `minutes`), crow otherwise"
         ),
     ] = None,
-    minutes: Annotated[
-        float | None,
-        Query(
-            gt=0,
-            le=WALK_MINUTES_MAX,
-            description="catchment in minutes of walking at `speed` (GB 50180 life circles: "
-            "5, 10, 15); default 10 for mode=walk, JZMAP_COVERAGE_CATCHMENT_M metres for crow",
-        ),
-    ] = None,
-    speed: Annotated[
-        Literal["adult", "elderly"],
-        Query(
-            description="walking pace for `minutes`: JZMAP_WALK_SPEED_ADULT_M_S (1.2 m/s) or "
-            "JZMAP_WALK_SPEED_ELDERLY_M_S (0.8 m/s)"
-        ),
-    ] = "adult",
 ) -> SupplyParams:
-    return SupplyParams(res, min_grade, certified_only, mode, minutes, speed)
+    return SupplyParams(res, min_grade, certified_only, minutes, speed, kind, mode)
 
 
 SupplyDep = Annotated[SupplyParams, Depends(_supply)]

@@ -210,6 +210,13 @@ class LimitsSettings(BaseSettings):
         description="tokens a client may spend at once (a request costs 1 to 20: see the "
         "rate limits in docs/limits-and-proxies.md)",
     )
+    reports_per_hour: int = Field(
+        default=10,
+        ge=1,
+        le=10_000,
+        description="problem reports (POST /v1/providers/{id}/reports and the provider "
+        "page's form) a client address may send per hour, at most this many at once",
+    )
     request_timeout_s: float = Field(
         default=10.0,
         ge=0.5,
@@ -264,7 +271,16 @@ class CitySettings(BaseSettings):
         description="city boundary: polygons with a `name` column (imports must fall inside)",
     )
     streets_layer: Path | None = Field(
-        default=None, description="optional street polygons (`name`, `district`) for geocoding"
+        default=None,
+        description="optional street (街道/镇) polygons, any file GDAL reads (GeoJSON, "
+        "GeoPackage, Shapefile; any CRS): a name column (`name`), optionally `code` (9-digit) "
+        "and `district`; used by geocoding, the coverage street tables and the map's street "
+        "level",
+    )
+    communities_layer: Path | None = Field(
+        default=None,
+        description="optional community (社区) polygons, like the streets layer (`name`, "
+        "optionally `code`, `district`): the map's community level",
     )
     city_name: str = Field(
         default="广州市 Guangzhou", description="the city's name, as messages quote it"
@@ -352,6 +368,14 @@ class CoverageSettings(BaseSettings):
         "GeoTIFF (band 1: residents; band 2, if any: residents aged 60+ for elderly care) or "
         "polygons (GeoJSON, GeoPackage, Shapefile) with a `residents` column and optionally "
         "one per category (e.g. `elderly_care` for residents aged 60+)",
+    )
+    population_weights: Path | None = Field(
+        default=None,
+        validation_alias=AliasChoices("JZMAP_POPULATION_WEIGHTS"),
+        description="coverage gaps: where the census population lives within each district, "
+        "when no population layer is given: building footprint polygons (area-weighted; a "
+        "`floors` column multiplies) or a population GeoTIFF (band 1, pixel-centre rule); "
+        "without it residents are spread evenly (均匀分配 / uniform) and every output says so",
     )
     cache_size: int = Field(
         default=12,

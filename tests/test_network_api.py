@@ -81,7 +81,7 @@ def test_without_a_network_answers_say_crow_fly(crow: TestClient) -> None:
     q = body["query"]
     assert (q["mode"], q["mode_label"], q["catchment_m"]) == ("crow", "直线距离 / crow-fly", 1000)
     assert q["distance_model"] == "geodesic on the WGS-84 ellipsoid"
-    assert q["minutes"] is None and q["speed"] is None
+    assert q["minutes"] is None and q["speed_m_s"] is None
 
 
 @pytest.mark.parametrize(

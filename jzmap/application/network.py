@@ -152,7 +152,7 @@ def walk_metres(minutes: float, speed_m_s: float) -> float:
     return float(minutes) * 60.0 * float(speed_m_s)
 
 
-def speed_m_s(settings: CoverageSettings, speed: Speed) -> float:
+def speed_m_s(settings: CoverageSettings, speed: str) -> float:
     """The walking speed a ``speed`` name stands for, metres per second."""
     if speed == "elderly":
         return float(settings.walk_speed_elderly_m_s)

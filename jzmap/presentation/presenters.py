@@ -12,6 +12,8 @@ from typing import Any
 import h3
 import numpy as np
 import numpy.typing as npt
+import shapely
+import shapely.geometry
 from pydantic import TypeAdapter
 
 from geo.crs import CRS, from_wgs84
@@ -237,6 +239,35 @@ def _point_summary(p: Provider) -> dict[str, Any]:
         "geocode_precision": p.geocode_precision.value,
         "approximate": p.geocode_precision is not Precision.EXACT,
     }
+
+
+def area_layer_out(layer: Layer, crs: CRS, areas: Any) -> LayerOut:
+    """A street or community layer as GeoJSON in ``crs``: each area of ``areas`` (a table
+    with ``name``, ``district`` and WGS-84 shapely ``geometry``, polygons or points) with
+    its count; areas nobody is counted in are listed too (count 0), counted names the
+    areas do not have are left out of the features but stay in ``total``."""
+    features: list[FeatureOut] = []
+    for name, district, geometry in zip(
+        areas["name"].tolist(), areas["district"].tolist(), list(areas["geometry"]), strict=True
+    ):
+        shifted = shapely.transform(
+            geometry, lambda xy: np.column_stack(coordinates_in(xy[:, 0], xy[:, 1], crs))
+        )
+        shifted = shapely.set_precision(shifted, 1e-6)
+        features.append(
+            FeatureOut(
+                id=str(name),
+                geometry=shapely.geometry.mapping(shifted),
+                properties={
+                    "name": str(name),
+                    "district": None if district is None else str(district),
+                    "count": layer.counts.get(str(name), 0),
+                },
+            )
+        )
+    return LayerOut(
+        mode=layer.mode.value, total=layer.total, resolution=None, crs=crs, features=features
+    )
 
 
 def layer_out(layer: Layer, crs: CRS, district_points: dict[str, tuple[float, float]]) -> LayerOut:

@@ -230,13 +230,16 @@ class LayerOut(BaseModel):
     """A map viewport's data (GeoJSON FeatureCollection): see ``mode``.
 
     * ``districts``: one Point per district (label point) with ``name`` and ``count``;
+    * ``streets`` / ``communities`` (``level=street|community``): one feature per street
+      (community) with ``name``, ``district`` and ``count``, drawn on its polygon when the
+      operator loaded the layer, else at a point (the mean position of its providers);
     * ``cells``: one Polygon per H3 cell with ``cell`` (hex id) and ``count``;
     * ``points``: one Point per provider with its public summary
       (``/v1/providers/{id}`` has the rest).
     """
 
     type: Literal["FeatureCollection"] = "FeatureCollection"
-    mode: Literal["districts", "cells", "points"]
+    mode: Literal["districts", "streets", "communities", "cells", "points"]
     total: int = Field(description="providers passing the filters in the box (city: districts)")
     resolution: int | None = Field(description="H3 resolution of the cells, in cells mode")
     crs: CRS
@@ -257,6 +260,8 @@ class CoverageQueryOut(BaseModel):
     )
     data_version: int = Field(description="the store's data version the answer was computed at")
     demand_source: str = Field(description="where residents per cell come from")
+    speed: str = Field(default="adult", description="walking speed of the life circles")
+    kind: str | None = Field(default=None, description="supply of this kind only (null: both)")
     distance_model: str = Field(
         default="geodesic on the WGS-84 ellipsoid",
         description="how distances were measured: geodesic on the WGS-84 ellipsoid "
@@ -269,10 +274,8 @@ class CoverageQueryOut(BaseModel):
         default="直线距离 / crow-fly", description="the mode as every page says it"
     )
     minutes: float | None = Field(
-        default=None, description="the catchment as minutes of walking (null: in metres)"
-    )
-    speed: Literal["adult", "elderly"] | None = Field(
-        default=None, description="the walking pace minutes were converted with"
+        default=None,
+        description="the catchment as minutes of walking at `speed` (null: the metres setting)",
     )
     speed_m_s: float | None = Field(default=None, description="that pace, metres per second")
 
@@ -321,6 +324,45 @@ class CoverageDistrictsOut(BaseModel):
     districts: list[CoverageDistrictOut]
 
 
+class CoverageStreetOut(BaseModel):
+    """One street's (街道/镇) coverage for one category."""
+
+    category: Category
+    district: str
+    street: str | None = Field(description="null: cells no street could be found for")
+    street_code: str | None = Field(description="9-digit code (layer or official list)")
+    street_inferred: bool = Field(
+        description="true when some of its cells got the street from the nearest provider's "
+        "address, not from street polygons"
+    )
+    cells: int
+    residents: float = Field(description="all residents (estimated)")
+    demand: float = Field(description="residents the category serves (e.g. 60+ for elderly care)")
+    residents_60plus: float | None = Field(description="null: the source has no ages")
+    residents_covered: float = Field(description="demand within the catchment")
+    share_covered: float | None = Field(description="null without demand")
+    residents_in_gaps: float
+    gap_cells: int
+    providers: int
+    practitioners: int
+    within_5min: float = Field(description="demand within the 5-minute life circle")
+    within_10min: float = Field(description="demand within the 10-minute life circle")
+    within_15min: float = Field(description="demand within the 15-minute life circle")
+    within_catchment: float | None = Field(
+        default=None, description="demand within the catchment, when it is no life circle"
+    )
+    lon: float | None = Field(description="label point: mean of its cell centres, WGS-84")
+    lat: float | None = Field(description="label point: mean of its cell centres, WGS-84")
+
+
+class CoverageStreetsOut(BaseModel):
+    query: CoverageQueryOut
+    life_circles_m: dict[str, float] = Field(
+        description="each life circle's reach in crow-fly metres at the query's speed"
+    )
+    streets: list[CoverageStreetOut]
+
+
 class CandidateSiteOut(BaseModel):
     """A proposed station site: the centre of a gap cell."""
 
@@ -330,6 +372,9 @@ class CandidateSiteOut(BaseModel):
     lon: float = Field(description="longitude in the response's crs")
     district: str
     street: str | None
+    street_inferred: bool = Field(
+        default=False, description="street from the nearest provider's address, not polygons"
+    )
     residents_in_reach: float = Field(description="gap residents the site covers on its own")
     residents_added: float = Field(description="newly covered after the sites ranked before it")
     cells_added: int

@@ -111,6 +111,19 @@
           title: label, alt: label, keyboard: true,
         }).on("click", function () { map.setView(ll, 12); }).addTo(dataLayer);
       });
+    } else if (body.mode === "streets" || body.mode === "communities") {
+      // Street (街道) or community counts: on their polygons, or at street points.
+      L.geoJSON(body.features, {
+        style: function () { return { color: "#1f5f99", weight: 1, fillOpacity: 0.08 }; },
+        pointToLayer: function (f, ll) {
+          return L.marker(ll, { icon: L.divIcon({ className: "jz-bubble jz-street", html: "", iconSize: null }), keyboard: false });
+        },
+        onEachFeature: function (f, layer) {
+          var label = f.properties.name + " " + fmt(T.count, { count: f.properties.count });
+          if (layer.setIcon) layer.once("add", function () { layer.getElement().textContent = label; });
+          else layer.bindTooltip(label, { permanent: false });
+        },
+      }).addTo(dataLayer);
     } else if (body.mode === "cells") {
       var max = Math.max.apply(null, body.features.map(function (f) { return f.properties.count; }).concat([1]));
       body.features.forEach(function (f) {
@@ -132,7 +145,7 @@
         markersById[p.id] = marker;
       });
     }
-    var key = body.mode === "districts" ? "mode_districts" : body.mode === "cells" ? "mode_cells" : "mode_points";
+    var key = body.mode === "districts" || body.mode === "streets" || body.mode === "communities" ? "mode_districts" : body.mode === "cells" ? "mode_cells" : "mode_points";
     status(fmt(T[key], { total: body.total }));
     document.body.setAttribute("data-layer-mode", body.mode);
     document.body.setAttribute("data-layer-count", String(body.features.length));
@@ -155,6 +168,8 @@
       zoom: map.getZoom(),
       crs: cfg.crs,
     });
+    // Between district counts (zoom < 11) and H3 cells (from 13): counts per street.
+    if (map.getZoom() >= 11 && map.getZoom() < 13) params.level = "street";
     status(T.loading);
     document.body.setAttribute("data-layer-state", "loading");
     return getJSON("/v1/map/layer", params, controller.signal)
@@ -384,7 +399,14 @@
 
   /* Call and navigate: links the API built (tel: and each app's datum). */
   function actionsNode(p) {
-    var links = [el("a", { class: "jz-details", href: "/p/" + encodeURIComponent(p.id) + "?lang=" + cfg.lang, text: T.details })];
+    var links = [];
+    // The provider's own page; from the widget in a new tab (the page refuses to be framed),
+    // and not from the offline copy, which has no server behind it.
+    if (!cfg.static) {
+      var details = { class: "jz-details", href: "/p/" + encodeURIComponent(p.id) + "?lang=" + cfg.lang, text: T.details };
+      if (cfg.page === "widget") { details.target = "_blank"; details.rel = "noopener"; }
+      links.push(el("a", details));
+    }
     if (p.tel) links.push(el("a", { class: "jz-call", href: p.tel, text: T.call + " " + p.phone }));
     if (p.navigate) {
       ["amap", "baidu", "tencent"].forEach(function (app) {
