@@ -24,6 +24,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from gaps.grid import RESOLUTIONS
 from geo.boundaries import ServedArea
+from geo.places import PlaceFinder
 from jzmap.application.coverage import CoverageQuery, CoverageService
 from jzmap.application.embedding import EmbedOrigins
 from jzmap.settings import Settings
@@ -75,6 +76,15 @@ async def get_coverage(request: Request) -> CoverageService:
 
 
 CoverageDep = Annotated[CoverageService, Depends(get_coverage)]
+
+
+async def get_places(request: Request) -> PlaceFinder:
+    """The app's place suggestions (the search box), built in the lifespan."""
+    finder: PlaceFinder = request.app.state.places
+    return finder
+
+
+PlacesDep = Annotated[PlaceFinder, Depends(get_places)]
 
 
 async def get_embed_origins(request: Request) -> EmbedOrigins:
