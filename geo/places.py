@@ -156,9 +156,7 @@ class PlaceFinder:
                 unavailable.append(self.online.name)
         if found is None:
             return offline, unavailable
-        online = Place(
-            q, "", _ADDRESS_KINDS[found.precision], found.lon, found.lat, found.geocoder
-        )
+        online = Place(q, "", _ADDRESS_KINDS[found.precision], found.lon, found.lat, found.geocoder)
         exact = [p for p in offline if normalise(p.name) == normalise(q)]
         if exact:
             # She typed a name the gazetteer holds: that area, not a geocoder's guess at it.

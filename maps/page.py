@@ -267,7 +267,7 @@ def _sort_html(o: PageOptions) -> str:
     t = text(o.lang)
     radios = "".join(
         f'<label class="jz-sort-option"><input type="radio" name="jz-sort" value="{value}"'
-        f'{" checked" if value == "score" else ""}> {html.escape(t[key])}</label>'
+        f"{' checked' if value == 'score' else ''}> {html.escape(t[key])}</label>"
         for value, key in (("score", "sort_score"), ("distance", "sort_distance"))
     )
     return (
@@ -301,7 +301,7 @@ def _marker_legend_html(o: PageOptions) -> str:
     )
     return (
         f'<details id="jz-marker-legend" class="jz-marker-legend"><summary>'
-        f'{html.escape(t["legend"])}</summary><ul>{"".join(items)}</ul></details>'
+        f"{html.escape(t['legend'])}</summary><ul>{''.join(items)}</ul></details>"
     )
 
 

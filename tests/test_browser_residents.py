@@ -92,9 +92,7 @@ def _watch(page: Page) -> Console:
 
 
 @pytest.fixture(params=[375, 320], ids=["375px", "320px"])
-def phone(
-    browser: Browser, request: pytest.FixtureRequest
-) -> Iterator[tuple[Page, Console]]:
+def phone(browser: Browser, request: pytest.FixtureRequest) -> Iterator[tuple[Page, Console]]:
     """A touch phone, 375 x 667 or 320 x 568."""
     width = int(request.param)
     context = browser.new_context(
@@ -157,9 +155,7 @@ def _no_overlaps(first: list[dict[str, Any]], second: list[dict[str, Any]]) -> N
 
 
 def _pairwise_apart(boxes: list[dict[str, Any]]) -> None:
-    clashes = [
-        (a, b) for i, a in enumerate(boxes) for b in boxes[i + 1 :] if _overlap(a, b)
-    ]
+    clashes = [(a, b) for i, a in enumerate(boxes) for b in boxes[i + 1 :] if _overlap(a, b)]
     assert clashes == [], clashes[:3]
 
 
@@ -290,9 +286,7 @@ def test_a_legend_says_what_colours_and_grades_mean(
     page.goto(f"{site.base}/map")
     page.wait_for_selector(READY, state="attached", timeout=15_000)
     page.locator("#jz-marker-legend summary").tap()
-    items = page.eval_on_selector_all(
-        "#jz-marker-legend li", "els => els.map(e => e.textContent)"
-    )
+    items = page.eval_on_selector_all("#jz-marker-legend li", "els => els.map(e => e.textContent)")
     assert items[0] == "5A5A：信用等级最高" and items[4] == "AA：信用等级最低"
     assert any("服务站" in i for i in items)
     # The legend's swatches are the markers' own colours.
@@ -323,9 +317,7 @@ def test_district_labels_at_city_zoom_neither_overlap_nor_are_cut_off(
     assert console.errors == []
 
 
-def test_markers_are_spread_so_none_hides_another(
-    site: Site, phone: tuple[Page, Console]
-) -> None:
+def test_markers_are_spread_so_none_hides_another(site: Site, phone: tuple[Page, Console]) -> None:
     page, console = phone
     page.goto(f"{site.base}/map")
     page.wait_for_selector(READY, state="attached", timeout=15_000)
@@ -377,9 +369,7 @@ def test_results_and_details_open_as_a_sheet_clear_of_the_map_controls(
     assert console.errors == []
 
 
-def test_a_tap_leaves_no_tooltip_and_no_focus_box(
-    site: Site, phone: tuple[Page, Console]
-) -> None:
+def test_a_tap_leaves_no_tooltip_and_no_focus_box(site: Site, phone: tuple[Page, Console]) -> None:
     page, console = phone
     page.goto(f"{site.base}/map")
     page.wait_for_selector(READY, state="attached", timeout=15_000)

@@ -100,7 +100,10 @@ def test_names_beginning_with_the_text_come_before_names_containing_it() -> None
         crs="EPSG:4326",
     )
     streets = gpd.GeoDataFrame(
-        {"name": ["新华街道", "花山镇", "市桥花城街道"], "district": ["花都区", "花都区", "番禺区"]},
+        {
+            "name": ["新华街道", "花山镇", "市桥花城街道"],
+            "district": ["花都区", "花都区", "番禺区"],
+        },
         geometry=[box(113.2, 23.35, 113.21, 23.36)] * 3,
         crs="EPSG:4326",
     )
@@ -141,7 +144,8 @@ def test_an_address_is_placed_by_amap_converted_from_gcj02_and_first(
     assert amap.requests[-1]["address"] == address and amap.requests[-1]["key"] == "test-key"
     # Asked in GCJ-02, the point is AMap's own.
     gcj = _suggest(client, q=address, limit=3, crs="gcj02")["places"][0]
-    assert geodesic_distance_m(*gcj02_to_wgs84(gcj["lon"], gcj["lat"]), *TOWER) < 1.0
+    lon, lat = gcj02_to_wgs84(gcj["lon"], gcj["lat"])
+    assert geodesic_distance_m(lon, lat, *TOWER) < 1.0
 
 
 def test_amap_down_leaves_the_offline_places_and_says_so(

@@ -95,7 +95,7 @@
     invalid_parameter: "err_invalid_parameter", invalid_filter: "err_invalid_parameter",
     invalid_request: "err_invalid_parameter", outside_served_area: "err_outside",
     not_found: "err_not_found", rate_limited: "err_rate_limited", unavailable: "err_unavailable",
-    busy: "err_unavailable", network: "err_network",
+    busy: "err_unavailable", timeout: "err_unavailable", network: "err_network",
   };
 
   /* What went wrong, in the page's language; the API's own message goes to the console
