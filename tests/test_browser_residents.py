@@ -552,3 +552,42 @@ def test_hours_in_english_are_rendered_not_quoted(site: Site, browser: Browser) 
                 assert "周" not in shown and "次日" not in shown
     finally:
         context.close()
+
+
+def test_on_a_wide_screen_popups_are_panned_clear_of_the_map_controls(
+    site: Site, browser: Browser
+) -> None:
+    context = browser.new_context(viewport={"width": 1024, "height": 640})
+    page = context.new_page()
+    console = _watch(page)
+    try:
+        page.goto(f"{site.base}/map")
+        page.wait_for_selector(READY, state="attached", timeout=15_000)
+        with page.expect_response(lambda r: "/v1/map/layer" in r.url):
+            page.evaluate("jzmap.map.setView([23.13, 113.30], 14, {animate: false})")
+        page.wait_for_selector(READY, state="attached", timeout=15_000)
+        # The marker nearest the zoom buttons: its popup would open under them.
+        first = page.evaluate(
+            "(() => { const ms = Array.from(document.querySelectorAll("
+            "'.leaflet-marker-pane [data-id]')); const z = document.querySelector("
+            "'.leaflet-control-zoom').getBoundingClientRect(); ms.sort((a, b) => {"
+            " const ra = a.getBoundingClientRect(), rb = b.getBoundingClientRect();"
+            " return (ra.top - z.top) + (ra.left - z.left) - (rb.top - z.top) - (rb.left - z.left);"
+            " }); return ms[0].dataset.id; })()"
+        )
+        page.click(f".leaflet-marker-pane [data-id='{first}']")
+        page.wait_for_selector(".leaflet-popup-content .jz-popup")
+        # Once the pan that brings it into view has ended (and the layer was drawn again).
+        page.evaluate(
+            "() => new Promise(done => { const m = jzmap.map;"
+            " if (m._panAnim && m._panAnim._inProgress) m.once('moveend', () => done(true));"
+            " else done(true); })"
+        )
+        page.wait_for_selector(READY, state="attached", timeout=15_000)
+        popups = _boxes(page, ".leaflet-popup")
+        assert len(popups) == 1 and first in (page.inner_html(".leaflet-popup") or "")
+        _no_overlaps(popups, _boxes(page, CONTROLS))
+        _inside(popups, _boxes(page, ".folium-map")[0])
+        assert console.errors == []
+    finally:
+        context.close()

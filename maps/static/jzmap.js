@@ -575,9 +575,28 @@
     return window.matchMedia("(max-width: 799px)").matches;
   }
 
+  var popup = null;
+
   function showDetails(node, marker) {
     if (!narrow()) {
-      marker.bindPopup(node, { maxWidth: Math.min(320, map.getSize().x - 40), autoPanPadding: [16, 16] }).openPopup();
+      // Panned clear of the map's controls: the zoom buttons at the top left, the scale
+      // and the attribution along the bottom.
+      var rects = controlRects();
+      var top = rects.filter(function (r) { return r.top < 100; });
+      var bottom = rects.filter(function (r) { return r.top >= 100; });
+      // On the map, not bound to the marker: the layer drawn again after the pan (moveend)
+      // would take the marker, and its popup, away.
+      var size = map.getSize();
+      var above = Math.max.apply(null, top.map(function (r) { return r.bottom; }).concat([0])) + 8;
+      var below = size.y - Math.min.apply(null, bottom.map(function (r) { return r.top; }).concat([size.y])) + 8;
+      popup = L.popup({
+        offset: [0, 7 - markerPx() / 2],
+        maxWidth: Math.min(320, size.x - 40),
+        // Taller details scroll inside the popup: it fits between the controls.
+        maxHeight: Math.max(120, size.y - above - below - 60),
+        autoPanPaddingTopLeft: [16, above],
+        autoPanPaddingBottomRight: [16, below],
+      }).setLatLng(marker.getLatLng()).setContent(node).openOn(map);
       return;
     }
     var body = byId("jz-details-body");
@@ -619,6 +638,8 @@
             return el("li", { text: c[T.explanation_field] || "" });
           })),
         ]));
+        // The popup measures its content when it opens: again, with the history in it.
+        if (popup && popup.isOpen()) popup.update();
       })
       .catch(function () { /* the details stand without the history */ });
   }
