@@ -164,6 +164,13 @@ def test_one_character_is_not_sent_to_amap(client: TestClient, amap: FakeAmap) -
     assert len(amap.requests) == asked
 
 
+def test_a_larger_limit_is_capped_at_ten(offline: TestClient) -> None:
+    body = _suggest(offline, q="区", limit=100)
+    # Eleven districts end in 区: ten come back.
+    assert len(body["places"]) == 10
+    assert all(p["kind"] == "district" for p in body["places"])
+
+
 def test_without_a_key_amap_is_never_asked(offline: TestClient) -> None:
     body = _suggest(offline, q="天河区天河路385号")
     assert [p["source"] for p in body["places"]] == ["gazetteer"]
@@ -175,7 +182,7 @@ def test_without_a_key_amap_is_never_asked(offline: TestClient) -> None:
     [
         ({"q": ""}, "q"),
         ({"q": "天" * 51}, "q"),
-        ({"q": "天河", "limit": 11}, "limit"),
+        ({"q": "天河", "limit": 101}, "limit"),
         ({"q": "天河", "limit": 0}, "limit"),
         ({"q": "天河", "crs": "mars"}, "crs"),
     ],

@@ -3,7 +3,8 @@
 A resident types an address, a 小区, a street or a district; the geocoder chain answers
 places with a point to search from. Short and bounded: the text is at most
 :data:`~geo.places.MAX_QUERY_CHARS` characters and the answer at most
-:data:`~geo.places.MAX_SUGGESTIONS` places.
+:data:`~geo.places.MAX_SUGGESTIONS` places (a larger ``limit``, allowed up to the other
+routes' bound, is capped rather than refused: one client can send one ``limit`` to all).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from api.dependencies import PlacesDep
 from geo.crs import CRS, from_wgs84
 from geo.places import MAX_QUERY_CHARS, MAX_SUGGESTIONS
 from jzmap.presentation.schemas import ErrorOut, PlaceOut, PlacesOut
+from providers.ranking import LIMIT_BOUNDS
 
 router = APIRouter(prefix="/v1/places", tags=["places"])
 
@@ -38,7 +40,12 @@ def suggest(
         ),
     ],
     limit: Annotated[
-        int, Query(ge=1, le=MAX_SUGGESTIONS, description="the most places answered")
+        int,
+        Query(
+            ge=1,
+            le=LIMIT_BOUNDS[1],
+            description=f"the most places answered; capped at {MAX_SUGGESTIONS}",
+        ),
     ] = 5,
     crs: Annotated[CRS, Query(description="CRS of the answer's points")] = CRS.WGS84,
 ) -> PlacesOut:
