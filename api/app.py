@@ -29,6 +29,7 @@ from api.middleware import (
     TokenBuckets,
 )
 from api.openapi import install_openapi
+from api.problem_reports import REPORT_MAX_BODY_BYTES, REPORT_ROUTES
 from api.replica_reads import ReplicaReadsMiddleware
 from api.routes import (
     admin,
@@ -45,6 +46,7 @@ from api.routes import (
     places,
     practitioners,
     providers,
+    reports,
     system,
     tiles,
     viewport,
@@ -116,6 +118,12 @@ def _has_deadline(path: str) -> bool:
     return not is_admin_path(path)
 
 
+def _template_pattern(template: str) -> re.Pattern[str]:
+    """The paths a route template matches: ``/v1/x/{id}`` any one segment for ``{id}``."""
+    parts = re.sub(r"\\\{[^/]+?\\\}", "[^/]+", re.escape(template))
+    return re.compile(f"^{parts}$")
+
+
 def body_policies(app: FastAPI, limits: LimitsSettings) -> Callable[[str, str], BodyPolicy]:
     """What each route takes as a body, read from the app's OpenAPI schema (so a new route
     is covered without a list to keep up): an operation whose request body is a form
@@ -141,10 +149,16 @@ def body_policies(app: FastAPI, limits: LimitsSettings) -> Callable[[str, str], 
     read = False
 
     def read_rules() -> None:
+        # A report is a kind and a few words: its own small cap, before the general rules.
+        for method, template, media_type in REPORT_ROUTES:
+            report = BodyPolicy(
+                REPORT_MAX_BODY_BYTES,
+                f"a report is at most {REPORT_MAX_BODY_BYTES:,} bytes; shorten the text",
+                (media_type,),
+            )
+            rules.append((method, _template_pattern(template), report))
         for template, operations in app.openapi()["paths"].items():
-            # "/v1/x/{id}" matches any one path segment where the parameter is.
-            parts = re.sub(r"\\\{[^/]+?\\\}", "[^/]+", re.escape(template))
-            pattern = re.compile(f"^{parts}$")
+            pattern = _template_pattern(template)
             for method, operation in operations.items():
                 content = operation.get("requestBody", {}).get("content", {})
                 if "multipart/form-data" in content:
@@ -253,6 +267,8 @@ def create_app(settings: Settings | None = None, backend: Backend | None = None)
     app.include_router(tiles.router)
     app.include_router(places.router)
     app.include_router(hsds.router)
+    app.include_router(reports.public_router)
+    app.include_router(reports.router)
     # After every router: servers, contact, licence, descriptions, examples and error
     # answers (api/openapi.py).
     install_openapi(app, settings)

@@ -25,6 +25,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from gaps.grid import RESOLUTIONS
 from geo.boundaries import ServedArea
 from geo.places import PlaceFinder
+from jzmap.application.appeals import GradeStores
 from jzmap.application.coverage import CoverageQuery, CoverageService
 from jzmap.application.embedding import EmbedOrigins
 from jzmap.settings import Settings
@@ -67,6 +68,14 @@ StoreDep = Annotated[ProviderStore, Depends(get_store)]
 GradeBookDep = Annotated[GradeBook, Depends(get_gradebook)]
 RegistryDep = Annotated[PractitionerRegistry, Depends(get_registry)]
 SettingsDep = Annotated[Settings, Depends(get_settings)]
+
+
+async def get_grade_stores(request: Request) -> GradeStores:
+    """The grade book, provider store and registry an appeal reaches, from the backend."""
+    return GradeStores.of(await get_backend(request))
+
+
+GradeStoresDep = Annotated[GradeStores, Depends(get_grade_stores)]
 
 
 async def get_coverage(request: Request) -> CoverageService:

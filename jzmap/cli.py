@@ -722,6 +722,66 @@ def embed_origins_remove(
     typer.echo(f"removed: {change.origin}{still}")
 
 
+reports_app = typer.Typer(
+    help="Residents' reports that a listing looks wrong (from the provider page and the API).",
+    no_args_is_help=True,
+)
+app.add_typer(reports_app, name="reports")
+
+
+@reports_app.command("list")
+def reports_list(
+    provider: Annotated[
+        str | None, typer.Option(help="only reports about this provider id")
+    ] = None,
+    kind: Annotated[str | None, typer.Option(help="wrong_phone, closed, moved or other")] = None,
+    status: Annotated[str | None, typer.Option(help="open or resolved")] = "open",
+    offset: Annotated[int, typer.Option(min=0)] = 0,
+    limit: Annotated[int, typer.Option(min=1, max=500)] = 100,
+) -> None:
+    """The reports, newest first (open ones unless --status says otherwise; --status all)."""
+    from jzmap.application.problem_reports import list_reports
+    from providers.problem_reports import ReportKind, ReportQuery, ReportStatus
+
+    try:
+        query = ReportQuery(
+            provider,
+            None if kind is None else ReportKind(kind),
+            None if status in (None, "all") else ReportStatus(status),
+            offset,
+            limit,
+        )
+    except ValueError as exc:
+        raise _fail(str(exc)) from None
+    with _open_backend(Settings()) as backend:
+        page = list_reports(backend.reports, query)
+    for r in page.reports:
+        resolved = "" if r.resolved_at is None else f"  resolved {r.resolved_at:%Y-%m-%d %H:%M}"
+        note = f"  note: {r.note}" if r.note else ""
+        typer.echo(
+            f"#{r.id}  {r.created_at:%Y-%m-%d %H:%M}  {r.provider_id}  {r.kind.value}  "
+            f"{r.status.value}{resolved}  {r.text}{note}".rstrip()
+        )
+    typer.echo(f"{len(page.reports)} of {page.total} report(s)")
+
+
+@reports_app.command("resolve")
+def reports_resolve(
+    report_id: Annotated[int, typer.Argument(min=1, help="the report's id (#N in the list)")],
+    note: Annotated[str | None, typer.Option(help="what was checked or changed")] = None,
+) -> None:
+    """Mark report REPORT_ID resolved."""
+    from jzmap.application.problem_reports import resolve_report
+    from providers.errors import JzmapError
+
+    with _open_backend(Settings()) as backend:
+        try:
+            report = resolve_report(backend.reports, report_id, note)
+        except JzmapError as exc:
+            raise _fail(exc.message) from None
+    typer.echo(f"resolved #{report.id} ({report.provider_id}, {report.kind.value})")
+
+
 @imports_app.command("list")
 def imports_list(
     limit: Annotated[int, typer.Option(min=1, max=10_000, help="newest N imports")] = 50,
@@ -834,7 +894,7 @@ def appeals_file(
     with _open_backend(settings) as backend:
         try:
             result = file_appeal(
-                GradeStores(backend.gradebook, backend.store, backend.registry),
+                GradeStores.of(backend),
                 appeal_id=appeal_id,
                 complaint_id=complaint,
                 filed_at=_when(at),
@@ -866,7 +926,7 @@ def appeals_decide(
     with _open_backend(settings) as backend:
         try:
             result = decide_appeal(
-                GradeStores(backend.gradebook, backend.store, backend.registry),
+                GradeStores.of(backend),
                 appeal_id,
                 status=AppealStatus(status),
                 at=_when(at),

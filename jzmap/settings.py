@@ -210,6 +210,13 @@ class LimitsSettings(BaseSettings):
         description="tokens a client may spend at once (a request costs 1 to 20: see the "
         "rate limits in docs/limits-and-proxies.md)",
     )
+    reports_per_hour: int = Field(
+        default=10,
+        ge=1,
+        le=10_000,
+        description="problem reports (POST /v1/providers/{id}/reports and the provider "
+        "page's form) a client address may send per hour, at most this many at once",
+    )
     request_timeout_s: float = Field(
         default=10.0,
         ge=0.5,

@@ -115,3 +115,50 @@ def test_hostile_strings_in_every_parameter_change_nothing(
 
 def _path_quote(value: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.~-]", lambda m: "".join(f"%{b:02X}" for b in m[0].encode()), value)
+
+
+@pytest.mark.postgis
+def test_hostile_strings_in_problem_reports_are_stored_and_filtered_as_data(
+    postgis_backend: Backend, postgis_migrated: str
+) -> None:
+    """The report routes (a public POST and the admin list and resolve): hostile strings
+    in the path, the body and the filters are data; each text reads back as typed."""
+    provider = company(1, LON, LAT)
+    postgis_backend.store.upsert([provider])
+    token = "injection-admin-token"
+    auth = {"Authorization": f"Bearer {token}"}
+    settings = Settings(admin_token=token, reports_per_hour=1_000)
+    engine = make_engine(postgis_migrated)
+    with engine.begin() as conn:
+        conn.execute(sa.text("CREATE TABLE IF NOT EXISTS jzmap_canary (x int)"))
+    try:
+        with TestClient(create_app(settings, backend=postgis_backend)) as c:
+            for payload in PAYLOADS:
+                r = c.post(f"/v1/providers/{_path_quote(payload)}/reports", json={"kind": "other"})
+                assert r.status_code in (404, 422), (payload, r.text[:200])
+                r = c.post(
+                    f"/v1/providers/{provider.id}/reports", json={"kind": "other", "text": payload}
+                )
+                assert r.status_code == 200, (payload, r.text[:200])
+                for name in ("provider_id", "kind", "status"):
+                    r = c.get("/v1/admin/reports", params={name: payload}, headers=auth)
+                    assert r.status_code in (200, 422), (name, payload, r.text[:200])
+                    if r.status_code == 200:
+                        assert r.json()["total"] == 0, (name, payload)
+                r = c.post(
+                    f"/v1/admin/reports/{_path_quote(payload)}/resolve", json={}, headers=auth
+                )
+                assert r.status_code in (404, 422), (payload, r.text[:200])
+            texts = [
+                r["text"]
+                for r in c.get("/v1/admin/reports", params={"limit": 100}, headers=auth).json()[
+                    "reports"
+                ]
+            ]
+        assert sorted(texts) == sorted(" ".join(p.split()) for p in PAYLOADS)
+        with engine.begin() as conn:
+            assert conn.execute(sa.text("SELECT to_regclass('jzmap_canary')")).scalar()
+    finally:
+        with engine.begin() as conn:
+            conn.execute(sa.text("DROP TABLE IF EXISTS jzmap_canary"))
+        engine.dispose()

@@ -276,7 +276,13 @@ def test_no_public_route_carries_a_practitioners_personal_values(
     provider = store.get(CO.id)
     assert provider is not None and provider.certified_practitioners == 1
 
-    for page in ("/map", "/widget", "/embed", "/map?lang=en", f"/map?lat={LAT}&lon={LON}"):
+    # A report's answer, and the provider pages with their grade history in plain words.
+    r = client.post(f"/v1/providers/{CO.id}/reports", json={"kind": "wrong_phone"})
+    assert r.status_code == 200, r.text
+    assert_private("a report's answer", r.text)
+    provider_pages = (f"/p/{CO.id}", f"/p/{CO.id}?lang=en", f"/p/{ST.id}")
+    for page in ("/map", "/widget", "/embed", "/map?lang=en", f"/map?lat={LAT}&lon={LON}",
+                 *provider_pages):  # fmt: skip
         r = client.get(page)
         assert r.status_code == 200, page
         assert_private(f"GET {page}", r.text)
@@ -319,6 +325,8 @@ def test_every_admin_operation_refuses_missing_and_wrong_tokens(client: TestClie
     operations = admin_operations(client.get("/openapi.json").json())
     assert ("post", "/v1/admin/practitioners") in operations
     assert ("post", "/v1/admin/evaluations") in operations
+    assert ("get", "/v1/admin/reports") in operations
+    assert ("post", "/v1/admin/reports/{report_id}/resolve") in operations
     assert ("post", "/v1/admin/appeals") in operations and (
         "get",
         "/v1/admin/notices",

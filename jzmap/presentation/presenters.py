@@ -69,12 +69,16 @@ def phone_fields(phone: str, phones: PublicPhones) -> dict[str, str | None]:
 
 def hours_fields(text: str, at: dt.datetime) -> dict[str, Any]:
     """The opening hours' state at ``at`` and that day's intervals."""
+    state, today = _hours_at(text, at)
+    return {"state": state, "today": today, "at": at}
+
+
+@functools.lru_cache(maxsize=4_096)
+def _hours_at(text: str, at: dt.datetime) -> tuple[str, str | None]:
+    # Cached: ``at`` is a whole minute (:class:`PublicView`), so within a minute every answer
+    # asks about the same few hundred texts at the same time.
     schedule = schedule_of(text)
-    return {
-        "state": open_state(text, at).value,
-        "today": None if schedule is None else schedule.today_text(at),
-        "at": at,
-    }
+    return open_state(text, at).value, None if schedule is None else schedule.today_text(at)
 
 
 def _coordinates(providers: Sequence[Provider], crs: CRS) -> list[tuple[float, float]]:
@@ -92,7 +96,7 @@ def _fields(  # noqa: PLR0917 -- the row's parts, each named at the one call sit
     lat: float,
     crs: CRS,
     view: PublicView,
-    navigate: dict[str, dict[str, str]],
+    navigate: dict[str, dict[str, str]] | None,
 ) -> dict[str, Any]:
     return {
         "id": p.id,
@@ -126,9 +130,14 @@ def provider_out(p: Provider, crs: CRS, view: PublicView | None = None) -> Provi
 
 
 def match_outs(
-    matches: Sequence[Match], crs: CRS, view: PublicView | None = None
+    matches: Sequence[Match], crs: CRS, view: PublicView | None = None, *, navigate: bool = False
 ) -> list[MatchOut]:
-    """The ranked results, ``rank`` from 1, coordinates in ``crs``.
+    """The ranked results, ``rank`` from 1, coordinates in ``crs``; each result's navigate
+    links only when ``navigate`` asks for them.
+
+    The links are six long URLs a result (about 2 KB, most of an answer's bytes): built,
+    encoded and compressed for every result of every search they cost more than the ranking
+    (measured 2026-12-03), while a client shows them for the one result a resident opens.
 
     Validated as one list in one pass (pydantic's core, in Rust): building forty small
     models one by one cost a fifth of a ``sort=distance`` request, and building them
@@ -136,7 +145,7 @@ def match_outs(
     """
     providers = [m.provider for m in matches]
     coordinates = _coordinates(providers, crs)
-    navigate = navigate_links_for(providers)
+    links_of = navigate_links_for(providers) if navigate else [None] * len(providers)
     view = view or PublicView()
     return _MATCHES.validate_python(
         [
@@ -155,7 +164,7 @@ def match_outs(
                 },
             }
             for rank, (m, (lon, lat), links) in enumerate(
-                zip(matches, coordinates, navigate, strict=True), start=1
+                zip(matches, coordinates, links_of, strict=True), start=1
             )
         ]
     )

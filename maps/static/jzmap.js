@@ -527,7 +527,14 @@
 
   /* Call and navigate: links the API built (tel: and each app's datum). */
   function actionsNode(p) {
-    var links = [el("a", { class: "jz-details", href: "/p/" + encodeURIComponent(p.id) + "?lang=" + cfg.lang, text: T.details })];
+    var links = [];
+    // The provider's own page; from the widget in a new tab (the page refuses to be framed),
+    // and not from the offline copy, which has no server behind it.
+    if (!cfg.static) {
+      var details = { class: "jz-details", href: "/p/" + encodeURIComponent(p.id) + "?lang=" + cfg.lang, text: T.details };
+      if (cfg.page === "widget") { details.target = "_blank"; details.rel = "noopener"; }
+      links.push(el("a", details));
+    }
     if (p.tel) links.push(el("a", { class: "jz-call", href: p.tel, text: T.call + " " + p.phone }));
     if (p.navigate) {
       ["amap", "baidu", "tencent"].forEach(function (app) {
@@ -777,6 +784,7 @@
     document.body.setAttribute("data-results", "loading");
     var params = Object.assign(filters(), {
       lat: lat.toFixed(7), lon: lon.toFixed(7), crs: crs, out_crs: cfg.crs, limit: 10, sort: sortValue(),
+      navigate: "true",
     });
     return getJSON("/v1/providers/nearest", params)
       .then(function (body) {
