@@ -44,6 +44,7 @@ from api.routes import (
     hsds,
     ogc,
     pages,
+    places,
     practitioners,
     providers,
     reports,
@@ -57,6 +58,7 @@ from jzmap.application.coverage import CoverageService
 from jzmap.application.embedding import EmbedOrigins
 from jzmap.application.network import NetworkLoader
 from jzmap.settings import LimitsSettings, Settings
+from jzmap.wiring import place_finder
 from providers.store import ProviderStore
 from providers.stores import Backend, open_backend
 
@@ -218,6 +220,8 @@ def create_app(settings: Settings | None = None, backend: Backend | None = None)
                 settings.server.embed_origin_list,
                 settings.server.embed_origins_refresh_s,
             )
+            # The search box's suggestions (issue 16): the gazetteer's names, AMap with a key.
+            app.state.places = place_finder(settings)
             app.state.coverage = CoverageService(
                 app.state.backend.store,
                 settings.coverage,
@@ -269,6 +273,7 @@ def create_app(settings: Settings | None = None, backend: Backend | None = None)
     app.include_router(ogc.router)
     app.include_router(exports.router)
     app.include_router(tiles.router)
+    app.include_router(places.router)
     app.include_router(hsds.router)
     app.include_router(reports.public_router)
     app.include_router(reports.router)

@@ -25,6 +25,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from gaps.grid import RESOLUTIONS
 from gaps.streets import WalkSpeed, crow_equivalent_m
 from geo.boundaries import ServedArea
+from geo.places import PlaceFinder
 from jzmap.application.appeals import GradeStores
 from jzmap.application.coverage import CoverageQuery, CoverageService
 from jzmap.application.embedding import EmbedOrigins
@@ -86,6 +87,15 @@ async def get_coverage(request: Request) -> CoverageService:
 
 
 CoverageDep = Annotated[CoverageService, Depends(get_coverage)]
+
+
+async def get_places(request: Request) -> PlaceFinder:
+    """The app's place suggestions (the search box), built in the lifespan."""
+    finder: PlaceFinder = request.app.state.places
+    return finder
+
+
+PlacesDep = Annotated[PlaceFinder, Depends(get_places)]
 
 
 async def get_embed_origins(request: Request) -> EmbedOrigins:

@@ -184,6 +184,8 @@ REQUIRED: dict[str, list[str]] = {
     "category": ["housekeeping", "elderly_care"],
     "provider_id": [CO.id, ST.id],
     "code": [CODE, CODE.lower()],
+    # The search box's place suggestions (a district by a part of its name, then whole).
+    "q": ["海珠", "海珠区"],
     # OGC API Features: a collection of providers with one of its features, round by round.
     "collection_id": ["providers", "stations"],
     "feature_id": [CO.id, ST.id],

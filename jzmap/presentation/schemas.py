@@ -812,3 +812,25 @@ class NoticesOut(BaseModel):
     since: datetime
     window_days: int
     notices: list[NoticeOut] = Field(description="oldest first")
+
+
+class PlaceOut(BaseModel):
+    """A place the search box suggests (issue 16): where to search from."""
+
+    name: str = Field(description="the name to show: the area's, or the address as typed")
+    district: str = Field(description="the district it is in, when the gazetteer knows it")
+    kind: Literal["district", "street", "address"] = Field(
+        description="an area of the gazetteer, or an address (a 小区, a landmark, a number)"
+    )
+    lon: float = Field(description="longitude in `crs`")
+    lat: float = Field(description="latitude in `crs`")
+    source: Literal["gazetteer", "amap"] = Field(description="the geocoder that found it")
+
+
+class PlacesOut(BaseModel):
+    q: str = Field(description="the text asked about, as read (trimmed)")
+    crs: CRS
+    places: list[PlaceOut] = Field(description="best first; empty when nothing matches")
+    unavailable: list[str] = Field(
+        description="geocoders that could not answer this time (the others' places stand)"
+    )
