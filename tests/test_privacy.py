@@ -36,6 +36,7 @@ from tests.osm_fixtures import rooms_csv, street_grid
 TOKEN = "privacy-admin-token"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
 LON, LAT = CANTON_TOWER
+TEST_LAYERS = Path(__file__).parent / "data"
 CO = company(
     7,
     LON + 0.001,
@@ -135,6 +136,10 @@ def client(backend: Backend, tmp_path: Path) -> Iterator[TestClient]:
         street_network=street_grid((LON, LAT)).write(places / "streets.osm"),
         candidate_sites=rooms_csv(places / "rooms.csv", (LON, LAT)),
         network_cache_dir=places / "networks",
+        # Street and community polygons, so that the map layer's street and community
+        # levels are walked too (without a communities layer, level=community is a 422).
+        streets_layer=TEST_LAYERS / "streets-test.geojson",
+        communities_layer=TEST_LAYERS / "communities-test.geojson",
     )
     with TestClient(create_app(settings, backend=backend)) as c:
         r = c.post("/v1/admin/practitioners", json={"practitioners": [PRACTITIONER]}, headers=AUTH)

@@ -86,6 +86,23 @@ def _district(
 District = Annotated[str | None, Depends(_district)]
 
 
+def _one_district(
+    settings: SettingsDep,
+    district: Annotated[
+        str,
+        Query(
+            max_length=100,
+            description="the district planned for, by name (天河区) or code (440106)",
+        ),
+    ],
+) -> str:
+    """A required district's name (an unknown one is left for the service's check)."""
+    return _district(settings, district) or district
+
+
+OneDistrict = Annotated[str, Depends(_one_district)]
+
+
 def _needs_district(resolution: int, why: str) -> InvalidParameterError:
     return InvalidParameterError.of(
         "res",
@@ -249,18 +266,11 @@ def workbook(
     service: CoverageDep,
     supply: SupplyDep,
     category: Category,
-    district: District = None,
+    district: OneDistrict,
     k: Annotated[int, Query(ge=SITES_BOUNDS[0], le=SITES_BOUNDS[1], description="sites")] = 5,
     f: Annotated[WorkbookFormat, Query(description="xlsx or gpkg")] = WorkbookFormat.XLSX,
 ) -> Response:
     query = supply.query(service, category)
-    if district is None:
-        raise InvalidParameterError.of(
-            "district",
-            "a workbook is for one district; add district=<name or code>",
-            got=None,
-            allowed=", ".join(service.district_names),
-        )
     analysis, plan = service.plan(query, k, district)
     table = streets_of(analysis, district)
     name = f"coverage-{district}-{category.value}"
