@@ -9,6 +9,7 @@ import random
 import subprocess
 import sys
 from collections.abc import Iterator
+from datetime import datetime
 from typing import Any
 
 import pytest
@@ -135,6 +136,48 @@ def test_the_stations_collection_holds_stations_only(client: TestClient) -> None
     assert [f["id"] for f in features] == [p.id for p in expected(Filters(kind=Kind.STATION))]
     company_id = expected(Filters(kind=Kind.COMPANY))[0].id
     assert client.get(f"/ogc/collections/stations/items/{company_id}").status_code == 404
+
+
+_HOURS = ["周一至周五 9:00-18:00", "24小时", "20:00-次日2:00", "", "看情况"]
+
+
+@pytest.mark.parametrize("collection", ["providers", "stations"])
+@pytest.mark.parametrize(
+    ("params", "at", "unknown"),
+    [
+        ({"open_at": "2026-11-30T10:00"}, datetime(2026, 11, 30, 10, 0), False),  # a Monday
+        ({"open_at": "2026-11-29T23:30:00+08:00"}, datetime(2026, 11, 29, 23, 30), False),
+        (
+            {"open_at": "2026-11-29T02:00:00Z", "include_unknown_hours": "true"},
+            datetime(2026, 11, 29, 10, 0),  # 02:00 UTC is 10:00 in Guangzhou, a Sunday
+            True,
+        ),
+    ],
+)
+def test_items_take_the_open_hours_filters_like_the_map_layer(
+    backend: Backend,
+    collection: str,
+    params: dict[str, str],
+    at: datetime,
+    unknown: bool,
+) -> None:
+    city = [
+        # Every fifth is a station: the index's own fifth keeps their hours mixed too.
+        dataclasses.replace(p, opening_hours=_HOURS[(i + i // 5) % len(_HOURS)])
+        for i, p in enumerate(CITY)
+    ]
+    backend.store.upsert(city)
+    kind = Kind.STATION if collection == "stations" else None
+    filters = Filters(kind=kind, open_at=at, include_unknown_hours=unknown)
+    want = sorted((p.id for p in city if filters.admits(p)), key=str)
+    everyone = [p for p in city if Filters(kind=kind).admits(p)]
+    assert 0 < len(want) < len(everyone)  # the filter leaves some out
+    with TestClient(create_app(Settings(), backend=backend)) as client:
+        url = f"/ogc/collections/{collection}/items"
+        features = walk(client, url, {**params, "limit": "4"})
+        assert [f["id"] for f in features] == want
+        first = client.get(url, params={**params, "limit": "4"}).json()
+        assert first["numberMatched"] == len(want)
 
 
 def test_a_page_after_a_write_neither_repeats_nor_skips(
