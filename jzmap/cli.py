@@ -931,7 +931,7 @@ def grades_regrade(
 
 def _export_hsds(out: Path, *, validate: bool) -> None:
     from jzmap.presentation.hsds import export_hsds
-    from jzmap.presentation.presenters import PublicPhones
+    from jzmap.presentation.presenters import PublicView
 
     settings = Settings()
     with _open_backend(settings) as backend:
@@ -941,7 +941,7 @@ def _export_hsds(out: Path, *, validate: bool) -> None:
                 out,
                 settings.city.city_name,
                 validate=validate,
-                phones=PublicPhones(settings.map.public_phones),
+                view=PublicView.of(settings.map.public_phones),
             )
         except ValueError as exc:
             raise _fail(str(exc)) from None
@@ -993,10 +993,10 @@ def export_open_data(
     except ValueError:
         choices = ", ".join([*(f.value for f in OpenDataFormat), "hsds"])
         raise _fail(f"--format {format!r}: use one of {choices}") from None
-    from jzmap.presentation.presenters import PublicPhones
+    from jzmap.presentation.presenters import PublicView
 
     settings = Settings()
     with _open_backend(settings) as backend:
-        phones = PublicPhones(settings.map.public_phones)
-        count = write_open_data(listed_batches(backend.store), fmt, out, phones)
+        view = PublicView.of(settings.map.public_phones)
+        count = write_open_data(listed_batches(backend.store), fmt, out, view)
     typer.echo(f"{count:,} providers written to {out} ({fmt.value})")
