@@ -35,6 +35,7 @@ _PAGE_TEXT = {
         "map": "在地图上查看",
         "legend": "5A 最高 … A 最低",
         "other_lang": "English",
+        "verified": "信息核验于 {date}",
     },
     Lang.EN: {
         "grade": "Credit grade",
@@ -51,6 +52,7 @@ _PAGE_TEXT = {
         "map": "See on the map",
         "legend": "5A highest … A lowest",
         "other_lang": "中文",
+        "verified": "Record verified on {date}",
     },
 }
 _GRADE_Y = {Grade.A5: 5, Grade.A4: 4, Grade.A3: 3, Grade.A2: 2, Grade.A1: 1}
@@ -195,6 +197,11 @@ def render_provider_page(
         (pt["location"], e(precision_label(p.geocode_precision, lang))),
     ]
     body = "".join(f"<dt>{e(k)}</dt><dd>{v}</dd>" for k, v in rows)
+    # How fresh the record is (the last import that held it); nothing when never dated.
+    verified = ""
+    if p.verified_at is not None:
+        when = pt["verified"].format(date=p.verified_at.isoformat())
+        verified = f'<p class="jz-verified">{e(when)}</p>'
     description = f"{summary} · {p.address}".strip(" ·")
     return (
         f'<!DOCTYPE html><html lang="{"zh-CN" if lang is Lang.ZH else "en"}"><head>'
@@ -210,7 +217,7 @@ def render_provider_page(
         f'<meta property="og:locale" content="{"zh_CN" if lang is Lang.ZH else "en_US"}">'
         f'<style nonce="{e(nonce)}">{{STYLE}}</style></head><body>'
         f'<main data-provider-id="{e(p.id)}"><h1>{e(p.name)}</h1>'
-        f'<p class="jz-sub">{e(summary)}</p>{call}{nav}<dl>{body}</dl></main>'
+        f'<p class="jz-sub">{e(summary)}</p>{call}{nav}<dl>{body}</dl>{verified}</main>'
         f'<footer><a href="/map?lang={lang.value}&amp;lat={p.lat:.6f}&amp;lon={p.lon:.6f}'
         f'&amp;crs={p.crs.value}">{e(pt["map"])}</a> · '
         f'<a href="?lang={other.value}" lang="{other.value}">{e(pt["other_lang"])}</a></footer>'

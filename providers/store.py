@@ -109,16 +109,19 @@ class Candidate:
 
 @dataclass(frozen=True, slots=True)
 class UpsertCounts:
-    """What an upsert did; ``unchanged`` rows were identical to what was stored."""
+    """What an upsert did; ``unchanged`` rows were identical to what was stored, and of
+    them ``reverified`` got a new verification date (``Provider.verified_at``)."""
 
     inserted: int = 0
     updated: int = 0
     unchanged: int = 0
     deactivated: int = 0
+    reverified: int = 0
 
     @property
     def changed(self) -> bool:
-        return self.inserted + self.updated + self.deactivated > 0
+        """Whether anything a reader sees changed (the data version moves on)."""
+        return self.inserted + self.updated + self.deactivated + self.reverified > 0
 
     def __add__(self, other: UpsertCounts) -> UpsertCounts:
         return UpsertCounts(
@@ -126,6 +129,7 @@ class UpsertCounts:
             self.updated + other.updated,
             self.unchanged + other.unchanged,
             self.deactivated + other.deactivated,
+            self.reverified + other.reverified,
         )
 
 

@@ -54,7 +54,7 @@ from providers.stores import history_sql as hs
 from providers.stores.bulk_load import BUMP_DATA_VERSION, load_providers, record_providers
 from providers.stores.pg_database import Database
 from providers.stores.replicas import Replica
-from providers.stores.rows import CONTENT_COLUMNS, from_row
+from providers.stores.rows import READ_COLUMNS, from_row
 
 T = TypeVar("T")
 
@@ -65,7 +65,7 @@ _RADIUS_BOX = "geom && ST_MakeEnvelope(%(r_west)s, %(r_south)s, %(r_east)s, %(r_
 # json.loads on the rows kept.
 _READ_COLUMNS = ", ".join(
     {"lon": "ST_X(geom) AS lon, ST_Y(geom) AS lat", "extra": "extra::text AS extra"}.get(c, c)
-    for c in CONTENT_COLUMNS
+    for c in READ_COLUMNS
     if c != "lat"
 )
 
@@ -233,7 +233,7 @@ def _nearest_sql(shape: _Shape, limit: int) -> str:
 
 
 # Positions of the two distances and the row version after the content columns.
-_DISTANCE = len(CONTENT_COLUMNS)
+_DISTANCE = len(READ_COLUMNS)
 _PLANAR = _DISTANCE + 1
 _VERSION = _DISTANCE + 2
 # Providers built from rows, kept by id with the row version (xmin) they were built from.

@@ -1,0 +1,28 @@
+"""When each provider's record was last verified: ``providers.verified_at``.
+
+Why: the provider page, OGC items, the open-data files and HSDS ``assured_date`` say how
+fresh a record is. The date is the day of the last import that held the record (inserted,
+updated or found unchanged); it is kept beside the content, not compared with it, so an
+import that only confirms a record leaves it unchanged. Rows already stored have no date
+(``NULL``) until their next import.
+
+Revision ID: 0012
+Revises: 0011
+"""
+
+from __future__ import annotations
+
+from alembic import op
+
+revision = "0012"
+down_revision = "0011"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    op.execute("ALTER TABLE providers ADD COLUMN verified_at date")
+
+
+def downgrade() -> None:
+    op.execute("ALTER TABLE providers DROP COLUMN verified_at")
