@@ -4,11 +4,13 @@ everywhere), on both stores."""
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import json
 import os
 import uuid
 from collections.abc import Iterator
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +29,7 @@ from jzmap.presentation.hsds import (
     hsds_id,
     schema_problems,
     service,
+    service_at_location,
     strict_validator,
     taxonomy_term_id,
 )
@@ -56,7 +59,16 @@ def providers() -> list[Provider]:
             out.append(company(i, lon, lat, categories=categories, **extra))
     # Two on one spot: ids must still tell them apart.
     out.append(company(99, out[0].lon, out[0].lat, name="同址公司"))
-    return out
+    return [
+        dataclasses.replace(
+            p, opening_hours=HOURS[i % len(HOURS)], verified_at=VERIFIED if i % 2 else None
+        )
+        for i, p in enumerate(out)
+    ]
+
+
+VERIFIED = date(2026, 11, 30)
+HOURS = ["周一至周五 9:00-18:00，节假日休息", "20:00-次日2:00", "看心情", "", "24小时"]
 
 
 @pytest.fixture
@@ -259,3 +271,46 @@ def test_unknown_ids_are_json_404(client: TestClient) -> None:
 def test_the_api_says_what_it_is(client: TestClient) -> None:
     body = client.get("/hsds/").json()
     assert body["version"] == "3.0" and body["openapi_url"].endswith("/openapi.json")
+
+
+def test_schedules_come_from_the_structured_hours_and_assured_date_from_verified_at(
+    seeded: ProviderStore,
+) -> None:
+    found = {p.opening_hours: p for p in everyone(seeded)}
+    plus8 = "+08:00"
+    weekdays = service(found[HOURS[0]], CITY)
+    assert [
+        (x["freq"], x["byday"], x["opens_at"], x["closes_at"], x["timezone"])
+        for x in weekdays["schedules"]
+    ] == [("WEEKLY", "MO,TU,WE,TH,FR", "09:00" + plus8, "18:00" + plus8, 8)]
+    assert "public holidays closed" in weekdays["schedules"][0]["notes"]
+    assert weekdays["schedules"][0]["service_id"] == weekdays["id"]
+    overnight = service(found[HOURS[1]], CITY)["schedules"]
+    assert [(x["byday"], x["opens_at"], x["closes_at"]) for x in overnight] == [
+        ("MO,TU,WE,TH,FR,SA,SU", "20:00" + plus8, "02:00" + plus8)  # closes the next day
+    ]
+    assert "notes" not in overnight[0]  # says nothing of holidays: the weekday decides
+    whole_day = service(found[HOURS[4]], CITY)["schedules"]
+    assert [(x["opens_at"], x["closes_at"]) for x in whole_day] == [
+        ("00:00" + plus8, "23:59" + plus8)
+    ]
+    # Hours the parser cannot read: the text alone, never a guessed time.
+    unread = service(found[HOURS[2]], CITY)["schedules"]
+    assert [set(x) for x in unread] == [{"id", "service_id", "description"}]
+    assert unread[0]["description"] == "看心情"
+    assert service(found[HOURS[3]], CITY)["schedules"] == []
+    at_location = service_at_location(found[HOURS[0]], CITY)
+    assert at_location["schedules"][0]["service_at_location_id"] == at_location["id"]
+    # Ids are stable: the same provider moved keeps its schedules' ids.
+    moved = dataclasses.replace(found[HOURS[0]], lon=found[HOURS[0]].lon + 0.01)
+    assert [x["id"] for x in service(moved, CITY)["schedules"]] == [
+        x["id"] for x in weekdays["schedules"]
+    ]
+
+    dated = [p for p in everyone(seeded) if p.verified_at is not None]
+    assert dated and len(dated) < len(everyone(seeded))
+    for p in everyone(seeded):
+        s = service(p, CITY)
+        assert s.get("assured_date") == (None if p.verified_at is None else "2026-11-30")
+        assert schema_problems("service", s) == []
+        assert schema_problems("service_at_location", service_at_location(p, CITY)) == []

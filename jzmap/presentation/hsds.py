@@ -35,7 +35,8 @@ from typing import Any
 from jsonschema import Draft202012Validator
 
 from geo.crs import CRS
-from jzmap.presentation.presenters import PublicPhones, PublicView, provider_out
+from jzmap.presentation.presenters import PublicView, provider_out
+from providers.hours import DAY_MINUTES, Schedule, schedule_of
 from providers.model import Category, Kind, Precision, Provider
 from providers.store import BBox, Filters, ProviderStore, TallyBy
 
@@ -115,6 +116,14 @@ def decode_id(text: str) -> tuple[ObjectType, float, float, int] | None:
     return kind, round(lon, 7), round(lat, 7), payload & (2**55 - 1)
 
 
+def stable_id(kind: str, p: Provider, part: str = "") -> str:
+    """A UUID (version 5) of ``p``'s object of kind ``kind`` (and ``part``, telling apart
+    several of one kind): derived from the provider id alone over a fixed namespace, so it
+    stays the same while the provider moves or changes. For the objects no route looks up
+    by id (schedules)."""
+    return str(uuid.uuid5(_NAMESPACE, f"{kind}:{p.id}:{part}"))
+
+
 def find_provider(store: ProviderStore, kind: ObjectType, object_id: str) -> Provider | None:
     """The active provider whose ``kind`` object has the HSDS id ``object_id``, or ``None``."""
     decoded = decode_id(object_id)
@@ -162,21 +171,21 @@ def _description(p: Provider) -> str:
     return f"家政服务企业 (domestic-service company{grade}): {labels}"
 
 
-def _phones(p: Provider, link: dict[str, str], phones: PublicPhones) -> list[dict[str, Any]]:
-    number = provider_out(p, CRS.WGS84, PublicView(phones)).phone  # the presenters' rule
+def _phones(p: Provider, link: dict[str, str], view: PublicView) -> list[dict[str, Any]]:
+    number = provider_out(p, CRS.WGS84, view).phone  # the presenters' rule
     if not number:
         return []
     return [{"id": hsds_id(ObjectType.PHONE, p), "number": number, "type": "voice", **link}]
 
 
-def organization(p: Provider, phones: PublicPhones = PublicPhones.FULL) -> dict[str, Any]:
+def organization(p: Provider, view: PublicView | None = None) -> dict[str, Any]:
     """The HSDS ``organization`` of ``p``."""
     org_id = hsds_id(ObjectType.ORGANIZATION, p)
     return {
         "id": org_id,
         "name": p.name,
         "description": _description(p),
-        "phones": _phones(p, {"organization_id": org_id}, phones),
+        "phones": _phones(p, {"organization_id": org_id}, view or PublicView()),
     }
 
 
@@ -210,23 +219,92 @@ def location(p: Provider, city: str) -> dict[str, Any]:
     return out
 
 
-def service_at_location(
-    p: Provider, city: str, phones: PublicPhones = PublicPhones.FULL
-) -> dict[str, Any]:
+def service_at_location(p: Provider, city: str, view: PublicView | None = None) -> dict[str, Any]:
     """The HSDS ``service_at_location`` of ``p``, its location inside."""
     sal_id = hsds_id(ObjectType.SERVICE_AT_LOCATION, p)
     return {
         "id": sal_id,
         "service_id": hsds_id(ObjectType.SERVICE, p),
         "location_id": hsds_id(ObjectType.LOCATION, p),
-        "phones": _phones(p, {"service_at_location_id": sal_id}, phones),
+        "phones": _phones(p, {"service_at_location_id": sal_id}, view or PublicView()),
+        "schedules": schedules(p, {"service_at_location_id": sal_id}),
         "location": location(p, city),
     }
 
 
-def service(p: Provider, city: str, phones: PublicPhones = PublicPhones.FULL) -> dict[str, Any]:
+_BYDAY = ("MO", "TU", "WE", "TH", "FR", "SA", "SU")
+_CITY_OFFSET = "+08:00"  # Asia/Shanghai: one zone, no daylight saving time
+_CITY_OFFSET_H = 8
+
+
+def _clock(minute: int) -> str:
+    """HH:MM with the city's offset, as HSDS asks (``opens_at``/``closes_at``)."""
+    minute %= DAY_MINUTES
+    return f"{minute // 60:02d}:{minute % 60:02d}{_CITY_OFFSET}"
+
+
+def _holiday_note(s: Schedule) -> str | None:
+    """What the weekly rule cannot say: how public holidays and make-up working days go."""
+    if not s.follows_calendar:
+        return None
+    if s.holiday is None:
+        on_holidays = "open as on that weekday"
+    elif not s.holiday:
+        on_holidays = "closed"
+    else:
+        on_holidays = ", ".join(f"{_clock(a)[:5]}–{_clock(b)[:5]}" for a, b in s.holiday)
+    return (
+        "Follows China's official public-holiday calendar (国家法定节假日): on public "
+        f"holidays {on_holidays}; make-up working days (调休) keep Monday's hours."
+    )
+
+
+def schedules(p: Provider, link: dict[str, str]) -> list[dict[str, Any]]:
+    """HSDS ``schedule`` objects of ``p``'s opening hours (:mod:`providers.hours`), each
+    linked by ``link`` (``{"service_id": …}`` or ``{"service_at_location_id": …}``).
+
+    One weekly schedule (``freq`` WEEKLY, ``byday``) per distinct interval, times in the
+    city's offset (+08:00); an interval past midnight closes the next day (``closes_at``
+    earlier than ``opens_at``); a whole day is 00:00–23:59. The registry's text is the
+    ``description`` of each. Hours the parser could not read give one schedule with the
+    text as its ``description`` only: never a guessed time. No hours, no schedules.
+    """
+    text = p.opening_hours.strip()
+    if not text:
+        return []
+    link_name = next(iter(link))
+    parsed = schedule_of(text)
+    if parsed is None:
+        return [{"id": stable_id(f"{link_name}-schedule", p), **link, "description": text}]
+    days: dict[tuple[int, int], list[int]] = {}
+    for weekday, intervals in enumerate(parsed.week):
+        for interval in intervals:
+            days.setdefault(interval, []).append(weekday)
+    note = _holiday_note(parsed)
+    out = []
+    for (start, end), weekdays in sorted(days.items(), key=lambda item: (item[1], item[0])):
+        whole_day = (start, end) == (0, DAY_MINUTES)
+        out.append(
+            {
+                "id": stable_id(f"{link_name}-schedule", p, f"{start}-{end}"),
+                **link,
+                "freq": "WEEKLY",
+                "wkst": "MO",
+                "byday": ",".join(_BYDAY[d] for d in weekdays),
+                "opens_at": _clock(start),
+                "closes_at": f"23:59{_CITY_OFFSET}" if whole_day else _clock(end),
+                "timezone": _CITY_OFFSET_H,
+                "description": text,
+                **({"notes": note} if note else {}),
+            }
+        )
+    return out
+
+
+def service(p: Provider, city: str, view: PublicView | None = None) -> dict[str, Any]:
     """The HSDS ``service`` of ``p``: categories as taxonomy attributes, its district as
-    service area, Chinese as its language, its service at location inside."""
+    service area, Chinese as its language, its opening hours as schedules, its last
+    verification as ``assured_date``, its service at location inside."""
     service_id = hsds_id(ObjectType.SERVICE, p)
     return {
         "id": service_id,
@@ -234,7 +312,9 @@ def service(p: Provider, city: str, phones: PublicPhones = PublicPhones.FULL) ->
         "name": p.name,
         "description": _description(p),
         "status": "active" if p.active else "inactive",
-        "phones": _phones(p, {"service_id": service_id}, phones),
+        **({"assured_date": p.verified_at.isoformat()} if p.verified_at else {}),
+        "phones": _phones(p, {"service_id": service_id}, view or PublicView()),
+        "schedules": schedules(p, {"service_id": service_id}),
         "service_areas": [
             {
                 "id": hsds_id(ObjectType.SERVICE_AREA, p),
@@ -263,7 +343,7 @@ def service(p: Provider, city: str, phones: PublicPhones = PublicPhones.FULL) ->
             }
             for j, category in enumerate(sorted(p.categories))
         ],
-        "service_at_locations": [service_at_location(p, city, phones)],
+        "service_at_locations": [service_at_location(p, city, view)],
     }
 
 
@@ -325,7 +405,7 @@ def export_hsds(
     city: str,
     *,
     validate: bool = False,
-    phones: PublicPhones = PublicPhones.FULL,
+    view: PublicView | None = None,
 ) -> dict[str, int]:
     """Write ``organizations.json``, ``services.json`` and ``service_at_locations.json``
     (JSON arrays of HSDS objects) into ``out_dir``; how many objects each holds.
@@ -337,11 +417,11 @@ def export_hsds(
     out_dir.mkdir(parents=True, exist_ok=True)
     providers = listed_providers(store, 2**62)
     files: dict[str, tuple[str, Callable[[Provider], dict[str, Any]]]] = {
-        "organizations.json": ("organization", lambda p: organization(p, phones)),
-        "services.json": ("service", lambda p: service(p, city, phones)),
+        "organizations.json": ("organization", lambda p: organization(p, view)),
+        "services.json": ("service", lambda p: service(p, city, view)),
         "service_at_locations.json": (
             "service_at_location",
-            lambda p: service_at_location(p, city, phones),
+            lambda p: service_at_location(p, city, view),
         ),
     }
     counts: dict[str, int] = {}
