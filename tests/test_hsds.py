@@ -158,6 +158,29 @@ def test_ids_find_their_provider_and_nothing_else(seeded: ProviderStore) -> None
         assert find_provider(seeded, ObjectType.SERVICE, junk) is None
 
 
+def test_ids_stay_when_a_provider_moves_or_changes(seeded: ProviderStore) -> None:
+    p = everyone(seeded)[4]
+    before = service(p, CITY)
+    moved = dataclasses.replace(p, lon=p.lon + 0.02, lat=p.lat - 0.01, name="搬家后的名字")
+    seeded.upsert([moved])
+    object_id = hsds_id(ObjectType.SERVICE, p)
+    found = find_provider(seeded, ObjectType.SERVICE, object_id)
+    assert found is not None and (found.id, found.lon) == (p.id, moved.lon)
+    after = service(found, CITY)
+
+    def ids(node: Any) -> list[str]:
+        if isinstance(node, dict):
+            return [v for k, v in node.items() if k.endswith("id")] + ids(list(node.values()))
+        if isinstance(node, list):
+            return [i for value in node for i in ids(value)]
+        return []
+
+    assert ids(after) == ids(before)
+    assert len(set(ids(before))) > 10  # every object of it, none by chance
+    seeded.upsert([dataclasses.replace(moved, active=False)])
+    assert find_provider(seeded, ObjectType.SERVICE, object_id) is None  # unlisted
+
+
 def test_jzmap_export_hsds_writes_the_demo_city(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "JZMAP_DATABASE_URL")}
     env["JZMAP_DATA_DIR"] = str(tmp_path / "data")

@@ -11,7 +11,13 @@ import pytest
 
 from providers.model import Category, Grade, Kind, Precision
 from providers.scoring import ScoreSpec, Weights
-from providers.store import Filters, ProviderStore, StoreUnavailableError, UpsertCounts
+from providers.store import (
+    Filters,
+    ProviderStore,
+    StoreUnavailableError,
+    UpsertCounts,
+    id_digest,
+)
 from providers.stores.embedded import EmbeddedStore
 from tests.helpers import CANTON_TOWER, company, station
 
@@ -342,3 +348,19 @@ def test_verified_at_moves_on_with_every_import_that_holds_the_record(
 def test_verified_at_is_not_part_of_a_records_content() -> None:
     a = company(1, LON, LAT)
     assert dataclasses.replace(a, verified_at=dt.date(2026, 11, 30)) == a
+
+
+def test_with_id_digest_finds_the_active_providers_of_a_digest(store: ProviderStore) -> None:
+    a, b = company(1, LON, LAT), station(2, LON, LAT + STEP)
+    gone = dataclasses.replace(station(3, LON, LAT), active=False)
+    store.upsert([a, b, gone])
+    assert store.with_id_digest(id_digest(a.id)) == [a]
+    assert store.with_id_digest(id_digest(b.id)) == [b]
+    assert store.with_id_digest(id_digest(gone.id)) == []  # not listed
+    for junk in ("", "zz", "0" * 16, id_digest(a.id)[:15], id_digest(a.id) + "0"):
+        assert store.with_id_digest(junk) == []
+    # Still right after a write replaces the snapshot (the embedded store's index of it).
+    renamed = dataclasses.replace(a, name="改名家政公司")
+    store.upsert([renamed])
+    found = store.with_id_digest(id_digest(a.id))
+    assert [p.name for p in found] == ["改名家政公司"]

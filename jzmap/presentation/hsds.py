@@ -7,15 +7,18 @@ the presenters (:func:`~jzmap.presentation.presenters.provider_out`): the same p
 no practitioner, no private columns. Objects pass the official compiled schemas in the
 strict form the specification checks with (:func:`strict_validator`).
 
-Not given because the registry does not hold them: ``schedules`` (opening hours are free
-text, not the structured hours HSDS schedules need), ``assured_date`` and
-``last_modified`` (no verification date per record), postal codes (an address's
-``postal_code`` is empty).
+Schedules come from the opening hours as the import parsed them (:func:`schedules`),
+``assured_date`` from the record's ``verified_at`` (the last import that held it). Not
+given because the registry does not hold them: ``last_modified``, postal codes (an
+address's ``postal_code`` is empty).
 
-Ids are UUIDs (HSDS requires them) of version 8 (RFC 9562, custom): the object type,
-the provider's WGS-84 position to 1e-7 degree and 55 bits of a hash of its id, so that
-``/hsds/services/{id}`` finds the provider by a box search on either store without an id
-table. A provider that moves gets new HSDS ids.
+Ids are UUIDs (HSDS requires them), derived from the provider id alone, so they stay the
+same while a provider moves or changes: those a route looks up (services, services at
+locations) and their siblings are of version 8 (RFC 9562, custom) and carry the id's
+digest (:func:`~providers.store.id_digest`), so ``/hsds/services/{id}`` finds the
+provider by an index on either store without a table of HSDS ids (a version 5 UUID cannot
+be inverted, nor computed by PostgreSQL without an extension); schedules' ids are version
+5 UUIDs of the provider id (:func:`stable_id`).
 """
 
 from __future__ import annotations
@@ -38,16 +41,12 @@ from geo.crs import CRS
 from jzmap.presentation.presenters import PublicView, provider_out
 from providers.hours import DAY_MINUTES, Schedule, schedule_of
 from providers.model import Category, Kind, Precision, Provider
-from providers.store import BBox, Filters, ProviderStore, TallyBy
+from providers.store import BBox, Filters, ProviderStore, TallyBy, id_digest
 
 HSDS_VERSION = "3.0"
 TAXONOMY = "jzmap-categories"
 """The taxonomy of the four service categories (养老, 居家, 母婴, 护理)."""
 _NAMESPACE = uuid.UUID("6f1d3c1e-8a47-5b8e-9c55-3a7e0c2d9b41")
-# How many providers at one spot a lookup reads (providers located only to their
-# district share its stand-in point).
-_LOOKUP_LIMIT = 10_000
-_QUANTUM = 10_000_000  # positions in ids: to 1e-7 degree (about 1 cm)
 
 
 class ObjectType(IntEnum):
@@ -64,27 +63,13 @@ class ObjectType(IntEnum):
     ATTRIBUTE = 9
 
 
-def _hash55(provider_id: str) -> int:
-    return int.from_bytes(hashlib.sha256(provider_id.encode()).digest()[:7]) >> 1
+def _tail54(kind: ObjectType, provider_id: str, extra: int) -> int:
+    text = f"{int(kind)}:{extra}:{provider_id}".encode()
+    return int.from_bytes(hashlib.sha256(text).digest()[:7]) >> 2
 
 
-def hsds_id(kind: ObjectType, p: Provider, extra: int = 0) -> str:
-    """The HSDS id (a UUIDv8) of ``p``'s object of type ``kind``; ``extra`` tells apart
-    several objects of one type (a service's attributes, one per category).
-
-    Examples
-    --------
-    >>> p = Provider(id="st-1", kind=Kind.STATION, name="站", lon=113.3245, lat=23.1064,
-    ...              categories=frozenset({Category.NURSING}))
-    >>> u = uuid.UUID(hsds_id(ObjectType.SERVICE, p))
-    >>> u.version, u.variant == uuid.RFC_4122
-    (8, True)
-    >>> decode_id(str(u))[:3] == (ObjectType.SERVICE, 113.3245, 23.1064)
-    True
-    """
-    lon_q = round((p.lon + 180.0) * _QUANTUM)
-    lat_q = round((p.lat + 90.0) * _QUANTUM)
-    payload = (int(kind) << 118) | (lon_q << 86) | (lat_q << 55) | ((_hash55(p.id) + extra) % 2**55)
+def _pack(payload: int) -> str:
+    """A 122-bit payload as a UUID of version 8 (RFC 9562: custom)."""
     value = (
         ((payload >> 74) << 80)
         | (8 << 76)
@@ -95,8 +80,35 @@ def hsds_id(kind: ObjectType, p: Provider, extra: int = 0) -> str:
     return str(uuid.UUID(int=value))
 
 
-def decode_id(text: str) -> tuple[ObjectType, float, float, int] | None:
-    """(type, lon, lat, id hash) of an id :func:`hsds_id` made; ``None`` for any other."""
+def hsds_id(kind: ObjectType, p: Provider, extra: int = 0) -> str:
+    """The HSDS id (a UUIDv8) of ``p``'s object of type ``kind``; ``extra`` tells apart
+    several objects of one type (a service's attributes, one per category).
+
+    Derived from the provider id alone, so it stays the same while the provider moves or
+    its record changes: the object type (4 bits), the id's digest
+    (:func:`~providers.store.id_digest`, 64 bits: what a lookup finds the provider by) and
+    54 bits of a SHA-256 of the type, ``extra`` and the id.
+
+    Examples
+    --------
+    >>> p = Provider(id="st-1", kind=Kind.STATION, name="站", lon=113.3245, lat=23.1064,
+    ...              categories=frozenset({Category.NURSING}))
+    >>> u = uuid.UUID(hsds_id(ObjectType.SERVICE, p))
+    >>> u.version, u.variant == uuid.RFC_4122
+    (8, True)
+    >>> decode_id(str(u)) == (ObjectType.SERVICE, id_digest("st-1"))
+    True
+    >>> import dataclasses
+    >>> hsds_id(ObjectType.SERVICE, dataclasses.replace(p, lon=113.5)) == str(u)
+    True
+    """
+    digest = int(id_digest(p.id), 16)
+    payload = (int(kind) << 118) | (digest << 54) | _tail54(kind, p.id, extra)
+    return _pack(payload)
+
+
+def decode_id(text: str) -> tuple[ObjectType, str] | None:
+    """(type, provider id digest) of an id :func:`hsds_id` made; ``None`` for any other."""
     try:
         u = uuid.UUID(text)
     except ValueError:
@@ -109,11 +121,17 @@ def decode_id(text: str) -> tuple[ObjectType, float, float, int] | None:
         kind = ObjectType(payload >> 118)
     except ValueError:
         return None
-    lon = ((payload >> 86) & (2**32 - 1)) / _QUANTUM - 180.0
-    lat = ((payload >> 55) & (2**31 - 1)) / _QUANTUM - 90.0
-    if not (-180.0 <= lon <= 180.0 and -90.0 <= lat <= 90.0):
+    return kind, f"{(payload >> 54) & (2**64 - 1):016x}"
+
+
+def find_provider(store: ProviderStore, kind: ObjectType, object_id: str) -> Provider | None:
+    """The active provider whose ``kind`` object has the HSDS id ``object_id``, or ``None``:
+    found by the id's digest (an index on either store), then checked whole."""
+    decoded = decode_id(object_id)
+    if decoded is None or decoded[0] is not kind:
         return None
-    return kind, round(lon, 7), round(lat, 7), payload & (2**55 - 1)
+    found = store.with_id_digest(decoded[1])
+    return next((p for p in found if hsds_id(kind, p) == object_id), None)
 
 
 def stable_id(kind: str, p: Provider, part: str = "") -> str:
@@ -122,23 +140,6 @@ def stable_id(kind: str, p: Provider, part: str = "") -> str:
     stays the same while the provider moves or changes. For the objects no route looks up
     by id (schedules)."""
     return str(uuid.uuid5(_NAMESPACE, f"{kind}:{p.id}:{part}"))
-
-
-def find_provider(store: ProviderStore, kind: ObjectType, object_id: str) -> Provider | None:
-    """The active provider whose ``kind`` object has the HSDS id ``object_id``, or ``None``."""
-    decoded = decode_id(object_id)
-    if decoded is None or decoded[0] is not kind:
-        return None
-    _, lon, lat, _ = decoded
-    step = 2.0 / _QUANTUM
-    box = BBox(
-        max(lon - step, -180.0),
-        max(lat - step, -90.0),
-        min(lon + step, 180.0),
-        min(lat + step, 90.0),
-    )
-    found = store.within(box, Filters(include_approximate=True), _LOOKUP_LIMIT)
-    return next((p for p in found if hsds_id(kind, p) == object_id), None)
 
 
 @functools.cache

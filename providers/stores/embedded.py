@@ -48,6 +48,7 @@ from providers.store import (
     TallyBy,
     UpsertCounts,
     VectorTile,
+    id_digest,
 )
 from providers.stores import history_sql as hs
 from providers.stores.rows import (
@@ -195,6 +196,9 @@ class EmbeddedStore:
         self.path = self._db.path
         self._lock = threading.Lock()
         self._snapshot: _Snapshot | None = None
+        # id digests of a snapshot's providers, sorted, and their positions: built on the
+        # first lookup by digest (HSDS ids) of each snapshot, 16 bytes a provider.
+        self._digests: tuple[_Snapshot, npt.NDArray[np.uint64], IntArray] | None = None
 
     # -- contract ----------------------------------------------------------------------
 
@@ -383,6 +387,29 @@ class EmbeddedStore:
             Candidate(provider=snap.providers[i], distance_m=d)
             for i, d in zip(positions.tolist(), distances.tolist(), strict=True)
         ]
+
+    def with_id_digest(self, digest: str) -> list[Provider]:
+        try:
+            key = int(digest, 16) if len(digest) == 16 else -1
+        except ValueError:
+            return []
+        if key < 0:
+            return []
+        snap = self._current_snapshot()
+        with self._lock:
+            built = self._digests
+            if built is None or built[0] is not snap:
+                keys = np.fromiter(
+                    (int(id_digest(p.id), 16) for p in snap.providers),
+                    np.uint64,
+                    len(snap.providers),
+                )
+                order = np.argsort(keys, kind="stable")
+                built = self._digests = (snap, keys[order], order)
+        _, keys, order = built
+        wanted = np.uint64(key)
+        first, last = np.searchsorted(keys, wanted, "left"), np.searchsorted(keys, wanted, "right")
+        return [snap.providers[i] for i in order[first:last].tolist()]
 
     def within(
         self, bbox: BBox | None, filters: Filters, limit: int, *, after: str | None = None

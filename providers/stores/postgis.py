@@ -340,6 +340,15 @@ class PostgisStore:
         row = self._read(lambda conn: conn.execute(sql, (provider_id,)).fetchone())
         return None if row is None else from_row(row)
 
+    def with_id_digest(self, digest: str) -> list[Provider]:
+        # The expression of the index providers_id_digest (migration 0012).
+        sql = (
+            f"SELECT {_READ_COLUMNS} FROM providers "
+            'WHERE substr(md5(id), 1, 16) = %s AND active ORDER BY id COLLATE "C"'
+        )
+        rows = self._read(lambda conn: conn.execute(sql, (digest,)).fetchall())
+        return [from_row(row) for row in rows]
+
     def nearest(self, lon: float, lat: float, filters: Filters, k: int) -> list[Candidate]:
         if k <= 0:
             return []
