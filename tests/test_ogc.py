@@ -9,7 +9,7 @@ import random
 import subprocess
 import sys
 from collections.abc import Iterator
-from datetime import datetime
+from datetime import date, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -50,7 +50,13 @@ def _city(n: int = 90) -> list[Provider]:
     return out
 
 
-CITY = _city()
+# Three in four dated by an import (verified_at), the others never dated.
+CITY = [
+    dataclasses.replace(
+        p, verified_at=date(2026, 11, 30) - timedelta(days=i % 3) if i % 4 else None
+    )
+    for i, p in enumerate(_city())
+]
 
 
 @pytest.fixture
@@ -367,3 +373,23 @@ def test_gdal_reads_the_providers_collection_over_pages_and_a_bbox(backend: Back
             assert row["xy"] == pytest.approx([p.lon, p.lat], abs=1e-9)
         # Public fields only: nothing of the record beyond them.
         assert set(rows[0]) - {"xy"} <= set(public_properties(want[0]))
+
+
+def test_verified_at_is_in_every_public_output(client: TestClient) -> None:
+    p = next(x for x in expected(Filters()) if x.verified_at == date(2026, 11, 30))
+    never = next(x for x in expected(Filters()) if x.verified_at is None)
+    item = client.get(f"/ogc/collections/providers/items/{p.id}").json()
+    assert item["properties"]["verified_at"] == "2026-11-30"
+    assert client.get(f"/v1/providers/{p.id}").json()["verified_at"] == "2026-11-30"
+    assert client.get(f"/v1/providers/{never.id}").json()["verified_at"] is None
+    zh = client.get(f"/p/{p.id}").text
+    en = client.get(f"/p/{p.id}", params={"lang": "en"}).text
+    assert "信息核验于 2026-11-30" in zh and "Record verified on 2026-11-30" in en
+    assert "信息核验于" not in client.get(f"/p/{never.id}").text  # never a made-up date
+    dated = walk(
+        client,
+        "/ogc/collections/providers/items",
+        {"filter": "verified_at >= '2026-11-29'", "limit": "50"},
+    )
+    want = [x.id for x in expected(Filters()) if x.verified_at and x.verified_at.day >= 29]
+    assert [f["id"] for f in dated] == want
