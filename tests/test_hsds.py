@@ -4,6 +4,7 @@ everywhere), on both stores."""
 
 from __future__ import annotations
 
+import csv
 import dataclasses
 import itertools
 import json
@@ -33,6 +34,7 @@ from jzmap.presentation.hsds import (
     strict_validator,
     taxonomy_term_id,
 )
+from jzmap.presentation.hsds_tabular import TABLES, columns, rows_of, write_tabular
 from jzmap.presentation.presenters import provider_out
 from jzmap.settings import Settings
 from providers.model import Category, Provider
@@ -185,9 +187,71 @@ def test_jzmap_export_hsds_writes_the_demo_city(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "JZMAP_DATABASE_URL")}
     env["JZMAP_DATA_DIR"] = str(tmp_path / "data")
     run(["demo"], env)
-    out = run(["export", "hsds", str(tmp_path / "hsds"), "--validate"], env).stdout
-    assert "services.json: 708 objects" in out
+    out = run(["export", "hsds", str(tmp_path / "hsds"), "--validate", "--tabular"], env).stdout
+    assert "services.json: 708 objects" in out and "services.csv: 708 rows" in out
     assert len(read(tmp_path / "hsds" / "organizations.json")) == 708
+    assert_tabular_package(tmp_path / "hsds")
+
+
+def assert_tabular_package(folder: Path) -> dict[str, list[dict[str, str]]]:
+    """The package's tables, checked: each CSV has the columns datapackage.json declares,
+    which are scalar properties of its object in the official schemas; ids are unique;
+    every link names a row of the table it links to."""
+    package = json.loads((folder / "datapackage.json").read_text(encoding="utf-8"))
+    assert package["profile"] == "tabular-data-package"
+    tables: dict[str, list[dict[str, str]]] = {}
+    for resource in package["resources"]:
+        with (folder / resource["path"]).open(encoding="utf-8", newline="") as f:
+            reader = csv.DictReader(f)
+            declared = [field["name"] for field in resource["schema"]["fields"]]
+            assert reader.fieldnames == declared == columns(resource["name"])
+            tables[resource["name"]] = list(reader)
+    assert set(tables) == set(TABLES)
+    for name, rows in tables.items():
+        assert len({r["id"] for r in rows}) == len(rows), name
+        for r in rows:
+            assert uuid.UUID(r["id"])
+    links = {
+        "organization_id": "organizations",
+        "service_id": "services",
+        "location_id": "locations",
+        "service_at_location_id": "service_at_locations",
+        "taxonomy_term_id": "taxonomy_terms",
+    }
+    ids = {name: {r["id"] for r in rows} for name, rows in tables.items()}
+    for name, rows in tables.items():
+        for column, target in links.items():
+            for r in rows:
+                if r.get(column):
+                    assert r[column] in ids[target], (name, column)
+    return tables
+
+
+def test_the_tabular_package_holds_the_same_objects(seeded: ProviderStore, tmp_path: Path) -> None:
+    listed = everyone(seeded)
+    counts = write_tabular(listed, tmp_path, CITY)
+    tables = assert_tabular_package(tmp_path)
+    assert counts == {name: len(rows) for name, rows in tables.items()}
+    assert len(tables["services"]) == len(tables["organizations"]) == len(listed)
+    assert len(tables["taxonomy_terms"]) == len({c for p in listed for c in p.categories})
+    by_id = {name: {r["id"]: r for r in rows} for name, rows in tables.items()}
+    for p in listed:
+        s = service(p, CITY)
+        row = by_id["services"][s["id"]]
+        assert row["name"] == p.name and row["assured_date"] == s.get("assured_date", "")
+        assert len([x for x in tables["schedules"] if x["service_id"] == s["id"]]) == len(
+            s["schedules"]
+        )
+        for schedule in s["schedules"]:
+            got = by_id["schedules"][schedule["id"]]
+            assert {k: got[k] for k in schedule} == {k: str(v) for k, v in schedule.items()}
+        sal = s["service_at_locations"][0]
+        assert by_id["service_at_locations"][sal["id"]]["location_id"] == sal["location"]["id"]
+        for phone in s["phones"]:  # one row, linked to the organization and the service
+            got = by_id["phones"][phone["id"]]
+            assert got["service_id"] == s["id"] and got["organization_id"] == s["organization_id"]
+    with pytest.raises(ValueError, match="not a column"):
+        rows_of("services", {"id": str(uuid.uuid4()), "practitioner_phone": "1"}, {})
 
 
 # -- the API ------------------------------------------------------------------------------

@@ -372,13 +372,20 @@ def _strict(node: Any) -> Any:
 
 
 @functools.cache
-def strict_validator(name: str) -> Draft202012Validator:
-    """A validator of the official compiled HSDS schema ``name`` (one of
-    :data:`SCHEMAS`), strict, checking formats (uuid, date, uri, ...) too."""
+def schema_of(name: str) -> dict[str, Any]:
+    """The official compiled HSDS schema ``name`` (one of :data:`SCHEMAS`), as shipped."""
     if name not in SCHEMAS:
         raise ValueError(f"no HSDS schema {name!r}; one of {', '.join(SCHEMAS)}")
     packed = resources.files("jzmap.presentation").joinpath(f"hsds_schemas/{name}.json.gz")
-    schema = _strict(json.loads(gzip.decompress(packed.read_bytes())))
+    schema: dict[str, Any] = json.loads(gzip.decompress(packed.read_bytes()))
+    return schema
+
+
+@functools.cache
+def strict_validator(name: str) -> Draft202012Validator:
+    """A validator of the official compiled HSDS schema ``name`` (one of
+    :data:`SCHEMAS`), strict, checking formats (uuid, date, uri, ...) too."""
+    schema = _strict(schema_of(name))
     return Draft202012Validator(schema, format_checker=Draft202012Validator.FORMAT_CHECKER)
 
 
