@@ -1,5 +1,5 @@
 # The two commands of the README, and the benchmark.
-.PHONY: demo test bench bench-ingest bench-map bench-load bench-guard bench-ogc bench-tiles
+.PHONY: demo test bench bench-ingest bench-map bench-load bench-guard bench-ogc bench-tiles bench-network
 
 demo:  ## install, build the demo city on the embedded store, serve it
 	scripts/demo
@@ -27,3 +27,6 @@ bench-ogc:  ## a 1,000-feature OGC API /items page at 1M providers, next to near
 
 bench-tiles:  ## vector tiles (city zoom, cells, points, 304) at 1M providers as ratios to nearest-match
 	scripts/bench-tiles
+
+bench-network:  ## walking coverage at H3 r9 on a ~300k-node street grid, next to crow-fly
+	scripts/bench-network

@@ -29,10 +29,12 @@ from api.middleware import (
     TokenBuckets,
 )
 from api.openapi import install_openapi
+from api.problem_reports import REPORT_MAX_BODY_BYTES, REPORT_ROUTES
 from api.replica_reads import ReplicaReadsMiddleware
 from api.routes import (
     admin,
     appeals,
+    catchment,
     certificates,
     coverage,
     embed_origins,
@@ -42,8 +44,11 @@ from api.routes import (
     hsds,
     ogc,
     pages,
+    places,
     practitioners,
     providers,
+    reports,
+    sites,
     system,
     tiles,
     viewport,
@@ -51,7 +56,9 @@ from api.routes import (
 from api.security import EmbedCORSMiddleware, is_admin_path
 from jzmap.application.coverage import CoverageService
 from jzmap.application.embedding import EmbedOrigins
+from jzmap.application.network import NetworkLoader
 from jzmap.settings import LimitsSettings, Settings
+from jzmap.wiring import place_finder
 from providers.store import ProviderStore
 from providers.stores import Backend, open_backend
 
@@ -76,6 +83,8 @@ _LIMITED_PREFIXES += ("/tiles/", "/hsds/")
 # and an evaluations feed may post often.
 ROUTE_COSTS: tuple[tuple[str, int], ...] = (
     ("/v1/coverage/candidates", 20),
+    # A workbook holds a site plan, and builds a file.
+    ("/v1/coverage/workbook", 20),
     ("/v1/coverage/", 10),
     ("/v1/map/layer", 3),
     # A page of up to 10,000 features; a download is a file, built once per data version.
@@ -114,6 +123,12 @@ def _has_deadline(path: str) -> bool:
     return not is_admin_path(path)
 
 
+def _template_pattern(template: str) -> re.Pattern[str]:
+    """The paths a route template matches: ``/v1/x/{id}`` any one segment for ``{id}``."""
+    parts = re.sub(r"\\\{[^/]+?\\\}", "[^/]+", re.escape(template))
+    return re.compile(f"^{parts}$")
+
+
 def body_policies(app: FastAPI, limits: LimitsSettings) -> Callable[[str, str], BodyPolicy]:
     """What each route takes as a body, read from the app's OpenAPI schema (so a new route
     is covered without a list to keep up): an operation whose request body is a form
@@ -139,10 +154,16 @@ def body_policies(app: FastAPI, limits: LimitsSettings) -> Callable[[str, str], 
     read = False
 
     def read_rules() -> None:
+        # A report is a kind and a few words: its own small cap, before the general rules.
+        for method, template, media_type in REPORT_ROUTES:
+            report = BodyPolicy(
+                REPORT_MAX_BODY_BYTES,
+                f"a report is at most {REPORT_MAX_BODY_BYTES:,} bytes; shorten the text",
+                (media_type,),
+            )
+            rules.append((method, _template_pattern(template), report))
         for template, operations in app.openapi()["paths"].items():
-            # "/v1/x/{id}" matches any one path segment where the parameter is.
-            parts = re.sub(r"\\\{[^/]+?\\\}", "[^/]+", re.escape(template))
-            pattern = re.compile(f"^{parts}$")
+            pattern = _template_pattern(template)
             for method, operation in operations.items():
                 content = operation.get("requestBody", {}).get("content", {})
                 if "multipart/form-data" in content:
@@ -199,11 +220,14 @@ def create_app(settings: Settings | None = None, backend: Backend | None = None)
                 settings.server.embed_origin_list,
                 settings.server.embed_origins_refresh_s,
             )
+            # The search box's suggestions (issue 16): the gazetteer's names, AMap with a key.
+            app.state.places = place_finder(settings)
             app.state.coverage = CoverageService(
                 app.state.backend.store,
                 settings.coverage,
                 settings.city,
                 gate=ComputeGate(settings.coverage.concurrency),
+                network=NetworkLoader(settings.coverage, settings.city, settings.database.data_dir),
             )
             if owned:
                 # A served app, not a test's: warm up beside the first requests, not before.
@@ -237,6 +261,8 @@ def create_app(settings: Settings | None = None, backend: Backend | None = None)
     app.include_router(providers.router)
     app.include_router(viewport.router)
     app.include_router(coverage.router)
+    app.include_router(catchment.router)
+    app.include_router(sites.router)
     app.include_router(pages.router)
     app.include_router(admin.router)
     app.include_router(evaluations.router)
@@ -247,7 +273,10 @@ def create_app(settings: Settings | None = None, backend: Backend | None = None)
     app.include_router(ogc.router)
     app.include_router(exports.router)
     app.include_router(tiles.router)
+    app.include_router(places.router)
     app.include_router(hsds.router)
+    app.include_router(reports.public_router)
+    app.include_router(reports.router)
     # After every router: servers, contact, licence, descriptions, examples and error
     # answers (api/openapi.py).
     install_openapi(app, settings)

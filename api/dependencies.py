@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any, Literal, TypeVar
 
 from anyio import CapacityLimiter
 from fastapi import Depends, Path, Query, Request
@@ -23,9 +23,13 @@ from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from gaps.grid import RESOLUTIONS
+from gaps.streets import WalkSpeed, crow_equivalent_m
 from geo.boundaries import ServedArea
+from geo.places import PlaceFinder
+from jzmap.application.appeals import GradeStores
 from jzmap.application.coverage import CoverageQuery, CoverageService
 from jzmap.application.embedding import EmbedOrigins
+from jzmap.application.network import speed_m_s
 from jzmap.presentation.presenters import PublicView
 from jzmap.settings import Settings
 from jzmap.wiring import served_area
@@ -79,6 +83,14 @@ async def get_public_view(settings: SettingsDep) -> PublicView:
 PublicViewDep = Annotated[PublicView, Depends(get_public_view)]
 
 
+async def get_grade_stores(request: Request) -> GradeStores:
+    """The grade book, provider store and registry an appeal reaches, from the backend."""
+    return GradeStores.of(await get_backend(request))
+
+
+GradeStoresDep = Annotated[GradeStores, Depends(get_grade_stores)]
+
+
 async def get_coverage(request: Request) -> CoverageService:
     """The app's coverage service, made with its store in the lifespan."""
     service: CoverageService = request.app.state.coverage
@@ -86,6 +98,15 @@ async def get_coverage(request: Request) -> CoverageService:
 
 
 CoverageDep = Annotated[CoverageService, Depends(get_coverage)]
+
+
+async def get_places(request: Request) -> PlaceFinder:
+    """The app's place suggestions (the search box), built in the lifespan."""
+    finder: PlaceFinder = request.app.state.places
+    return finder
+
+
+PlacesDep = Annotated[PlaceFinder, Depends(get_places)]
 
 
 async def get_embed_origins(request: Request) -> EmbedOrigins:
@@ -217,14 +238,36 @@ class SupplyParams:
     res: int | None
     min_grade: Grade | None
     certified_only: bool
+    minutes: int | None = None
+    speed: WalkSpeed = WalkSpeed.ADULT
+    kind: Kind | None = None
+    mode: Literal["crow", "walk"] | None = None
 
     def query(self, service: CoverageService, category: Category) -> CoverageQuery:
-        """The analysis to run for ``category`` (``res`` defaults to the service's setting)."""
+        """The analysis to run for ``category`` (``res`` defaults to the service's setting;
+        ``minutes`` a life circle measured crow-fly at ``speed``, else the catchment
+        setting)."""
         resolution = self.res or service.settings.resolution
-        return CoverageQuery(category, resolution, self.min_grade, self.certified_only)
+        # Paces from the settings (JZMAP_WALK_SPEED_*_M_S), for crow-fly and walking alike.
+        catchment = (
+            None
+            if self.minutes is None
+            else crow_equivalent_m(self.minutes, speed_m_s(service.settings, self.speed.value))
+        )
+        return CoverageQuery(
+            category,
+            resolution,
+            self.min_grade,
+            self.certified_only,
+            catchment_m=catchment,
+            kind=self.kind,
+            speed=self.speed.value,
+            mode=self.mode or service.default_mode,
+        )
 
 
 def _supply(
+    *,
     res: Annotated[
         int | None,
         Query(
@@ -240,8 +283,33 @@ def _supply(
     certified_only: Annotated[
         bool, Query(description="supply: only providers with at least one 安心服务证 holder")
     ] = False,
+    minutes: Annotated[
+        int | None,
+        Query(
+            ge=5,
+            le=15,
+            multiple_of=5,
+            description="life circle in minutes' walk, GB 50180's 5, 10 or 15 (a few "
+            "presets keep the analyses a client can ask for few and cached), measured as "
+            "the crow-fly distance walked at `speed`; default the catchment setting",
+        ),
+    ] = None,
+    speed: Annotated[
+        WalkSpeed, Query(description="walking speed: adult 1.2 m/s, elderly 0.8 m/s")
+    ] = WalkSpeed.ADULT,
+    kind: Annotated[
+        Kind | None, Query(description="supply: companies or stations only; both if unset")
+    ] = None,
+    mode: Annotated[
+        Literal["crow", "walk"] | None,
+        Query(
+            description="crow: crow-fly (geodesic) reach; walk: walking over the street "
+            "network (409 when none is configured); default walk when JZMAP_STREET_NETWORK "
+            "is set (10 minutes unless `minutes`), crow otherwise"
+        ),
+    ] = None,
 ) -> SupplyParams:
-    return SupplyParams(res, min_grade, certified_only)
+    return SupplyParams(res, min_grade, certified_only, minutes, speed, kind, mode)
 
 
 SupplyDep = Annotated[SupplyParams, Depends(_supply)]

@@ -184,6 +184,7 @@ HTTP_ERROR_KINDS = {
     413: "too_large",
     415: "unsupported_media_type",
     422: "invalid_request",
+    429: "rate_limited",
     503: "unavailable",
 }
 

@@ -14,13 +14,14 @@ from dataclasses import dataclass
 from typing import Annotated
 
 import anyio.to_thread
-from fastapi import Depends, Header, HTTPException
+from fastapi import APIRouter, Depends, Header, HTTPException
 from starlette.datastructures import Headers
 from starlette.middleware.cors import CORSMiddleware
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from api.dependencies import SettingsDep
 from jzmap.application.embedding import EmbedOrigins, configured_origins
+from jzmap.presentation.schemas import ErrorOut
 from jzmap.settings import AdminSettings
 
 ADMIN_PREFIX = "/v1/admin"
@@ -70,6 +71,17 @@ def require_admin(
 
 
 AdminDep = Annotated[None, Depends(require_admin)]
+
+
+def admin_router() -> APIRouter:
+    """A router for operators' routes: under ``/v1/admin``, tagged ``admin``, every route
+    behind the admin token (401 without it, 403 when none is configured)."""
+    return APIRouter(
+        prefix="/v1/admin",
+        tags=["admin"],
+        dependencies=[Depends(require_admin)],
+        responses={401: {"model": ErrorOut}, 403: {"model": ErrorOut}},
+    )
 
 
 class EmbedCORSMiddleware(CORSMiddleware):

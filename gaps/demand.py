@@ -8,11 +8,17 @@ Three sources, each returning the same table (one row per grid cell):
 * :func:`demand_from_raster` — a GeoTIFF population grid (e.g. WorldPop), read with
   rasterio: each pixel's count goes to the cell containing the pixel's centre;
 * :func:`demand_from_census` — **the default when the operator has no population layer**:
-  each district's census population spread evenly over the district's cells. It knows
-  nothing about where people live inside a district, and says so in ``demand_source``.
+  each district's census population spread over the district's cells, evenly ("均匀分配 /
+  uniform": it then knows nothing about where people live inside a district, and says so
+  in ``demand_source``) or in proportion to a weight per cell from the operator's weight
+  layer (``JZMAP_POPULATION_WEIGHTS``): building footprints (:func:`footprint_weights`,
+  floor area on the ground) or a population raster (:func:`raster_weights`).
 
-Demand is category-specific when the layer has a column (or band) for it, e.g. residents
-aged 60+ for ``elderly_care``; categories without one use all residents.
+Demand is category-specific when the source has a column (or band) for it: residents
+aged 60+ for ``elderly_care`` (census column ``aged_60_plus``), women aged 15–49 or births
+for ``maternal_infant`` (``women_15_49``, else ``births``); categories without one use all
+residents (:data:`AGE_COLUMNS`, :func:`demand_basis`). ``aged_60_plus`` is kept as its own
+column (NaN where the source has no ages) for the per-street tables.
 """
 
 from __future__ import annotations
@@ -32,11 +38,29 @@ import shapely
 from providers.model import Category
 
 RESIDENTS = "residents"
-DEMAND_COLUMNS: tuple[str, ...] = ("cell", RESIDENTS, *(c.value for c in Category), "demand_source")
+AGED_60_PLUS = "aged_60_plus"
+DEMAND_COLUMNS: tuple[str, ...] = (
+    "cell",
+    RESIDENTS,
+    *(c.value for c in Category),
+    AGED_60_PLUS,
+    "demand_source",
+)
 
+# Which census columns (of the districts table) count a category's residents, first found
+# wins; a category without one counts all residents. Elderly care serves the 60+ (China's
+# statistical "older people"), maternal care the women of child-bearing age (15–49, the
+# census's own band), or the births where only those are published.
+AGE_COLUMNS: dict[Category, tuple[str, ...]] = {
+    Category.ELDERLY_CARE: (AGED_60_PLUS,),
+    Category.MATERNAL_INFANT: ("women_15_49", "births"),
+}
+
+UNIFORM = "均匀分配 / uniform"
 CENSUS_EVEN_SOURCE = (
-    "default: 2020 census population of each district spread evenly over its cells "
-    "(no population layer loaded; says nothing about where people live within a district)"
+    f"default: 2020 census population of each district spread evenly over its cells "
+    f"({UNIFORM}: no population layer loaded; says nothing about where people live within "
+    "a district)"
 )
 
 
@@ -45,8 +69,11 @@ def demand_from_census(
     districts: pd.DataFrame,
     *,
     population_column: str = "population",
+    weights: npt.ArrayLike | None = None,
+    weights_source: str | None = None,
 ) -> pd.DataFrame:
-    """Each district's population spread evenly over its cells (the labelled default).
+    """Each district's population spread over its cells: evenly (the labelled default) or
+    in proportion to ``weights``.
 
     Parameters
     ----------
@@ -55,15 +82,23 @@ def demand_from_census(
     districts
         ``name`` and a population column, e.g. :func:`geo.boundaries.load_districts` (whose
         ``population`` is the 7th census, 2020; see ``data/guangzhou/SOURCES.md`` for which
-        figures are checked against the bulletin).
+        figures are checked against the bulletin), and optionally the age columns of
+        :data:`AGE_COLUMNS` (``aged_60_plus``, ``women_15_49``, ``births``).
     population_column
         The column holding each district's residents.
+    weights
+        One non-negative weight per grid cell (building floor area, a raster's count):
+        a district's figures go to its cells in proportion. A district whose cells weigh
+        nothing falls back to the even spread. ``None``: every cell alike.
+    weights_source
+        What the weights are, for ``demand_source``.
 
     Returns
     -------
     pandas.DataFrame
         The columns of :data:`DEMAND_COLUMNS`, one row per grid cell in the grid's order;
-        every category gets all residents; ``demand_source`` is :data:`CENSUS_EVEN_SOURCE`.
+        each category gets its age column's figures where the districts have one, else all
+        residents; ``demand_source`` is :data:`CENSUS_EVEN_SOURCE` without weights.
         A district with no cells (smaller than one cell's centre spacing) contributes
         nothing.
 
@@ -73,16 +108,121 @@ def demand_from_census(
     >>> counts = pd.DataFrame({"name": ["甲区", "乙区"], "population": [1000, 600]})
     >>> demand_from_census(grid, counts)["residents"].tolist()
     [500.0, 500.0, 600.0]
+    >>> demand_from_census(grid, counts, weights=[3.0, 1.0, 0.0])["residents"].tolist()
+    [750.0, 250.0, 600.0]
     """
-    population = pd.Series(
-        districts[population_column].to_numpy(np.float64),
-        index=districts["name"].astype(object).to_numpy(),
+    district = grid["district"].astype(object).to_numpy()
+    n = len(grid)
+    weight = (
+        np.ones(n, dtype=np.float64)
+        if weights is None
+        else np.asarray(weights, dtype=np.float64).ravel()
     )
-    district = grid["district"].astype(object)
-    cells_per_district = district.value_counts()
-    per_cell = (population / cells_per_district.reindex(population.index)).fillna(0.0)
-    residents = district.map(per_cell).fillna(0.0).to_numpy(np.float64)
-    return _demand_table(grid, {RESIDENTS: residents}, CENSUS_EVEN_SOURCE)
+    if weight.size != n:
+        raise ValueError(f"weights: {weight.size} values for {n} cells")
+    weight = np.where(np.isfinite(weight) & (weight > 0), weight, 0.0)
+    frame = pd.DataFrame({"district": district, "w": weight, "one": 1.0})
+    totals = frame.groupby("district", sort=False)[["w", "one"]].transform("sum")
+    # A district whose cells weigh nothing (no buildings mapped) keeps the even spread.
+    weighted = totals["w"].to_numpy() > 0
+    share = np.where(
+        weighted,
+        weight / np.where(weighted, totals["w"].to_numpy(), 1.0),
+        1.0 / totals["one"].to_numpy(),
+    )
+
+    def spread(column: str) -> npt.NDArray[np.float64]:
+        figures = pd.Series(
+            districts[column].to_numpy(np.float64),
+            index=districts["name"].astype(object).to_numpy(),
+        )
+        per_district = pd.Series(district).map(figures).to_numpy(np.float64)
+        return np.asarray(np.nan_to_num(per_district, nan=0.0) * share, dtype=np.float64)
+
+    values = {RESIDENTS: spread(population_column)}
+    for category, column in demand_basis(districts).items():
+        if column != RESIDENTS:
+            values[category.value] = spread(column)
+    if AGED_60_PLUS in districts.columns:
+        values[AGED_60_PLUS] = spread(AGED_60_PLUS)
+    if weights is None:
+        source = CENSUS_EVEN_SOURCE
+    else:
+        uniform = sorted({str(d) for d in district[~weighted]})
+        source = (
+            f"2020 census population of each district spread over its cells by "
+            f"{weights_source or 'a weight layer'}"
+            + (f" ({UNIFORM} in {', '.join(uniform)}: no weight there)" if uniform else "")
+        )
+    return _demand_table(grid, values, source)
+
+
+def demand_basis(table: pd.DataFrame | None) -> dict[Category, str]:
+    """Which column of a districts (or population) table counts each category's residents.
+
+    Examples
+    --------
+    >>> basis = demand_basis(pd.DataFrame(columns=["name", "population", "aged_60_plus"]))
+    >>> basis[Category.ELDERLY_CARE], basis[Category.NURSING]
+    ('aged_60_plus', 'residents')
+    """
+    columns = set() if table is None else set(map(str, table.columns))
+    basis: dict[Category, str] = {}
+    for category in Category:
+        found = [c for c in AGE_COLUMNS.get(category, ()) if c in columns]
+        basis[category] = found[0] if found else RESIDENTS
+    return basis
+
+
+def footprint_weights(
+    grid: gpd.GeoDataFrame, footprints: gpd.GeoDataFrame
+) -> npt.NDArray[np.float64]:
+    """Building footprint area (m², equal-area projection) inside each cell: where people
+    live, when no population grid is at hand.
+
+    A footprint across a cell edge counts in each cell by the part inside it. A
+    ``floors`` (or ``levels``) column, when present, multiplies each building's area.
+
+    Examples
+    --------
+    >>> from gaps.grid import city_grid
+    >>> from shapely.geometry import box
+    >>> area = gpd.GeoDataFrame({"name": ["示例区"]}, crs="EPSG:4326",
+    ...                         geometry=[box(113.30, 23.10, 113.32, 23.12)])
+    >>> grid = city_grid(area, resolution=8)
+    >>> one = gpd.GeoDataFrame(geometry=[grid.geometry.iloc[0].centroid.buffer(0.0005)],
+    ...                        crs="EPSG:4326")
+    >>> w = footprint_weights(grid, one)
+    >>> bool(w[0] > 0), float(w[1:].sum())
+    (True, 0.0)
+    """
+    shares = demand_from_polygons(
+        grid,
+        _with_floor_area(grid, footprints),
+        {RESIDENTS: "_floor_area"},
+        source="footprints",
+    )
+    return np.asarray(shares[RESIDENTS].to_numpy(np.float64), dtype=np.float64)
+
+
+def _with_floor_area(grid: gpd.GeoDataFrame, footprints: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
+    centre = shapely.centroid(shapely.union_all(grid.geometry.to_numpy()).envelope)
+    equal_area = f"+proj=laea +lat_0={centre.y} +lon_0={centre.x} +datum=WGS84 +units=m"
+    layer = footprints.to_crs(equal_area).reset_index(drop=True)
+    floors = next((c for c in ("floors", "levels") if c in layer.columns), None)
+    count = (
+        pd.to_numeric(layer[floors], errors="coerce").fillna(1.0).clip(lower=1.0).to_numpy()
+        if floors
+        else 1.0
+    )
+    return layer.assign(_floor_area=shapely.area(layer.geometry.to_numpy()) * count)
+
+
+def raster_weights(grid: gpd.GeoDataFrame, path: Path | str) -> npt.NDArray[np.float64]:
+    """A population raster's count (band 1) per cell, as weights (see
+    :func:`demand_from_raster` for the pixel-centre rule)."""
+    counts = demand_from_raster(grid, path, {RESIDENTS: 1})
+    return np.asarray(counts[RESIDENTS].to_numpy(np.float64), dtype=np.float64)
 
 
 def demand_from_polygons(
@@ -230,15 +370,21 @@ def _cell_polygon_pairs(
 def _demand_table(
     grid: pd.DataFrame, values: Mapping[str, npt.NDArray[np.float64]], source: str
 ) -> pd.DataFrame:
-    unknown = set(values) - {RESIDENTS, *(c.value for c in Category)}
+    unknown = set(values) - {RESIDENTS, AGED_60_PLUS, *(c.value for c in Category)}
     if unknown:
         raise ValueError(
-            f"unknown demand columns {sorted(unknown)}: use 'residents' or a category "
-            f"({', '.join(c.value for c in Category)})"
+            f"unknown demand columns {sorted(unknown)}: use 'residents', {AGED_60_PLUS!r} or a "
+            f"category ({', '.join(c.value for c in Category)})"
         )
     residents = np.asarray(values[RESIDENTS], dtype=np.float64)
     table = pd.DataFrame({"cell": grid["cell"].to_numpy(np.int64), RESIDENTS: residents})
     for category in Category:
         table[category.value] = np.asarray(values.get(category.value, residents), np.float64)
+    # Residents aged 60+ where the source counts them: its own figure, else elderly care's
+    # own column; unknown (NaN) when the source has no ages at all.
+    older = values.get(AGED_60_PLUS, values.get(Category.ELDERLY_CARE.value))
+    table[AGED_60_PLUS] = (
+        np.full(len(table), np.nan) if older is None else np.asarray(older, np.float64)
+    )
     table["demand_source"] = pd.Series([source] * len(table), dtype="category")
     return table

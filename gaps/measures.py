@@ -15,7 +15,7 @@ cell's centre:
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 import numpy.typing as npt
@@ -27,6 +27,18 @@ from gaps.distances import nearest_geodesic, pairs_within
 from providers.model import Category
 
 DEFAULT_CATCHMENT_M = 1_000.0
+
+# How far points are from targets: geodesic by default, or walking over a network
+# (:func:`gaps.network.network_nearest` / :func:`gaps.network.network_pairs_within` with the
+# network bound), with the same shapes.
+NearestFn = Callable[
+    [npt.ArrayLike, npt.ArrayLike, npt.ArrayLike, npt.ArrayLike],
+    tuple[npt.NDArray[np.int64], npt.NDArray[np.float64]],
+]
+PairsFn = Callable[
+    [npt.ArrayLike, npt.ArrayLike, npt.ArrayLike, npt.ArrayLike, float],
+    tuple[npt.NDArray[np.int64], npt.NDArray[np.int64], npt.NDArray[np.float64]],
+]
 
 MEASURE_COLUMNS: tuple[str, ...] = (
     "category",
@@ -54,6 +66,8 @@ def cell_measures(
     *,
     catchment_m: float = DEFAULT_CATCHMENT_M,
     decay: Decay = "step",
+    nearest: NearestFn = nearest_geodesic,
+    pairs: PairsFn = pairs_within,
 ) -> pd.DataFrame:
     """The measures of one category for every cell.
 
@@ -75,6 +89,10 @@ def cell_measures(
         The catchment radius in metres (coverage and E2SFCA).
     decay
         E2SFCA distance decay, see :func:`gaps.accessibility.decay_function`.
+    nearest, pairs
+        How distances are measured: geodesic metres by default; walking metres over a
+        street network with the functions of :mod:`gaps.network` (``catchment_m`` is then
+        a walking distance, and the E2SFCA costs are walking metres).
 
     Returns
     -------
@@ -103,8 +121,8 @@ def cell_measures(
     capacity = rows["capacity"].to_numpy(np.float64)
     ids = rows["id"].astype(object).to_numpy()
 
-    nearest_pos, nearest_m = nearest_geodesic(lon, lat, p_lon, p_lat)
-    i, j, metres = pairs_within(lon, lat, p_lon, p_lat, catchment_m)
+    nearest_pos, nearest_m = nearest(lon, lat, p_lon, p_lat)
+    i, j, metres = pairs(lon, lat, p_lon, p_lat, catchment_m)
     n = lon.size
     covered = nearest_m <= catchment_m
     return pd.DataFrame(
@@ -142,6 +160,8 @@ def coverage_measures(
     *,
     catchment_m: float = DEFAULT_CATCHMENT_M,
     decay: Decay = "step",
+    nearest: NearestFn = nearest_geodesic,
+    pairs: PairsFn = pairs_within,
 ) -> pd.DataFrame:
     """:func:`cell_measures` for several categories, stacked (category, then grid order).
 
@@ -150,7 +170,7 @@ def coverage_measures(
 
     Parameters
     ----------
-    grid, demand, supply, catchment_m, decay
+    grid, demand, supply, catchment_m, decay, nearest, pairs
         As for :func:`cell_measures`.
     categories
         The categories to measure, default all four.
@@ -161,7 +181,16 @@ def coverage_measures(
         ``len(categories) × len(grid)`` rows with the columns of :data:`MEASURE_COLUMNS`.
     """
     parts = [
-        cell_measures(grid, demand, supply, c, catchment_m=catchment_m, decay=decay)
+        cell_measures(
+            grid,
+            demand,
+            supply,
+            c,
+            catchment_m=catchment_m,
+            decay=decay,
+            nearest=nearest,
+            pairs=pairs,
+        )
         for c in categories
     ]
     if not parts:

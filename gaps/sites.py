@@ -36,7 +36,7 @@ import pandas as pd
 import pulp
 
 from gaps.distances import pairs_within
-from gaps.measures import DEFAULT_CATCHMENT_M
+from gaps.measures import DEFAULT_CATCHMENT_M, PairsFn
 from providers.model import Category
 
 DEFAULT_MAX_CANDIDATES = 150
@@ -98,6 +98,7 @@ def candidate_sites(
     max_candidates: int = DEFAULT_MAX_CANDIDATES,
     solver: pulp.LpSolver | None = None,
     time_limit_s: float | None = None,
+    pairs: PairsFn = pairs_within,
 ) -> SitePlan:
     """Pick ``k`` new station sites among the gap cells, maximising residents newly covered.
 
@@ -122,6 +123,9 @@ def candidate_sites(
     time_limit_s
         The longest the default solver searches (``None``: until proven optimal); ignored
         when ``solver`` is given (set its own limit).
+    pairs
+        Which (cell, site) pairs are within ``catchment_m``: geodesic by default, walking
+        over a street network with :func:`gaps.network.network_pairs_within` bound to it.
 
     Returns
     -------
@@ -160,7 +164,7 @@ def candidate_sites(
     gap_pos = np.nonzero(sub["gap"].to_numpy(bool))[0]
 
     # Who each gap cell (as a site) reaches among the gap cells (as demand).
-    dem, site, _ = pairs_within(lon[gap_pos], lat[gap_pos], lon[gap_pos], lat[gap_pos], catchment_m)
+    dem, site, _ = pairs(lon[gap_pos], lat[gap_pos], lon[gap_pos], lat[gap_pos], catchment_m)
     reach = np.bincount(site, weights=residents[gap_pos][dem], minlength=gap_pos.size)
     by_reach = np.lexsort((sub["cell"].to_numpy()[gap_pos], -reach))
     kept = by_reach[:max_candidates]
@@ -186,7 +190,7 @@ def candidate_sites(
     uncovered = np.nonzero(~covered)[0]
     reached = np.zeros(len(sub), dtype=bool)
     if chosen.size and uncovered.size:
-        u, _, _ = pairs_within(
+        u, _, _ = pairs(
             lon[uncovered], lat[uncovered], lon[gap_pos[chosen]], lat[gap_pos[chosen]],
             catchment_m,
         )  # fmt: skip

@@ -6,7 +6,7 @@ import os
 import shutil
 import tempfile
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Hashable, Iterable, Iterator, Mapping
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
@@ -22,7 +22,7 @@ if TYPE_CHECKING:
 
     from ingest import IngestReport
     from ingest.feeds import FeedKind
-    from jzmap.application.coverage import CoverageQuery
+    from jzmap.application.coverage import CoverageQuery, CoverageService
     from jzmap.application.embedding import EmbedOrigins
     from providers.evaluations import Appeal
     from providers.grading import GradeChange
@@ -46,6 +46,11 @@ coverage_app = typer.Typer(
     help="Coverage gaps: where residents are far from a suitable provider.", no_args_is_help=True
 )
 app.add_typer(coverage_app, name="coverage")
+network_app = typer.Typer(
+    help="The walking network from the OpenStreetMap extract JZMAP_STREET_NETWORK.",
+    no_args_is_help=True,
+)
+app.add_typer(network_app, name="network")
 
 
 def _fail(message: str) -> typer.Exit:
@@ -370,6 +375,61 @@ MinGradeOption = Annotated[
 CertifiedOption = Annotated[
     bool, typer.Option("--certified-only", help="supply: only providers with 安心服务证 holders")
 ]
+ModeOption = Annotated[
+    str | None,
+    typer.Option(
+        "--mode",
+        help="walk (street network) or crow (crow-fly); default walk when "
+        "JZMAP_STREET_NETWORK is set",
+    ),
+]
+MinutesOption = Annotated[
+    float | None,
+    typer.Option("--minutes", help="catchment in minutes of walking (life circles: 5, 10, 15)"),
+]
+SpeedOption = Annotated[str, typer.Option("--speed", help="walking pace: adult or elderly")]
+
+
+def _coverage_service(settings: Settings, backend: Backend) -> CoverageService:
+    """The coverage service of ``backend``, with the walking network when one is set."""
+    from jzmap.application.coverage import CoverageService
+    from jzmap.application.network import NetworkLoader
+
+    network = NetworkLoader(settings.coverage, settings.city, settings.database.data_dir)
+    return CoverageService(backend.store, settings.coverage, settings.city, network=network)
+
+
+def _with_reach(
+    query: CoverageQuery,
+    service: CoverageService,
+    mode: str | None,
+    minutes: float | None,
+    speed: str,
+) -> CoverageQuery:
+    """``query`` measuring reach as the options ask, or a one-line error and exit 1."""
+    import dataclasses
+
+    from jzmap.application.network import NoNetworkError
+
+    chosen = mode or service.default_mode
+    if chosen not in ("crow", "walk") or speed not in ("adult", "elderly"):
+        raise _fail("--mode takes walk or crow, --speed adult or elderly")
+    if chosen == "walk" and service.default_mode != "walk":
+        raise _fail(NoNetworkError().message)
+    try:
+        from jzmap.application.network import speed_m_s, walk_metres
+
+        catchment = (
+            None if minutes is None else walk_metres(minutes, speed_m_s(service.settings, speed))
+        )
+        return dataclasses.replace(
+            query,
+            mode="walk" if chosen == "walk" else "crow",
+            catchment_m=catchment if catchment is not None else query.catchment_m,
+            speed=speed,
+        )
+    except ValueError as exc:
+        raise _fail(str(exc)) from None
 
 
 @coverage_app.command("report")
@@ -382,17 +442,22 @@ def coverage_report(
     k: Annotated[int, typer.Option("--k", min=1, max=20, help="candidate station sites")] = 5,
     min_grade: MinGradeOption = None,
     certified_only: CertifiedOption = False,
+    mode: ModeOption = None,
+    minutes: MinutesOption = None,
+    speed: SpeedOption = "adult",
+    lang: LangOption = "zh",
 ) -> None:
     """Write an offline HTML report for a district office: gaps map, providers, candidate
-    sites and tables."""
-    from jzmap.application.coverage import CoverageService, UnknownDistrictError
+    sites and tables (the report is in Chinese; --lang sets this command's messages)."""
+    from jzmap.application.coverage import UnknownDistrictError
     from jzmap.wiring import districts_layer
     from maps.coverage_report import render_coverage_report
 
     query = _coverage_query(category, res, min_grade, certified_only)
     settings = Settings()
     with _open_backend(settings) as backend:
-        service = CoverageService(backend.store, settings.coverage, settings.city)
+        service = _coverage_service(settings, backend)
+        query = _with_reach(query, service, mode, minutes, speed)
         try:
             analysis, plan = service.plan(query, k, district)
         except UnknownDistrictError as exc:
@@ -408,76 +473,293 @@ def coverage_report(
     )
     out.write_text(page, encoding="utf-8")
     summary = plan.summary.iloc[0]
+    size = f"{len(page.encode()) / 1024:.0f} KiB"
+    if _lang(lang).value == "zh":
+        typer.echo(
+            f"{district}{query.category.label_zh}服务覆盖报告：居民覆盖率 "
+            f"{summary['share_covered_before']:.1%} → {summary['share_covered_after']:.1%}"
+            f"（新增 {summary['sites']} 个站点）；已写入 {out}（{size}）"
+        )
+        return
     typer.echo(
         f"coverage report for {district}, {query.category.value}: residents covered "
         f"{summary['share_covered_before']:.1%} -> {summary['share_covered_after']:.1%} with "
-        f"{summary['sites']} new sites; written to {out} ({len(page.encode()) / 1024:.0f} KiB)"
+        f"{summary['sites']} new sites; written to {out} ({size})"
     )
+
+
+LangOption = Annotated[str, typer.Option("--lang", help="zh (default) or en: headings and notes")]
+
+
+def _lang(value: str) -> Any:
+    from maps.i18n import Lang
+
+    try:
+        return Lang(value)
+    except ValueError:
+        raise _fail(f"--lang {value!r}: use zh or en") from None
+
+
+# The district table's headings: (column, zh, en, how the figure is shown).
+_DISTRICT_FIELDS: tuple[tuple[str, str, str, str], ...] = (
+    ("category", "服务类别", "category", "text"),
+    ("district", "区", "district", "text"),
+    ("residents", "常住人口（估算）", "residents", "people"),
+    ("share_residents_covered", "覆盖率", "covered", "share"),
+    ("residents_in_gaps", "缺口内居民", "in gaps", "people"),
+    ("providers", "合适机构", "providers", "int"),
+    ("providers_per_10k", "每万人机构", "per 10k", "2"),
+    ("practitioners_per_10k", "每万人从业人员", "staff/10k", "1"),
+    ("accessibility_q50", "可达性中位数（每万人）", "access.", "access"),
+)
+
+
+def _official_order(table: pd.DataFrame, districts: Any) -> pd.DataFrame:
+    """Rows in the official order of the districts (by administrative code), then by
+    category; districts the layer has no code for keep their name order after them."""
+    if "adcode" not in districts.columns:
+        return table.sort_values(["district", "category"], kind="stable")
+    code = dict(zip(districts["name"].astype(str), districts["adcode"].astype(str), strict=True))
+    keyed = table.assign(_code=table["district"].map(lambda n: code.get(str(n), "~" + str(n))))
+    return keyed.sort_values(["_code", "category"], kind="stable").drop(columns="_code")
 
 
 @coverage_app.command("districts")
 def coverage_districts(
+    *,
     category: Annotated[str | None, typer.Option(help="one category (default: all four)")] = None,
     res: ResOption = None,
     min_grade: MinGradeOption = None,
     certified_only: CertifiedOption = False,
     csv_out: Annotated[
-        Path | None, typer.Option("--csv", help="also write the table here (UTF-8 with BOM)")
+        Path | None,
+        typer.Option(
+            "--csv", help="also write the table here (UTF-8 with BOM, headings in --lang)"
+        ),
     ] = None,
+    mode: ModeOption = None,
+    minutes: MinutesOption = None,
+    speed: SpeedOption = "adult",
+    lang: LangOption = "zh",
 ) -> None:
-    """Print the per-district coverage table (residents covered, gaps, supply per 10,000)."""
-    from jzmap.application.coverage import CoverageService, district_table, districts_csv
+    """Print the per-district coverage table (residents covered, gaps, supply per 10,000),
+    districts in official order (by code)."""
+    from jzmap.application.coverage import district_table
+    from jzmap.wiring import districts_layer
     from providers.model import Category
 
+    chosen = _lang(lang)
     names = [category] if category else [c.value for c in Category]
     queries = [_coverage_query(n, res, min_grade, certified_only) for n in names]
     settings = Settings()
     with _open_backend(settings) as backend:
-        service = CoverageService(backend.store, settings.coverage, settings.city)
-        table = district_table(service.analyses(queries))
-    _print_coverage(table)
+        service = _coverage_service(settings, backend)
+        queries = [_with_reach(q, service, mode, minutes, speed) for q in queries]
+        analyses = service.analyses(queries)
+        table = _official_order(district_table(analyses), districts_layer(settings.city))
+    _print_table(
+        table,
+        _DISTRICT_FIELDS,
+        chosen,
+        title=("各区服务覆盖（居民：{source}）" if chosen.value == "zh" else
+               "coverage by district (residents: {source})").format(
+            source=analyses[0].grid.demand_source
+        ),
+        caption=(
+            "覆盖率：服务半径内有合适机构的居民占比；每万人：每万名居民的机构与从业人员；"
+            "可达性：E2SFCA 中位数（每万名居民可及从业人员）"
+            if chosen.value == "zh"
+            else "covered: share of residents within the catchment of a suitable provider; "
+            "per 10k: providers and practitioners per 10,000 residents; access.: median "
+            "E2SFCA (practitioners in reach per 10,000 residents)"
+        ),
+    )  # fmt: skip
     if csv_out is not None:
-        csv_out.write_text(districts_csv(table), encoding="utf-8")
-        typer.echo(f"table written to {csv_out}", err=True)
+        csv_out.write_text(_table_csv(table, _DISTRICT_FIELDS, chosen), encoding="utf-8")
+        typer.echo(
+            f"表格已写入 {csv_out}" if chosen.value == "zh" else f"table written to {csv_out}",
+            err=True,
+        )
 
 
-def _print_coverage(table: pd.DataFrame) -> None:
+@coverage_app.command("streets")
+def coverage_streets(
+    *,
+    district: Annotated[str, typer.Option(help="the district, by name (天河区) or code")],
+    category: CategoryOption = "elderly_care",
+    minutes: Annotated[
+        int, typer.Option(help="life circle, minutes' walk (GB 50180: 5, 10, 15)", min=1, max=60)
+    ] = 10,
+    speed: Annotated[str, typer.Option(help="walking speed: elderly (0.8 m/s) or adult")] = (
+        "elderly"
+    ),
+    kind: Annotated[str | None, typer.Option(help="supply: company or station only")] = None,
+    k: Annotated[int, typer.Option("--k", min=1, max=20, help="candidate station sites")] = 5,
+    res: ResOption = None,
+    min_grade: MinGradeOption = None,
+    certified_only: CertifiedOption = False,
+    xlsx: Annotated[
+        Path | None, typer.Option("--xlsx", help="also write the workbook (Excel) here")
+    ] = None,
+    gpkg: Annotated[
+        Path | None, typer.Option("--gpkg", help="also write the GeoPackage here")
+    ] = None,
+    lang: LangOption = "zh",
+) -> None:
+    """Print the per-street table of one district (residents, 60+, life circles, gaps,
+    supply) and the proposed sites; optionally write them as Excel and GeoPackage."""
+    from dataclasses import replace
+
+    from gaps.streets import WALK_SPEEDS_M_S, crow_equivalent_m
+    from jzmap.application.coverage import (
+        CoverageService,
+        UnknownDistrictError,
+        streets_layer,
+        streets_of,
+    )
+    from jzmap.wiring import district_name
+    from maps.coverage_exports import (
+        SITE_FIELDS,
+        STREET_FIELDS,
+        site_table,
+        workbench_geopackage,
+        workbench_xlsx,
+    )
+    from providers.errors import InvalidParameterError
+    from providers.model import Kind
+
+    chosen = _lang(lang)
+    zh = chosen.value == "zh"
+    if speed not in WALK_SPEEDS_M_S:
+        raise _fail(f"--speed {speed!r}: use {' or '.join(WALK_SPEEDS_M_S)}")
+    try:
+        supply_kind = None if kind is None else Kind(kind)
+    except ValueError:
+        raise _fail(f"--kind {kind!r}: use company or station") from None
+    query = replace(
+        _coverage_query(category, res, min_grade, certified_only),
+        catchment_m=crow_equivalent_m(minutes, WALK_SPEEDS_M_S[speed]),
+        speed=speed,
+        kind=supply_kind,
+    )
+    settings = Settings()
+    try:
+        name = district_name(settings.city, district)
+    except InvalidParameterError as exc:
+        raise _fail(str(exc)) from None
+    with _open_backend(settings) as backend:
+        service = CoverageService(backend.store, settings.coverage, settings.city)
+        try:
+            analysis, plan = service.plan(query, k, name)
+        except UnknownDistrictError as exc:
+            raise _fail(str(exc)) from None
+    table = streets_of(analysis, name)
+    circle = f"{minutes} 分钟（直线 {analysis.catchment_m:,.0f} 米，步速 {speed}）"
+    circle_en = f"{minutes} min (crow-fly {analysis.catchment_m:,.0f} m at {speed} pace)"
+    _print_table(
+        table,
+        STREET_FIELDS,
+        chosen,
+        title=f"{name} 各街道{query.category.label_zh}服务覆盖 · 生活圈 {circle}"
+        if zh
+        else f"{name}: {query.category.value} by street · life circle {circle_en}",
+        caption=f"居民分布：{analysis.grid.demand_source}" if zh
+        else f"residents: {analysis.grid.demand_source}",
+    )  # fmt: skip
+    _print_table(
+        site_table(analysis, plan),
+        SITE_FIELDS,
+        chosen,
+        title="建议新站点（最大覆盖选址 MCLP）" if zh else "proposed sites (MCLP)",
+        caption="",
+    )
+    if xlsx is not None:
+        xlsx.write_bytes(workbench_xlsx(analysis, plan, table, name, chosen))
+        typer.echo(f"Excel 已写入 {xlsx}" if zh else f"Excel written to {xlsx}", err=True)
+    if gpkg is not None:
+        gpkg.write_bytes(
+            workbench_geopackage(analysis, plan, table, name, streets_layer(settings.city))
+        )
+        typer.echo(f"GeoPackage 已写入 {gpkg}" if zh else f"GeoPackage written to {gpkg}", err=True)
+
+
+def _shown(value: Any, how: str, lang: Any) -> str:
+    from maps.coverage_exports import rounded
+
+    if how in ("1", "2", "access"):
+        if value is None or value != value:
+            return "-"
+        figure = float(value) * (10_000 if how == "access" else 1)
+        return f"{figure:,.{2 if how != '1' else 1}f}"
+    if how == "text" and value is not None and value == value:
+        return str(value)  # the terminal runs no formulas: shown as it is
+    figure = rounded(value, how, lang)
+    if figure is None or figure == "":
+        return "-"
+    if how == "share":
+        return f"{figure:.1%}"
+    if how in ("people", "int"):
+        return f"{figure:,}"
+    return str(figure)
+
+
+def _print_table(
+    table: pd.DataFrame,
+    fields: tuple[tuple[str, str, str, str], ...],
+    lang: Any,
+    *,
+    title: str,
+    caption: str,
+) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    def share(v: float) -> str:
-        return "-" if v != v else f"{v:.1%}"  # NaN: no residents
-
-    def number(v: float, digits: int = 0) -> str:
-        return "-" if v != v else f"{v:,.{digits}f}"
-
-    shown = Table(
-        title="coverage by district (residents: census, spread evenly)",
-        caption="covered: share of residents within the catchment of a suitable provider; "
-        "per 10k: providers and practitioners per 10,000 residents; access.: median E2SFCA "
-        "(practitioners in reach per 10,000 residents)",
-    )
-    for header, justify in (
-        ("category", "left"), ("district", "left"), ("residents", "right"),
-        ("covered", "right"), ("in gaps", "right"), ("providers", "right"),
-        ("per 10k", "right"), ("staff/10k", "right"), ("access.", "right"),
-    ):  # fmt: skip
-        shown.add_column(header, justify=justify, no_wrap=True)  # type: ignore[arg-type]
-    for r in table.to_dict("records"):
-        shown.add_row(
-            str(r["category"]),
-            str(r["district"]),
-            number(r["residents"]),
-            share(r["share_residents_covered"]),
-            number(r["residents_in_gaps"]),
-            f"{r['providers']:,}",
-            number(r["providers_per_10k"], 2),
-            number(r["practitioners_per_10k"], 1),
-            number(r["accessibility_q50"] * 10_000, 2),
+    zh = lang.value == "zh"
+    shown = Table(title=title, caption=caption or None)
+    for key, head_zh, head_en, how in fields:
+        shown.add_column(
+            head_zh if zh else head_en,
+            justify="left" if how in ("text", "bool") else "right",
+            no_wrap=True,
         )
+        del key
+    for r in table.to_dict("records"):
+        shown.add_row(*(_shown(r.get(key), how, lang) for key, _, _, how in fields))
     console = Console()
     # Piped into a file or another program: the whole table, not one cut to 80 columns.
-    (console if console.is_terminal else Console(width=140)).print(shown)
+    (console if console.is_terminal else Console(width=280)).print(shown)
+
+
+def _table_csv(
+    table: pd.DataFrame, fields: tuple[tuple[str, str, str, str], ...], lang: Any
+) -> str:
+    """The table as CSV for Excel: BOM, headings in ``lang``, figures rounded, formulas
+    quoted."""
+    import csv
+    import io
+
+    from maps.coverage_exports import rounded
+
+    zh = lang.value == "zh"
+    out = io.StringIO()
+    out.write("\ufeff")
+    writer = csv.writer(out, lineterminator="\r\n")
+    writer.writerow([zh_ if zh else en for _, zh_, en, _ in fields])
+    for r in table.to_dict("records"):
+        row = []
+        for key, _, _, how in fields:
+            if how in ("1", "2", "access"):
+                value = r.get(key)
+                row.append(
+                    ""
+                    if value is None or value != value
+                    else round(float(value) * (10_000 if how == "access" else 1), 2)
+                )
+            else:
+                figure = rounded(r.get(key), how, lang)
+                row.append("" if figure is None else figure)
+        writer.writerow(row)
+    return out.getvalue()
 
 
 @app.command()
@@ -722,6 +1004,66 @@ def embed_origins_remove(
     typer.echo(f"removed: {change.origin}{still}")
 
 
+reports_app = typer.Typer(
+    help="Residents' reports that a listing looks wrong (from the provider page and the API).",
+    no_args_is_help=True,
+)
+app.add_typer(reports_app, name="reports")
+
+
+@reports_app.command("list")
+def reports_list(
+    provider: Annotated[
+        str | None, typer.Option(help="only reports about this provider id")
+    ] = None,
+    kind: Annotated[str | None, typer.Option(help="wrong_phone, closed, moved or other")] = None,
+    status: Annotated[str | None, typer.Option(help="open or resolved")] = "open",
+    offset: Annotated[int, typer.Option(min=0)] = 0,
+    limit: Annotated[int, typer.Option(min=1, max=500)] = 100,
+) -> None:
+    """The reports, newest first (open ones unless --status says otherwise; --status all)."""
+    from jzmap.application.problem_reports import list_reports
+    from providers.problem_reports import ReportKind, ReportQuery, ReportStatus
+
+    try:
+        query = ReportQuery(
+            provider,
+            None if kind is None else ReportKind(kind),
+            None if status in (None, "all") else ReportStatus(status),
+            offset,
+            limit,
+        )
+    except ValueError as exc:
+        raise _fail(str(exc)) from None
+    with _open_backend(Settings()) as backend:
+        page = list_reports(backend.reports, query)
+    for r in page.reports:
+        resolved = "" if r.resolved_at is None else f"  resolved {r.resolved_at:%Y-%m-%d %H:%M}"
+        note = f"  note: {r.note}" if r.note else ""
+        typer.echo(
+            f"#{r.id}  {r.created_at:%Y-%m-%d %H:%M}  {r.provider_id}  {r.kind.value}  "
+            f"{r.status.value}{resolved}  {r.text}{note}".rstrip()
+        )
+    typer.echo(f"{len(page.reports)} of {page.total} report(s)")
+
+
+@reports_app.command("resolve")
+def reports_resolve(
+    report_id: Annotated[int, typer.Argument(min=1, help="the report's id (#N in the list)")],
+    note: Annotated[str | None, typer.Option(help="what was checked or changed")] = None,
+) -> None:
+    """Mark report REPORT_ID resolved."""
+    from jzmap.application.problem_reports import resolve_report
+    from providers.errors import JzmapError
+
+    with _open_backend(Settings()) as backend:
+        try:
+            report = resolve_report(backend.reports, report_id, note)
+        except JzmapError as exc:
+            raise _fail(exc.message) from None
+    typer.echo(f"resolved #{report.id} ({report.provider_id}, {report.kind.value})")
+
+
 @imports_app.command("list")
 def imports_list(
     limit: Annotated[int, typer.Option(min=1, max=10_000, help="newest N imports")] = 50,
@@ -834,7 +1176,7 @@ def appeals_file(
     with _open_backend(settings) as backend:
         try:
             result = file_appeal(
-                GradeStores(backend.gradebook, backend.store, backend.registry),
+                GradeStores.of(backend),
                 appeal_id=appeal_id,
                 complaint_id=complaint,
                 filed_at=_when(at),
@@ -866,7 +1208,7 @@ def appeals_decide(
     with _open_backend(settings) as backend:
         try:
             result = decide_appeal(
-                GradeStores(backend.gradebook, backend.store, backend.registry),
+                GradeStores.of(backend),
                 appeal_id,
                 status=AppealStatus(status),
                 at=_when(at),
@@ -1014,3 +1356,116 @@ def export_open_data(
         view = PublicView.of(settings.map.public_phones)
         count = write_open_data(listed_batches(backend.store), fmt, out, view)
     typer.echo(f"{count:,} providers written to {out} ({fmt.value})")
+
+
+@network_app.command("build")
+def network_build(
+    force: Annotated[
+        bool, typer.Option("--force", help="rebuild even when the cache is up to date")
+    ] = False,
+) -> None:
+    """Read JZMAP_STREET_NETWORK, keep its walkable ways inside the city, cache the graph."""
+    from jzmap.application.network import build_network, cache_dir
+
+    settings = Settings()
+    source = settings.coverage.street_network
+    if source is None:
+        raise _fail("set JZMAP_STREET_NETWORK to an OpenStreetMap extract (.osm.pbf or .osm)")
+    if not source.is_file():
+        raise _fail(f"JZMAP_STREET_NETWORK: no file {source}")
+    directory = cache_dir(settings.coverage, settings.database.data_dir)
+    started = time.perf_counter()
+    try:
+        net, info = build_network(source, settings.city, directory, force=force)
+    except RuntimeError as exc:  # osmium: an unreadable or truncated file
+        raise _fail(f"{source.name}: {exc}") from None
+    took = time.perf_counter() - started
+    what = "built" if info.built else "already cached"
+    ways = "" if info.ways_read is None else f" from {info.ways_read:,} walkable ways"
+    typer.echo(
+        f"walking network {what}: {net.nodes:,} nodes, {net.edges:,} edges{ways} inside the "
+        f"city ({net.edge_m.sum() / 1000:,.1f} km of way); {info.path} ({took:.1f} s)"
+    )
+
+
+@coverage_app.command("sites")
+def coverage_sites(
+    *,
+    district: Annotated[str, typer.Option(help="the district planned for, e.g. 天河区")],
+    category: CategoryOption,
+    candidates: Annotated[
+        Path,
+        typer.Option(help="candidate rooms: CSV, XLSX or GeoJSON (name, lon, lat, …)", exists=True),
+    ],
+    exclude: Annotated[
+        Path | None, typer.Option(help="ids or H3 cells to leave out, one per line", exists=True)
+    ] = None,
+    candidates_crs: Annotated[
+        str, typer.Option("--candidates-crs", help="wgs84, gcj02 or bd09")
+    ] = "wgs84",
+    k: Annotated[int, typer.Option("--k", min=1, max=20, help="sites to open")] = 3,
+    demand: Annotated[
+        str | None,
+        typer.Option(
+            help="demand column of the population layer (default: the category's, "
+            "e.g. elderly_care for 60+, else residents)"
+        ),
+    ] = None,
+    res: ResOption = None,
+    mode: ModeOption = None,
+    minutes: MinutesOption = None,
+    speed: SpeedOption = "adult",
+    csv_out: Annotated[Path | None, typer.Option("--csv", help="also write the sites here")] = None,
+) -> None:
+    """Choose among the office's own candidate rooms where new stations bring the most
+    residents within the life circle (existing providers fixed, capacities respected)."""
+    from geo.crs import CRS
+    from ingest.candidate_sites import CandidateFileError, read_candidate_sites, read_exclusions
+    from jzmap.application.coverage import UnknownDistrictError
+    from jzmap.application.sites import candidate_plan
+    from jzmap.wiring import district_name
+    from providers.errors import InvalidParameterError
+
+    query = _coverage_query(category, res, None, False)
+    settings = Settings()
+    try:
+        rooms = read_candidate_sites(candidates, CRS(candidates_crs))
+        excluded = read_exclusions(exclude) if exclude else set()
+        district = district_name(settings.city, district)
+    except (CandidateFileError, ValueError, InvalidParameterError) as exc:
+        raise _fail(str(exc)) from None
+    with _open_backend(settings) as backend:
+        service = _coverage_service(settings, backend)
+        query = _with_reach(query, service, mode, minutes, speed)
+        try:
+            analysis, plan = candidate_plan(
+                service, query, rooms, k, district=district, excluded=excluded,
+                demand_column=demand,
+            )  # fmt: skip
+        except (UnknownDistrictError, InvalidParameterError) as exc:
+            raise _fail(str(exc)) from None
+    _print_sites(plan.sites, plan.summary.iloc[0].to_dict(), analysis.query.mode)
+    if csv_out is not None:
+        from jzmap.application.coverage import districts_csv
+
+        csv_out.write_text(districts_csv(plan.sites), encoding="utf-8")
+        typer.echo(f"sites written to {csv_out}", err=True)
+
+
+def _print_sites(sites: pd.DataFrame, summary: Mapping[Hashable, Any], mode: str) -> None:
+    from gaps.network import MODE_LABELS
+
+    typer.echo(
+        f"{summary['district']} {summary['category']}: {summary['sites']} of "
+        f"{summary['candidates']} candidates; {MODE_LABELS[mode]}, "
+        f"{summary['catchment_m']:,.0f} m; demand `{summary['demand']}` newly within reach "
+        f"{summary['demand_newly_in_reach']:,.0f} (served within capacity "
+        f"{summary['demand_served']:,.0f}); covered {summary['share_covered_before']:.1%} -> "
+        f"{summary['share_covered_after']:.1%}; solver {summary['status']}"
+    )
+    for r in sites.to_dict("records"):
+        street = r["street"] or "—"
+        typer.echo(
+            f"{r['rank']}. {r['name']} ({r['id']}) {street} {r['address'] or ''}: "
+            f"+{r['demand_added']:,.0f} within reach, serves {r['demand_served']:,.0f}"
+        )

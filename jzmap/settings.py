@@ -210,6 +210,13 @@ class LimitsSettings(BaseSettings):
         description="tokens a client may spend at once (a request costs 1 to 20: see the "
         "rate limits in docs/limits-and-proxies.md)",
     )
+    reports_per_hour: int = Field(
+        default=10,
+        ge=1,
+        le=10_000,
+        description="problem reports (POST /v1/providers/{id}/reports and the provider "
+        "page's form) a client address may send per hour, at most this many at once",
+    )
     request_timeout_s: float = Field(
         default=10.0,
         ge=0.5,
@@ -264,7 +271,16 @@ class CitySettings(BaseSettings):
         description="city boundary: polygons with a `name` column (imports must fall inside)",
     )
     streets_layer: Path | None = Field(
-        default=None, description="optional street polygons (`name`, `district`) for geocoding"
+        default=None,
+        description="optional street (街道/镇) polygons, any file GDAL reads (GeoJSON, "
+        "GeoPackage, Shapefile; any CRS): a name column (`name`), optionally `code` (9-digit) "
+        "and `district`; used by geocoding, the coverage street tables and the map's street "
+        "level",
+    )
+    communities_layer: Path | None = Field(
+        default=None,
+        description="optional community (社区) polygons, like the streets layer (`name`, "
+        "optionally `code`, `district`): the map's community level",
     )
     city_name: str = Field(
         default="广州市 Guangzhou", description="the city's name, as messages quote it"
@@ -353,6 +369,14 @@ class CoverageSettings(BaseSettings):
         "polygons (GeoJSON, GeoPackage, Shapefile) with a `residents` column and optionally "
         "one per category (e.g. `elderly_care` for residents aged 60+)",
     )
+    population_weights: Path | None = Field(
+        default=None,
+        validation_alias=AliasChoices("JZMAP_POPULATION_WEIGHTS"),
+        description="coverage gaps: where the census population lives within each district, "
+        "when no population layer is given: building footprint polygons (area-weighted; a "
+        "`floors` column multiplies) or a population GeoTIFF (band 1, pixel-centre rule); "
+        "without it residents are spread evenly (均匀分配 / uniform) and every output says so",
+    )
     cache_size: int = Field(
         default=12,
         ge=1,
@@ -373,6 +397,52 @@ class CoverageSettings(BaseSettings):
         validation_alias=AliasChoices("JZMAP_SOLVER_TIME_LIMIT_S"),
         description="longest the MCLP solver searches for a site plan; the plan then says "
         "the optimality gap it reached",
+    )
+    street_network: Path | None = Field(
+        default=None,
+        validation_alias=AliasChoices("JZMAP_STREET_NETWORK"),
+        description="coverage gaps: an OpenStreetMap extract (.osm.pbf or .osm) whose "
+        "walkable ways give walking distances (`jzmap network build`); unset: crow-fly only",
+    )
+    network_cache_dir: Path | None = Field(
+        default=None,
+        validation_alias=AliasChoices("JZMAP_NETWORK_CACHE_DIR"),
+        description="where the walking network built from JZMAP_STREET_NETWORK is cached, "
+        "keyed by the extract's SHA-256 (default: <data_dir>/networks)",
+    )
+    network_max_snap_m: float = Field(
+        default=300.0,
+        ge=10,
+        le=5_000,
+        validation_alias=AliasChoices("JZMAP_NETWORK_MAX_SNAP_M"),
+        description="walking: a cell centre or provider farther than this from every "
+        "walkable way is off the network (unreachable on foot)",
+    )
+    candidate_sites: Path | None = Field(
+        default=None,
+        validation_alias=AliasChoices("JZMAP_CANDIDATE_SITES"),
+        description="coverage gaps: the district office's candidate rooms (CSV, XLSX or "
+        "GeoJSON: name, lon, lat, optionally id, address, street, capacity) for "
+        "/v1/coverage/sites",
+    )
+    candidate_sites_crs: CRS = Field(
+        default=CRS.WGS84,
+        validation_alias=AliasChoices("JZMAP_CANDIDATE_SITES_CRS"),
+        description="the CRS of JZMAP_CANDIDATE_SITES' coordinates (wgs84, gcj02, bd09)",
+    )
+    walk_speed_adult_m_s: float = Field(
+        default=1.2,
+        gt=0.1,
+        le=3.0,
+        validation_alias=AliasChoices("JZMAP_WALK_SPEED_ADULT_M_S"),
+        description="walking speed of an adult (speed=adult), metres per second",
+    )
+    walk_speed_elderly_m_s: float = Field(
+        default=0.8,
+        gt=0.1,
+        le=3.0,
+        validation_alias=AliasChoices("JZMAP_WALK_SPEED_ELDERLY_M_S"),
+        description="walking speed of an older resident (speed=elderly), metres per second",
     )
 
 

@@ -15,6 +15,7 @@ from typing import Any
 
 from geo.boundaries import CityBoundary, ServedArea
 from geo.geocoding import AmapGeocoder, GazetteerGeocoder, Geocoder, GeocoderChain
+from geo.places import PlaceFinder, PlaceIndex
 from ingest import Ingester
 from jzmap.settings import CitySettings, Settings
 from providers.errors import InvalidParameterError
@@ -95,6 +96,30 @@ def geocoder_chain(settings: Settings) -> GeocoderChain:
         else:
             raise ValueError(f"JZMAP_GEOCODERS: unknown geocoder {name!r}; known: gazetteer, amap")
     return GeocoderChain(chosen)
+
+
+def place_finder(settings: Settings) -> PlaceFinder:
+    """The search box's suggestions (issue 16): the gazetteer's names, and AMap when a key
+    is set and the chain names it. AMap is asked once, not retried: a resident is typing,
+    and the offline names answer meanwhile."""
+    import geopandas as gpd
+
+    city, geocoding = settings.city, settings.geocoding
+    streets = gpd.read_file(city.streets_layer) if city.streets_layer else None
+    index = PlaceIndex(_districts(city.districts_layer), streets)
+    names = {n.strip() for n in geocoding.geocoders.split(",")}
+    online = None
+    if "amap" in names and geocoding.amap_key is not None:
+        online = AmapGeocoder(
+            geocoding.amap_key.get_secret_value(),
+            url=geocoding.amap_url,
+            cache_path=geocoding.geocode_cache
+            or settings.database.data_dir / "geocode-cache.sqlite",
+            timeout_s=geocoding.amap_timeout_s,
+            retries=0,
+            max_per_second=geocoding.amap_max_per_second,
+        )
+    return PlaceFinder(index, online)
 
 
 def ingester(settings: Settings, on_progress: Callable[[int, int], None] | None = None) -> Ingester:

@@ -26,6 +26,7 @@ import html
 import json
 import re
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -36,19 +37,76 @@ import pandas as pd
 from branca.element import Figure
 
 from gaps import SitePlan, worst_cells
+from gaps.network import MODE_LABELS
 from geo.crs import CRS, from_wgs84
-from jzmap.application.coverage import Analysis
+from jzmap.application.coverage import Analysis, streets_of
 from jzmap.presentation.coverage import cell_features
 from jzmap.presentation.presenters import SYNTHETIC_DATASETS
+from maps.coverage_exports import STREET_FIELDS, headers, rounded
 from maps.i18n import Lang
 from maps.page import STATIC_URL, LocalMap, districts_geojson, inline_assets
 
-# Gap cells are shaded by how far their residents are from the nearest suitable provider.
+# THE legend of coverage cells, shared by this report, the workbench page
+# (maps/coverage_workbench.py hands it to its script) and their printouts: gap cells are
+# shaded by how far their residents are from the nearest suitable provider.
 GAP_BANDS_KM: tuple[float, ...] = (2.0, 3.0, 5.0)  # beyond the catchment: <2, 2-3, 3-5, >5
 GAP_COLOURS: tuple[str, ...] = ("#fdd49e", "#fc8d59", "#d7301f", "#7f0000")
 COVERED_COLOUR = "#a6dba0"
 NO_RESIDENTS_COLOUR = "#d9d9d9"
 SITE_COLOUR = "#2166ac"
+
+
+@dataclass(frozen=True)
+class LegendBand:
+    """One class of cell: its colour, its label, and (for gaps) the upper bound of the
+    distance to the nearest provider, in km (``None``: unbounded)."""
+
+    key: str
+    colour: str
+    zh: str
+    en: str
+    below_km: float | None = None
+
+
+LEGEND: tuple[LegendBand, ...] = (
+    LegendBand("covered", COVERED_COLOUR, "已覆盖", "covered"),
+    LegendBand("gap0", GAP_COLOURS[0], "缺口：最近机构 < 2 公里", "gap: nearest < 2 km", 2.0),
+    LegendBand("gap1", GAP_COLOURS[1], "2–3 公里", "2–3 km", 3.0),
+    LegendBand("gap2", GAP_COLOURS[2], "3–5 公里", "3–5 km", 5.0),
+    LegendBand("gap3", GAP_COLOURS[3], "> 5 公里或无", "> 5 km or none"),
+    LegendBand("empty", NO_RESIDENTS_COLOUR, "无居民", "no residents"),
+)
+
+
+def legend_band(nearest_m: float | None, residents: float, covered: bool) -> LegendBand:
+    """The legend class of a cell.
+
+    Examples
+    --------
+    >>> [legend_band(m, 10.0, False).key for m in (1500.0, 2000.0, 4000.0, None)]
+    ['gap0', 'gap1', 'gap2', 'gap3']
+    """
+    if residents <= 0:
+        return LEGEND[-1]
+    if covered:
+        return LEGEND[0]
+    km = np.inf if nearest_m is None else nearest_m / 1000
+    return LEGEND[1 + int(np.searchsorted(GAP_BANDS_KM, km, side="right"))]
+
+
+def legend_items(lang: Lang) -> list[dict[str, Any]]:
+    """The legend as plain data for a page's script (which applies, never redefines it)."""
+    return [
+        {
+            "key": b.key,
+            "colour": b.colour,
+            "label": b.zh if lang is Lang.ZH else b.en,
+            "below_m": None if b.below_km is None else b.below_km * 1000,
+        }
+        for b in LEGEND
+    ]
+
+
 REPORT_JS = "coverage-report.js"
 PROVIDER_COLOUR = "#1b7837"
 BOUNDARY_CREDIT = (
@@ -212,12 +270,7 @@ def with_csp(page: str, tiles_url: str) -> str:
 
 
 def _band_colour(nearest_m: float | None, residents: float, covered: bool) -> str:
-    if residents <= 0:
-        return NO_RESIDENTS_COLOUR
-    if covered:
-        return COVERED_COLOUR
-    km = np.inf if nearest_m is None else nearest_m / 1000
-    return GAP_COLOURS[int(np.searchsorted(GAP_BANDS_KM, km, side="right"))]
+    return legend_band(nearest_m, residents, covered).colour
 
 
 def _cells_geojson(analysis: Analysis, district: str, crs: CRS) -> dict[str, Any]:
@@ -326,12 +379,7 @@ def _before_map(title: str, analysis: Analysis, s: pd.Series, when: str) -> str:
     legend = "".join(
         f'<span style="background:{c}"></span>{html.escape(t)}'
         for c, t in [
-            (COVERED_COLOUR, "已覆盖"),
-            (GAP_COLOURS[0], "缺口：最近机构 < 2 公里"),
-            (GAP_COLOURS[1], "2–3 公里"),
-            (GAP_COLOURS[2], "3–5 公里"),
-            (GAP_COLOURS[3], "> 5 公里或无"),
-            (NO_RESIDENTS_COLOUR, "无居民"),
+            *((b.colour, b.zh) for b in LEGEND),
             (PROVIDER_COLOUR, "现有机构"),
             (SITE_COLOUR, "建议新站点（虚线圈为服务半径）"),
         ]
@@ -339,12 +387,22 @@ def _before_map(title: str, analysis: Analysis, s: pd.Series, when: str) -> str:
     return (
         f"<section><h1>{html.escape(title)}</h1>"
         f'<p class="note">服务类别：{html.escape(q.category.label_zh)}（{q.category.value}）；'
-        f"服务半径 {analysis.catchment_m:,.0f} 米；H3 分辨率 {q.resolution}；"
+        f"服务半径 {analysis.catchment_m:,.0f} 米（{html.escape(_reach_label(analysis))}）；"
+        f"H3 分辨率 {q.resolution}；"
         f"{html.escape('；'.join(filters) or '不限等级')}；数据版本 {analysis.data_version}；"
         f"生成于 {html.escape(when)}</p>"
         f"<h2>概况</h2>{figures}"
         f'<p class="legend">{legend}</p></section>'
     )
+
+
+def _reach_label(analysis: Analysis) -> str:
+    """How reach was measured, as every output says it: 直线距离 / crow-fly, or the walk."""
+    label = MODE_LABELS[analysis.query.mode]
+    if analysis.speed_m_s is None:
+        return label
+    minutes = analysis.catchment_m / 60 / analysis.speed_m_s
+    return f"{label}，{minutes:.0f} 分钟 × {analysis.speed_m_s:g} 米/秒"
 
 
 def _per_10k(accessibility: float | None) -> float | None:
@@ -425,6 +483,19 @@ def _after_map(analysis: Analysis, plan: SitePlan, district: str, worst: int) ->
         worst_rows,
         text=(1, 2, 5),
     )
+    streets = streets_of(analysis, district)
+    street_rows = [
+        [
+            str(c) if c is not None else "—"
+            for c in (rounded(r.get(key), how) for key, _, _, how in STREET_FIELDS[1:])
+        ]
+        for r in streets.to_dict("records")
+    ]
+    streets_html = "<h2>各街道覆盖（街道来源：街道面或按最近机构地址推断）</h2>" + _table(
+        headers(STREET_FIELDS[1:], Lang.ZH),
+        [_formatted(row, STREET_FIELDS[1:]) for row in street_rows],
+        text=(0, 1, 2),
+    )
     synthetic = any(
         p.extra.get("dataset") in SYNTHETIC_DATASETS for p in analysis.providers.by_id.values()
     )
@@ -439,7 +510,19 @@ def _after_map(analysis: Analysis, plan: SitePlan, district: str, worst: int) ->
         + ("<li><b>本报告中的机构为合成演示数据。</b></li>" if synthetic else "")
         + "</ul>"
     )
-    return f'<section class="jz-after">{plan_html}{worst_html}{notes}</section>'
+    return f'<section class="jz-after">{plan_html}{streets_html}{worst_html}{notes}</section>'
+
+
+def _formatted(row: Sequence[str], fields: Sequence[tuple[str, str, str, str]]) -> list[str]:
+    """Rounded figures as the page prints them: thousands separated, shares in %."""
+    out = []
+    for cell, (_, _, _, how) in zip(row, fields, strict=True):
+        if cell != "—" and how in ("people", "int"):
+            cell = f"{int(cell):,}"
+        elif cell != "—" and how == "share":
+            cell = f"{float(cell):.1%}"
+        out.append(cell)
+    return out
 
 
 def _provider_name(analysis: Analysis, provider_id: str | None) -> str:

@@ -12,42 +12,54 @@ from __future__ import annotations
 import functools
 import html
 import json
+from pathlib import Path
 from typing import Any
 
 from maps.page import STATIC_DIR, STATIC_URL
 
 SWAGGER_UI_DIR = STATIC_DIR / "vendor" / "swagger-ui"
 SWAGGER_UI_URL = f"{STATIC_URL}/vendor/swagger-ui"
+REDOC_DIR = STATIC_DIR / "vendor" / "redoc"
+REDOC_URL = f"{STATIC_URL}/vendor/redoc"
 
-CONTENT_SECURITY_POLICY = "; ".join(
-    [
-        "default-src 'self'",
-        "script-src 'self'",
-        # Swagger UI sets styles through the DOM, which style-src does not govern: no
-        # 'unsafe-inline' (tests/test_docs.py opens an operation in Chromium to check).
-        "style-src 'self'",
-        # Its icons are inline SVG data URIs.
-        "img-src 'self' data:",
-        "font-src 'self' data:",
-        "connect-src 'self'",
-        "object-src 'none'",
-        "base-uri 'none'",
-        "form-action 'self'",
-        "frame-ancestors 'none'",
-    ]
-)
+
+def viewer_csp(*, extra_styles: str = "", workers: str = "") -> str:
+    """The Content-Security-Policy of an API viewer page (``/docs``, ``/redoc``): its files
+    from this site only, no inline script; ``extra_styles`` and ``workers`` add the style
+    and worker sources a viewer needs beyond that."""
+    return "; ".join(
+        [
+            "default-src 'self'",
+            "script-src 'self'",
+            f"style-src 'self'{extra_styles}",
+            # The viewers' icons are inline SVG data URIs.
+            "img-src 'self' data:",
+            "font-src 'self' data:",
+            "connect-src 'self'",
+            *([f"worker-src 'self'{workers}"] if workers else []),
+            "object-src 'none'",
+            "base-uri 'none'",
+            "form-action 'self'",
+            "frame-ancestors 'none'",
+        ]
+    )
+
+
+# Swagger UI sets styles through the DOM, which style-src does not govern: no
+# 'unsafe-inline' (tests/test_docs.py opens an operation in Chromium to check).
+CONTENT_SECURITY_POLICY = viewer_csp()
 
 
 @functools.cache
-def provenance() -> dict[str, Any]:
-    """``PROVENANCE.json`` of the vendored Swagger UI."""
-    data: dict[str, Any] = json.loads((SWAGGER_UI_DIR / "PROVENANCE.json").read_text("utf-8"))
+def vendored_provenance(directory: Path) -> dict[str, Any]:
+    """``PROVENANCE.json`` of a vendored viewer (:data:`SWAGGER_UI_DIR`, :data:`REDOC_DIR`)."""
+    data: dict[str, Any] = json.loads((directory / "PROVENANCE.json").read_text("utf-8"))
     return data
 
 
 def render_docs_page(openapi_url: str, title: str) -> str:
     """The HTML of ``/docs`` for the schema at ``openapi_url``."""
-    files = provenance()["files"]
+    files = vendored_provenance(SWAGGER_UI_DIR)["files"]
     css = files["swagger-ui.css"]["sri"]
     js = files["swagger-ui-bundle.js"]["sri"]
     return f"""<!DOCTYPE html>
@@ -68,38 +80,14 @@ def render_docs_page(openapi_url: str, title: str) -> str:
 """
 
 
-REDOC_DIR = STATIC_DIR / "vendor" / "redoc"
-REDOC_URL = f"{STATIC_URL}/vendor/redoc"
-
-REDOC_CONTENT_SECURITY_POLICY = "; ".join(
-    [
-        "default-src 'self'",
-        "script-src 'self'",
-        # ReDoc (styled-components) writes <style> elements at run time.
-        "style-src 'self' 'unsafe-inline'",
-        "img-src 'self' data:",
-        "font-src 'self' data:",
-        "connect-src 'self'",
-        # Its search index runs in a worker made from a blob.
-        "worker-src 'self' blob:",
-        "object-src 'none'",
-        "base-uri 'none'",
-        "form-action 'self'",
-        "frame-ancestors 'none'",
-    ]
-)
-
-
-@functools.cache
-def redoc_provenance() -> dict[str, Any]:
-    """``PROVENANCE.json`` of the vendored ReDoc."""
-    data: dict[str, Any] = json.loads((REDOC_DIR / "PROVENANCE.json").read_text("utf-8"))
-    return data
+# ReDoc (styled-components) writes <style> elements at run time, and its search index
+# runs in a worker made from a blob.
+REDOC_CONTENT_SECURITY_POLICY = viewer_csp(extra_styles=" 'unsafe-inline'", workers=" blob:")
 
 
 def render_redoc_page(openapi_url: str, title: str) -> str:
     """The HTML of ``/redoc`` (ReDoc from this site's files) for the schema at ``openapi_url``."""
-    sri = redoc_provenance()["files"]["redoc.standalone.js"]["sri"]
+    sri = vendored_provenance(REDOC_DIR)["files"]["redoc.standalone.js"]["sri"]
     return f"""<!DOCTYPE html>
 <html lang="en">
 <head>

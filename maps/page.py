@@ -211,17 +211,97 @@ def _panel_html(o: PageOptions) -> str:
         )
     heading = t["widget_title"] if o.kind is PageKind.WIDGET else t["title"]
     hint = t["offline"] if o.kind is PageKind.STATIC else t["results_hint"]
+    search = _search_html(o) if o.kind is PageKind.MAP else ""
+    results_head = ""
+    if o.kind is not PageKind.STATIC:
+        results_head = (
+            '<div class="jz-results-head">'
+            f'<p id="jz-count" class="jz-count" aria-live="polite"></p>{_sort_html(o)}'
+            f'<button type="button" id="jz-sheet-toggle" class="jz-sheet-toggle" hidden '
+            f'aria-expanded="false">{html.escape(t["show_map"])}</button>'
+            "</div>"
+        )
     return (
         f'<aside id="jz-panel" class="jz-panel" aria-label="{html.escape(heading)}">'
+        '<div id="jz-main" class="jz-main">'
         f'<h1 class="jz-title">{html.escape(heading)}</h1>'
+        f"{search}"
         f'<form id="jz-controls" class="jz-controls">{"".join(controls)}</form>'
         f'<div class="jz-buttons">{"".join(buttons)}</div>'
         f'<p id="jz-status" class="jz-status" role="status" aria-live="polite"></p>'
         '<ul id="jz-legend" class="jz-legend" hidden></ul>'
-        f'<h2 class="jz-results-title">{html.escape(t["results"])}</h2>'
+        f"{_marker_legend_html(o)}"
+        f'<h2 id="jz-results-title" class="jz-results-title">{html.escape(t["results"])}</h2>'
+        f"{results_head}"
         f'<p id="jz-hint" class="jz-hint">{html.escape(hint)}</p>'
         '<ol id="jz-results" class="jz-results"></ol>'
+        "</div>"
+        # Phones: a provider's details replace the list in this sheet (no popup to spill
+        # past the map); wide screens keep the map's popups.
+        '<section id="jz-details" class="jz-details" hidden aria-live="polite">'
+        f'<button type="button" id="jz-details-back" class="jz-back">{html.escape(t["back"])}'
+        '</button><div id="jz-details-body"></div></section>'
         "</aside>"
+    )
+
+
+def _search_html(o: PageOptions) -> str:
+    """The place search box: an ARIA 1.2 combobox whose listbox the page script fills
+    from ``/v1/places/suggest`` as she types."""
+    t = text(o.lang)
+    return (
+        '<div class="jz-search" role="search">'
+        f'<label for="jz-place" class="jz-search-label">{html.escape(t["place_label"])}</label>'
+        '<div class="jz-combo">'
+        '<input id="jz-place" type="text" role="combobox" aria-autocomplete="list" '
+        'aria-expanded="false" aria-controls="jz-place-list" autocomplete="off" '
+        f'maxlength="50" enterkeyhint="search" placeholder="{html.escape(t["place_hint"])}">'
+        '<ul id="jz-place-list" class="jz-place-list" role="listbox" '
+        f'aria-label="{html.escape(t["place_label"])}" hidden></ul>'
+        "</div></div>"
+    )
+
+
+def _sort_html(o: PageOptions) -> str:
+    """综合推荐 / 距离最近: the API's ``sort=score|distance``, as two radio buttons."""
+    t = text(o.lang)
+    radios = "".join(
+        f'<label class="jz-sort-option"><input type="radio" name="jz-sort" value="{value}"'
+        f"{' checked' if value == 'score' else ''}> {html.escape(t[key])}</label>"
+        for value, key in (("score", "sort_score"), ("distance", "sort_distance"))
+    )
+    return (
+        f'<fieldset id="jz-sort" class="jz-sort"><legend>{html.escape(t["sort"])}</legend>'
+        f"{radios}</fieldset>"
+    )
+
+
+def _marker_legend_html(o: PageOptions) -> str:
+    """What the markers' colours and letters mean; A is the lowest grade, which nobody
+    guesses."""
+    if o.kind is PageKind.STATIC:
+        return ""
+    t = text(o.lang)
+    items = [
+        f'<li><span class="jz-key jz-company jz-g{grade.value}" aria-hidden="true">'
+        f"{grade.value}</span>{html.escape(t['legend_grade_' + grade.value])}</li>"
+        for grade in Grade
+    ]
+    items.append(
+        '<li><span class="jz-key jz-station" aria-hidden="true">'
+        f"{html.escape(t['station_mark'])}</span>{html.escape(t['legend_station'])}</li>"
+    )
+    items.append(
+        '<li><span class="jz-key jz-ranked" aria-hidden="true">1</span>'
+        f"{html.escape(t['legend_ranked'])}</li>"
+    )
+    items.append(
+        '<li><span class="jz-key jz-here" aria-hidden="true"></span>'
+        f"{html.escape(t['you_are_here'])}</li>"
+    )
+    return (
+        f'<details id="jz-marker-legend" class="jz-marker-legend"><summary>'
+        f"{html.escape(t['legend'])}</summary><ul>{''.join(items)}</ul></details>"
     )
 
 
@@ -317,7 +397,11 @@ def render_page(o: PageOptions, districts: Any, nonce: str = "") -> str:
         )
     )
     page = str(root.render())
-    page = page.replace("<html>", f'<html lang="{"zh-CN" if o.lang is Lang.ZH else "en"}">', 1)
+    # The large-text class on the root too: the styles are in rem, the root's font size.
+    root_class = ' class="jz-large"' if o.large_text else ""
+    page = page.replace(
+        "<html>", f'<html lang="{"zh-CN" if o.lang is Lang.ZH else "en"}"{root_class}>', 1
+    )
     page = page.replace("<body>", f'<body class="{classes}">', 1)
     if o.kind is PageKind.STATIC:
         return inline_assets(page)

@@ -422,25 +422,45 @@ class HoursIndex:
         self.texts: list[str] = [str(t) for t in distinct]
         self.code = code.astype(np.intp).reshape(-1)
         self._masks: dict[tuple[dt.datetime, bool], npt.NDArray[np.bool_]] = {}
+        self._by_text: dict[tuple[dt.datetime, bool], npt.NDArray[np.bool_]] = {}
         self._lock = threading.Lock()
 
     def open_texts(self, at: dt.datetime, *, include_unknown: bool) -> list[str]:
         """The distinct texts that pass an open-at filter at ``at``."""
-        return [t for t in self.texts if admits_hours(t, at, include_unknown)]
+        admitted = self._admitted(at, include_unknown)
+        return [t for t, ok in zip(self.texts, admitted.tolist(), strict=True) if ok]
 
     def mask(self, at: dt.datetime, *, include_unknown: bool) -> npt.NDArray[np.bool_]:
         """Which positions pass an open-at filter at ``at`` (hours are kept to the minute)."""
         key = (at.replace(second=0, microsecond=0), include_unknown)
         found = self._masks.get(key)
         if found is None:
-            by_text = np.fromiter(
+            by_text = self._admitted(at, include_unknown)
+            found = by_text[self.code] if self.code.size else np.zeros(0, dtype=bool)
+            self._keep(self._masks, key, found)
+        return found
+
+    def _admitted(self, at: dt.datetime, include_unknown: bool) -> npt.NDArray[np.bool_]:
+        """Whether each distinct text passes at ``at``'s minute: one schedule check per
+        text, kept for the minute (every open-at search of that minute asks the same)."""
+        key = (at.replace(second=0, microsecond=0), include_unknown)
+        found = self._by_text.get(key)
+        if found is None:
+            found = np.fromiter(
                 (admits_hours(t, key[0], include_unknown) for t in self.texts),
                 bool,
                 len(self.texts),
             )
-            found = by_text[self.code] if self.code.size else np.zeros(0, dtype=bool)
-            with self._lock:
-                if len(self._masks) >= self._KEPT:
-                    self._masks.pop(next(iter(self._masks)))
-                self._masks[key] = found
+            self._keep(self._by_text, key, found)
         return found
+
+    def _keep(
+        self,
+        kept: dict[tuple[dt.datetime, bool], npt.NDArray[np.bool_]],
+        key: tuple[dt.datetime, bool],
+        value: npt.NDArray[np.bool_],
+    ) -> None:
+        with self._lock:
+            if len(kept) >= self._KEPT:
+                kept.pop(next(iter(kept)))
+            kept[key] = value

@@ -106,9 +106,12 @@ class BBox:
 
 
 class TallyBy(StrEnum):
-    """What :meth:`ProviderStore.tally` groups providers by: district name or H3 cell."""
+    """What :meth:`ProviderStore.tally` groups providers by: district name, street name (the
+    street the provider's address names; "" when none) or H3 cell. Vector tiles group by
+    district or cell only."""
 
     DISTRICT = "district"
+    STREET = "street"
     H3_R7 = "h3_r7"
     H3_R8 = "h3_r8"
     H3_R9 = "h3_r9"

@@ -33,8 +33,18 @@ _TALLY_BY_RESOLUTION = {7: TallyBy.H3_R7, 8: TallyBy.H3_R8, 9: TallyBy.H3_R9}
 
 class LayerMode(StrEnum):
     DISTRICTS = "districts"
+    STREETS = "streets"
+    COMMUNITIES = "communities"
     CELLS = "cells"
     POINTS = "points"
+
+
+class Level(StrEnum):
+    """A level a map asks for by name, between district counts and H3 cells (the seed
+    platform's city → district → street (街道) → community (社区))."""
+
+    STREET = "street"
+    COMMUNITY = "community"
 
 
 def resolution_for_zoom(zoom: int) -> int:
@@ -63,6 +73,8 @@ def viewport_layer(
     zoom: int,
     filters: Filters,
     point_cap: int = DEFAULT_POINT_CAP,
+    *,
+    level: Level | None = None,
 ) -> Layer:
     """The bounded answer for a map showing ``bbox`` at ``zoom``.
 
@@ -78,6 +90,10 @@ def viewport_layer(
         Hard filters (``radius_m`` is ignored).
     point_cap
         The most providers a viewport is sent one by one.
+    level
+        ``Level.STREET``: the counts per street of the whole city (keys: street names, as
+        the providers' addresses name them; "" for none), whatever the zoom. Communities
+        need polygons, which the domain does not hold: the application counts those.
 
     Returns
     -------
@@ -86,6 +102,11 @@ def viewport_layer(
         providers when the box holds at most ``point_cap``; else H3 cell counts (keys: H3
         cells as hex strings) at :func:`resolution_for_zoom`.
     """
+    if level is Level.STREET:
+        counts = store.tally(filters, TallyBy.STREET)
+        return Layer(LayerMode.STREETS, sum(counts.values()), counts=counts)
+    if level is not None:
+        raise ValueError(f"level {level.value!r} is not counted by the store")
     if zoom < DISTRICTS_BELOW_ZOOM:
         counts = store.tally(filters, TallyBy.DISTRICT)
         return Layer(LayerMode.DISTRICTS, sum(counts.values()), counts=counts)

@@ -88,6 +88,7 @@ def postgis_migrated(postgis_url: str) -> str:
 def _emptied(backend: Backend) -> Backend:
     backend.registry.delete_all()
     backend.embed_origins.delete_all()
+    backend.reports.delete_all()
     backend.gradebook.delete_all()
     backend.store.delete_all()
     return backend

@@ -220,6 +220,23 @@ def test_provider_by_id_matches_nearest(client: TestClient) -> None:
         assert body[key] == hit[key]
 
 
+def test_navigate_links_come_with_a_search_only_when_asked(client: TestClient) -> None:
+    """A search's answer is lean by default; ``navigate=true`` adds to each result the
+    links ``/v1/providers/{id}`` gives, in the answer's CRS-independent form."""
+    params: dict[str, Any] = {"lat": LAT, "lon": LON, "limit": 5, "crs": "gcj02"}
+    lean = client.get(NEAREST, params=params).json()["results"]
+    full = client.get(NEAREST, params={**params, "navigate": "true"}).json()["results"]
+    assert [r["id"] for r in lean] == [r["id"] for r in full]
+    assert all(r["navigate"] is None for r in lean)
+    for r in full:
+        one = client.get(f"/v1/providers/{r['id']}").json()
+        assert r["navigate"] == one["navigate"] and set(one["navigate"]) == {
+            "amap",
+            "baidu",
+            "tencent",
+        }
+
+
 def test_health_and_categories(client: TestClient, embedded_demo: Backend) -> None:
     health = client.get("/healthz").json()
     assert health["status"] == "ok" and health["store"] == "embedded"

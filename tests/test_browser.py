@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qsl, urlencode, urlsplit
+from urllib.parse import parse_qsl, quote, urlencode, urlsplit
 from urllib.request import urlopen
 
 import pytest
@@ -388,45 +388,7 @@ def test_grades_are_written_on_the_markers_not_only_coloured(
     assert console.errors == []
 
 
-def test_the_coverage_view_shows_district_shares_then_gap_cells_and_sites(
-    site: Site, desktop: tuple[Page, Console]
-) -> None:
-    page, console = desktop
-    page.goto(f"{site.base}/map?view=coverage&category=elderly_care")
-    page.wait_for_selector(
-        "body[data-layer-state=ready][data-layer-mode=coverage-districts]",
-        state="attached",
-        timeout=60_000,
-    )
-    table = _get_json(f"{site.base}/v1/coverage/districts", {"category": "elderly_care"})
-    labels = page.eval_on_selector_all(
-        ".leaflet-marker-pane .jz-bubble", "els => els.map(e => e.textContent)"
-    )
-    for row in table["districts"]:
-        share = f"{round(row['share_residents_covered'] * 100)}%"
-        assert f"{row['district']} {share}" in labels, (row["district"], labels)
-    fills = set(
-        page.eval_on_selector_all(
-            ".leaflet-overlay-pane path", "els => els.map(e => e.getAttribute('fill'))"
-        )
-    )
-    assert len(fills) >= 2, "districts are shaded by their shares"
-
-    page.evaluate("jzmap.map.setView([23.28, 113.32], 12, {animate: false})")
-    page.wait_for_selector(
-        "body[data-layer-state=ready][data-layer-mode=coverage-cells]",
-        state="attached",
-        timeout=60_000,
-    )
-    district = page.get_attribute("body", "data-coverage-district")
-    assert district
-    params = {"category": "elderly_care", "district": district, "res": 8}
-    cells = _get_json(f"{site.base}/v1/coverage/cells", params)
-    plan = _get_json(f"{site.base}/v1/coverage/candidates", {**params, "k": 5})
-    assert page.get_attribute("body", "data-layer-count") == str(cells["cells"])
-    drawn_sites = page.eval_on_selector_all("[data-site]", "els => els.map(e => e.dataset.site)")
-    assert sorted(drawn_sites) == sorted(s["cell"] for s in plan["sites"])
-    assert console.errors == []
+# The coverage view is the planner's workbench: tests/test_coverage_workbench_browser.py.
 
 
 def test_the_embed_page_builds_a_working_snippet(site: Site, desktop: tuple[Page, Console]) -> None:
@@ -530,7 +492,13 @@ def test_results_offer_a_call_link_and_navigate_links_for_three_apps(
     page.wait_for_selector("body[data-results='10']", state="attached", timeout=15_000)
     api = _get_json(
         f"{site.base}/v1/providers/nearest",
-        params={"lat": 23.1064, "lon": 113.3245, "category": "elderly_care", "limit": 10},
+        params={
+            "lat": 23.1064,
+            "lon": 113.3245,
+            "category": "elderly_care",
+            "limit": 10,
+            "navigate": "true",
+        },
     )
     items = page.locator("#jz-results > li")
     assert items.count() == len(api["results"]) == 10
@@ -593,7 +561,7 @@ def test_the_provider_page_is_readable_with_javascript_off(
 ) -> None:
     api = _get_json(
         f"{site.base}/v1/providers/nearest",
-        params={"lat": 23.1064, "lon": 113.3245, "kind": "company", "limit": 1},
+        params={"lat": 23.1064, "lon": 113.3245, "kind": "company", "limit": 1, "navigate": "true"},
     )
     p = api["results"][0]
     context = browser.new_context(
@@ -623,3 +591,86 @@ def test_the_provider_page_is_readable_with_javascript_off(
         ARTIFACTS.mkdir(parents=True, exist_ok=True)
         page.screenshot(path=str(ARTIFACTS / f"{request.node.name}.png"), full_page=True)
         context.close()
+
+
+def test_list_entries_popups_and_the_widget_link_to_the_provider_page(
+    site: Site, phone: tuple[Page, Console], desktop: tuple[Page, Console]
+) -> None:
+    page, console = phone
+    page.goto(f"{site.base}/map?category=elderly_care&lat=23.1064&lon=113.3245")
+    page.wait_for_selector("body[data-results='10']", state="attached", timeout=15_000)
+    ids = page.eval_on_selector_all("#jz-results .jz-result", "els => els.map(e => e.dataset.id)")
+    hrefs = page.eval_on_selector_all(
+        "#jz-results > li a.jz-details", "els => els.map(e => e.href)"
+    )
+    assert hrefs == [f"{site.base}/p/{quote(i, safe='')}?lang=zh" for i in ids]
+    # A marker's popup (the map layer's provider, fetched on a tap) links there too.
+    wide, wide_console = desktop
+    wide.goto(f"{site.base}/map?lang=en")
+    _wait_ready(wide)
+    _move(wide, 23.125, 113.33, 15)
+    first = _layer_ids(wide)[0]
+    wide.click(f".leaflet-marker-pane [data-id='{first}']")
+    link = wide.wait_for_selector(".leaflet-popup-content a.jz-details")
+    assert link is not None
+    assert link.get_attribute("href") == f"/p/{quote(first, safe='')}?lang=en"
+    link.click()
+    wide.wait_for_url("**/p/*lang=en")
+    assert wide.locator("main").get_attribute("data-provider-id") == first
+    assert wide_console.errors == []
+    # In the widget the page opens in a new tab: it refuses to be framed.
+    widget = f"{site.base}/widget?category=elderly_care&lat=23.1064&lon=113.3245"
+    site.allowed.pages["/app"] = host_page(widget)
+    page.goto(f"{site.allowed.origin}/app")
+    frame = page.frame_locator("#jz")
+    frame.locator("body[data-results='10']").wait_for(state="attached", timeout=15_000)
+    details = frame.locator("#jz-results > li a.jz-details").first
+    assert details.get_attribute("target") == "_blank"
+    assert (details.get_attribute("href") or "").startswith("/p/")
+    assert console.errors == []
+
+
+def test_reporting_a_problem_works_with_and_without_javascript(
+    site: Site, demo: Backend, browser: Browser, request: pytest.FixtureRequest
+) -> None:
+    from providers.problem_reports import ReportKind, ReportQuery
+
+    api = _get_json(
+        f"{site.base}/v1/providers/nearest",
+        params={"lat": 23.1064, "lon": 113.3245, "kind": "company", "limit": 1},
+    )
+    provider_id = api["results"][0]["id"]
+    before = demo.reports.list(ReportQuery(provider_id=provider_id)).total
+    for scripts in (True, False):
+        context = browser.new_context(
+            viewport={"width": 375, "height": 667}, locale="zh-CN", java_script_enabled=scripts
+        )
+        page = context.new_page()
+        console = _watch(page)
+        try:
+            page.goto(f"{site.base}/p/{quote(provider_id, safe='')}")
+            page.check("input[name=kind][value=wrong_phone]" if scripts else "input[value=moved]")
+            page.fill("#jz-report-text", "电话打不通" if scripts else "搬到隔壁楼")
+            if scripts:
+                with page.expect_response(lambda r: r.url.endswith("/reports")) as sent:
+                    page.click(".jz-report button[type=submit]")
+                assert sent.value.status == 200
+                page.wait_for_selector(".jz-report-status.jz-notice")
+                assert page.text_content(".jz-report-status") == "谢谢！已收到，工作人员会核实。"
+                assert page.url.endswith(quote(provider_id, safe=""))  # stayed on the page
+            else:
+                page.click(".jz-report button[type=submit]")
+                page.wait_for_url("**reported=true")
+                assert "谢谢！已收到" in (page.text_content("main") or "")
+            assert console.errors == []
+        finally:
+            ARTIFACTS.mkdir(parents=True, exist_ok=True)
+            shot = f"{request.node.name}-{'js' if scripts else 'nojs'}.png"
+            page.screenshot(path=str(ARTIFACTS / shot), full_page=True)
+            context.close()
+    got = demo.reports.list(ReportQuery(provider_id=provider_id))
+    assert got.total == before + 2
+    assert [(r.kind, r.text) for r in got.reports[:2]] == [
+        (ReportKind.MOVED, "搬到隔壁楼"),
+        (ReportKind.WRONG_PHONE, "电话打不通"),
+    ]

@@ -48,7 +48,7 @@ def test_demo_builds_the_city(embedded_env: dict[str, str]) -> None:
 def test_db_upgrade_is_repeatable(postgis_url: str) -> None:
     env = {**os.environ, "DATABASE_URL": postgis_url}
     for _ in range(2):
-        assert "revision 0012" in run(["db", "upgrade"], env).stdout
+        assert "revision 0013" in run(["db", "upgrade"], env).stdout
 
 
 def test_db_upgrade_without_database_says_why(embedded_env: dict[str, str]) -> None:

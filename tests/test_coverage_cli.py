@@ -12,9 +12,11 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 
+import openpyxl
+import pyogrio
 import pytest
 
-from jzmap.application.coverage import DISTRICT_COLUMNS, CoverageQuery, CoverageService
+from jzmap.application.coverage import CoverageQuery, CoverageService
 from jzmap.settings import Settings
 from providers.model import Category
 from providers.stores.embedded import EmbeddedStore
@@ -45,7 +47,7 @@ def test_report_is_one_offline_file_with_the_map_and_the_tables(
     args = ["coverage", "report", "--district", "白云区", "--category", "elderly_care"]
     result = run([*args, "--out", str(out), "--k", "3"], demo_env)
     assert result.returncode == 0, result.stderr
-    assert "白云区" in result.stdout and str(out) in result.stdout
+    assert "白云区" in result.stdout and str(out) in result.stdout and "已写入" in result.stdout
     page = out.read_text(encoding="utf-8")
 
     # Self-contained: no script or stylesheet from anywhere, Leaflet itself inlined.
@@ -107,5 +109,45 @@ def test_districts_prints_the_table_and_writes_csv(
     raw = out.read_bytes()
     assert raw.startswith(b"\xef\xbb\xbf")
     rows = list(csv.reader(io.StringIO(raw.decode("utf-8-sig"))))
-    assert rows[0] == list(DISTRICT_COLUMNS) and len(rows) == 12
+    # Chinese headings, whole persons and shares to 0.1 %, as a planner files them.
+    assert rows[0][:4] == ["服务类别", "区", "常住人口（估算）", "覆盖率"] and len(rows) == 12
     assert {r[0] for r in rows[1:]} == {"nursing"}
+    assert all(r[2].isdigit() for r in rows[1:])
+    assert all(len(r[3].split(".")[-1]) <= 3 for r in rows[1:] if r[3])
+    english = run(
+        ["coverage", "districts", "--category", "nursing", "--csv", str(out), "--lang", "en"],
+        demo_env,
+    )
+    assert english.returncode == 0, english.stderr
+    assert out.read_text("utf-8-sig").splitlines()[0].startswith("category,district,residents")
+
+
+def test_the_streets_command_speaks_chinese_and_writes_the_files(
+    demo_env: dict[str, str], tmp_path: Path
+) -> None:
+    xlsx, gpkg = tmp_path / "t.xlsx", tmp_path / "t.gpkg"
+    result = run(
+        ["coverage", "streets", "--district", "440106", "--category", "elderly_care",
+         "--k", "3", "--xlsx", str(xlsx), "--gpkg", str(gpkg)],
+        demo_env,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert "天河区 各街道养老服务覆盖" in result.stdout and "10分钟生活圈内" in result.stdout
+    assert "建议新站点" in result.stdout
+    assert openpyxl.load_workbook(xlsx).sheetnames == ["街道", "建议站点", "说明"]
+    assert {n for n, _ in pyogrio.list_layers(gpkg)} == {"streets", "sites", "cells"}
+    english = run(["coverage", "streets", "--district", "天河区", "--lang", "en"], demo_env)
+    assert english.returncode == 0, english.stderr
+    assert "by street" in english.stdout and "within 10 min" in english.stdout
+
+
+def test_the_districts_command_lists_districts_in_official_order(
+    demo_env: dict[str, str],
+) -> None:
+    result = run(["coverage", "districts", "--category", "nursing"], demo_env)
+    assert result.returncode == 0, result.stderr
+    order = ["荔湾区", "越秀区", "海珠区", "天河区", "白云区", "黄埔区", "番禺区", "花都区",
+             "南沙区", "从化区", "增城区"]  # fmt: skip
+    at = [result.stdout.index(name) for name in order]
+    assert at == sorted(at), "by administrative code, 440103 … 440118"
+    assert "各区服务覆盖" in result.stdout and "覆盖率" in result.stdout

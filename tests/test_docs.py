@@ -19,8 +19,7 @@ from maps.docs import (
     CONTENT_SECURITY_POLICY,
     REDOC_DIR,
     SWAGGER_UI_DIR,
-    provenance,
-    redoc_provenance,
+    vendored_provenance,
 )
 from providers.stores import Backend
 from tests.browser import ARTIFACTS, CHROMIUM_ARGS, chromium_path, serve_app
@@ -44,7 +43,7 @@ def _app(backend: Backend, **overrides: Any) -> Any:
 
 
 def test_the_vendored_viewer_matches_its_provenance() -> None:
-    info = provenance()
+    info = vendored_provenance(SWAGGER_UI_DIR)
     assert info["package"] == "swagger-ui-dist"
     assert (SWAGGER_UI_DIR / "VERSION").read_text().strip() == info["version"]
     assert info["source"].endswith(f"swagger-ui-dist-{info['version']}.tgz")
@@ -70,7 +69,7 @@ def test_docs_names_each_file_with_its_integrity_hash_under_a_csp(
     assert response.headers["content-security-policy"] == CONTENT_SECURITY_POLICY
     assert "script-src 'self';" in CONTENT_SECURITY_POLICY + ";"
     page = response.body.decode()
-    files = provenance()["files"]
+    files = vendored_provenance(SWAGGER_UI_DIR)["files"]
     for name in ("swagger-ui-bundle.js", "swagger-ui.css"):
         assert f'/static/vendor/swagger-ui/{name}" integrity="{files[name]["sri"]}"' in page
     # No script of another site, no inline script.
@@ -146,7 +145,7 @@ def test_a_public_url_must_be_an_http_address(url: str) -> None:
 
 
 def test_the_vendored_redoc_matches_its_provenance() -> None:
-    info = redoc_provenance()
+    info = vendored_provenance(REDOC_DIR)
     assert info["package"] == "redoc"
     assert (REDOC_DIR / "VERSION").read_text().strip() == info["version"]
     script = (ROOT / "scripts" / "vendor-redoc").read_text()

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -19,6 +20,7 @@ from providers.stores import Backend
 from providers.stores.engine import make_engine
 from providers.stores.postgis import PostgisStore
 from tests.helpers import CANTON_TOWER, company, station
+from tests.osm_fixtures import rooms_csv, street_grid
 
 LON, LAT = CANTON_TOWER
 PAYLOADS = [
@@ -54,7 +56,7 @@ VALID: dict[str, Any] = {
 
 
 @pytest.fixture
-def client(postgis_backend: Backend, postgis_migrated: str) -> Iterator[TestClient]:
+def client(postgis_backend: Backend, postgis_migrated: str, tmp_path: Path) -> Iterator[TestClient]:
     postgis_backend.store.upsert(
         [company(1, LON, LAT, phone="13812345678"), station(2, LON + 0.001, LAT)]
     )
@@ -63,7 +65,14 @@ def client(postgis_backend: Backend, postgis_migrated: str) -> Iterator[TestClie
         conn.execute(sa.text("CREATE TABLE IF NOT EXISTS jzmap_canary (x int)"))
     # Masked business phones (JZMAP_PUBLIC_PHONES=masked): no hostile parameter may show
     # the number the operator masked, in any output (OGC items, HSDS, downloads included).
-    settings = Settings(public_phones="masked")
+    # Streets and candidate rooms too: mode=walk and /v1/coverage/sites answer rather than
+    # refuse for want of them (a 409), so hostile values reach their parsing.
+    settings = Settings(
+        public_phones="masked",
+        street_network=street_grid((LON, LAT)).write(tmp_path / "streets.osm"),
+        candidate_sites=rooms_csv(tmp_path / "rooms.csv", (LON, LAT)),
+        network_cache_dir=tmp_path / "networks",
+    )
     with TestClient(create_app(settings, backend=postgis_backend)) as c:
         yield c
     with engine.begin() as conn:
@@ -115,3 +124,50 @@ def test_hostile_strings_in_every_parameter_change_nothing(
 
 def _path_quote(value: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.~-]", lambda m: "".join(f"%{b:02X}" for b in m[0].encode()), value)
+
+
+@pytest.mark.postgis
+def test_hostile_strings_in_problem_reports_are_stored_and_filtered_as_data(
+    postgis_backend: Backend, postgis_migrated: str
+) -> None:
+    """The report routes (a public POST and the admin list and resolve): hostile strings
+    in the path, the body and the filters are data; each text reads back as typed."""
+    provider = company(1, LON, LAT)
+    postgis_backend.store.upsert([provider])
+    token = "injection-admin-token"
+    auth = {"Authorization": f"Bearer {token}"}
+    settings = Settings(admin_token=token, reports_per_hour=1_000)
+    engine = make_engine(postgis_migrated)
+    with engine.begin() as conn:
+        conn.execute(sa.text("CREATE TABLE IF NOT EXISTS jzmap_canary (x int)"))
+    try:
+        with TestClient(create_app(settings, backend=postgis_backend)) as c:
+            for payload in PAYLOADS:
+                r = c.post(f"/v1/providers/{_path_quote(payload)}/reports", json={"kind": "other"})
+                assert r.status_code in (404, 422), (payload, r.text[:200])
+                r = c.post(
+                    f"/v1/providers/{provider.id}/reports", json={"kind": "other", "text": payload}
+                )
+                assert r.status_code == 200, (payload, r.text[:200])
+                for name in ("provider_id", "kind", "status"):
+                    r = c.get("/v1/admin/reports", params={name: payload}, headers=auth)
+                    assert r.status_code in (200, 422), (name, payload, r.text[:200])
+                    if r.status_code == 200:
+                        assert r.json()["total"] == 0, (name, payload)
+                r = c.post(
+                    f"/v1/admin/reports/{_path_quote(payload)}/resolve", json={}, headers=auth
+                )
+                assert r.status_code in (404, 422), (payload, r.text[:200])
+            texts = [
+                r["text"]
+                for r in c.get("/v1/admin/reports", params={"limit": 100}, headers=auth).json()[
+                    "reports"
+                ]
+            ]
+        assert sorted(texts) == sorted(" ".join(p.split()) for p in PAYLOADS)
+        with engine.begin() as conn:
+            assert conn.execute(sa.text("SELECT to_regclass('jzmap_canary')")).scalar()
+    finally:
+        with engine.begin() as conn:
+            conn.execute(sa.text("DROP TABLE IF EXISTS jzmap_canary"))
+        engine.dispose()

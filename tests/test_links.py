@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from geo.crs import CRS, to_wgs84
 from geo.geodesy import geodesic_distance_m
-from jzmap.presentation.links import navigate_links_for, tel_uri
+from jzmap.presentation.links import navigate_links, navigate_links_for, tel_uri
 from providers.model import Category
 from tests.helpers import station
 
@@ -77,6 +77,31 @@ def test_the_datums_differ_as_each_app_expects() -> None:
     off_amap = float(geodesic_distance_m(p.lon, p.lat, amap[0], amap[1]))
     off_baidu = float(geodesic_distance_m(p.lon, p.lat, baidu[0], baidu[1]))
     assert 300 < off_amap < 900 and off_baidu > off_amap
+
+
+@settings(max_examples=200, deadline=None)
+@given(name=st.text(min_size=1, max_size=30), address=st.text(max_size=30))
+def test_any_name_reads_back_from_every_link(name: str, address: str) -> None:
+    """Whatever a registry writes (``&``, ``=``, ``#``, ``+``, ``%``, spaces, emoji), each
+    link's query string decodes to the name as the label: nothing cuts or merges a
+    parameter."""
+    links = navigate_links(name, address, (113.33, 23.1), (113.336, 23.106))
+    for app, kinds in links.items():
+        for kind, url in kinds.items():
+            parts = urlsplit(url)
+            assert "+" not in parts.query.replace("%2B", "")  # spaces are %20, not +
+            query = {k: v[0] for k, v in parse_qs(parts.query, keep_blank_values=True).items()}
+            if app == "tencent":
+                assert (
+                    query["marker"].count(";title:") == 1 and query["marker"].count(";addr:") == 1
+                )
+                continue
+            label = (
+                query["name" if (app, kind) == ("amap", "web") else "dname"]
+                if app == "amap"
+                else query["title"]
+            )
+            assert label == name
 
 
 @pytest.mark.parametrize(

@@ -42,7 +42,7 @@ def test_0001_data_survives_the_upgrade_to_head(fresh_url: str) -> None:
                 """
             )
         )
-    assert upgrade_schema(engine) == "0012"
+    assert upgrade_schema(engine) == "0013"
     engine.dispose()
     with postgis_backend_at(fresh_url) as backend:  # which checks the schema is current
         old = backend.store.get("st-1")
@@ -98,7 +98,7 @@ def test_0004_practitioners_get_their_certified_periods(fresh_url: str) -> None:
                 for p in people
             ],
         )
-    assert upgrade_schema(engine) == "0012"
+    assert upgrade_schema(engine) == "0013"
     with engine.connect() as conn:
         rows = conn.execute(
             sa.text("SELECT id, certified_from, certified_until FROM practitioners ORDER BY id")

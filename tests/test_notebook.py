@@ -44,9 +44,15 @@ def test_the_coverage_notebook_runs_top_to_bottom(
     code = [c for c in notebook.cells if c.cell_type == "code"]
     assert all(c.get("execution_count") for c in code), "every code cell ran"
     printed = "\n".join(_text(c) for c in code)
-    assert "gap cells of" in printed and "census total" in printed
-    assert "report:" in printed
+    assert "gap cells of" in printed and "均匀分配 / uniform" in printed
+    assert "report:" in printed and "白云区" not in notebook_source(notebook)
     figures = [o for c in code for o in c.get("outputs", []) if "image/png" in o.get("data", {})]
     assert figures, "the gaps map is drawn"
-    report = (tmp_path / "baiyun-elderly-care.html").read_text(encoding="utf-8")
-    assert "白云区养老服务覆盖缺口报告" in report and "<script src=" not in report
+    # No district named in the notebook: the first of the layer by code (荔湾区, 440103).
+    report = (tmp_path / "report-elderly_care.html").read_text(encoding="utf-8")
+    assert "荔湾区养老服务覆盖缺口报告" in report and "<script src=" not in report
+    assert (tmp_path / "荔湾区-elderly_care.xlsx").exists()
+
+
+def notebook_source(notebook: nbformat.NotebookNode) -> str:
+    return "\n".join(c.source for c in notebook.cells)

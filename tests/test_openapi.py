@@ -52,6 +52,7 @@ BINARY_ANSWERS = {
     "application/vnd.mapbox-vector-tile",
     "application/geo+json",
     "application/geopackage+sqlite3",
+    "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
     "application/vnd.apache.parquet",
     "text/csv",
 }

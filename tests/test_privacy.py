@@ -32,6 +32,7 @@ from providers.practitioners import id_number_check_char
 from providers.store import ProviderStore
 from providers.stores import Backend
 from tests.helpers import CANTON_TOWER, company, station
+from tests.osm_fixtures import rooms_csv, street_grid
 
 TOKEN = "privacy-admin-token"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
@@ -124,9 +125,18 @@ def assert_private(where: str, body: str) -> None:
 
 
 @pytest.fixture
-def client(backend: Backend) -> Iterator[TestClient]:
+def client(backend: Backend, tmp_path: Path) -> Iterator[TestClient]:
     backend.store.upsert([CO, ST])
-    settings = Settings(admin_token=SecretStr(TOKEN))
+    # A street network and candidate rooms, so that walking coverage, catchments and the
+    # office's sites are walked too (without them they are a 409).
+    places = tmp_path / "places"
+    places.mkdir()
+    settings = Settings(
+        admin_token=SecretStr(TOKEN),
+        street_network=street_grid((LON, LAT)).write(places / "streets.osm"),
+        candidate_sites=rooms_csv(places / "rooms.csv", (LON, LAT)),
+        network_cache_dir=places / "networks",
+    )
     with TestClient(create_app(settings, backend=backend)) as c:
         r = c.post("/v1/admin/practitioners", json={"practitioners": [PRACTITIONER]}, headers=AUTH)
         assert r.status_code == 200, r.text
@@ -171,9 +181,12 @@ REQUIRED: dict[str, list[str]] = {
     "lon": [str(LON)],
     "bbox": [BBOX],
     "zoom": ["11", "15", "18"],
+    "district": ["海珠区"],  # required by /v1/coverage/sites
     "category": ["housekeeping", "elderly_care"],
     "provider_id": [CO.id, ST.id],
     "code": [CODE, CODE.lower()],
+    # The search box's place suggestions (a district by a part of its name, then whole).
+    "q": ["海珠", "海珠区"],
     # OGC API Features: a collection of providers with one of its features, round by round.
     "collection_id": ["providers", "stations"],
     "feature_id": [CO.id, ST.id],
@@ -275,7 +288,13 @@ def test_no_public_route_carries_a_practitioners_personal_values(
     provider = store.get(CO.id)
     assert provider is not None and provider.certified_practitioners == 1
 
-    for page in ("/map", "/widget", "/embed", "/map?lang=en", f"/map?lat={LAT}&lon={LON}"):
+    # A report's answer, and the provider pages with their grade history in plain words.
+    r = client.post(f"/v1/providers/{CO.id}/reports", json={"kind": "wrong_phone"})
+    assert r.status_code == 200, r.text
+    assert_private("a report's answer", r.text)
+    provider_pages = (f"/p/{CO.id}", f"/p/{CO.id}?lang=en", f"/p/{ST.id}")
+    for page in ("/map", "/widget", "/embed", "/map?lang=en", f"/map?lat={LAT}&lon={LON}",
+                 *provider_pages):  # fmt: skip
         r = client.get(page)
         assert r.status_code == 200, page
         assert_private(f"GET {page}", r.text)
@@ -322,6 +341,8 @@ def test_every_admin_operation_refuses_missing_and_wrong_tokens(client: TestClie
     operations = admin_operations(client.get("/openapi.json").json())
     assert ("post", "/v1/admin/practitioners") in operations
     assert ("post", "/v1/admin/evaluations") in operations
+    assert ("get", "/v1/admin/reports") in operations
+    assert ("post", "/v1/admin/reports/{report_id}/resolve") in operations
     assert ("post", "/v1/admin/appeals") in operations and (
         "get",
         "/v1/admin/notices",

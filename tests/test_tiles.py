@@ -27,6 +27,7 @@ from fastapi.testclient import TestClient
 from api.app import create_app
 from geo.precision import Precision
 from geo.tiles import Tile, mercator_lonlat
+from jzmap.presentation.presenters import public_properties
 from jzmap.settings import Settings
 from providers.model import Category, Grade, Kind, Provider
 from providers.store import TILE_EXTENT, TILE_LAYER, BBox, Filters, ProviderStore, TallyBy
@@ -110,19 +111,23 @@ def in_tile(store: ProviderStore, tile: Tile, filters: Filters) -> list[Provider
     return store.within(BBox(*tile.bounds_wgs84()), filters, 100_000)
 
 
-def point_properties(p: Provider) -> dict[str, Any]:
-    props: dict[str, Any] = {
-        "mode": "points",
-        "id": p.id,
-        "name": p.name,
-        "kind": p.kind.value,
-        "categories": ",".join(sorted(c.value for c in p.categories)),
-        "certified_practitioners": p.certified_practitioners,
-        "approximate": p.geocode_precision is not Precision.EXACT,
-    }
-    if p.credit_grade is not None:
-        props["credit_grade"] = p.credit_grade.value
-    return props
+# What a point tile carries of a provider beside its point: public fields only (the
+# categories joined, as an MVT value cannot be a list), named as in the API.
+TILE_FIELDS = {"id", "name", "kind", "categories", "credit_grade", "certified_practitioners",
+               "approximate"}  # fmt: skip
+
+
+def assert_public_properties(feature: dict[str, Any], p: Provider) -> None:
+    """Every property of a decoded point feature is the provider's public value
+    (:func:`~jzmap.presentation.presenters.public_properties`, the rule every output uses),
+    and the tile holds every field of :data:`TILE_FIELDS` the provider has."""
+    public = public_properties(p)
+    public["categories"] = ",".join(sorted(public["categories"]))
+    props = dict(feature)
+    assert props.pop("mode") == "points"
+    assert set(props) <= TILE_FIELDS, set(props) - TILE_FIELDS
+    for key in TILE_FIELDS:
+        assert props.get(key) == public[key], (p.id, key, props.get(key), public[key])
 
 
 def group_key(p: Provider, by: TallyBy) -> str:
@@ -169,10 +174,41 @@ def test_point_tiles_hold_the_stores_providers_where_they_are(
         for feature in got:
             p = by_id[feature["id"]]
             lon, lat = feature.pop("lon"), feature.pop("lat")
-            assert feature == point_properties(p)
+            assert_public_properties(feature, p)
             assert near(tile, lon, lat, p.lon, p.lat), (tile, p.id, lon, lat, p.lon, p.lat)
         checked += len(got)
     assert checked > 200  # not vacuous
+
+
+@pytest.mark.postgis
+def test_postgis_and_embedded_tiles_decode_to_the_same_features(
+    postgis_backend: Backend, embedded_backend: Backend, tmp_path: Path
+) -> None:
+    """The two encoders (``ST_AsMVT``, ``mapbox-vector-tile``) agree feature for feature,
+    property for property, point for point (within a tile unit), in every mode."""
+    providers = city()
+    every = len(providers) + 1
+    postgis_backend.store.upsert(providers)
+    embedded_backend.store.upsert(providers)
+    compared = 0
+    for tile, filters in itertools.product(TILES, FILTERS):
+        for by in (None, *TallyBy):
+            pg = decode(
+                tmp_path, tile, postgis_backend.store.tile(tile, filters, by=by, limit=every).data
+            )
+            em = decode(
+                tmp_path, tile, embedded_backend.store.tile(tile, filters, by=by, limit=every).data
+            )
+            key = "id" if by is None else ("district" if by is TallyBy.DISTRICT else "cell")
+            pg.sort(key=lambda f: str(f[key]))
+            em.sort(key=lambda f: str(f[key]))
+            assert len(pg) == len(em), (tile, filters, by)
+            for a, b in zip(pg, em, strict=True):
+                a_lon, a_lat, b_lon, b_lat = a.pop("lon"), a.pop("lat"), b.pop("lon"), b.pop("lat")
+                assert a == b, (tile, filters, by)
+                assert near(tile, a_lon, a_lat, b_lon, b_lat), (tile, filters, by, a)
+            compared += len(pg)
+    assert compared > 500  # not vacuous
 
 
 def test_a_point_tile_keeps_the_first_providers_by_id(
@@ -187,7 +223,8 @@ def test_a_point_tile_keeps_the_first_providers_by_id(
     assert sorted(f["id"] for f in got) == [p.id for p in expected[:7]]
 
 
-@pytest.mark.parametrize("by", list(TallyBy))
+# Tiles group by district or cell (street counts are the map layer's street level).
+@pytest.mark.parametrize("by", [b for b in TallyBy if b is not TallyBy.STREET])
 def test_grouped_tiles_count_each_group_at_its_mean_position(
     seeded: ProviderStore, by: TallyBy, tmp_path: Path
 ) -> None:

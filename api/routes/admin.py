@@ -11,12 +11,12 @@ import tempfile
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, File, Form, Query, UploadFile
+from fastapi import File, Form, Query, UploadFile
 from fastapi import Path as PathParam
 
 from api.dependencies import BackendDep, SettingsDep
 from api.metrics import count_import
-from api.security import require_admin
+from api.security import admin_router
 from geo.crs import CRS
 from ingest import IngestOptions, IngestReport
 from ingest.feeds import ImportKind
@@ -29,12 +29,7 @@ from jzmap.wiring import ingester
 from providers.errors import InvalidRequestError, TooLargeError
 from providers.history import DeactivationGuard
 
-router = APIRouter(
-    prefix="/v1/admin",
-    tags=["admin"],
-    dependencies=[Depends(require_admin)],
-    responses={401: {"model": ErrorOut}, 403: {"model": ErrorOut}},
-)
+router = admin_router()
 _SUFFIXES = (".csv", ".xlsx", ".geojson", ".json")
 _CHUNK = 1 << 20
 

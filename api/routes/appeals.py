@@ -11,13 +11,12 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Path
+from fastapi import Path
 
-from api.dependencies import GradeBookDep, RegistryDep, SettingsDep, StoreDep
-from api.security import require_admin
+from api.dependencies import GradeBookDep, GradeStoresDep, SettingsDep
+from api.security import admin_router
 from jzmap.application.appeals import (
     AppealResult,
-    GradeStores,
     appeals_by_complaint,
     decide_appeal,
     file_appeal,
@@ -40,12 +39,7 @@ from providers.evaluations import CHINA_TZ, Appeal
 from providers.gradebook import evaluation_type, grade_text
 from providers.grading import GradeChange
 
-router = APIRouter(
-    prefix="/v1/admin",
-    tags=["admin"],
-    dependencies=[Depends(require_admin)],
-    responses={401: {"model": ErrorOut}, 403: {"model": ErrorOut}},
-)
+router = admin_router()
 AppealId = Annotated[str, Path(min_length=1, max_length=100)]
 _ERRORS: dict[int | str, dict[str, Any]] = {
     404: {"model": ErrorOut},
@@ -60,15 +54,9 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
     responses=_ERRORS,
     summary="File an appeal against a verified complaint (its deductions or blacklisting)",
 )
-def post_appeal(
-    body: AppealIn,
-    store: StoreDep,
-    gradebook: GradeBookDep,
-    registry: RegistryDep,
-    settings: SettingsDep,
-) -> AppealOut:
+def post_appeal(body: AppealIn, stores: GradeStoresDep, settings: SettingsDep) -> AppealOut:
     result = file_appeal(
-        GradeStores(gradebook, store, registry),
+        stores,
         appeal_id=body.id,
         complaint_id=body.complaint_id,
         filed_at=body.filed_at,
@@ -89,13 +77,11 @@ def post_decision(
     *,
     appeal_id: AppealId,
     body: AppealDecisionIn,
-    store: StoreDep,
-    gradebook: GradeBookDep,
-    registry: RegistryDep,
+    stores: GradeStoresDep,
     settings: SettingsDep,
 ) -> AppealOut:
     result = decide_appeal(
-        GradeStores(gradebook, store, registry),
+        stores,
         appeal_id,
         status=body.status,
         at=body.decided_at,

@@ -7,7 +7,9 @@ keyed by the store's data version); this module only reads parameters and writes
 from __future__ import annotations
 
 from typing import Annotated, Any
+from urllib.parse import quote
 
+import numpy as np
 from fastapi import APIRouter, Depends, Query
 from fastapi.responses import Response
 
@@ -15,29 +17,49 @@ from api.dependencies import CoverageDep, SettingsDep, SupplyDep
 from api.params import ALLOWED, SITES_BOUNDS, TableFormat
 from gaps.grid import RESOLUTIONS
 from geo.crs import CRS
-from jzmap.application.coverage import district_table, districts_csv
+from jzmap.application.coverage import (
+    district_table,
+    districts_csv,
+    life_circles_m,
+    streets_layer,
+    streets_of,
+)
 from jzmap.presentation.coverage import (
     cell_features,
     clean_row,
     json_bytes,
     query_out,
     site_outs,
+    street_outs,
 )
+from jzmap.presentation.presenters import coordinates_in
 from jzmap.presentation.schemas import (
     CandidatePlanOut,
     CoverageCandidatesOut,
     CoverageCellsOut,
     CoverageDistrictOut,
     CoverageDistrictsOut,
+    CoverageStreetsOut,
     ErrorOut,
 )
 from jzmap.wiring import district_name
+from maps.coverage_exports import (
+    GPKG_MEDIA_TYPE,
+    XLSX_MEDIA_TYPE,
+    WorkbookFormat,
+    workbench_geopackage,
+    workbench_xlsx,
+)
 from providers.errors import InvalidParameterError
 from providers.model import Category
 
 router = APIRouter(prefix="/v1/coverage", tags=["coverage"])
 
-_ERRORS: dict[int | str, dict[str, Any]] = {422: {"model": ErrorOut}, 503: {"model": ErrorOut}}
+_ERRORS: dict[int | str, dict[str, Any]] = {
+    409: {"model": ErrorOut, "description": "mode=walk with no street network configured"},
+    422: {"model": ErrorOut},
+    503: {"model": ErrorOut},
+}
 
 
 def _district(
@@ -166,6 +188,94 @@ def candidates(
     body = CoverageCandidatesOut(
         query=query_out(analysis, district, crs),
         plan=CandidatePlanOut(**clean_row(plan.summary.iloc[0].to_dict())),
-        sites=site_outs(plan, crs),
+        sites=site_outs(plan, crs, analysis),
     )
     return Response(body.model_dump_json(), media_type="application/json")
+
+
+@router.get(
+    "/streets",
+    response_model=CoverageStreetsOut,
+    responses=_ERRORS,
+    summary="Per-street (街道) coverage table of one category: residents, 60+, life circles, gaps",
+    description="One row per street of the district (or the city): all residents, the "
+    "category's demand (60+ for elderly care where the population source has ages), demand "
+    "within the 5-, 10- and 15-minute life circles (crow-fly at `speed` without a walking "
+    "network) and within the catchment, in the gaps, and the suitable supply. Streets come "
+    "from `JZMAP_STREETS_LAYER` polygons, else from the nearest provider's address "
+    "(`street_inferred`).",
+)
+def streets(
+    service: CoverageDep,
+    supply: SupplyDep,
+    category: Category,
+    district: District = None,
+    crs: Annotated[CRS, Query(description="CRS of the streets' label points")] = CRS.WGS84,
+) -> Response:
+    query = supply.query(service, category)
+    service.check_district(district)
+    analysis = service.analysis(query)
+    table = streets_of(analysis, district)
+    if crs is not CRS.WGS84 and len(table):
+        lon, lat = coordinates_in(
+            table["lon"].to_numpy(np.float64), table["lat"].to_numpy(np.float64), crs
+        )
+        table = table.assign(lon=lon, lat=lat)
+    body = CoverageStreetsOut(
+        query=query_out(analysis, district, crs),
+        life_circles_m=life_circles_m(query.speed, analysis.catchment_m),
+        streets=street_outs(table),
+    )
+    return Response(body.model_dump_json(), media_type="application/json")
+
+
+@router.get(
+    "/workbook",
+    response_class=Response,
+    responses={
+        200: {
+            "content": {XLSX_MEDIA_TYPE: {}, GPKG_MEDIA_TYPE: {}},
+            "description": "an Excel workbook (f=xlsx) or a GeoPackage (f=gpkg)",
+        },
+        **_ERRORS,
+    },
+    summary="The planner's workbench as a file: street table, site list, cells (Excel or GPKG)",
+    description="For one district and category: Excel (`f=xlsx`; Chinese headers, rounded "
+    "figures; sheets 街道, 建议站点, 说明) or GeoPackage (`f=gpkg`; layers streets, sites, "
+    "cells, WGS-84) with exactly the figures of `/v1/coverage/streets` and "
+    "`/v1/coverage/candidates`.",
+)
+def workbook(
+    service: CoverageDep,
+    supply: SupplyDep,
+    category: Category,
+    district: District = None,
+    k: Annotated[int, Query(ge=SITES_BOUNDS[0], le=SITES_BOUNDS[1], description="sites")] = 5,
+    f: Annotated[WorkbookFormat, Query(description="xlsx or gpkg")] = WorkbookFormat.XLSX,
+) -> Response:
+    query = supply.query(service, category)
+    if district is None:
+        raise InvalidParameterError.of(
+            "district",
+            "a workbook is for one district; add district=<name or code>",
+            got=None,
+            allowed=", ".join(service.district_names),
+        )
+    analysis, plan = service.plan(query, k, district)
+    table = streets_of(analysis, district)
+    name = f"coverage-{district}-{category.value}"
+    if f is WorkbookFormat.GPKG:
+        content = workbench_geopackage(analysis, plan, table, district, streets_layer(service.city))
+        media, suffix = GPKG_MEDIA_TYPE, "gpkg"
+    else:
+        content = workbench_xlsx(analysis, plan, table, district)
+        media, suffix = XLSX_MEDIA_TYPE, "xlsx"
+    ascii_name = f"coverage-{category.value}.{suffix}"
+    return Response(
+        content,
+        media_type=media,
+        headers={
+            "Content-Disposition": f'attachment; filename="{ascii_name}"; '
+            f"filename*=UTF-8''{quote(name)}.{suffix}"
+        },
+    )

@@ -8,12 +8,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Depends
 from pydantic import TypeAdapter, ValidationError
 
 from api.batches import SortedBatch, check_batch_size, sort_batch
 from api.dependencies import GradeBookDep, RegistryDep, SettingsDep, StoreDep
-from api.security import require_admin
+from api.security import admin_router
 from jzmap.application.grades import apply_evaluations
 from jzmap.presentation.schemas import (
     ErrorOut,
@@ -27,12 +26,7 @@ from jzmap.presentation.schemas import (
 from providers.evaluations import Evaluation, InvalidEvaluationError
 from providers.gradebook import Outcome, grade_text
 
-router = APIRouter(
-    prefix="/v1/admin",
-    tags=["admin"],
-    dependencies=[Depends(require_admin)],
-    responses={401: {"model": ErrorOut}, 403: {"model": ErrorOut}},
-)
+router = admin_router()
 _ITEM: TypeAdapter[Any] = TypeAdapter(EvaluationIn)
 
 

@@ -15,25 +15,46 @@ from datetime import datetime
 from typing import Annotated, Literal
 from urllib.parse import quote, urlsplit
 
-from fastapi import APIRouter, Depends, Query, Request
-from fastapi.responses import HTMLResponse
+from fastapi import APIRouter, Depends, Path, Query, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
+from pydantic import ValidationError
 
-from api.dependencies import EmbedOriginsDep, GradeBookDep, ProviderDep, SettingsDep
+from api.dependencies import (
+    BackendDep,
+    EmbedOriginsDep,
+    GradeBookDep,
+    ProviderDep,
+    SettingsDep,
+    get_listed_provider,
+)
+from api.problem_reports import ReportRefusedError, file_report
 from geo.crs import CRS, to_wgs84
+from jzmap.application.appeals import appeals_by_complaint
+from jzmap.presentation.explanations import explain
 from jzmap.presentation.presenters import PublicPhones, PublicView, provider_out
+from jzmap.presentation.problem_reports import ReportIn
 from jzmap.settings import MapSettings, Settings
 from jzmap.wiring import district_point, districts_layer
+from maps.coverage_workbench import render_workbench
 from maps.docs import CONTENT_SECURITY_POLICY as DOCS_CSP
 from maps.docs import REDOC_CONTENT_SECURITY_POLICY, render_docs_page, render_redoc_page
 from maps.embed import render_embed_page, render_not_allowed_page
 from maps.i18n import Lang
 from maps.page import DEFAULT_CENTER, DEFAULT_ZOOM, STATIC_DIR, PageKind, PageOptions, render_page
-from maps.provider_page import GradePoint, render_provider_page
+from maps.provider_page import (
+    GradePoint,
+    GradeTrail,
+    PageNotice,
+    render_provider_page,
+    report_notice,
+)
 from providers.embedding import normalize_origin
 from providers.errors import InvalidParameterError
 from providers.evaluations import Subject
-from providers.model import Category, Grade, Kind
+from providers.gradebook import GradeBook
+from providers.model import Category, Grade, Kind, Provider
 from providers.viewport import ZOOM_BOUNDS
 
 router = APIRouter(include_in_schema=False)
@@ -161,13 +182,20 @@ def map_page(
     q: PageQueryDep,
     view: Annotated[
         Literal["providers", "coverage"],
-        Query(description="providers, or coverage: the gaps of a category per district"),
+        Query(
+            description="providers, or coverage: the planner's workbench (coverage gaps of a "
+            "category per district and street, proposed sites, exports, print)"
+        ),
     ] = "providers",
 ) -> HTMLResponse:
     """The city map: providers by category and grade, nearest-match on a tap; or the
     coverage gaps of a category (district shares, cells, proposed stations)."""
     nonce = secrets.token_urlsafe(16)
     options = _options(settings, request, PageKind.MAP, q, coverage=view == "coverage")
+    if view == "coverage":
+        # The planner's workbench: a page of its own, without the residents' search.
+        body = render_workbench(options, districts_layer(settings.city), nonce)
+        return _page_response(settings, body, nonce, frameable_by=[])
     body = render_page(options, districts_layer(settings.city), nonce)
     return _page_response(settings, body, nonce, frameable_by=[])
 
@@ -297,39 +325,108 @@ def redoc_page(request: Request) -> HTMLResponse:
 
 @router.get("/p/{provider_id}", response_class=HTMLResponse)
 def provider_page(
-    request: Request,
     provider: ProviderDep,
     gradebook: GradeBookDep,
     settings: SettingsDep,
     lang: Lang = Lang.ZH,
+    reported: Annotated[bool, Query(description="a report was just received")] = False,
 ) -> HTMLResponse:
     """One provider's page to share: phone first, navigate, hours and open now, grade and
-    its history; every fact in the HTML itself (no script), ``og:`` tags for previews."""
+    its history, "report a problem"; every fact in the HTML itself (no script needed),
+    ``og:`` tags for previews."""
+    notice = PageNotice(report_notice(lang, "sent")) if reported else None
+    return _provider_response(provider, gradebook, settings, lang, notice)
+
+
+@router.post("/p/{provider_id}/report", response_class=HTMLResponse)
+async def provider_report_form(
+    request: Request,
+    provider_id: Annotated[str, Path(min_length=1, max_length=100)],
+    backend: BackendDep,
+    settings: SettingsDep,
+    lang: Lang = Lang.ZH,
+) -> Response:
+    """The provider page's "report a problem" form, as posted with scripts off: the same
+    checks and store as ``POST /v1/providers/{id}/reports``, then back to the page (303)
+    saying it was received; refused, the page again with why (and the refusal's status)."""
+    form = await request.form()
+    kind, text = form.get("kind"), form.get("text")
+    try:
+        report = ReportIn.model_validate(
+            {"kind": kind, "text": text or None if isinstance(text, str) else None}
+        )
+    except ValidationError:
+        report = None
+    provider = await run_in_threadpool(get_listed_provider, backend.store, provider_id)
+    status, outcome = 422, "failed"
+    if report is not None:
+        try:
+            await run_in_threadpool(file_report, request, settings, backend, report, provider_id)
+        except ReportRefusedError as refused:
+            status, outcome = refused.status, "busy" if refused.status == 429 else "failed"
+        else:
+            target = f"/p/{quote(provider_id, safe='')}?lang={lang.value}&reported=true"
+            return RedirectResponse(target, status_code=303)
+    response = await run_in_threadpool(
+        _provider_response,
+        provider,
+        backend.gradebook,
+        settings,
+        lang,
+        PageNotice(report_notice(lang, outcome), error=True),
+    )
+    response.status_code = status
+    return response
+
+
+def _grade_trail(provider: Provider, gradebook: GradeBook, lang: Lang) -> GradeTrail:
+    """The chart's points (the baseline, then each change) and each change in plain words
+    (the same sentences as ``/v1/providers/{id}/grade-history``), newest first."""
+    if provider.kind is not Kind.COMPANY:
+        return GradeTrail()
+    subject = Subject.company(provider.id)
+    points: list[GradePoint] = []
+    current = gradebook.current(subject)
+    if current is not None and isinstance(current.baseline.grade, Grade):
+        points.append(GradePoint(current.baseline.since, current.baseline.grade))
+    history = gradebook.history(subject)
+    points += [
+        GradePoint(change.at, change.grade_after)
+        for change in history
+        if isinstance(change.grade_after, Grade)
+    ]
+    points.sort(key=lambda point: point.at)
+    # Explanations read the evaluations' kinds, severities and dates, never their texts.
+    events = {e.id: e for e in gradebook.events(subject)} if history else {}
+    appeals = appeals_by_complaint(list(events.values()))
+    sentences = [explain(change, events, appeals) for change in history]
+    changes = [s.zh if lang is Lang.ZH else s.en for s in reversed(sentences)]
+    return GradeTrail(points, changes)
+
+
+def _provider_response(
+    provider: Provider,
+    gradebook: GradeBook,
+    settings: Settings,
+    lang: Lang,
+    notice: PageNotice | None,
+) -> HTMLResponse:
     nonce = secrets.token_urlsafe(16)
     view = PublicView(PublicPhones(settings.map.public_phones))
     out = provider_out(provider, settings.map.tiles_crs, view)
-    history: list[GradePoint] = []
-    if provider.kind is Kind.COMPANY:
-        subject = Subject.company(provider.id)
-        current = gradebook.current(subject)
-        if current is not None and isinstance(current.baseline.grade, Grade):
-            history.append(GradePoint(current.baseline.since, current.baseline.grade))
-        history += [
-            GradePoint(change.at, change.grade_after)
-            for change in gradebook.history(subject)
-            if isinstance(change.grade_after, Grade)
-        ]
-        history.sort(key=lambda point: point.at)
+    trail = _grade_trail(provider, gradebook, lang)
     base = settings.server.public_base_url or ""
     page_url = f"{base}/p/{quote(provider.id)}"
-    body = render_provider_page(out, history, lang, page_url=page_url, nonce=nonce)
+    body = render_provider_page(out, trail, lang, page_url=page_url, nonce=nonce, notice=notice)
     policy = "; ".join(
         [
             "default-src 'none'",
             f"style-src 'nonce-{nonce}'",
+            f"script-src 'nonce-{nonce}'",
+            "connect-src 'self'",
             "img-src 'self' data:",
             "base-uri 'none'",
-            "form-action 'none'",
+            "form-action 'self'",
             "frame-ancestors 'none'",
         ]
     )

@@ -15,10 +15,11 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 from fastapi.responses import Response
 
-from api.dependencies import FiltersDep, SettingsDep, StoreDep
+from api.dependencies import CoverageDep, FiltersDep, SettingsDep, StoreDep
 from api.params import ALLOWED
 from geo.crs import CRS, to_wgs84
-from jzmap.presentation.presenters import layer_out
+from jzmap.application.coverage import community_counts
+from jzmap.presentation.presenters import area_layer_out, layer_out
 from jzmap.presentation.schemas import ErrorOut, LayerOut
 from jzmap.wiring import district_points
 from providers.errors import InvalidParameterError, ParameterProblem
@@ -26,6 +27,9 @@ from providers.store import BBox
 from providers.viewport import (
     DISTRICTS_BELOW_ZOOM,
     ZOOM_BOUNDS,
+    Layer,
+    LayerMode,
+    Level,
     resolution_for_zoom,
     viewport_layer,
 )
@@ -141,10 +145,42 @@ def layer(
         ),
     ],
     zoom: Annotated[int, Query(ge=ZOOM_BOUNDS[0], le=ZOOM_BOUNDS[1])],
+    coverage: CoverageDep,
     crs: Annotated[CRS, Query(description="CRS of the bbox and of the answer")] = CRS.WGS84,
+    level: Annotated[
+        Level | None,
+        Query(
+            description="street: counts per street (街道) of the city, on the street polygons "
+            "of JZMAP_STREETS_LAYER or at street points; community: counts per community "
+            "(社区) in view (needs JZMAP_COMMUNITIES_LAYER); unset: by zoom (districts, cells, "
+            "providers)"
+        ),
+    ] = None,
 ) -> Response:
     box = parse_bbox(bbox, crs)
     check_box_fits(box, zoom, bbox)
+    if level is Level.STREET:
+        answer = viewport_layer(store, box, zoom, filters.filters(), level=level)
+        body = area_layer_out(answer, crs, coverage.street_areas(box))
+        return Response(body.model_dump_json(), media_type="application/geo+json")
+    if level is Level.COMMUNITY:
+        areas = coverage.community_areas(box)
+        if areas is None:
+            raise InvalidParameterError.of(
+                "level",
+                "community needs community polygons (JZMAP_COMMUNITIES_LAYER); use street",
+                got="community",
+                allowed="street",
+            )
+        try:
+            counts = community_counts(store, areas, filters.filters())
+        except ValueError as exc:
+            raise InvalidParameterError.of(
+                "zoom", str(exc), got=zoom, allowed="a smaller box"
+            ) from None
+        layer_ = Layer(LayerMode.COMMUNITIES, sum(counts.values()), counts=counts)
+        body = area_layer_out(layer_, crs, areas)
+        return Response(body.model_dump_json(), media_type="application/geo+json")
     answer = viewport_layer(store, box, zoom, filters.filters(), settings.map.map_point_cap)
     body = layer_out(answer, crs, district_points(settings.city))
     return Response(body.model_dump_json(), media_type="application/geo+json")

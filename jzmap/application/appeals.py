@@ -32,6 +32,7 @@ from providers.gradebook import GradeBook, Outcome
 from providers.grading import GradeChange
 from providers.registry import PractitionerRegistry
 from providers.store import ProviderStore
+from providers.stores import Backend
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,6 +42,11 @@ class GradeStores:
     gradebook: GradeBook
     providers: ProviderStore
     registry: PractitionerRegistry | None
+
+    @classmethod
+    def of(cls, backend: Backend) -> GradeStores:
+        """The backend's grade book, provider store and practitioners registry."""
+        return cls(backend.gradebook, backend.store, backend.registry)
 
 
 @dataclass(frozen=True, slots=True)

@@ -34,6 +34,7 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 import rasterio
+import shapely
 
 from gaps import (
     CENSUS_EVEN_SOURCE,
@@ -50,13 +51,33 @@ from gaps import (
     providers_frame,
     suitable_supply,
 )
-from gaps.grid import RESOLUTIONS
+from gaps.demand import AGED_60_PLUS, RESIDENTS, footprint_weights, raster_weights
+from gaps.distances import nearest_geodesic, pairs_within
+from gaps.grid import RESOLUTIONS, locate_points
+from gaps.measures import NearestFn, PairsFn
+from gaps.network import CROW_MODE, WALK_MODE, network_nearest, network_pairs_within
+from gaps.streets import (
+    LIFE_CIRCLES_MIN,
+    WALK_SPEEDS_M_S,
+    assign_streets,
+    crow_equivalent_m,
+    read_streets_layer,
+    street_points,
+    street_table,
+)
 from gaps.summary import DEFAULT_QUANTILES, SUMMARY_COLUMNS
 from ingest.readers import FORMULA_START
+from jzmap.application.network import (
+    Mode,
+    NetworkLoader,
+    NoNetworkError,
+    speed_m_s,
+    walk_metres,
+)
 from jzmap.settings import CitySettings, CoverageSettings
 from jzmap.wiring import districts_layer
 from providers.errors import InvalidParameterError, ParameterProblem
-from providers.model import Category, Grade, Provider
+from providers.model import Category, Grade, Kind, Provider
 from providers.store import BBox, Filters, ProviderStore
 
 K = TypeVar("K", bound=Hashable)
@@ -67,6 +88,12 @@ V = TypeVar("V")
 _EVERYWHERE = BBox(-180.0, -90.0, 180.0, 90.0)
 # Grids of a few boundary layers and both resolutions; each is ~2 MB (res 8) to ~15 MB.
 _GRID_CACHE_SIZE = 4
+
+# The longest walk a catchment may be: beyond half an hour a "life circle" means nothing
+# and bounded Dijkstras start to cover the whole city.
+MAX_MINUTES = 30.0
+# A walk without minutes: GB 50180-2018's 10-minute life circle.
+DEFAULT_WALK_MINUTES = 10.0
 
 # The columns of the per-district table, in order: gaps.summary.area_summary's, with the
 # default quantiles.
@@ -158,16 +185,37 @@ class OnceCache(Generic[K, V]):
 
 @dataclass(frozen=True)
 class CoverageQuery:
-    """What an analysis is made for: one category, at one resolution, with supply filters."""
+    """What an analysis is made for: one category, at one resolution, with supply filters,
+    and how reach is measured.
+
+    ``mode`` is ``"crow"`` (geodesic metres) or ``"walk"`` (metres over the street
+    network); ``minutes`` at the ``speed`` (adult or elderly, from the settings) sets the
+    catchment, in either mode; without ``minutes`` a walk is 10 minutes (GB 50180's middle
+    life circle) and crow-fly uses ``JZMAP_COVERAGE_CATCHMENT_M``.
+    """
 
     category: Category
     resolution: int = DEFAULT_RESOLUTION
     min_grade: Grade | None = None
     certified_only: bool = False
+    # The catchment in metres (a life circle's crow-fly equivalent); None: the setting's.
+    catchment_m: float | None = None
+    # Supply of one kind only (companies or stations); None: both.
+    kind: Kind | None = None
+    # The walking speed the life circles are measured at (a key of WALK_SPEEDS_M_S).
+    speed: str = "adult"
+    # crow: geodesic metres; walk: metres over the street network (JZMAP_STREET_NETWORK).
+    mode: Mode = "crow"
 
     def __post_init__(self) -> None:
         if self.resolution not in RESOLUTIONS:
             raise ValueError(f"resolution must be one of {RESOLUTIONS}, got {self.resolution}")
+        if self.mode not in (CROW_MODE, WALK_MODE):
+            raise ValueError(f"mode must be 'crow' or 'walk', got {self.mode!r}")
+        if self.catchment_m is not None and not 0 < self.catchment_m <= 20_000:
+            raise ValueError(f"catchment_m must be in (0, 20000], got {self.catchment_m}")
+        if self.speed not in WALK_SPEEDS_M_S:
+            raise ValueError(f"speed must be one of {sorted(WALK_SPEEDS_M_S)}, got {self.speed}")
 
 
 @dataclass(frozen=True)
@@ -206,6 +254,7 @@ class Analysis:
     supply: pd.DataFrame
     measures: pd.DataFrame
     districts: pd.DataFrame
+    speed_m_s: float | None = None  # the walking speed minutes were turned into metres with
 
     def cells_of(self, district: str | None) -> npt.NDArray[np.bool_]:
         """Which measure rows belong to ``district`` (every row for ``None``)."""
@@ -228,13 +277,16 @@ class CoverageService:
         settings: CoverageSettings,
         city: CitySettings,
         gate: Callable[[], AbstractContextManager[object]] = nullcontext,
+        network: NetworkLoader | None = None,
     ) -> None:
         """``gate`` is entered around every analysis and plan computed (not around answers
-        from the caches): the API bounds how many run at once with it."""
+        from the caches): the API bounds how many run at once with it. ``network`` gives
+        the walking network (``None``, or a loader with no extract: crow-fly only)."""
         self.store = store
         self.settings = settings
         self.city = city
         self.gate = gate
+        self.network = network
         self.catchment_m = float(settings.catchment_m)
         self._snapshots: OnceCache[int, ProviderSnapshot] = OnceCache(maxsize=2)
         # Public: their hit and computation counters show the caches at work (tests, ops).
@@ -244,6 +296,8 @@ class CoverageService:
         self.plan_cache: OnceCache[tuple[int, CoverageQuery, int, str | None], SitePlan] = (
             OnceCache(settings.cache_size)
         )
+        self._street_points: OnceCache[int, pd.DataFrame] = OnceCache(maxsize=2)
+        self._cell_streets: OnceCache[tuple[int, int], pd.DataFrame] = OnceCache(maxsize=4)
 
     @property
     def district_names(self) -> list[str]:
@@ -255,9 +309,44 @@ class CoverageService:
         if district is not None and district not in self.district_names:
             raise UnknownDistrictError(district, self.district_names)
 
+    @property
+    def default_mode(self) -> Mode:
+        """Walking when a street network is configured, crow-fly otherwise."""
+        return WALK_MODE if self.network is not None and self.network.configured else CROW_MODE
+
+    def catchment_for(self, query: CoverageQuery) -> tuple[float, float | None]:
+        """The catchment of ``query`` in metres (walking or crow-fly), and the walking speed
+        a life circle's minutes are turned into metres with (``None``: the metres setting,
+        not minutes, was used). A walk with no catchment is 10 minutes at its speed."""
+        speed = speed_m_s(self.settings, query.speed)
+        if query.catchment_m is not None:
+            return float(query.catchment_m), speed
+        if query.mode == WALK_MODE:
+            return walk_metres(DEFAULT_WALK_MINUTES, speed), speed
+        return self.catchment_m, None
+
+    def distance_functions(self, query: CoverageQuery) -> tuple[NearestFn, PairsFn]:
+        """How ``query`` measures reach: geodesic, or walking over the network (which
+        raises :class:`jzmap.application.network.NoNetworkError` when there is none)."""
+        if query.mode == CROW_MODE:
+            return nearest_geodesic, pairs_within
+        if self.network is None:
+            raise NoNetworkError()
+        net = self.network.require()
+        snap_m = float(self.settings.network_max_snap_m)
+        return (
+            functools.partial(network_nearest, net=net, max_snap_m=snap_m),
+            functools.partial(network_pairs_within, net=net, max_snap_m=snap_m),
+        )
+
     def grid(self, resolution: int) -> Grid:
         """The cells and demand of the city's boundary at ``resolution``."""
-        return _grid(self.city, self.settings.population_layer, resolution)
+        return _grid(
+            self.city,
+            self.settings.population_layer,
+            resolution,
+            self.settings.population_weights,
+        )
 
     def analysis(self, query: CoverageQuery) -> Analysis:
         """The analysis of ``query`` at the store's current data version (cached)."""
@@ -283,6 +372,7 @@ class CoverageService:
             raise ValueError("k must be >= 1")
         analysis = self.analysis(query)
         key = (analysis.data_version, query, k, district)
+        _, pairs = self.distance_functions(query)
         plan = self.plan_cache.get(
             key,
             self._gated(
@@ -290,13 +380,39 @@ class CoverageService:
                     analysis.measures,
                     query.category,
                     k,
-                    catchment_m=self.catchment_m,
+                    catchment_m=analysis.catchment_m,
                     district=district,
                     time_limit_s=self.settings.solver_time_limit_s,
+                    pairs=pairs,
                 )
             ),
         )
         return analysis, plan
+
+    def street_areas(self, bbox: BBox | None = None) -> gpd.GeoDataFrame:
+        """The streets to draw a street level on: the operator's polygons when loaded, else
+        one point per street named by the providers' addresses (their mean position, at
+        the store's current data version); ``bbox``: those meeting it only."""
+        layer = _streets(self.city)
+        if layer is not None:
+            areas = layer[["name", "district", "geometry"]]
+        else:
+            version = self.store.data_version()
+            points = self._street_points.get(
+                version,
+                lambda: street_points(None, self._snapshot(version).frame),
+            )
+            areas = gpd.GeoDataFrame(
+                {"name": points["street"], "district": points["district"]},
+                geometry=gpd.points_from_xy(points["lon"], points["lat"]),
+                crs="EPSG:4326",
+            )
+        return _meeting(areas, bbox)
+
+    def community_areas(self, bbox: BBox | None = None) -> gpd.GeoDataFrame | None:
+        """The operator's community polygons meeting ``bbox`` (``None`` without a layer)."""
+        layer = communities_layer(self.city)
+        return None if layer is None else _meeting(layer[["name", "district", "geometry"]], bbox)
 
     def _gated(self, compute: Callable[[], V]) -> Callable[[], V]:
         def run() -> V:
@@ -323,6 +439,8 @@ class CoverageService:
         return self._snapshots.get(version, fetch)
 
     def _analyse(self, version: int, query: CoverageQuery) -> Analysis:
+        nearest, pairs = self.distance_functions(query)
+        catchment_m, speed = self.catchment_for(query)
         grid = self.grid(query.resolution)
         snapshot = self._snapshot(version)
         supply = suitable_supply(
@@ -330,23 +448,137 @@ class CoverageService:
             [query.category],
             min_grade=query.min_grade,
             certified_only=query.certified_only,
+            kind=query.kind,
         )
         # Providers counted in the district their point lies in, by the grid's own rule.
+        supply = supply.assign(record_street=supply["street"])
         supply = locate_supply(supply, districts_layer(self.city), _streets(self.city))
+        supply = _with_record_streets(supply)
         measures = coverage_measures(
-            grid.cells, grid.demand, supply, [query.category], catchment_m=self.catchment_m
+            grid.cells, grid.demand, supply, [query.category], catchment_m=catchment_m,
+            nearest=nearest, pairs=pairs,
+        )  # fmt: skip
+        # Streets depend on the grid and the providers' addresses, not on the query: once
+        # per (data version, resolution), shared by every category and catchment.
+        streets = self._cell_streets.get(
+            (version, query.resolution),
+            lambda: _cell_streets(grid, snapshot.frame, self.city),
         )
+        measures = _with_streets(measures, grid, streets)
         districts = area_summary(measures, supply)
         return Analysis(
             query=query,
             data_version=version,
-            catchment_m=self.catchment_m,
+            catchment_m=catchment_m,
+            speed_m_s=speed,
             grid=grid,
             providers=snapshot,
             supply=supply,
             measures=measures,
             districts=districts[list(DISTRICT_COLUMNS)],
         )
+
+
+def _meeting(areas: gpd.GeoDataFrame, bbox: BBox | None) -> gpd.GeoDataFrame:
+    if bbox is None or not len(areas):
+        return areas.reset_index(drop=True)
+    box = shapely.box(bbox.west, bbox.south, bbox.east, bbox.north)
+    hits = areas.sindex.query(box, predicate="intersects")
+    return areas.iloc[np.sort(hits)].reset_index(drop=True)
+
+
+def community_counts(
+    store: ProviderStore, areas: gpd.GeoDataFrame, filters: Filters, limit: int = 200_000
+) -> dict[str, int]:
+    """Providers passing ``filters`` in each community polygon of ``areas`` (by the first
+    polygon holding their point). Only the providers within the areas' bounds are read,
+    at most ``limit``: more raise ``ValueError`` (zoom in)."""
+    if not len(areas):
+        return {}
+    west, south, east, north = (float(v) for v in areas.total_bounds)
+    providers = store.within(BBox(west, south, east, north), filters, limit + 1)
+    if len(providers) > limit:
+        raise ValueError(f"more than {limit:,} providers in view: zoom in")
+    rows = locate_points(areas, [p.lon for p in providers], [p.lat for p in providers])
+    names = areas["name"].astype(str).to_numpy()
+    counts: dict[str, int] = {}
+    for row in rows[rows >= 0].tolist():
+        counts[names[row]] = counts.get(names[row], 0) + 1
+    return counts
+
+
+def life_circles_m(speed: str, catchment_m: float | None = None) -> dict[str, float]:
+    """The GB 50180 life circles (5, 10, 15 minutes) as crow-fly metres at ``speed``, and
+    the analysis's own catchment when it is none of them (``catchment`` then)."""
+    circles = {
+        f"{minutes}min": crow_equivalent_m(minutes, WALK_SPEEDS_M_S[speed])
+        for minutes in LIFE_CIRCLES_MIN
+    }
+    if catchment_m is not None and catchment_m not in circles.values():
+        circles["catchment"] = float(catchment_m)
+    return circles
+
+
+def streets_of(analysis: Analysis, district: str | None = None) -> pd.DataFrame:
+    """The per-street table of one analysis (``district``: its streets only), with the
+    life circles at the analysis's walking speed (:func:`gaps.streets.street_table`)."""
+    rows = analysis.cells_of(district)
+    supply = analysis.supply
+    if district is not None:
+        supply = supply.loc[supply["district"].astype(object) == district]
+    return street_table(
+        analysis.measures.loc[rows],
+        supply,
+        circles_m=life_circles_m(analysis.query.speed, analysis.catchment_m),
+    )
+
+
+def _with_record_streets(supply: pd.DataFrame) -> pd.DataFrame:
+    """Providers outside every street polygon (or with no layer) keep the street their
+    registry address names."""
+    if "record_street" not in supply.columns:
+        return supply
+    out = supply.copy()
+    record = out.pop("record_street").replace("", None)
+    out["street"] = out["street"].where(out["street"].notna(), record).astype(object)
+    return out
+
+
+def _cell_streets(grid: Grid, providers: pd.DataFrame, city: CitySettings) -> pd.DataFrame:
+    """Every cell's street (polygons, else inferred from the nearest provider whose
+    address names its street, in the same district), in the grid's order."""
+    cells = grid.cells
+    known = providers.loc[providers["street"].fillna("").astype(str).str.len() > 0]
+    return assign_streets(
+        cells["lon"].to_numpy(np.float64),
+        cells["lat"].to_numpy(np.float64),
+        cells["district"].astype(object).to_numpy(),
+        layer=_streets(city),
+        known=known[["lon", "lat", "street", "district"]],
+        gazetteer=_gazetteer(city.districts_layer),
+    )
+
+
+def _with_streets(measures: pd.DataFrame, grid: Grid, streets: pd.DataFrame) -> pd.DataFrame:
+    """``measures`` (one category: one row per cell, in the grid's order) with every
+    cell's ``street``, ``street_code``, ``street_inferred``, and the demand behind the
+    street tables: ``all_residents`` and ``aged_60_plus``."""
+    if len(measures) != len(streets):
+        raise ValueError("measures must hold one category, one row per grid cell")
+    out = measures.copy()
+    for column in streets.columns:
+        out[column] = streets[column].to_numpy()
+    demand = grid.demand.set_index("cell")
+    for column, name in ((RESIDENTS, "all_residents"), (AGED_60_PLUS, AGED_60_PLUS)):
+        out[name] = demand[column].reindex(out["cell"].to_numpy()).to_numpy(np.float64)
+    return out
+
+
+@functools.cache
+def _gazetteer(districts_path: Path) -> pd.DataFrame | None:
+    """The official street list beside the districts layer (``streets.csv``), if any."""
+    path = districts_path.with_name("streets.csv")
+    return pd.read_csv(path, dtype=str) if path.exists() else None
 
 
 def district_table(analyses: Sequence[Analysis]) -> pd.DataFrame:
@@ -374,25 +606,42 @@ def _csv_cell(value: object) -> object:
     return value
 
 
-_grid_cache: OnceCache[tuple[Path, Path | None, Path | None, int], Grid] = OnceCache(
+_grid_cache: OnceCache[tuple[Path, Path | None, Path | None, Path | None, int], Grid] = OnceCache(
     _GRID_CACHE_SIZE
 )
 
 
-def _grid(city: CitySettings, layer: Path | None, resolution: int) -> Grid:
+def _grid(
+    city: CitySettings, layer: Path | None, resolution: int, weights: Path | None = None
+) -> Grid:
     """The grid of ``city`` at ``resolution``, its demand from the population ``layer``
-    (``None``: the census, spread evenly)."""
+    (``None``: the census, spread evenly, or by the ``weights`` layer when given)."""
 
     def build() -> Grid:
         districts = _with_population(districts_layer(city), city.districts_layer)
         cells = city_grid(districts, resolution, _streets(city))
         if layer is None:
-            return Grid(cells, demand_from_census(cells, districts), CENSUS_EVEN_SOURCE)
+            if weights is None:
+                return Grid(cells, demand_from_census(cells, districts), CENSUS_EVEN_SOURCE)
+            demand = demand_from_census(
+                cells,
+                districts,
+                weights=_cell_weights(cells, weights),
+                weights_source=f"weight layer {weights.name}",
+            )
+            return Grid(cells, demand, str(demand["demand_source"].iloc[0]))
         demand = _operator_demand(cells, layer)
         return Grid(cells, demand, str(demand["demand_source"].iloc[0]))
 
-    key = (city.districts_layer, city.streets_layer, layer, resolution)
+    key = (city.districts_layer, city.streets_layer, layer, weights, resolution)
     return _grid_cache.get(key, build)
+
+
+def _cell_weights(cells: gpd.GeoDataFrame, path: Path) -> npt.NDArray[np.float64]:
+    """Per-cell weights from a population raster (GeoTIFF) or building footprints."""
+    if path.suffix.lower() in (".tif", ".tiff"):
+        return raster_weights(cells, path)
+    return footprint_weights(cells, gpd.read_file(path))
 
 
 def _operator_demand(cells: gpd.GeoDataFrame, layer: Path) -> pd.DataFrame:
@@ -417,11 +666,24 @@ def _streets(city: CitySettings) -> gpd.GeoDataFrame | None:
     return _read_streets(city.streets_layer) if city.streets_layer else None
 
 
-_streets_cache: OnceCache[Path, gpd.GeoDataFrame] = OnceCache(2)
+_streets_cache: OnceCache[Path, gpd.GeoDataFrame] = OnceCache(4)
 
 
 def _read_streets(path: Path) -> gpd.GeoDataFrame:
-    return _streets_cache.get(path, lambda: gpd.read_file(path).to_crs("EPSG:4326"))
+    return _streets_cache.get(path, lambda: read_streets_layer(path))
+
+
+def streets_layer(city: CitySettings) -> gpd.GeoDataFrame | None:
+    """The operator's street polygons (``name``, ``code``, ``district``), or ``None``."""
+    return _streets(city)
+
+
+def communities_layer(city: CitySettings) -> gpd.GeoDataFrame | None:
+    """The operator's community (社区) polygons, or ``None``."""
+    path = city.communities_layer
+    if path is None:
+        return None
+    return _streets_cache.get(path, lambda: read_streets_layer(path, what="communities layer"))
 
 
 def _with_population(layer: gpd.GeoDataFrame, path: Path) -> gpd.GeoDataFrame:

@@ -16,10 +16,17 @@ import shapely
 from pydantic_core import to_json
 
 from gaps import SitePlan
+from gaps.network import MODE_LABELS
 from geo.crs import CRS
 from jzmap.application.coverage import Analysis
 from jzmap.presentation.presenters import coordinates_in
-from jzmap.presentation.schemas import CandidateSiteOut, CoverageQueryOut
+from jzmap.presentation.schemas import CandidateSiteOut, CoverageQueryOut, CoverageStreetOut
+
+DISTANCE_MODELS = {
+    "crow": "geodesic on the WGS-84 ellipsoid",
+    "walk": "walking over the OpenStreetMap street network (edges geodesic on the WGS-84 "
+    "ellipsoid, from each point's nearest node)",
+}
 
 
 def query_out(analysis: Analysis, district: str | None, crs: CRS | None) -> CoverageQueryOut:
@@ -34,6 +41,17 @@ def query_out(analysis: Analysis, district: str | None, crs: CRS | None) -> Cove
         catchment_m=analysis.catchment_m,
         data_version=analysis.data_version,
         demand_source=analysis.grid.demand_source,
+        distance_model=DISTANCE_MODELS[q.mode],
+        mode=q.mode,
+        mode_label=MODE_LABELS[q.mode],
+        minutes=(
+            None
+            if analysis.speed_m_s is None
+            else round(analysis.catchment_m / 60 / analysis.speed_m_s, 2)
+        ),
+        speed=q.speed,
+        speed_m_s=analysis.speed_m_s,
+        kind=None if q.kind is None else q.kind.value,
     )
 
 
@@ -87,12 +105,33 @@ def cell_features(analysis: Analysis, district: str | None, crs: CRS) -> list[di
     ]
 
 
+def site_streets(plan: SitePlan, analysis: Analysis | None) -> Any:
+    """The plan's sites with ``street_inferred`` from the analysis's cells (a site is a
+    cell centre, so it has its cell's street)."""
+    sites = plan.sites
+    if analysis is None or "street_inferred" not in analysis.measures.columns:
+        return sites.assign(street_inferred=False)
+    by_cell = dict(
+        zip(
+            analysis.measures["cell"].tolist(),
+            analysis.measures["street_inferred"].tolist(),
+            strict=True,
+        )
+    )
+    return sites.assign(street_inferred=[bool(by_cell.get(c, False)) for c in sites["cell"]])
+
+
+def street_outs(table: Any) -> list[CoverageStreetOut]:
+    """The per-street table (:func:`jzmap.application.coverage.streets_of`) as models."""
+    return [CoverageStreetOut(**clean_row(row)) for row in table.to_dict("records")]
+
+
 def json_bytes(body: dict[str, Any]) -> bytes:
     return bytes(to_json(body))  # pydantic's Rust encoder: ~5x the json module's speed here
 
 
-def site_outs(plan: SitePlan, crs: CRS) -> list[CandidateSiteOut]:
-    sites = plan.sites
+def site_outs(plan: SitePlan, crs: CRS, analysis: Analysis | None = None) -> list[CandidateSiteOut]:
+    sites = site_streets(plan, analysis)
     lon, lat = coordinates_in(
         sites["lon"].to_numpy(np.float64), sites["lat"].to_numpy(np.float64), crs
     )

@@ -12,6 +12,8 @@ from typing import Any
 import h3
 import numpy as np
 import numpy.typing as npt
+import shapely
+import shapely.geometry
 from pydantic import TypeAdapter
 
 from geo.crs import CRS, from_wgs84
@@ -75,12 +77,16 @@ def phone_fields(phone: str, phones: PublicPhones) -> dict[str, str | None]:
 
 def hours_fields(text: str, at: dt.datetime) -> dict[str, Any]:
     """The opening hours' state at ``at`` and that day's intervals."""
+    state, today = _hours_at(text, at)
+    return {"state": state, "today": today, "at": at}
+
+
+@functools.lru_cache(maxsize=4_096)
+def _hours_at(text: str, at: dt.datetime) -> tuple[str, str | None]:
+    # Cached: ``at`` is a whole minute (:class:`PublicView`), so within a minute every answer
+    # asks about the same few hundred texts at the same time.
     schedule = schedule_of(text)
-    return {
-        "state": open_state(text, at).value,
-        "today": None if schedule is None else schedule.today_text(at),
-        "at": at,
-    }
+    return open_state(text, at).value, None if schedule is None else schedule.today_text(at)
 
 
 def _coordinates(providers: Sequence[Provider], crs: CRS) -> list[tuple[float, float]]:
@@ -98,7 +104,7 @@ def _fields(  # noqa: PLR0917 -- the row's parts, each named at the one call sit
     lat: float,
     crs: CRS,
     view: PublicView,
-    navigate: dict[str, dict[str, str]],
+    navigate: dict[str, dict[str, str]] | None,
 ) -> dict[str, Any]:
     return {
         "id": p.id,
@@ -133,9 +139,14 @@ def provider_out(p: Provider, crs: CRS, view: PublicView | None = None) -> Provi
 
 
 def match_outs(
-    matches: Sequence[Match], crs: CRS, view: PublicView | None = None
+    matches: Sequence[Match], crs: CRS, view: PublicView | None = None, *, navigate: bool = False
 ) -> list[MatchOut]:
-    """The ranked results, ``rank`` from 1, coordinates in ``crs``.
+    """The ranked results, ``rank`` from 1, coordinates in ``crs``; each result's navigate
+    links only when ``navigate`` asks for them.
+
+    The links are six long URLs a result (about 2 KB, most of an answer's bytes): built,
+    encoded and compressed for every result of every search they cost more than the ranking
+    (measured 2026-12-03), while a client shows them for the one result a resident opens.
 
     Validated as one list in one pass (pydantic's core, in Rust): building forty small
     models one by one cost a fifth of a ``sort=distance`` request, and building them
@@ -143,7 +154,7 @@ def match_outs(
     """
     providers = [m.provider for m in matches]
     coordinates = _coordinates(providers, crs)
-    navigate = navigate_links_for(providers)
+    links_of = navigate_links_for(providers) if navigate else [None] * len(providers)
     view = view or PublicView()
     return _MATCHES.validate_python(
         [
@@ -162,7 +173,7 @@ def match_outs(
                 },
             }
             for rank, (m, (lon, lat), links) in enumerate(
-                zip(matches, coordinates, navigate, strict=True), start=1
+                zip(matches, coordinates, links_of, strict=True), start=1
             )
         ]
     )
@@ -235,6 +246,35 @@ def _point_summary(p: Provider) -> dict[str, Any]:
         "geocode_precision": p.geocode_precision.value,
         "approximate": p.geocode_precision is not Precision.EXACT,
     }
+
+
+def area_layer_out(layer: Layer, crs: CRS, areas: Any) -> LayerOut:
+    """A street or community layer as GeoJSON in ``crs``: each area of ``areas`` (a table
+    with ``name``, ``district`` and WGS-84 shapely ``geometry``, polygons or points) with
+    its count; areas nobody is counted in are listed too (count 0), counted names the
+    areas do not have are left out of the features but stay in ``total``."""
+    features: list[FeatureOut] = []
+    for name, district, geometry in zip(
+        areas["name"].tolist(), areas["district"].tolist(), list(areas["geometry"]), strict=True
+    ):
+        shifted = shapely.transform(
+            geometry, lambda xy: np.column_stack(coordinates_in(xy[:, 0], xy[:, 1], crs))
+        )
+        shifted = shapely.set_precision(shifted, 1e-6)
+        features.append(
+            FeatureOut(
+                id=str(name),
+                geometry=shapely.geometry.mapping(shifted),
+                properties={
+                    "name": str(name),
+                    "district": None if district is None else str(district),
+                    "count": layer.counts.get(str(name), 0),
+                },
+            )
+        )
+    return LayerOut(
+        mode=layer.mode.value, total=layer.total, resolution=None, crs=crs, features=features
+    )
 
 
 def layer_out(layer: Layer, crs: CRS, district_points: dict[str, tuple[float, float]]) -> LayerOut:

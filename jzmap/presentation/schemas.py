@@ -235,13 +235,16 @@ class LayerOut(BaseModel):
     """A map viewport's data (GeoJSON FeatureCollection): see ``mode``.
 
     * ``districts``: one Point per district (label point) with ``name`` and ``count``;
+    * ``streets`` / ``communities`` (``level=street|community``): one feature per street
+      (community) with ``name``, ``district`` and ``count``, drawn on its polygon when the
+      operator loaded the layer, else at a point (the mean position of its providers);
     * ``cells``: one Polygon per H3 cell with ``cell`` (hex id) and ``count``;
     * ``points``: one Point per provider with its public summary
       (``/v1/providers/{id}`` has the rest).
     """
 
     type: Literal["FeatureCollection"] = "FeatureCollection"
-    mode: Literal["districts", "cells", "points"]
+    mode: Literal["districts", "streets", "communities", "cells", "points"]
     total: int = Field(description="providers passing the filters in the box (city: districts)")
     resolution: int | None = Field(description="H3 resolution of the cells, in cells mode")
     crs: CRS
@@ -262,7 +265,24 @@ class CoverageQueryOut(BaseModel):
     )
     data_version: int = Field(description="the store's data version the answer was computed at")
     demand_source: str = Field(description="where residents per cell come from")
-    distance_model: Literal["geodesic on the WGS-84 ellipsoid"] = "geodesic on the WGS-84 ellipsoid"
+    speed: str = Field(default="adult", description="walking speed of the life circles")
+    kind: str | None = Field(default=None, description="supply of this kind only (null: both)")
+    distance_model: str = Field(
+        default="geodesic on the WGS-84 ellipsoid",
+        description="how distances were measured: geodesic on the WGS-84 ellipsoid "
+        "(crow-fly), or walking over the street network",
+    )
+    mode: Literal["crow", "walk"] = Field(
+        default="crow", description="crow: crow-fly (geodesic) distances; walk: walking"
+    )
+    mode_label: str = Field(
+        default="直线距离 / crow-fly", description="the mode as every page says it"
+    )
+    minutes: float | None = Field(
+        default=None,
+        description="the catchment as minutes of walking at `speed` (null: the metres setting)",
+    )
+    speed_m_s: float | None = Field(default=None, description="that pace, metres per second")
 
 
 class CoverageCellsOut(BaseModel):
@@ -309,6 +329,45 @@ class CoverageDistrictsOut(BaseModel):
     districts: list[CoverageDistrictOut]
 
 
+class CoverageStreetOut(BaseModel):
+    """One street's (街道/镇) coverage for one category."""
+
+    category: Category
+    district: str
+    street: str | None = Field(description="null: cells no street could be found for")
+    street_code: str | None = Field(description="9-digit code (layer or official list)")
+    street_inferred: bool = Field(
+        description="true when some of its cells got the street from the nearest provider's "
+        "address, not from street polygons"
+    )
+    cells: int
+    residents: float = Field(description="all residents (estimated)")
+    demand: float = Field(description="residents the category serves (e.g. 60+ for elderly care)")
+    residents_60plus: float | None = Field(description="null: the source has no ages")
+    residents_covered: float = Field(description="demand within the catchment")
+    share_covered: float | None = Field(description="null without demand")
+    residents_in_gaps: float
+    gap_cells: int
+    providers: int
+    practitioners: int
+    within_5min: float = Field(description="demand within the 5-minute life circle")
+    within_10min: float = Field(description="demand within the 10-minute life circle")
+    within_15min: float = Field(description="demand within the 15-minute life circle")
+    within_catchment: float | None = Field(
+        default=None, description="demand within the catchment, when it is no life circle"
+    )
+    lon: float | None = Field(description="label point: mean of its cell centres, WGS-84")
+    lat: float | None = Field(description="label point: mean of its cell centres, WGS-84")
+
+
+class CoverageStreetsOut(BaseModel):
+    query: CoverageQueryOut
+    life_circles_m: dict[str, float] = Field(
+        description="each life circle's reach in crow-fly metres at the query's speed"
+    )
+    streets: list[CoverageStreetOut]
+
+
 class CandidateSiteOut(BaseModel):
     """A proposed station site: the centre of a gap cell."""
 
@@ -318,6 +377,9 @@ class CandidateSiteOut(BaseModel):
     lon: float = Field(description="longitude in the response's crs")
     district: str
     street: str | None
+    street_inferred: bool = Field(
+        default=False, description="street from the nearest provider's address, not polygons"
+    )
     residents_in_reach: float = Field(description="gap residents the site covers on its own")
     residents_added: float = Field(description="newly covered after the sites ranked before it")
     cells_added: int
@@ -358,6 +420,52 @@ class CoverageCandidatesOut(BaseModel):
     query: CoverageQueryOut
     plan: CandidatePlanOut
     sites: list[CandidateSiteOut]
+
+
+class RoomSiteOut(BaseModel):
+    """A proposed site among the office's candidate rooms (JZMAP_CANDIDATE_SITES)."""
+
+    rank: int = Field(ge=1, description="greedy order: each adds the most after those before")
+    id: str = Field(description="the room's id in the candidates file")
+    name: str | None
+    lat: float = Field(description="latitude in the response's crs")
+    lon: float = Field(description="longitude in the response's crs")
+    address: str | None
+    street: str | None
+    street_source: str | None = Field(
+        description="file (the candidates file's 街道), or nearest way (OpenStreetMap)"
+    )
+    capacity: float | None = Field(description="residents it can serve (null: no limit)")
+    demand_in_reach: float = Field(description="demand in gap cells within the catchment")
+    demand_added: float = Field(description="newly within reach after the sites ranked before")
+    demand_served: float = Field(description="what its capacity lets it take on")
+    cells_added: int
+
+
+class RoomPlanOut(BaseModel):
+    """What the chosen rooms change in the district: demand newly within the catchment."""
+
+    k: int
+    sites: int
+    demand: str = Field(description="the demand column counted (e.g. elderly_care: aged 60+)")
+    catchment_m: float
+    solver: str
+    status: str
+    optimality_gap: float | None = None
+    time_limit_s: float | None = None
+    candidates: int = Field(description="rooms offered to the solver (after exclusions)")
+    demand_total: float
+    demand_covered_before: float
+    demand_newly_in_reach: float
+    demand_served: float
+    share_covered_before: float | None
+    share_covered_after: float | None
+
+
+class CoverageSitesOut(BaseModel):
+    query: CoverageQueryOut
+    plan: RoomPlanOut
+    sites: list[RoomSiteOut]
 
 
 # -- dynamic grades ---------------------------------------------------------------------
@@ -709,3 +817,25 @@ class NoticesOut(BaseModel):
     since: datetime
     window_days: int
     notices: list[NoticeOut] = Field(description="oldest first")
+
+
+class PlaceOut(BaseModel):
+    """A place the search box suggests (issue 16): where to search from."""
+
+    name: str = Field(description="the name to show: the area's, or the address as typed")
+    district: str = Field(description="the district it is in, when the gazetteer knows it")
+    kind: Literal["district", "street", "address"] = Field(
+        description="an area of the gazetteer, or an address (a 小区, a landmark, a number)"
+    )
+    lon: float = Field(description="longitude in `crs`")
+    lat: float = Field(description="latitude in `crs`")
+    source: Literal["gazetteer", "amap"] = Field(description="the geocoder that found it")
+
+
+class PlacesOut(BaseModel):
+    q: str = Field(description="the text asked about, as read (trimmed)")
+    crs: CRS
+    places: list[PlaceOut] = Field(description="best first; empty when nothing matches")
+    unavailable: list[str] = Field(
+        description="geocoders that could not answer this time (the others' places stand)"
+    )

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Literal, Protocol
 
 from providers.embedding import EmbedOriginStore
 from providers.gradebook import GradeBook
+from providers.problem_reports import ProblemReportStore
 from providers.registry import PractitionerRegistry
 from providers.store import ProviderStore
 
@@ -76,6 +77,8 @@ class Backend:
     registry: PractitionerRegistry
     embed_origins: EmbedOriginStore
     """The origins an operator allowed to embed the widget (beside the configured ones)."""
+    reports: ProblemReportStore
+    """Residents' reports that a listing looks wrong, for operators."""
     database: Database | None = None
     """PostGIS: the database (engine and pool) the parts share."""
 
@@ -85,7 +88,13 @@ class Backend:
             # Callbacks run last-in first-out: the database after the parts.
             if self.database is not None:
                 closing.callback(self.database.close)
-            for part in (self.store, self.gradebook, self.registry, self.embed_origins):
+            for part in (
+                self.store,
+                self.gradebook,
+                self.registry,
+                self.embed_origins,
+                self.reports,
+            ):
                 closing.callback(part.close)
 
     def __enter__(self) -> Backend:
@@ -119,6 +128,7 @@ def open_backend(config: DatabaseConfig) -> Backend:
         from providers.stores.gradebook_postgis import PostgisGradeBook
         from providers.stores.pg_database import Database
         from providers.stores.postgis import PostgisStore
+        from providers.stores.problem_reports_postgis import PostgisProblemReports
         from providers.stores.registry_postgis import PostgisRegistry
 
         db = Database.open(
@@ -141,12 +151,14 @@ def open_backend(config: DatabaseConfig) -> Backend:
             PostgisGradeBook(db),
             PostgisRegistry(db),
             PostgisEmbedOrigins(db),
+            PostgisProblemReports(db),
             db,
         )
 
     from providers.stores.embed_origins_embedded import EmbeddedEmbedOrigins
     from providers.stores.embedded import EmbeddedStore
     from providers.stores.gradebook_embedded import EmbeddedGradeBook
+    from providers.stores.problem_reports_embedded import EmbeddedProblemReports
     from providers.stores.registry_embedded import EmbeddedRegistry
 
     data_dir = Path(config.data_dir)
@@ -158,5 +170,7 @@ def open_backend(config: DatabaseConfig) -> Backend:
         registry = EmbeddedRegistry(data_dir)
         opened.callback(registry.close)
         embed_origins = EmbeddedEmbedOrigins(data_dir)
+        opened.callback(embed_origins.close)
+        reports = EmbeddedProblemReports(data_dir)
         opened.pop_all()  # all open: the backend closes them from now on
-    return Backend("embedded", store, gradebook, registry, embed_origins)
+    return Backend("embedded", store, gradebook, registry, embed_origins, reports)

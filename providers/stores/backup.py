@@ -126,12 +126,14 @@ def embedded_files() -> dict[str, int]:
     Examples
     --------
     >>> sorted(embedded_files())
-    ['embed-origins.sqlite', 'grades.sqlite', 'practitioners.sqlite', 'providers.sqlite']
+    ['embed-origins.sqlite', 'grades.sqlite', 'practitioners.sqlite', 'problem-reports.sqlite',
+     'providers.sqlite']
     """
     from providers.stores import (
         embed_origins_embedded,
         embedded,
         gradebook_embedded,
+        problem_reports_embedded,
         registry_embedded,
     )
 
@@ -140,6 +142,7 @@ def embedded_files() -> dict[str, int]:
         embed_origins_embedded.DB_FILENAME: embed_origins_embedded._SCHEMA_VERSION,
         gradebook_embedded.DB_FILENAME: gradebook_embedded._SCHEMA_VERSION,
         registry_embedded.DB_FILENAME: registry_embedded._SCHEMA_VERSION,
+        problem_reports_embedded.DB_FILENAME: problem_reports_embedded._SCHEMA_VERSION,
     }
 
 

@@ -166,6 +166,8 @@ class _Snapshot:
     # Group keys for tallies: district codes into ``district_names``, H3 cells by column.
     district_code: npt.NDArray[np.intp]
     district_names: list[str]
+    street_code: npt.NDArray[np.intp]
+    street_names: list[str]
     cells: dict[TallyBy, npt.NDArray[np.int64]]
     index_all: GeodesicKNN
     index_by_category: dict[Category, GeodesicKNN]
@@ -430,6 +432,9 @@ class EmbeddedStore:
         if by is TallyBy.DISTRICT:
             counts = np.bincount(snap.district_code[mask], minlength=len(snap.district_names))
             return {snap.district_names[i]: int(n) for i, n in enumerate(counts.tolist()) if n}
+        if by is TallyBy.STREET:
+            counts = np.bincount(snap.street_code[mask], minlength=len(snap.street_names))
+            return {snap.street_names[i]: int(n) for i, n in enumerate(counts.tolist()) if n}
         cells, counts = np.unique(snap.cells[by][mask], return_counts=True)
         return {
             h3.int_to_str(cell): int(n)
@@ -527,6 +532,9 @@ class EmbeddedStore:
         district_names, district_code = np.unique(
             np.array([p.district for p in providers], dtype=object), return_inverse=True
         )
+        street_names, street_code = np.unique(
+            np.array([p.street for p in providers], dtype=object), return_inverse=True
+        )
         in_category = {
             cat: np.fromiter((cat in p.categories for p in providers), bool, n) for cat in Category
         }
@@ -562,6 +570,8 @@ class EmbeddedStore:
             in_category=in_category,
             district_code=district_code.astype(np.intp),
             district_names=[str(name) for name in district_names],
+            street_code=street_code.astype(np.intp),
+            street_names=[str(name) for name in street_names],
             cells=cells,
             index_all=GeodesicKNN(lon, lat),
             index_by_category=by_category,

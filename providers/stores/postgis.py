@@ -157,7 +157,8 @@ def _within_sql(shape: _Shape, in_bbox: bool, after: bool) -> str:
 
 @functools.cache
 def _tally_sql(shape: _Shape, by: TallyBy, in_bbox: bool) -> str:
-    """Counts per district or H3 cell; ``by`` is an enum, so its column name is constant."""
+    """Counts per district, street or H3 cell; ``by`` is an enum, so its column name is
+    constant."""
     clauses = _filter_clauses(shape)
     if in_bbox:
         clauses.append(_ENVELOPE)
@@ -505,7 +506,7 @@ class PostgisStore:
         sql = _tally_sql(_Shape.of(replace(filters, radius_m=None)), by, bbox is not None)
         params = {**self._params(filters), **({} if bbox is None else _box(bbox))}
         rows = self._read(lambda conn: conn.execute(sql, params).fetchall())
-        if by is TallyBy.DISTRICT:
+        if by in (TallyBy.DISTRICT, TallyBy.STREET):
             return {str(key): int(n) for key, n in rows}
         return {h3.int_to_str(int(key)): int(n) for key, n in rows}
 

@@ -1,0 +1,98 @@
+"""``/v1/coverage/sites``: where among the office's own candidate rooms new stations would
+bring the most residents within the life circle (capacitated MCLP, existing providers kept).
+
+The rooms are the operator's file (``JZMAP_CANDIDATE_SITES``); ``exclude`` leaves some out
+for one request. Walking or crow-fly as on the other coverage endpoints.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from typing import Annotated, Any
+
+import numpy as np
+from fastapi import APIRouter, Query
+from fastapi.responses import Response
+
+from api.dependencies import CoverageDep, SettingsDep, SupplyDep
+from api.params import SITES_BOUNDS
+from geo.crs import CRS
+from jzmap.application.sites import candidate_plan, configured_candidates
+from jzmap.presentation.coverage import clean_row, query_out
+from jzmap.presentation.presenters import coordinates_in
+from jzmap.presentation.schemas import CoverageSitesOut, ErrorOut, RoomPlanOut, RoomSiteOut
+from jzmap.wiring import district_name
+from providers.errors import InvalidParameterError
+from providers.model import Category
+
+router = APIRouter(prefix="/v1/coverage", tags=["coverage"])
+
+# The most ids or cells one request may exclude (a district's rooms, not a city's).
+MAX_EXCLUDED = 200
+
+
+@router.get(
+    "/sites",
+    response_model=CoverageSitesOut,
+    responses={
+        409: {
+            "model": ErrorOut,
+            "description": "no JZMAP_CANDIDATE_SITES, or mode=walk with no street network",
+        },
+    },
+    summary="Which of the office's candidate rooms to open: demand newly within the life circle",
+    description="Chooses up to `k` rooms of JZMAP_CANDIDATE_SITES (minus `exclude`: room ids "
+    "or H3 cells) so that the most demand in the district's gap cells comes within the "
+    "catchment (walking `minutes` at `speed`, or crow-fly), existing providers fixed and "
+    "each room's `capacity` (residents) respected: a capacitated MCLP solved by HiGHS with "
+    "JZMAP_SOLVER_TIME_LIMIT_S. `demand` names the population column counted (default: the "
+    "category's own, e.g. residents aged 60+ for elderly_care, else all residents).",
+)
+def sites(
+    *,
+    service: CoverageDep,
+    supply: SupplyDep,
+    settings: SettingsDep,
+    category: Category,
+    district: Annotated[
+        str, Query(max_length=100, description="the district planned for: name or code")
+    ],
+    k: Annotated[int, Query(ge=SITES_BOUNDS[0], le=SITES_BOUNDS[1], description="rooms")] = 3,
+    exclude: Annotated[
+        str | None,
+        Query(max_length=8_000, description="room ids or H3 cells to leave out, comma-separated"),
+    ] = None,
+    demand: Annotated[
+        str | None, Query(max_length=64, description="demand column of the population data")
+    ] = None,
+    crs: Annotated[CRS, Query(description="CRS of the sites")] = CRS.WGS84,
+) -> Response:
+    with contextlib.suppress(InvalidParameterError):  # the service's check lists them
+        district = district_name(settings.city, district)
+    excluded = [e.strip() for e in (exclude or "").split(",") if e.strip()]
+    if len(excluded) > MAX_EXCLUDED:
+        raise InvalidParameterError.of(
+            "exclude",
+            f"{len(excluded)} items",
+            got=len(excluded),
+            allowed=f"at most {MAX_EXCLUDED}",
+        )
+    query = supply.query(service, category)
+    analysis, plan = candidate_plan(
+        service, query, configured_candidates(service.settings), k,
+        district=district, excluded=excluded, demand_column=demand,
+    )  # fmt: skip
+    table = plan.sites
+    lon, lat = coordinates_in(
+        table["lon"].to_numpy(np.float64), table["lat"].to_numpy(np.float64), crs
+    )
+    rows: list[dict[str, Any]] = [clean_row(r) for r in table.to_dict("records")]
+    body = CoverageSitesOut(
+        query=query_out(analysis, district, crs),
+        plan=RoomPlanOut(**clean_row(plan.summary.iloc[0].to_dict())),
+        sites=[
+            RoomSiteOut(**{**r, "id": str(r["id"]), "lon": x, "lat": y})
+            for r, x, y in zip(rows, lon, lat, strict=True)
+        ],
+    )
+    return Response(body.model_dump_json(), media_type="application/json")

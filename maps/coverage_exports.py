@@ -1,0 +1,272 @@
+"""The planner's workbench as files: an Excel workbook and a GeoPackage, and the one set of
+column headings and rounding rules the workbench page, the report and the CLI share.
+
+Excel (openpyxl): three sheets — 街道 (the per-street table), 建议站点 (the site list) and
+说明 (what was computed from what) — with Chinese headings and figures rounded as a planner
+files them (people to whole persons, shares to 0.1 %, coordinates to 6 decimals, about
+0.1 m). Text a spreadsheet would run as a formula is quoted, as in the CSV exports.
+
+GeoPackage (GDAL through pyogrio): layers ``streets`` (the street polygons when the
+operator loaded them, else one point per street), ``sites`` (points) and ``cells`` (the
+district's hexagons), WGS-84, with the same figures unrounded and English column names
+(GIS tools handle those best).
+"""
+
+from __future__ import annotations
+
+import io
+import tempfile
+from collections.abc import Sequence
+from enum import StrEnum
+from pathlib import Path
+from typing import Any
+
+import geopandas as gpd
+import h3
+import numpy as np
+import pandas as pd
+import shapely
+from openpyxl import Workbook
+from openpyxl.styles import Alignment, Font, PatternFill
+from openpyxl.utils import get_column_letter
+
+from gaps import SitePlan
+from ingest.readers import FORMULA_START
+from jzmap.application.coverage import Analysis, life_circles_m
+from jzmap.presentation.coverage import site_streets
+from maps.i18n import Lang
+
+XLSX_MEDIA_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+GPKG_MEDIA_TYPE = "application/geopackage+sqlite3"
+
+
+class WorkbookFormat(StrEnum):
+    XLSX = "xlsx"
+    GPKG = "gpkg"
+
+
+# How each figure is shown: "people" (whole persons), "share" (0.1 %), "int", "text",
+# "bool" (推断/面), "coord" (6 decimals). One table for the page, the files and the CLI.
+STREET_FIELDS: tuple[tuple[str, str, str, str], ...] = (
+    ("district", "区", "district", "text"),
+    ("street", "街道", "street", "text"),
+    ("street_code", "街道代码", "street code", "text"),
+    ("street_inferred", "街道来源", "street from", "bool"),
+    ("cells", "网格数", "cells", "int"),
+    ("residents", "常住人口（估算）", "residents (est.)", "people"),
+    ("residents_60plus", "60岁及以上", "aged 60+", "people"),
+    ("demand", "服务对象", "served group", "people"),
+    ("within_5min", "5分钟生活圈内", "within 5 min", "people"),
+    ("within_10min", "10分钟生活圈内", "within 10 min", "people"),
+    ("within_15min", "15分钟生活圈内", "within 15 min", "people"),
+    ("residents_covered", "服务半径内", "within catchment", "people"),
+    ("share_covered", "覆盖率", "covered", "share"),
+    ("residents_in_gaps", "缺口内", "in gaps", "people"),
+    ("gap_cells", "缺口网格", "gap cells", "int"),
+    ("providers", "合适机构", "providers", "int"),
+    ("practitioners", "从业人员", "practitioners", "int"),
+)
+SITE_FIELDS: tuple[tuple[str, str, str, str], ...] = (
+    ("rank", "序号", "rank", "int"),
+    ("district", "区", "district", "text"),
+    ("street", "街道", "street", "text"),
+    ("street_inferred", "街道来源", "street from", "bool"),
+    ("lat", "纬度 WGS-84", "latitude WGS-84", "coord"),
+    ("lon", "经度 WGS-84", "longitude WGS-84", "coord"),
+    ("residents_in_reach", "单独可覆盖缺口居民", "gap residents in reach", "people"),
+    ("residents_added", "依次新增覆盖居民", "newly covered (in order)", "people"),
+    ("cells_added", "新增覆盖网格", "cells added", "int"),
+    ("cell", "H3 网格", "H3 cell", "text"),
+)
+INFERRED_TEXT = {Lang.ZH: ("街道面", "推断"), Lang.EN: ("polygons", "inferred")}
+
+
+def headers(fields: Sequence[tuple[str, str, str, str]], lang: Lang) -> list[str]:
+    """The headings of ``fields`` in ``lang``."""
+    return [zh if lang is Lang.ZH else en for _, zh, en, _ in fields]
+
+
+def rounded(value: Any, how: str, lang: Lang = Lang.ZH) -> Any:
+    """A figure as the tables file it: whole persons, shares to 0.1 % (as a fraction with
+    three decimals), coordinates to 6 decimals; missing as ``None``.
+
+    Examples
+    --------
+    >>> rounded(1234.56, "people"), rounded(0.12345, "share"), rounded(float("nan"), "people")
+    (1235, 0.123, None)
+    """
+    if value is None or (isinstance(value, float | np.floating) and not np.isfinite(value)):
+        return None
+    if how == "people":
+        return round(float(value))
+    if how == "share":
+        return round(float(value), 3)
+    if how == "coord":
+        return round(float(value), 6)
+    if how == "int":
+        return int(value)
+    if how == "bool":
+        return INFERRED_TEXT[lang][1 if bool(value) else 0]
+    text = "" if pd.isna(value) else str(value)
+    return "'" + text if text.startswith(FORMULA_START) else text
+
+
+def _rows(
+    table: pd.DataFrame, fields: Sequence[tuple[str, str, str, str]], lang: Lang
+) -> list[list[Any]]:
+    return [
+        [rounded(record.get(key), how, lang) for key, _, _, how in fields]
+        for record in table.to_dict("records")
+    ]
+
+
+def site_table(analysis: Analysis, plan: SitePlan) -> pd.DataFrame:
+    """The plan's sites with their street's source and H3 ids as text."""
+    sites: pd.DataFrame = site_streets(plan, analysis)
+    return sites.assign(cell=[h3.int_to_str(int(c)) for c in sites["cell"]])
+
+
+def workbench_xlsx(
+    analysis: Analysis,
+    plan: SitePlan,
+    streets: pd.DataFrame,
+    district: str,
+    lang: Lang = Lang.ZH,
+) -> bytes:
+    """The workbook: 街道, 建议站点, 说明 (see the module's docstring)."""
+    book = Workbook()
+    sheet = book.active
+    assert sheet is not None
+    zh = lang is Lang.ZH
+    sheet.title = "街道" if zh else "streets"
+    _write(sheet, headers(STREET_FIELDS, lang), _rows(streets, STREET_FIELDS, lang), STREET_FIELDS)
+    sites = book.create_sheet("建议站点" if zh else "sites")
+    _write(
+        sites,
+        headers(SITE_FIELDS, lang),
+        _rows(site_table(analysis, plan), SITE_FIELDS, lang),
+        SITE_FIELDS,
+    )
+    notes = book.create_sheet("说明" if zh else "notes")
+    for row in _notes(analysis, plan, district, lang):
+        notes.append(row)
+    notes.column_dimensions["A"].width = 18
+    notes.column_dimensions["B"].width = 90
+    out = io.BytesIO()
+    book.save(out)
+    return out.getvalue()
+
+
+def _write(
+    sheet: Any,
+    head: list[str],
+    rows: list[list[Any]],
+    fields: Sequence[tuple[str, str, str, str]],
+) -> None:
+    sheet.append(head)
+    for cell in sheet[1]:
+        cell.font = Font(bold=True)
+        cell.fill = PatternFill("solid", fgColor="EEEEEE")
+        cell.alignment = Alignment(horizontal="center", wrap_text=True)
+    for row in rows:
+        sheet.append(row)
+    formats = {"people": "#,##0", "share": "0.0%", "coord": "0.000000", "int": "#,##0"}
+    for j, (_, _, _, how) in enumerate(fields, start=1):
+        letter = get_column_letter(j)
+        sheet.column_dimensions[letter].width = 14 if how != "text" else 16
+        if how in formats:
+            for (cell,) in sheet.iter_rows(min_row=2, min_col=j, max_col=j):
+                cell.number_format = formats[how]
+    sheet.freeze_panes = "A2"
+
+
+def _notes(analysis: Analysis, plan: SitePlan, district: str, lang: Lang) -> list[list[str]]:
+    q = analysis.query
+    circles = life_circles_m(q.speed, analysis.catchment_m)
+    summary = plan.summary.iloc[0]
+    if lang is Lang.ZH:
+        return [
+            ["区", district],
+            ["服务类别", f"{q.category.label_zh}（{q.category.value}）"],
+            ["服务半径", f"{analysis.catchment_m:,.0f} 米（直线距离 / crow-fly）"],
+            [
+                "生活圈（直线等效）",
+                "；".join(f"{k} {v:,.0f} 米" for k, v in circles.items()) + f"（步速 {q.speed}）",
+            ],
+            ["居民分布", analysis.grid.demand_source],
+            ["数据版本", str(analysis.data_version)],
+            [
+                "建议站点",
+                f"k = {summary['k']}，求解器 {summary['solver']}，状态 {summary['status']}",
+            ],
+        ]
+    return [
+        ["district", district],
+        ["category", q.category.value],
+        ["catchment", f"{analysis.catchment_m:,.0f} m (crow-fly)"],
+        [
+            "life circles (crow-fly)",
+            "; ".join(f"{k} {v:,.0f} m" for k, v in circles.items()) + f" (speed {q.speed})",
+        ],
+        ["residents", analysis.grid.demand_source],
+        ["data version", str(analysis.data_version)],
+        ["sites", f"k = {summary['k']}, solver {summary['solver']}, status {summary['status']}"],
+    ]
+
+
+def workbench_geopackage(
+    analysis: Analysis,
+    plan: SitePlan,
+    streets: pd.DataFrame,
+    district: str,
+    street_polygons: gpd.GeoDataFrame | None,
+) -> bytes:
+    """The GeoPackage: ``streets``, ``sites``, ``cells`` (see the module's docstring)."""
+    rows = analysis.cells_of(district)
+    measures = analysis.measures.loc[rows]
+    cells = gpd.GeoDataFrame(
+        {
+            "cell": [h3.int_to_str(int(c)) for c in measures["cell"]],
+            "district": measures["district"].astype(str).to_numpy(),
+            "street": measures["street"].astype(object).to_numpy(),
+            "street_inferred": measures.get(
+                "street_inferred", pd.Series(False, index=measures.index)
+            ).to_numpy(bool),
+            "residents": measures["residents"].to_numpy(np.float64),
+            "nearest_m": measures["nearest_m"].replace(np.inf, np.nan).to_numpy(np.float64),
+            "providers_within": measures["providers_within"].to_numpy(np.int64),
+            "covered": measures["covered"].to_numpy(bool),
+            "gap": measures["gap"].to_numpy(bool),
+        },
+        geometry=analysis.grid.cells.geometry.to_numpy()[rows],
+        crs="EPSG:4326",
+    )
+    sites_frame = site_table(analysis, plan)
+    sites = gpd.GeoDataFrame(
+        sites_frame.drop(columns=["lon", "lat"]),
+        geometry=shapely.points(sites_frame["lon"], sites_frame["lat"]),
+        crs="EPSG:4326",
+    )
+    street_layer = _street_geometries(streets, street_polygons)
+    with tempfile.TemporaryDirectory(prefix="jzmap-gpkg-") as tmp:
+        path = Path(tmp) / "coverage.gpkg"
+        street_layer.to_file(path, layer="streets", driver="GPKG")
+        sites.to_file(path, layer="sites", driver="GPKG")
+        cells.to_file(path, layer="cells", driver="GPKG")
+        return path.read_bytes()
+
+
+def _street_geometries(
+    streets: pd.DataFrame, polygons: gpd.GeoDataFrame | None
+) -> gpd.GeoDataFrame:
+    """The street rows drawn on their polygons when the layer has them, else at their
+    label points."""
+    table = streets.drop(columns=[c for c in ("category",) if c in streets.columns])
+    points = shapely.points(table["lon"].to_numpy(np.float64), table["lat"].to_numpy(np.float64))
+    geometry = np.asarray(points, dtype=object)
+    if polygons is not None and len(polygons):
+        by_name = dict(zip(polygons["name"].astype(str), polygons.geometry, strict=False))
+        for i, name in enumerate(table["street"].tolist()):
+            if name is not None and str(name) in by_name:
+                geometry[i] = by_name[str(name)]
+    return gpd.GeoDataFrame(table, geometry=list(geometry), crs="EPSG:4326")

@@ -1,0 +1,287 @@
+"""The district planner's workbench (``/map?view=coverage``): choose a district, a category,
+a life circle and a walking speed; see the coverage cells, the streets and the proposed
+sites; sort the street table; export Excel or GeoPackage; print an A4 report.
+
+A page of its own, not the residents' map: no search for a place to live, no "near me", a
+click on the map starts nothing. The server renders the controls and the empty tables (so
+they work with a keyboard and a screen reader before any script runs); the script
+``static/coverage-workbench.js`` fills them from ``/v1/coverage/cells``, ``/streets`` and
+``/candidates`` and sets the export links to ``/v1/coverage/workbook``. The legend is
+:data:`maps.coverage_report.LEGEND`, the one the offline report draws: the script applies
+it, never defines its own. The table headings are :mod:`maps.coverage_exports`', the ones
+the Excel file has.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+from collections.abc import Sequence
+from typing import Any
+
+from maps.coverage_exports import SITE_FIELDS, STREET_FIELDS, headers
+from maps.coverage_report import SITE_COLOUR, legend_items
+from maps.i18n import Lang, category_label, district_label
+from maps.page import LEAFLET_CSS, LEAFLET_JS, STATIC_URL, PageOptions, districts_geojson
+from providers.model import Category
+
+WORKBENCH_JS = "coverage-workbench.js"
+LIFE_CIRCLES = (5, 10, 15)
+
+_TEXT: dict[Lang, dict[str, str]] = {
+    Lang.ZH: {
+        "title": "覆盖缺口工作台",
+        "district": "区",
+        "category": "服务类别",
+        "minutes": "生活圈",
+        "minutes_option": "{m} 分钟",
+        "speed": "步速",
+        "adult": "成人 1.2 米/秒",
+        "elderly": "老年人 0.8 米/秒",
+        "kind": "机构类型",
+        "any_kind": "全部",
+        "company": "企业",
+        "station": "服务站",
+        "k": "建议站点数",
+        "xlsx": "导出 Excel",
+        "gpkg": "导出 GeoPackage",
+        "print": "打印报告（A4）",
+        "streets": "街道",
+        "sites": "建议站点",
+        "legend": "图例",
+        "site_legend": "建议新站点",
+        "loading": "正在计算…",
+        "crow": "直线距离 / crow-fly：生活圈按所选步速步行的直线距离计算（上限：实际路径更长）",
+        "map_view": "切换到居民地图",
+        "sort": "按此列排序",
+    },
+    Lang.EN: {
+        "title": "Coverage workbench",
+        "district": "District",
+        "category": "Category",
+        "minutes": "Life circle",
+        "minutes_option": "{m} min",
+        "speed": "Walking speed",
+        "adult": "adult 1.2 m/s",
+        "elderly": "elderly 0.8 m/s",
+        "kind": "Provider kind",
+        "any_kind": "all",
+        "company": "companies",
+        "station": "stations",
+        "k": "Sites to propose",
+        "xlsx": "Export Excel",
+        "gpkg": "Export GeoPackage",
+        "print": "Print report (A4)",
+        "streets": "Streets",
+        "sites": "Proposed sites",
+        "legend": "Legend",
+        "site_legend": "proposed new site",
+        "loading": "computing…",
+        "crow": "crow-fly: a life circle is the straight-line distance walked at the chosen "
+        "speed (an upper bound: real paths are longer)",
+        "map_view": "Back to the residents' map",
+        "sort": "sort by this column",
+    },
+}
+
+_CSS = """
+* { box-sizing: border-box; }
+html, body { margin: 0; height: 100%; }
+body.jz-workbench { font: 15px/1.45 system-ui, "PingFang SC", "Microsoft YaHei", sans-serif;
+  color: #222; display: flex; flex-direction: column; }
+.jz-wb-head { padding: 8px 12px; border-bottom: 1px solid #ccc; }
+.jz-wb-head h1 { font-size: 20px; margin: 0 0 6px; }
+.jz-wb-controls { display: flex; flex-wrap: wrap; gap: 8px 14px; align-items: end; }
+.jz-wb-controls label { display: flex; flex-direction: column; font-size: 13px; }
+.jz-wb-controls select, .jz-wb-controls input { font-size: 15px; min-height: 32px; }
+.jz-wb-actions { display: flex; gap: 8px; flex-wrap: wrap; }
+.jz-wb-actions a, .jz-wb-actions button { font-size: 14px; padding: 6px 10px;
+  border: 1px solid #2166ac; border-radius: 4px; background: #fff; color: #2166ac;
+  text-decoration: none; cursor: pointer; }
+.jz-wb-main { flex: 1; display: flex; min-height: 0; }
+#jz-wb-map { flex: 1 1 55%; min-height: 420px; }
+.jz-wb-side { flex: 1 1 45%; overflow: auto; padding: 8px 12px; max-width: 760px; }
+.jz-wb-side h2 { font-size: 17px; margin: 10px 0 4px; }
+.jz-wb-side table { border-collapse: collapse; width: 100%; font-size: 13px; }
+.jz-wb-side th, .jz-wb-side td { border: 1px solid #ccc; padding: 2px 5px; text-align: right; }
+.jz-wb-side th { background: #f2f2f2; text-align: center; }
+.jz-wb-side th button { all: unset; cursor: pointer; display: block; width: 100%; }
+.jz-wb-side th[aria-sort="ascending"] button::after { content: " ▲"; }
+.jz-wb-side th[aria-sort="descending"] button::after { content: " ▼"; }
+.jz-wb-side td.t { text-align: left; }
+.jz-wb-note { color: #555; font-size: 13px; margin: 4px 0; }
+.jz-wb-legend span.sw { display: inline-block; width: 13px; height: 13px; margin: 0 4px 0 10px;
+  vertical-align: middle; border: 1px solid #777; }
+.jz-wb-pct { background: rgba(255,255,255,.9); border: 1px solid #555; border-radius: 3px;
+  padding: 0 3px; font-size: 12px; white-space: nowrap; }
+.jz-wb-site { color: #fff; background: SITE_COLOUR; border-radius: 50%; width: 22px; height: 22px;
+  line-height: 22px; text-align: center; font-weight: bold; border: 2px solid #fff; }
+@page { size: A4 portrait; margin: 12mm; }
+@media print {
+  html, body { height: auto; }
+  .jz-wb-controls, .jz-wb-actions, .jz-wb-maplink { display: none !important; }
+  .jz-wb-main { display: block; }
+  #jz-wb-map { width: 186mm; height: 130mm; min-height: 0; border: 1px solid #999;
+    page-break-inside: avoid; }
+  .jz-wb-side { max-width: none; overflow: visible; padding: 0; }
+  .jz-wb-side table { font-size: 10px; page-break-inside: auto; }
+  .jz-wb-side tr { page-break-inside: avoid; }
+  .jz-wb-side th button::after { content: "" !important; }
+}
+"""
+
+
+def render_workbench(
+    o: PageOptions,
+    districts: Any,
+    nonce: str,
+    *,
+    minutes: int = 10,
+    speed: str = "elderly",
+) -> str:
+    """The workbench page's HTML.
+
+    Parameters
+    ----------
+    o
+        The page's options (language, basemap, category, kind).
+    districts
+        District polygons (``name``, optionally ``adcode``; WGS-84).
+    nonce
+        Put on every ``<script>`` and ``<style>`` for the Content-Security-Policy.
+    minutes, speed
+        The life circle and walking speed chosen when the page opens.
+    """
+    t = _TEXT[o.lang]
+    ordered = (
+        districts.sort_values("adcode", kind="stable")
+        if "adcode" in districts.columns
+        else districts
+    )
+    names = [str(n) for n in ordered["name"]]
+    chosen_district = o.query.get("district") or names[0]
+    if chosen_district not in names:
+        chosen_district = next(
+            (str(n) for n, c in zip(ordered["name"], ordered.get("adcode", []), strict=False)
+             if str(c) == chosen_district),
+            names[0],
+        )  # fmt: skip
+    category = o.category or Category.ELDERLY_CARE
+    minutes = _int(o.query.get("minutes"), minutes, LIFE_CIRCLES)
+    speed = o.query.get("speed", speed) if o.query.get("speed") in ("adult", "elderly") else speed
+    kind = o.provider_kind.value if o.provider_kind else ""
+
+    def select(name: str, label: str, choices: Sequence[tuple[str, str]], chosen: str) -> str:
+        options = "".join(
+            f'<option value="{html.escape(v)}"{" selected" if v == chosen else ""}>'
+            f"{html.escape(text)}</option>"
+            for v, text in choices
+        )
+        return (
+            f'<label><span>{html.escape(label)}</span><select id="jz-wb-{name}" '
+            f'name="{name}">{options}</select></label>'
+        )
+
+    controls = "".join(
+        [
+            select(
+                "district",
+                t["district"],
+                [(n, district_label(n, o.lang)) for n in names],
+                chosen_district,
+            ),
+            select(
+                "category",
+                t["category"],
+                [(c.value, category_label(c, o.lang)) for c in Category],
+                category.value,
+            ),
+            select(
+                "minutes",
+                t["minutes"],
+                [(str(m), t["minutes_option"].format(m=m)) for m in LIFE_CIRCLES],
+                str(minutes),
+            ),
+            select("speed", t["speed"], [("elderly", t["elderly"]), ("adult", t["adult"])], speed),
+            select(
+                "kind",
+                t["kind"],
+                [("", t["any_kind"]), ("company", t["company"]), ("station", t["station"])],
+                kind,
+            ),
+            select("k", t["k"], [(str(k), str(k)) for k in (1, 3, 5, 8, 10)], "5"),
+        ]
+    )
+    street_head = _head(headers(STREET_FIELDS, o.lang), [f[0] for f in STREET_FIELDS], t)
+    site_head = _head(headers(SITE_FIELDS, o.lang), [f[0] for f in SITE_FIELDS], t, sortable=False)
+    config = {
+        "lang": o.lang.value,
+        "tiles": {"url": o.tiles_url, "attribution": o.tiles_attribution, "crs": o.tiles_crs.value},
+        "maxZoom": o.tiles_max_zoom,
+        "districts": districts_geojson(ordered, o.lang, o.tiles_crs),
+        "legend": legend_items(o.lang),
+        "siteColour": SITE_COLOUR,
+        "streetFields": [[k, how] for k, _, _, how in STREET_FIELDS],
+        "siteFields": [[k, how] for k, _, _, how in SITE_FIELDS],
+        "text": t,
+        "inferred": ["街道面", "推断"] if o.lang is Lang.ZH else ["polygons", "inferred"],
+    }
+    data = json.dumps(config, ensure_ascii=False).replace("</", "<\\/")
+    legend = "".join(
+        f'<span class="sw" style="background:{b["colour"]}"></span>{html.escape(b["label"])}'
+        for b in legend_items(o.lang)
+    ) + (
+        f'<span class="sw" style="background:{SITE_COLOUR}"></span>{html.escape(t["site_legend"])}'
+    )
+    lang_attr = "zh-CN" if o.lang is Lang.ZH else "en"
+    map_link = "/map" + ("" if o.lang is Lang.ZH else "?lang=en")
+    return f"""<!DOCTYPE html>
+<html lang="{lang_attr}"><head><meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>{html.escape(t["title"])}</title><link rel="icon" href="data:,">
+<link rel="stylesheet" href="{STATIC_URL}/{LEAFLET_CSS}">
+<style nonce="{nonce}">{_CSS.replace("SITE_COLOUR", SITE_COLOUR)}</style>
+<script nonce="{nonce}" src="{STATIC_URL}/{LEAFLET_JS}"></script>
+<script nonce="{nonce}" src="{STATIC_URL}/{WORKBENCH_JS}"></script>
+</head><body class="jz-workbench" data-workbench-state="loading">
+<header class="jz-wb-head"><h1 id="jz-wb-title">{html.escape(t["title"])}</h1>
+<form class="jz-wb-controls" id="jz-wb-form">{controls}
+<div class="jz-wb-actions">
+<a id="jz-wb-xlsx" href="#" download>{html.escape(t["xlsx"])}</a>
+<a id="jz-wb-gpkg" href="#" download>{html.escape(t["gpkg"])}</a>
+<button type="button" id="jz-wb-print">{html.escape(t["print"])}</button>
+<a class="jz-wb-maplink" href="{html.escape(map_link)}">{html.escape(t["map_view"])}</a>
+</div></form>
+<p class="jz-wb-note" id="jz-wb-query" aria-live="polite">{html.escape(t["loading"])}</p>
+</header>
+<main class="jz-wb-main"><div id="jz-wb-map" role="region" aria-label="map"></div>
+<div class="jz-wb-side">
+<p class="jz-wb-legend"><b>{html.escape(t["legend"])}</b>{legend}</p>
+<p class="jz-wb-note" id="jz-wb-source"></p>
+<h2>{html.escape(t["sites"])}</h2>
+<table id="jz-wb-sites"><thead><tr>{site_head}</tr></thead><tbody></tbody></table>
+<h2>{html.escape(t["streets"])}</h2>
+<table id="jz-wb-streets"><thead><tr>{street_head}</tr></thead><tbody></tbody></table>
+</div></main>
+<script type="application/json" id="jz-wb-config">{data}</script>
+</body></html>"""
+
+
+def _head(
+    labels: Sequence[str], keys: Sequence[str], t: dict[str, str], sortable: bool = True
+) -> str:
+    if not sortable:
+        return "".join(f"<th>{html.escape(label)}</th>" for label in labels)
+    return "".join(
+        f'<th data-key="{html.escape(k)}" aria-sort="none"><button type="button" '
+        f'title="{html.escape(t["sort"])}">{html.escape(label)}</button></th>'
+        for k, label in zip(keys, labels, strict=True)
+    )
+
+
+def _int(value: str | None, default: int, allowed: Sequence[int]) -> int:
+    try:
+        number = int(value) if value is not None else default
+    except ValueError:
+        return default
+    return number if number in allowed else default

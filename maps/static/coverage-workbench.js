@@ -1,0 +1,264 @@
+/* The planner's workbench (/map?view=coverage, maps/coverage_workbench.py): fills the map,
+   the street table and the site list from /v1/coverage/cells, /streets and /candidates for
+   the chosen district, category, life circle, speed and kind; keeps the export links and
+   the print button in step.
+
+   Every figure comes from the API as JSON and is put into the page as text (textContent),
+   never as markup. The legend is the server's (config.legend: maps/coverage_report.py's
+   LEGEND, the offline report's too): this script applies it, it does not define one. */
+(function () {
+  "use strict";
+
+  var config, map, districtsLayer, cellsLayer, sitesLayer, labelsLayer;
+  var streetRows = [];
+  var sortKey = null;
+  var sortDir = 1;
+  var generation = 0;
+
+  function $(id) {
+    return document.getElementById(id);
+  }
+
+  function el(tag, className, content) {
+    var node = document.createElement(tag);
+    if (className) node.className = className;
+    if (content !== undefined && content !== null) node.textContent = content;
+    return node;
+  }
+
+  function params() {
+    var p = {
+      district: $("jz-wb-district").value,
+      category: $("jz-wb-category").value,
+      minutes: $("jz-wb-minutes").value,
+      speed: $("jz-wb-speed").value
+    };
+    var kind = $("jz-wb-kind").value;
+    if (kind) p.kind = kind;
+    return p;
+  }
+
+  function query(p) {
+    return Object.keys(p)
+      .map(function (k) {
+        return encodeURIComponent(k) + "=" + encodeURIComponent(p[k]);
+      })
+      .join("&");
+  }
+
+  function getJSON(path, p) {
+    return fetch(path + "?" + query(p), { headers: { Accept: "application/json" } }).then(
+      function (r) {
+        return r.json().then(function (body) {
+          if (!r.ok) throw new Error(body.message || String(r.status));
+          return body;
+        });
+      }
+    );
+  }
+
+  /* ---- figures, rounded as the Excel file rounds them (maps/coverage_exports.py) ------- */
+  var number = new Intl.NumberFormat(document.documentElement.lang, { maximumFractionDigits: 0 });
+
+  function shown(value, how) {
+    if (value === null || value === undefined || (typeof value === "number" && !isFinite(value)))
+      return "—";
+    if (how === "people" || how === "int") return number.format(Math.round(value));
+    if (how === "share") return (Math.round(value * 1000) / 10).toFixed(1) + "%";
+    if (how === "coord") return Number(value).toFixed(6);
+    if (how === "bool") return config.inferred[value ? 1 : 0];
+    return String(value);
+  }
+
+  function band(cell) {
+    var legend = config.legend;
+    if (!(cell.residents > 0)) return legend[legend.length - 1];
+    if (cell.covered) return legend[0];
+    var metres = cell.nearest_m === null ? Infinity : cell.nearest_m;
+    for (var i = 1; i < legend.length - 1; i++) {
+      if (legend[i].below_m === null || metres < legend[i].below_m) return legend[i];
+    }
+    return legend[legend.length - 2];
+  }
+
+  /* ---- the street table: sortable by any column ---------------------------------------- */
+  function compare(a, b) {
+    var x = a[sortKey];
+    var y = b[sortKey];
+    var xm = x === null || x === undefined;
+    var ym = y === null || y === undefined;
+    if (xm || ym) return xm === ym ? 0 : xm ? 1 : -1; // missing last, either way
+    if (typeof x === "number" && typeof y === "number") return (x - y) * sortDir;
+    return String(x).localeCompare(String(y), document.documentElement.lang) * sortDir;
+  }
+
+  function drawStreets() {
+    var rows = streetRows.slice();
+    if (sortKey) rows.sort(compare);
+    var body = $("jz-wb-streets").tBodies[0];
+    body.textContent = "";
+    rows.forEach(function (row) {
+      var tr = el("tr");
+      config.streetFields.forEach(function (field) {
+        var td = el("td", field[1] === "text" || field[1] === "bool" ? "t" : "", shown(row[field[0]], field[1]));
+        td.setAttribute("data-key", field[0]);
+        tr.appendChild(td);
+      });
+      body.appendChild(tr);
+    });
+    Array.prototype.forEach.call($("jz-wb-streets").tHead.rows[0].cells, function (th) {
+      var key = th.getAttribute("data-key");
+      th.setAttribute(
+        "aria-sort",
+        key === sortKey ? (sortDir > 0 ? "ascending" : "descending") : "none"
+      );
+    });
+  }
+
+  function drawSites(sites) {
+    var body = $("jz-wb-sites").tBodies[0];
+    body.textContent = "";
+    sites.forEach(function (site) {
+      var tr = el("tr");
+      config.siteFields.forEach(function (field) {
+        tr.appendChild(el("td", field[1] === "text" || field[1] === "bool" ? "t" : "", shown(site[field[0]], field[1])));
+      });
+      body.appendChild(tr);
+    });
+  }
+
+  /* ---- the map --------------------------------------------------------------------------- */
+  function drawCells(cells) {
+    if (cellsLayer) map.removeLayer(cellsLayer);
+    cellsLayer = L.geoJSON(cells, {
+      style: function (feature) {
+        return { color: "#666", weight: 0.3, fillColor: band(feature.properties).colour, fillOpacity: 0.7 };
+      },
+      onEachFeature: function (feature, layer) {
+        var p = feature.properties;
+        layer.bindTooltip(function () {
+          return el("div", "", band(p).label + " · " + (p.street || "—") + " · " + shown(p.residents, "people"));
+        }, { sticky: true });
+      }
+    }).addTo(map);
+    cellsLayer.bringToBack();
+    if (cells.features.length) map.fitBounds(cellsLayer.getBounds(), { padding: [8, 8] });
+  }
+
+  function drawSitesOnMap(sites, catchment) {
+    if (sitesLayer) map.removeLayer(sitesLayer);
+    sitesLayer = L.layerGroup().addTo(map);
+    sites.forEach(function (s) {
+      L.circle([s.lat, s.lon], {
+        radius: catchment, color: config.siteColour, weight: 2, dashArray: "6 4", fillOpacity: 0.06
+      }).addTo(sitesLayer);
+      L.marker([s.lat, s.lon], {
+        icon: L.divIcon({ html: el("div", "jz-wb-site", String(s.rank)), className: "", iconSize: [26, 26], iconAnchor: [13, 13] }),
+        keyboard: false
+      }).addTo(sitesLayer);
+    });
+  }
+
+  /* Share-covered labels per street: the busiest streets first; a label that would overlap
+     one already shown is left out (its figure stays in the table). */
+  function drawLabels(streets) {
+    if (labelsLayer) map.removeLayer(labelsLayer);
+    labelsLayer = L.layerGroup().addTo(map);
+    var placed = [];
+    streets
+      .filter(function (s) { return s.lat !== null && s.share_covered !== null; })
+      .sort(function (a, b) { return b.demand - a.demand; })
+      .forEach(function (s) {
+        var label = el("span", "jz-wb-pct", (s.street || "—") + " " + shown(s.share_covered, "share"));
+        var marker = L.marker([s.lat, s.lon], {
+          icon: L.divIcon({ html: label, className: "", iconSize: null, iconAnchor: [0, 0] }),
+          keyboard: false,
+          interactive: false
+        }).addTo(labelsLayer);
+        var box = label.getBoundingClientRect();
+        var clash = placed.some(function (b) {
+          return box.left < b.right && b.left < box.right && box.top < b.bottom && b.top < box.bottom;
+        });
+        if (clash) labelsLayer.removeLayer(marker);
+        else placed.push(box);
+      });
+  }
+
+  function refresh() {
+    var p = params();
+    var mine = ++generation;
+    var k = $("jz-wb-k").value;
+    var crs = config.tiles.crs;
+    document.body.setAttribute("data-workbench-state", "loading");
+    $("jz-wb-query").textContent = config.text.loading;
+    var xlsx = Object.assign({ f: "xlsx", k: k }, p);
+    var gpkg = Object.assign({ f: "gpkg", k: k }, p);
+    $("jz-wb-xlsx").href = "/v1/coverage/workbook?" + query(xlsx);
+    $("jz-wb-gpkg").href = "/v1/coverage/workbook?" + query(gpkg);
+    Promise.all([
+      getJSON("/v1/coverage/cells", Object.assign({ crs: crs }, p)),
+      getJSON("/v1/coverage/streets", Object.assign({ crs: crs }, p)),
+      getJSON("/v1/coverage/candidates", Object.assign({ crs: crs, k: k }, p))
+    ])
+      .then(function (answers) {
+        if (mine !== generation) return;
+        var cells = answers[0];
+        var streets = answers[1];
+        var plan = answers[2];
+        drawCells(cells);
+        drawSitesOnMap(plan.sites, streets.query.catchment_m);
+        streetRows = streets.streets; // label points in the basemap's datum (crs)
+        drawStreets();
+        drawSites(plan.sites);
+        drawLabels(streetRows);
+        var q = streets.query;
+        var title = $("jz-wb-district").selectedOptions[0].textContent + " · " +
+          $("jz-wb-category").selectedOptions[0].textContent + " · " +
+          $("jz-wb-minutes").selectedOptions[0].textContent + " · " +
+          $("jz-wb-speed").selectedOptions[0].textContent;
+        $("jz-wb-query").textContent = title + " · " + Math.round(q.catchment_m) + " m · " + config.text.crow;
+        $("jz-wb-source").textContent = q.demand_source;
+        document.title = config.text.title + " · " + title;
+        document.body.setAttribute("data-workbench-state", "ready");
+        document.body.setAttribute("data-workbench-streets", String(streetRows.length));
+        document.body.setAttribute("data-workbench-sites", String(plan.sites.length));
+      })
+      .catch(function (err) {
+        if (mine !== generation) return;
+        $("jz-wb-query").textContent = err.message;
+        document.body.setAttribute("data-workbench-state", "error");
+      });
+  }
+
+  function start() {
+    config = JSON.parse($("jz-wb-config").textContent);
+    map = L.map("jz-wb-map", { zoomControl: true, maxZoom: config.maxZoom });
+    L.tileLayer(config.tiles.url, { attribution: config.tiles.attribution, maxZoom: config.maxZoom }).addTo(map);
+    districtsLayer = L.geoJSON(config.districts, {
+      style: function () { return { color: "#222", weight: 1.5, fill: false }; },
+      interactive: false
+    }).addTo(map);
+    map.fitBounds(districtsLayer.getBounds());
+    L.control.scale({ imperial: false }).addTo(map);
+    $("jz-wb-form").addEventListener("submit", function (e) { e.preventDefault(); });
+    ["district", "category", "minutes", "speed", "kind", "k"].forEach(function (name) {
+      $("jz-wb-" + name).addEventListener("change", refresh);
+    });
+    Array.prototype.forEach.call($("jz-wb-streets").tHead.rows[0].cells, function (th) {
+      th.querySelector("button").addEventListener("click", function () {
+        var key = th.getAttribute("data-key");
+        if (sortKey === key) sortDir = -sortDir;
+        else {
+          sortKey = key;
+          sortDir = 1;
+        }
+        drawStreets();
+      });
+    });
+    $("jz-wb-print").addEventListener("click", function () { window.print(); });
+    window.jzWorkbench = { map: map, refresh: refresh };
+    refresh();
+  }
+
+  document.addEventListener("DOMContentLoaded", start);
+})();
