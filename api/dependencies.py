@@ -30,6 +30,7 @@ from jzmap.application.appeals import GradeStores
 from jzmap.application.coverage import CoverageQuery, CoverageService
 from jzmap.application.embedding import EmbedOrigins
 from jzmap.application.network import speed_m_s
+from jzmap.presentation.presenters import PublicView
 from jzmap.settings import Settings
 from jzmap.wiring import served_area
 from providers.errors import NotFoundError
@@ -70,6 +71,16 @@ StoreDep = Annotated[ProviderStore, Depends(get_store)]
 GradeBookDep = Annotated[GradeBook, Depends(get_gradebook)]
 RegistryDep = Annotated[PractitionerRegistry, Depends(get_registry)]
 SettingsDep = Annotated[Settings, Depends(get_settings)]
+
+
+async def get_public_view(settings: SettingsDep) -> PublicView:
+    """What public answers show beyond a provider itself: ``JZMAP_PUBLIC_PHONES``'s phone
+    rule and the time (now) opening hours are judged at. One object, handed down to every
+    presenter (OGC items, HSDS, open-data files), so no route threads the rule by hand."""
+    return PublicView.of(settings.map.public_phones)
+
+
+PublicViewDep = Annotated[PublicView, Depends(get_public_view)]
 
 
 async def get_grade_stores(request: Request) -> GradeStores:

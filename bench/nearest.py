@@ -183,25 +183,46 @@ def served(env: dict[str, str]) -> Iterator[http.client.HTTPConnection]:
         proc.wait(timeout=30)
 
 
+@dataclass(frozen=True)
+class Answer:
+    """What one timed HTTP request got back."""
+
+    status: int
+    etag: str
+    body: bytes
+
+
+def http_get(
+    conn: http.client.HTTPConnection,
+    path: str,
+    headers: dict[str, str] | None = None,
+    ok: tuple[int, ...] = (200,),
+) -> Answer:
+    """``GET path`` on a keep-alive connection, the body read whole; a status outside
+    ``ok`` raises. Every HTTP path of the benchmarks goes through here, so they all pay
+    the same client costs and their ratios compare the server alone."""
+    try:
+        conn.request("GET", path, headers=headers or {})
+        response = conn.getresponse()
+    except (http.client.RemoteDisconnected, ConnectionError):
+        # The server closes keep-alive connections left idle (while other paths are
+        # being set up); open a new one, as any HTTP client would.
+        conn.close()
+        conn.request("GET", path, headers=headers or {})
+        response = conn.getresponse()
+    body = response.read()
+    if response.status not in ok:
+        raise RuntimeError(f"GET {path}: {response.status} {body[:300]!r}")
+    return Answer(response.status, response.getheader("ETag") or "", body)
+
+
 def http_nearest(conn: http.client.HTTPConnection) -> QueryFn:
     def call(lon: float, lat: float, category: Category) -> object:
         path = (
             f"/v1/providers/nearest?lat={lat}&lon={lon}&category={category.value}"
             f"&limit={K}&sort=distance"
         )
-        try:
-            conn.request("GET", path)
-            response = conn.getresponse()
-        except (http.client.RemoteDisconnected, ConnectionError):
-            # The server closes keep-alive connections left idle (while other paths are
-            # being set up); open a new one, as any HTTP client would.
-            conn.close()
-            conn.request("GET", path)
-            response = conn.getresponse()
-        body = response.read()
-        if response.status != 200:
-            raise RuntimeError(body.decode())
-        return json.loads(body)
+        return json.loads(http_get(conn, path).body)
 
     return call
 

@@ -19,6 +19,7 @@ Ratios are of p50 latencies measured in the same run. Nothing here is a test.
 from __future__ import annotations
 
 import argparse
+import http.client
 import os
 import sys
 import time
@@ -29,7 +30,7 @@ from urllib.parse import urlencode
 import numpy as np
 
 from bench.load import embedded_city, postgis_city, served
-from bench.nearest import Row, http_nearest, query_points, report, timed_together
+from bench.nearest import Row, http_get, http_nearest, query_points, report, timed_together
 from providers.model import Category
 from providers.store import Filters
 from providers.stores.embedded import EmbeddedStore
@@ -49,25 +50,8 @@ def _ids(data_dir: Path, n: int, seed: int) -> list[str]:
     return [everyone[int(i)].id for i in rng.integers(0, len(everyone), n)]
 
 
-def _get(conn: object, path: str) -> object:
-    import http.client
-
-    assert isinstance(conn, http.client.HTTPConnection)
-    try:
-        conn.request("GET", path)
-        response = conn.getresponse()
-    except (http.client.RemoteDisconnected, ConnectionError):
-        conn.close()
-        conn.request("GET", path)
-        response = conn.getresponse()
-    body = response.read()
-    if response.status != 200:
-        raise RuntimeError(f"{path}: {response.status} {body[:300]!r}")
-    return body
-
-
 def _items(
-    conn: object, cursors: list[str], *, box: bool, cql: str | None
+    conn: http.client.HTTPConnection, cursors: list[str], *, box: bool, cql: str | None
 ) -> Callable[..., object]:
     calls = iter(range(10**9))
 
@@ -80,14 +64,12 @@ def _items(
             params["bbox"] = f"{lon - 0.05},{lat - 0.05},{lon + 0.05},{lat + 0.05}"
         if cql:
             params["filter"] = cql
-        return _get(conn, f"/ogc/collections/providers/items?{urlencode(params)}")
+        return http_get(conn, f"/ogc/collections/providers/items?{urlencode(params)}")
 
     return call
 
 
 def bench(providers: int, server_url: str | None, n_queries: int, backends: list[str]) -> list[Row]:
-    import http.client
-
     size = str(providers)
     queries = query_points(n_queries, seed=providers)
     data_dir = embedded_city(size, rebuild=False)
@@ -101,7 +83,7 @@ def bench(providers: int, server_url: str | None, n_queries: int, backends: list
     for backend in backends:
         with served(envs[backend], workers=1) as (port, _, _):
             conn = http.client.HTTPConnection("127.0.0.1", port, timeout=900)
-            _get(conn, "/v1/providers/nearest?lat=23.1&lon=113.3&sort=distance")  # warm up
+            http_get(conn, "/v1/providers/nearest?lat=23.1&lon=113.3&sort=distance")  # warm up
             nearest = f"{NEAREST}, {backend}"
             paths = {
                 nearest: http_nearest(conn),

@@ -21,34 +21,28 @@ from __future__ import annotations
 import argparse
 import http.client
 import os
-import statistics
 import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
 
 from bench.load import embedded_city, postgis_city
-from bench.nearest import QueryFn, http_nearest, query_points, served, timed_together
+from bench.nearest import (
+    QueryFn,
+    Row,
+    http_get,
+    http_nearest,
+    query_points,
+    report,
+    served,
+    timed_together,
+)
 from geo.tiles import Tile
 from providers.model import Category
 
 NEAREST = "GET /v1/providers/nearest (k=10)"
 ZOOMS = {10: "tile z10 (city: districts)", 12: "tile z12 (H3 cells)", 15: "tile z15 (points)"}
 REVALIDATED = "tile z10, If-None-Match: 304"
-
-
-def _get(conn: http.client.HTTPConnection, path: str, headers: dict[str, str]) -> tuple[int, str]:
-    try:
-        conn.request("GET", path, headers=headers)
-        response = conn.getresponse()
-    except (http.client.RemoteDisconnected, ConnectionError):
-        conn.close()  # an idle keep-alive connection the server closed: open a new one
-        conn.request("GET", path, headers=headers)
-        response = conn.getresponse()
-    response.read()
-    if response.status not in (200, 304):
-        raise RuntimeError(f"GET {path}: {response.status}")
-    return response.status, response.getheader("ETag") or ""
 
 
 def _ready(host: str, port: int) -> http.client.HTTPConnection:
@@ -69,7 +63,7 @@ def _ready(host: str, port: int) -> http.client.HTTPConnection:
 def http_tile(conn: http.client.HTTPConnection, z: int) -> QueryFn:
     def call(lon: float, lat: float, _: Category) -> object:
         t = Tile.containing(lon, lat, z)
-        return _get(conn, f"/tiles/{t.z}/{t.x}/{t.y}.mvt", {"Accept-Encoding": "gzip"})
+        return http_get(conn, f"/tiles/{t.z}/{t.x}/{t.y}.mvt", {"Accept-Encoding": "gzip"})
 
     return call
 
@@ -81,8 +75,8 @@ def http_revalidated(conn: http.client.HTTPConnection, z: int) -> QueryFn:
         t = Tile.containing(lon, lat, z)
         path = f"/tiles/{t.z}/{t.x}/{t.y}.mvt"
         if t not in tags:
-            tags[t] = _get(conn, path, {})[1]
-        status = _get(conn, path, {"If-None-Match": tags[t]})[0]
+            tags[t] = http_get(conn, path).etag
+        status = http_get(conn, path, {"If-None-Match": tags[t]}, ok=(200, 304)).status
         if status != 304:
             raise RuntimeError(f"GET {path} with its ETag: {status}, not 304")
         return status
@@ -91,9 +85,9 @@ def http_revalidated(conn: http.client.HTTPConnection, z: int) -> QueryFn:
 
 
 def bench_store(
-    env: dict[str, str], queries: list[tuple[float, float, Category]]
-) -> dict[str, float]:
-    """p50 milliseconds of each path against one served city."""
+    size: int, store: str, env: dict[str, str], queries: list[tuple[float, float, Category]]
+) -> list[Row]:
+    """The timings of each path against one served city, as the table's rows."""
     with served(env) as first:
         conn = _ready(first.host, first.port)
         paths: dict[str, Callable[[float, float, Category], object]] = {NEAREST: http_nearest(conn)}
@@ -103,19 +97,11 @@ def bench_store(
         times[REVALIDATED] = timed_together({REVALIDATED: http_revalidated(conn, 10)}, queries)[
             REVALIDATED
         ]
-    return {name: statistics.median(samples) for name, samples in times.items()}
-
-
-def report(rows: list[tuple[int, str, dict[str, float]]]) -> str:
-    lines = [
-        f"{'providers':>10}  {'store':<9} {'path':<36} {'p50 ms':>8}  ratio to nearest",
-        "-" * 84,
+    nearest = f"{NEAREST}, {store}"
+    return [
+        Row(size, f"{name}, {store}", samples, references=() if name == NEAREST else (nearest,))
+        for name, samples in times.items()
     ]
-    for size, store, p50 in rows:
-        for name, value in p50.items():
-            ratio = value / p50[NEAREST]
-            lines.append(f"{size:>10,}  {store:<9} {name:<36} {value:>8.2f}  {ratio:.2f}x")
-    return "\n".join(lines)
 
 
 def main() -> None:
@@ -131,18 +117,13 @@ def main() -> None:
     if not server_url:
         sys.exit("DATABASE_URL is not set; run through `make bench-tiles` / scripts/bench-tiles")
     queries = query_points(args.queries, seed=17)
-    rows: list[tuple[int, str, dict[str, float]]] = []
+    rows: list[Row] = []
     for size in args.sizes.split(","):
         data_dir = embedded_city(size, args.rebuild)
-        rows.append(
-            (
-                int(size),
-                "embedded",
-                bench_store({"DATABASE_URL": "", "JZMAP_DATA_DIR": str(data_dir)}, queries),
-            )
-        )
+        embedded = {"DATABASE_URL": "", "JZMAP_DATA_DIR": str(data_dir)}
+        rows += bench_store(int(size), "embedded", embedded, queries)
         db_url = postgis_city(server_url, size, args.rebuild)
-        rows.append((int(size), "postgis", bench_store({"DATABASE_URL": db_url}, queries)))
+        rows += bench_store(int(size), "postgis", {"DATABASE_URL": db_url}, queries)
         print(report(rows), file=sys.stderr)
     table = report(rows)
     print(table)

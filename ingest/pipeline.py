@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import csv
 import dataclasses
+import datetime as dt
 import gc
 import json
 from collections import Counter
@@ -50,6 +51,7 @@ from ingest.records import (
 )
 from ingest.values import ascii_mask
 from providers.history import Change, ImportRecord
+from providers.hours import CITY_TZ
 from providers.identity import station_id
 from providers.model import Grade, InvalidProviderError, Kind, Provider
 from providers.store import ProviderStore, UpsertCounts
@@ -73,6 +75,10 @@ class IngestOptions:
     mode: Mode = "append"
     source: str | None = None  # default: the file's name without extension
     dry_run: bool = False
+    # The day the records were verified (Provider.verified_at): the registries' exports
+    # carry no verification date per row, so it is the import's, for every row it holds
+    # (inserted, updated or found unchanged). Default: today in Asia/Shanghai.
+    verified_on: dt.date | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -313,6 +319,7 @@ class Ingester:
         overlay: ImportOverlay | None,
     ) -> Iterator[RowBatch]:
         defaults = RowDefaults(kind=options.kind, crs=options.crs)
+        verified_on = (options.verified_on or dt.datetime.now(CITY_TZ).date()).isoformat()
         seen = _Seen()
         for done_files, (path, table, header) in enumerate(loaded):
             source = options.source or path.stem
@@ -355,7 +362,7 @@ class Ingester:
                     rejects.sort(key=lambda r: r.line)
                 report.rejects.extend(rejects)
                 report.rejected += len(rejects)
-                stored = _stored(batch, rows, ids, source)
+                stored = _stored(batch, rows, ids, source, verified_on)
                 if overlay is not None:
                     _overlay(overlay, stored, path.name, report)
                 _count(report, batch, rows, stored)
@@ -755,8 +762,11 @@ _TEXT: dict[StrEnum, str] = {m: m.value for e in (Kind, CRS, Precision) for m in
 _value = _TEXT.__getitem__
 
 
-def _stored(batch: ParsedBatch, rows: IntArray, ids: list[str], source: str) -> RowBatch:
-    """The accepted rows as the stores keep them, column by column."""
+def _stored(
+    batch: ParsedBatch, rows: IntArray, ids: list[str], source: str, verified_on: str
+) -> RowBatch:
+    """The accepted rows as the stores keep them, column by column, verified on
+    ``verified_on`` (ISO date)."""
     n = len(rows)
     grades = take_rows(batch.credit_grade, rows)
     text = {name: take_rows(values, rows) for name, values in batch.text.items()}
@@ -786,6 +796,7 @@ def _stored(batch: ParsedBatch, rows: IntArray, ids: list[str], source: str) -> 
         "source": [source] * n,
         "active": [True] * n,
         "extra": take_rows(batch.extra, rows),
+        "verified_at": [verified_on] * n,
     }
     for j in np.flatnonzero(np.isnan(batch.source_lon[rows])).tolist():
         columns["source_lon"][j] = columns["source_lat"][j] = None  # geocoded: none given

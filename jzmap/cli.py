@@ -1271,24 +1271,30 @@ def grades_regrade(
     )
 
 
-def _export_hsds(out: Path, *, validate: bool) -> None:
-    from jzmap.presentation.hsds import export_hsds
-    from jzmap.presentation.presenters import PublicPhones
+def _export_hsds(out: Path, *, validate: bool, tabular: bool) -> None:
+    from jzmap.presentation.hsds import export_hsds, listed_providers
+    from jzmap.presentation.hsds_tabular import write_tabular
+    from jzmap.presentation.presenters import PublicView
 
     settings = Settings()
+    view = PublicView.of(settings.map.public_phones)
+    city = settings.city.city_name
     with _open_backend(settings) as backend:
         try:
-            counts = export_hsds(
-                backend.store,
-                out,
-                settings.city.city_name,
-                validate=validate,
-                phones=PublicPhones(settings.map.public_phones),
+            counts = export_hsds(backend.store, out, city, validate=validate, view=view)
+            tables = (
+                write_tabular(listed_providers(backend.store, 2**62), out, city, view)
+                if tabular
+                else {}
             )
         except ValueError as exc:
             raise _fail(str(exc)) from None
     for filename, n in counts.items():
         typer.echo(f"{out / filename}: {n:,} objects")
+    for table, n in tables.items():
+        typer.echo(f"{out / table}.csv: {n:,} rows")
+    if tabular:
+        typer.echo(f"{out / 'datapackage.json'}: the tabular data package")
 
 
 @app.command("export")
@@ -1314,33 +1320,41 @@ def export_open_data(
             help="hsds: check every object against the official HSDS schemas (strict) first",
         ),
     ] = False,
+    tabular: Annotated[
+        bool,
+        typer.Option(
+            "--tabular/--no-tabular",
+            help="hsds: also write HSDS's tabular form (a CSV file per table and datapackage.json)",
+        ),
+    ] = False,
 ) -> None:
     """Write every listed provider's public fields as an open-data file
     (`jzmap export --format csv OUT`), or as HSDS 3.x objects (`jzmap export hsds DIR`:
-    organizations.json, services.json, service_at_locations.json). For the offline HTML
-    map see `jzmap map --out`."""
+    organizations.json, services.json, service_at_locations.json; with --tabular also a
+    CSV file per HSDS table and datapackage.json). For the offline HTML map see
+    `jzmap map --out`."""
     from jzmap.presentation.open_data import OpenDataFormat, listed_batches, write_open_data
 
     if target == "hsds" and directory is not None:
-        _export_hsds(directory, validate=validate)
+        _export_hsds(directory, validate=validate, tabular=tabular)
         return
     if directory is not None:
         raise _fail(f"one file to write, got {target!r} and {str(directory)!r}")
     out = Path(target)
     if format.lower() == "hsds":
-        _export_hsds(out, validate=validate)
+        _export_hsds(out, validate=validate, tabular=tabular)
         return
     try:
         fmt = OpenDataFormat(format.lower())
     except ValueError:
         choices = ", ".join([*(f.value for f in OpenDataFormat), "hsds"])
         raise _fail(f"--format {format!r}: use one of {choices}") from None
-    from jzmap.presentation.presenters import PublicPhones
+    from jzmap.presentation.presenters import PublicView
 
     settings = Settings()
     with _open_backend(settings) as backend:
-        phones = PublicPhones(settings.map.public_phones)
-        count = write_open_data(listed_batches(backend.store), fmt, out, phones)
+        view = PublicView.of(settings.map.public_phones)
+        count = write_open_data(listed_batches(backend.store), fmt, out, view)
     typer.echo(f"{count:,} providers written to {out} ({fmt.value})")
 
 

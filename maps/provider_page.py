@@ -36,6 +36,7 @@ _PAGE_TEXT = {
         "map": "在地图上查看",
         "legend": "5A 最高 … A 最低",
         "other_lang": "English",
+        "verified": "信息核验于 {date}",
         "chart_desc": "{first} 为 {first_grade}，{last} 为 {last_grade}，共 {n} 个记录点。",
         "report": "报告问题",
         "report_kind": "哪里不对？",
@@ -65,6 +66,7 @@ _PAGE_TEXT = {
         "map": "See on the map",
         "legend": "5A highest … A lowest",
         "other_lang": "中文",
+        "verified": "Record verified on {date}",
         "chart_desc": "{first_grade} on {first}, {last_grade} on {last}; {n} points in all.",
         "report": "Report a problem",
         "report_kind": "What is wrong?",
@@ -316,6 +318,11 @@ def render_provider_page(
         (pt["location"], e(precision_label(p.geocode_precision, lang))),
     ]
     body = "".join(f"<dt>{e(k)}</dt><dd>{v}</dd>" for k, v in rows)
+    # How fresh the record is (the last import that held it); nothing when never dated.
+    verified = ""
+    if p.verified_at is not None:
+        when = pt["verified"].format(date=p.verified_at.isoformat())
+        verified = f'<p class="jz-verified">{e(when)}</p>'
     description = f"{summary} · {p.address}".strip(" ·")
     banner = ""
     if notice is not None:
@@ -336,7 +343,7 @@ def render_provider_page(
             f'<meta property="og:locale" content="{"zh_CN" if lang is Lang.ZH else "en_US"}">'
             f'<style nonce="{e(nonce)}">{{STYLE}}</style></head><body>'
             f'<main data-provider-id="{e(p.id)}">{banner}<h1 lang="zh-CN">{e(p.name)}</h1>'
-            f'<p class="jz-sub">{e(summary)}</p>{call}{nav}<dl>{body}</dl>'
+            f'<p class="jz-sub">{e(summary)}</p>{call}{nav}<dl>{body}</dl>{verified}'
             f"{_report_form(p, lang)}</main>"
             f'<footer><a href="/map?lang={lang.value}&amp;lat={p.lat:.6f}&amp;lon={p.lon:.6f}'
             f'&amp;crs={p.crs.value}">{e(pt["map"])}</a> · '

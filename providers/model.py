@@ -6,6 +6,7 @@ types, and none of them should need a web framework or a database driver to use 
 
 from __future__ import annotations
 
+import datetime as dt
 import math
 import re
 from dataclasses import dataclass, field, fields
@@ -112,6 +113,11 @@ class Provider:
     active: bool = True
     # Unknown source columns, kept but never shown publicly; compared, not hashed.
     extra: dict[str, str] = field(default_factory=dict, hash=False)
+    # The day the record was last verified: the date of the last import that held it
+    # (inserted, updated or found unchanged). Not compared: it says when the content was
+    # confirmed, not what it is, so a record re-imported unchanged stays equal (and the
+    # stores count it unchanged) while its date moves on.
+    verified_at: dt.date | None = field(default=None, compare=False)
 
     def __post_init__(self) -> None:
         problems = provider_problems(self)

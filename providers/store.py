@@ -8,6 +8,7 @@ contract test suite (tests/test_store_contract.py) runs unchanged against every 
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 from collections.abc import Iterable
 from dataclasses import dataclass
 from enum import StrEnum
@@ -19,6 +20,20 @@ from providers.history import Change, ImportEntry, ImportOutcome, ImportRecord
 from providers.hours import admits_hours
 from providers.model import Category, Grade, Kind, Precision, Provider
 from providers.scoring import ScoreSpec
+
+
+def id_digest(provider_id: str) -> str:
+    """The first 16 hex digits of the MD5 of ``provider_id`` (UTF-8): a fixed-width key of
+    a provider id that an outside id can carry and both stores look up by index
+    (PostgreSQL computes the same ``md5`` in SQL, so its index is on an expression, not a
+    column). Not a secret and not a security measure: provider ids are public.
+
+    Examples
+    --------
+    >>> id_digest("st-440103001")
+    '344d387d664f1049'
+    """
+    return hashlib.md5(provider_id.encode(), usedforsecurity=False).hexdigest()[:16]
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,16 +127,19 @@ class Candidate:
 
 @dataclass(frozen=True, slots=True)
 class UpsertCounts:
-    """What an upsert did; ``unchanged`` rows were identical to what was stored."""
+    """What an upsert did; ``unchanged`` rows were identical to what was stored, and of
+    them ``reverified`` got a new verification date (``Provider.verified_at``)."""
 
     inserted: int = 0
     updated: int = 0
     unchanged: int = 0
     deactivated: int = 0
+    reverified: int = 0
 
     @property
     def changed(self) -> bool:
-        return self.inserted + self.updated + self.deactivated > 0
+        """Whether anything a reader sees changed (the data version moves on)."""
+        return self.inserted + self.updated + self.deactivated + self.reverified > 0
 
     def __add__(self, other: UpsertCounts) -> UpsertCounts:
         return UpsertCounts(
@@ -129,6 +147,7 @@ class UpsertCounts:
             self.updated + other.updated,
             self.unchanged + other.unchanged,
             self.deactivated + other.deactivated,
+            self.reverified + other.reverified,
         )
 
 
@@ -209,6 +228,12 @@ class ProviderStore(Protocol):
 
     def get(self, provider_id: str) -> Provider | None:
         """The provider with this id (active or not), or ``None``."""
+        ...
+
+    def with_id_digest(self, digest: str) -> list[Provider]:
+        """The active providers whose :func:`id_digest` is ``digest``, by id (almost
+        always one or none): how an outside id that carries the digest (an HSDS UUID)
+        finds its provider, by index, with no table of outside ids."""
         ...
 
     def nearest(self, lon: float, lat: float, filters: Filters, k: int) -> list[Candidate]:

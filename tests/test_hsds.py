@@ -4,11 +4,14 @@ everywhere), on both stores."""
 
 from __future__ import annotations
 
+import csv
+import dataclasses
 import itertools
 import json
 import os
 import uuid
 from collections.abc import Iterator
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -27,9 +30,11 @@ from jzmap.presentation.hsds import (
     hsds_id,
     schema_problems,
     service,
+    service_at_location,
     strict_validator,
     taxonomy_term_id,
 )
+from jzmap.presentation.hsds_tabular import TABLES, columns, rows_of, write_tabular
 from jzmap.presentation.presenters import provider_out
 from jzmap.settings import Settings
 from providers.model import Category, Provider
@@ -56,7 +61,16 @@ def providers() -> list[Provider]:
             out.append(company(i, lon, lat, categories=categories, **extra))
     # Two on one spot: ids must still tell them apart.
     out.append(company(99, out[0].lon, out[0].lat, name="同址公司"))
-    return out
+    return [
+        dataclasses.replace(
+            p, opening_hours=HOURS[i % len(HOURS)], verified_at=VERIFIED if i % 2 else None
+        )
+        for i, p in enumerate(out)
+    ]
+
+
+VERIFIED = date(2026, 11, 30)
+HOURS = ["周一至周五 9:00-18:00，节假日休息", "20:00-次日2:00", "看心情", "", "24小时"]
 
 
 @pytest.fixture
@@ -146,13 +160,98 @@ def test_ids_find_their_provider_and_nothing_else(seeded: ProviderStore) -> None
         assert find_provider(seeded, ObjectType.SERVICE, junk) is None
 
 
+def test_ids_stay_when_a_provider_moves_or_changes(seeded: ProviderStore) -> None:
+    p = everyone(seeded)[4]
+    before = service(p, CITY)
+    moved = dataclasses.replace(p, lon=p.lon + 0.02, lat=p.lat - 0.01, name="搬家后的名字")
+    seeded.upsert([moved])
+    object_id = hsds_id(ObjectType.SERVICE, p)
+    found = find_provider(seeded, ObjectType.SERVICE, object_id)
+    assert found is not None and (found.id, found.lon) == (p.id, moved.lon)
+    after = service(found, CITY)
+
+    def ids(node: Any) -> list[str]:
+        if isinstance(node, dict):
+            return [v for k, v in node.items() if k.endswith("id")] + ids(list(node.values()))
+        if isinstance(node, list):
+            return [i for value in node for i in ids(value)]
+        return []
+
+    assert ids(after) == ids(before)
+    assert len(set(ids(before))) > 10  # every object of it, none by chance
+    seeded.upsert([dataclasses.replace(moved, active=False)])
+    assert find_provider(seeded, ObjectType.SERVICE, object_id) is None  # unlisted
+
+
 def test_jzmap_export_hsds_writes_the_demo_city(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "JZMAP_DATABASE_URL")}
     env["JZMAP_DATA_DIR"] = str(tmp_path / "data")
     run(["demo"], env)
-    out = run(["export", "hsds", str(tmp_path / "hsds"), "--validate"], env).stdout
-    assert "services.json: 708 objects" in out
+    out = run(["export", "hsds", str(tmp_path / "hsds"), "--validate", "--tabular"], env).stdout
+    assert "services.json: 708 objects" in out and "services.csv: 708 rows" in out
     assert len(read(tmp_path / "hsds" / "organizations.json")) == 708
+    assert_tabular_package(tmp_path / "hsds")
+
+
+def assert_tabular_package(folder: Path) -> dict[str, list[dict[str, str]]]:
+    """The package's tables, checked: each CSV has the columns datapackage.json declares,
+    which are scalar properties of its object in the official schemas; ids are unique;
+    every link names a row of the table it links to."""
+    package = json.loads((folder / "datapackage.json").read_text(encoding="utf-8"))
+    assert package["profile"] == "tabular-data-package"
+    tables: dict[str, list[dict[str, str]]] = {}
+    for resource in package["resources"]:
+        with (folder / resource["path"]).open(encoding="utf-8", newline="") as f:
+            reader = csv.DictReader(f)
+            declared = [field["name"] for field in resource["schema"]["fields"]]
+            assert reader.fieldnames == declared == columns(resource["name"])
+            tables[resource["name"]] = list(reader)
+    assert set(tables) == set(TABLES)
+    for name, rows in tables.items():
+        assert len({r["id"] for r in rows}) == len(rows), name
+        for r in rows:
+            assert uuid.UUID(r["id"])
+    links = {
+        "organization_id": "organizations",
+        "service_id": "services",
+        "location_id": "locations",
+        "service_at_location_id": "service_at_locations",
+        "taxonomy_term_id": "taxonomy_terms",
+    }
+    ids = {name: {r["id"] for r in rows} for name, rows in tables.items()}
+    for name, rows in tables.items():
+        for column, target in links.items():
+            for r in rows:
+                if r.get(column):
+                    assert r[column] in ids[target], (name, column)
+    return tables
+
+
+def test_the_tabular_package_holds_the_same_objects(seeded: ProviderStore, tmp_path: Path) -> None:
+    listed = everyone(seeded)
+    counts = write_tabular(listed, tmp_path, CITY)
+    tables = assert_tabular_package(tmp_path)
+    assert counts == {name: len(rows) for name, rows in tables.items()}
+    assert len(tables["services"]) == len(tables["organizations"]) == len(listed)
+    assert len(tables["taxonomy_terms"]) == len({c for p in listed for c in p.categories})
+    by_id = {name: {r["id"]: r for r in rows} for name, rows in tables.items()}
+    for p in listed:
+        s = service(p, CITY)
+        row = by_id["services"][s["id"]]
+        assert row["name"] == p.name and row["assured_date"] == s.get("assured_date", "")
+        assert len([x for x in tables["schedules"] if x["service_id"] == s["id"]]) == len(
+            s["schedules"]
+        )
+        for schedule in s["schedules"]:
+            got = by_id["schedules"][schedule["id"]]
+            assert {k: got[k] for k in schedule} == {k: str(v) for k, v in schedule.items()}
+        sal = s["service_at_locations"][0]
+        assert by_id["service_at_locations"][sal["id"]]["location_id"] == sal["location"]["id"]
+        for phone in s["phones"]:  # one row, linked to the organization and the service
+            got = by_id["phones"][phone["id"]]
+            assert got["service_id"] == s["id"] and got["organization_id"] == s["organization_id"]
+    with pytest.raises(ValueError, match="not a column"):
+        rows_of("services", {"id": str(uuid.uuid4()), "practitioner_phone": "1"}, {})
 
 
 # -- the API ------------------------------------------------------------------------------
@@ -259,3 +358,46 @@ def test_unknown_ids_are_json_404(client: TestClient) -> None:
 def test_the_api_says_what_it_is(client: TestClient) -> None:
     body = client.get("/hsds/").json()
     assert body["version"] == "3.0" and body["openapi_url"].endswith("/openapi.json")
+
+
+def test_schedules_come_from_the_structured_hours_and_assured_date_from_verified_at(
+    seeded: ProviderStore,
+) -> None:
+    found = {p.opening_hours: p for p in everyone(seeded)}
+    plus8 = "+08:00"
+    weekdays = service(found[HOURS[0]], CITY)
+    assert [
+        (x["freq"], x["byday"], x["opens_at"], x["closes_at"], x["timezone"])
+        for x in weekdays["schedules"]
+    ] == [("WEEKLY", "MO,TU,WE,TH,FR", "09:00" + plus8, "18:00" + plus8, 8)]
+    assert "public holidays closed" in weekdays["schedules"][0]["notes"]
+    assert weekdays["schedules"][0]["service_id"] == weekdays["id"]
+    overnight = service(found[HOURS[1]], CITY)["schedules"]
+    assert [(x["byday"], x["opens_at"], x["closes_at"]) for x in overnight] == [
+        ("MO,TU,WE,TH,FR,SA,SU", "20:00" + plus8, "02:00" + plus8)  # closes the next day
+    ]
+    assert "notes" not in overnight[0]  # says nothing of holidays: the weekday decides
+    whole_day = service(found[HOURS[4]], CITY)["schedules"]
+    assert [(x["opens_at"], x["closes_at"]) for x in whole_day] == [
+        ("00:00" + plus8, "23:59" + plus8)
+    ]
+    # Hours the parser cannot read: the text alone, never a guessed time.
+    unread = service(found[HOURS[2]], CITY)["schedules"]
+    assert [set(x) for x in unread] == [{"id", "service_id", "description"}]
+    assert unread[0]["description"] == "看心情"
+    assert service(found[HOURS[3]], CITY)["schedules"] == []
+    at_location = service_at_location(found[HOURS[0]], CITY)
+    assert at_location["schedules"][0]["service_at_location_id"] == at_location["id"]
+    # Ids are stable: the same provider moved keeps its schedules' ids.
+    moved = dataclasses.replace(found[HOURS[0]], lon=found[HOURS[0]].lon + 0.01)
+    assert [x["id"] for x in service(moved, CITY)["schedules"]] == [
+        x["id"] for x in weekdays["schedules"]
+    ]
+
+    dated = [p for p in everyone(seeded) if p.verified_at is not None]
+    assert dated and len(dated) < len(everyone(seeded))
+    for p in everyone(seeded):
+        s = service(p, CITY)
+        assert s.get("assured_date") == (None if p.verified_at is None else "2026-11-30")
+        assert schema_problems("service", s) == []
+        assert schema_problems("service_at_location", service_at_location(p, CITY)) == []

@@ -10,7 +10,7 @@ import urllib.error
 import urllib.request
 import uuid
 from collections.abc import Iterator
-from datetime import datetime
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +27,8 @@ from providers.errors import ConflictError
 from providers.evaluations import CHINA_TZ
 from providers.history import Action
 from providers.identity import company_id
-from providers.model import Grade
+from providers.model import Grade, Provider
+from providers.store import Filters
 from providers.stores import Backend
 from providers.stores.embedded import EmbeddedStore
 from tests.browser import serve_app
@@ -365,3 +366,32 @@ def test_a_company_whose_credit_code_is_wrong_is_not_kept(backend: Backend, tmp_
         IngestOptions(mode="snapshot", source="r"),
     )
     assert report.kept == [] and report.deactivated == 1
+
+
+def test_an_import_dates_what_it_holds_and_an_undo_keeps_the_date(
+    backend: Backend, tmp_path: Path
+) -> None:
+    settings = Settings()
+    first, later = date(2026, 10, 9), date(2026, 11, 30)
+    path = registry(tmp_path / "1", row(1), row(2))
+    run_provider_import(ingester(settings), backend, [path], IngestOptions(verified_on=first))
+    assert {p.id: p.verified_at for p in _everyone(backend)} == {cid(1): first, cid(2): first}
+
+    # Row 1 unchanged, row 2 renamed: both were verified by the later import.
+    again = registry(tmp_path / "2", row(1), row(2, 企业名称="改名家政"))
+    report = run_provider_import(
+        ingester(settings), backend, [again], IngestOptions(verified_on=later)
+    )
+    assert (report.unchanged, report.updated) == (1, 1)
+    assert {p.id: p.verified_at for p in _everyone(backend)} == {cid(1): later, cid(2): later}
+
+    # Undoing the rename restores the content; the record stays verified when it was.
+    assert report.import_id is not None
+    undo_import(backend, report.import_id)
+    restored = backend.store.get(cid(2))
+    assert restored is not None and restored.name != "改名家政"
+    assert restored.verified_at == later
+
+
+def _everyone(backend: Backend) -> list[Provider]:
+    return backend.store.within(None, Filters(include_approximate=True), 100)

@@ -47,6 +47,7 @@ def test_0001_data_survives_the_upgrade_to_head(fresh_url: str) -> None:
     with postgis_backend_at(fresh_url) as backend:  # which checks the schema is current
         old = backend.store.get("st-1")
         assert old is not None and (old.geocoder, old.source) == ("record", "")
+        assert old.verified_at is None  # dated by its next import
         nearest = backend.store.nearest(113.3245, 23.1064, Filters(), 1)
         assert [c.provider.id for c in nearest] == ["st-1"]
 

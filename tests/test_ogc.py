@@ -9,6 +9,7 @@ import random
 import subprocess
 import sys
 from collections.abc import Iterator
+from datetime import date, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -49,7 +50,13 @@ def _city(n: int = 90) -> list[Provider]:
     return out
 
 
-CITY = _city()
+# Three in four dated by an import (verified_at), the others never dated.
+CITY = [
+    dataclasses.replace(
+        p, verified_at=date(2026, 11, 30) - timedelta(days=i % 3) if i % 4 else None
+    )
+    for i, p in enumerate(_city())
+]
 
 
 @pytest.fixture
@@ -135,6 +142,48 @@ def test_the_stations_collection_holds_stations_only(client: TestClient) -> None
     assert [f["id"] for f in features] == [p.id for p in expected(Filters(kind=Kind.STATION))]
     company_id = expected(Filters(kind=Kind.COMPANY))[0].id
     assert client.get(f"/ogc/collections/stations/items/{company_id}").status_code == 404
+
+
+_HOURS = ["周一至周五 9:00-18:00", "24小时", "20:00-次日2:00", "", "看情况"]
+
+
+@pytest.mark.parametrize("collection", ["providers", "stations"])
+@pytest.mark.parametrize(
+    ("params", "at", "unknown"),
+    [
+        ({"open_at": "2026-11-30T10:00"}, datetime(2026, 11, 30, 10, 0), False),  # a Monday
+        ({"open_at": "2026-11-29T23:30:00+08:00"}, datetime(2026, 11, 29, 23, 30), False),
+        (
+            {"open_at": "2026-11-29T02:00:00Z", "include_unknown_hours": "true"},
+            datetime(2026, 11, 29, 10, 0),  # 02:00 UTC is 10:00 in Guangzhou, a Sunday
+            True,
+        ),
+    ],
+)
+def test_items_take_the_open_hours_filters_like_the_map_layer(
+    backend: Backend,
+    collection: str,
+    params: dict[str, str],
+    at: datetime,
+    unknown: bool,
+) -> None:
+    city = [
+        # Every fifth is a station: the index's own fifth keeps their hours mixed too.
+        dataclasses.replace(p, opening_hours=_HOURS[(i + i // 5) % len(_HOURS)])
+        for i, p in enumerate(CITY)
+    ]
+    backend.store.upsert(city)
+    kind = Kind.STATION if collection == "stations" else None
+    filters = Filters(kind=kind, open_at=at, include_unknown_hours=unknown)
+    want = sorted((p.id for p in city if filters.admits(p)), key=str)
+    everyone = [p for p in city if Filters(kind=kind).admits(p)]
+    assert 0 < len(want) < len(everyone)  # the filter leaves some out
+    with TestClient(create_app(Settings(), backend=backend)) as client:
+        url = f"/ogc/collections/{collection}/items"
+        features = walk(client, url, {**params, "limit": "4"})
+        assert [f["id"] for f in features] == want
+        first = client.get(url, params={**params, "limit": "4"}).json()
+        assert first["numberMatched"] == len(want)
 
 
 def test_a_page_after_a_write_neither_repeats_nor_skips(
@@ -324,3 +373,23 @@ def test_gdal_reads_the_providers_collection_over_pages_and_a_bbox(backend: Back
             assert row["xy"] == pytest.approx([p.lon, p.lat], abs=1e-9)
         # Public fields only: nothing of the record beyond them.
         assert set(rows[0]) - {"xy"} <= set(public_properties(want[0]))
+
+
+def test_verified_at_is_in_every_public_output(client: TestClient) -> None:
+    p = next(x for x in expected(Filters()) if x.verified_at == date(2026, 11, 30))
+    never = next(x for x in expected(Filters()) if x.verified_at is None)
+    item = client.get(f"/ogc/collections/providers/items/{p.id}").json()
+    assert item["properties"]["verified_at"] == "2026-11-30"
+    assert client.get(f"/v1/providers/{p.id}").json()["verified_at"] == "2026-11-30"
+    assert client.get(f"/v1/providers/{never.id}").json()["verified_at"] is None
+    zh = client.get(f"/p/{p.id}").text
+    en = client.get(f"/p/{p.id}", params={"lang": "en"}).text
+    assert "信息核验于 2026-11-30" in zh and "Record verified on 2026-11-30" in en
+    assert "信息核验于" not in client.get(f"/p/{never.id}").text  # never a made-up date
+    dated = walk(
+        client,
+        "/ogc/collections/providers/items",
+        {"filter": "verified_at >= '2026-11-29'", "limit": "50"},
+    )
+    want = [x.id for x in expected(Filters()) if x.verified_at and x.verified_at.day >= 29]
+    assert [f["id"] for f in dated] == want

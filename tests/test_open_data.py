@@ -65,7 +65,7 @@ def _read(path: Path, fmt: OpenDataFormat) -> pd.DataFrame:
 
 def _normalised(value: Any, name: str) -> Any:
     """CSV holds text: compare its cells as the text the value would be."""
-    if value is None or (isinstance(value, float) and pd.isna(value)):
+    if value is None or value is pd.NaT or (isinstance(value, float) and pd.isna(value)):
         return ""
     if isinstance(value, bool) or name in {c.value for c in Category} | {
         "approximate",
@@ -76,6 +76,9 @@ def _normalised(value: Any, name: str) -> Any:
         return int(value)
     if name in ("lon", "lat"):
         return float(value)
+    if name == "verified_at":
+        # GDAL reads an ISO date held as text (GeoJSON has no date type) back as a date.
+        return pd.Timestamp(value).date().isoformat() if value != "" else ""
     return str(value)
 
 

@@ -22,7 +22,8 @@ from pydantic import SecretStr
 from api.app import create_app
 from geo.crs import CRS, from_wgs84
 from geo.tiles import Tile
-from jzmap.presentation.hsds import ObjectType, export_hsds, hsds_id
+from jzmap.presentation.hsds import ObjectType, export_hsds, hsds_id, listed_providers
+from jzmap.presentation.hsds_tabular import TABLES, write_tabular
 from jzmap.settings import Settings
 from jzmap.wiring import district_points, districts_layer
 from maps.export import export_static_map
@@ -316,9 +317,13 @@ def test_no_public_route_carries_a_practitioners_personal_values(
 
     hsds_dir = tmp_path / "hsds"
     export_hsds(store, hsds_dir, settings.city.city_name)
+    write_tabular(listed_providers(store, 10_000), hsds_dir, settings.city.city_name)
+    assert len(list(hsds_dir.iterdir())) == 3 + len(TABLES) + 1  # JSON, CSV, datapackage
     for written in sorted(hsds_dir.iterdir()):
         text = written.read_text(encoding="utf-8")
-        assert CO.name in text  # not vacuous
+        named = ("organizations.csv", "services.csv", "locations.csv")
+        if written.name in named or (written.suffix == ".json" and written.stem != "datapackage"):
+            assert CO.name in text  # not vacuous
         assert_private(f"the HSDS export {written.name}", text)
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 import sqlite3
 from pathlib import Path
 
@@ -10,7 +11,13 @@ import pytest
 
 from providers.model import Category, Grade, Kind, Precision
 from providers.scoring import ScoreSpec, Weights
-from providers.store import Filters, ProviderStore, StoreUnavailableError, UpsertCounts
+from providers.store import (
+    Filters,
+    ProviderStore,
+    StoreUnavailableError,
+    UpsertCounts,
+    id_digest,
+)
 from providers.stores.embedded import EmbeddedStore
 from tests.helpers import CANTON_TOWER, company, station
 
@@ -295,3 +302,65 @@ def test_open_at_filters_every_read_on_the_same_schedules(store: ProviderStore) 
     # One nearest: the nearest open one, not the nearest.
     night = Filters(open_at=dt.datetime(2026, 12, 5, 1, 30))
     assert store.nearest(lon, lat, night, 1)[0].provider.id == ids["night"]
+
+
+def test_verified_at_moves_on_with_every_import_that_holds_the_record(
+    store: ProviderStore,
+) -> None:
+    first, later = dt.date(2026, 10, 9), dt.date(2026, 11, 30)
+    a = dataclasses.replace(company(1, LON, LAT), verified_at=first)
+    b = dataclasses.replace(station(2, LON, LAT + STEP), verified_at=first)
+    assert store.upsert([a, b]) == UpsertCounts(inserted=2)
+    for read in (store.get(a.id), *(c.provider for c in store.nearest(LON, LAT, Filters(), 5))):
+        assert read is not None and read.verified_at == first
+    assert [p.verified_at for p in store.within(None, Filters(), 10)] == [first, first]
+
+    # The same content again, verified later: unchanged, but dated anew (and seen: the
+    # data version moves on, so cached pages and open-data files are rebuilt).
+    version = store.data_version()
+    counts = store.upsert([dataclasses.replace(a, verified_at=later), b])
+    assert counts == UpsertCounts(unchanged=2, reverified=1)
+    assert store.data_version() > version
+    got = store.get(a.id)
+    assert got is not None and got.verified_at == later
+    assert {
+        c.provider.id: c.provider.verified_at for c in store.nearest(LON, LAT, Filters(), 5)
+    } == {
+        a.id: later,
+        b.id: first,
+    }
+
+    # Neither an undated write (an operator's upsert, an undo) nor an older date it is
+    # not given changes the date; a changed record takes the date it comes with.
+    version = store.data_version()
+    assert store.upsert([dataclasses.replace(a, verified_at=None)]) == UpsertCounts(unchanged=1)
+    assert store.data_version() == version
+    renamed = dataclasses.replace(b, name="改名服务站", verified_at=None)
+    assert store.upsert([renamed]) == UpsertCounts(updated=1)
+    kept = store.get(b.id)
+    assert kept is not None and (kept.name, kept.verified_at) == ("改名服务站", first)
+    moved = dataclasses.replace(renamed, lat=LAT + 2 * STEP, verified_at=later)
+    assert store.upsert([moved]) == UpsertCounts(updated=1)
+    dated = store.get(b.id)
+    assert dated is not None and dated.verified_at == later
+
+
+def test_verified_at_is_not_part_of_a_records_content() -> None:
+    a = company(1, LON, LAT)
+    assert dataclasses.replace(a, verified_at=dt.date(2026, 11, 30)) == a
+
+
+def test_with_id_digest_finds_the_active_providers_of_a_digest(store: ProviderStore) -> None:
+    a, b = company(1, LON, LAT), station(2, LON, LAT + STEP)
+    gone = dataclasses.replace(station(3, LON, LAT), active=False)
+    store.upsert([a, b, gone])
+    assert store.with_id_digest(id_digest(a.id)) == [a]
+    assert store.with_id_digest(id_digest(b.id)) == [b]
+    assert store.with_id_digest(id_digest(gone.id)) == []  # not listed
+    for junk in ("", "zz", "0" * 16, id_digest(a.id)[:15], id_digest(a.id) + "0"):
+        assert store.with_id_digest(junk) == []
+    # Still right after a write replaces the snapshot (the embedded store's index of it).
+    renamed = dataclasses.replace(a, name="改名家政公司")
+    store.upsert([renamed])
+    found = store.with_id_digest(id_digest(a.id))
+    assert [p.name for p in found] == ["改名家政公司"]

@@ -14,11 +14,12 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Request
 from fastapi.responses import FileResponse
 
-from api.dependencies import SettingsDep, StoreDep
+from api.dependencies import PublicViewDep, SettingsDep, StoreDep
 from api.errors import RETRY_AFTER_S
 from jzmap.presentation.open_data import OpenDataFiles, OpenDataFormat
-from jzmap.presentation.presenters import PublicPhones
+from jzmap.presentation.presenters import PublicView
 from jzmap.presentation.schemas import ErrorOut
+from jzmap.settings import Settings
 from providers.errors import UnavailableError
 
 router = APIRouter(prefix="/v1/exports", tags=["exports"])
@@ -33,12 +34,11 @@ class ExportPreparingError(UnavailableError):
     public_message = "the file is being prepared; retry in {retry_after_s} s"
 
 
-def _files(request: Request, settings: SettingsDep) -> OpenDataFiles:
+def _files(request: Request, settings: Settings, view: PublicView) -> OpenDataFiles:
     files: OpenDataFiles | None = getattr(request.app.state, "open_data_files", None)
     if files is None:
-        files = OpenDataFiles(
-            settings.database.data_dir / "exports", PublicPhones(settings.map.public_phones)
-        )
+        # The files outlive requests: of the view they carry only the phone rule.
+        files = OpenDataFiles(settings.database.data_dir / "exports", view)
         request.app.state.open_data_files = files
     return files
 
@@ -62,9 +62,10 @@ def providers_file(
     request: Request,
     store: StoreDep,
     settings: SettingsDep,
+    view: PublicViewDep,
     format: Annotated[OpenDataFormat, Path(description="geojson, gpkg, parquet or csv")],
 ) -> FileResponse:
-    files = _files(request, settings)
+    files = _files(request, settings, view)
     wait_s = max(0.0, settings.limits.request_timeout_s - _DEADLINE_MARGIN_S)
     path = files.ready(store, format, wait_s)
     if path is None:

@@ -9,11 +9,12 @@ has them all).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query, Request
 
-from api.dependencies import ServedAreaDep, SettingsDep, StoreDep
+from api.dependencies import PublicViewDep, ServedAreaDep, SettingsDep, StoreDep
 from geo.boundaries import ServedArea
 from jzmap.presentation.hsds import (
     MAX_WINDOW,
@@ -28,23 +29,16 @@ from jzmap.presentation.hsds import (
     service_at_location,
     taxonomy_term_id,
 )
-from jzmap.presentation.presenters import PublicPhones
+from jzmap.presentation.presenters import PublicView
 from jzmap.presentation.schemas import ErrorOut
-from jzmap.settings import Settings
 from providers.errors import (
     InvalidParameterError,
     NotFoundError,
     OutsideServedAreaError,
     ParameterProblem,
 )
-from providers.model import Category
+from providers.model import Category, Provider
 from providers.ranking import RADIUS_BOUNDS_M
-
-
-def _phones(settings: Settings) -> PublicPhones:
-    """The business-phone rule of ``JZMAP_PUBLIC_PHONES``."""
-    return PublicPhones(settings.map.public_phones)
-
 
 router = APIRouter(prefix="/hsds", tags=["hsds"])
 
@@ -124,80 +118,93 @@ def meta(request: Request) -> dict[str, str]:
     return api_meta(str(request.base_url).rstrip("/") + "/openapi.json")
 
 
-@router.get(
-    "/services",
-    responses=_ERRORS,
-    summary="HSDS API: a page of services, by id or nearest first (proximity search)",
+Build = Callable[[Provider, str, PublicView], dict[str, Any]]
+
+
+def _add_routes(
+    plural: str,
+    kind: ObjectType,
+    build: Build,
+    *,
+    what: str,
+    names: tuple[str, str],
+    summaries: tuple[str, str],
+) -> None:
+    """Add the list route ``/hsds/{plural}`` (pages, proximity search) and the by-id route
+    ``/hsds/{plural}/{id}`` of one kind of HSDS object: the pair every object of the API
+    has. ``names`` are the routes' names (their OpenAPI operation ids derive from them)."""
+
+    def listed(
+        store: StoreDep,
+        settings: SettingsDep,
+        view: PublicViewDep,
+        area: ServedAreaDep,
+        page: Page = 1,
+        per_page: PerPage = 20,
+        taxonomy_term_id: TermId = None,
+        lat: Lat = None,
+        lon: Lon = None,
+        proximity: Proximity = None,
+    ) -> dict[str, Any]:
+        q = _query(area, page, per_page, taxonomy_term_id, (lat, lon, proximity))
+        city = settings.city.city_name
+        return hsds_page(store, q, lambda p: build(p, city, view))
+
+    def one(store: StoreDep, settings: SettingsDep, view: PublicViewDep, object_id: str) -> Any:
+        provider = find_provider(store, kind, object_id)
+        if provider is None:
+            raise NotFoundError(f"no {what} with id {object_id!r}; ids come from /hsds/{plural}")
+        return build(provider, settings.city.city_name, view)
+
+    # The path parameter keeps its published name ({service_id}, ...). An object, not a
+    # string: this module's annotations are strings, and FastAPI resolves those in the
+    # module's globals, where this closure's ``what`` is not.
+    singular = what.replace(" ", "_")
+    one.__annotations__ = {
+        **one.__annotations__,
+        "object_id": Annotated[
+            str,
+            Path(alias=f"{singular}_id", max_length=36, description=f"the {what}'s HSDS id"),
+        ],
+        "return": dict[str, Any],
+    }
+    router.add_api_route(
+        f"/{plural}",
+        listed,
+        methods=["GET"],
+        responses=_ERRORS,
+        summary=summaries[0],
+        name=names[0],
+    )
+    router.add_api_route(
+        f"/{plural}/{{{singular}_id}}",
+        one,
+        methods=["GET"],
+        responses={404: {"model": ErrorOut}, 503: {"model": ErrorOut}},
+        summary=summaries[1],
+        name=names[1],
+    )
+
+
+_add_routes(
+    "services",
+    ObjectType.SERVICE,
+    service,
+    what="service",
+    names=("services", "one_service"),
+    summaries=(
+        "HSDS API: a page of services, by id or nearest first (proximity search)",
+        "HSDS API: one service, fully nested",
+    ),
 )
-def services(
-    store: StoreDep,
-    settings: SettingsDep,
-    area: ServedAreaDep,
-    page: Page = 1,
-    per_page: PerPage = 20,
-    taxonomy_term_id: TermId = None,
-    lat: Lat = None,
-    lon: Lon = None,
-    proximity: Proximity = None,
-) -> dict[str, Any]:
-    q = _query(area, page, per_page, taxonomy_term_id, (lat, lon, proximity))
-    city = settings.city.city_name
-    return hsds_page(store, q, lambda p: service(p, city, _phones(settings)))
-
-
-@router.get(
-    "/services/{service_id}",
-    responses={404: {"model": ErrorOut}, 503: {"model": ErrorOut}},
-    summary="HSDS API: one service, fully nested",
+_add_routes(
+    "service_at_locations",
+    ObjectType.SERVICE_AT_LOCATION,
+    service_at_location,
+    what="service at location",
+    names=("services_at_locations", "one_service_at_location"),
+    summaries=(
+        "HSDS API: a page of services at locations, by id or nearest first",
+        "HSDS API: one service at a location, its location inside",
+    ),
 )
-def one_service(
-    store: StoreDep,
-    settings: SettingsDep,
-    service_id: Annotated[str, Path(max_length=36, description="the service's HSDS id")],
-) -> dict[str, Any]:
-    provider = find_provider(store, ObjectType.SERVICE, service_id)
-    if provider is None:
-        raise NotFoundError(f"no service with id {service_id!r}; ids come from /hsds/services")
-    return service(provider, settings.city.city_name, _phones(settings))
-
-
-@router.get(
-    "/service_at_locations",
-    responses=_ERRORS,
-    summary="HSDS API: a page of services at locations, by id or nearest first",
-)
-def services_at_locations(
-    store: StoreDep,
-    settings: SettingsDep,
-    area: ServedAreaDep,
-    page: Page = 1,
-    per_page: PerPage = 20,
-    taxonomy_term_id: TermId = None,
-    lat: Lat = None,
-    lon: Lon = None,
-    proximity: Proximity = None,
-) -> dict[str, Any]:
-    q = _query(area, page, per_page, taxonomy_term_id, (lat, lon, proximity))
-    city = settings.city.city_name
-    return hsds_page(store, q, lambda p: service_at_location(p, city, _phones(settings)))
-
-
-@router.get(
-    "/service_at_locations/{service_at_location_id}",
-    responses={404: {"model": ErrorOut}, 503: {"model": ErrorOut}},
-    summary="HSDS API: one service at a location, its location inside",
-)
-def one_service_at_location(
-    store: StoreDep,
-    settings: SettingsDep,
-    service_at_location_id: Annotated[
-        str, Path(max_length=36, description="the service at location's HSDS id")
-    ],
-) -> dict[str, Any]:
-    provider = find_provider(store, ObjectType.SERVICE_AT_LOCATION, service_at_location_id)
-    if provider is None:
-        raise NotFoundError(
-            f"no service_at_location with id {service_at_location_id!r}; "
-            "ids come from /hsds/service_at_locations"
-        )
-    return service_at_location(provider, settings.city.city_name, _phones(settings))

@@ -11,6 +11,7 @@ by :func:`jzmap.application.feature_pages.provider_page`; the documents are
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping
 from enum import StrEnum
 from typing import Annotated, Any
@@ -19,7 +20,7 @@ from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import HTMLResponse, Response
 from pydantic_core import to_json
 
-from api.dependencies import CoverageDep, FiltersDep, SettingsDep, StoreDep
+from api.dependencies import CoverageDep, FiltersDep, PublicViewDep, SettingsDep, StoreDep
 from api.params import ALLOWED
 from geo.crs import CRS
 from jzmap.application.coverage import CoverageQuery, CoverageService
@@ -27,7 +28,7 @@ from jzmap.application.feature_pages import MatchCounts, provider_page
 from jzmap.presentation import ogc
 from jzmap.presentation.coverage import cell_features
 from jzmap.presentation.cql2 import MAX_FILTER_CHARS, compile_filter
-from jzmap.presentation.presenters import PublicPhones, public_properties
+from jzmap.presentation.presenters import public_properties
 from jzmap.presentation.schemas import ErrorOut
 from jzmap.settings import CitySettings
 from jzmap.wiring import districts_layer
@@ -257,6 +258,7 @@ def items(
     filters: FiltersDep,
     coverage: CoverageDep,
     settings: SettingsDep,
+    view: PublicViewDep,
     f: Format = None,
     bbox: Annotated[
         str | None,
@@ -301,26 +303,20 @@ def items(
     box = _bbox(bbox)
     limit = min(limit, ogc.MAX_LIMIT)
     query = {k: v for k, v in request.query_params.items() if k != "cursor"}
-    phones = PublicPhones(settings.map.public_phones)
     if c.providers:
         store_filters = filters.filters()
         if c.kind is not None:
-            store_filters = Filters(
-                category=store_filters.category,
-                min_grade=store_filters.min_grade,
-                kind=c.kind,
-                certified_only=store_filters.certified_only,
-                include_approximate=store_filters.include_approximate,
-            )
+            # Every other filter (open_now/open_at included) stays as the request gave it.
+            store_filters = dataclasses.replace(store_filters, kind=c.kind)
         page = provider_page(
             store,
             box,
             store_filters,
             limit,
             after=cursor,
-            keep=None if keep is None else (lambda p: keep(public_properties(p, phones))),
+            keep=None if keep is None else (lambda p: keep(public_properties(p, view))),
         )
-        features = [ogc.provider_feature(p, phones) for p in page.providers]
+        features = [ogc.provider_feature(p, view) for p in page.providers]
         matched = None if keep is not None else _counts(request).count(store, store_filters, box)
         next_cursor = page.next_after
     else:
@@ -353,6 +349,7 @@ def item(
     store: StoreDep,
     coverage: CoverageDep,
     settings: SettingsDep,
+    view: PublicViewDep,
     feature_id: Annotated[str, Path(min_length=1, max_length=100, pattern=_NO_CONTROLS)],
     f: Format = None,
 ) -> Response:
@@ -360,11 +357,7 @@ def item(
     if c.providers:
         provider = store.get(feature_id)
         listed = provider is not None and _listed(provider, c)
-        feature = (
-            ogc.provider_feature(provider, PublicPhones(settings.map.public_phones))
-            if listed and provider
-            else None
-        )
+        feature = ogc.provider_feature(provider, view) if listed and provider else None
     else:
         every = _other_features(c, store, coverage, settings.city)
         feature = next((x for x in every if x["id"] == feature_id), None)

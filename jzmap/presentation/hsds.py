@@ -7,15 +7,18 @@ the presenters (:func:`~jzmap.presentation.presenters.provider_out`): the same p
 no practitioner, no private columns. Objects pass the official compiled schemas in the
 strict form the specification checks with (:func:`strict_validator`).
 
-Not given because the registry does not hold them: ``schedules`` (opening hours are free
-text, not the structured hours HSDS schedules need), ``assured_date`` and
-``last_modified`` (no verification date per record), postal codes (an address's
-``postal_code`` is empty).
+Schedules come from the opening hours as the import parsed them (:func:`schedules`),
+``assured_date`` from the record's ``verified_at`` (the last import that held it). Not
+given because the registry does not hold them: ``last_modified``, postal codes (an
+address's ``postal_code`` is empty).
 
-Ids are UUIDs (HSDS requires them) of version 8 (RFC 9562, custom): the object type,
-the provider's WGS-84 position to 1e-7 degree and 55 bits of a hash of its id, so that
-``/hsds/services/{id}`` finds the provider by a box search on either store without an id
-table. A provider that moves gets new HSDS ids.
+Ids are UUIDs (HSDS requires them), derived from the provider id alone, so they stay the
+same while a provider moves or changes: those a route looks up (services, services at
+locations) and their siblings are of version 8 (RFC 9562, custom) and carry the id's
+digest (:func:`~providers.store.id_digest`), so ``/hsds/services/{id}`` finds the
+provider by an index on either store without a table of HSDS ids (a version 5 UUID cannot
+be inverted, nor computed by PostgreSQL without an extension); schedules' ids are version
+5 UUIDs of the provider id (:func:`stable_id`).
 """
 
 from __future__ import annotations
@@ -35,18 +38,15 @@ from typing import Any
 from jsonschema import Draft202012Validator
 
 from geo.crs import CRS
-from jzmap.presentation.presenters import PublicPhones, PublicView, provider_out
+from jzmap.presentation.presenters import PublicView, provider_out
+from providers.hours import DAY_MINUTES, Schedule, schedule_of
 from providers.model import Category, Kind, Precision, Provider
-from providers.store import BBox, Filters, ProviderStore, TallyBy
+from providers.store import BBox, Filters, ProviderStore, TallyBy, id_digest
 
 HSDS_VERSION = "3.0"
 TAXONOMY = "jzmap-categories"
 """The taxonomy of the four service categories (养老, 居家, 母婴, 护理)."""
 _NAMESPACE = uuid.UUID("6f1d3c1e-8a47-5b8e-9c55-3a7e0c2d9b41")
-# How many providers at one spot a lookup reads (providers located only to their
-# district share its stand-in point).
-_LOOKUP_LIMIT = 10_000
-_QUANTUM = 10_000_000  # positions in ids: to 1e-7 degree (about 1 cm)
 
 
 class ObjectType(IntEnum):
@@ -63,27 +63,13 @@ class ObjectType(IntEnum):
     ATTRIBUTE = 9
 
 
-def _hash55(provider_id: str) -> int:
-    return int.from_bytes(hashlib.sha256(provider_id.encode()).digest()[:7]) >> 1
+def _tail54(kind: ObjectType, provider_id: str, extra: int) -> int:
+    text = f"{int(kind)}:{extra}:{provider_id}".encode()
+    return int.from_bytes(hashlib.sha256(text).digest()[:7]) >> 2
 
 
-def hsds_id(kind: ObjectType, p: Provider, extra: int = 0) -> str:
-    """The HSDS id (a UUIDv8) of ``p``'s object of type ``kind``; ``extra`` tells apart
-    several objects of one type (a service's attributes, one per category).
-
-    Examples
-    --------
-    >>> p = Provider(id="st-1", kind=Kind.STATION, name="站", lon=113.3245, lat=23.1064,
-    ...              categories=frozenset({Category.NURSING}))
-    >>> u = uuid.UUID(hsds_id(ObjectType.SERVICE, p))
-    >>> u.version, u.variant == uuid.RFC_4122
-    (8, True)
-    >>> decode_id(str(u))[:3] == (ObjectType.SERVICE, 113.3245, 23.1064)
-    True
-    """
-    lon_q = round((p.lon + 180.0) * _QUANTUM)
-    lat_q = round((p.lat + 90.0) * _QUANTUM)
-    payload = (int(kind) << 118) | (lon_q << 86) | (lat_q << 55) | ((_hash55(p.id) + extra) % 2**55)
+def _pack(payload: int) -> str:
+    """A 122-bit payload as a UUID of version 8 (RFC 9562: custom)."""
     value = (
         ((payload >> 74) << 80)
         | (8 << 76)
@@ -94,8 +80,35 @@ def hsds_id(kind: ObjectType, p: Provider, extra: int = 0) -> str:
     return str(uuid.UUID(int=value))
 
 
-def decode_id(text: str) -> tuple[ObjectType, float, float, int] | None:
-    """(type, lon, lat, id hash) of an id :func:`hsds_id` made; ``None`` for any other."""
+def hsds_id(kind: ObjectType, p: Provider, extra: int = 0) -> str:
+    """The HSDS id (a UUIDv8) of ``p``'s object of type ``kind``; ``extra`` tells apart
+    several objects of one type (a service's attributes, one per category).
+
+    Derived from the provider id alone, so it stays the same while the provider moves or
+    its record changes: the object type (4 bits), the id's digest
+    (:func:`~providers.store.id_digest`, 64 bits: what a lookup finds the provider by) and
+    54 bits of a SHA-256 of the type, ``extra`` and the id.
+
+    Examples
+    --------
+    >>> p = Provider(id="st-1", kind=Kind.STATION, name="站", lon=113.3245, lat=23.1064,
+    ...              categories=frozenset({Category.NURSING}))
+    >>> u = uuid.UUID(hsds_id(ObjectType.SERVICE, p))
+    >>> u.version, u.variant == uuid.RFC_4122
+    (8, True)
+    >>> decode_id(str(u)) == (ObjectType.SERVICE, id_digest("st-1"))
+    True
+    >>> import dataclasses
+    >>> hsds_id(ObjectType.SERVICE, dataclasses.replace(p, lon=113.5)) == str(u)
+    True
+    """
+    digest = int(id_digest(p.id), 16)
+    payload = (int(kind) << 118) | (digest << 54) | _tail54(kind, p.id, extra)
+    return _pack(payload)
+
+
+def decode_id(text: str) -> tuple[ObjectType, str] | None:
+    """(type, provider id digest) of an id :func:`hsds_id` made; ``None`` for any other."""
     try:
         u = uuid.UUID(text)
     except ValueError:
@@ -108,28 +121,25 @@ def decode_id(text: str) -> tuple[ObjectType, float, float, int] | None:
         kind = ObjectType(payload >> 118)
     except ValueError:
         return None
-    lon = ((payload >> 86) & (2**32 - 1)) / _QUANTUM - 180.0
-    lat = ((payload >> 55) & (2**31 - 1)) / _QUANTUM - 90.0
-    if not (-180.0 <= lon <= 180.0 and -90.0 <= lat <= 90.0):
-        return None
-    return kind, round(lon, 7), round(lat, 7), payload & (2**55 - 1)
+    return kind, f"{(payload >> 54) & (2**64 - 1):016x}"
 
 
 def find_provider(store: ProviderStore, kind: ObjectType, object_id: str) -> Provider | None:
-    """The active provider whose ``kind`` object has the HSDS id ``object_id``, or ``None``."""
+    """The active provider whose ``kind`` object has the HSDS id ``object_id``, or ``None``:
+    found by the id's digest (an index on either store), then checked whole."""
     decoded = decode_id(object_id)
     if decoded is None or decoded[0] is not kind:
         return None
-    _, lon, lat, _ = decoded
-    step = 2.0 / _QUANTUM
-    box = BBox(
-        max(lon - step, -180.0),
-        max(lat - step, -90.0),
-        min(lon + step, 180.0),
-        min(lat + step, 90.0),
-    )
-    found = store.within(box, Filters(include_approximate=True), _LOOKUP_LIMIT)
+    found = store.with_id_digest(decoded[1])
     return next((p for p in found if hsds_id(kind, p) == object_id), None)
+
+
+def stable_id(kind: str, p: Provider, part: str = "") -> str:
+    """A UUID (version 5) of ``p``'s object of kind ``kind`` (and ``part``, telling apart
+    several of one kind): derived from the provider id alone over a fixed namespace, so it
+    stays the same while the provider moves or changes. For the objects no route looks up
+    by id (schedules)."""
+    return str(uuid.uuid5(_NAMESPACE, f"{kind}:{p.id}:{part}"))
 
 
 @functools.cache
@@ -162,21 +172,21 @@ def _description(p: Provider) -> str:
     return f"家政服务企业 (domestic-service company{grade}): {labels}"
 
 
-def _phones(p: Provider, link: dict[str, str], phones: PublicPhones) -> list[dict[str, Any]]:
-    number = provider_out(p, CRS.WGS84, PublicView(phones)).phone  # the presenters' rule
+def _phones(p: Provider, link: dict[str, str], view: PublicView) -> list[dict[str, Any]]:
+    number = provider_out(p, CRS.WGS84, view).phone  # the presenters' rule
     if not number:
         return []
     return [{"id": hsds_id(ObjectType.PHONE, p), "number": number, "type": "voice", **link}]
 
 
-def organization(p: Provider, phones: PublicPhones = PublicPhones.FULL) -> dict[str, Any]:
+def organization(p: Provider, view: PublicView | None = None) -> dict[str, Any]:
     """The HSDS ``organization`` of ``p``."""
     org_id = hsds_id(ObjectType.ORGANIZATION, p)
     return {
         "id": org_id,
         "name": p.name,
         "description": _description(p),
-        "phones": _phones(p, {"organization_id": org_id}, phones),
+        "phones": _phones(p, {"organization_id": org_id}, view or PublicView()),
     }
 
 
@@ -210,23 +220,92 @@ def location(p: Provider, city: str) -> dict[str, Any]:
     return out
 
 
-def service_at_location(
-    p: Provider, city: str, phones: PublicPhones = PublicPhones.FULL
-) -> dict[str, Any]:
+def service_at_location(p: Provider, city: str, view: PublicView | None = None) -> dict[str, Any]:
     """The HSDS ``service_at_location`` of ``p``, its location inside."""
     sal_id = hsds_id(ObjectType.SERVICE_AT_LOCATION, p)
     return {
         "id": sal_id,
         "service_id": hsds_id(ObjectType.SERVICE, p),
         "location_id": hsds_id(ObjectType.LOCATION, p),
-        "phones": _phones(p, {"service_at_location_id": sal_id}, phones),
+        "phones": _phones(p, {"service_at_location_id": sal_id}, view or PublicView()),
+        "schedules": schedules(p, {"service_at_location_id": sal_id}),
         "location": location(p, city),
     }
 
 
-def service(p: Provider, city: str, phones: PublicPhones = PublicPhones.FULL) -> dict[str, Any]:
+_BYDAY = ("MO", "TU", "WE", "TH", "FR", "SA", "SU")
+_CITY_OFFSET = "+08:00"  # Asia/Shanghai: one zone, no daylight saving time
+_CITY_OFFSET_H = 8
+
+
+def _clock(minute: int) -> str:
+    """HH:MM with the city's offset, as HSDS asks (``opens_at``/``closes_at``)."""
+    minute %= DAY_MINUTES
+    return f"{minute // 60:02d}:{minute % 60:02d}{_CITY_OFFSET}"
+
+
+def _holiday_note(s: Schedule) -> str | None:
+    """What the weekly rule cannot say: how public holidays and make-up working days go."""
+    if not s.follows_calendar:
+        return None
+    if s.holiday is None:
+        on_holidays = "open as on that weekday"
+    elif not s.holiday:
+        on_holidays = "closed"
+    else:
+        on_holidays = ", ".join(f"{_clock(a)[:5]}–{_clock(b)[:5]}" for a, b in s.holiday)
+    return (
+        "Follows China's official public-holiday calendar (国家法定节假日): on public "
+        f"holidays {on_holidays}; make-up working days (调休) keep Monday's hours."
+    )
+
+
+def schedules(p: Provider, link: dict[str, str]) -> list[dict[str, Any]]:
+    """HSDS ``schedule`` objects of ``p``'s opening hours (:mod:`providers.hours`), each
+    linked by ``link`` (``{"service_id": …}`` or ``{"service_at_location_id": …}``).
+
+    One weekly schedule (``freq`` WEEKLY, ``byday``) per distinct interval, times in the
+    city's offset (+08:00); an interval past midnight closes the next day (``closes_at``
+    earlier than ``opens_at``); a whole day is 00:00–23:59. The registry's text is the
+    ``description`` of each. Hours the parser could not read give one schedule with the
+    text as its ``description`` only: never a guessed time. No hours, no schedules.
+    """
+    text = p.opening_hours.strip()
+    if not text:
+        return []
+    link_name = next(iter(link))
+    parsed = schedule_of(text)
+    if parsed is None:
+        return [{"id": stable_id(f"{link_name}-schedule", p), **link, "description": text}]
+    days: dict[tuple[int, int], list[int]] = {}
+    for weekday, intervals in enumerate(parsed.week):
+        for interval in intervals:
+            days.setdefault(interval, []).append(weekday)
+    note = _holiday_note(parsed)
+    out = []
+    for (start, end), weekdays in sorted(days.items(), key=lambda item: (item[1], item[0])):
+        whole_day = (start, end) == (0, DAY_MINUTES)
+        out.append(
+            {
+                "id": stable_id(f"{link_name}-schedule", p, f"{start}-{end}"),
+                **link,
+                "freq": "WEEKLY",
+                "wkst": "MO",
+                "byday": ",".join(_BYDAY[d] for d in weekdays),
+                "opens_at": _clock(start),
+                "closes_at": f"23:59{_CITY_OFFSET}" if whole_day else _clock(end),
+                "timezone": _CITY_OFFSET_H,
+                "description": text,
+                **({"notes": note} if note else {}),
+            }
+        )
+    return out
+
+
+def service(p: Provider, city: str, view: PublicView | None = None) -> dict[str, Any]:
     """The HSDS ``service`` of ``p``: categories as taxonomy attributes, its district as
-    service area, Chinese as its language, its service at location inside."""
+    service area, Chinese as its language, its opening hours as schedules, its last
+    verification as ``assured_date``, its service at location inside."""
     service_id = hsds_id(ObjectType.SERVICE, p)
     return {
         "id": service_id,
@@ -234,7 +313,9 @@ def service(p: Provider, city: str, phones: PublicPhones = PublicPhones.FULL) ->
         "name": p.name,
         "description": _description(p),
         "status": "active" if p.active else "inactive",
-        "phones": _phones(p, {"service_id": service_id}, phones),
+        **({"assured_date": p.verified_at.isoformat()} if p.verified_at else {}),
+        "phones": _phones(p, {"service_id": service_id}, view or PublicView()),
+        "schedules": schedules(p, {"service_id": service_id}),
         "service_areas": [
             {
                 "id": hsds_id(ObjectType.SERVICE_AREA, p),
@@ -263,7 +344,7 @@ def service(p: Provider, city: str, phones: PublicPhones = PublicPhones.FULL) ->
             }
             for j, category in enumerate(sorted(p.categories))
         ],
-        "service_at_locations": [service_at_location(p, city, phones)],
+        "service_at_locations": [service_at_location(p, city, view)],
     }
 
 
@@ -291,13 +372,20 @@ def _strict(node: Any) -> Any:
 
 
 @functools.cache
-def strict_validator(name: str) -> Draft202012Validator:
-    """A validator of the official compiled HSDS schema ``name`` (one of
-    :data:`SCHEMAS`), strict, checking formats (uuid, date, uri, ...) too."""
+def schema_of(name: str) -> dict[str, Any]:
+    """The official compiled HSDS schema ``name`` (one of :data:`SCHEMAS`), as shipped."""
     if name not in SCHEMAS:
         raise ValueError(f"no HSDS schema {name!r}; one of {', '.join(SCHEMAS)}")
     packed = resources.files("jzmap.presentation").joinpath(f"hsds_schemas/{name}.json.gz")
-    schema = _strict(json.loads(gzip.decompress(packed.read_bytes())))
+    schema: dict[str, Any] = json.loads(gzip.decompress(packed.read_bytes()))
+    return schema
+
+
+@functools.cache
+def strict_validator(name: str) -> Draft202012Validator:
+    """A validator of the official compiled HSDS schema ``name`` (one of
+    :data:`SCHEMAS`), strict, checking formats (uuid, date, uri, ...) too."""
+    schema = _strict(schema_of(name))
     return Draft202012Validator(schema, format_checker=Draft202012Validator.FORMAT_CHECKER)
 
 
@@ -325,7 +413,7 @@ def export_hsds(
     city: str,
     *,
     validate: bool = False,
-    phones: PublicPhones = PublicPhones.FULL,
+    view: PublicView | None = None,
 ) -> dict[str, int]:
     """Write ``organizations.json``, ``services.json`` and ``service_at_locations.json``
     (JSON arrays of HSDS objects) into ``out_dir``; how many objects each holds.
@@ -337,11 +425,11 @@ def export_hsds(
     out_dir.mkdir(parents=True, exist_ok=True)
     providers = listed_providers(store, 2**62)
     files: dict[str, tuple[str, Callable[[Provider], dict[str, Any]]]] = {
-        "organizations.json": ("organization", lambda p: organization(p, phones)),
-        "services.json": ("service", lambda p: service(p, city, phones)),
+        "organizations.json": ("organization", lambda p: organization(p, view)),
+        "services.json": ("service", lambda p: service(p, city, view)),
         "service_at_locations.json": (
             "service_at_location",
-            lambda p: service_at_location(p, city, phones),
+            lambda p: service_at_location(p, city, view),
         ),
     }
     counts: dict[str, int] = {}

@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlencode
 
-from jzmap.presentation.presenters import PublicPhones, public_properties
+from jzmap.presentation.presenters import PublicView, public_properties
 from providers.model import Kind, Provider
 
 CONFORMANCE = [
@@ -61,6 +61,8 @@ PROVIDER_QUERYABLES: dict[str, str] = {
     "geocode_precision": "string",
     "approximate": "boolean",
     "synthetic": "boolean",
+    # ISO dates compare as text in date order: `verified_at >= '2026-11-01'` works.
+    "verified_at": "string",
 }
 
 
@@ -150,14 +152,14 @@ def queryables_doc(base: str, c: Collection) -> dict[str, Any]:
     }
 
 
-def provider_feature(p: Provider, phones: PublicPhones = PublicPhones.FULL) -> dict[str, Any]:
+def provider_feature(p: Provider, view: PublicView | None = None) -> dict[str, Any]:
     """A provider as a GeoJSON feature: its WGS-84 point and its public properties
-    (business phones by ``phones``, ``JZMAP_PUBLIC_PHONES``)."""
+    (business phones by ``view``'s rule, ``JZMAP_PUBLIC_PHONES``)."""
     return {
         "type": "Feature",
         "id": p.id,
         "geometry": {"type": "Point", "coordinates": [p.lon, p.lat]},
-        "properties": public_properties(p, phones),
+        "properties": public_properties(p, view),
     }
 
 

@@ -29,7 +29,7 @@ import numpy as np
 import pandas as pd
 import shapely
 
-from jzmap.presentation.presenters import PublicPhones, public_properties
+from jzmap.presentation.presenters import PublicView, public_properties
 from providers.model import Category, Provider
 from providers.store import Filters, ProviderStore
 
@@ -54,6 +54,7 @@ COLUMNS = [
     "geocode_precision",
     "approximate",
     "synthetic",
+    "verified_at",
     "lon",
     "lat",
 ]
@@ -111,12 +112,12 @@ def listed_batches(store: ProviderStore, batch: int = BATCH) -> Iterator[list[Pr
         after = page[-1].id
 
 
-def rows(providers: Iterable[Provider], phones: PublicPhones = PublicPhones.FULL) -> pd.DataFrame:
-    """The open-data table of ``providers`` (:data:`COLUMNS`), business phones by ``phones``
-    (``JZMAP_PUBLIC_PHONES``)."""
+def rows(providers: Iterable[Provider], view: PublicView | None = None) -> pd.DataFrame:
+    """The open-data table of ``providers`` (:data:`COLUMNS`), business phones by
+    ``view``'s rule (``JZMAP_PUBLIC_PHONES``)."""
     records = []
     for p in providers:
-        props = public_properties(p, phones)
+        props = public_properties(p, view)
         categories = props["categories"]
         props["categories"] = ";".join(categories)
         props.update({c.value: c.value in categories for c in Category})
@@ -169,10 +170,10 @@ def write_open_data(
     batches: Iterable[list[Provider]],
     fmt: OpenDataFormat,
     out: Path,
-    phones: PublicPhones = PublicPhones.FULL,
+    view: PublicView | None = None,
 ) -> int:
     """Write the providers of ``batches`` to ``out`` in ``fmt``, business phones by
-    ``phones``; returns how many.
+    ``view``'s rule; returns how many.
 
     ``out`` is replaced only when the file is complete (written beside it, then renamed),
     so a reader never sees half a file.
@@ -181,30 +182,30 @@ def write_open_data(
     partial = out.with_name(f".{out.stem}.partial{out.suffix}")  # GDAL wants .gpkg last
     partial.unlink(missing_ok=True)
     try:
-        count = _WRITERS[fmt](batches, partial, phones)
+        count = _WRITERS[fmt](batches, partial, view or PublicView())
         Path(partial).replace(out)
     finally:
         partial.unlink(missing_ok=True)
     return count
 
 
-def _write_csv(batches: Iterable[list[Provider]], out: Path, phones: PublicPhones) -> int:
+def _write_csv(batches: Iterable[list[Provider]], out: Path, view: PublicView) -> int:
     count = 0
     # utf-8-sig writes the BOM once, at the start: Excel then reads the file as UTF-8.
     with out.open("w", encoding="utf-8-sig", newline="") as f:
         rows([]).to_csv(f, index=False, lineterminator="\r\n")
         for batch in batches:
-            rows(batch, phones).to_csv(f, index=False, header=False, lineterminator="\r\n")
+            rows(batch, view).to_csv(f, index=False, header=False, lineterminator="\r\n")
             count += len(batch)
     return count
 
 
-def _write_geojson(batches: Iterable[list[Provider]], out: Path, phones: PublicPhones) -> int:
+def _write_geojson(batches: Iterable[list[Provider]], out: Path, view: PublicView) -> int:
     count = 0
     with out.open("w", encoding="utf-8") as f:
         f.write('{"type":"FeatureCollection","name":"providers","features":[\n')
         for batch in batches:
-            for record in rows(batch, phones).to_dict("records"):
+            for record in rows(batch, view).to_dict("records"):
                 feature = {
                     "type": "Feature",
                     "id": record["id"],
@@ -221,13 +222,13 @@ def _plain(value: Any) -> Any:
     return value.item() if isinstance(value, np.generic) else value  # JSON has no numpy
 
 
-def _write_gpkg(batches: Iterable[list[Provider]], out: Path, phones: PublicPhones) -> int:
+def _write_gpkg(batches: Iterable[list[Provider]], out: Path, view: PublicView) -> int:
     import geopandas as gpd
     import pyogrio
 
     count = 0
     for batch in batches:
-        frame = rows(batch, phones)
+        frame = rows(batch, view)
         geometry = gpd.points_from_xy(frame["lon"], frame["lat"], crs="EPSG:4326")
         layer = gpd.GeoDataFrame(frame, geometry=geometry)
         pyogrio.write_dataframe(layer, out, layer=LAYER, driver="GPKG", append=count > 0)
@@ -248,18 +249,18 @@ def _arrow(frame: pd.DataFrame) -> Any:
     return pa.Table.from_arrays([*columns, wkb], schema=schema)
 
 
-def _write_parquet(batches: Iterable[list[Provider]], out: Path, phones: PublicPhones) -> int:
+def _write_parquet(batches: Iterable[list[Provider]], out: Path, view: PublicView) -> int:
     count = 0
     import pyarrow.parquet as pq
 
     with pq.ParquetWriter(out, _schema(), compression="zstd") as writer:
         for batch in batches:
-            writer.write_table(_arrow(rows(batch, phones)))  # one row group per batch
+            writer.write_table(_arrow(rows(batch, view)))  # one row group per batch
             count += len(batch)
     return count
 
 
-_WRITERS: dict[OpenDataFormat, Callable[[Iterable[list[Provider]], Path, PublicPhones], int]] = {
+_WRITERS: dict[OpenDataFormat, Callable[[Iterable[list[Provider]], Path, PublicView], int]] = {
     OpenDataFormat.GEOJSON: _write_geojson,
     OpenDataFormat.GPKG: _write_gpkg,
     OpenDataFormat.PARQUET: _write_parquet,
@@ -275,9 +276,9 @@ class OpenDataFiles:
     older versions' files are removed when a newer one is complete.
     """
 
-    def __init__(self, folder: Path, phones: PublicPhones = PublicPhones.FULL) -> None:
+    def __init__(self, folder: Path, view: PublicView | None = None) -> None:
         self.folder = Path(folder)
-        self.phones = phones
+        self.view = view or PublicView()
         self._lock = threading.Lock()
         self._building: dict[Path, threading.Thread] = {}
 
@@ -307,7 +308,7 @@ class OpenDataFiles:
     def _build(self, store: ProviderStore, fmt: OpenDataFormat, target: Path) -> None:
         try:
             self.folder.mkdir(parents=True, exist_ok=True)
-            write_open_data(listed_batches(store), fmt, target, self.phones)
+            write_open_data(listed_batches(store), fmt, target, self.view)
             for old in self.folder.glob(f"{LAYER}-v*.{fmt.value}"):
                 if old != target:
                     old.unlink(missing_ok=True)

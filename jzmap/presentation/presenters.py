@@ -61,6 +61,12 @@ class PublicView:
     phones: PublicPhones = PublicPhones.FULL
     at: dt.datetime = field(default_factory=_now)
 
+    @classmethod
+    def of(cls, public_phones: str) -> PublicView:
+        """The view under the operator's phone rule (``JZMAP_PUBLIC_PHONES``), now: what
+        the API's dependency and the CLI both build, so the two cannot differ."""
+        return cls(PublicPhones(public_phones))
+
 
 def phone_fields(phone: str, phones: PublicPhones) -> dict[str, str | None]:
     """``phone`` and ``tel`` of a public answer under the phone policy."""
@@ -122,6 +128,7 @@ def _fields(  # noqa: PLR0917 -- the row's parts, each named at the one call sit
         "geocode_precision": p.geocode_precision,
         "approximate": p.geocode_precision is not Precision.EXACT,
         "synthetic": p.extra.get("dataset") in SYNTHETIC_DATASETS,
+        "verified_at": p.verified_at,
     }
 
 
@@ -334,7 +341,7 @@ def layer_out(layer: Layer, crs: CRS, district_points: dict[str, tuple[float, fl
     )
 
 
-def public_properties(p: Provider, phones: PublicPhones = PublicPhones.FULL) -> dict[str, Any]:
+def public_properties(p: Provider, view: PublicView | None = None) -> dict[str, Any]:
     """The public fields of ``p`` as plain JSON values, without its point: what OGC API
     Features items and the open-data files carry, by the same rule as :class:`ProviderOut`
     (one rule for every output, so a field made public or private changes them all).
@@ -342,10 +349,12 @@ def public_properties(p: Provider, phones: PublicPhones = PublicPhones.FULL) -> 
     Files and feature pages outlive the moment they are read, so they carry the opening
     hours' text but not the open/closed state at one time, nor navigate links (a client
     builds them from the point)."""
-    fields = _fields(p, p.lon, p.lat, CRS.WGS84, PublicView(phones), {})
+    fields = _fields(p, p.lon, p.lat, CRS.WGS84, view or PublicView(), {})
     for key in ("lat", "lon", "crs", "hours", "navigate"):
         del fields[key]
     fields["categories"] = [str(c) for c in fields["categories"]]
+    verified = fields["verified_at"]
+    fields["verified_at"] = None if verified is None else verified.isoformat()
     return {
         key: str(value) if isinstance(value, StrEnum) else value for key, value in fields.items()
     }

@@ -106,6 +106,11 @@ class ProviderOut(BaseModel):
     geocode_precision: Precision
     approximate: bool = Field(description="true when the point is a street or district stand-in")
     synthetic: bool = Field(description="true for generated demo data")
+    verified_at: date | None = Field(
+        None,
+        description="the day the record was last verified: the date of the last registry "
+        "import that held it (Asia/Shanghai); null when no import has dated it yet",
+    )
 
 
 class MatchOut(ProviderOut):

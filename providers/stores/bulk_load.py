@@ -36,6 +36,7 @@ from providers.stores.rows import (
     ALL_COLUMNS,
     CONTENT_COLUMNS,
     H3_COLUMNS,
+    VERIFIED_COLUMN,
     RowBatch,
     row_batches,
 )
@@ -313,7 +314,7 @@ def _merge_sql(target: str, source: str, point: str, history: tuple[str, str] | 
         FROM {source}
         ON CONFLICT (id) DO UPDATE SET
             geom = EXCLUDED.geom,
-            {", ".join(f"{c} = EXCLUDED.{c}" for c in _STORED)},
+            {", ".join(_SET.get(c, f"{c} = EXCLUDED.{c}") for c in _STORED)},
             updated_at = now()
         WHERE ({", ".join(f"p.{c}" for c in _COMPARED)}, ST_AsBinary(p.geom))
               IS DISTINCT FROM
@@ -321,6 +322,21 @@ def _merge_sql(target: str, source: str, point: str, history: tuple[str, str] | 
         RETURNING p.id, (xmax = 0) AS inserted
     ){"" if history is None else "," + _history_sql(history).format(source=source)[:-1]}
     SELECT count(*) FILTER (WHERE inserted), count(*) FROM merged
+    """
+
+
+# A record without a verification date (a plain upsert, an undo) keeps the stored one.
+_V = VERIFIED_COLUMN
+_SET = {_V: f"{_V} = coalesce(EXCLUDED.{_V}, p.{_V})"}
+
+
+def _reverify_sql(target: str, source: str) -> str:
+    """Date the rows of ``target`` that ``source`` holds unchanged (the merge left them
+    alone) with the verification date ``source`` brings; the merged rows already have it."""
+    return f"""
+    UPDATE {target} p SET {VERIFIED_COLUMN} = i.{VERIFIED_COLUMN} FROM {source} i
+    WHERE i.id = p.id AND i.{VERIFIED_COLUMN} IS NOT NULL
+      AND p.{VERIFIED_COLUMN} IS DISTINCT FROM i.{VERIFIED_COLUMN}
     """
 
 
@@ -334,6 +350,13 @@ _MERGE_RECORDED_SQL = _merge_sql("providers", "incoming", _STAGED_POINT, ("i.lon
 _BULK_INTO_LIVE_RECORDED_SQL = _merge_sql(
     "providers", _BULK_TABLE, "geom", ("ST_X(i.geom)", "ST_Y(i.geom)")
 )
+# After each merge, by the merge's target and source.
+_REVERIFY_SQL = {
+    _MERGE_SQL: _reverify_sql("providers", "incoming"),
+    _MERGE_RECORDED_SQL: _reverify_sql("providers", "incoming"),
+    _BULK_MERGE_SQL: _reverify_sql(_BULK_TABLE, "incoming"),
+}
+_BULK_INTO_LIVE_REVERIFY_SQL = _reverify_sql("providers", _BULK_TABLE)
 # The active providers of a source (bound first) that a snapshot neither held nor kept.
 _GONE = """
     WHERE p.source = %s AND p.active
@@ -369,7 +392,7 @@ CREATE TEMP TABLE incoming (
     street text, community text, phone text, opening_hours text, practitioners int,
     certified_practitioners int, source_crs text, source_lon float8, source_lat float8,
     geocode_precision text, geocoder text, source text, active boolean, extra jsonb,
-    h3_r7 bigint, h3_r8 bigint, h3_r9 bigint
+    verified_at date, h3_r7 bigint, h3_r8 bigint, h3_r9 bigint
 ) ON COMMIT DROP;
 CREATE TEMP TABLE received (id text) ON COMMIT DROP;
 CREATE TEMP TABLE kept (id text) ON COMMIT DROP
@@ -494,11 +517,13 @@ def _bulk_load(
         found = raw.execute(merge).fetchone()
         assert found is not None
         inserted, changed = int(found[0]), int(found[1])
+        reverified = raw.execute(_BULK_INTO_LIVE_REVERIFY_SQL).rowcount
         loaded = counts.inserted
         counts = UpsertCounts(
             inserted=inserted,
             updated=changed - inserted,
             unchanged=counts.unchanged + loaded - changed,
+            reverified=reverified,
         )
         if replace_source is not None:
             if import_id is not None:
@@ -569,12 +594,16 @@ def _merge(
         with cur.copy(_COPY_SQL) as copy:
             copy.write(text)
         found = cur.execute(merge_sql).fetchone()
+        reverified = cur.execute(_REVERIFY_SQL[merge_sql]).rowcount
         if keep_ids:
             cur.execute("INSERT INTO received SELECT id FROM incoming")
     assert found is not None
     inserted, changed = int(found[0]), int(found[1])
     return UpsertCounts(
-        inserted=inserted, updated=changed - inserted, unchanged=batch.received - changed
+        inserted=inserted,
+        updated=changed - inserted,
+        unchanged=batch.received - changed,
+        reverified=reverified,
     )
 
 

@@ -48,12 +48,15 @@ from providers.store import (
     TallyBy,
     UpsertCounts,
     VectorTile,
+    id_digest,
 )
 from providers.stores import history_sql as hs
 from providers.stores.rows import (
     ALL_COLUMNS,
     CONTENT_COLUMNS,
     H3_COLUMNS,
+    READ_COLUMNS,
+    VERIFIED_COLUMN,
     RowBatch,
     from_row,
     row_batches,
@@ -62,7 +65,7 @@ from providers.stores.sqlite_file import SQLiteFile
 
 DB_FILENAME = "providers.sqlite"
 # Bump when _SCHEMA changes: a file of another version is refused, never half-read.
-_SCHEMA_VERSION = 4
+_SCHEMA_VERSION = 5
 _BATCH = 5_000
 _BUMP_DATA_VERSION = "UPDATE meta SET value = value + 1 WHERE key = 'data_version'"
 
@@ -116,6 +119,7 @@ CREATE TABLE IF NOT EXISTS providers (
     source TEXT NOT NULL,
     active INTEGER NOT NULL,
     extra TEXT NOT NULL,
+    verified_at TEXT,
     h3_r7 INTEGER NOT NULL,
     h3_r8 INTEGER NOT NULL,
     h3_r9 INTEGER NOT NULL
@@ -133,8 +137,17 @@ _INSERT = (
     f"INSERT INTO providers ({', '.join(ALL_COLUMNS)}) "
     f"VALUES ({', '.join('?' for _ in ALL_COLUMNS)}) "
     "ON CONFLICT (id) DO UPDATE SET "
-    + ", ".join(f"{c} = excluded.{c}" for c in ALL_COLUMNS if c != "id")
+    + ", ".join(
+        # A record without a verification date (a plain upsert, an undo) keeps the stored one.
+        f"{c} = coalesce(excluded.{c}, providers.{c})"
+        if c == VERIFIED_COLUMN
+        else f"{c} = excluded.{c}"
+        for c in ALL_COLUMNS
+        if c != "id"
+    )
 )
+# Rows an import found unchanged were still verified by it: their date moves on.
+_REVERIFY = "UPDATE providers SET verified_at = ? WHERE id = ?"
 
 
 @dataclass(frozen=True)
@@ -180,11 +193,14 @@ class EmbeddedStore:
             "the embedded store",
             refusal_hint=": move the file away (or set JZMAP_DATA_DIR to a new directory) "
             "and load the data again, e.g. with `jzmap demo`",
-            upgrades={3: _add_history},
+            upgrades={3: _add_history, 4: _add_verified_at},
         )
         self.path = self._db.path
         self._lock = threading.Lock()
         self._snapshot: _Snapshot | None = None
+        # id digests of a snapshot's providers, sorted, and their positions: built on the
+        # first lookup by digest (HSDS ids) of each snapshot, 16 bytes a provider.
+        self._digests: tuple[_Snapshot, npt.NDArray[np.uint64], IntArray] | None = None
 
     # -- contract ----------------------------------------------------------------------
 
@@ -291,7 +307,7 @@ class EmbeddedStore:
             existing.update(
                 (row[0], tuple(row))
                 for row in conn.execute(
-                    f"SELECT {', '.join(CONTENT_COLUMNS)} FROM providers "
+                    f"SELECT {', '.join(READ_COLUMNS)} FROM providers "
                     f"WHERE id IN ({','.join('?' * len(part))})",
                     part,
                 )
@@ -300,16 +316,29 @@ class EmbeddedStore:
         # are equal (the row shape is one-to-one), so compare rows, not providers.
         width = len(CONTENT_COLUMNS)
         changed = [
-            row for row in batch.rows() if row[0] not in existing or existing[row[0]] != row[:width]
+            row
+            for row in batch.rows()
+            if row[0] not in existing or existing[row[0]][:width] != row[:width]
         ]
         if import_id is not None:
             conn.executemany(hs.INSERT_VERSION_SQL, _versions(import_id, changed, existing))
         conn.executemany(_INSERT, changed)
         inserted = sum(1 for row in changed if row[0] not in existing) if existing else len(changed)
+        # ``changed`` rows took their date with the insert; the others are updated here
+        # when the batch brings a newer (any other) date than the stored one.
+        reverify = [
+            (verified, id_)
+            for id_, verified in zip(ids, batch.columns[VERIFIED_COLUMN], strict=True)
+            if verified is not None and id_ in existing and existing[id_][width] != verified
+        ]
+        taken = {row[0] for row in changed}
+        reverify = [(v, i) for v, i in reverify if i not in taken]
+        conn.executemany(_REVERIFY, reverify)
         return UpsertCounts(
             inserted=inserted,
             updated=len(changed) - inserted,
             unchanged=batch.received - len(changed),
+            reverified=len(reverify),
         )
 
     def imports(self, limit: int = 100) -> list[ImportEntry]:
@@ -329,7 +358,7 @@ class EmbeddedStore:
         row = (
             self._db.conn()
             .execute(
-                f"SELECT {', '.join(CONTENT_COLUMNS)} FROM providers WHERE id = ?", (provider_id,)
+                f"SELECT {', '.join(READ_COLUMNS)} FROM providers WHERE id = ?", (provider_id,)
             )
             .fetchone()
         )
@@ -360,6 +389,29 @@ class EmbeddedStore:
             Candidate(provider=snap.providers[i], distance_m=d)
             for i, d in zip(positions.tolist(), distances.tolist(), strict=True)
         ]
+
+    def with_id_digest(self, digest: str) -> list[Provider]:
+        try:
+            key = int(digest, 16) if len(digest) == 16 else -1
+        except ValueError:
+            return []
+        if key < 0:
+            return []
+        snap = self._current_snapshot()
+        with self._lock:
+            built = self._digests
+            if built is None or built[0] is not snap:
+                keys = np.fromiter(
+                    (int(id_digest(p.id), 16) for p in snap.providers),
+                    np.uint64,
+                    len(snap.providers),
+                )
+                order = np.argsort(keys, kind="stable")
+                built = self._digests = (snap, keys[order], order)
+        _, keys, order = built
+        wanted = np.uint64(key)
+        first, last = np.searchsorted(keys, wanted, "left"), np.searchsorted(keys, wanted, "right")
+        return [snap.providers[i] for i in order[first:last].tolist()]
 
     def within(
         self, bbox: BBox | None, filters: Filters, limit: int, *, after: str | None = None
@@ -462,7 +514,7 @@ class EmbeddedStore:
                 conn.execute("SELECT value FROM meta WHERE key = 'data_version'").fetchone()[0]
             )
             rows = conn.execute(
-                f"SELECT {', '.join(CONTENT_COLUMNS + H3_COLUMNS)} FROM providers WHERE active "
+                f"SELECT {', '.join(READ_COLUMNS + H3_COLUMNS)} FROM providers WHERE active "
                 # Positions in id order make the index's tie-break (by position) an id order.
                 "ORDER BY id"
             ).fetchall()
@@ -472,7 +524,7 @@ class EmbeddedStore:
         n = len(providers)
         lon = np.fromiter((p.lon for p in providers), np.float64, n)
         lat = np.fromiter((p.lat for p in providers), np.float64, n)
-        first_cell = len(CONTENT_COLUMNS)
+        first_cell = len(READ_COLUMNS)
         cells = {
             TallyBy(column): np.fromiter((row[first_cell + j] for row in rows), np.int64, n)
             for j, column in enumerate(H3_COLUMNS)
@@ -533,6 +585,12 @@ _GONE = (
     "WHERE source = ? AND active AND id NOT IN (SELECT id FROM received) "
     "AND id NOT IN (SELECT id FROM kept)"
 )
+
+
+def _add_verified_at(conn: sqlite3.Connection) -> None:
+    """Schema version 4 -> 5: when each record was last verified (unknown for the rows
+    already stored: their next import dates them)."""
+    conn.execute("ALTER TABLE providers ADD COLUMN verified_at TEXT")
 
 
 def _add_history(conn: sqlite3.Connection) -> None:

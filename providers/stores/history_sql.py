@@ -113,7 +113,8 @@ def changes(rows: Iterable[Sequence[Any]]) -> list[Change]:
             provider_id=pid,
             action=Action(action),
             fields=tuple(f for f in fields.split(",") if f),
-            before=None if before is None else from_row(_json(before)),
+            # A version keeps the content only: no verification date (None keeps the stored one).
+            before=None if before is None else from_row([*_json(before), None]),
         )
         for pid, action, fields, before in rows
     ]

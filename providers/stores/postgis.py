@@ -54,7 +54,7 @@ from providers.stores import history_sql as hs
 from providers.stores.bulk_load import BUMP_DATA_VERSION, load_providers, record_providers
 from providers.stores.pg_database import Database
 from providers.stores.replicas import Replica
-from providers.stores.rows import CONTENT_COLUMNS, from_row
+from providers.stores.rows import READ_COLUMNS, from_row
 
 T = TypeVar("T")
 
@@ -65,7 +65,7 @@ _RADIUS_BOX = "geom && ST_MakeEnvelope(%(r_west)s, %(r_south)s, %(r_east)s, %(r_
 # json.loads on the rows kept.
 _READ_COLUMNS = ", ".join(
     {"lon": "ST_X(geom) AS lon, ST_Y(geom) AS lat", "extra": "extra::text AS extra"}.get(c, c)
-    for c in CONTENT_COLUMNS
+    for c in READ_COLUMNS
     if c != "lat"
 )
 
@@ -234,7 +234,7 @@ def _nearest_sql(shape: _Shape, limit: int) -> str:
 
 
 # Positions of the two distances and the row version after the content columns.
-_DISTANCE = len(CONTENT_COLUMNS)
+_DISTANCE = len(READ_COLUMNS)
 _PLANAR = _DISTANCE + 1
 _VERSION = _DISTANCE + 2
 # Providers built from rows, kept by id with the row version (xmin) they were built from.
@@ -340,6 +340,15 @@ class PostgisStore:
         sql = f"SELECT {_READ_COLUMNS} FROM providers WHERE id = %s"
         row = self._read(lambda conn: conn.execute(sql, (provider_id,)).fetchone())
         return None if row is None else from_row(row)
+
+    def with_id_digest(self, digest: str) -> list[Provider]:
+        # The expression of the index providers_id_digest (migration 0012).
+        sql = (
+            f"SELECT {_READ_COLUMNS} FROM providers "
+            'WHERE substr(md5(id), 1, 16) = %s AND active ORDER BY id COLLATE "C"'
+        )
+        rows = self._read(lambda conn: conn.execute(sql, (digest,)).fetchall())
+        return [from_row(row) for row in rows]
 
     def nearest(self, lon: float, lat: float, filters: Filters, k: int) -> list[Candidate]:
         if k <= 0:

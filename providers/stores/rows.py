@@ -7,6 +7,7 @@ million rows cannot afford an object, a dict and a conversion call per row and f
 
 from __future__ import annotations
 
+import datetime as dt
 import functools
 import itertools
 import json
@@ -49,18 +50,24 @@ CONTENT_COLUMNS: tuple[str, ...] = (
     "active",
     "extra",
 )
+# When the record was last verified (ISO date text, or None): stored beside the content
+# but not part of it, so it is neither compared (a re-import that only verifies a record
+# again leaves it unchanged) nor kept in the import history's versions.
+VERIFIED_COLUMN = "verified_at"
+READ_COLUMNS: tuple[str, ...] = (*CONTENT_COLUMNS, VERIFIED_COLUMN)
 H3_COLUMNS: tuple[str, ...] = tuple(f"h3_r{res}" for res in STORED_RESOLUTIONS)
-ALL_COLUMNS = CONTENT_COLUMNS + H3_COLUMNS
+ALL_COLUMNS = READ_COLUMNS + H3_COLUMNS
 
 
 @dataclass(frozen=True, eq=False)
 class RowBatch:
     """Providers column by column, each value as the stores keep it.
 
-    ``columns`` has one list per name in :data:`CONTENT_COLUMNS`, all of one length:
+    ``columns`` has one list per name in :data:`READ_COLUMNS`, all of one length:
     enums as their values, ``categories`` as the sorted values joined by commas, ``extra``
-    as JSON text with sorted keys (so equal dicts give equal text), missing values as
-    ``None``. Ids are unique within a batch (an upsert counts the records it was given,
+    as JSON text with sorted keys (so equal dicts give equal text), ``verified_at`` as ISO
+    date text, missing values as ``None`` (a ``verified_at`` of ``None`` keeps the stored
+    date). Ids are unique within a batch (an upsert counts the records it was given,
     ``received``). The H3 cells are derived once per batch.
     """
 
@@ -98,18 +105,21 @@ class RowBatch:
 
     def providers(self) -> Iterator[Provider]:
         """The batch as providers (for code that wants objects; the stores do not)."""
-        return map(from_row, self.rows(CONTENT_COLUMNS))
+        return map(from_row, self.rows(READ_COLUMNS))
 
     @classmethod
     def of(cls, providers: Sequence[Provider]) -> RowBatch:
         """The batch of ``providers``; when an id comes twice, its last record wins."""
         latest = list({p.id: p for p in providers}.values())
-        columns = {name: list(map(attrgetter(name), latest)) for name in CONTENT_COLUMNS}
+        columns = {name: list(map(attrgetter(name), latest)) for name in READ_COLUMNS}
         for name in ("kind", "source_crs", "geocode_precision"):
             columns[name] = [member.value for member in columns[name]]
         columns["credit_grade"] = [None if g is None else g.value for g in columns["credit_grade"]]
         columns["categories"] = list(map(categories_text, columns["categories"]))
         columns["extra"] = list(map(extra_text, columns["extra"]))
+        columns[VERIFIED_COLUMN] = [
+            None if day is None else day.isoformat() for day in columns[VERIFIED_COLUMN]
+        ]
         return cls(columns, duplicates=len(providers) - len(latest))
 
 
@@ -173,8 +183,9 @@ def _categories(value: str | list[str]) -> frozenset[Category]:
 def from_row(row: Sequence[Any]) -> Provider:
     """The provider a stored row describes.
 
-    ``row`` holds the content columns in :data:`CONTENT_COLUMNS` order, by position (a
-    tuple, ``sqlite3.Row``, a psycopg row); extra trailing columns are ignored.
+    ``row`` holds the columns in :data:`READ_COLUMNS` order, by position (a tuple,
+    ``sqlite3.Row``, a psycopg row); extra trailing columns are ignored. ``verified_at``
+    may come as a date (PostGIS) or ISO text (SQLite).
     ``categories`` may come as a list (PostGIS) or comma-separated text (SQLite); numbers
     come typed from both drivers. Rows were validated when written, so this skips
     re-validation: it is on the hot path.
@@ -182,8 +193,8 @@ def from_row(row: Sequence[Any]) -> Provider:
     (
         id_, kind, name, categories, lon, lat, credit_code, grade, _rank, address, district,
         street, community, phone, hours, practitioners, certified, source_crs, source_lon,
-        source_lat, precision, geocoder, source, active, extra,
-    ) = row[: len(CONTENT_COLUMNS)]  # fmt: skip
+        source_lat, precision, geocoder, source, active, extra, verified,
+    ) = row[: len(READ_COLUMNS)]  # fmt: skip
     return Provider.trusted(
         id_,
         _KIND[kind],
@@ -209,4 +220,17 @@ def from_row(row: Sequence[Any]) -> Provider:
         source,
         bool(active),
         json.loads(extra) if isinstance(extra, str) else dict(extra or {}),
+        _date(verified),
     )
+
+
+@functools.lru_cache(maxsize=4096)
+def _date_of(text: str) -> dt.date:
+    # Few distinct days (one per import): parse each once, not once per provider.
+    return dt.date.fromisoformat(text)
+
+
+def _date(value: str | dt.date | None) -> dt.date | None:
+    if value is None or isinstance(value, dt.date):
+        return value
+    return _date_of(value)

@@ -6,7 +6,7 @@ A new table only. No foreign key to ``providers``: a report outlives a snapshot 
 that deactivates or deletes its provider (that may be what the report was about).
 
 Revision ID: 0013
-Revises: 0011
+Revises: 0012
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0013"
-down_revision = "0011"
+down_revision = "0012"
 branch_labels = None
 depends_on = None
 
