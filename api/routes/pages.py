@@ -33,7 +33,7 @@ from api.problem_reports import ReportRefusedError, file_report
 from geo.crs import CRS, to_wgs84
 from jzmap.application.appeals import appeals_by_complaint
 from jzmap.presentation.explanations import explain
-from jzmap.presentation.presenters import PublicPhones, PublicView, provider_out
+from jzmap.presentation.presenters import PublicView, provider_out
 from jzmap.presentation.problem_reports import ReportIn
 from jzmap.settings import MapSettings, Settings
 from jzmap.wiring import district_point, districts_layer
@@ -412,7 +412,7 @@ def _provider_response(
     notice: PageNotice | None,
 ) -> HTMLResponse:
     nonce = secrets.token_urlsafe(16)
-    view = PublicView(PublicPhones(settings.map.public_phones))
+    view = PublicView.of(settings.map.public_phones)
     out = provider_out(provider, settings.map.tiles_crs, view)
     trail = _grade_trail(provider, gradebook, lang)
     base = settings.server.public_base_url or ""

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+import dataclasses
 from typing import Annotated, Any
 
 from anyio import to_thread
@@ -13,6 +13,7 @@ from pydantic import BaseModel, Field
 from api.dependencies import (
     FilterParams,
     ProviderDep,
+    PublicViewDep,
     SearchLimiterDep,
     ServedAreaDep,
     SettingsDep,
@@ -23,7 +24,6 @@ from api.dependencies import (
 from api.params import ALLOWED, Format
 from geo.crs import CRS, from_wgs84, to_wgs84
 from jzmap.presentation.presenters import (
-    PublicPhones,
     PublicView,
     geojson_feature,
     match_outs,
@@ -31,7 +31,6 @@ from jzmap.presentation.presenters import (
     query_out,
 )
 from jzmap.presentation.schemas import ErrorOut, NearestGeoJSONOut, NearestOut, ProviderOut
-from jzmap.settings import Settings
 from providers.errors import OutsideServedAreaError, ParameterProblem
 from providers.ranking import LIMIT_BOUNDS, RADIUS_BOUNDS_M, NearestQuery, Sort, find_nearest
 from providers.scoring import (
@@ -116,10 +115,12 @@ class NearestParams(FilterParams, _Point):
     openapi_extra=query_parameters(NearestParams),
 )
 async def nearest(
+    *,
     store: StoreDep,
     settings: SettingsDep,
     area: ServedAreaDep,
     searches: SearchLimiterDep,
+    public: PublicViewDep,
     q: Annotated[NearestParams, Depends(query_model(NearestParams))],
 ) -> Response:
     """Checks run on the event loop (microseconds); the search and the answer on a worker
@@ -138,13 +139,9 @@ async def nearest(
         weights=Weights(q.w_distance, q.w_grade, q.w_certified),
         half_distance_m=q.half_distance_m,
     )
-    view = _view(settings, query.filters.open_at)
+    at = query.filters.open_at
+    view = public if at is None else dataclasses.replace(public, at=at)
     return await to_thread.run_sync(_answer, store, query, q, view, limiter=searches)
-
-
-def _view(settings: Settings, at: datetime | None) -> PublicView:
-    phones = PublicPhones(settings.map.public_phones)
-    return PublicView(phones) if at is None else PublicView(phones, at)
 
 
 def _answer(
@@ -178,8 +175,8 @@ def _answer(
     responses={404: {"model": ErrorOut}, 503: {"model": ErrorOut}},
     summary="One provider by id",
 )
-def get_provider(provider: ProviderDep, settings: SettingsDep, crs: CRS = CRS.WGS84) -> ProviderOut:
-    return provider_out(provider, crs, _view(settings, None))
+def get_provider(provider: ProviderDep, public: PublicViewDep, crs: CRS = CRS.WGS84) -> ProviderOut:
+    return provider_out(provider, crs, public)
 
 
 def _outside(
