@@ -144,6 +144,7 @@ def test_the_embedded_backend_keeps_its_files_in_one_directory(tmp_path: Path) -
         "grades.sqlite",
         "practitioners.sqlite",
         "embed-origins.sqlite",
+        "problem-reports.sqlite",
     }
     with open_backend(BackendConfig(None, folder)) as again:
         assert again.store.count() == 1 and len(again.gradebook.history(CO)) == 1
