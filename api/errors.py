@@ -154,6 +154,11 @@ def _detail(err: dict[str, Any]) -> dict[str, Any]:
     kind = err.get("type")
     if kind == "missing":
         message = f"{parameter} is required"
+    elif kind == "json_invalid":
+        # loc is ("body", <character offset>): the offset is no parameter.
+        parameter = "body"
+        at = err.get("loc", ("body", 0))[-1]
+        message = f"body: not valid JSON (at character {at}); send a JSON object in UTF-8"
     elif kind == "enum":
         message = f"{parameter} is not one of the allowed values (got {got!r})"
     else:
@@ -189,12 +194,24 @@ HTTP_ERROR_KINDS = {
 }
 
 
+_UNREADABLE_BODY = "There was an error parsing the body"
+
+
 async def _http_error(_: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
     kind = HTTP_ERROR_KINDS.get(exc.status_code, "http_error")
     message = exc.detail if isinstance(exc.detail, str) else "request failed"
     if exc.status_code == 404 and message == "Not Found":
         message = "no such route; see /docs for the API"
+    if exc.status_code == 400 and message == _UNREADABLE_BODY:
+        # FastAPI's words when a body is not even text (bytes that are not UTF-8): the same
+        # 422 as a body that is text but not JSON, said so that a person can act on it.
+        return JSONResponse(
+            status_code=422,
+            content=error_body(
+                "invalid_request", "body: not readable; send a JSON object in UTF-8"
+            ),
+        )
     return JSONResponse(
         status_code=exc.status_code,
         content=error_body(kind, message),
