@@ -117,6 +117,16 @@ class TallyBy(StrEnum):
     H3_R9 = "h3_r9"
 
 
+TILE_GROUPINGS = (TallyBy.DISTRICT, TallyBy.H3_R7, TallyBy.H3_R8, TallyBy.H3_R9)
+"""What :meth:`ProviderStore.tile` groups by (a street has no point of its own in a tile)."""
+
+
+def check_tile_grouping(by: TallyBy | None) -> None:
+    """Refuse a grouping :meth:`ProviderStore.tile` does not draw, in both stores alike."""
+    if by is not None and by not in TILE_GROUPINGS:
+        raise ValueError(f"vector tiles group by district or H3 cell, not by {by.value}")
+
+
 @dataclass(frozen=True, slots=True)
 class Candidate:
     """A provider and its geodesic distance (WGS-84 ellipsoid, metres) from the query."""

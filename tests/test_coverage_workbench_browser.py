@@ -169,7 +169,7 @@ def test_the_exports_download_what_the_page_shows(
     p.goto(f"{base}/map?view=coverage&district=天河区&category=elderly_care")
     _ready(p)
     p.select_option("#jz-wb-speed", "adult")
-    p.wait_for_function("document.querySelector('#jz-wb-xlsx').href.includes('speed=adult')")
+    p.wait_for_function("() => document.querySelector('#jz-wb-xlsx').href.includes('speed=adult')")
     _ready(p)
     with p.expect_download() as info:
         p.click("#jz-wb-xlsx")
@@ -255,5 +255,5 @@ def test_the_residents_map_shows_streets_between_districts_and_cells(
     tips = p.eval_on_selector_all(".leaflet-overlay-pane path", "els => els.length")
     assert tips >= len(polygons)
     p.evaluate("jzmap.map.setView([23.12, 113.34], 14, {animate: false})")
-    p.wait_for_function("document.body.dataset.layerMode !== 'streets'")
+    p.wait_for_function("() => document.body.dataset.layerMode !== 'streets'")
     assert errors == []

@@ -30,7 +30,15 @@ from geo.tiles import Tile, mercator_lonlat
 from jzmap.presentation.presenters import public_properties
 from jzmap.settings import Settings
 from providers.model import Category, Grade, Kind, Provider
-from providers.store import TILE_EXTENT, TILE_LAYER, BBox, Filters, ProviderStore, TallyBy
+from providers.store import (
+    TILE_EXTENT,
+    TILE_GROUPINGS,
+    TILE_LAYER,
+    BBox,
+    Filters,
+    ProviderStore,
+    TallyBy,
+)
 from providers.stores import Backend
 from providers.tiles import provider_tile
 from providers.viewport import LayerMode
@@ -181,6 +189,17 @@ def test_point_tiles_hold_the_stores_providers_where_they_are(
 
 
 @pytest.mark.postgis
+def test_neither_store_draws_tiles_by_street(
+    postgis_backend: Backend, embedded_backend: Backend
+) -> None:
+    """Streets are tallied for the map layer, not drawn in tiles: both stores say so alike
+    (PostGIS had answered with an SQL error)."""
+    for store in (postgis_backend.store, embedded_backend.store):
+        with pytest.raises(ValueError, match="district or H3 cell"):
+            store.tile(TILES[0], Filters(), by=TallyBy.STREET)
+
+
+@pytest.mark.postgis
 def test_postgis_and_embedded_tiles_decode_to_the_same_features(
     postgis_backend: Backend, embedded_backend: Backend, tmp_path: Path
 ) -> None:
@@ -192,7 +211,7 @@ def test_postgis_and_embedded_tiles_decode_to_the_same_features(
     embedded_backend.store.upsert(providers)
     compared = 0
     for tile, filters in itertools.product(TILES, FILTERS):
-        for by in (None, *TallyBy):
+        for by in (None, *TILE_GROUPINGS):
             pg = decode(
                 tmp_path, tile, postgis_backend.store.tile(tile, filters, by=by, limit=every).data
             )

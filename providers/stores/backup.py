@@ -125,9 +125,13 @@ def embedded_files() -> dict[str, int]:
 
     Examples
     --------
-    >>> sorted(embedded_files())
-    ['embed-origins.sqlite', 'grades.sqlite', 'practitioners.sqlite', 'problem-reports.sqlite',
-     'providers.sqlite']
+    >>> for name in sorted(embedded_files()):
+    ...     print(name)
+    embed-origins.sqlite
+    grades.sqlite
+    practitioners.sqlite
+    problem-reports.sqlite
+    providers.sqlite
     """
     from providers.stores import (
         embed_origins_embedded,

@@ -48,6 +48,7 @@ from providers.store import (
     TallyBy,
     UpsertCounts,
     VectorTile,
+    check_tile_grouping,
     id_digest,
 )
 from providers.stores import history_sql as hs
@@ -445,6 +446,7 @@ class EmbeddedStore:
         self, tile: Tile, filters: Filters, *, by: TallyBy | None = None, limit: int = 0
     ) -> VectorTile:
         """Encoded by ``mapbox-vector-tile`` from the snapshot's arrays."""
+        check_tile_grouping(by)
         snap = self._current_snapshot()
         box = BBox(*tile.bounds_wgs84())
         positions = np.flatnonzero(_mask(snap, filters, box))

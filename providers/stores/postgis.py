@@ -49,6 +49,7 @@ from providers.store import (
     TallyBy,
     UpsertCounts,
     VectorTile,
+    check_tile_grouping,
 )
 from providers.stores import history_sql as hs
 from providers.stores.bulk_load import BUMP_DATA_VERSION, load_providers, record_providers
@@ -514,6 +515,7 @@ class PostgisStore:
         self, tile: Tile, filters: Filters, *, by: TallyBy | None = None, limit: int = 0
     ) -> VectorTile:
         """Encoded by PostGIS' ``ST_AsMVT``."""
+        check_tile_grouping(by)
         if by is None and limit <= 0:
             return VectorTile(b"", 0)
         sql = _tile_sql(_Shape.of(replace(filters, radius_m=None)), by)
