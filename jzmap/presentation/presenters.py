@@ -146,7 +146,7 @@ def match_outs(
 
     The links are six long URLs a result (about 2 KB, most of an answer's bytes): built,
     encoded and compressed for every result of every search they cost more than the ranking
-    (measured 2026-12-03), while a client shows them for the one result a resident opens.
+    (measured 2026-12-03), so only a client that shows them (the map, the widget) asks.
 
     Validated as one list in one pass (pydantic's core, in Rust): building forty small
     models one by one cost a fifth of a ``sort=distance`` request, and building them
