@@ -98,7 +98,8 @@ def demand_from_census(
     pandas.DataFrame
         The columns of :data:`DEMAND_COLUMNS`, one row per grid cell in the grid's order;
         each category gets its age column's figures where the districts have one, else all
-        residents; ``demand_source`` is :data:`CENSUS_EVEN_SOURCE` without weights.
+        residents; ``demand_source`` is :data:`CENSUS_EVEN_SOURCE` without weights, followed
+        by what the age figures are where the districts say (``<column>_source``).
         A district with no cells (smaller than one cell's centre spacing) contributes
         nothing.
 
@@ -154,7 +155,26 @@ def demand_from_census(
             f"{weights_source or 'a weight layer'}"
             + (f" ({UNIFORM} in {', '.join(uniform)}: no weight there)" if uniform else "")
         )
-    return _demand_table(grid, values, source)
+    return _demand_table(grid, values, source + _age_sources(districts))
+
+
+def _age_sources(districts: pd.DataFrame) -> str:
+    """What the districts' age figures are, from their ``<column>_source`` columns: a
+    planner reading "60+" must see at once when it is a city-wide share, not a count.
+
+    >>> _age_sources(pd.DataFrame({"aged_60_plus": [1], "aged_60_plus_source": ["share"]}))
+    '; aged_60_plus: share'
+    >>> _age_sources(pd.DataFrame({"aged_60_plus": [1]}))
+    ''
+    """
+    notes = []
+    for column in sorted({c for columns in AGE_COLUMNS.values() for c in columns} | {AGED_60_PLUS}):
+        label = f"{column}_source"
+        if column in districts.columns and label in districts.columns:
+            seen = sorted({str(v) for v in districts[label].dropna()})
+            if seen:
+                notes.append(f"{column}: {' / '.join(seen)}")
+    return "".join(f"; {note}" for note in notes)
 
 
 def demand_basis(table: pd.DataFrame | None) -> dict[Category, str]:

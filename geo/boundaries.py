@@ -15,22 +15,32 @@ from geo.geodesy import FloatArray, geodesic_distance_m
 
 
 def load_districts(reference_dir: Path) -> gpd.GeoDataFrame:
-    """The district polygons (WGS-84) with ``adcode``, ``name`` and ``population``.
+    """The district polygons (WGS-84) with ``adcode``, ``name``, ``population`` and the
+    table's other figures (e.g. ``aged_60_plus`` and its ``aged_60_plus_source``).
 
     Parameters
     ----------
     reference_dir
         A directory with ``districts.geojson`` (polygons, properties ``adcode``, ``name``)
-        and ``districts.csv`` (``adcode``, ``population``), e.g. ``data/guangzhou``.
+        and ``districts.csv`` (``adcode``, ``population``, ...), e.g. ``data/guangzhou``.
 
     Returns
     -------
     geopandas.GeoDataFrame
         One row per district, in EPSG:4326, sorted by adcode.
+
+    Examples
+    --------
+    >>> from geo.package_data import REFERENCE_DIR
+    >>> row = load_districts(REFERENCE_DIR).set_index("name").loc["越秀区"]
+    >>> int(row["population"]), int(row["aged_60_plus"])
+    (1038643, 118487)
     """
     polygons = gpd.read_file(reference_dir / "districts.geojson").to_crs("EPSG:4326")
     table = pd.read_csv(reference_dir / "districts.csv", dtype={"adcode": str})
-    merged = polygons.merge(table[["adcode", "population"]], on="adcode", how="left")
+    # The polygons name the districts; the table's own name column would only duplicate it.
+    figures = table.drop(columns=[c for c in ("name",) if c in table.columns])
+    merged = polygons.merge(figures, on="adcode", how="left")
     return merged.sort_values("adcode").reset_index(drop=True)
 
 

@@ -19,7 +19,8 @@ Outputs (all UTF-8 without BOM, ``\\n`` line endings, byte-for-byte deterministi
 * ``districts.geojson``: the 11 districts of Guangzhou, WGS-84, compact JSON.
 * ``streets.csv``: the 街道/镇 of Guangzhou, sorted by 9-digit code.
 * ``districts.csv``: district resident population (7th census, 2020), a constant
-  table in this script, used only as weights for the synthetic demo density.
+  table in this script, used only as weights for the synthetic demo density and as the
+  coverage default; residents aged 60+ at the city-wide share of the census bulletin.
 * ``SOURCES.md``: provenance, licence notice, map attribution, how to regenerate.
 
 Nothing here touches the network; the packages' bundled files are the only input.
@@ -97,6 +98,24 @@ POPULATION_2020: dict[str, tuple[int, str]] = {
 
 # City total of the 7th census, from the Guangzhou census bulletin (for the SOURCES.md note).
 CITY_POPULATION_2020 = 18_676_605
+
+# Residents aged 60 and over, whole city, 7th census: 广州市第七次全国人口普查公报（第四号）
+# ——人口年龄构成情况, 广州市统计局, 2021-05-18 (2,130,598 = 11.41 %). The bulletin's table
+# per district is an image that was not read here, so each district gets the CITY share:
+# right in total, wrong in the detail (越秀 and 荔湾 are older than the city, 天河 younger:
+# the same census puts their mean ages at 41.3, 40.0 and 33.2 against the city's 35.4).
+# Said in every row's source column and in the coverage answers' population basis.
+CITY_AGED_60_PLUS_2020 = 2_130_598
+SOURCE_AGED_60_PLUS = (
+    "city-wide share 11.41% (2,130,598 of 18,676,605 aged 60+; Guangzhou 7th census "
+    "bulletin no. 4, 2021-05-18) applied to the district: not a district figure"
+)
+
+
+def aged_60_plus(population: int) -> int:
+    """A district's residents aged 60+ at the city-wide share (see SOURCE_AGED_60_PLUS)."""
+    return round(population * CITY_AGED_60_PLUS_2020 / CITY_POPULATION_2020)
+
 
 DISTRICTS_GEOJSON = "districts.geojson"
 STREETS_CSV = "streets.csv"
@@ -347,9 +366,23 @@ def streets_csv(streets: Sequence[Street]) -> str:
 
 def districts_csv() -> str:
     return _csv_text(
-        ("adcode", "name", "population", "population_source"),
+        (
+            "adcode",
+            "name",
+            "population",
+            "population_source",
+            "aged_60_plus",
+            "aged_60_plus_source",
+        ),
         [
-            (adcode, DISTRICTS[adcode], population, source)
+            (
+                adcode,
+                DISTRICTS[adcode],
+                population,
+                source,
+                aged_60_plus(population),
+                SOURCE_AGED_60_PLUS,
+            )
             for adcode, (population, source) in POPULATION_2020.items()
         ],
     )
@@ -465,8 +498,16 @@ use (and observe the applicable surveying and mapping regulations).
   they were not checked against a primary source.
 * The {len(POPULATION_2020)} figures sum to {population_total:,}; the census bulletin's
   city total is {CITY_POPULATION_2020:,}.
-* Used **only** as relative weights for the synthetic demo-city density. Do
-  not display them as authoritative statistics.
+* Used **only** as relative weights for the synthetic demo-city density and as the
+  coverage analysis' default demand. Do not display them as authoritative statistics.
+* `aged_60_plus`: residents aged 60 and over, for elderly care's demand. The census
+  bulletin on age (广州市第七次全国人口普查公报第四号, 2021-05-18) gives the city total,
+  {CITY_AGED_60_PLUS_2020:,} of {CITY_POPULATION_2020:,}
+  ({CITY_AGED_60_PLUS_2020 / CITY_POPULATION_2020:.2%}); its per-district table was not
+  read, so **every district gets the city-wide share** ("{SOURCE_AGED_60_PLUS}").
+  Older districts (越秀, 荔湾: mean age 41.3 and 40.0 in the same census) are
+  undercounted, younger ones (天河: 33.2) overcounted. An operator with district or
+  community figures puts them in this column (or a population layer's `aged_60_plus`).
 
 ## Attribution to show on maps
 

@@ -163,8 +163,9 @@ def test_the_whole_city_at_resolution_8_is_one_bounded_answer(
     body = client.get(CELLS, params={"category": "elderly_care"}).json()
     assert body["cells"] == len(reference["grid"]) and 9_000 < body["cells"] < 12_000
     residents = sum(f["properties"]["residents"] for f in body["features"])
-    # Every resident counted once (each cell's figure is rounded to 0.1 in the answer).
-    census = reference["districts"]["population"].sum()
+    # Elderly care counts the residents aged 60+ (the shipped table's column), each once
+    # (every cell's figure is rounded to 0.1 in the answer).
+    census = reference["districts"]["aged_60_plus"].sum()
     assert residents == pytest.approx(census, abs=0.05 * body["cells"])
 
 

@@ -94,6 +94,7 @@ def test_street_rows_add_up_to_the_district_row(client: TestClient) -> None:
     assert body["query"]["catchment_m"] == 480.0  # 10 minutes at 0.8 m/s, crow-fly
     assert body["life_circles_m"] == {"5min": 240.0, "10min": 480.0, "15min": 720.0}
     assert "均匀分配 / uniform" in body["query"]["demand_source"]
+    assert "aged_60_plus: city-wide share 11.41%" in body["query"]["demand_source"]
     assert sum(s["demand"] for s in streets) == pytest.approx(row["residents"])
     assert sum(s["residents_covered"] for s in streets) == pytest.approx(row["residents_covered"])
     assert sum(s["residents_in_gaps"] for s in streets) == pytest.approx(row["residents_in_gaps"])
@@ -103,9 +104,10 @@ def test_street_rows_add_up_to_the_district_row(client: TestClient) -> None:
         # The 10-minute circle is the catchment here; the circles nest.
         assert s["within_10min"] == pytest.approx(s["residents_covered"])
         assert s["within_5min"] <= s["within_10min"] <= s["within_15min"] <= s["demand"] + 1e-6
-        # No street polygons: every street is inferred from the providers' addresses, and
-        # its 60+ count is unknown (the census carries no ages).
-        assert s["street_inferred"] is True and s["residents_60plus"] is None
+        # No street polygons: every street is inferred from the providers' addresses. Elderly
+        # care's demand is the 60+ (the shipped table's city-wide share, said in the source).
+        assert s["street_inferred"] is True
+        assert s["residents_60plus"] == pytest.approx(s["demand"])
     named = [s for s in streets if s["street"]]
     assert len(named) >= 10
     official = {"五山街道": "440106001", "元岗街道": "440106015"}

@@ -48,10 +48,18 @@ def test_census_spreads_each_district_evenly_and_keeps_totals() -> None:
     pd.testing.assert_series_equal(totals.sort_index(), want.sort_index(), check_names=False)
     assert (per_district.nunique() == 1).all()  # even within a district
     assert demand["residents"].sum() == pytest.approx(districts["population"].sum())
-    # Every category gets all residents, and the table says where the numbers come from.
+    # Elderly care counts the 60+ of the shipped table, spread the same way; every other
+    # category all residents; and the table says where the numbers come from, ages included.
+    older = demand.groupby(grid["district"].to_numpy())["elderly_care"].sum()
+    want_older = districts.set_index("name")["aged_60_plus"].astype(float)
+    pd.testing.assert_series_equal(older.sort_index(), want_older.sort_index(), check_names=False)
+    assert (demand["aged_60_plus"] == demand["elderly_care"]).all()
     for c in Category:
-        assert (demand[c.value] == demand["residents"]).all()
-    assert set(demand["demand_source"]) == {CENSUS_EVEN_SOURCE}
+        if c is not Category.ELDERLY_CARE:
+            assert (demand[c.value] == demand["residents"]).all()
+    (source,) = set(demand["demand_source"])
+    assert source.startswith(CENSUS_EVEN_SOURCE)
+    assert "aged_60_plus: city-wide share 11.41%" in source and "not a district figure" in source
     assert "evenly" in CENSUS_EVEN_SOURCE and "default" in CENSUS_EVEN_SOURCE
 
 

@@ -14,6 +14,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import pytest
 from shapely import union_all
 from shapely.geometry import MultiPolygon, Point, Polygon, shape
 
@@ -126,10 +127,22 @@ def test_streets() -> None:
 
 def test_population_table() -> None:
     rows = _csv_rows("districts.csv")
-    assert list(rows[0]) == ["adcode", "name", "population", "population_source"]
+    assert list(rows[0]) == [
+        "adcode",
+        "name",
+        "population",
+        "population_source",
+        "aged_60_plus",
+        "aged_60_plus_source",
+    ]
     assert {row["adcode"]: row["name"] for row in rows} == ADCODES
     assert len(rows) == len(ADCODES)
     total = sum(int(row["population"]) for row in rows)
     assert abs(total - CITY_POPULATION_2020) <= 0.001 * CITY_POPULATION_2020
     for row in rows:
         assert row["population_source"].startswith("7th census 2020"), row
+        # The 60+ are the census bulletin's city-wide share (2,130,598 of 18,676,605), and
+        # every row says so: no district figure is claimed.
+        share = int(row["aged_60_plus"]) / int(row["population"])
+        assert share == pytest.approx(2_130_598 / 18_676_605, abs=1e-6), row
+        assert "not a district figure" in row["aged_60_plus_source"], row

@@ -37,7 +37,6 @@ import rasterio
 import shapely
 
 from gaps import (
-    CENSUS_EVEN_SOURCE,
     DEFAULT_RESOLUTION,
     SitePlan,
     area_summary,
@@ -51,7 +50,7 @@ from gaps import (
     providers_frame,
     suitable_supply,
 )
-from gaps.demand import AGED_60_PLUS, RESIDENTS, footprint_weights, raster_weights
+from gaps.demand import AGE_COLUMNS, AGED_60_PLUS, RESIDENTS, footprint_weights, raster_weights
 from gaps.distances import nearest_geodesic, pairs_within
 from gaps.grid import RESOLUTIONS, locate_points
 from gaps.measures import NearestFn, PairsFn
@@ -621,13 +620,11 @@ def _grid(
         districts = _with_population(districts_layer(city), city.districts_layer)
         cells = city_grid(districts, resolution, _streets(city))
         if layer is None:
-            if weights is None:
-                return Grid(cells, demand_from_census(cells, districts), CENSUS_EVEN_SOURCE)
             demand = demand_from_census(
                 cells,
                 districts,
-                weights=_cell_weights(cells, weights),
-                weights_source=f"weight layer {weights.name}",
+                weights=None if weights is None else _cell_weights(cells, weights),
+                weights_source=None if weights is None else f"weight layer {weights.name}",
             )
             return Grid(cells, demand, str(demand["demand_source"].iloc[0]))
         demand = _operator_demand(cells, layer)
@@ -687,11 +684,12 @@ def communities_layer(city: CitySettings) -> gpd.GeoDataFrame | None:
 
 
 def _with_population(layer: gpd.GeoDataFrame, path: Path) -> gpd.GeoDataFrame:
-    """The district polygons of ``path`` with their census ``population``.
+    """The district polygons of ``path`` with their census ``population`` (and ages).
 
     From the layer's own ``population`` property when it has one, else from a
-    ``districts.csv`` beside it (``adcode`` or ``name``, and ``population``), as shipped in
-    ``data/guangzhou``.
+    ``districts.csv`` beside it (``adcode`` or ``name``, ``population``, and the age columns
+    of :data:`gaps.demand.AGE_COLUMNS` with their ``<column>_source`` where it has them), as
+    shipped in ``data/guangzhou``.
     """
     if "population" in layer.columns:
         return layer
@@ -703,5 +701,13 @@ def _with_population(layer: gpd.GeoDataFrame, path: Path) -> gpd.GeoDataFrame:
         )
     table = pd.read_csv(table_path, dtype={"adcode": str, "name": str})
     key = "adcode" if "adcode" in layer.columns and "adcode" in table.columns else "name"
-    merged = layer.merge(table[[key, "population"]], on=key, how="left")
+    # The age columns (e.g. aged_60_plus for elderly care) and what each figure is
+    # (``<column>_source``) travel with the population: demand and its label read them.
+    ages = [
+        column
+        for age in sorted({c for columns in AGE_COLUMNS.values() for c in columns})
+        for column in (age, f"{age}_source")
+        if column in table.columns
+    ]
+    merged = layer.merge(table[[key, "population", *ages]], on=key, how="left")
     return gpd.GeoDataFrame(merged, geometry="geometry", crs="EPSG:4326")
