@@ -73,11 +73,12 @@ def require_admin(
 AdminDep = Annotated[None, Depends(require_admin)]
 
 
-def admin_router() -> APIRouter:
-    """A router for operators' routes: under ``/v1/admin``, tagged ``admin``, every route
-    behind the admin token (401 without it, 403 when none is configured)."""
+def admin_router(path: str = "") -> APIRouter:
+    """A router for operators' routes: under ``/v1/admin`` (and ``path`` below it), tagged
+    ``admin``, every route behind the admin token (401 without it, 403 when none is
+    configured). The one way to declare admin routes, so none can forget the token."""
     return APIRouter(
-        prefix="/v1/admin",
+        prefix=f"/v1/admin{path}",
         tags=["admin"],
         dependencies=[Depends(require_admin)],
         responses={401: {"model": ErrorOut}, 403: {"model": ErrorOut}},

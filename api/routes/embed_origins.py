@@ -5,10 +5,10 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query, Response
+from fastapi import Query, Response
 
 from api.dependencies import EmbedOriginsDep
-from api.security import require_admin
+from api.security import admin_router
 from jzmap.presentation.embedding import (
     EmbedOriginChangeOut,
     EmbedOriginIn,
@@ -18,12 +18,7 @@ from jzmap.presentation.embedding import (
 from jzmap.presentation.schemas import ErrorOut
 from providers.embedding import MAX_ORIGIN_LENGTH
 
-router = APIRouter(
-    prefix="/v1/admin/embed-origins",
-    tags=["admin"],
-    dependencies=[Depends(require_admin)],
-    responses={401: {"model": ErrorOut}, 403: {"model": ErrorOut}},
-)
+router = admin_router("/embed-origins")
 
 
 @router.get(

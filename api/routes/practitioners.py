@@ -11,12 +11,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Depends
 from pydantic import ValidationError
 
 from api.batches import check_batch_size, sort_batch
 from api.dependencies import GradeBookDep, RegistryDep, SettingsDep, StoreDep
-from api.security import require_admin
+from api.security import admin_router
 from jzmap.application.practitioners import load_practitioners
 from jzmap.presentation.schemas import (
     ErrorOut,
@@ -28,12 +27,7 @@ from jzmap.presentation.schemas import (
 from providers.practitioners import InvalidPractitionerError, Practitioner
 from providers.registry import UpsertOutcome
 
-router = APIRouter(
-    prefix="/v1/admin",
-    tags=["admin"],
-    dependencies=[Depends(require_admin)],
-    responses={401: {"model": ErrorOut}, 403: {"model": ErrorOut}},
-)
+router = admin_router()
 
 _PERSONAL_FIELDS = ("name", "id_number", "phone", "home_address")
 
