@@ -95,6 +95,7 @@ def test_street_rows_add_up_to_the_district_row(client: TestClient) -> None:
     assert body["life_circles_m"] == {"5min": 240.0, "10min": 480.0, "15min": 720.0}
     assert "均匀分配 / uniform" in body["query"]["demand_source"]
     assert "aged_60_plus: city-wide share 11.41%" in body["query"]["demand_source"]
+    assert "60 岁及以上：全市比例 11.41%" in body["query"]["demand_source_zh"]
     assert sum(s["demand"] for s in streets) == pytest.approx(row["residents"])
     assert sum(s["residents_covered"] for s in streets) == pytest.approx(row["residents_covered"])
     assert sum(s["residents_in_gaps"] for s in streets) == pytest.approx(row["residents_in_gaps"])

@@ -21,6 +21,7 @@ from geo.crs import CRS
 from jzmap.application.coverage import Analysis
 from jzmap.presentation.presenters import coordinates_in
 from jzmap.presentation.schemas import CandidateSiteOut, CoverageQueryOut, CoverageStreetOut
+from jzmap.presentation.sources import demand_source_text
 
 DISTANCE_MODELS = {
     "crow": "geodesic on the WGS-84 ellipsoid",
@@ -41,6 +42,7 @@ def query_out(analysis: Analysis, district: str | None, crs: CRS | None) -> Cove
         catchment_m=analysis.catchment_m,
         data_version=analysis.data_version,
         demand_source=analysis.grid.demand_source,
+        demand_source_zh=demand_source_text(analysis.grid.demand_source, "zh"),
         distance_model=DISTANCE_MODELS[q.mode],
         mode=q.mode,
         mode_label=MODE_LABELS[q.mode],

@@ -265,6 +265,9 @@ class CoverageQueryOut(BaseModel):
     )
     data_version: int = Field(description="the store's data version the answer was computed at")
     demand_source: str = Field(description="where residents per cell come from")
+    demand_source_zh: str = Field(
+        default="", description="the same in Chinese, for the planner's pages (居民分布)"
+    )
     speed: str = Field(default="adult", description="walking speed of the life circles")
     kind: str | None = Field(default=None, description="supply of this kind only (null: both)")
     distance_model: str = Field(
