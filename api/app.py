@@ -58,7 +58,7 @@ from jzmap.application.coverage import CoverageService
 from jzmap.application.embedding import EmbedOrigins
 from jzmap.application.network import NetworkLoader
 from jzmap.settings import LimitsSettings, Settings
-from jzmap.wiring import place_finder
+from jzmap.wiring import place_finder, reverse_geocoder
 from providers.store import ProviderStore
 from providers.stores import Backend, open_backend
 
@@ -228,6 +228,8 @@ def create_app(settings: Settings | None = None, backend: Backend | None = None)
                 settings.city,
                 gate=ComputeGate(settings.coverage.concurrency),
                 network=NetworkLoader(settings.coverage, settings.city, settings.database.data_dir),
+                # The addresses of proposed sites (issue 18): AMap's reverse geocoding.
+                reverse=reverse_geocoder(settings),
             )
             if owned:
                 # A served app, not a test's: warm up beside the first requests, not before.

@@ -35,6 +35,14 @@ def remaining_s() -> float | None:
     return None if deadline is None else deadline - time.monotonic()
 
 
+def lookup_deadline_s(margin_s: float = 1.0) -> float | None:
+    """``time.monotonic()`` by which optional online lookups (the addresses of proposed
+    sites) must stop, leaving ``margin_s`` to write the answer before the request's
+    deadline; ``None`` without one."""
+    deadline = DEADLINE.get()
+    return None if deadline is None else deadline - margin_s
+
+
 class ComputeGate:
     """At most ``slots`` expensive computations at once in this process.
 

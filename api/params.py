@@ -9,14 +9,21 @@ from __future__ import annotations
 
 from enum import StrEnum
 
+import h3
+
 from gaps.grid import RESOLUTIONS as COVERAGE_RESOLUTIONS
 from geo.crs import CRS
+from providers.errors import InvalidParameterError
 from providers.model import Category, Grade, Kind
 from providers.ranking import LIMIT_BOUNDS, RADIUS_BOUNDS_M, Sort
 from providers.scoring import HALF_DISTANCE_BOUNDS_M, WEIGHT_BOUNDS
 
 # How many candidate sites one request may ask for: each is a station to fund.
 SITES_BOUNDS = (1, 20)
+# The most ids or cells one request may exclude (a district's rooms, not a city's).
+MAX_EXCLUDED = 200
+# The longest one excluded item may be: an H3 id is 15 characters, a room id a few.
+MAX_EXCLUDED_CHARS = 64
 
 
 class Format(StrEnum):
@@ -65,9 +72,64 @@ ALLOWED: dict[str, str] = {
     f"{COVERAGE_RESOLUTIONS[1]} (~0.11 km²; cells of one district at a time)",
     "k": f"an integer from {SITES_BOUNDS[0]} to {SITES_BOUNDS[1]} (sites)",
     "district": "a district name of the boundary layer (JZMAP_DISTRICTS_LAYER)",
+    "exclude": f"at most {MAX_EXCLUDED} comma-separated items of at most "
+    f"{MAX_EXCLUDED_CHARS} characters: H3 cell ids (/v1/coverage/candidates), room ids or "
+    "H3 cell ids (/v1/coverage/sites)",
     **{f"w_{name}": _range(bounds) for name, bounds in WEIGHT_BOUNDS.items()},
     # Vector tiles (/tiles/{z}/{x}/{y}.mvt): the Web-Mercator quad.
     "z": "an integer from 0 to 20 (zoom)",
     "x": "an integer from 0 to 2**z - 1 (tile column from the west)",
     "y": "an integer from 0 to 2**z - 1 (tile row from the north)",
 }
+
+
+def excluded_items(text: str | None, *, cells_only: bool = False) -> list[str]:
+    """The ``exclude`` parameter (comma-separated) as a list: items stripped, empty ones
+    dropped, each once in the order given; H3 cell ids lower-cased (H3 prints them so).
+
+    Parameters
+    ----------
+    text
+        The parameter as given (``None``: nothing excluded).
+    cells_only
+        Every item must be an H3 cell id (``/v1/coverage/candidates`` proposes cells and
+        has no other ids).
+
+    Raises
+    ------
+    providers.errors.InvalidParameterError
+        More than :data:`MAX_EXCLUDED` items, one longer than :data:`MAX_EXCLUDED_CHARS`,
+        or (``cells_only``) one that is not an H3 cell: the message names it.
+
+    Examples
+    --------
+    >>> excluded_items(" r2, ,r9,r2 ")
+    ['r2', 'r9']
+    >>> excluded_items("8931AA4C967FFFF", cells_only=True)
+    ['8931aa4c967ffff']
+    >>> excluded_items("8931aa4c967ffff,天河", cells_only=True)
+    Traceback (most recent call last):
+    ...
+    providers.errors.InvalidParameterError: exclude: '天河' is not an H3 cell id; ...
+    """
+    items = list(dict.fromkeys(e.strip() for e in (text or "").split(",") if e.strip()))
+    if len(items) > MAX_EXCLUDED:
+        raise InvalidParameterError.of(
+            "exclude", f"{len(items)} items", got=len(items), allowed=ALLOWED["exclude"]
+        )
+    for item in items:
+        if len(item) > MAX_EXCLUDED_CHARS:
+            raise InvalidParameterError.of(
+                "exclude", f"an item of {len(item)} characters", got=item[:MAX_EXCLUDED_CHARS],
+                allowed=ALLOWED["exclude"],
+            )  # fmt: skip
+    if not cells_only:
+        return items
+    cells = [item.lower() for item in items]
+    for item, cell in zip(items, cells, strict=True):
+        if not h3.is_valid_cell(cell):
+            raise InvalidParameterError.of(
+                "exclude", f"{item!r} is not an H3 cell id", got=item,
+                allowed="H3 cell ids (15 hexadecimal digits, as the sites' `cell`)",
+            )  # fmt: skip
+    return cells

@@ -475,8 +475,11 @@ def _inverse(to_local: Transformer, xy: FloatArray) -> FloatArray:
     return np.column_stack([lon, lat])
 
 
-def nearest_way_name(net: WalkNetwork, lon: npt.ArrayLike, lat: npt.ArrayLike) -> list[str | None]:
-    """The name of a named way at each point's nearest named node (``None`` if none).
+def nearest_way_name(
+    net: WalkNetwork, lon: npt.ArrayLike, lat: npt.ArrayLike, *, max_m: float | None = None
+) -> list[str | None]:
+    """The name of a named way at each point's nearest named node (``None`` if none, or if
+    that node is farther than ``max_m`` geodesic metres).
 
     Examples
     --------
@@ -484,6 +487,8 @@ def nearest_way_name(net: WalkNetwork, lon: npt.ArrayLike, lat: npt.ArrayLike) -
     ...                           edge_name=[0], names=("天河路",))
     >>> nearest_way_name(net, [113.3004], [23.1001])
     ['天河路']
+    >>> nearest_way_name(net, [113.3004, 113.31], [23.1001, 23.1], max_m=300)
+    ['天河路', None]
     """
     q_lon = np.asarray(lon, dtype=np.float64).ravel()
     if net.edge_name.size == 0 or not net.names:
@@ -493,7 +498,9 @@ def nearest_way_name(net: WalkNetwork, lon: npt.ArrayLike, lat: npt.ArrayLike) -
     labels = np.concatenate([net.edge_name[named], net.edge_name[named]])
     if ends.size == 0:
         return [None] * q_lon.size
-    pos, _ = nearest_geodesic(q_lon, lat, net.node_lon[ends], net.node_lat[ends])
+    pos, metres = nearest_geodesic(q_lon, lat, net.node_lon[ends], net.node_lat[ends])
+    if max_m is not None:
+        pos = np.where(metres <= max_m, pos, -1)
     return [net.names[int(labels[p])] if p >= 0 else None for p in pos.tolist()]
 
 

@@ -28,6 +28,7 @@ approximation the summary reports through ``candidates_considered``.
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass
 
 import numpy as np
@@ -99,6 +100,7 @@ def candidate_sites(
     solver: pulp.LpSolver | None = None,
     time_limit_s: float | None = None,
     pairs: PairsFn = pairs_within,
+    excluded_cells: Collection[int] = (),
 ) -> SitePlan:
     """Pick ``k`` new station sites among the gap cells, maximising residents newly covered.
 
@@ -126,6 +128,9 @@ def candidate_sites(
     pairs
         Which (cell, site) pairs are within ``catchment_m``: geodesic by default, walking
         over a street network with :func:`gaps.network.network_pairs_within` bound to it.
+    excluded_cells
+        Cells (H3 ids as integers) never proposed as sites (the office knows they cannot
+        take one); their residents still count as demand.
 
     Returns
     -------
@@ -167,6 +172,8 @@ def candidate_sites(
     dem, site, _ = pairs(lon[gap_pos], lat[gap_pos], lon[gap_pos], lat[gap_pos], catchment_m)
     reach = np.bincount(site, weights=residents[gap_pos][dem], minlength=gap_pos.size)
     by_reach = np.lexsort((sub["cell"].to_numpy()[gap_pos], -reach))
+    may_host = ~np.isin(sub["cell"].to_numpy()[gap_pos], np.fromiter(excluded_cells, np.int64))
+    by_reach = by_reach[may_host[by_reach]]
     kept = by_reach[:max_candidates]
     is_kept = np.zeros(gap_pos.size, dtype=bool)
     is_kept[kept] = True
@@ -210,7 +217,7 @@ def candidate_sites(
                 "status": status,
                 "optimality_gap": gap,
                 "time_limit_s": np.nan if time_limit_s is None else float(time_limit_s),
-                "candidates": int(gap_pos.size),
+                "candidates": int(may_host.sum()),
                 "candidates_considered": int(kept.size),
                 "cells": len(sub),
                 "cells_covered_before": int(covered.sum()),

@@ -394,9 +394,16 @@ def _coverage_service(settings: Settings, backend: Backend) -> CoverageService:
     """The coverage service of ``backend``, with the walking network when one is set."""
     from jzmap.application.coverage import CoverageService
     from jzmap.application.network import NetworkLoader
+    from jzmap.wiring import reverse_geocoder
 
     network = NetworkLoader(settings.coverage, settings.city, settings.database.data_dir)
-    return CoverageService(backend.store, settings.coverage, settings.city, network=network)
+    return CoverageService(
+        backend.store,
+        settings.coverage,
+        settings.city,
+        network=network,
+        reverse=reverse_geocoder(settings),
+    )
 
 
 def _with_reach(
@@ -616,8 +623,9 @@ def coverage_streets(
         UnknownDistrictError,
         streets_layer,
         streets_of,
+        with_addresses,
     )
-    from jzmap.wiring import district_name
+    from jzmap.wiring import district_name, reverse_geocoder
     from maps.coverage_exports import (
         SITE_FIELDS,
         STREET_FIELDS,
@@ -648,11 +656,14 @@ def coverage_streets(
     except InvalidParameterError as exc:
         raise _fail(str(exc)) from None
     with _open_backend(settings) as backend:
-        service = CoverageService(backend.store, settings.coverage, settings.city)
+        service = CoverageService(
+            backend.store, settings.coverage, settings.city, reverse=reverse_geocoder(settings)
+        )
         try:
             analysis, plan = service.plan(query, k, name)
         except UnknownDistrictError as exc:
             raise _fail(str(exc)) from None
+        plan = with_addresses(service, plan)
     table = streets_of(analysis, name)
     circle = f"{minutes} 分钟（直线 {analysis.catchment_m:,.0f} 米，步速 {speed}）"
     circle_en = f"{minutes} min (crow-fly {analysis.catchment_m:,.0f} m at {speed} pace)"
@@ -1421,7 +1432,7 @@ def coverage_sites(
     residents within the life circle (existing providers fixed, capacities respected)."""
     from geo.crs import CRS
     from ingest.candidate_sites import CandidateFileError, read_candidate_sites, read_exclusions
-    from jzmap.application.coverage import UnknownDistrictError
+    from jzmap.application.coverage import UnknownDistrictError, with_addresses
     from jzmap.application.sites import candidate_plan
     from jzmap.wiring import district_name
     from providers.errors import InvalidParameterError
@@ -1444,6 +1455,7 @@ def coverage_sites(
             )  # fmt: skip
         except (UnknownDistrictError, InvalidParameterError) as exc:
             raise _fail(str(exc)) from None
+        plan = with_addresses(service, plan)
     _print_sites(plan.sites, plan.summary.iloc[0].to_dict(), analysis.query.mode)
     if csv_out is not None:
         from jzmap.application.coverage import districts_csv

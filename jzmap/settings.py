@@ -310,6 +310,10 @@ class GeocodingSettings(BaseSettings):
     geocode_cache: Path | None = Field(
         default=None, description="AMap answers cache; default <data_dir>/geocode-cache.sqlite"
     )
+    amap_regeo_url: str = Field(
+        default="https://restapi.amap.com/v3/geocode/regeo",
+        description="AMap reverse geocoding: the addresses of proposed coverage sites",
+    )
 
 
 class MapSettings(BaseSettings):

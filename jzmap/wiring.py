@@ -14,7 +14,13 @@ from pathlib import Path
 from typing import Any
 
 from geo.boundaries import CityBoundary, ServedArea
-from geo.geocoding import AmapGeocoder, GazetteerGeocoder, Geocoder, GeocoderChain
+from geo.geocoding import (
+    AmapGeocoder,
+    AmapReverseGeocoder,
+    GazetteerGeocoder,
+    Geocoder,
+    GeocoderChain,
+)
 from geo.places import PlaceFinder, PlaceIndex
 from ingest import Ingester
 from jzmap.settings import CitySettings, Settings
@@ -96,6 +102,24 @@ def geocoder_chain(settings: Settings) -> GeocoderChain:
         else:
             raise ValueError(f"JZMAP_GEOCODERS: unknown geocoder {name!r}; known: gazetteer, amap")
     return GeocoderChain(chosen)
+
+
+def reverse_geocoder(settings: Settings) -> AmapReverseGeocoder | None:
+    """The addresses of proposed sites: AMap's reverse geocoding when the chain names amap
+    and a key is set (``None`` otherwise), sharing the forward geocoder's key, timeout,
+    rate limit and cache file."""
+    geocoding = settings.geocoding
+    names = {n.strip() for n in geocoding.geocoders.split(",")}
+    if "amap" not in names or geocoding.amap_key is None:
+        return None
+    return AmapReverseGeocoder(
+        geocoding.amap_key.get_secret_value(),
+        url=geocoding.amap_regeo_url,
+        cache_path=geocoding.geocode_cache or settings.database.data_dir / "geocode-cache.sqlite",
+        timeout_s=geocoding.amap_timeout_s,
+        retries=geocoding.amap_retries,
+        max_per_second=geocoding.amap_max_per_second,
+    )
 
 
 def place_finder(settings: Settings) -> PlaceFinder:

@@ -77,6 +77,8 @@ SITE_FIELDS: tuple[tuple[str, str, str, str], ...] = (
     ("residents_added", "依次新增覆盖居民", "newly covered (in order)", "people"),
     ("cells_added", "新增覆盖网格", "cells added", "int"),
     ("cell", "H3 网格", "H3 cell", "text"),
+    ("address", "地址", "address", "text"),
+    ("address_source", "地址来源", "address from", "text"),
 )
 INFERRED_TEXT = {Lang.ZH: ("街道面", "推断"), Lang.EN: ("polygons", "inferred")}
 

@@ -22,10 +22,33 @@ class FakeAmap:
     script: dict[str, list[tuple[object, ...]]] = field(default_factory=dict)
     requests: list[dict[str, str]] = field(default_factory=list)
     url: str = ""
+    # Reverse geocoding (/v3/geocode/regeo), whatever the location: behaviours used in turn
+    # (the last repeats): ("ok", formatted_address), ("empty",), ("status0", info),
+    # ("http", code), ("sleep", seconds) (then "ok" with "睡醒了").
+    regeo: list[tuple[object, ...]] = field(default_factory=lambda: [("empty",)])
+    regeo_requests: list[dict[str, str]] = field(default_factory=list)
+    regeo_url: str = ""
 
     def answer(self, address: str) -> tuple[object, ...]:
         steps = self.script.get(address, [("none",)])
         return steps.pop(0) if len(steps) > 1 else steps[0]
+
+    def regeo_answer(self) -> tuple[object, ...]:
+        return self.regeo.pop(0) if len(self.regeo) > 1 else self.regeo[0]
+
+
+def _regeo_payload(step: tuple[object, ...]) -> bytes:
+    """AMap's regeo answer; empty fields are ``[]``, as AMap sends them."""
+    if step[0] == "status0":
+        return json.dumps({"status": "0", "info": step[1], "infocode": "10003"}).encode()
+    address = str(step[1]) if step[0] == "ok" else []
+    township: object = "示例街道" if step[0] == "ok" else []
+    number: object = {"street": "示例路", "number": "8号"} if step[0] == "ok" else {}
+    regeocode = {
+        "formatted_address": address,
+        "addressComponent": {"district": "海珠区", "township": township, "streetNumber": number},
+    }
+    return json.dumps({"status": "1", "info": "OK", "regeocode": regeocode}).encode()
 
 
 @contextmanager
@@ -38,6 +61,9 @@ def fake_amap() -> Iterator[FakeAmap]:
 
         def do_GET(self) -> None:
             query = dict(urllib.parse.parse_qsl(urllib.parse.urlsplit(self.path).query))
+            if urllib.parse.urlsplit(self.path).path.endswith("/regeo"):
+                self._regeo(query)
+                return
             fake.requests.append(query)
             step = fake.answer(query.get("address", ""))
             kind = step[0]
@@ -72,10 +98,27 @@ def fake_amap() -> Iterator[FakeAmap]:
             self.end_headers()
             self.wfile.write(payload)
 
+        def _regeo(self, query: dict[str, str]) -> None:
+            fake.regeo_requests.append(query)
+            step = fake.regeo_answer()
+            if step[0] == "sleep":
+                time.sleep(float(step[1]))  # type: ignore[arg-type]
+                step = ("ok", "睡醒了")
+            if step[0] == "http":
+                self.send_response(int(step[1]))  # type: ignore[call-overload]
+                self.end_headers()
+                return
+            payload = _regeo_payload(step)
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json;charset=UTF-8")
+            self.end_headers()
+            self.wfile.write(payload)
+
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     fake.url = f"http://127.0.0.1:{server.server_address[1]}/v3/geocode/geo"
+    fake.regeo_url = f"http://127.0.0.1:{server.server_address[1]}/v3/geocode/regeo"
     try:
         yield fake
     finally:

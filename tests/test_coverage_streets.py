@@ -176,7 +176,10 @@ def test_the_excel_workbook_reads_back_as_the_api_answers(client: TestClient) ->
     plan = _get(client, "/v1/coverage/candidates", {**ELDERLY, "k": 3})
     assert list(sites[0]) == [zh for _, zh, _, _ in SITE_FIELDS]
     assert [r[0] for r in sites[1:]] == [s["rank"] for s in plan["sites"]]
-    assert [r[-1] for r in sites[1:]] == [s["cell"] for s in plan["sites"]]
+    column = {key: i for i, (key, _, _, _) in enumerate(SITE_FIELDS)}
+    assert [r[column["cell"]] for r in sites[1:]] == [s["cell"] for s in plan["sites"]]
+    # No geocoder and no walking network here: no address, and the sheet says so.
+    assert [r[column["address_source"]] for r in sites[1:]] == ["none"] * len(plan["sites"])
     assert [r[7] for r in sites[1:]] == [round(s["residents_added"]) for s in plan["sites"]]
     notes = {str(k): v for k, v in book["说明"].iter_rows(values_only=True)}
     assert notes["区"] == TIANHE and "均匀分配" in str(notes["居民分布"])

@@ -13,16 +13,19 @@ import numpy as np
 from fastapi import APIRouter, Depends, Query
 from fastapi.responses import Response
 
+from api.deadline import lookup_deadline_s
 from api.dependencies import CoverageDep, SettingsDep, SupplyDep
-from api.params import ALLOWED, SITES_BOUNDS, TableFormat
+from api.params import ALLOWED, SITES_BOUNDS, TableFormat, excluded_items
 from gaps.grid import RESOLUTIONS
 from geo.crs import CRS
 from jzmap.application.coverage import (
+    cells_to_exclude,
     district_table,
     districts_csv,
     life_circles_m,
     streets_layer,
     streets_of,
+    with_addresses,
 )
 from jzmap.presentation.coverage import (
     cell_features,
@@ -101,6 +104,17 @@ def _one_district(
 
 
 OneDistrict = Annotated[str, Depends(_one_district)]
+
+
+ExcludeCells = Annotated[
+    str | None,
+    Query(
+        max_length=8_000,
+        description="H3 cells never to propose (the office knows they cannot take a site), "
+        "comma-separated, at most 200; a coarser cell (up to 2 resolutions) excludes the "
+        "cells inside it",
+    ),
+]
 
 
 def _needs_district(resolution: int, why: str) -> InvalidParameterError:
@@ -186,7 +200,11 @@ def districts(
     summary="Where k new stations would newly cover the most residents (MCLP)",
     description="Solved with a time limit (JZMAP_SOLVER_TIME_LIMIT_S): `plan.status` says "
     "whether the plan is proven optimal, and `plan.optimality_gap` how far from the best "
-    "bound it may be. At res 9 a district is required.",
+    "bound it may be. At res 9 a district is required. `exclude` lists H3 cells never "
+    "proposed (echoed in `excluded`). Each site has an `address`: AMap's reverse geocoding "
+    "(`address_source` amap, with JZMAP_AMAP_KEY), else the nearest named way of the walking "
+    "network (nearest_way, 'XX路附近'), else none; `address_note` says why not AMap's. "
+    "Lookups are bounded by k and the request's deadline and never fail the request.",
 )
 def candidates(
     service: CoverageDep,
@@ -195,17 +213,22 @@ def candidates(
     k: Annotated[int, Query(ge=SITES_BOUNDS[0], le=SITES_BOUNDS[1], description="sites")] = 5,
     district: District = None,
     crs: Annotated[CRS, Query(description="CRS of the sites")] = CRS.WGS84,
+    exclude: ExcludeCells = None,
 ) -> Response:
     query = supply.query(service, category)
     if query.resolution != min(RESOLUTIONS) and district is None:
         # ~68,000 candidate gap cells at res 9: finding the strongest alone takes seconds
         # of geodesic pairs, whatever the solver's time limit. One district is bounded.
         raise _needs_district(query.resolution, "a city-wide plan at this resolution is too large")
-    analysis, plan = service.plan(query, k, district)
+    excluded = excluded_items(exclude, cells_only=True)
+    cells = cells_to_exclude(excluded, query.resolution)
+    analysis, plan = service.plan(query, k, district, cells)
+    plan = with_addresses(service, plan, deadline_s=lookup_deadline_s())
     body = CoverageCandidatesOut(
         query=query_out(analysis, district, crs),
         plan=CandidatePlanOut(**clean_row(plan.summary.iloc[0].to_dict())),
         sites=site_outs(plan, crs, analysis),
+        excluded=excluded,
     )
     return Response(body.model_dump_json(), media_type="application/json")
 
@@ -269,9 +292,12 @@ def workbook(
     district: OneDistrict,
     k: Annotated[int, Query(ge=SITES_BOUNDS[0], le=SITES_BOUNDS[1], description="sites")] = 5,
     f: Annotated[WorkbookFormat, Query(description="xlsx or gpkg")] = WorkbookFormat.XLSX,
+    exclude: ExcludeCells = None,
 ) -> Response:
     query = supply.query(service, category)
-    analysis, plan = service.plan(query, k, district)
+    cells = cells_to_exclude(excluded_items(exclude, cells_only=True), query.resolution)
+    analysis, plan = service.plan(query, k, district, cells)
+    plan = with_addresses(service, plan, deadline_s=lookup_deadline_s())
     table = streets_of(analysis, district)
     name = f"coverage-{district}-{category.value}"
     if f is WorkbookFormat.GPKG:

@@ -14,9 +14,11 @@ import numpy as np
 from fastapi import APIRouter, Query
 from fastapi.responses import Response
 
+from api.deadline import lookup_deadline_s
 from api.dependencies import CoverageDep, SettingsDep, SupplyDep
-from api.params import SITES_BOUNDS
+from api.params import SITES_BOUNDS, excluded_items
 from geo.crs import CRS
+from jzmap.application.coverage import with_addresses
 from jzmap.application.sites import candidate_plan, configured_candidates
 from jzmap.presentation.coverage import clean_row, query_out
 from jzmap.presentation.presenters import coordinates_in
@@ -26,9 +28,6 @@ from providers.errors import InvalidParameterError
 from providers.model import Category
 
 router = APIRouter(prefix="/v1/coverage", tags=["coverage"])
-
-# The most ids or cells one request may exclude (a district's rooms, not a city's).
-MAX_EXCLUDED = 200
 
 
 @router.get(
@@ -46,7 +45,9 @@ MAX_EXCLUDED = 200
     "catchment (walking `minutes` at `speed`, or crow-fly), existing providers fixed and "
     "each room's `capacity` (residents) respected: a capacitated MCLP solved by HiGHS with "
     "JZMAP_SOLVER_TIME_LIMIT_S. `demand` names the population column counted (default: the "
-    "category's own, e.g. residents aged 60+ for elderly_care, else all residents).",
+    "category's own, e.g. residents aged 60+ for elderly_care, else all residents). Rooms "
+    "without an address in the file get one as /v1/coverage/candidates' sites do "
+    "(`address_source`: file, amap, nearest_way or none).",
 )
 def sites(
     *,
@@ -69,19 +70,13 @@ def sites(
 ) -> Response:
     with contextlib.suppress(InvalidParameterError):  # the service's check lists them
         district = district_name(settings.city, district)
-    excluded = [e.strip() for e in (exclude or "").split(",") if e.strip()]
-    if len(excluded) > MAX_EXCLUDED:
-        raise InvalidParameterError.of(
-            "exclude",
-            f"{len(excluded)} items",
-            got=len(excluded),
-            allowed=f"at most {MAX_EXCLUDED}",
-        )
+    excluded = excluded_items(exclude)
     query = supply.query(service, category)
     analysis, plan = candidate_plan(
         service, query, configured_candidates(service.settings), k,
         district=district, excluded=excluded, demand_column=demand,
     )  # fmt: skip
+    plan = with_addresses(service, plan, deadline_s=lookup_deadline_s())
     table = plan.sites
     lon, lat = coordinates_in(
         table["lon"].to_numpy(np.float64), table["lat"].to_numpy(np.float64), crs
@@ -94,5 +89,6 @@ def sites(
             RoomSiteOut(**{**r, "id": str(r["id"]), "lon": x, "lat": y})
             for r, x, y in zip(rows, lon, lat, strict=True)
         ],
+        excluded=excluded,
     )
     return Response(body.model_dump_json(), media_type="application/json")

@@ -13,16 +13,21 @@ Two caches, because the inputs change at different rates:
 
 Both are safe under the API's thread pool: concurrent requests for the same key wait for
 one computation instead of starting their own (:class:`OnceCache`).
+
+Proposed sites get an address after the plan is made (:func:`with_addresses`): AMap's
+reverse geocoding, else the nearest named way of the walking network, each labelled.
 """
 
 from __future__ import annotations
 
 import csv
+import dataclasses
 import functools
 import io
 import threading
+import time
 from collections import OrderedDict
-from collections.abc import Callable, Hashable, Mapping, Sequence
+from collections.abc import Callable, Collection, Hashable, Mapping, Sequence
 from concurrent.futures import Future
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
@@ -30,6 +35,7 @@ from pathlib import Path
 from typing import Generic, TypeVar
 
 import geopandas as gpd
+import h3
 import numpy as np
 import numpy.typing as npt
 import pandas as pd
@@ -54,7 +60,14 @@ from gaps.demand import AGE_COLUMNS, AGED_60_PLUS, RESIDENTS, footprint_weights,
 from gaps.distances import nearest_geodesic, pairs_within
 from gaps.grid import RESOLUTIONS, locate_points
 from gaps.measures import NearestFn, PairsFn
-from gaps.network import CROW_MODE, WALK_MODE, network_nearest, network_pairs_within
+from gaps.network import (
+    CROW_MODE,
+    WALK_MODE,
+    nearest_way_name,
+    network_nearest,
+    network_pairs_within,
+)
+from gaps.network_sites import CandidatePlan
 from gaps.streets import (
     LIFE_CIRCLES_MIN,
     WALK_SPEEDS_M_S,
@@ -65,6 +78,7 @@ from gaps.streets import (
     street_table,
 )
 from gaps.summary import DEFAULT_QUANTILES, SUMMARY_COLUMNS
+from geo.geocoding import GeocoderUnavailableError, ReverseGeocoder
 from ingest.readers import FORMULA_START
 from jzmap.application.network import (
     Mode,
@@ -81,6 +95,7 @@ from providers.store import BBox, Filters, ProviderStore
 
 K = TypeVar("K", bound=Hashable)
 V = TypeVar("V")
+P = TypeVar("P", SitePlan, CandidatePlan)
 
 # Every active provider, wherever it is: one just across the city boundary still serves
 # the cells along it.
@@ -277,11 +292,15 @@ class CoverageService:
         city: CitySettings,
         gate: Callable[[], AbstractContextManager[object]] = nullcontext,
         network: NetworkLoader | None = None,
+        *,
+        reverse: ReverseGeocoder | None = None,
     ) -> None:
         """``gate`` is entered around every analysis and plan computed (not around answers
         from the caches): the API bounds how many run at once with it. ``network`` gives
-        the walking network (``None``, or a loader with no extract: crow-fly only)."""
+        the walking network (``None``, or a loader with no extract: crow-fly only);
+        ``reverse`` names the address at a proposed site (``None``: no online geocoder)."""
         self.store = store
+        self.reverse = reverse
         self.settings = settings
         self.city = city
         self.gate = gate
@@ -292,9 +311,9 @@ class CoverageService:
         self.analysis_cache: OnceCache[tuple[int, CoverageQuery], Analysis] = OnceCache(
             settings.cache_size
         )
-        self.plan_cache: OnceCache[tuple[int, CoverageQuery, int, str | None], SitePlan] = (
-            OnceCache(settings.cache_size)
-        )
+        self.plan_cache: OnceCache[
+            tuple[int, CoverageQuery, int, str | None, frozenset[int]], SitePlan
+        ] = OnceCache(settings.cache_size)
         self._street_points: OnceCache[int, pd.DataFrame] = OnceCache(maxsize=2)
         self._cell_streets: OnceCache[tuple[int, int], pd.DataFrame] = OnceCache(maxsize=4)
 
@@ -362,15 +381,21 @@ class CoverageService:
         ]
 
     def plan(
-        self, query: CoverageQuery, k: int, district: str | None = None
+        self,
+        query: CoverageQuery,
+        k: int,
+        district: str | None = None,
+        excluded_cells: Collection[int] = (),
     ) -> tuple[Analysis, SitePlan]:
         """``k`` candidate sites (MCLP) for ``query`` in ``district`` (``None``: the city),
-        with the analysis they were chosen from (cached)."""
+        never in ``excluded_cells`` (H3 ids as integers at the query's resolution), with the
+        analysis they were chosen from (cached)."""
         self.check_district(district)
         if k < 1:
             raise ValueError("k must be >= 1")
         analysis = self.analysis(query)
-        key = (analysis.data_version, query, k, district)
+        excluded = frozenset(excluded_cells)
+        key = (analysis.data_version, query, k, district, excluded)
         _, pairs = self.distance_functions(query)
         plan = self.plan_cache.get(
             key,
@@ -383,6 +408,7 @@ class CoverageService:
                     district=district,
                     time_limit_s=self.settings.solver_time_limit_s,
                     pairs=pairs,
+                    excluded_cells=excluded,
                 )
             ),
         )
@@ -476,6 +502,168 @@ class CoverageService:
             measures=measures,
             districts=districts[list(DISTRICT_COLUMNS)],
         )
+
+
+# The coarsest exclusion accepted, in resolutions above the plan's: a res-7 cell stands for
+# its 49 res-9 cells; coarser ones would be thousands (a district is excluded by not
+# planning for it).
+EXCLUDE_LEVELS_UP = 2
+
+
+def cells_to_exclude(cells: Sequence[str], resolution: int) -> frozenset[int]:
+    """The cells of a plan at ``resolution`` that H3 ids ``cells`` exclude: a cell at that
+    resolution itself, a coarser one (up to :data:`EXCLUDE_LEVELS_UP` levels) all the cells
+    inside it.
+
+    Raises
+    ------
+    providers.errors.InvalidParameterError
+        A cell finer than the plan's, or too coarse: the message names it.
+
+    Examples
+    --------
+    >>> import h3
+    >>> nine = h3.latlng_to_cell(23.13, 113.32, 9)
+    >>> len(cells_to_exclude([nine], 9)), len(cells_to_exclude([h3.cell_to_parent(nine, 8)], 9))
+    (1, 7)
+    >>> cells_to_exclude([nine], 8)
+    Traceback (most recent call last):
+    ...
+    jzmap.application.coverage.UnknownCellsError: exclude: cell ... is at resolution 9; ...
+    """
+    out: set[int] = set()
+    for cell in cells:
+        level = h3.get_resolution(cell)
+        if not resolution - EXCLUDE_LEVELS_UP <= level <= resolution:
+            raise UnknownCellsError.of(
+                "exclude",
+                f"cell {cell} is at resolution {level}",
+                got=cell,
+                allowed=f"cells of resolution {resolution - EXCLUDE_LEVELS_UP} to "
+                f"{resolution} (this plan's is {resolution})",
+            )
+        out.update(h3.str_to_int(c) for c in h3.cell_to_children(cell, resolution))
+    return frozenset(out)
+
+
+class UnknownCellsError(InvalidParameterError):
+    """Excluded cells a plan cannot use (422)."""
+
+
+# The most addresses one request looks up online: the API's largest k (a site each).
+MAX_ADDRESS_LOOKUPS = 20
+# "XX路附近" only when the named way is this near (geodesic metres): farther, "near"
+# would mislead a planner walking there.
+NEAR_WAY_M = 300.0
+# Where a site's address came from.
+ADDRESS_SOURCES = ("file", "amap", "nearest_way", "none")
+
+
+def site_addresses(
+    lon: npt.ArrayLike,
+    lat: npt.ArrayLike,
+    *,
+    given: Sequence[object] | None = None,
+    reverse: ReverseGeocoder | None = None,
+    street_of: Callable[[npt.ArrayLike, npt.ArrayLike], list[str | None]] | None = None,
+    deadline_s: float | None = None,
+    max_lookups: int = MAX_ADDRESS_LOOKUPS,
+) -> pd.DataFrame:
+    """An address for each WGS-84 point, where it came from, and why it is not better.
+
+    In order: the ``given`` address (a candidates file's; ``file``); else ``reverse``
+    geocoding (``amap``), at most ``max_lookups`` of them and none after ``deadline_s``
+    (``time.monotonic()``) or after the geocoder failed once (one dead geocoder costs one
+    timeout, not one per site); else "<the nearest named way>附近" by ``street_of`` when
+    the way is within :data:`NEAR_WAY_M` (``nearest_way``); else none (``none``).
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``address`` (``None`` when none), ``address_source`` (:data:`ADDRESS_SOURCES`)
+        and ``address_note``: why the online geocoder gave none (``None`` when it did, or
+        the file did).
+
+    Examples
+    --------
+    >>> site_addresses([113.3, 113.4], [23.1, 23.2], given=["天河路1号", None],
+    ...     street_of=lambda lon, lat: ["黄埔大道"] * len(lon)).to_dict("records")
+    ... # doctest: +NORMALIZE_WHITESPACE
+    [{'address': '天河路1号', 'address_source': 'file', 'address_note': None},
+     {'address': '黄埔大道附近', 'address_source': 'nearest_way',
+      'address_note': 'no online geocoder (JZMAP_AMAP_KEY unset)'}]
+    """
+    x = np.asarray(lon, dtype=np.float64).ravel()
+    y = np.asarray(lat, dtype=np.float64).ravel()
+    address: list[str | None] = [None] * x.size
+    source = ["none"] * x.size
+    note: list[str | None] = [None] * x.size
+    for i, text in enumerate(given if given is not None else []):
+        if isinstance(text, str) and text.strip():
+            address[i], source[i] = text.strip(), "file"
+    todo = [i for i in range(x.size) if address[i] is None]
+    failed: str | None = (
+        None if reverse is not None else "no online geocoder (JZMAP_AMAP_KEY unset)"
+    )
+    for asked, i in enumerate(todo):
+        if failed is None and asked >= max_lookups:
+            failed = f"not looked up: at most {max_lookups} lookups a request"
+        if failed is None and deadline_s is not None and time.monotonic() >= deadline_s:
+            failed = "not looked up: the request's time ran out"
+        if failed is not None or reverse is None:
+            note[i] = failed
+            continue
+        try:
+            found = reverse.reverse(float(x[i]), float(y[i]), deadline_s=deadline_s)
+        except GeocoderUnavailableError as exc:
+            failed = note[i] = str(exc)
+            continue
+        if found is None:
+            note[i] = "AMap has no address at this point"
+        else:
+            address[i], source[i] = found.address, "amap"
+    rest = [i for i in range(x.size) if address[i] is None]
+    if rest and street_of is not None:
+        names = street_of(x[rest], y[rest])
+        for i, name in zip(rest, names, strict=True):
+            if name:
+                address[i], source[i] = f"{name}附近", "nearest_way"
+    return pd.DataFrame(
+        {
+            "address": pd.Series(address, dtype=object),
+            "address_source": pd.Series(source, dtype=object),
+            "address_note": pd.Series(note, dtype=object),
+        }
+    )
+
+
+def with_addresses(service: CoverageService, plan: P, *, deadline_s: float | None = None) -> P:
+    """``plan`` with ``address``, ``address_source`` and ``address_note`` on its sites
+    (:func:`site_addresses`): rooms keep their file's address; gap-cell centres and rooms
+    without one are looked up online (``service.reverse``), else named after the nearest
+    way of the walking network when one is configured. Lookups never fail the plan."""
+    sites = plan.sites
+    street_of = None
+    network = service.network
+    if network is not None and network.configured:
+
+        def street_of(lon: npt.ArrayLike, lat: npt.ArrayLike) -> list[str | None]:
+            try:
+                net = network.require()
+            except (OSError, RuntimeError, ValueError):
+                return [None] * np.asarray(lon).size  # the plan's answer, without names
+            return nearest_way_name(net, lon, lat, max_m=NEAR_WAY_M)
+
+    found = site_addresses(
+        sites["lon"].to_numpy(np.float64),
+        sites["lat"].to_numpy(np.float64),
+        given=sites["address"].tolist() if "address" in sites.columns else None,
+        reverse=service.reverse,
+        street_of=street_of,
+        deadline_s=deadline_s,
+    )
+    addressed = sites.assign(**{c: found[c].to_numpy(object) for c in found.columns})
+    return dataclasses.replace(plan, sites=addressed)
 
 
 def _meeting(areas: gpd.GeoDataFrame, bbox: BBox | None) -> gpd.GeoDataFrame:

@@ -386,6 +386,15 @@ class CandidateSiteOut(BaseModel):
     residents_in_reach: float = Field(description="gap residents the site covers on its own")
     residents_added: float = Field(description="newly covered after the sites ranked before it")
     cells_added: int
+    address: str | None = Field(default=None, description="the address at the site")
+    address_source: str = Field(
+        default="none",
+        description="amap (reverse geocoding), nearest_way ('XX路附近': the walking network's "
+        "nearest named way) or none",
+    )
+    address_note: str | None = Field(
+        default=None, description="why the online geocoder gave no address (null: it did)"
+    )
 
 
 class CandidatePlanOut(BaseModel):
@@ -423,6 +432,7 @@ class CoverageCandidatesOut(BaseModel):
     query: CoverageQueryOut
     plan: CandidatePlanOut
     sites: list[CandidateSiteOut]
+    excluded: list[str] = Field(default=[], description="the H3 cells `exclude` named")
 
 
 class RoomSiteOut(BaseModel):
@@ -443,6 +453,14 @@ class RoomSiteOut(BaseModel):
     demand_added: float = Field(description="newly within reach after the sites ranked before")
     demand_served: float = Field(description="what its capacity lets it take on")
     cells_added: int
+    address_source: str = Field(
+        default="none",
+        description="file (the candidates file's), amap (reverse geocoding), nearest_way "
+        "('XX路附近') or none",
+    )
+    address_note: str | None = Field(
+        default=None, description="why the online geocoder gave no address (null: it did)"
+    )
 
 
 class RoomPlanOut(BaseModel):
@@ -469,6 +487,7 @@ class CoverageSitesOut(BaseModel):
     query: CoverageQueryOut
     plan: RoomPlanOut
     sites: list[RoomSiteOut]
+    excluded: list[str] = Field(default=[], description="the room ids or cells `exclude` named")
 
 
 # -- dynamic grades ---------------------------------------------------------------------
