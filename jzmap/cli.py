@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from ingest.feeds import FeedKind
     from jzmap.application.coverage import CoverageQuery, CoverageService
     from jzmap.application.embedding import EmbedOrigins
+    from maps.i18n import Lang
     from providers.evaluations import Appeal
     from providers.grading import GradeChange
     from providers.stores import Backend
@@ -43,11 +44,14 @@ imports_app = typer.Typer(
 )
 app.add_typer(imports_app, name="imports")
 coverage_app = typer.Typer(
-    help="Coverage gaps: where residents are far from a suitable provider.", no_args_is_help=True
+    help="覆盖缺口：居民离合适机构远的地方（--lang en: English）。Coverage gaps: where residents "
+    "are far from a suitable provider.",
+    no_args_is_help=True,
 )
 app.add_typer(coverage_app, name="coverage")
 network_app = typer.Typer(
-    help="The walking network from the OpenStreetMap extract JZMAP_STREET_NETWORK.",
+    help="步行路网（取自 OpenStreetMap 数据 JZMAP_STREET_NETWORK）。The walking network from the "
+    "OpenStreetMap extract JZMAP_STREET_NETWORK.",
     no_args_is_help=True,
 )
 app.add_typer(network_app, name="network")
@@ -454,12 +458,16 @@ def coverage_report(
     speed: SpeedOption = "adult",
     lang: LangOption = "zh",
 ) -> None:
-    """Write an offline HTML report for a district office: gaps map, providers, candidate
-    sites and tables (the report is in Chinese; --lang sets this command's messages)."""
+    """写出区级离线覆盖报告（缺口地图、机构、建议站点与表格）。Write an offline HTML report
+    for a district office: gaps map, providers, candidate sites and tables, in Chinese
+    (default) or English (--lang en)."""
     from jzmap.application.coverage import UnknownDistrictError
     from jzmap.wiring import districts_layer
+    from maps.coverage_exports import place_label
     from maps.coverage_report import render_coverage_report
+    from maps.i18n import category_label
 
+    chosen = _lang(lang)
     query = _coverage_query(category, res, min_grade, certified_only)
     settings = Settings()
     with _open_backend(settings) as backend:
@@ -477,11 +485,12 @@ def coverage_report(
         tiles_url=settings.map.tiles_url,
         tiles_attribution=settings.map.tiles_attribution,
         tiles_crs=settings.map.tiles_crs,
+        lang=chosen,
     )
     out.write_text(page, encoding="utf-8")
     summary = plan.summary.iloc[0]
     size = f"{len(page.encode()) / 1024:.0f} KiB"
-    if _lang(lang).value == "zh":
+    if chosen.value == "zh":
         typer.echo(
             f"{district}{query.category.label_zh}服务覆盖报告：居民覆盖率 "
             f"{summary['share_covered_before']:.1%} → {summary['share_covered_after']:.1%}"
@@ -489,16 +498,19 @@ def coverage_report(
         )
         return
     typer.echo(
-        f"coverage report for {district}, {query.category.value}: residents covered "
+        f"coverage report for {place_label(district, chosen)}, "
+        f"{category_label(query.category, chosen).lower()}: residents covered "
         f"{summary['share_covered_before']:.1%} -> {summary['share_covered_after']:.1%} with "
         f"{summary['sites']} new sites; written to {out} ({size})"
     )
 
 
-LangOption = Annotated[str, typer.Option("--lang", help="zh (default) or en: headings and notes")]
+LangOption = Annotated[
+    str, typer.Option("--lang", help="zh（默认，中文）or en (English): headings, notes, messages")
+]
 
 
-def _lang(value: str) -> Any:
+def _lang(value: str) -> Lang:
     from maps.i18n import Lang
 
     try:
@@ -549,10 +561,11 @@ def coverage_districts(
     speed: SpeedOption = "adult",
     lang: LangOption = "zh",
 ) -> None:
-    """Print the per-district coverage table (residents covered, gaps, supply per 10,000),
-    districts in official order (by code)."""
+    """打印各区覆盖表（按区划代码排序）。Print the per-district coverage table (residents
+    covered, gaps, supply per 10,000), districts in official order (by code)."""
     from jzmap.application.coverage import district_table
     from jzmap.wiring import districts_layer
+    from maps.coverage_exports import demand_source_label
     from providers.model import Category
 
     chosen = _lang(lang)
@@ -570,7 +583,7 @@ def coverage_districts(
         chosen,
         title=("各区服务覆盖（居民：{source}）" if chosen.value == "zh" else
                "coverage by district (residents: {source})").format(
-            source=analyses[0].grid.demand_source
+            source=demand_source_label(analyses[0].grid.demand_source, chosen)
         ),
         caption=(
             "覆盖率：服务半径内有合适机构的居民占比；每万人：每万名居民的机构与从业人员；"
@@ -613,8 +626,9 @@ def coverage_streets(
     ] = None,
     lang: LangOption = "zh",
 ) -> None:
-    """Print the per-street table of one district (residents, 60+, life circles, gaps,
-    supply) and the proposed sites; optionally write them as Excel and GeoPackage."""
+    """打印一个区的各街道覆盖表与建议站点，可写出 Excel 与 GeoPackage。Print the per-street
+    table of one district (residents, 60+, life circles, gaps, supply) and the proposed
+    sites; optionally write them as Excel and GeoPackage."""
     from dataclasses import replace
 
     from gaps.streets import WALK_SPEEDS_M_S, crow_equivalent_m
@@ -629,10 +643,13 @@ def coverage_streets(
     from maps.coverage_exports import (
         SITE_FIELDS,
         STREET_FIELDS,
+        demand_source_label,
+        place_label,
         site_table,
         workbench_geopackage,
         workbench_xlsx,
     )
+    from maps.i18n import category_label
     from providers.errors import InvalidParameterError
     from providers.model import Kind
 
@@ -665,17 +682,19 @@ def coverage_streets(
             raise _fail(str(exc)) from None
         plan = with_addresses(service, plan)
     table = streets_of(analysis, name)
-    circle = f"{minutes} 分钟（直线 {analysis.catchment_m:,.0f} 米，步速 {speed}）"
+    pace = {"elderly": "老人", "adult": "成人"}.get(speed, speed)
+    circle = f"{minutes} 分钟（直线 {analysis.catchment_m:,.0f} 米，{pace}步速）"
     circle_en = f"{minutes} min (crow-fly {analysis.catchment_m:,.0f} m at {speed} pace)"
+    source = demand_source_label(analysis.grid.demand_source, chosen)
     _print_table(
         table,
         STREET_FIELDS,
         chosen,
         title=f"{name} 各街道{query.category.label_zh}服务覆盖 · 生活圈 {circle}"
         if zh
-        else f"{name}: {query.category.value} by street · life circle {circle_en}",
-        caption=f"居民分布：{analysis.grid.demand_source}" if zh
-        else f"residents: {analysis.grid.demand_source}",
+        else f"{place_label(name, chosen)}: {category_label(query.category, chosen).lower()} "
+        f"by street · life circle {circle_en}",
+        caption=f"居民分布：{source}" if zh else f"residents: {source}",
     )  # fmt: skip
     _print_table(
         site_table(analysis, plan),
@@ -1374,16 +1393,23 @@ def network_build(
     force: Annotated[
         bool, typer.Option("--force", help="rebuild even when the cache is up to date")
     ] = False,
+    lang: LangOption = "zh",
 ) -> None:
-    """Read JZMAP_STREET_NETWORK, keep its walkable ways inside the city, cache the graph."""
+    """读取 JZMAP_STREET_NETWORK，保留市内可步行道路并缓存路网。Read JZMAP_STREET_NETWORK,
+    keep its walkable ways inside the city, cache the graph."""
     from jzmap.application.network import build_network, cache_dir
 
+    zh = _lang(lang).value == "zh"
     settings = Settings()
     source = settings.coverage.street_network
     if source is None:
-        raise _fail("set JZMAP_STREET_NETWORK to an OpenStreetMap extract (.osm.pbf or .osm)")
+        raise _fail(
+            "请将 JZMAP_STREET_NETWORK 设为 OpenStreetMap 数据文件（.osm.pbf 或 .osm）"
+            if zh
+            else "set JZMAP_STREET_NETWORK to an OpenStreetMap extract (.osm.pbf or .osm)"
+        )
     if not source.is_file():
-        raise _fail(f"JZMAP_STREET_NETWORK: no file {source}")
+        raise _fail(f"JZMAP_STREET_NETWORK: {'没有文件' if zh else 'no file'} {source}")
     directory = cache_dir(settings.coverage, settings.database.data_dir)
     started = time.perf_counter()
     try:
@@ -1391,11 +1417,19 @@ def network_build(
     except RuntimeError as exc:  # osmium: an unreadable or truncated file
         raise _fail(f"{source.name}: {exc}") from None
     took = time.perf_counter() - started
+    km = net.edge_m.sum() / 1000
+    if zh:
+        ways = "" if info.ways_read is None else f"（读取 {info.ways_read:,} 条可步行道路）"
+        typer.echo(
+            f"步行路网{'已构建' if info.built else '已有缓存'}：{net.nodes:,} 个节点、"
+            f"{net.edges:,} 条边{ways}，市内道路共 {km:,.1f} 公里；{info.path}（{took:.1f} 秒）"
+        )
+        return
     what = "built" if info.built else "already cached"
     ways = "" if info.ways_read is None else f" from {info.ways_read:,} walkable ways"
     typer.echo(
         f"walking network {what}: {net.nodes:,} nodes, {net.edges:,} edges{ways} inside the "
-        f"city ({net.edge_m.sum() / 1000:,.1f} km of way); {info.path} ({took:.1f} s)"
+        f"city ({km:,.1f} km of way); {info.path} ({took:.1f} s)"
     )
 
 
@@ -1426,17 +1460,26 @@ def coverage_sites(
     mode: ModeOption = None,
     minutes: MinutesOption = None,
     speed: SpeedOption = "adult",
-    csv_out: Annotated[Path | None, typer.Option("--csv", help="also write the sites here")] = None,
+    csv_out: Annotated[
+        Path | None,
+        typer.Option(
+            "--csv", help="also write the sites here (UTF-8 with BOM, headings in --lang)"
+        ),
+    ] = None,
+    lang: LangOption = "zh",
 ) -> None:
-    """Choose among the office's own candidate rooms where new stations bring the most
-    residents within the life circle (existing providers fixed, capacities respected)."""
+    """在本区候选用房中选址，使新站点覆盖最多居民。Choose among the office's own candidate
+    rooms where new stations bring the most residents within the life circle (existing
+    providers fixed, capacities respected)."""
     from geo.crs import CRS
     from ingest.candidate_sites import CandidateFileError, read_candidate_sites, read_exclusions
     from jzmap.application.coverage import UnknownDistrictError, with_addresses
     from jzmap.application.sites import candidate_plan
     from jzmap.wiring import district_name
+    from maps.coverage_exports import CANDIDATE_SITE_FIELDS
     from providers.errors import InvalidParameterError
 
+    chosen = _lang(lang)
     query = _coverage_query(category, res, None, False)
     settings = Settings()
     try:
@@ -1456,28 +1499,50 @@ def coverage_sites(
         except (UnknownDistrictError, InvalidParameterError) as exc:
             raise _fail(str(exc)) from None
         plan = with_addresses(service, plan)
-    _print_sites(plan.sites, plan.summary.iloc[0].to_dict(), analysis.query.mode)
+    _print_sites(plan.sites, plan.summary.iloc[0].to_dict(), analysis.query.mode, chosen)
     if csv_out is not None:
-        from jzmap.application.coverage import districts_csv
+        csv_out.write_text(_table_csv(plan.sites, CANDIDATE_SITE_FIELDS, chosen), encoding="utf-8")
+        typer.echo(
+            f"站点已写入 {csv_out}" if chosen.value == "zh" else f"sites written to {csv_out}",
+            err=True,
+        )
 
-        csv_out.write_text(districts_csv(plan.sites), encoding="utf-8")
-        typer.echo(f"sites written to {csv_out}", err=True)
 
+def _print_sites(
+    sites: pd.DataFrame, summary: Mapping[Hashable, Any], mode: str, lang: Lang
+) -> None:
+    from maps.coverage_exports import mode_label, place_label
+    from maps.i18n import category_label
+    from providers.model import Category
 
-def _print_sites(sites: pd.DataFrame, summary: Mapping[Hashable, Any], mode: str) -> None:
-    from gaps.network import MODE_LABELS
-
-    typer.echo(
-        f"{summary['district']} {summary['category']}: {summary['sites']} of "
-        f"{summary['candidates']} candidates; {MODE_LABELS[mode]}, "
-        f"{summary['catchment_m']:,.0f} m; demand `{summary['demand']}` newly within reach "
-        f"{summary['demand_newly_in_reach']:,.0f} (served within capacity "
-        f"{summary['demand_served']:,.0f}); covered {summary['share_covered_before']:.1%} -> "
-        f"{summary['share_covered_after']:.1%}; solver {summary['status']}"
-    )
+    category = category_label(Category(summary["category"]), lang)
+    reach = mode_label(mode, lang)
+    if lang.value == "zh":
+        typer.echo(
+            f"{summary['district']} {category}：{summary['candidates']} 个候选中选出 "
+            f"{summary['sites']} 个；{reach} {summary['catchment_m']:,.0f} 米；需求 "
+            f"`{summary['demand']}` 新增可及 {summary['demand_newly_in_reach']:,.0f}"
+            f"（容量内服务 {summary['demand_served']:,.0f}）；覆盖率 "
+            f"{summary['share_covered_before']:.1%} → {summary['share_covered_after']:.1%}；"
+            f"求解状态 {summary['status']}"
+        )
+    else:
+        typer.echo(
+            f"{place_label(str(summary['district']), lang)} {category.lower()}: "
+            f"{summary['sites']} of {summary['candidates']} candidates; {reach}, "
+            f"{summary['catchment_m']:,.0f} m; demand `{summary['demand']}` newly within reach "
+            f"{summary['demand_newly_in_reach']:,.0f} (served within capacity "
+            f"{summary['demand_served']:,.0f}); covered {summary['share_covered_before']:.1%} "
+            f"-> {summary['share_covered_after']:.1%}; solver {summary['status']}"
+        )
     for r in sites.to_dict("records"):
         street = r["street"] or "—"
+        said = (
+            f"新增可及 +{r['demand_added']:,.0f}，容量内服务 {r['demand_served']:,.0f}"
+            if lang.value == "zh"
+            else f"+{r['demand_added']:,.0f} within reach, serves {r['demand_served']:,.0f}"
+        )
+        colon = "：" if lang.value == "zh" else ": "
         typer.echo(
-            f"{r['rank']}. {r['name']} ({r['id']}) {street} {r['address'] or ''}: "
-            f"+{r['demand_added']:,.0f} within reach, serves {r['demand_served']:,.0f}"
+            f"{r['rank']}. {r['name']} ({r['id']}) {street} {r['address'] or ''}{colon}{said}"
         )

@@ -31,10 +31,12 @@ from openpyxl.styles import Alignment, Font, PatternFill
 from openpyxl.utils import get_column_letter
 
 from gaps import SitePlan
+from gaps.network import MODE_LABELS
 from ingest.readers import FORMULA_START
 from jzmap.application.coverage import Analysis, life_circles_m
 from jzmap.presentation.coverage import site_streets
-from maps.i18n import Lang
+from jzmap.presentation.sources import SourceLang, demand_source_text
+from maps.i18n import Lang, category_label, district_label
 
 XLSX_MEDIA_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 GPKG_MEDIA_TYPE = "application/geopackage+sqlite3"
@@ -81,6 +83,30 @@ SITE_FIELDS: tuple[tuple[str, str, str, str], ...] = (
     ("address_source", "地址来源", "address from", "text"),
 )
 INFERRED_TEXT = {Lang.ZH: ("街道面", "推断"), Lang.EN: ("polygons", "inferred")}
+# The sites `jzmap coverage sites` chooses among the office's own rooms (its --csv).
+CANDIDATE_SITE_FIELDS: tuple[tuple[str, str, str, str], ...] = (
+    ("rank", "序号", "rank", "int"),
+    ("id", "编号", "id", "text"),
+    ("name", "名称", "name", "text"),
+    ("lon", "经度 WGS-84", "longitude WGS-84", "coord"),
+    ("lat", "纬度 WGS-84", "latitude WGS-84", "coord"),
+    ("address", "地址", "address", "text"),
+    ("street", "街道", "street", "text"),
+    ("street_source", "街道来源", "street from", "source"),
+    ("capacity", "容量", "capacity", "people"),
+    ("demand_in_reach", "单独可及需求", "demand in reach", "people"),
+    ("demand_added", "依次新增可及需求", "newly in reach (in order)", "people"),
+    ("demand_served", "容量内服务", "served within capacity", "people"),
+    ("cells_added", "新增覆盖网格", "cells added", "int"),
+)
+# Where a candidate's street came from (gaps.network_sites), as the tables say it.
+STREET_SOURCE_TEXT = {
+    "file": {Lang.ZH: "候选文件", Lang.EN: "candidates file"},
+    "nearest way (OpenStreetMap)": {
+        Lang.ZH: "最近道路（OpenStreetMap）",
+        Lang.EN: "nearest way (OpenStreetMap)",
+    },
+}
 
 
 def headers(fields: Sequence[tuple[str, str, str, str]], lang: Lang) -> list[str]:
@@ -109,17 +135,67 @@ def rounded(value: Any, how: str, lang: Lang = Lang.ZH) -> Any:
         return int(value)
     if how == "bool":
         return INFERRED_TEXT[lang][1 if bool(value) else 0]
+    if how == "source":
+        return STREET_SOURCE_TEXT.get(str(value), {}).get(lang, str(value))
     text = "" if pd.isna(value) else str(value)
     return "'" + text if text.startswith(FORMULA_START) else text
 
 
-def _rows(
+def table_rows(
     table: pd.DataFrame, fields: Sequence[tuple[str, str, str, str]], lang: Lang
 ) -> list[list[Any]]:
     return [
         [rounded(record.get(key), how, lang) for key, _, _, how in fields]
         for record in table.to_dict("records")
     ]
+
+
+def place_label(name: str, lang: Lang) -> str:
+    """A district as the English outputs name it: the English name with the official
+    Chinese one after it (what the office's own papers say), or the Chinese name alone
+    when no translation is known; in Chinese the name as it is.
+
+    Examples
+    --------
+    >>> place_label("白云区", Lang.EN), place_label("白云区", Lang.ZH), place_label("某区", Lang.EN)
+    ('Baiyun (白云区)', '白云区', '某区')
+    """
+    english = district_label(name, lang)
+    return name if english == name else f"{english} ({name})"
+
+
+def mode_label(mode: str, lang: Lang) -> str:
+    """How reach was measured, in ``lang``: 直线距离 or crow-fly, 步行距离 or walking.
+
+    Examples
+    --------
+    >>> mode_label("walk", Lang.ZH), mode_label("crow", Lang.EN)
+    ('步行距离', 'crow-fly')
+    """
+    zh, _, en = MODE_LABELS[mode].partition(" / ")
+    return zh if lang is Lang.ZH else en
+
+
+def demand_source_label(source: str, lang: Lang) -> str:
+    """Where the residents per cell come from (``Grid.demand_source``, written in English
+    by :mod:`gaps.demand`), said in ``lang`` with districts named as the page names them
+    (:func:`jzmap.presentation.sources.demand_source_text`); a source it does not know is
+    shown as written.
+
+    Examples
+    --------
+    >>> demand_source_label("population layer 人口.gpkg", Lang.ZH)
+    '人口图层 人口.gpkg'
+    >>> demand_source_label(
+    ...     "2020 census population of each district spread over its cells by weight layer "
+    ...     "w.gpkg (均匀分配 / uniform in 从化区: no weight there)", Lang.EN).split("w.gpkg ")[1]
+    '(uniform in Conghua (从化区): no weight there)'
+    >>> from gaps.demand import CENSUS_EVEN_SOURCE
+    >>> demand_source_label(CENSUS_EVEN_SOURCE, Lang.ZH).split("：")[0]
+    '默认'
+    """
+    said: SourceLang = "zh" if lang is Lang.ZH else "en"
+    return demand_source_text(source, said, place=lambda name: place_label(name, lang))
 
 
 def site_table(analysis: Analysis, plan: SitePlan) -> pd.DataFrame:
@@ -141,12 +217,14 @@ def workbench_xlsx(
     assert sheet is not None
     zh = lang is Lang.ZH
     sheet.title = "街道" if zh else "streets"
-    _write(sheet, headers(STREET_FIELDS, lang), _rows(streets, STREET_FIELDS, lang), STREET_FIELDS)
+    _write(
+        sheet, headers(STREET_FIELDS, lang), table_rows(streets, STREET_FIELDS, lang), STREET_FIELDS
+    )
     sites = book.create_sheet("建议站点" if zh else "sites")
     _write(
         sites,
         headers(SITE_FIELDS, lang),
-        _rows(site_table(analysis, plan), SITE_FIELDS, lang),
+        table_rows(site_table(analysis, plan), SITE_FIELDS, lang),
         SITE_FIELDS,
     )
     notes = book.create_sheet("说明" if zh else "notes")
@@ -195,7 +273,7 @@ def _notes(analysis: Analysis, plan: SitePlan, district: str, lang: Lang) -> lis
                 "生活圈（直线等效）",
                 "；".join(f"{k} {v:,.0f} 米" for k, v in circles.items()) + f"（步速 {q.speed}）",
             ],
-            ["居民分布", analysis.grid.demand_source],
+            ["居民分布", demand_source_label(analysis.grid.demand_source, lang)],
             ["数据版本", str(analysis.data_version)],
             [
                 "建议站点",
@@ -203,14 +281,14 @@ def _notes(analysis: Analysis, plan: SitePlan, district: str, lang: Lang) -> lis
             ],
         ]
     return [
-        ["district", district],
-        ["category", q.category.value],
+        ["district", place_label(district, lang)],
+        ["category", category_label(q.category, lang)],
         ["catchment", f"{analysis.catchment_m:,.0f} m (crow-fly)"],
         [
             "life circles (crow-fly)",
             "; ".join(f"{k} {v:,.0f} m" for k, v in circles.items()) + f" (speed {q.speed})",
         ],
-        ["residents", analysis.grid.demand_source],
+        ["residents", demand_source_label(analysis.grid.demand_source, lang)],
         ["data version", str(analysis.data_version)],
         ["sites", f"k = {summary['k']}, solver {summary['solver']}, status {summary['status']}"],
     ]

@@ -217,13 +217,14 @@ def test_network_build_caches_and_reports(
     monkeypatch.setenv("JZMAP_STREET_NETWORK", str(river_file))
     monkeypatch.setenv("JZMAP_DATA_DIR", str(tmp_path))
     runner = CliRunner()
-    first = runner.invoke(cli, ["network", "build"])
+    first = runner.invoke(cli, ["network", "build", "--lang", "en"])
     assert first.exit_code == 0, first.output
     # The river's 4,500 m of way in pieces of at most 50 m: 92 edges, 93 nodes.
     assert "built: 93 nodes, 92 edges from 3 walkable ways" in first.output
     assert list((tmp_path / "networks").glob("walk-*.npz"))
     again = runner.invoke(cli, ["network", "build"])
-    assert again.exit_code == 0 and "already cached: 93 nodes, 92 edges" in again.output
+    # Chinese by default, as every coverage command.
+    assert again.exit_code == 0 and "步行路网已有缓存：93 个节点、92 条边" in again.output
 
 
 def test_network_build_without_an_extract_says_what_to_set(

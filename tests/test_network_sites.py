@@ -276,13 +276,23 @@ def test_coverage_sites_command_on_the_river(
             "--csv", str(out)]  # fmt: skip
     answer = CliRunner().invoke(cli, args)
     assert answer.exit_code == 0, answer.output
-    assert "步行距离 / walking" in answer.output and "720 m" in answer.output
+    # Chinese by default: the reach, the units, the headings of the CSV.
+    assert "步行距离 720 米" in answer.output and "walking" not in answer.output
     # East-bank cells are gaps on foot; r3 is excluded, r1's bank is the station's.
-    assert "1. 东岸社区用房 (r2) 东岸路 东岸路8号" in answer.output
-    written = pd.read_csv(out, encoding="utf-8-sig")
-    assert written["id"].tolist() == ["r2"]
+    assert "1. 东岸社区用房 (r2) 东岸路 东岸路8号：新增可及" in answer.output
+    written = pd.read_csv(out, encoding="utf-8-sig", dtype=str)
+    assert written["编号"].tolist() == ["r2"]
+    assert written["街道来源"].tolist() == ["最近道路（OpenStreetMap）"]
+    # Rounded as the other tables: whole persons, coordinates to 6 decimals.
+    assert written["依次新增可及需求"].str.fullmatch(r"\d+").all()
+    assert all(len(v.split(".")[-1]) <= 6 for v in written["经度 WGS-84"])
+    english = CliRunner().invoke(cli, [*args, "--lang", "en"])
+    assert english.exit_code == 0, english.output
+    assert "Haizhu (海珠区) elderly care" in english.output and "walking, 720 m" in english.output
+    assert "步行" not in english.output and "within reach" in english.output
+    assert pd.read_csv(out, encoding="utf-8-sig")["id"].tolist() == ["r2"]
     crow = CliRunner().invoke(cli, [*args[:-2], "--mode", "crow"])
-    assert crow.exit_code == 0 and "直线距离 / crow-fly" in crow.output
+    assert crow.exit_code == 0 and "直线距离" in crow.output
 
 
 # -- the API -----------------------------------------------------------------------------------
