@@ -1,15 +1,19 @@
 """The district planner's workbench (``/map?view=coverage``): choose a district, a category,
-a life circle and a walking speed; see the coverage cells, the streets and the proposed
-sites; sort the street table; export Excel or GeoPackage; print an A4 report.
+a life circle, a walking speed and how distance is measured (walking over the street
+network, or crow-fly); see the coverage cells, the streets and the proposed sites; leave
+sites out and plan again; sort the street table; export Excel or GeoPackage; print an A4
+report.
 
 A page of its own, not the residents' map: no search for a place to live, no "near me", a
 click on the map starts nothing. The server renders the controls and the empty tables (so
-they work with a keyboard and a screen reader before any script runs); the script
-``static/coverage-workbench.js`` fills them from ``/v1/coverage/cells``, ``/streets`` and
-``/candidates`` and sets the export links to ``/v1/coverage/workbook``. The legend is
-:data:`maps.coverage_report.LEGEND`, the one the offline report draws: the script applies
-it, never defines its own. The table headings are :mod:`maps.coverage_exports`', the ones
-the Excel file has.
+they work with a keyboard and a screen reader before any script runs), and only the
+choices the API will answer: walking only when the operator configured a street network,
+the office's own rooms (``/v1/coverage/sites``) when it configured them, else gap cells
+(``/v1/coverage/candidates``). The script ``static/coverage-workbench.js`` fills the page
+from ``/v1/coverage/cells``, ``/streets`` and the sites endpoint, and sets the export links
+to ``/v1/coverage/workbook``. The legend is :data:`maps.coverage_report.LEGEND`, the one the
+offline report draws: the script applies it, never defines its own. The street and cell
+site headings are :mod:`maps.coverage_exports`', the ones the Excel file has.
 """
 
 from __future__ import annotations
@@ -27,6 +31,26 @@ from providers.model import Category
 
 WORKBENCH_JS = "coverage-workbench.js"
 LIFE_CIRCLES = (5, 10, 15)
+MODES = ("walk", "crow")
+# The most sites one plan may leave out: /v1/coverage/sites' cap (and /candidates').
+MAX_EXCLUDED = 200
+CANDIDATES_PATH = "/v1/coverage/candidates"
+ROOMS_PATH = "/v1/coverage/sites"
+
+# The office's own rooms (``/v1/coverage/sites``), shown as the cell sites are: key,
+# Chinese and English heading, how the figure is shown (see maps.coverage_exports).
+ROOM_FIELDS: tuple[tuple[str, str, str, str], ...] = (
+    ("rank", "序号", "rank", "int"),
+    ("name", "名称", "name", "text"),
+    ("id", "编号", "id", "text"),
+    ("address", "地址", "address", "text"),
+    ("street", "街道", "street", "text"),
+    ("capacity", "容量（人）", "capacity (persons)", "people"),
+    ("demand_in_reach", "可达缺口需求", "gap demand in reach", "people"),
+    ("demand_added", "依次新增可达", "newly in reach (in order)", "people"),
+    ("demand_served", "按容量可服务", "served within capacity", "people"),
+    ("cells_added", "新增覆盖网格", "cells added", "int"),
+)
 
 _TEXT: dict[Lang, dict[str, str]] = {
     Lang.ZH: {
@@ -51,7 +75,27 @@ _TEXT: dict[Lang, dict[str, str]] = {
         "legend": "图例",
         "site_legend": "建议新站点",
         "loading": "正在计算…",
-        "crow": "直线距离 / crow-fly：生活圈按所选步速步行的直线距离计算（上限：实际路径更长）",
+        "mode": "距离",
+        "walk": "步行路网",
+        "crow": "直线距离",
+        "no_network": "未配置步行路网，因此只能按直线距离计算：运维人员设置 "
+        "JZMAP_STREET_NETWORK（OpenStreetMap 路网文件）并运行 jzmap network build 后，"
+        "即可按步行路网计算。",
+        "note_crow": "生活圈按所选步速步行的直线距离计算（上限：实际路径更长）",
+        "note_walk": "生活圈按所选步速沿步行路网（OpenStreetMap）行走的距离计算",
+        "rooms_source": "候选站点：本办公室的候选用房（JZMAP_CANDIDATE_SITES）",
+        "cells_source": "候选站点：缺口网格中心",
+        "action": "操作",
+        "exclude": "排除",
+        "exclude_site": "排除 {site}",
+        "excluded": "已排除",
+        "none": "无",
+        "restore": "取消排除",
+        "restore_site": "取消排除 {site}",
+        "too_many": "最多排除 {n} 处",
+        "summary": "报告信息",
+        "date": "日期",
+        "data_version": "数据版本",
         "map_view": "切换到居民地图",
         "sort": "按此列排序",
     },
@@ -77,8 +121,29 @@ _TEXT: dict[Lang, dict[str, str]] = {
         "legend": "Legend",
         "site_legend": "proposed new site",
         "loading": "computing…",
-        "crow": "crow-fly: a life circle is the straight-line distance walked at the chosen "
-        "speed (an upper bound: real paths are longer)",
+        "mode": "Distance",
+        "walk": "walking (street network)",
+        "crow": "crow-fly",
+        "no_network": "No street network is configured, so distances are crow-fly only: the "
+        "operator sets JZMAP_STREET_NETWORK (an OpenStreetMap extract) and runs "
+        "jzmap network build to measure walking over the streets.",
+        "note_crow": "a life circle is the straight-line distance walked at the chosen speed "
+        "(an upper bound: real paths are longer)",
+        "note_walk": "a life circle is the distance walked over the street network "
+        "(OpenStreetMap) at the chosen speed",
+        "rooms_source": "candidates: the office's own rooms (JZMAP_CANDIDATE_SITES)",
+        "cells_source": "candidates: centres of gap cells",
+        "action": "action",
+        "exclude": "exclude",
+        "exclude_site": "exclude {site}",
+        "excluded": "Excluded",
+        "none": "none",
+        "restore": "restore",
+        "restore_site": "restore {site}",
+        "too_many": "at most {n} exclusions",
+        "summary": "Report",
+        "date": "Date",
+        "data_version": "data version",
         "map_view": "Back to the residents' map",
         "sort": "sort by this column",
     },
@@ -102,6 +167,7 @@ body.jz-workbench { font: 15px/1.45 system-ui, "PingFang SC", "Microsoft YaHei",
 #jz-wb-map { flex: 1 1 55%; min-height: 420px; }
 .jz-wb-side { flex: 1 1 45%; overflow: auto; padding: 8px 12px; max-width: 760px; }
 .jz-wb-side h2 { font-size: 17px; margin: 10px 0 4px; }
+.jz-wb-side h3 { font-size: 14px; margin: 6px 0 2px; }
 .jz-wb-side table { border-collapse: collapse; width: 100%; font-size: 13px; }
 .jz-wb-side th, .jz-wb-side td { border: 1px solid #ccc; padding: 2px 5px; text-align: right; }
 .jz-wb-side th { background: #f2f2f2; text-align: center; }
@@ -110,6 +176,18 @@ body.jz-workbench { font: 15px/1.45 system-ui, "PingFang SC", "Microsoft YaHei",
 .jz-wb-side th[aria-sort="descending"] button::after { content: " ▼"; }
 .jz-wb-side td.t { text-align: left; }
 .jz-wb-note { color: #555; font-size: 13px; margin: 4px 0; }
+.jz-wb-why { color: #7a4b00; font-size: 13px; margin: 4px 0; max-width: 60em; }
+.jz-wb-side td.act { text-align: center; }
+.jz-wb-side td.act button, .jz-wb-excluded button { font-size: 13px; padding: 1px 6px;
+  border: 1px solid #b2182b; border-radius: 3px; background: #fff; color: #b2182b;
+  cursor: pointer; white-space: nowrap; }
+.jz-wb-excluded ul { margin: 2px 0; padding-left: 1.2em; font-size: 13px; }
+.jz-wb-excluded li { margin: 2px 0; }
+.jz-wb-summary { display: none; }
+.jz-wb-summary dl { display: grid; grid-template-columns: max-content 1fr; gap: 1px 10px;
+  margin: 4px 0; font-size: 12px; }
+.jz-wb-summary dt { font-weight: bold; }
+.jz-wb-summary dd { margin: 0; }
 .jz-wb-legend span.sw { display: inline-block; width: 13px; height: 13px; margin: 0 4px 0 10px;
   vertical-align: middle; border: 1px solid #777; }
 .jz-wb-pct { background: rgba(255,255,255,.9); border: 1px solid #555; border-radius: 3px;
@@ -119,7 +197,9 @@ body.jz-workbench { font: 15px/1.45 system-ui, "PingFang SC", "Microsoft YaHei",
 @page { size: A4 portrait; margin: 12mm; }
 @media print {
   html, body { height: auto; }
-  .jz-wb-controls, .jz-wb-actions, .jz-wb-maplink { display: none !important; }
+  .jz-wb-controls, .jz-wb-actions, .jz-wb-maplink, .jz-wb-why, .jz-wb-excluded,
+  .jz-wb-side .act { display: none !important; }
+  .jz-wb-summary { display: block; }
   .jz-wb-main { display: block; }
   #jz-wb-map { width: 186mm; height: 130mm; min-height: 0; border: 1px solid #999;
     page-break-inside: avoid; }
@@ -138,6 +218,9 @@ def render_workbench(
     *,
     minutes: int = 10,
     speed: str = "elderly",
+    walking: bool = False,
+    default_mode: str = "crow",
+    rooms: bool = False,
 ) -> str:
     """The workbench page's HTML.
 
@@ -151,6 +234,30 @@ def render_workbench(
         Put on every ``<script>`` and ``<style>`` for the Content-Security-Policy.
     minutes, speed
         The life circle and walking speed chosen when the page opens.
+    walking
+        Whether the operator configured a street network (``JZMAP_STREET_NETWORK``): the
+        distance control offers walking only then, and says why not otherwise.
+    default_mode
+        ``walk`` or ``crow``: the API's default, chosen when the page opens (``?mode=``
+        overrides it with a mode on offer).
+    rooms
+        Whether the operator configured the office's candidate rooms
+        (``JZMAP_CANDIDATE_SITES``): the sites are then planned among them
+        (``/v1/coverage/sites``), else among gap cells (``/v1/coverage/candidates``).
+
+    Examples
+    --------
+    >>> import geopandas as gpd
+    >>> from shapely import box
+    >>> one = gpd.GeoDataFrame({"name": ["天河区"]}, geometry=[box(113.3, 23.1, 113.4, 23.2)])
+    >>> page = render_workbench(PageOptions(), one, "n")
+    >>> '<option value="crow" selected>直线距离</option>' in page, 'value="walk"' in page
+    (True, False)
+    >>> "JZMAP_STREET_NETWORK" in page
+    True
+    >>> page = render_workbench(PageOptions(), one, "n", walking=True, default_mode="walk")
+    >>> '<option value="walk" selected>步行路网</option>' in page
+    True
     """
     t = _TEXT[o.lang]
     ordered = (
@@ -170,16 +277,28 @@ def render_workbench(
     minutes = _int(o.query.get("minutes"), minutes, LIFE_CIRCLES)
     speed = o.query.get("speed", speed) if o.query.get("speed") in ("adult", "elderly") else speed
     kind = o.provider_kind.value if o.provider_kind else ""
+    modes = MODES if walking else ("crow",)
+    asked_mode = o.query.get("mode", "")
+    mode = (
+        asked_mode if asked_mode in modes else (default_mode if default_mode in modes else "crow")
+    )
 
-    def select(name: str, label: str, choices: Sequence[tuple[str, str]], chosen: str) -> str:
+    def select(
+        name: str,
+        label: str,
+        choices: Sequence[tuple[str, str]],
+        chosen: str,
+        described_by: str = "",
+    ) -> str:
         options = "".join(
             f'<option value="{html.escape(v)}"{" selected" if v == chosen else ""}>'
             f"{html.escape(text)}</option>"
             for v, text in choices
         )
+        described = f' aria-describedby="{described_by}"' if described_by else ""
         return (
             f'<label><span>{html.escape(label)}</span><select id="jz-wb-{name}" '
-            f'name="{name}">{options}</select></label>'
+            f'name="{name}"{described}>{options}</select></label>'
         )
 
     controls = "".join(
@@ -203,6 +322,15 @@ def render_workbench(
                 str(minutes),
             ),
             select("speed", t["speed"], [("elderly", t["elderly"]), ("adult", t["adult"])], speed),
+            # Walking is offered only where the API can walk (else it answers a 409); the
+            # sentence under the controls says what the operator does to offer it.
+            select(
+                "mode",
+                t["mode"],
+                [(m, t[m]) for m in modes],
+                mode,
+                described_by="" if walking else "jz-wb-mode-why",
+            ),
             select(
                 "kind",
                 t["kind"],
@@ -213,7 +341,11 @@ def render_workbench(
         ]
     )
     street_head = _head(headers(STREET_FIELDS, o.lang), [f[0] for f in STREET_FIELDS], t)
-    site_head = _head(headers(SITE_FIELDS, o.lang), [f[0] for f in SITE_FIELDS], t, sortable=False)
+    site_fields = ROOM_FIELDS if rooms else SITE_FIELDS
+    site_head = (
+        _head(headers(site_fields, o.lang), [f[0] for f in site_fields], t, sortable=False)
+        + f'<th class="act">{html.escape(t["action"])}</th>'
+    )
     config = {
         "lang": o.lang.value,
         "tiles": {"url": o.tiles_url, "attribution": o.tiles_attribution, "crs": o.tiles_crs.value},
@@ -222,7 +354,11 @@ def render_workbench(
         "legend": legend_items(o.lang),
         "siteColour": SITE_COLOUR,
         "streetFields": [[k, how] for k, _, _, how in STREET_FIELDS],
-        "siteFields": [[k, how] for k, _, _, how in SITE_FIELDS],
+        "siteFields": [[k, how] for k, _, _, how in site_fields],
+        # Her rooms are left out by id, gap cells by their H3 cell (the APIs' `exclude`).
+        "sitesPath": ROOMS_PATH if rooms else CANDIDATES_PATH,
+        "siteKey": "id" if rooms else "cell",
+        "maxExcluded": MAX_EXCLUDED,
         "text": t,
         "inferred": ["街道面", "推断"] if o.lang is Lang.ZH else ["polygons", "inferred"],
     }
@@ -233,6 +369,20 @@ def render_workbench(
     ) + (
         f'<span class="sw" style="background:{SITE_COLOUR}"></span>{html.escape(t["site_legend"])}'
     )
+    why = (
+        ""
+        if walking
+        else f'<p class="jz-wb-why" id="jz-wb-mode-why">{html.escape(t["no_network"])}</p>\n'
+    )
+    # The print view's heading block; the script fills each <dd> (jz-wb-sum-<key>).
+    summary = "".join(
+        f'<dt>{html.escape(t[key])}</dt><dd id="jz-wb-sum-{key}"></dd>'
+        for key in (
+            "district", "category", "minutes", "speed", "mode", "kind", "k", "excluded",
+            "date", "data_version",
+        )
+    )  # fmt: skip
+    sites_source = t["rooms_source" if rooms else "cells_source"]
     lang_attr = "zh-CN" if o.lang is Lang.ZH else "en"
     map_link = "/map" + ("" if o.lang is Lang.ZH else "?lang=en")
     return f"""<!DOCTYPE html>
@@ -252,13 +402,20 @@ def render_workbench(
 <button type="button" id="jz-wb-print">{html.escape(t["print"])}</button>
 <a class="jz-wb-maplink" href="{html.escape(map_link)}">{html.escape(t["map_view"])}</a>
 </div></form>
-<p class="jz-wb-note" id="jz-wb-query" aria-live="polite">{html.escape(t["loading"])}</p>
+{why}<p class="jz-wb-note" id="jz-wb-query" aria-live="polite">{html.escape(t["loading"])}</p>
 </header>
 <main class="jz-wb-main"><div id="jz-wb-map" role="region" aria-label="map"></div>
 <div class="jz-wb-side">
+<section class="jz-wb-summary" id="jz-wb-summary" aria-labelledby="jz-wb-summary-h">
+<h2 id="jz-wb-summary-h">{html.escape(t["summary"])}</h2><dl>{summary}</dl></section>
 <p class="jz-wb-legend"><b>{html.escape(t["legend"])}</b>{legend}</p>
 <p class="jz-wb-note" id="jz-wb-source"></p>
 <h2>{html.escape(t["sites"])}</h2>
+<p class="jz-wb-note" id="jz-wb-sites-source">{html.escape(sites_source)}</p>
+<section class="jz-wb-excluded" aria-labelledby="jz-wb-excluded-h">
+<h3 id="jz-wb-excluded-h">{html.escape(t["excluded"])}</h3>
+<p class="jz-wb-note" id="jz-wb-excluded-none">{html.escape(t["none"])}</p>
+<ul id="jz-wb-excluded"></ul></section>
 <table id="jz-wb-sites"><thead><tr>{site_head}</tr></thead><tbody></tbody></table>
 <h2>{html.escape(t["streets"])}</h2>
 <table id="jz-wb-streets"><thead><tr>{street_head}</tr></thead><tbody></tbody></table>

@@ -1,20 +1,26 @@
 """The planner's workbench (``/map?view=coverage``) in a real headless Chromium against the
-served demo city (with the hand-made test streets layer): choose, sort, export, print.
-Every test fails on any console error; screenshots go under test-artifacts/browser/."""
+served demo city (with the hand-made test streets layer): choose, sort, export, print;
+crow-fly only and why without a street network; with a small hand-built network and the
+office's rooms (tests.osm_fixtures' street grid in 天河区): walking, crow-fly on demand,
+exclusions. Every test fails on any console error; screenshots go under
+test-artifacts/browser/."""
 
 from __future__ import annotations
 
 import io
 import json
+import re
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from urllib.error import HTTPError
 from urllib.parse import parse_qsl, urlencode, urlsplit
 from urllib.request import urlopen
 
 import openpyxl
 import pytest
-from playwright.sync_api import Browser, Page, Playwright, sync_playwright
+from playwright.sync_api import Browser, Page, Playwright, Request, sync_playwright
 
 from api.app import create_app
 from jzmap.settings import Settings
@@ -24,11 +30,15 @@ from maps.i18n import Lang
 from providers.stores import Backend
 from tests.browser import ARTIFACTS, CHROMIUM_ARGS, chromium_path, serve_app
 from tests.helpers import demo_city_backend_at
+from tests.osm_fixtures import rooms_csv, street_grid
 
 pytestmark = pytest.mark.filterwarnings("ignore:Constructing LpVariable:DeprecationWarning")
 
 TEST_STREETS = Path(__file__).parent / "data" / "streets-test.geojson"
 READY = "body[data-workbench-state=ready]"
+TIANHE = (113.36, 23.13)  # lon, lat (WGS-84): the test network's and rooms' centre
+# On the test network the rooms bring gap residents within a 15-minute adult walk.
+WALK_PAGE = "/map?view=coverage&district=天河区&category=elderly_care&minutes=15&speed=adult"
 
 
 @pytest.fixture(scope="module")
@@ -37,15 +47,48 @@ def base(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         yield from _served(backend)
 
 
-def _served(backend: Backend) -> Iterator[str]:
+@pytest.fixture(scope="module")
+def walking(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """The demo city with a street network (a 2 km grid of streets in 天河区) and the
+    office's three candidate rooms on it."""
+    places = tmp_path_factory.mktemp("workbench-walk")
+    with demo_city_backend_at(places / "demo") as backend:
+        yield from _served(
+            backend,
+            street_network=street_grid(TIANHE).write(places / "streets.osm"),
+            candidate_sites=rooms_csv(places / "rooms.csv", TIANHE),
+            network_cache_dir=places / "networks",
+        )
+
+
+def _served(backend: Backend, **more: Any) -> Iterator[str]:
     settings = Settings(
         data_dir=Path("/nonexistent"),
         tiles_url="/static/blank-tile.png",
         streets_layer=TEST_STREETS,
         request_timeout_s=300,
+        **more,
     )
     with serve_app(create_app(settings, backend=backend)) as url:
+        if "street_network" in more:
+            _wait_for_the_network(url)
         yield url
+
+
+def _wait_for_the_network(url: str) -> None:
+    """Ask for a walk until the server has its network ready (a server may prepare it in
+    the background and answer 503 with Retry-After meanwhile), so that the page's first
+    requests are answered and the browser logs no failed load."""
+    ask = {"category": "elderly_care", "district": "天河区", "mode": "walk"}
+    for _ in range(600):
+        try:
+            _get_json(f"{url}/v1/coverage/streets", ask)
+            return
+        except HTTPError as error:
+            if error.code != 503:
+                raise
+            time.sleep(float(error.headers.get("Retry-After") or 1))
+    pytest.fail("the street network never became ready")
 
 
 @pytest.fixture(scope="module")
@@ -256,4 +299,166 @@ def test_the_residents_map_shows_streets_between_districts_and_cells(
     assert tips >= len(polygons)
     p.evaluate("jzmap.map.setView([23.12, 113.34], 14, {animate: false})")
     p.wait_for_function("() => document.body.dataset.layerMode !== 'streets'")
+    assert errors == []
+
+
+# -- distance: walking or crow-fly, as the server can measure ------------------------------
+
+
+def _coverage_requests(p: Page) -> list[dict[str, str]]:
+    """Every /v1/coverage/* request the page makes from now on: path and query."""
+    seen: list[dict[str, str]] = []
+
+    def note(request: Request) -> None:
+        parts = urlsplit(request.url)
+        if parts.path.startswith("/v1/coverage/"):
+            seen.append({"path": parts.path, **dict(parse_qsl(parts.query))})
+
+    p.on("request", note)
+    return seen
+
+
+def test_without_a_network_the_figures_are_crow_fly_and_the_page_says_why(
+    base: str, page: tuple[Page, list[str]]
+) -> None:
+    p, errors = page
+    asked = _coverage_requests(p)
+    p.goto(f"{base}/map?view=coverage&district=天河区&category=elderly_care")
+    _ready(p)
+    assert p.eval_on_selector_all("#jz-wb-mode option", "os => os.map(o => o.value)") == ["crow"]
+    why = p.locator("#jz-wb-mode-why")
+    assert why.is_visible()
+    assert "JZMAP_STREET_NETWORK" in why.inner_text() and "jzmap network build" in why.inner_text()
+    assert p.get_attribute("#jz-wb-mode", "aria-describedby") == "jz-wb-mode-why"
+    paths = {a["path"] for a in asked}
+    assert paths == {"/v1/coverage/cells", "/v1/coverage/streets", "/v1/coverage/candidates"}
+    assert all(a["mode"] == "crow" for a in asked)
+    # The label is the API's, as it measured.
+    label = _get_json(f"{base}/v1/coverage/streets", asked[0])["query"]["mode_label"]
+    assert label == "直线距离 / crow-fly" and label in (p.text_content("#jz-wb-query") or "")
+    assert "mode=crow" in (p.get_attribute("#jz-wb-xlsx", "href") or "")
+    assert errors == []
+
+
+def test_with_a_network_the_page_walks_and_switches_to_crow_fly(
+    walking: str, page: tuple[Page, list[str]]
+) -> None:
+    p, errors = page
+    asked = _coverage_requests(p)
+    p.goto(walking + WALK_PAGE)
+    _ready(p)
+    assert p.get_attribute("#jz-wb-mode", "aria-describedby") is None
+    assert p.locator("#jz-wb-mode-why").count() == 0
+    assert p.input_value("#jz-wb-mode") == "walk"
+    assert p.get_attribute("body", "data-workbench-mode") == "walk"
+    # The office's rooms are the candidates: planned by /v1/coverage/sites, on foot.
+    assert {a["path"] for a in asked} == {
+        "/v1/coverage/cells", "/v1/coverage/streets", "/v1/coverage/sites",
+    }  # fmt: skip
+    assert [a["mode"] for a in asked] == ["walk"] * 3
+    assert "步行距离 / walking" in (p.text_content("#jz-wb-query") or "")
+    assert "mode=walk" in (p.get_attribute("#jz-wb-xlsx", "href") or "")
+    asked.clear()
+    p.select_option("#jz-wb-mode", "crow")
+    _ready(p)
+    assert [a["mode"] for a in asked] == ["crow"] * 3
+    assert p.get_attribute("body", "data-workbench-mode") == "crow"
+    note = p.text_content("#jz-wb-query") or ""
+    assert "直线距离 / crow-fly" in note and "步行距离" not in note
+    assert "mode=crow" in (p.get_attribute("#jz-wb-gpkg", "href") or "")
+    assert errors == []
+
+
+# -- exclusions ----------------------------------------------------------------------------
+
+
+def _site_keys(p: Page) -> list[str]:
+    keys: list[str] = p.eval_on_selector_all(
+        "#jz-wb-sites tbody tr", "rows => rows.map(r => r.dataset.site)"
+    )
+    return keys
+
+
+def test_an_excluded_room_leaves_the_next_plan_and_can_be_restored(
+    walking: str, page: tuple[Page, list[str]]
+) -> None:
+    p, errors = page
+    p.goto(walking + WALK_PAGE)
+    _ready(p)
+    ask = {"category": "elderly_care", "district": "天河区", "minutes": 15, "speed": "adult",
+           "mode": "walk", "k": 5}  # fmt: skip
+    planned = [s["id"] for s in _get_json(f"{walking}/v1/coverage/sites", ask)["sites"]]
+    assert _site_keys(p) == planned and len(planned) >= 2
+    first = planned[0]
+    with p.expect_request(lambda r: "/v1/coverage/sites" in r.url) as sent:
+        p.click(f"#jz-wb-sites tr[data-site='{first}'] button.jz-wb-exclude")
+    assert dict(parse_qsl(urlsplit(sent.value.url).query))["exclude"] == first
+    _ready(p)
+    again = _get_json(f"{walking}/v1/coverage/sites", {**ask, "exclude": first})["sites"]
+    assert first not in _site_keys(p) and _site_keys(p) == [s["id"] for s in again]
+    # Listed as excluded, its restore button focused (the row it was in is gone).
+    assert p.eval_on_selector_all("#jz-wb-excluded li", "ls => ls.map(l => l.dataset.key)") == [
+        first
+    ]
+    assert p.locator("#jz-wb-excluded-none").is_hidden()
+    assert p.evaluate("document.activeElement.closest('li').dataset.key") == first
+    with p.expect_request(lambda r: "/v1/coverage/sites" in r.url) as sent:
+        p.click("#jz-wb-excluded li button")
+    assert "exclude" not in dict(parse_qsl(urlsplit(sent.value.url).query))
+    _ready(p)
+    assert _site_keys(p) == planned
+    assert p.locator("#jz-wb-excluded-none").is_visible()
+    assert errors == []
+
+
+def test_an_excluded_cell_is_sent_to_the_planner(base: str, page: tuple[Page, list[str]]) -> None:
+    p, errors = page
+    p.goto(f"{base}/map?view=coverage&district=天河区&category=elderly_care")
+    _ready(p)
+    cell = _site_keys(p)[0]
+    with p.expect_request(lambda r: "/v1/coverage/candidates" in r.url) as sent:
+        p.click(f"#jz-wb-sites tr[data-site='{cell}'] button.jz-wb-exclude")
+    asked = dict(parse_qsl(urlsplit(sent.value.url).query))
+    assert asked["exclude"] == cell
+    _ready(p)
+    # The page shows what the planner answers to the request with the exclusion.
+    plan = _get_json(f"{base}/v1/coverage/candidates", asked)
+    assert _site_keys(p) == [s["cell"] for s in plan["sites"]]
+    assert cell in (p.text_content("#jz-wb-excluded") or "")
+    assert errors == []
+
+
+def test_the_print_view_names_the_choices_the_distance_and_the_exclusions(
+    walking: str, page: tuple[Page, list[str]]
+) -> None:
+    p, errors = page
+    p.goto(walking + WALK_PAGE)
+    _ready(p)
+    room = _site_keys(p)[0]
+    p.click(f"#jz-wb-sites tr[data-site='{room}'] button.jz-wb-exclude")
+    p.wait_for_function(
+        "() => document.querySelectorAll('#jz-wb-excluded li').length === 1 && "
+        "document.body.dataset.workbenchState === 'ready'"
+    )
+    p.emulate_media(media="print")
+    summary = p.locator("#jz-wb-summary")
+    assert summary.is_visible()
+    terms = summary.locator("dd")
+    shown = {
+        key: p.text_content(f"#jz-wb-sum-{key}") or ""
+        for key in ("district", "category", "minutes", "speed", "mode", "excluded", "date")
+    }
+    assert terms.count() == 10
+    assert shown["district"] == "天河区" and shown["category"] == "养老"
+    assert shown["minutes"].startswith("15 分钟") and shown["speed"] == "成人 1.2 米/秒"
+    assert shown["mode"].startswith("步行距离 / walking")
+    assert f"({room})" in shown["excluded"]
+    assert re.fullmatch(r"\d{4}年\d{1,2}月\d{1,2}日", shown["date"])
+    # The legend, the site list and the street table print; the controls do not.
+    assert p.locator(".jz-wb-legend").is_visible()
+    assert p.locator("#jz-wb-sites").is_visible() and p.locator("#jz-wb-streets").is_visible()
+    assert p.locator("#jz-wb-mode").is_hidden() and p.locator("#jz-wb-excluded").is_hidden()
+    assert p.locator("#jz-wb-sites .act").first.is_hidden()
+    pdf = p.pdf(format="A4")
+    assert pdf.startswith(b"%PDF")
     assert errors == []

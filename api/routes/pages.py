@@ -32,6 +32,7 @@ from api.dependencies import (
 from api.problem_reports import ReportRefusedError, file_report
 from geo.crs import CRS, to_wgs84
 from jzmap.application.appeals import appeals_by_complaint
+from jzmap.application.coverage import CoverageService
 from jzmap.presentation.explanations import explain
 from jzmap.presentation.presenters import PublicView, provider_out
 from jzmap.presentation.problem_reports import ReportIn
@@ -193,8 +194,20 @@ def map_page(
     nonce = secrets.token_urlsafe(16)
     options = _options(settings, request, PageKind.MAP, q, coverage=view == "coverage")
     if view == "coverage":
-        # The planner's workbench: a page of its own, without the residents' search.
-        body = render_workbench(options, districts_layer(settings.city), nonce)
+        # The planner's workbench: a page of its own, without the residents' search. The
+        # server says which distances it can measure and whose sites it plans, so the page
+        # offers only what the API will answer (walking needs JZMAP_STREET_NETWORK; her
+        # own rooms JZMAP_CANDIDATE_SITES). Asked of the service only here: the residents'
+        # map needs none.
+        coverage: CoverageService = request.app.state.coverage
+        body = render_workbench(
+            options,
+            districts_layer(settings.city),
+            nonce,
+            walking=coverage.network is not None and coverage.network.configured,
+            default_mode=coverage.default_mode,
+            rooms=coverage.settings.candidate_sites is not None,
+        )
         return _page_response(settings, body, nonce, frameable_by=[])
     body = render_page(options, districts_layer(settings.city), nonce)
     return _page_response(settings, body, nonce, frameable_by=[])

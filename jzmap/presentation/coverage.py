@@ -12,6 +12,7 @@ from typing import Any
 
 import h3
 import numpy as np
+import pandas as pd
 import shapely
 from pydantic_core import to_json
 
@@ -86,11 +87,11 @@ def cell_features(analysis: Analysis, district: str | None, crs: CRS) -> list[di
     starts = [0, *ends[:-1]]
     ids = [h3.int_to_str(c) for c in m["cell"].tolist()]
     columns = {
-        "district": m["district"].tolist(),
-        "street": m["street"].tolist(),
+        "district": _texts(m["district"]),
+        "street": _texts(m["street"]),
         "residents": np.round(m["residents"].to_numpy(np.float64), 1).tolist(),
         "nearest_m": _nullable(m["nearest_m"].to_numpy(), 1),
-        "nearest_id": m["nearest_id"].tolist(),
+        "nearest_id": _texts(m["nearest_id"]),
         "providers_within": m["providers_within"].tolist(),
         "accessibility": _nullable(m["accessibility"].to_numpy(), 8),
         "covered": m["covered"].tolist(),
@@ -105,6 +106,17 @@ def cell_features(analysis: Analysis, district: str | None, crs: CRS) -> list[di
         }
         for i, (cell, a, b) in enumerate(zip(ids, starts, ends, strict=True))
     ]
+
+
+def _texts(column: pd.Series) -> list[Any]:
+    """A text column as a list with ``None`` where missing: pandas' string dtype holds a
+    missing value as NaN, which the JSON encoder would write as ``NaN`` (not JSON) — a
+    walk leaves cells with no reachable provider (``nearest_id`` missing).
+
+    >>> _texts(pd.Series(["st-1", None], dtype="str"))
+    ['st-1', None]
+    """
+    return column.astype(object).where(column.notna(), None).tolist()
 
 
 def site_streets(plan: SitePlan, analysis: Analysis | None) -> Any:

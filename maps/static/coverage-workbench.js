@@ -1,7 +1,12 @@
 /* The planner's workbench (/map?view=coverage, maps/coverage_workbench.py): fills the map,
-   the street table and the site list from /v1/coverage/cells, /streets and /candidates for
-   the chosen district, category, life circle, speed and kind; keeps the export links and
-   the print button in step.
+   the street table and the site list from /v1/coverage/cells, /streets and the sites
+   endpoint the server chose (config.sitesPath: /candidates for gap cells, /sites for the
+   office's own rooms) for the chosen district, category, life circle, speed, distance mode
+   and kind, minus the sites the planner excluded; keeps the export links, the print
+   view's summary and the print button in step.
+
+   Which distance the figures are is what the API answers (query.mode, query.mode_label),
+   never the control's value alone.
 
    Every figure comes from the API as JSON and is put into the page as text (textContent),
    never as markup. The legend is the server's (config.legend: maps/coverage_report.py's
@@ -14,6 +19,7 @@
   var sortKey = null;
   var sortDir = 1;
   var generation = 0;
+  var excluded = []; // {key, label}: ids (rooms) or H3 cells (gap cells) left out
 
   function $(id) {
     return document.getElementById(id);
@@ -31,7 +37,8 @@
       district: $("jz-wb-district").value,
       category: $("jz-wb-category").value,
       minutes: $("jz-wb-minutes").value,
-      speed: $("jz-wb-speed").value
+      speed: $("jz-wb-speed").value,
+      mode: $("jz-wb-mode").value
     };
     var kind = $("jz-wb-kind").value;
     if (kind) p.kind = kind;
@@ -46,10 +53,29 @@
       .join("&");
   }
 
-  function getJSON(path, p) {
+  function fill(template, values) {
+    return template.replace(/\{(\w+)\}/g, function (_, key) {
+      return String(values[key]);
+    });
+  }
+
+  /* A 503 with Retry-After (the walking network still being prepared) is asked again after
+     the wait the server names, while the page still wants this answer; its message is shown
+     meanwhile. Any other error ends the computation with the API's message. */
+  function getJSON(path, p, mine) {
     return fetch(path + "?" + query(p), { headers: { Accept: "application/json" } }).then(
       function (r) {
         return r.json().then(function (body) {
+          var wait = Number(r.headers.get("Retry-After"));
+          if (r.status === 503 && wait > 0 && mine === generation) {
+            $("jz-wb-query").textContent = body.message || String(r.status);
+            return new Promise(function (resolve) {
+              setTimeout(resolve, Math.min(wait, 30) * 1000);
+            }).then(function () {
+              if (mine !== generation) throw new Error("superseded");
+              return getJSON(path, p, mine);
+            });
+          }
           if (!r.ok) throw new Error(body.message || String(r.status));
           return body;
         });
@@ -115,15 +141,107 @@
     });
   }
 
+  /* How a site is named in the exclusion list and to a screen reader: her room by name and
+     id, a gap cell by district, street and cell. */
+  function siteLabel(site) {
+    if (config.siteKey === "id") return (site.name || "—") + " (" + site.id + ")";
+    return (site.district || "") + " " + (site.street || "—") + " · " + site.cell;
+  }
+
   function drawSites(sites) {
     var body = $("jz-wb-sites").tBodies[0];
+    var full = excluded.length >= config.maxExcluded;
     body.textContent = "";
     sites.forEach(function (site) {
       var tr = el("tr");
+      tr.setAttribute("data-site", String(site[config.siteKey]));
       config.siteFields.forEach(function (field) {
         tr.appendChild(el("td", field[1] === "text" || field[1] === "bool" ? "t" : "", shown(site[field[0]], field[1])));
       });
+      var td = el("td", "act");
+      var button = el("button", "jz-wb-exclude", config.text.exclude);
+      button.type = "button";
+      button.setAttribute("aria-label", fill(config.text.exclude_site, { site: siteLabel(site) }));
+      if (full) {
+        button.disabled = true;
+        button.title = fill(config.text.too_many, { n: config.maxExcluded });
+      }
+      button.addEventListener("click", function () {
+        exclude(site);
+      });
+      td.appendChild(button);
+      tr.appendChild(td);
       body.appendChild(tr);
+    });
+  }
+
+  /* ---- exclusions: kept in the page, sent as exclude= with every plan ------------------ */
+  function exclude(site) {
+    var key = String(site[config.siteKey]);
+    if (excluded.length >= config.maxExcluded) return;
+    if (!excluded.some(function (e) { return e.key === key; }))
+      excluded.push({ key: key, label: siteLabel(site) });
+    drawExcluded(key);
+    refresh();
+  }
+
+  function restore(key) {
+    excluded = excluded.filter(function (e) { return e.key !== key; });
+    drawExcluded(null);
+    $("jz-wb-excluded-h").focus();
+    refresh();
+  }
+
+  /* The list "已排除", each entry with its own restore button; focus follows the site just
+     excluded (its row goes away with the next plan). */
+  function drawExcluded(focusKey) {
+    var list = $("jz-wb-excluded");
+    list.textContent = "";
+    $("jz-wb-excluded-none").hidden = excluded.length > 0;
+    excluded.forEach(function (e) {
+      var li = el("li");
+      li.setAttribute("data-key", e.key);
+      li.appendChild(el("span", "", e.label + " "));
+      var button = el("button", "", config.text.restore);
+      button.type = "button";
+      button.setAttribute("aria-label", fill(config.text.restore_site, { site: e.label }));
+      button.addEventListener("click", function () {
+        restore(e.key);
+      });
+      li.appendChild(button);
+      list.appendChild(li);
+      if (e.key === focusKey) button.focus();
+    });
+  }
+
+  function exclusions() {
+    return excluded.map(function (e) { return e.key; }).join(",");
+  }
+
+  /* The print view's summary: what was chosen, which distance the API measured, what was
+     left out, and when. */
+  function drawSummary(q) {
+    var chosen = function (id) {
+      return $(id).selectedOptions[0].textContent;
+    };
+    var rows = {
+      district: chosen("jz-wb-district"),
+      category: chosen("jz-wb-category"),
+      minutes: chosen("jz-wb-minutes") + " (≈ " + Math.round(q.catchment_m) + " m)",
+      speed: chosen("jz-wb-speed"),
+      mode: q.mode_label + " · " + config.text["note_" + q.mode],
+      kind: chosen("jz-wb-kind"),
+      k: chosen("jz-wb-k"),
+      excluded: excluded.length
+        ? excluded.map(function (e) { return e.label; }).join("；")
+        : config.text.none,
+      date: new Intl.DateTimeFormat(document.documentElement.lang, {
+        timeZone: "Asia/Shanghai", year: "numeric", month: "long", day: "numeric"
+      }).format(new Date()),
+      data_version: String(q.data_version)
+    };
+    Object.keys(rows).forEach(function (key) {
+      $("jz-wb-sum-" + key).textContent = rows[key];
     });
   }
 
@@ -145,13 +263,16 @@
     if (cells.features.length) map.fitBounds(cellsLayer.getBounds(), { padding: [8, 8] });
   }
 
-  function drawSitesOnMap(sites, catchment) {
+  /* A circle is what a crow-fly catchment is; a walking one is not (the river, the wall),
+     so on foot only the marker is drawn. */
+  function drawSitesOnMap(sites, catchment, mode) {
     if (sitesLayer) map.removeLayer(sitesLayer);
     sitesLayer = L.layerGroup().addTo(map);
     sites.forEach(function (s) {
-      L.circle([s.lat, s.lon], {
-        radius: catchment, color: config.siteColour, weight: 2, dashArray: "6 4", fillOpacity: 0.06
-      }).addTo(sitesLayer);
+      if (mode === "crow")
+        L.circle([s.lat, s.lon], {
+          radius: catchment, color: config.siteColour, weight: 2, dashArray: "6 4", fillOpacity: 0.06
+        }).addTo(sitesLayer);
       L.marker([s.lat, s.lon], {
         icon: L.divIcon({ html: el("div", "jz-wb-site", String(s.rank)), className: "", iconSize: [26, 26], iconAnchor: [13, 13] }),
         keyboard: false
@@ -195,10 +316,12 @@
     var gpkg = Object.assign({ f: "gpkg", k: k }, p);
     $("jz-wb-xlsx").href = "/v1/coverage/workbook?" + query(xlsx);
     $("jz-wb-gpkg").href = "/v1/coverage/workbook?" + query(gpkg);
+    var siteParams = Object.assign({ crs: crs, k: k }, p);
+    if (excluded.length) siteParams.exclude = exclusions();
     Promise.all([
-      getJSON("/v1/coverage/cells", Object.assign({ crs: crs }, p)),
-      getJSON("/v1/coverage/streets", Object.assign({ crs: crs }, p)),
-      getJSON("/v1/coverage/candidates", Object.assign({ crs: crs, k: k }, p))
+      getJSON("/v1/coverage/cells", Object.assign({ crs: crs }, p), mine),
+      getJSON("/v1/coverage/streets", Object.assign({ crs: crs }, p), mine),
+      getJSON(config.sitesPath, siteParams, mine)
     ])
       .then(function (answers) {
         if (mine !== generation) return;
@@ -206,7 +329,7 @@
         var streets = answers[1];
         var plan = answers[2];
         drawCells(cells);
-        drawSitesOnMap(plan.sites, streets.query.catchment_m);
+        drawSitesOnMap(plan.sites, streets.query.catchment_m, plan.query.mode);
         streetRows = streets.streets; // label points in the basemap's datum (crs)
         drawStreets();
         drawSites(plan.sites);
@@ -216,12 +339,16 @@
           $("jz-wb-category").selectedOptions[0].textContent + " · " +
           $("jz-wb-minutes").selectedOptions[0].textContent + " · " +
           $("jz-wb-speed").selectedOptions[0].textContent;
-        $("jz-wb-query").textContent = title + " · " + Math.round(q.catchment_m) + " m · " + config.text.crow;
+        // The distance named is the API's (its mode_label), as the figures were measured.
+        $("jz-wb-query").textContent = title + " · " + Math.round(q.catchment_m) + " m · " +
+          q.mode_label + " · " + config.text["note_" + q.mode];
         $("jz-wb-source").textContent = q.demand_source;
+        drawSummary(q);
         document.title = config.text.title + " · " + title;
         document.body.setAttribute("data-workbench-state", "ready");
         document.body.setAttribute("data-workbench-streets", String(streetRows.length));
         document.body.setAttribute("data-workbench-sites", String(plan.sites.length));
+        document.body.setAttribute("data-workbench-mode", q.mode);
       })
       .catch(function (err) {
         if (mine !== generation) return;
@@ -241,7 +368,7 @@
     map.fitBounds(districtsLayer.getBounds());
     L.control.scale({ imperial: false }).addTo(map);
     $("jz-wb-form").addEventListener("submit", function (e) { e.preventDefault(); });
-    ["district", "category", "minutes", "speed", "kind", "k"].forEach(function (name) {
+    ["district", "category", "minutes", "speed", "mode", "kind", "k"].forEach(function (name) {
       $("jz-wb-" + name).addEventListener("change", refresh);
     });
     Array.prototype.forEach.call($("jz-wb-streets").tHead.rows[0].cells, function (th) {
@@ -256,6 +383,8 @@
       });
     });
     $("jz-wb-print").addEventListener("click", function () { window.print(); });
+    $("jz-wb-excluded-h").tabIndex = -1; // focus lands here when the last one is restored
+    drawExcluded(null);
     window.jzWorkbench = { map: map, refresh: refresh };
     refresh();
   }
