@@ -222,15 +222,20 @@ def create_app(settings: Settings | None = None, backend: Backend | None = None)
             )
             # The search box's suggestions (issue 16): the gazetteer's names, AMap with a key.
             app.state.places = place_finder(settings)
+            network = NetworkLoader(settings.coverage, settings.city, settings.database.data_dir)
             app.state.coverage = CoverageService(
                 app.state.backend.store,
                 settings.coverage,
                 settings.city,
                 gate=ComputeGate(settings.coverage.concurrency),
-                network=NetworkLoader(settings.coverage, settings.city, settings.database.data_dir),
+                network=network,
                 # The addresses of proposed sites (issue 18): AMap's reverse geocoding.
                 reverse=reverse_geocoder(settings),
             )
+            # The walking network (JZMAP_STREET_NETWORK) is read from its cache, or built
+            # and cached, beside the first requests: a build takes longer than the request
+            # deadline. Walking requests answer 503 with Retry-After until it is ready.
+            network.start()
             if owned:
                 # A served app, not a test's: warm up beside the first requests, not before.
                 threading.Thread(

@@ -15,6 +15,9 @@ Timed, per repeat, in one loop so that caches favour neither:
   :func:`gaps.network.network_pairs_within` (snaps, one multi-source Dijkstra for the
   nearest, bounded Dijkstras in batches for the pairs);
 * graph — building the network's CSR matrix from its arrays (once per process);
+* snap index — building the index points join the network through (once per network:
+  :attr:`gaps.network.WalkNetwork.ways`), then one point's :func:`gaps.network.snap` (a
+  request's) and all the cells' (an analysis's);
 * isochrone — one provider's 15-minute elderly isochrone (720 m).
 
 The catchment is 10 minutes at the adult pace, 720 m, in both modes. Printed: medians and
@@ -37,7 +40,7 @@ import pandas as pd
 from pyproj import Geod
 
 from gaps.measures import cell_measures
-from gaps.network import WalkNetwork, isochrone, network_from_arrays, network_nearest
+from gaps.network import WalkNetwork, isochrone, network_from_arrays, network_nearest, snap
 from gaps.network import network_pairs_within as network_pairs
 from providers.model import Category
 
@@ -99,6 +102,7 @@ def main() -> None:
 
     net, build_s = _timed(lambda: synthetic_network(args.side, args.removed, args.seed))
     _, graph_s = _timed(lambda: net.graph)
+    _, index_s = _timed(lambda: net.ways)
     grid = cells_over(net)
     rng = np.random.default_rng(args.seed)
     at = rng.choice(net.nodes, args.providers, replace=False)
@@ -114,13 +118,16 @@ def main() -> None:
     demand = pd.DataFrame({"cell": grid["cell"], "residents": 1_000.0})
     print(
         f"network: {net.nodes:,} nodes, {net.edges:,} edges ({args.removed:.0%} of streets "
-        f"removed), built in {build_s:.1f} s, CSR graph {graph_s:.2f} s; "
+        f"removed), built in {build_s:.1f} s, CSR graph {graph_s:.2f} s, snap index "
+        f"{index_s:.2f} s; "
         f"{len(grid):,} H3 r{RESOLUTION} cells; {args.providers:,} providers; "
         f"catchment {CATCHMENT_M:.0f} m (10 min at 1.2 m/s)"
     )
     walk_nearest = functools.partial(network_nearest, net=net)
     walk_pairs = functools.partial(network_pairs, net=net)
-    times: dict[str, list[float]] = {"crow": [], "walk": [], "isochrone": []}
+    times: dict[str, list[float]] = {
+        "crow": [], "walk": [], "isochrone": [], "snap_one": [], "snap_cells": []
+    }  # fmt: skip
     for _ in range(args.repeat):
         crow, t = _timed(
             lambda: cell_measures(
@@ -137,12 +144,20 @@ def main() -> None:
         times["walk"].append(t)
         _, t = _timed(lambda: isochrone(net, supply["lon"][0], supply["lat"][0], 720.0))
         times["isochrone"].append(t)
+        _, t = _timed(lambda: snap(net, grid["lon"][:1], grid["lat"][:1], 300.0))
+        times["snap_one"].append(t)
+        _, t = _timed(lambda: snap(net, grid["lon"], grid["lat"], 300.0))
+        times["snap_cells"].append(t)
     crow_s = statistics.median(times["crow"])
     walk_s = statistics.median(times["walk"])
     print(f"crow-fly measures   median {crow_s:7.2f} s   (ratio 1.00)")
     print(f"walking measures    median {walk_s:7.2f} s   (ratio {walk_s / crow_s:.2f})")
     iso_s = statistics.median(times["isochrone"])
     print(f"one isochrone       median {iso_s:7.3f} s   (ratio {iso_s / crow_s:.3f})")
+    one_ms = statistics.median(times["snap_one"]) * 1_000
+    cells_s = statistics.median(times["snap_cells"])
+    print(f"snap one point      median {one_ms:7.2f} ms  (the index built once, above)")
+    print(f"snap every cell     median {cells_s:7.3f} s   ({len(grid):,} points)")
     print(
         f"cells covered: crow-fly {int(crow['covered'].sum()):,}, walking "
         f"{int(walk['covered'].sum()):,}; median nearest crow-fly "

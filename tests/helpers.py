@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -183,3 +184,12 @@ def brute_force_best(
             matches.append(score_candidate(Candidate(p, d), spec.weights, spec.half_distance_m))
     matches.sort(key=lambda m: (-m.score, m.distance_m, m.provider.id))
     return matches[:k]
+
+
+def wait_for_network(client: Any) -> str:
+    """Poll ``/readyz`` of a started app (a ``TestClient`` inside its ``with``) until its
+    walking network is no longer ``loading`` (the lifespan prepares it in a background
+    thread), and return its state then. No clock: as long as the build takes."""
+    while (state := str(client.get("/readyz").json()["network"])) == "loading":
+        time.sleep(0.02)
+    return state

@@ -115,8 +115,8 @@ def island() -> OsmPlace:
     Bank: b0 (0, -500) – b1 (0, 0) – b2 (0, 500).
     Island loop: i0 (250, -50) – i1 (350, -50) – i2 (350, 50) – i3 (250, 50) – i0.
 
-    The island's centre (300, 0) is 300 m from b1 by crow-fly and ~71 m from its nearest
-    path node: on the network, but no walk reaches the bank.
+    The island's centre (300, 0) is 300 m from b1 by crow-fly and 50 m from the path on
+    each side (~71 m from its corners): on the network, but no walk reaches the bank.
     """
     place = OsmPlace()
     for name, east, north in [

@@ -19,7 +19,7 @@ from jzmap.settings import Settings
 from providers.stores import Backend
 from providers.stores.engine import make_engine
 from providers.stores.postgis import PostgisStore
-from tests.helpers import CANTON_TOWER, company, station
+from tests.helpers import CANTON_TOWER, company, station, wait_for_network
 from tests.osm_fixtures import rooms_csv, street_grid
 
 LON, LAT = CANTON_TOWER
@@ -74,6 +74,7 @@ def client(postgis_backend: Backend, postgis_migrated: str, tmp_path: Path) -> I
         network_cache_dir=tmp_path / "networks",
     )
     with TestClient(create_app(settings, backend=postgis_backend)) as c:
+        assert wait_for_network(c) == "ready"
         yield c
     with engine.begin() as conn:
         assert conn.execute(sa.text("SELECT to_regclass('jzmap_canary')")).scalar() is not None

@@ -111,8 +111,8 @@ def test_a_door_off_the_street_adds_its_walk_to_the_street(tmp_path: Path) -> No
     net = _network(place, tmp_path)
     door = lonlat(-50.0, 0.0)  # 50 m west of w1, e.g. a building behind the street
     assert _walk(net, door, place.at("w2")) == pytest.approx(550.0, abs=1.0)
-    nodes, metres = snap(net, [door[0]], [door[1]], max_snap_m=40.0)
-    assert nodes.tolist() == [-1] and np.isinf(metres[0])  # beyond the largest snap
+    at = snap(net, [door[0]], [door[1]], max_snap_m=40.0)
+    assert at.edge.tolist() == [-1] and np.isinf(at.metres[0])  # beyond the largest snap
 
 
 def test_the_river_isochrone_stops_at_the_bank(tmp_path: Path) -> None:
@@ -172,8 +172,9 @@ def test_an_island_with_no_path_is_unreachable_on_foot(tmp_path: Path) -> None:
     net = _network(place, tmp_path)
     provider, centre = place.at("b1"), lonlat(300, 0)
     assert _crow(centre, provider) == pytest.approx(300.0, abs=1.0)
-    nodes, metres = snap(net, [centre[0]], [centre[1]], max_snap_m=300.0)
-    assert nodes[0] >= 0 and metres[0] == pytest.approx(70.7, abs=0.5)  # on the island path
+    at = snap(net, [centre[0]], [centre[1]], max_snap_m=300.0)
+    # On the island path: 50 m to the foot on its nearest side (70.7 m to its corners).
+    assert at.on[0] and at.metres[0] == pytest.approx(50.0, abs=0.5)
     pos, walk = network_nearest([centre[0]], [centre[1]], [provider[0]], [provider[1]], net=net)
     assert pos.tolist() == [-1] and np.isinf(walk[0])
     i, _, _ = network_pairs_within(
@@ -183,6 +184,96 @@ def test_an_island_with_no_path_is_unreachable_on_foot(tmp_path: Path) -> None:
     area = isochrone(net, *provider, 10_000.0)
     assert not area.contains(shapely.Point(centre))
     assert area.contains(shapely.Point(lonlat(0, 450)))
+
+
+# -- snapping to the way, not the node ----------------------------------------------------------
+
+
+def _long_street() -> WalkNetwork:
+    """One straight street 1,000 m long, east from the origin, mapped with its two ends."""
+    lon, lat = np.array([lonlat(0, 0), lonlat(1_000, 0)]).T
+    return network_from_arrays(lon, lat, [0], [1])
+
+
+def test_a_door_beside_the_middle_of_a_long_way_joins_it_at_its_foot() -> None:
+    net = _long_street()
+    door = lonlat(500, 30)
+    at = snap(net, [door[0]], [door[1]], max_snap_m=300.0)
+    # The perpendicular, not the ~501 m to either end (which is beyond the largest snap).
+    assert at.edge.tolist() == [0]
+    assert at.metres[0] == pytest.approx(30.0, abs=0.01)
+    assert (at.to_u_m[0], at.to_v_m[0]) == (pytest.approx(500.0, abs=0.01),) * 2
+    assert (at.foot_lon[0], at.foot_lat[0]) == pytest.approx(lonlat(500, 0), abs=1e-7)
+    # Its walks start there: 30 m to the street, then along it either way.
+    end = lonlat(1_000, 0)
+    assert _walk(net, door, end) == pytest.approx(530.0, abs=0.01)
+    i, _, m = network_pairs_within([door[0]], [door[1]], [end[0]], [end[1]], 531.0, net=net)
+    assert i.tolist() == [0] and m[0] == pytest.approx(530.0, abs=0.01)
+
+
+def test_a_door_joins_the_street_it_is_beside_not_the_nearest_corner() -> None:
+    # Street A runs east 100 m; street B runs north from 40 m above A's middle (its end
+    # node 30 m from the door, A's ends 51 m): the door is 10 m from A.
+    lon, lat = np.array([lonlat(0, 0), lonlat(100, 0), lonlat(50, 40), lonlat(50, 400)]).T
+    net = network_from_arrays(lon, lat, [0, 2], [1, 3])
+    door = lonlat(50, 10)
+    at = snap(net, [door[0]], [door[1]], max_snap_m=300.0)
+    assert at.edge.tolist() == [0] and at.metres[0] == pytest.approx(10.0, abs=0.01)
+    assert nearest_way_name(
+        network_from_arrays(lon, lat, [0, 2], [1, 3], edge_name=[0, 1], names=("甲街", "乙街")),
+        [door[0]], [door[1]],
+    ) == ["甲街"]  # fmt: skip
+
+
+def test_two_doors_on_one_way_walk_straight_along_it() -> None:
+    net = _long_street()
+    a, b = lonlat(300, 10), lonlat(700, -10)
+    # 10 m to the street, 400 m along it, 10 m to the door; not out to an end and back.
+    assert _walk(net, a, b) == pytest.approx(420.0, abs=0.01)
+    i, j, m = network_pairs_within([a[0]], [a[1]], [b[0]], [b[1]], 500.0, net=net)
+    assert (i.tolist(), j.tolist()) == ([0], [0]) and m[0] == pytest.approx(420.0, abs=0.01)
+    i, _, _ = network_pairs_within([a[0]], [a[1]], [b[0]], [b[1]], 419.0, net=net)
+    assert i.size == 0
+
+
+def test_the_isochrone_of_a_door_beside_a_long_way_runs_both_ways_from_its_foot() -> None:
+    net = _long_street()
+    door = lonlat(500, 30)
+    area = isochrone(net, *door, 230.0)  # 30 m to the street, then 200 m each way
+    assert area.contains(shapely.Point(door))
+    west, _, east, _ = area.bounds
+    assert west == pytest.approx(lonlat(300 - 40, 0)[0], abs=2e-5)
+    assert east == pytest.approx(lonlat(700 + 40, 0)[0], abs=2e-5)
+
+
+def test_snapping_finds_the_nearest_way_exactly_and_builds_its_index_once() -> None:
+    # Ways of every length (5 m to 3 km, so that the index's proof sometimes fails and the
+    # wider search runs), against every way measured one by one.
+    rng = np.random.default_rng(7)
+    ends = [lonlat(e, n) for e, n in rng.uniform(-2_000, 2_000, (120, 2))]
+    lon, lat = np.array(ends).T
+    u = rng.integers(0, 120, 200)
+    v = np.where(rng.random(200) < 0.5, (u + 1) % 120, rng.integers(0, 120, 200))
+    net = network_from_arrays(lon, lat, u, v)
+    points = np.array([lonlat(e, n) for e, n in rng.uniform(-2_200, 2_200, (400, 2))])
+    at = snap(net, points[:, 0], points[:, 1], max_snap_m=np.inf)
+    index = net.ways
+    assert net.ways is index  # built once, kept with the network
+    x, y = index.to_plane.transform(net.node_lon, net.node_lat)
+    segment_ends = [
+        np.column_stack([x[net.edge_u], y[net.edge_u]]),
+        np.column_stack([x[net.edge_v], y[net.edge_v]]),
+    ]
+    lines = np.asarray(shapely.linestrings(np.stack(segment_ends, axis=1)), dtype=object)
+    px, py = index.to_plane.transform(points[:, 0], points[:, 1])
+    doors = np.asarray(shapely.points(px, py), dtype=object)
+    every = shapely.distance(doors[:, None], lines[None, :]).min(axis=1)
+    assert at.on.all()
+    np.testing.assert_allclose(at.metres, every, atol=0.05)
+    assert (
+        snap(net, points[:, 0], points[:, 1], max_snap_m=300.0).on.tolist()
+        == (every <= 300.0).tolist()
+    )
 
 
 # -- routing against a plain Dijkstra ----------------------------------------------------------
@@ -223,8 +314,11 @@ def _random_grid(seed: int) -> WalkNetwork:
 def test_many_to_many_agrees_with_a_plain_dijkstra(seed: int) -> None:
     net = _random_grid(seed)
     rng = np.random.default_rng(seed)
-    q = rng.choice(net.nodes, 25, replace=False)
-    t = rng.choice(net.nodes, 6, replace=False)
+    # Points on the ways: a node whose streets were all removed is no door on the network
+    # (it walks to its nearest way, which the plain Dijkstra from nodes does not know).
+    on_a_way = np.unique(np.concatenate([net.edge_u, net.edge_v]))
+    q = rng.choice(on_a_way, 25, replace=False)
+    t = rng.choice(on_a_way, 6, replace=False)
     radius = 500.0
     i, j, m = network_pairs_within(
         net.node_lon[q], net.node_lat[q], net.node_lon[t], net.node_lat[t], radius, net=net
@@ -303,9 +397,10 @@ def test_densifying_keeps_every_distance(tmp_path: Path) -> None:
     assert fine.edge_m.max() <= 50.0 + 1e-6
     assert fine.edge_m.sum() == pytest.approx(net.edge_m.sum(), abs=1e-3)
     assert set(fine.edge_name.tolist()) == set(net.edge_name.tolist())
-    # A door halfway up the east bank snaps to a node beside it, not 500 m away.
-    door = lonlat(700, -500)
-    assert float(snap(fine, [door[0]], [door[1]], 300.0)[1][0]) < 30.0
+    # A door halfway up the east bank joins the bank beside it, on either network.
+    door = lonlat(690, -500)
+    assert float(snap(fine, [door[0]], [door[1]], 300.0).metres[0]) == pytest.approx(10, abs=0.1)
+    assert float(snap(net, [door[0]], [door[1]], 300.0).metres[0]) == pytest.approx(10, abs=0.1)
     assert _walk(fine, place.at("e1"), place.at("w1")) == pytest.approx(2_500.0, abs=1.0)
 
 

@@ -28,7 +28,7 @@ from ingest.osm_network import read_walkable_ways
 from jzmap.cli import app as cli
 from jzmap.settings import Settings
 from providers.stores import Backend
-from tests.helpers import embedded_backend_at, station
+from tests.helpers import embedded_backend_at, station, wait_for_network
 from tests.osm_fixtures import lonlat, river_with_one_bridge
 
 pytestmark = pytest.mark.filterwarnings("ignore:Constructing LpVariable:DeprecationWarning")
@@ -60,6 +60,7 @@ def walk(
     store_dir: Backend, river_file: Path, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[TestClient]:
     with _client(store_dir, tmp_path_factory.mktemp("data"), river_file) as c:
+        assert wait_for_network(c) == "ready"
         yield c
 
 
@@ -206,6 +207,63 @@ def test_catchment_parameters_are_bounded(walk: TestClient, params: dict[str, An
 
 def test_an_unknown_provider_has_no_catchment(walk: TestClient) -> None:
     assert walk.get("/v1/providers/st-none/catchment").status_code == 404
+
+
+# -- a fresh server: the network is prepared beside the first requests -------------------------
+
+
+def _walk_answer_is_ready_or_asks_to_retry(answer: Any) -> None:
+    """200, or the 503 that says the network is being prepared and when to retry."""
+    if answer.status_code == 200:
+        assert answer.json()["properties"]["mode"] == "walk"
+        return
+    assert answer.status_code == 503, answer.text
+    assert int(answer.headers["Retry-After"]) > 0
+    body = answer.json()
+    assert body["error"] == "unavailable" and body["request_id"]
+    assert "正在准备" in body["message"] and "being prepared" in body["message"]
+    assert "mode=crow" in body["message"]
+
+
+def test_a_fresh_server_builds_the_network_beside_its_first_requests(
+    store_dir: Backend, river_file: Path, tmp_path: Path
+) -> None:
+    # No `jzmap network build` first: the server builds and caches it in the background.
+    with _client(store_dir, tmp_path, river_file) as c:
+        _walk_answer_is_ready_or_asks_to_retry(c.get(CATCHMENT, params={"mode": "walk"}))
+        crow_answer = c.get(CATCHMENT, params={"mode": "crow"})
+        assert crow_answer.status_code == 200, crow_answer.text  # never held up
+        ready = c.get("/readyz")
+        assert ready.status_code == 200 and ready.json()["network"] in ("loading", "ready")
+        assert wait_for_network(c) == "ready"
+        answer = c.get(CATCHMENT, params={"mode": "walk"})
+        assert answer.status_code == 200, answer.text
+        assert answer.json()["properties"]["mode"] == "walk"
+    (cached,) = (tmp_path / "networks").glob("walk-*.npz")
+    built_at = cached.stat().st_mtime_ns
+    # The next start reads that cache (the extract's hash matches) instead of building.
+    with _client(store_dir, tmp_path, river_file) as c:
+        assert wait_for_network(c) == "ready"
+        assert c.get(CATCHMENT, params={"mode": "walk"}).status_code == 200
+    assert cached.stat().st_mtime_ns == built_at
+
+
+def test_an_unreadable_extract_fails_walking_with_a_503_and_not_crow_fly(
+    store_dir: Backend, tmp_path: Path
+) -> None:
+    broken = tmp_path / "secret-place" / "broken.osm"
+    broken.parent.mkdir()
+    broken.write_text("<osm><node id='1' lat=", "utf-8")
+    with _client(store_dir, tmp_path, broken) as c:
+        assert wait_for_network(c) == "failed"
+        ready = c.get("/readyz")
+        assert ready.status_code == 200 and ready.json()["status"] == "ready"
+        answer = c.get(CATCHMENT, params={"mode": "walk"})
+        assert answer.status_code == 503 and int(answer.headers["Retry-After"]) > 0
+        body = answer.json()
+        assert body["error"] == "unavailable" and "could not be prepared" in body["message"]
+        assert "secret-place" not in answer.text and "broken.osm" not in answer.text
+        assert c.get(CATCHMENT, params={"mode": "crow"}).status_code == 200
 
 
 # -- the CLI -----------------------------------------------------------------------------

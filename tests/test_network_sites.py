@@ -46,7 +46,7 @@ from ingest.osm_network import read_walkable_ways
 from jzmap.cli import app as cli
 from jzmap.settings import Settings
 from providers.model import Category
-from tests.helpers import embedded_backend_at, station
+from tests.helpers import embedded_backend_at, station, wait_for_network
 from tests.osm_fixtures import lonlat, river_with_one_bridge
 
 pytestmark = pytest.mark.filterwarnings("ignore:Constructing LpVariable:DeprecationWarning")
@@ -311,6 +311,7 @@ def river_api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestClient]:
             database_url=None,
         )  # fmt: skip
         with TestClient(create_app(settings, backend=backend)) as client:
+            assert wait_for_network(client) == "ready"
             yield client
 
 

@@ -31,7 +31,7 @@ from providers.model import Category
 from providers.practitioners import id_number_check_char
 from providers.store import ProviderStore
 from providers.stores import Backend
-from tests.helpers import CANTON_TOWER, company, station
+from tests.helpers import CANTON_TOWER, company, station, wait_for_network
 from tests.osm_fixtures import rooms_csv, street_grid
 
 TOKEN = "privacy-admin-token"
@@ -143,6 +143,7 @@ def client(backend: Backend, tmp_path: Path) -> Iterator[TestClient]:
         communities_layer=TEST_LAYERS / "communities-test.geojson",
     )
     with TestClient(create_app(settings, backend=backend)) as c:
+        assert wait_for_network(c) == "ready"
         r = c.post("/v1/admin/practitioners", json={"practitioners": [PRACTITIONER]}, headers=AUTH)
         assert r.status_code == 200, r.text
         assert r.json()["accepted"] == [PRACTITIONER["id"]], r.text

@@ -39,8 +39,8 @@ router = APIRouter(prefix="/v1/providers", tags=["coverage"])
         409: {"model": ErrorOut, "description": "mode=walk with no street network"},
     },
     summary="The area a provider reaches in `minutes` (walking isochrone or crow-fly circle)",
-    description="mode=walk: every way walked within the time from the provider's nearest "
-    "network node (its walk to the street counted), drawn as a band 40 m either side and "
+    description="mode=walk: every way walked within the time from the foot on the provider's "
+    "nearest way (its walk to the street counted), drawn as a band 40 m either side and "
     "unioned (buffered reached ways, so a river between two reached banks stays out); "
     "mode=crow: the geodesic circle of minutes × speed. Default: walk when "
     "JZMAP_STREET_NETWORK is set, crow otherwise. The polygon is empty when the provider "

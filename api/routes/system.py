@@ -8,7 +8,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Header
 from fastapi.responses import JSONResponse, Response
 
-from api.dependencies import BackendDep, SettingsDep
+from api.dependencies import BackendDep, CoverageDep, SettingsDep
 from api.errors import RETRY_AFTER_S, current_request_id, error_body, log
 from api.metrics import CONTENT_TYPE_LATEST, scrape
 from jzmap.presentation.schemas import CategoryOut, HealthOut, LiveOut, ReadyOut
@@ -58,19 +58,30 @@ def livez() -> LiveOut:
 
 
 @router.get("/readyz", response_model=ReadyOut, responses={503: {"model": ReadyOut}})
-def readyz(backend: BackendDep) -> ReadyOut | JSONResponse:
+def readyz(backend: BackendDep, coverage: CoverageDep) -> ReadyOut | JSONResponse:
     """``ready`` when every part of the backend answers and is at this program's schema; 503
     otherwise (the causes are logged under the request id the answer carries). Cheap: one
-    small read per part and the schema version, never a count."""
+    small read per part and the schema version, never a count.
+
+    ``network`` says where the walking network is (``loading`` while the lifespan's thread
+    reads or builds it); it does not make the service unready, as everything but walking is
+    answered meanwhile (walking with a 503 and ``Retry-After``)."""
+    network = coverage.network.state if coverage.network is not None else "off"
     checks = readiness(backend)
     failed = {name: why for name, why in checks.items() if why is not None}
     shown = {name: "failed" if name in failed else "ok" for name in checks}
     if not failed:
-        return ReadyOut(status="ready", store=backend.kind, checks=shown)
+        return ReadyOut(status="ready", store=backend.kind, checks=shown, network=network)
     request_id = current_request_id()
     for name, why in failed.items():
         log.warning("request %s GET /readyz: %s not ready: %s", request_id, name, why)
-    body = ReadyOut(status="unavailable", store=backend.kind, checks=shown, request_id=request_id)
+    body = ReadyOut(
+        status="unavailable",
+        store=backend.kind,
+        checks=shown,
+        request_id=request_id,
+        network=network,
+    )
     return JSONResponse(
         status_code=503, content=body.model_dump(), headers={"Retry-After": str(RETRY_AFTER_S)}
     )

@@ -6,6 +6,12 @@ walkable ways, clips them to the city's districts and writes one compressed NumP
 (``walk-<sha256>.npz``) under ``JZMAP_NETWORK_CACHE_DIR`` (default ``<data_dir>/networks``).
 A process that needs walking distances loads that file (building it first if it is
 missing); a changed extract has another hash, so a stale cache is never read.
+
+The API does not wait for it in a request: its lifespan starts :meth:`NetworkLoader.start`,
+which loads (or builds and caches) the network in a background thread, with its routing
+graph and snapping index. Until it is ready, walking requests are answered at once with a
+503 and ``Retry-After`` (:class:`NetworkNotReadyError`), never held past the request
+deadline; crow-fly requests are not affected, and ``/readyz`` reports the network's state.
 """
 
 from __future__ import annotations
@@ -34,7 +40,7 @@ from gaps.network import (
 from ingest.osm_network import file_sha256, read_walkable_ways
 from jzmap.settings import CitySettings, CoverageSettings
 from jzmap.wiring import districts_layer
-from providers.errors import ConflictError
+from providers.errors import ConflictError, UnavailableError
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +49,9 @@ log = logging.getLogger(__name__)
 CACHE_FORMAT = 2
 Mode = Literal["crow", "walk"]
 Speed = Literal["adult", "elderly"]
+# off: no extract configured; loading: being read or built; ready; failed: the build failed
+# (the log has why; walking is refused until the extract is fixed and the service restarted).
+NetworkState = Literal["off", "loading", "ready", "failed"]
 
 
 class NoNetworkError(ConflictError):
@@ -54,6 +63,30 @@ class NoNetworkError(ConflictError):
             "OpenStreetMap extract and runs `jzmap network build`; use mode=crow for "
             "crow-fly distances"
         )
+
+
+class NetworkNotReadyError(UnavailableError):
+    """Walking distances asked for while the network is still being loaded or built in the
+    background (503 with ``Retry-After``)."""
+
+    public_message = (
+        "步行路网正在准备中，请 {retry_after_s} 秒后重试，或用 mode=crow（直线距离） / the "
+        "walking street network is being prepared; retry in {retry_after_s} s, or use "
+        "mode=crow for crow-fly distances"
+    )
+
+    def __init__(self) -> None:
+        super().__init__("the walking network is still being loaded or built")
+
+
+class NetworkFailedError(UnavailableError):
+    """Walking distances asked for when the network could not be loaded or built (503; the
+    log has the cause, under the request's id and when the build failed)."""
+
+    public_message = (
+        "步行路网无法准备，请用 mode=crow（直线距离） / the walking street network could not "
+        "be prepared (the server log has the cause); use mode=crow for crow-fly distances"
+    )
 
 
 @dataclass(frozen=True)
@@ -111,9 +144,12 @@ def build_network(
 
 
 class NetworkLoader:
-    """The configured network, loaded (or built) on first use, then kept for the process.
+    """The configured network, loaded (or built) once, then kept for the process.
 
-    ``None`` from :meth:`get` means no network is configured: crow-fly only.
+    ``None`` from :meth:`get` means no network is configured: crow-fly only. After
+    :meth:`start` (the API's lifespan) the network is prepared in a background thread and
+    :meth:`get` never waits for it: it raises :class:`NetworkNotReadyError` until it is
+    ready. Without :meth:`start` (the CLI), :meth:`get` loads it in the caller's thread.
     """
 
     def __init__(self, settings: CoverageSettings, city: CitySettings, data_dir: Path) -> None:
@@ -122,21 +158,69 @@ class NetworkLoader:
         self.directory = cache_dir(settings, data_dir)
         self._lock = threading.Lock()
         self._network: WalkNetwork | None = None
+        self._thread: threading.Thread | None = None
+        self._failed: str | None = None
 
     @property
     def configured(self) -> bool:
         return self.source is not None
 
+    @property
+    def state(self) -> NetworkState:
+        """Where the network is: ``off``, ``loading``, ``ready`` or ``failed``."""
+        if self.source is None:
+            return "off"
+        if self._network is not None:
+            return "ready"
+        return "failed" if self._failed is not None else "loading"
+
+    def start(self) -> None:
+        """Load (or build and cache) the network in a background thread, once; with its
+        routing graph and snapping index, so that no request pays for them either."""
+        if self.source is None:
+            return
+        with self._lock:
+            if self._thread is not None or self._network is not None:
+                return
+            self._thread = threading.Thread(target=self._prepare, name="jzmap-network", daemon=True)
+            self._thread.start()
+
+    def _prepare(self) -> None:
+        assert self.source is not None
+        try:
+            net, info = build_network(self.source, self.city, self.directory)
+            net.graph  # noqa: B018 (built here, once, not in a request)
+            net.ways  # noqa: B018
+        except Exception as exc:  # any failure: logged, and walking answers say so
+            self._failed = f"{type(exc).__name__}: {exc}"
+            log.exception("walking network %s could not be prepared", self.source.name)
+            return
+        self._network = net
+        log.info(
+            "walking network ready (%s): %d nodes, %d edges",
+            "built" if info.built else "read from the cache",
+            net.nodes,
+            net.edges,
+        )
+
     def get(self) -> WalkNetwork | None:
         if self.source is None:
             return None
+        net = self._network
+        if net is not None:
+            return net
+        if self._thread is not None:
+            if self._failed is not None:
+                raise NetworkFailedError(f"the walking network failed to load: {self._failed}")
+            raise NetworkNotReadyError()
         with self._lock:
             if self._network is None:
                 self._network, _ = build_network(self.source, self.city, self.directory)
             return self._network
 
     def require(self) -> WalkNetwork:
-        """The network, or :class:`NoNetworkError` when none is configured."""
+        """The network, or :class:`NoNetworkError` when none is configured
+        (:class:`NetworkNotReadyError` while it is being prepared)."""
         net = self.get()
         if net is None:
             raise NoNetworkError()

@@ -27,7 +27,7 @@ from jzmap.presentation.sources import demand_source_text
 DISTANCE_MODELS = {
     "crow": "geodesic on the WGS-84 ellipsoid",
     "walk": "walking over the OpenStreetMap street network (edges geodesic on the WGS-84 "
-    "ellipsoid, from each point's nearest node)",
+    "ellipsoid, each point joining at its foot on the nearest way)",
 }
 
 

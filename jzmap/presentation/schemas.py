@@ -200,6 +200,13 @@ class ReadyOut(BaseModel):
     request_id: str | None = Field(
         default=None, description="when unavailable: the id the server logged the causes under"
     )
+    network: Literal["off", "loading", "ready", "failed"] = Field(
+        default="off",
+        description="the walking street network (JZMAP_STREET_NETWORK): off (none configured), "
+        "loading (being read or built in the background: walking requests answer 503 with "
+        "Retry-After meanwhile), ready, or failed (the server log has why). It does not make "
+        "the service unready: crow-fly requests are answered throughout",
+    )
 
 
 class HealthOut(BaseModel):
