@@ -37,6 +37,15 @@ def embedded_env(tmp_path: Path) -> dict[str, str]:
     return env
 
 
+def test_python_dash_m_is_the_same_program(embedded_env: dict[str, str]) -> None:
+    as_module = subprocess.run(
+        [sys.executable, "-m", "jzmap", "--help"],
+        env=embedded_env, capture_output=True, text=True, timeout=300, check=True,
+    )  # fmt: skip
+    assert as_module.stdout == run(["--help"], embedded_env).stdout
+    assert "Usage: jzmap" in as_module.stdout
+
+
 def test_demo_builds_the_city(embedded_env: dict[str, str]) -> None:
     out = run(["demo"], embedded_env).stdout
     assert "708 providers" in out and "708 stored" in out
