@@ -40,12 +40,12 @@ from gaps.distances import pairs_within
 from gaps.measures import PairsFn
 from gaps.sites import (
     GreedyOrder,
-    _capacity_summary,
-    _mclp,
+    capacity_summary,
     default_solver,
     existing_capacity,
     greedy_order,
     solve_capacitated,
+    solve_mclp,
 )
 from providers.model import Category
 
@@ -231,7 +231,7 @@ def plan_candidate_sites(
                 "demand_served": float(sites["demand_served"].sum()),
                 "share_covered_before": before / total if total > 0 else np.nan,
                 "share_covered_after": (before + newly) / total if total > 0 else np.nan,
-                **_capacity_summary(existing, ex_capacity, residents_per_practitioner),
+                **capacity_summary(existing, ex_capacity, residents_per_practitioner),
                 "demand_served_by_existing_before": by_existing[0],
                 "demand_served_by_existing_after": by_existing[1],
             }
@@ -284,7 +284,7 @@ def _solve(
     served = np.zeros(capacity.size, dtype=np.float64)
     if dem.size == 0:
         return np.empty(0, dtype=np.int64), served, "nothing to solve", 0.0
-    chosen, status, gap, _, values = _mclp(w, dem, site, capacity, k=k, solver=solver)
+    chosen, status, gap, _, values = solve_mclp(w, dem, site, capacity, k=k, solver=solver)
     np.add.at(served, site, w[dem] * values)
     return chosen, served, status, gap
 

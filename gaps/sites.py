@@ -306,7 +306,7 @@ def candidate_sites(
                 "share_covered_before": before_res / total if total > 0 else np.nan,
                 "share_covered_after": after_res / total if total > 0 else np.nan,
                 "residents_newly_covered": after_res - before_res,
-                **_capacity_summary(existing, ex_capacity, residents_per_practitioner),
+                **capacity_summary(existing, ex_capacity, residents_per_practitioner),
                 "residents_served_by_existing_before": served[0],
                 "residents_served_by_existing_after": served[1],
                 "residents_newly_served": float(sites["residents_served"].sum()),
@@ -316,7 +316,7 @@ def candidate_sites(
     return SitePlan(sites=sites, summary=summary)
 
 
-def _capacity_summary(
+def capacity_summary(
     existing: pd.DataFrame | None,
     capacity: npt.NDArray[np.float64],
     residents_per_practitioner: float | None,
@@ -683,7 +683,7 @@ def solve_capacitated(
         before = _allocate(w, (ex_dem, ex_site, ex_capacity), None, lp)[0] if ex_dem.size else 0.0
     if cand_dem.size == 0 or k < 1:
         return Capacitated(np.empty(0, np.int64), served, before, before, "nothing to solve", 0.0)
-    chosen, status, gap, found, _ = _mclp(
+    chosen, status, gap, found, _ = solve_mclp(
         w, cand_dem, cand_site, cand_capacity, k=k, solver=solver,
         existing=(ex_dem, ex_site, ex_capacity),
     )  # fmt: skip
@@ -767,7 +767,7 @@ def _cell_and_capacity_rows(
             problem += load <= (limit * y[j] if y is not None and j in y else limit)
 
 
-def _mclp(
+def solve_mclp(
     w: npt.NDArray[np.float64],
     dem: npt.NDArray[np.int64],
     site: npt.NDArray[np.int64],

@@ -439,7 +439,10 @@ class CandidatePlanOut(BaseModel):
     residents_per_practitioner: float | None = Field(
         default=None, description="the demand one practitioner serves (null: not set)"
     )
-    existing_providers: int | None = Field(default=None, description="existing suitable providers")
+    existing_providers: int | None = Field(
+        default=None,
+        description="existing suitable providers of the city (any may serve the cells)",
+    )
     existing_unlimited: int | None = Field(
         default=None,
         description="of them, those serving everyone they reach: no staff figure on file "
@@ -522,7 +525,10 @@ class RoomPlanOut(BaseModel):
     residents_per_practitioner: float | None = Field(
         default=None, description="the demand one practitioner serves (null: not set)"
     )
-    existing_providers: int | None = Field(default=None, description="existing suitable providers")
+    existing_providers: int | None = Field(
+        default=None,
+        description="existing suitable providers of the city (any may serve the cells)",
+    )
     existing_unlimited: int | None = Field(
         default=None,
         description="of them, those serving everyone they reach: no staff figure on file "
