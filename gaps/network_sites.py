@@ -18,6 +18,12 @@ Without capacities this is the classic MCLP. Two figures come out per site and f
 plan: the demand **newly within reach** (every gap cell in the catchment of a chosen site:
 what the life circle covers) and the demand **served** (what the capacities let the sites
 take on, ≤ the former).
+
+With ``residents_per_practitioner`` the existing providers are in the model too, as open
+sites (``y_j = 1``) that serve at most their practitioners × that
+(:func:`gaps.sites.solve_capacitated`): a cell they cover is demand for what they cannot
+serve, so a room beside an under-staffed provider may be worth opening, and a room's
+**served** demand may exceed its demand newly within reach.
 """
 
 from __future__ import annotations
@@ -32,7 +38,15 @@ import pulp
 
 from gaps.distances import pairs_within
 from gaps.measures import PairsFn
-from gaps.sites import default_solver
+from gaps.sites import (
+    GreedyOrder,
+    capacity_summary,
+    default_solver,
+    existing_capacity,
+    greedy_order,
+    solve_capacitated,
+    solve_mclp,
+)
 from providers.model import Category
 
 # The columns a candidate-sites table has (``capacity``: residents it can serve; NaN when
@@ -79,6 +93,8 @@ def plan_candidate_sites(
     solver: pulp.LpSolver | None = None,
     time_limit_s: float | None = None,
     street_of: Callable[[npt.ArrayLike, npt.ArrayLike], list[str | None]] | None = None,
+    existing: pd.DataFrame | None = None,
+    residents_per_practitioner: float | None = None,
 ) -> CandidatePlan:
     """Choose up to ``k`` of ``candidates`` to bring the most demand within ``catchment_m``.
 
@@ -107,6 +123,11 @@ def plan_candidate_sites(
         What ``demand`` is, for the summary (e.g. a population column's name).
     solver, time_limit_s
         As :func:`gaps.sites.candidate_sites`.
+    existing, residents_per_practitioner
+        As :func:`gaps.sites.candidate_sites`: the existing providers' staff limit what
+        they serve (the summary adds ``capacity_limited``, ``residents_per_practitioner``,
+        ``existing_providers``, ``existing_unlimited``, ``demand_served_by_existing_before``
+        and ``_after``; without capacities both are ``demand_covered_before``).
     street_of
         Names the street nearest to points (e.g. :func:`gaps.network.nearest_way_name`
         bound to a network): fills ``street`` where the candidates file has none.
@@ -139,24 +160,55 @@ def plan_candidate_sites(
     else:
         weight = demand.reindex(sub["cell"].to_numpy()).fillna(0.0).to_numpy(np.float64)
     covered = sub["covered"].to_numpy(bool)
-    gap = np.nonzero(~covered & (weight > 0))[0]
+    lon = sub["lon"].to_numpy(np.float64)
+    lat = sub["lat"].to_numpy(np.float64)
     cand = _candidates(candidates)
-    dem, site, _ = pairs(
-        sub["lon"].to_numpy(np.float64)[gap],
-        sub["lat"].to_numpy(np.float64)[gap],
-        cand["lon"].to_numpy(np.float64),
-        cand["lat"].to_numpy(np.float64),
-        catchment_m,
-    )
-    w = weight[gap]
+    c_lon = cand["lon"].to_numpy(np.float64)
+    c_lat = cand["lat"].to_numpy(np.float64)
     capacity = cand["capacity"].to_numpy(np.float64)
+    ex_capacity = existing_capacity(existing, residents_per_practitioner)
     if solver is None:
         solver = default_solver(time_limit_s)
     else:
         time_limit_s = getattr(solver, "timeLimit", None)
-    chosen, served, status, opt_gap = _solve(dem, site, w, capacity=capacity, k=k, solver=solver)
-    sites = _site_rows(cand, chosen, served, dem=dem, site=site, w=w, street_of=street_of)
     before = float(weight[covered].sum())
+    if np.isfinite(ex_capacity).any():
+        assert existing is not None  # a capacity comes from an existing provider
+        e_dem, e_site, _ = pairs(
+            lon, lat, existing["lon"].to_numpy(np.float64),
+            existing["lat"].to_numpy(np.float64), catchment_m,
+        )  # fmt: skip
+        # Cells a provider with no staff figure reaches are served in full, as without
+        # capacities; the other populated cells are demand, gaps and under-served alike.
+        full = np.zeros(len(sub), dtype=bool)
+        full[e_dem[~np.isfinite(ex_capacity[e_site])]] = True
+        cells = np.nonzero(~full & (weight > 0))[0]
+        d_of = np.full(len(sub), -1, dtype=np.int64)
+        d_of[cells] = np.arange(cells.size)
+        limited = d_of[e_dem] >= 0
+        w = weight[cells]
+        dem, site, _ = pairs(lon[cells], lat[cells], c_lon, c_lat, catchment_m)
+        solved = solve_capacitated(
+            w, cand_dem=dem, cand_site=site, cand_capacity=capacity,
+            ex_dem=d_of[e_dem[limited]], ex_site=e_site[limited], ex_capacity=ex_capacity,
+            k=k, solver=solver,
+        )  # fmt: skip
+        chosen, served, status, opt_gap = solved.chosen, solved.served, solved.status, solved.gap
+        by_existing = (solved.existing_before, solved.existing_after)
+        # Ranked by the gap demand each brings newly within reach, as without capacities.
+        in_gap = ~covered[cells][dem]
+        ranked = greedy_order(dem[in_gap], site[in_gap], w, chosen)
+    else:
+        gap = np.nonzero(~covered & (weight > 0))[0]
+        dem, site, _ = pairs(lon[gap], lat[gap], c_lon, c_lat, catchment_m)
+        w = weight[gap]
+        chosen, served, status, opt_gap = _solve(
+            dem, site, w, capacity=capacity, k=k, solver=solver
+        )
+        # Without a limit an existing provider serves every resident it reaches.
+        by_existing = (before, before)
+        ranked = greedy_order(dem, site, w, chosen)
+    sites = _site_rows(cand, chosen[ranked.order], ranked, served, street_of=street_of)
     total = float(weight.sum())
     newly = float(sites["demand_added"].sum())
     summary = pd.DataFrame(
@@ -179,6 +231,9 @@ def plan_candidate_sites(
                 "demand_served": float(sites["demand_served"].sum()),
                 "share_covered_before": before / total if total > 0 else np.nan,
                 "share_covered_after": (before + newly) / total if total > 0 else np.nan,
+                **capacity_summary(existing, ex_capacity, residents_per_practitioner),
+                "demand_served_by_existing_before": by_existing[0],
+                "demand_served_by_existing_after": by_existing[1],
             }
         ]
     )
@@ -229,64 +284,21 @@ def _solve(
     served = np.zeros(capacity.size, dtype=np.float64)
     if dem.size == 0:
         return np.empty(0, dtype=np.int64), served, "nothing to solve", 0.0
-    problem = pulp.LpProblem("capacitated_mclp", pulp.LpMaximize)
-    used = np.unique(site)
-    y = {int(j): pulp.LpVariable(f"y_{j}", cat="Binary") for j in used}
-    x = [pulp.LpVariable(f"x_{n}", lowBound=0, upBound=1) for n in range(dem.size)]
-    problem += pulp.lpSum(float(w[i]) * x[n] for n, i in enumerate(dem.tolist()))
-    by_cell: dict[int, list[int]] = {}
-    by_site: dict[int, list[int]] = {}
-    for n, (i, j) in enumerate(zip(dem.tolist(), site.tolist(), strict=True)):
-        by_cell.setdefault(i, []).append(n)
-        by_site.setdefault(j, []).append(n)
-        problem += x[n] <= y[j]
-    for members in by_cell.values():
-        if len(members) > 1:
-            problem += pulp.lpSum(x[n] for n in members) <= 1
-    for j, members in by_site.items():
-        if np.isfinite(capacity[j]):
-            load = pulp.lpSum(float(w[dem[n]]) * x[n] for n in members)
-            problem += load <= float(capacity[j]) * y[j]
-    problem += pulp.lpSum(y.values()) <= k
-    problem.solve(solver)
-    status = pulp.LpStatus[problem.status]
-    gap = 0.0 if problem.sol_status == pulp.LpSolutionOptimal else np.nan
-    highs = getattr(problem, "solverModel", None)
-    if highs is not None and hasattr(highs, "getModelStatus"):
-        # PuLP calls a plan stopped by the time limit "Optimal": HiGHS says what happened.
-        status = highs.modelStatusToString(highs.getModelStatus())
-        if problem.sol_status != pulp.LpSolutionOptimal:
-            gap = float(highs.getInfo().mip_gap)
-    chosen = np.array([j for j, var in y.items() if (var.value() or 0.0) > 0.5], dtype=np.int64)
-    values = np.array([v.value() or 0.0 for v in x], dtype=np.float64)
+    chosen, status, gap, _, values = solve_mclp(w, dem, site, capacity, k=k, solver=solver)
     np.add.at(served, site, w[dem] * values)
-    return chosen, served, status, gap if np.isfinite(gap) else np.nan
+    return chosen, served, status, gap
 
 
 def _site_rows(
     cand: pd.DataFrame,
-    chosen: npt.NDArray[np.int64],
+    order: npt.NDArray[np.int64],
+    ranked: GreedyOrder,
     served: npt.NDArray[np.float64],
     *,
-    dem: npt.NDArray[np.int64],
-    site: npt.NDArray[np.int64],
-    w: npt.NDArray[np.float64],
     street_of: Callable[[npt.ArrayLike, npt.ArrayLike], list[str | None]] | None,
 ) -> pd.DataFrame:
-    reaches = {int(j): set(dem[site == j].tolist()) for j in chosen.tolist()}
-    order: list[int] = []
-    added: list[float] = []
-    cells: list[int] = []
-    taken: set[int] = set()
-    left = sorted(reaches)
-    while left:
-        gains = [sum(w[i] for i in reaches[j] - taken) for j in left]
-        best = left[int(np.argmax(gains))]
-        order.append(best)
-        added.append(float(max(gains)))
-        cells.append(len(reaches[best] - taken))
-        taken |= reaches[best]
-        left.remove(best)
+    """The chosen candidates ``order`` (ranked: :func:`gaps.sites.greedy_order`), with
+    ``served`` per candidate id."""
     rows = cand.iloc[order].reset_index(drop=True)
     street = rows["street"].astype(object).to_numpy()
     missing = np.asarray(pd.isna(street), dtype=bool)
@@ -306,12 +318,10 @@ def _site_rows(
             "street": street,
             "street_source": source,
             "capacity": rows["capacity"].to_numpy(np.float64),
-            "demand_in_reach": np.array(
-                [float(sum(w[i] for i in reaches[j])) for j in order], dtype=np.float64
-            ),
-            "demand_added": np.asarray(added, dtype=np.float64),
-            "demand_served": served[np.asarray(order, dtype=np.int64)],
-            "cells_added": np.asarray(cells, dtype=np.int64),
+            "demand_in_reach": ranked.in_reach,
+            "demand_added": ranked.added,
+            "demand_served": served[order],
+            "cells_added": ranked.cells_added,
         },
         columns=list(PLAN_SITE_COLUMNS),
     )

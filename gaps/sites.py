@@ -24,6 +24,17 @@ the demand cells some kept site reaches enter the model. In the demo city (elder
 resolution 9) an urban district such as 白云区 has ~130 gap cells, all kept; rural 从化区
 has ~15,000, and then the answer is the best among the 150 strongest (1-2 s to solve), an
 approximation the summary reports through ``candidates_considered``.
+
+**Existing providers' capacities.** Above, an existing provider covers every cell in its
+catchment in full, however few its staff. Given how many residents one practitioner serves
+(``residents_per_practitioner``, the API's ``JZMAP_RESIDENTS_PER_PRACTITIONER``), a provider
+serves at most its practitioners × that, and the plan is the capacitated MCLP with the
+existing providers as fixed open sites (:func:`solve_capacitated`, built in PuLP directly):
+cells a provider with no staff figure reaches are served in full (as without capacities,
+and the summary counts those providers), every other populated cell is demand, and sites
+may go beside an under-staffed provider. The summary then gives the demand the existing
+providers serve before (the LP with no new sites) and after, and each site what it newly
+serves. Unset, or no provider with a staff figure, the answer is exactly the one above.
 """
 
 from __future__ import annotations
@@ -52,6 +63,7 @@ SITE_COLUMNS: tuple[str, ...] = (
     "residents_in_reach",
     "residents_added",
     "cells_added",
+    "residents_served",
 )
 
 
@@ -65,7 +77,9 @@ class SitePlan:
         One row per chosen site (:data:`SITE_COLUMNS`), in the order a greedy pass would
         add them: ``residents_in_reach`` counts the gap residents the site covers on its
         own; ``residents_added`` what it adds after the sites ranked before it (so these
-        sum to the residents newly covered); ``cells_added`` likewise for gap cells.
+        sum to the residents newly covered); ``cells_added`` likewise for gap cells;
+        ``residents_served`` what it newly serves (with existing providers' capacities,
+        also in cells they cover but cannot serve in full).
     summary
         One row: ``category``, ``district`` (``None`` for the whole grid), ``k``,
         ``sites``, ``solver``, ``status``, ``optimality_gap`` (relative, 0 when proven
@@ -73,7 +87,13 @@ class SitePlan:
         ``candidates_considered``, ``cells``, ``cells_covered_before``,
         ``cells_covered_after``, ``residents``, ``residents_covered_before``,
         ``residents_covered_after``, ``share_covered_before``, ``share_covered_after``
-        and ``residents_newly_covered``.
+        and ``residents_newly_covered``; the capacity figures ``capacity_limited``,
+        ``residents_per_practitioner`` (NaN: unset), ``existing_providers``,
+        ``existing_unlimited`` (those serving everyone they reach: no staff figure, or
+        all without capacities), ``residents_served_by_existing_before`` and ``_after``
+        (both ``residents_covered_before`` without capacities) and
+        ``residents_newly_served`` (the sites' ``residents_served``: without capacities
+        their ``residents_added``).
     """
 
     sites: pd.DataFrame
@@ -101,6 +121,8 @@ def candidate_sites(
     time_limit_s: float | None = None,
     pairs: PairsFn = pairs_within,
     excluded_cells: Collection[int] = (),
+    existing: pd.DataFrame | None = None,
+    residents_per_practitioner: float | None = None,
 ) -> SitePlan:
     """Pick ``k`` new station sites among the gap cells, maximising residents newly covered.
 
@@ -131,6 +153,18 @@ def candidate_sites(
     excluded_cells
         Cells (H3 ids as integers) never proposed as sites (the office knows they cannot
         take one); their residents still count as demand.
+    existing
+        The existing providers of the measures (``lon``, ``lat``, ``practitioners``, e.g.
+        :func:`gaps.supply.suitable_supply`'s rows of ``category``): with
+        ``residents_per_practitioner`` each serves at most its practitioners × that many
+        residents (one with no staff figure: everyone it reaches, as without it).
+    residents_per_practitioner
+        How many of the demand one practitioner serves. ``None`` (or no provider with
+        staff on file): an existing provider serves every resident it reaches, and the
+        plan is today's MCLP on the gap cells. Set: the capacitated MCLP with the existing
+        providers as fixed open sites (:func:`solve_capacitated`); the candidates are every
+        populated cell no unlimited provider reaches, the strongest first by the demand
+        they reach that the existing providers leave unserved.
 
     Returns
     -------
@@ -153,6 +187,33 @@ def candidate_sites(
     [{'cell': 2, 'residents_added': 600.0}]
     >>> plan.summary[["share_covered_before", "share_covered_after"]].to_dict("records")
     [{'share_covered_before': 0.4, 'share_covered_after': 1.0}]
+
+    Capacities. A provider with 2 practitioners 300 m west of cell 1 (600 residents),
+    whose gap neighbours 2 (900 m east, 50) and 3 (1,800 m, 30) it does not reach; far
+    east, cells 4 and 5 (150 each) reach each other. Without capacities the provider
+    covers all 600 and a site at 4 covers the most (300):
+
+    >>> lon, lat, _ = Geod(ellps="WGS84").fwd([113.3] * 5, [23.1] * 5, [90] * 5,
+    ...                                       [0, 900, 1800, 5000, 5800])
+    >>> m = pd.DataFrame({"category": "nursing", "cell": [1, 2, 3, 4, 5], "lon": lon,
+    ...     "lat": lat, "district": "甲区", "street": None,
+    ...     "residents": [600.0, 50.0, 30.0, 150.0, 150.0],
+    ...     "covered": [True, False, False, False, False], "gap": [False, True, True, True, True]})
+    >>> p_lon, p_lat, _ = Geod(ellps="WGS84").fwd(113.3, 23.1, 270, 300)
+    >>> staff = pd.DataFrame({"lon": [p_lon], "lat": [p_lat], "practitioners": [2]})
+    >>> candidate_sites(m, Category.NURSING, k=1, existing=staff).sites["cell"].tolist()
+    [4]
+
+    At 100 residents a practitioner it serves 200 of the 600: a site at cell 2 serves the
+    other 400 and its neighbours' 80, more than the 300 far east.
+
+    >>> plan = candidate_sites(m, Category.NURSING, k=1, existing=staff,
+    ...                        residents_per_practitioner=100)
+    >>> plan.sites[["cell", "residents_added", "residents_served"]].to_dict("records")
+    [{'cell': 2, 'residents_added': 80.0, 'residents_served': 480.0}]
+    >>> plan.summary[["residents_served_by_existing_before",
+    ...               "residents_served_by_existing_after"]].to_dict("records")
+    [{'residents_served_by_existing_before': 200.0, 'residents_served_by_existing_after': 200.0}]
     """
     if k < 0:
         raise ValueError("k must be >= 0")
@@ -167,40 +228,57 @@ def candidate_sites(
     lon = sub["lon"].to_numpy(np.float64)
     lat = sub["lat"].to_numpy(np.float64)
     gap_pos = np.nonzero(sub["gap"].to_numpy(bool))[0]
-
-    # Who each gap cell (as a site) reaches among the gap cells (as demand).
-    dem, site, _ = pairs(lon[gap_pos], lat[gap_pos], lon[gap_pos], lat[gap_pos], catchment_m)
-    reach = np.bincount(site, weights=residents[gap_pos][dem], minlength=gap_pos.size)
-    by_reach = np.lexsort((sub["cell"].to_numpy()[gap_pos], -reach))
-    may_host = ~np.isin(sub["cell"].to_numpy()[gap_pos], np.fromiter(excluded_cells, np.int64))
-    by_reach = by_reach[may_host[by_reach]]
-    kept = by_reach[:max_candidates]
-    is_kept = np.zeros(gap_pos.size, dtype=bool)
-    is_kept[kept] = True
-    use = is_kept[site]
-    dem, site = dem[use], site[use]
-
+    ex_capacity = existing_capacity(existing, residents_per_practitioner)
+    excluded = np.fromiter(excluded_cells, np.int64)
     if solver is None:
         solver = default_solver(time_limit_s)
     else:
         time_limit_s = getattr(solver, "timeLimit", None)
-    solved = _solve(
-        dem, site, residents[gap_pos], kept, k=k, catchment_m=catchment_m, solver=solver
-    )
-    chosen, status, gap = solved.chosen, solved.status, solved.gap
-    if solved.found_nothing:
-        chosen = _greedy(dem, site, residents[gap_pos], kept, k)
-        status += GREEDY_STATUS_SUFFIX
-    sites = _site_table(sub, gap_pos, chosen, dem=dem, site=site, residents=residents)
+
+    if np.isfinite(ex_capacity).any():
+        assert existing is not None  # a capacity comes from an existing provider
+        capped = _capacitated_sites(
+            sub, existing, ex_capacity, k=k, catchment_m=catchment_m,
+            max_candidates=max_candidates, solver=solver, pairs=pairs, excluded=excluded,
+        )  # fmt: skip
+        chosen_rows, sites, status, gap = capped.rows, capped.sites, capped.status, capped.gap
+        candidates, considered = capped.candidates, capped.considered
+        served = (capped.existing_before, capped.existing_after)
+    else:
+        # Who each gap cell (as a site) reaches among the gap cells (as demand).
+        dem, site, _ = pairs(lon[gap_pos], lat[gap_pos], lon[gap_pos], lat[gap_pos], catchment_m)
+        reach = np.bincount(site, weights=residents[gap_pos][dem], minlength=gap_pos.size)
+        by_reach = np.lexsort((sub["cell"].to_numpy()[gap_pos], -reach))
+        may_host = ~np.isin(sub["cell"].to_numpy()[gap_pos], excluded)
+        by_reach = by_reach[may_host[by_reach]]
+        kept = by_reach[:max_candidates]
+        is_kept = np.zeros(gap_pos.size, dtype=bool)
+        is_kept[kept] = True
+        use = is_kept[site]
+        dem, site = dem[use], site[use]
+        solved = _solve(
+            dem, site, residents[gap_pos], kept, k=k, catchment_m=catchment_m, solver=solver
+        )
+        chosen, status, gap = solved.chosen, solved.status, solved.gap
+        if solved.found_nothing:
+            chosen = kept[
+                greedy_order(dem, site, residents[gap_pos], kept, k, stop_at_nothing=True).order
+            ]
+            status += GREEDY_STATUS_SUFFIX
+        ranked = greedy_order(dem, site, residents[gap_pos], chosen)
+        chosen_rows = gap_pos[chosen[ranked.order]]
+        sites = _site_table(sub, chosen_rows, ranked, ranked.added)
+        candidates, considered = int(may_host.sum()), int(kept.size)
+        # Without a limit an existing provider serves every resident it reaches.
+        served = (float(residents[covered].sum()),) * 2
 
     # After: every uncovered cell (populated or not) within reach of a new site.
     uncovered = np.nonzero(~covered)[0]
     reached = np.zeros(len(sub), dtype=bool)
-    if chosen.size and uncovered.size:
+    if chosen_rows.size and uncovered.size:
         u, _, _ = pairs(
-            lon[uncovered], lat[uncovered], lon[gap_pos[chosen]], lat[gap_pos[chosen]],
-            catchment_m,
-        )  # fmt: skip
+            lon[uncovered], lat[uncovered], lon[chosen_rows], lat[chosen_rows], catchment_m
+        )
         reached[uncovered[u]] = True
     after = covered | reached
     total = float(residents.sum())
@@ -212,13 +290,13 @@ def candidate_sites(
                 "category": category.value,
                 "district": district,
                 "k": k,
-                "sites": int(chosen.size),
+                "sites": int(chosen_rows.size),
                 "solver": type(solver).__name__,
                 "status": status,
                 "optimality_gap": gap,
                 "time_limit_s": np.nan if time_limit_s is None else float(time_limit_s),
-                "candidates": int(may_host.sum()),
-                "candidates_considered": int(kept.size),
+                "candidates": candidates,
+                "candidates_considered": considered,
                 "cells": len(sub),
                 "cells_covered_before": int(covered.sum()),
                 "cells_covered_after": int(after.sum()),
@@ -228,10 +306,112 @@ def candidate_sites(
                 "share_covered_before": before_res / total if total > 0 else np.nan,
                 "share_covered_after": after_res / total if total > 0 else np.nan,
                 "residents_newly_covered": after_res - before_res,
+                **capacity_summary(existing, ex_capacity, residents_per_practitioner),
+                "residents_served_by_existing_before": served[0],
+                "residents_served_by_existing_after": served[1],
+                "residents_newly_served": float(sites["residents_served"].sum()),
             }
         ]
     )
     return SitePlan(sites=sites, summary=summary)
+
+
+def capacity_summary(
+    existing: pd.DataFrame | None,
+    capacity: npt.NDArray[np.float64],
+    residents_per_practitioner: float | None,
+) -> dict[str, object]:
+    """The plan's capacity figures: whether existing providers' capacities limited it,
+    the demand one practitioner serves, and the existing providers with and without a
+    limit (those with no staff figure serve everyone they reach, as without the setting)."""
+    limited = bool(np.isfinite(capacity).any())
+    return {
+        "capacity_limited": limited,
+        "residents_per_practitioner": (
+            np.nan if residents_per_practitioner is None else float(residents_per_practitioner)
+        ),
+        "existing_providers": 0 if existing is None else len(existing),
+        "existing_unlimited": int((~np.isfinite(capacity)).sum()),
+    }
+
+
+@dataclass(frozen=True)
+class _CapacitatedSites:
+    rows: npt.NDArray[np.int64]  # positions in ``sub`` of the chosen sites, ranked
+    sites: pd.DataFrame
+    status: str
+    gap: float
+    candidates: int
+    considered: int
+    existing_before: float
+    existing_after: float
+
+
+def _capacitated_sites(
+    sub: pd.DataFrame,
+    existing: pd.DataFrame,
+    ex_capacity: npt.NDArray[np.float64],
+    *,
+    k: int,
+    catchment_m: float,
+    max_candidates: int,
+    solver: pulp.LpSolver,
+    pairs: PairsFn,
+    excluded: npt.NDArray[np.int64],
+) -> _CapacitatedSites:
+    """:func:`candidate_sites` when existing providers' capacities are known."""
+    residents = sub["residents"].to_numpy(np.float64)
+    lon = sub["lon"].to_numpy(np.float64)
+    lat = sub["lat"].to_numpy(np.float64)
+    gap = sub["gap"].to_numpy(bool)
+    e_dem, e_site, _ = pairs(
+        lon, lat, existing["lon"].to_numpy(np.float64), existing["lat"].to_numpy(np.float64),
+        catchment_m,
+    )  # fmt: skip
+    # A provider with no staff figure serves everyone it reaches, as without capacities:
+    # those cells are no demand. The rest, populated, are (gaps and under-served cells).
+    full = np.zeros(len(sub), dtype=bool)
+    full[e_dem[~np.isfinite(ex_capacity[e_site])]] = True
+    d_pos = np.nonzero(~full & (residents > 0))[0]
+    d_of = np.full(len(sub), -1, dtype=np.int64)
+    d_of[d_pos] = np.arange(d_pos.size)
+    limited = d_of[e_dem] >= 0
+    ex_dem, ex_site = d_of[e_dem[limited]], e_site[limited]
+    w = residents[d_pos]
+    # The baseline: what the existing providers serve alone, and what they leave.
+    before, x = _allocate(w, (ex_dem, ex_site, ex_capacity), None, _LP_SOLVER)
+    unserved = w - np.bincount(ex_dem, weights=w[ex_dem] * x, minlength=w.size)
+    # Candidate sites: every demand cell, the strongest first by the unserved demand they
+    # reach (then all demand in reach, then cell id), at most max_candidates of them.
+    dem, site, _ = pairs(lon[d_pos], lat[d_pos], lon[d_pos], lat[d_pos], catchment_m)
+    reach_unserved = np.bincount(site, weights=np.maximum(unserved, 0.0)[dem], minlength=w.size)
+    reach = np.bincount(site, weights=w[dem], minlength=w.size)
+    by_reach = np.lexsort((sub["cell"].to_numpy()[d_pos], -reach, -reach_unserved))
+    may_host = ~np.isin(sub["cell"].to_numpy()[d_pos], excluded)
+    kept = by_reach[may_host[by_reach]][:max_candidates]
+    is_kept = np.zeros(w.size, dtype=bool)
+    is_kept[kept] = True
+    use = is_kept[site]
+    solved = solve_capacitated(
+        w, cand_dem=dem[use], cand_site=site[use], cand_capacity=np.full(w.size, np.nan),
+        ex_dem=ex_dem, ex_site=ex_site, ex_capacity=ex_capacity, k=k, solver=solver,
+        baseline=before,
+    )  # fmt: skip
+    # Ranked as without capacities: by the gap residents each brings newly within reach.
+    in_gap = gap[d_pos][dem]
+    ranked = greedy_order(dem[in_gap], site[in_gap], w, solved.chosen)
+    chosen = solved.chosen[ranked.order]
+    rows = d_pos[chosen]
+    return _CapacitatedSites(
+        rows=rows,
+        sites=_site_table(sub, rows, ranked, solved.served[chosen]),
+        status=solved.status,
+        gap=solved.gap,
+        candidates=int(may_host.sum()),
+        considered=int(kept.size),
+        existing_before=solved.existing_before,
+        existing_after=solved.existing_after,
+    )
 
 
 @dataclass(frozen=True)
@@ -278,80 +458,109 @@ def _solve(
     problem.solve(solver)
     values = np.array([v.value() or 0.0 for v in model.fac_vars], dtype=np.float64)
     chosen = kept[values > 0.5]
-    status = pulp.LpStatus[problem.status]
-    gap = 0.0 if problem.sol_status == pulp.LpSolutionOptimal else np.nan
-    highs = getattr(problem, "solverModel", None)
-    if highs is not None and hasattr(highs, "getModelStatus"):
-        # PuLP calls a plan stopped by the time limit "Optimal": HiGHS says what happened.
-        model_status = highs.getModelStatus()
-        status = highs.modelStatusToString(model_status)
-        if problem.sol_status != pulp.LpSolutionOptimal:
-            gap = float(highs.getInfo().mip_gap)
+    status, gap = _status(problem)
     found_nothing = problem.sol_status not in (
         pulp.LpSolutionOptimal,
         pulp.LpSolutionIntegerFeasible,
     )
-    return _Solved(chosen, status, gap if np.isfinite(gap) else np.nan, found_nothing)
+    return _Solved(chosen, status, gap, found_nothing)
 
 
-def _greedy(
+def greedy_order(
     dem: npt.NDArray[np.int64],
     site: npt.NDArray[np.int64],
-    gap_residents: npt.NDArray[np.float64],
-    kept: npt.NDArray[np.int64],
-    k: int,
-) -> npt.NDArray[np.int64]:
-    """Up to ``k`` of the ``kept`` sites, each adding the most residents not yet covered
-    (ties to the lower position): the classic greedy MCLP, within (1 - 1/e) of optimal."""
-    taken = np.zeros(gap_residents.size, dtype=bool)
-    chosen: list[int] = []
-    for _ in range(min(k, kept.size)):
-        new = ~taken[dem]
-        gains = np.bincount(site[new], weights=gap_residents[dem[new]], minlength=taken.size)
-        gains[chosen] = -1.0
-        best = int(kept[np.argmax(gains[kept])])
-        if gains[best] <= 0:
+    w: npt.NDArray[np.float64],
+    pool: npt.NDArray[np.int64],
+    k: int | None = None,
+    *,
+    stop_at_nothing: bool = False,
+) -> GreedyOrder:
+    """Order ``pool``'s sites greedily: each next adds the most demand not yet in reach.
+
+    The one greedy step of both planners: it picks the sites of a plan stopped before any
+    was found (``k`` of the candidates, ``stop_at_nothing``: none adding nothing) and ranks
+    a plan's chosen sites so that each one's addition is well defined.
+
+    Parameters
+    ----------
+    dem, site
+        The (demand cell, site) pairs within reach: positions into ``w`` and site ids.
+    w
+        Demand per cell (e.g. residents).
+    pool
+        The site ids to order; ties go to the earlier in ``pool``.
+    k
+        The most sites to take (``None``: all of ``pool``).
+    stop_at_nothing
+        Stop before a site that would add no demand.
+
+    Returns
+    -------
+    GreedyOrder
+        Positions into ``pool`` in greedy order, with each site's demand in reach on its
+        own, its addition after those before, and the cells it adds.
+
+    Examples
+    --------
+    Sites 7 and 9 both reach cell 0; only 9 reaches cell 1:
+
+    >>> o = greedy_order(np.array([0, 0, 1]), np.array([7, 9, 9]), np.array([5.0, 3.0]),
+    ...                  np.array([7, 9]))
+    >>> o.order.tolist(), o.in_reach.tolist(), o.added.tolist(), o.cells_added.tolist()
+    ([1, 0], [8.0, 5.0], [8.0, 0.0], [2, 0])
+    """
+    pool = np.asarray(pool, dtype=np.int64)
+    n = min(pool.size if k is None else k, pool.size)
+    if n <= 0:
+        return GreedyOrder(np.empty(0, np.int64), np.empty(0), np.empty(0), np.empty(0, np.int64))
+    slot = np.full(int(max(pool.max(), site.max(initial=-1))) + 1, -1, dtype=np.int64)
+    slot[pool] = np.arange(pool.size)
+    mine = slot[site] >= 0
+    cell, at_site = dem[mine], slot[site[mine]]
+    # Sums in pair order (bincount), as the planners add up what sites serve.
+    in_reach = np.bincount(at_site, weights=w[cell], minlength=pool.size).astype(np.float64)
+    taken = np.zeros(w.size, dtype=bool)
+    used = np.zeros(pool.size, dtype=bool)
+    order: list[int] = []
+    added: list[float] = []
+    cells: list[int] = []
+    for _ in range(n):
+        new = ~taken[cell]
+        gains = np.bincount(at_site[new], weights=w[cell[new]], minlength=pool.size).astype(
+            np.float64
+        )
+        gains[used] = -np.inf
+        best = int(np.argmax(gains))  # argmax: ties to the earlier in the pool
+        if stop_at_nothing and gains[best] <= 0:
             break
-        chosen.append(best)
-        taken[dem[site == best]] = True
-    return np.asarray(chosen, dtype=np.int64)
+        fresh = np.unique(cell[new & (at_site == best)])
+        order.append(best)
+        added.append(float(gains[best]))
+        cells.append(int(fresh.size))
+        taken[fresh] = True
+        used[best] = True
+    at = np.asarray(order, dtype=np.int64)
+    return GreedyOrder(at, in_reach[at], np.asarray(added, np.float64), np.asarray(cells, np.int64))
+
+
+@dataclass(frozen=True)
+class GreedyOrder:
+    """What :func:`greedy_order` answers: ``order`` (positions into its pool),
+    ``in_reach``, ``added`` and ``cells_added`` per site in that order."""
+
+    order: npt.NDArray[np.int64]
+    in_reach: npt.NDArray[np.float64]
+    added: npt.NDArray[np.float64]
+    cells_added: npt.NDArray[np.int64]
 
 
 def _site_table(
     sub: pd.DataFrame,
-    gap_pos: npt.NDArray[np.int64],
-    chosen: npt.NDArray[np.int64],
-    *,
-    dem: npt.NDArray[np.int64],
-    site: npt.NDArray[np.int64],
-    residents: npt.NDArray[np.float64],
+    rows: npt.NDArray[np.int64],
+    ranked: GreedyOrder,
+    served: npt.NDArray[np.float64],
 ) -> pd.DataFrame:
-    gap_res = residents[gap_pos]
-    # reaches[a, b]: chosen site a covers gap cell b.
-    reaches = np.zeros((chosen.size, gap_pos.size), dtype=bool)
-    slot = np.full(gap_pos.size, -1, dtype=np.int64)
-    slot[chosen] = np.arange(chosen.size)
-    mine = slot[site] >= 0
-    reaches[slot[site[mine]], dem[mine]] = True
-    in_reach = reaches.astype(np.float64) @ gap_res
-
-    # Greedy order over the chosen set, so each site's addition is well defined.
-    order: list[int] = []
-    added_res: list[float] = []
-    added_cells: list[int] = []
-    taken = np.zeros(gap_pos.size, dtype=bool)
-    remaining = list(range(chosen.size))
-    for _ in range(chosen.size):
-        gains = (reaches[remaining] & ~taken).astype(np.float64) @ gap_res
-        best = remaining[int(np.argmax(gains))]  # argmax: ties to the earlier (lower cell)
-        new = reaches[best] & ~taken
-        order.append(best)
-        added_res.append(float(gap_res[new].sum()))
-        added_cells.append(int(new.sum()))
-        taken |= new
-        remaining.remove(best)
-
-    rows = gap_pos[chosen[order]] if chosen.size else np.empty(0, dtype=np.int64)
+    """The chosen sites: ``rows`` of ``sub`` in ``ranked``'s order, ``served`` likewise."""
     picked = sub.iloc[rows]
     return pd.DataFrame(
         {
@@ -361,8 +570,260 @@ def _site_table(
             "lat": picked["lat"].to_numpy(np.float64),
             "district": picked["district"].astype(object).to_numpy(),
             "street": picked["street"].astype(object).to_numpy(),
-            "residents_in_reach": in_reach[order] if chosen.size else np.empty(0),
-            "residents_added": np.asarray(added_res, dtype=np.float64),
-            "cells_added": np.asarray(added_cells, dtype=np.int64),
+            "residents_in_reach": ranked.in_reach,
+            "residents_added": ranked.added,
+            "cells_added": ranked.cells_added,
+            "residents_served": np.asarray(served, dtype=np.float64),
         }
     )
+
+
+def existing_capacity(
+    existing: pd.DataFrame | None, residents_per_practitioner: float | None
+) -> npt.NDArray[np.float64]:
+    """What each existing provider can serve: its practitioners × the demand one serves;
+    NaN (no limit) without a staff figure (0 practitioners on file) or without the figure
+    per practitioner.
+
+    >>> existing_capacity(pd.DataFrame({"practitioners": [2, 0]}), 100.0).tolist()
+    [200.0, nan]
+    >>> existing_capacity(pd.DataFrame({"practitioners": [2, 0]}), None).tolist()
+    [nan, nan]
+    """
+    if existing is None:
+        return np.empty(0, dtype=np.float64)
+    staff = pd.to_numeric(existing["practitioners"], errors="coerce").to_numpy(np.float64)
+    if residents_per_practitioner is None:
+        return np.full(staff.size, np.nan)
+    return np.where(staff > 0, staff * float(residents_per_practitioner), np.nan)
+
+
+@dataclass(frozen=True)
+class Capacitated:
+    """A plan with existing providers as fixed open sites of limited capacity.
+
+    ``chosen`` candidate ids (ascending); ``served`` per candidate id: demand it newly
+    serves (0 for those not chosen); ``existing_before`` and ``existing_after``: demand the
+    existing providers serve without the candidates and with the chosen ones (they serve
+    first: the chosen sites are credited only with what the existing cannot take).
+    """
+
+    chosen: npt.NDArray[np.int64]
+    served: npt.NDArray[np.float64]
+    existing_before: float
+    existing_after: float
+    status: str
+    gap: float
+    found_nothing: bool = False
+
+
+def solve_capacitated(
+    w: npt.NDArray[np.float64],
+    *,
+    cand_dem: npt.NDArray[np.int64],
+    cand_site: npt.NDArray[np.int64],
+    cand_capacity: npt.NDArray[np.float64],
+    ex_dem: npt.NDArray[np.int64],
+    ex_site: npt.NDArray[np.int64],
+    ex_capacity: npt.NDArray[np.float64],
+    k: int,
+    solver: pulp.LpSolver,
+    baseline: float | None = None,
+) -> Capacitated:
+    """The capacitated MCLP with existing providers open and fixed (``y = 1``)::
+
+        maximise    Σ_ij w_i x_ij                  (i cells, j candidates and existing)
+        subject to  Σ_j x_ij ≤ 1                    each cell's demand served once
+                    x_ij ≤ y_j                      candidates: only when open
+                    Σ_i w_i x_ij ≤ C_j y_j          within capacity, where known
+                    Σ_j y_j ≤ k  (candidates),  y binary,  0 ≤ x ≤ 1
+
+    then, the chosen candidates fixed, who serves whom: the most demand with the existing
+    providers serving at least what they serve alone (the baseline: the LP with no
+    candidates). ``solver`` and its time limit search the plan; the two LPs, polynomial and
+    a fraction of a second for a district, are solved to the end by HiGHS, so that a plan
+    stopped by the limit still says truly what its sites serve.
+
+    Parameters
+    ----------
+    w
+        Demand per cell.
+    cand_dem, cand_site
+        (cell position, candidate id) pairs within reach.
+    cand_capacity
+        Per candidate id: what it can serve (NaN: no limit).
+    ex_dem, ex_site, ex_capacity
+        Likewise for the existing providers (empty arrays: none; every pair's capacity
+        should be finite: cells an unlimited provider reaches are fully served and should
+        not be demand).
+    k
+        The most candidates to open.
+    solver
+        A PuLP solver for the plan (with its time limit).
+    baseline
+        What the existing providers serve alone, when already solved for.
+
+    Examples
+    --------
+    A provider of capacity 200 reaches cell 0 (600 residents); candidate 0 reaches cell 0
+    and cell 1 (50), candidate 1 reaches cell 2 (300) alone:
+
+    >>> s = solve_capacitated(np.array([600.0, 50.0, 300.0]),
+    ...     cand_dem=np.array([0, 1, 2]), cand_site=np.array([0, 0, 1]),
+    ...     cand_capacity=np.array([np.nan, np.nan]), ex_dem=np.array([0]),
+    ...     ex_site=np.array([0]), ex_capacity=np.array([200.0]), k=1,
+    ...     solver=default_solver())
+    >>> s.chosen.tolist(), s.served.tolist(), s.existing_before, s.existing_after
+    ([0], [450.0, 0.0], 200.0, 200.0)
+    """
+    served = np.zeros(cand_capacity.size, dtype=np.float64)
+    lp = _LP_SOLVER
+    before = baseline
+    if before is None:
+        before = _allocate(w, (ex_dem, ex_site, ex_capacity), None, lp)[0] if ex_dem.size else 0.0
+    if cand_dem.size == 0 or k < 1:
+        return Capacitated(np.empty(0, np.int64), served, before, before, "nothing to solve", 0.0)
+    chosen, status, gap, found, _ = solve_mclp(
+        w, cand_dem, cand_site, cand_capacity, k=k, solver=solver,
+        existing=(ex_dem, ex_site, ex_capacity),
+    )  # fmt: skip
+    if not found:
+        # Nothing found in time: the greedy sites.
+        chosen = np.sort(_residual_greedy(w, cand_dem, cand_site, k))
+        status += GREEDY_STATUS_SUFFIX
+    open_ = np.isin(cand_site, chosen)
+    fixed = (
+        np.concatenate([ex_dem, cand_dem[open_]]),
+        np.concatenate([ex_site, ex_capacity.size + cand_site[open_]]),
+        np.concatenate([ex_capacity, cand_capacity]),
+    )
+    # Who serves whom: the most demand, with the existing providers serving at least what
+    # they do alone. There is always such a plan (a flow's sources can keep theirs while
+    # the total is the most: polymatroid), so the chosen sites are credited only with
+    # demand the existing providers cannot take.
+    _, x = _allocate(w, fixed, (ex_dem.size, before), lp)
+    m = ex_dem.size
+    after = float(np.dot(w[ex_dem], x[:m]))
+    np.add.at(served, cand_site[open_], w[cand_dem[open_]] * x[m:])
+    return Capacitated(
+        chosen, np.round(served, 6), round(before, 6), round(after, 6), status, gap, not found
+    )
+
+
+# The LPs of who serves whom: to the end, quiet, one thread.
+_LP_SOLVER = pulp.HiGHS(msg=False, threads=1)
+
+
+def _allocate(
+    w: npt.NDArray[np.float64],
+    pairs: tuple[npt.NDArray[np.int64], npt.NDArray[np.int64], npt.NDArray[np.float64]],
+    floor: tuple[int, float] | None,
+    solver: pulp.LpSolver,
+) -> tuple[float, npt.NDArray[np.float64]]:
+    """Open sites' service (an LP): the most demand they serve within their capacities,
+    with ``floor = (m, least)``: the first ``m`` pairs serving at least ``least``. Answers
+    the demand served and each pair's share of its cell."""
+    dem, site, capacity = pairs
+    problem = pulp.LpProblem("allocation", pulp.LpMaximize)
+    x = [pulp.LpVariable(f"x_{n}", lowBound=0, upBound=1) for n in range(dem.size)]
+    load = [float(w[i]) * x[n] for n, i in enumerate(dem.tolist())]
+    problem += pulp.lpSum(load)
+    if floor is not None:
+        problem += pulp.lpSum(load[: floor[0]]) >= floor[1]
+    _cell_and_capacity_rows(problem, x, dem, site, w=w, capacity=capacity, y=None)
+    problem.solve(solver)
+    if floor is not None and problem.sol_status != pulp.LpSolutionOptimal:
+        return _allocate(w, pairs, None, solver)  # the floor missed by a tolerance
+    values = np.array([v.value() or 0.0 for v in x], dtype=np.float64)
+    return float(np.dot(w[dem], values)), values
+
+
+def _cell_and_capacity_rows(
+    problem: pulp.LpProblem,
+    x: list[pulp.LpVariable],
+    dem: npt.NDArray[np.int64],
+    site: npt.NDArray[np.int64],
+    *,
+    w: npt.NDArray[np.float64],
+    capacity: npt.NDArray[np.float64],
+    y: dict[int, pulp.LpVariable] | None,
+) -> None:
+    """Each cell served at most once, each site within its capacity (``y``: candidates,
+    whose capacity counts only when open, and whose pairs need them open)."""
+    by_cell: dict[int, list[int]] = {}
+    by_site: dict[int, list[int]] = {}
+    for n, (i, j) in enumerate(zip(dem.tolist(), site.tolist(), strict=True)):
+        by_cell.setdefault(i, []).append(n)
+        by_site.setdefault(j, []).append(n)
+        if y is not None and j in y:
+            problem += x[n] <= y[j]
+    for members in by_cell.values():
+        if len(members) > 1:
+            problem += pulp.lpSum(x[n] for n in members) <= 1
+    for j, members in by_site.items():
+        if np.isfinite(capacity[j]):
+            load = pulp.lpSum(float(w[dem[n]]) * x[n] for n in members)
+            limit = float(capacity[j])
+            problem += load <= (limit * y[j] if y is not None and j in y else limit)
+
+
+def solve_mclp(
+    w: npt.NDArray[np.float64],
+    dem: npt.NDArray[np.int64],
+    site: npt.NDArray[np.int64],
+    capacity: npt.NDArray[np.float64],
+    *,
+    k: int,
+    solver: pulp.LpSolver,
+    existing: tuple[npt.NDArray[np.int64], npt.NDArray[np.int64], npt.NDArray[np.float64]]
+    | None = None,
+) -> tuple[npt.NDArray[np.int64], str, float, bool, npt.NDArray[np.float64]]:
+    """The capacitated MCLP (candidates ``site``, optionally existing providers fixed
+    open): the chosen candidates, the status, the proven gap, whether a plan was found,
+    and each pair's share (candidates' pairs first)."""
+    problem = pulp.LpProblem("capacitated_mclp", pulp.LpMaximize)
+    used = np.unique(site)
+    y = {int(j): pulp.LpVariable(f"y_{j}", cat="Binary") for j in used}
+    x = [pulp.LpVariable(f"x_{n}", lowBound=0, upBound=1) for n in range(dem.size)]
+    all_dem, all_site, all_capacity = dem, site, capacity
+    if existing is not None and existing[0].size:
+        ex_dem, ex_site, ex_capacity = existing
+        # Existing providers: ids after the candidates', no y (open, fixed).
+        x += [pulp.LpVariable(f"e_{n}", lowBound=0, upBound=1) for n in range(ex_dem.size)]
+        all_dem = np.concatenate([dem, ex_dem])
+        all_site = np.concatenate([site, capacity.size + ex_site])
+        all_capacity = np.concatenate([capacity, ex_capacity])
+    problem += pulp.lpSum(float(w[i]) * x[n] for n, i in enumerate(all_dem.tolist()))
+    _cell_and_capacity_rows(problem, x, all_dem, all_site, w=w, capacity=all_capacity, y=y)
+    problem += pulp.lpSum(y.values()) <= k
+    problem.solve(solver)
+    status, gap = _status(problem)
+    chosen = np.array([j for j, var in y.items() if (var.value() or 0.0) > 0.5], dtype=np.int64)
+    found = problem.sol_status in (pulp.LpSolutionOptimal, pulp.LpSolutionIntegerFeasible)
+    values = np.array([v.value() or 0.0 for v in x], dtype=np.float64)
+    return chosen, status, gap, found, values
+
+
+def _status(problem: pulp.LpProblem) -> tuple[str, float]:
+    """The solver's status and the relative gap it proved (NaN: unknown)."""
+    status = pulp.LpStatus[problem.status]
+    gap = 0.0 if problem.sol_status == pulp.LpSolutionOptimal else np.nan
+    highs = getattr(problem, "solverModel", None)
+    if highs is not None and hasattr(highs, "getModelStatus"):
+        # PuLP calls a plan stopped by the time limit "Optimal": HiGHS says what happened.
+        status = highs.modelStatusToString(highs.getModelStatus())
+        if problem.sol_status != pulp.LpSolutionOptimal:
+            gap = float(highs.getInfo().mip_gap)
+    return status, gap if np.isfinite(gap) else np.nan
+
+
+def _residual_greedy(
+    w: npt.NDArray[np.float64],
+    dem: npt.NDArray[np.int64],
+    site: npt.NDArray[np.int64],
+    k: int,
+) -> npt.NDArray[np.int64]:
+    """Up to ``k`` candidates, each adding the most demand in reach (the classic greedy
+    MCLP, blind to capacities: only a search stopped before any plan needs it)."""
+    pool = np.unique(site)
+    return pool[greedy_order(dem, site, w, pool, k, stop_at_nothing=True).order]

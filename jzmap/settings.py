@@ -448,6 +448,16 @@ class CoverageSettings(BaseSettings):
         validation_alias=AliasChoices("JZMAP_WALK_SPEED_ELDERLY_M_S"),
         description="walking speed of an older resident (speed=elderly), metres per second",
     )
+    residents_per_practitioner: float | None = Field(
+        default=None,
+        gt=0,
+        le=100_000,
+        validation_alias=AliasChoices("JZMAP_RESIDENTS_PER_PRACTITIONER"),
+        description="site plans: how many of the category's demand (e.g. residents aged 60+) "
+        "one practitioner serves; set, an existing provider serves at most its practitioners "
+        "× that within its catchment (one with no staff figure: everyone, and the plan says "
+        "so) and the plans solve for capacity; unset: a provider covers everyone it reaches",
+    )
 
 
 class OperationsSettings(BaseSettings):

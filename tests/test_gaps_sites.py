@@ -242,3 +242,107 @@ def test_max_candidates_keeps_the_strongest_sites() -> None:
     assert plan.sites["cell"].tolist() == [X]
     with pytest.raises(ValueError, match="max_candidates"):
         candidate_sites(_line([0], [1]), Category.ELDERLY_CARE, k=1, max_candidates=0)
+
+
+# -- existing providers' capacities ----------------------------------------------------------
+
+# A provider 300 m west of cell H (600 residents) reaches H alone. G (900 m east of H, 50)
+# and E (1,800 m, 30) are gaps beside it; far east F1 and F2 (150 each, 800 m apart) reach
+# each other. Without capacities H is covered and a site at F1 covers the most (300); with
+# 2 practitioners × 100 residents the provider serves 200 of H's 600, and a site at G
+# serves the other 400 and its own 80: 480.
+BESIDE = {"offsets": [0, 900, 1800, 5000, 5800], "residents": [600, 50, 30, 150, 150]}
+H, G, E, F1, F2 = 1, 2, 3, 4, 5
+
+
+def _beside() -> tuple[pd.DataFrame, pd.DataFrame]:
+    cells = _line(BESIDE["offsets"], BESIDE["residents"], [True, False, False, False, False])
+    lon, lat, _ = GEOD.fwd(ORIGIN[0], ORIGIN[1], 270.0, 300.0)
+    provider = pd.DataFrame(
+        {"category": "elderly_care", "id": ["p"], "lon": [lon], "lat": [lat],
+         "practitioners": [2]}
+    )  # fmt: skip
+    return cells, provider
+
+
+def test_an_understaffed_provider_draws_the_site_beside_it() -> None:
+    cells, provider = _beside()
+    plan = candidate_sites(
+        cells, Category.ELDERLY_CARE, k=1, existing=provider, residents_per_practitioner=100
+    )
+    assert plan.sites["cell"].tolist() == [G]
+    # What it brings within reach (the gaps G and E) and what it serves (H's 400 too).
+    assert plan.sites[["residents_added", "residents_served"]].iloc[0].tolist() == [80.0, 480.0]
+    s = plan.summary.iloc[0]
+    assert bool(s["capacity_limited"]) and s["residents_per_practitioner"] == 100.0
+    assert (s["existing_providers"], s["existing_unlimited"]) == (1, 0)
+    assert s["residents_served_by_existing_before"] == 200.0
+    assert s["residents_served_by_existing_after"] == 200.0
+    assert s["residents_newly_served"] == 480.0
+    assert s["status"] == "Optimal" and s["optimality_gap"] == 0.0
+    # Candidates: every populated cell the provider cannot serve in full, H included.
+    assert (s["candidates"], s["candidates_considered"]) == (5, 5)
+    # Coverage in reach is as before: H was covered, G and E are newly.
+    assert s["residents_newly_covered"] == 80.0
+
+
+def test_without_capacities_the_farther_cluster_wins() -> None:
+    cells, provider = _beside()
+    plain = candidate_sites(cells, Category.ELDERLY_CARE, k=1)
+    assert plain.sites["cell"].tolist() == [F1]
+    assert plain.sites["residents_served"].tolist() == [300.0]
+    s = plain.summary.iloc[0]
+    assert not s["capacity_limited"] and np.isnan(s["residents_per_practitioner"])
+    assert s["residents_served_by_existing_before"] == s["residents_covered_before"] == 600.0
+    # The setting unset, or a provider without a staff figure: the same answer exactly.
+    unset = candidate_sites(cells, Category.ELDERLY_CARE, k=1, existing=provider)
+    no_staff = candidate_sites(
+        cells, Category.ELDERLY_CARE, k=1, existing=provider.assign(practitioners=0),
+        residents_per_practitioner=100,
+    )  # fmt: skip
+    for other in (unset, no_staff):
+        pd.testing.assert_frame_equal(other.sites, plain.sites)
+        same = [c for c in plain.summary.columns if not c.startswith("existing")]
+        same.remove("residents_per_practitioner")
+        pd.testing.assert_frame_equal(other.summary[same], plain.summary[same])
+    assert no_staff.summary.iloc[0][["existing_providers", "existing_unlimited"]].tolist() == [1, 1]
+    assert unset.summary.iloc[0]["existing_unlimited"] == 1
+
+
+def test_a_well_staffed_provider_changes_nothing() -> None:
+    # 6 practitioners serve all 600: F1 again, and the provider serves what it covers.
+    cells, provider = _beside()
+    plan = candidate_sites(
+        cells, Category.ELDERLY_CARE, k=1, existing=provider.assign(practitioners=6),
+        residents_per_practitioner=100,
+    )  # fmt: skip
+    assert plan.sites["cell"].tolist() == [F1]
+    s = plan.summary.iloc[0]
+    assert (
+        s["residents_served_by_existing_before"] == 600.0 and s["residents_newly_served"] == 300.0
+    )
+
+
+def test_two_sites_with_capacities() -> None:
+    cells, provider = _beside()
+    plan = candidate_sites(
+        cells, Category.ELDERLY_CARE, k=2, existing=provider, residents_per_practitioner=100
+    )
+    assert sorted(plan.sites["cell"]) in ([G, F1], [G, F2])
+    # Ranked by the gap residents each brings within reach: the far one (300) first.
+    assert plan.sites["residents_added"].tolist() == [300.0, 80.0]
+    assert plan.sites["residents_served"].tolist() == [300.0, 480.0]
+    assert plan.summary.iloc[0]["residents_newly_served"] == 780.0
+
+
+def test_a_capacitated_search_stopped_in_time_answers_greedy_sites() -> None:
+    cells, provider = _beside()
+    plan = candidate_sites(
+        cells, Category.ELDERLY_CARE, k=1, existing=provider, residents_per_practitioner=100,
+        time_limit_s=1e-9,
+    )  # fmt: skip
+    s = plan.summary.iloc[0]
+    assert s["status"] == "Time limit reached; greedy sites" and s["time_limit_s"] == 1e-9
+    assert np.isnan(s["optimality_gap"])
+    # Greedy on all demand in reach: G reaches H, G and E (680).
+    assert plan.sites["cell"].tolist() == [G] and plan.sites["residents_served"].tolist() == [480.0]

@@ -183,6 +183,52 @@ def test_a_capacity_can_make_a_smaller_room_the_better_choice(net: WalkNetwork) 
     assert sites["id"].tolist() == ["r3"]
 
 
+def _staffed_plan(net: WalkNetwork, practitioners: int, per: float | None, k: int) -> Any:
+    _, _, elderly = _cells()
+    lon, lat = lonlat(0, 0)
+    existing = pd.DataFrame({"lon": [lon], "lat": [lat], "practitioners": [practitioners]})
+    return plan_candidate_sites(
+        _measures(net), _rooms(), Category.ELDERLY_CARE, k, catchment_m=CATCHMENT_M,
+        demand=elderly, demand_label="aged 60+",
+        pairs=functools.partial(network_pairs_within, net=net),
+        existing=existing, residents_per_practitioner=per,
+    )  # fmt: skip
+
+
+def test_an_understaffed_station_makes_the_room_beside_it_worth_opening(
+    net: WalkNetwork,
+) -> None:
+    # The station's 2 practitioners serve 100 older residents each: 200 of A's 300. r1, a
+    # walk from A, reaches no gap but can serve A's other 100, more than r3's 20 (D).
+    plan = _staffed_plan(net, 2, 100.0, k=2)
+    sites, s = plan.sites, plan.summary.iloc[0]
+    assert sites["id"].tolist() == ["r2", "r1"]
+    assert sites["demand_added"].tolist() == [350.0, 0.0]
+    assert sites["demand_served"].tolist() == [350.0, 100.0]
+    assert s["demand_served"] == 450.0 and s["demand_newly_in_reach"] == 350.0
+    assert s["demand_served_by_existing_before"] == s["demand_served_by_existing_after"] == 200.0
+    assert bool(s["capacity_limited"]) and (s["existing_providers"], s["existing_unlimited"]) == (
+        1,
+        0,
+    )
+
+
+def test_without_the_setting_or_a_staff_figure_the_station_covers_everyone(
+    net: WalkNetwork,
+) -> None:
+    for practitioners, per in ((2, None), (0, 100.0)):
+        plan = _staffed_plan(net, practitioners, per, k=2)
+        s = plan.summary.iloc[0]
+        assert plan.sites["id"].tolist() == ["r2", "r3"]
+        assert plan.sites["demand_served"].tolist() == [350.0, 20.0]
+        assert not s["capacity_limited"] and s["existing_unlimited"] == 1
+        assert s["demand_served_by_existing_before"] == s["demand_covered_before"] == 300.0
+    # And exactly the plan made with no providers given (today's answer; _plan names streets).
+    sites, _ = _plan(net, _rooms(), k=2)
+    named = ["street", "street_source"]
+    pd.testing.assert_frame_equal(plan.sites.drop(columns=named), sites.drop(columns=named))
+
+
 # -- the files -------------------------------------------------------------------------------
 
 
@@ -345,6 +391,55 @@ def test_the_api_refuses_what_it_cannot_plan(
     river_api: TestClient, params: dict[str, str | int], status: int
 ) -> None:
     assert river_api.get(SITES, params={**ASK, **params}).status_code == status
+
+
+@pytest.fixture(scope="module")
+def staffed_api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestClient]:
+    """The river API where one practitioner serves one resident aged 60+: the station's 8
+    serve 8 of the thousands its catchment holds."""
+    root = tmp_path_factory.mktemp("staffed-api")
+    source = river_with_one_bridge().write(root / "river.osm")
+    rooms = root / "rooms.csv"
+    _rooms(r3=100.0).to_csv(rooms, index=False)
+    with embedded_backend_at(root / "data") as backend:
+        backend.store.upsert([station(1, *lonlat(0, 0))])
+        settings = Settings(
+            data_dir=root / "data", street_network=source, candidate_sites=rooms,
+            database_url=None, residents_per_practitioner=1.0,
+        )  # fmt: skip
+        with TestClient(create_app(settings, backend=backend)) as client:
+            yield client
+
+
+def test_the_api_limits_existing_providers_by_their_staff(
+    river_api: TestClient, staffed_api: TestClient
+) -> None:
+    ask = {**ASK, "k": 3}
+    plain = river_api.get(SITES, params=ask).json()
+    staffed = staffed_api.get(SITES, params=ask).json()
+    p, s = plain["plan"], staffed["plan"]
+    assert not p["capacity_limited"] and p["residents_per_practitioner"] is None
+    assert p["demand_served_by_existing_before"] == p["demand_covered_before"] > 8
+    assert s["capacity_limited"] and s["residents_per_practitioner"] == 1.0
+    assert (s["existing_providers"], s["existing_unlimited"]) == (1, 0)
+    assert s["demand_served_by_existing_before"] == s["demand_served_by_existing_after"] == 8.0
+    # Coverage in reach is the same; what the rooms serve is more: the station's cells too.
+    assert s["demand_newly_in_reach"] == pytest.approx(p["demand_newly_in_reach"])
+    assert s["demand_served"] > p["demand_served"]
+    served = {r["id"]: r for r in staffed["sites"]}
+    before = {r["id"]: r for r in plain["sites"]}
+    assert before["r1"]["demand_served"] == pytest.approx(before["r1"]["demand_in_reach"])
+    assert served["r1"]["demand_served"] > served["r1"]["demand_in_reach"]
+    assert served["r3"]["demand_served"] == pytest.approx(100.0)  # its own capacity
+    # The cell planner likewise: sites may go where the station cannot serve everyone.
+    ask = {"category": "elderly_care", "district": "海珠区", "k": 2, "res": 9}
+    cells = staffed_api.get("/v1/coverage/candidates", params=ask).json()
+    assert cells["plan"]["capacity_limited"] and cells["plan"]["existing_unlimited"] == 0
+    assert cells["plan"]["residents_served_by_existing_before"] == 8.0
+    assert cells["plan"]["residents_newly_served"] == pytest.approx(
+        sum(site["residents_served"] for site in cells["sites"])
+    )
+    assert cells["plan"]["residents_newly_served"] > cells["plan"]["residents_newly_covered"]
 
 
 def test_without_candidate_rooms_the_api_says_what_to_set(tmp_path: Path) -> None:

@@ -204,7 +204,10 @@ def districts(
     "proposed (echoed in `excluded`). Each site has an `address`: AMap's reverse geocoding "
     "(`address_source` amap, with JZMAP_AMAP_KEY), else the nearest named way of the walking "
     "network (nearest_way, 'XX路附近'), else none; `address_note` says why not AMap's. "
-    "Lookups are bounded by k and the request's deadline and never fail the request.",
+    "Lookups are bounded by k and the request's deadline and never fail the request. "
+    "With JZMAP_RESIDENTS_PER_PRACTITIONER existing providers serve at most their "
+    "practitioners × that (`plan.capacity_limited`): sites may then go beside an "
+    "under-staffed provider; `residents_served` per site.",
 )
 def candidates(
     service: CoverageDep,

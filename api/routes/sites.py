@@ -47,7 +47,11 @@ router = APIRouter(prefix="/v1/coverage", tags=["coverage"])
     "JZMAP_SOLVER_TIME_LIMIT_S. `demand` names the population column counted (default: the "
     "category's own, e.g. residents aged 60+ for elderly_care, else all residents). Rooms "
     "without an address in the file get one as /v1/coverage/candidates' sites do "
-    "(`address_source`: file, amap, nearest_way or none).",
+    "(`address_source`: file, amap, nearest_way or none). With "
+    "JZMAP_RESIDENTS_PER_PRACTITIONER an existing provider serves at most its practitioners × "
+    "that (no staff figure: everyone it reaches, counted in `plan.existing_unlimited`): its "
+    "cells' remaining demand can go to the rooms too; `plan.demand_served_by_existing_before` "
+    "and `_after` and each room's `demand_served` say who serves what.",
 )
 def sites(
     *,

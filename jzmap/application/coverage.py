@@ -409,6 +409,10 @@ class CoverageService:
                     time_limit_s=self.settings.solver_time_limit_s,
                     pairs=pairs,
                     excluded_cells=excluded,
+                    # Existing providers' staff limit what they cover, when the setting
+                    # says how many one practitioner serves.
+                    existing=analysis.supply,
+                    residents_per_practitioner=self.settings.residents_per_practitioner,
                 )
             ),
         )

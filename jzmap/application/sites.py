@@ -47,7 +47,8 @@ def candidate_plan(
     demand_column: str | None = None,
 ) -> tuple[Analysis, CandidatePlan]:
     """Up to ``k`` of ``candidates`` (not ``excluded`` by id or H3 cell) bringing the most
-    demand within the query's catchment (walking or crow-fly), existing providers fixed."""
+    demand within the query's catchment (walking or crow-fly), existing providers fixed
+    (and, with ``JZMAP_RESIDENTS_PER_PRACTITIONER``, limited by their staff)."""
     service.check_district(district)
     if k < 1:
         raise ValueError("k must be >= 1")
@@ -74,6 +75,8 @@ def candidate_plan(
             demand_label=label,
             time_limit_s=service.settings.solver_time_limit_s,
             street_of=street_of,
+            existing=analysis.supply,
+            residents_per_practitioner=service.settings.residents_per_practitioner,
         )
     return analysis, plan
 

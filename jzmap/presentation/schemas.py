@@ -402,6 +402,11 @@ class CandidateSiteOut(BaseModel):
     address_note: str | None = Field(
         default=None, description="why the online geocoder gave no address (null: it did)"
     )
+    residents_served: float | None = Field(
+        default=None,
+        description="residents it newly serves: with JZMAP_RESIDENTS_PER_PRACTITIONER, those "
+        "the existing providers' staff cannot (also in cells they cover); else residents_added",
+    )
 
 
 class CandidatePlanOut(BaseModel):
@@ -433,6 +438,34 @@ class CandidatePlanOut(BaseModel):
     share_covered_before: float | None
     share_covered_after: float | None
     residents_newly_covered: float
+    capacity_limited: bool = Field(
+        default=False,
+        description="existing providers' staff limited the plan (JZMAP_RESIDENTS_PER_PRACTITIONER "
+        "set and some provider has a staff figure): a capacitated MCLP with them as fixed sites",
+    )
+    residents_per_practitioner: float | None = Field(
+        default=None, description="the demand one practitioner serves (null: not set)"
+    )
+    existing_providers: int | None = Field(
+        default=None,
+        description="existing suitable providers of the city (any may serve the cells)",
+    )
+    existing_unlimited: int | None = Field(
+        default=None,
+        description="of them, those serving everyone they reach: no staff figure on file "
+        "(all of them when capacity_limited is false)",
+    )
+    residents_served_by_existing_before: float | None = Field(
+        default=None,
+        description="residents the existing providers serve without the new sites (within "
+        "their capacity; without capacities: residents_covered_before)",
+    )
+    residents_served_by_existing_after: float | None = Field(
+        default=None, description="residents they serve with the new sites (they serve first)"
+    )
+    residents_newly_served: float | None = Field(
+        default=None, description="residents the new sites serve: their sum"
+    )
 
 
 class CoverageCandidatesOut(BaseModel):
@@ -458,7 +491,10 @@ class RoomSiteOut(BaseModel):
     capacity: float | None = Field(description="residents it can serve (null: no limit)")
     demand_in_reach: float = Field(description="demand in gap cells within the catchment")
     demand_added: float = Field(description="newly within reach after the sites ranked before")
-    demand_served: float = Field(description="what its capacity lets it take on")
+    demand_served: float = Field(
+        description="what its capacity lets it take on; with JZMAP_RESIDENTS_PER_PRACTITIONER, "
+        "what it newly serves beyond the existing providers' staff (also in cells they cover)"
+    )
     cells_added: int
     address_source: str = Field(
         default="none",
@@ -488,6 +524,31 @@ class RoomPlanOut(BaseModel):
     demand_served: float
     share_covered_before: float | None
     share_covered_after: float | None
+    capacity_limited: bool = Field(
+        default=False,
+        description="existing providers' staff limited the plan (JZMAP_RESIDENTS_PER_PRACTITIONER "
+        "set and some provider has a staff figure): a capacitated MCLP with them as fixed sites",
+    )
+    residents_per_practitioner: float | None = Field(
+        default=None, description="the demand one practitioner serves (null: not set)"
+    )
+    existing_providers: int | None = Field(
+        default=None,
+        description="existing suitable providers of the city (any may serve the cells)",
+    )
+    existing_unlimited: int | None = Field(
+        default=None,
+        description="of them, those serving everyone they reach: no staff figure on file "
+        "(all of them when capacity_limited is false)",
+    )
+    demand_served_by_existing_before: float | None = Field(
+        default=None,
+        description="demand the existing providers serve without the rooms (within their "
+        "capacity; without capacities: demand_covered_before)",
+    )
+    demand_served_by_existing_after: float | None = Field(
+        default=None, description="demand they serve with the chosen rooms (they serve first)"
+    )
 
 
 class CoverageSitesOut(BaseModel):
