@@ -44,6 +44,7 @@ from gaps.sites import (
     default_solver,
     existing_capacity,
     greedy_order,
+    limited_demand,
     solve_capacitated,
     solve_mclp,
 )
@@ -174,24 +175,15 @@ def plan_candidate_sites(
     before = float(weight[covered].sum())
     if np.isfinite(ex_capacity).any():
         assert existing is not None  # a capacity comes from an existing provider
-        e_dem, e_site, _ = pairs(
-            lon, lat, existing["lon"].to_numpy(np.float64),
-            existing["lat"].to_numpy(np.float64), catchment_m,
-        )  # fmt: skip
-        # Cells a provider with no staff figure reaches are served in full, as without
-        # capacities; the other populated cells are demand, gaps and under-served alike.
-        full = np.zeros(len(sub), dtype=bool)
-        full[e_dem[~np.isfinite(ex_capacity[e_site])]] = True
-        cells = np.nonzero(~full & (weight > 0))[0]
-        d_of = np.full(len(sub), -1, dtype=np.int64)
-        d_of[cells] = np.arange(cells.size)
-        limited = d_of[e_dem] >= 0
+        lim = limited_demand(
+            lon, lat, weight, existing, ex_capacity, catchment_m=catchment_m, pairs=pairs
+        )
+        cells = lim.cells
         w = weight[cells]
         dem, site, _ = pairs(lon[cells], lat[cells], c_lon, c_lat, catchment_m)
         solved = solve_capacitated(
             w, cand_dem=dem, cand_site=site, cand_capacity=capacity,
-            ex_dem=d_of[e_dem[limited]], ex_site=e_site[limited], ex_capacity=ex_capacity,
-            k=k, solver=solver,
+            ex_dem=lim.ex_dem, ex_site=lim.ex_site, ex_capacity=ex_capacity, k=k, solver=solver,
         )  # fmt: skip
         chosen, served, status, opt_gap = solved.chosen, solved.served, solved.status, solved.gap
         by_existing = (solved.existing_before, solved.existing_after)

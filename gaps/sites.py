@@ -364,19 +364,10 @@ def _capacitated_sites(
     lon = sub["lon"].to_numpy(np.float64)
     lat = sub["lat"].to_numpy(np.float64)
     gap = sub["gap"].to_numpy(bool)
-    e_dem, e_site, _ = pairs(
-        lon, lat, existing["lon"].to_numpy(np.float64), existing["lat"].to_numpy(np.float64),
-        catchment_m,
-    )  # fmt: skip
-    # A provider with no staff figure serves everyone it reaches, as without capacities:
-    # those cells are no demand. The rest, populated, are (gaps and under-served cells).
-    full = np.zeros(len(sub), dtype=bool)
-    full[e_dem[~np.isfinite(ex_capacity[e_site])]] = True
-    d_pos = np.nonzero(~full & (residents > 0))[0]
-    d_of = np.full(len(sub), -1, dtype=np.int64)
-    d_of[d_pos] = np.arange(d_pos.size)
-    limited = d_of[e_dem] >= 0
-    ex_dem, ex_site = d_of[e_dem[limited]], e_site[limited]
+    lim = limited_demand(
+        lon, lat, residents, existing, ex_capacity, catchment_m=catchment_m, pairs=pairs
+    )
+    d_pos, ex_dem, ex_site = lim.cells, lim.ex_dem, lim.ex_site
     w = residents[d_pos]
     # The baseline: what the existing providers serve alone, and what they leave.
     before, x = _allocate(w, (ex_dem, ex_site, ex_capacity), None, _LP_SOLVER)
@@ -596,6 +587,60 @@ def existing_capacity(
     if residents_per_practitioner is None:
         return np.full(staff.size, np.nan)
     return np.where(staff > 0, staff * float(residents_per_practitioner), np.nan)
+
+
+@dataclass(frozen=True)
+class LimitedDemand:
+    """The demand left for new sites when existing providers' staff limit what they serve
+    (:func:`limited_demand`).
+
+    ``cells``: positions (into the cells given) that are demand; ``ex_dem``, ``ex_site``:
+    the pairs (position into ``cells``, existing provider) within reach, the providers
+    with a limit only.
+    """
+
+    cells: npt.NDArray[np.int64]
+    ex_dem: npt.NDArray[np.int64]
+    ex_site: npt.NDArray[np.int64]
+
+
+def limited_demand(
+    lon: npt.NDArray[np.float64],
+    lat: npt.NDArray[np.float64],
+    weight: npt.NDArray[np.float64],
+    existing: pd.DataFrame,
+    ex_capacity: npt.NDArray[np.float64],
+    *,
+    catchment_m: float,
+    pairs: PairsFn,
+) -> LimitedDemand:
+    """Which cells are demand when existing providers serve at most ``ex_capacity``.
+
+    A provider with no staff figure (NaN capacity) serves everyone it reaches, as without
+    capacities: the cells it reaches are no demand. Every other populated cell is, gaps
+    and under-served cells alike (how much of it the limited providers take is the
+    solver's to find).
+
+    >>> from gaps.distances import pairs_within
+    >>> lim = limited_demand(
+    ...     np.array([113.30, 113.31, 113.40]), np.array([23.1, 23.1, 23.1]),
+    ...     np.array([100.0, 50.0, 0.0]),
+    ...     pd.DataFrame({"lon": [113.30, 113.31], "lat": [23.1, 23.1]}),
+    ...     np.array([np.nan, 20.0]), catchment_m=200.0, pairs=pairs_within)
+    >>> lim.cells.tolist(), lim.ex_dem.tolist(), lim.ex_site.tolist()
+    ([1], [0], [1])
+    """
+    e_dem, e_site, _ = pairs(
+        lon, lat, existing["lon"].to_numpy(np.float64), existing["lat"].to_numpy(np.float64),
+        catchment_m,
+    )  # fmt: skip
+    full = np.zeros(lon.size, dtype=bool)
+    full[e_dem[~np.isfinite(ex_capacity[e_site])]] = True
+    cells = np.nonzero(~full & (weight > 0))[0]
+    d_of = np.full(lon.size, -1, dtype=np.int64)
+    d_of[cells] = np.arange(cells.size)
+    limited = d_of[e_dem] >= 0
+    return LimitedDemand(cells, d_of[e_dem[limited]], e_site[limited])
 
 
 @dataclass(frozen=True)
