@@ -1535,6 +1535,21 @@ def _print_sites(
             f"{summary['demand_served']:,.0f}); covered {summary['share_covered_before']:.1%} "
             f"-> {summary['share_covered_after']:.1%}; solver {summary['status']}"
         )
+    if summary.get("capacity_limited"):
+        # Existing providers' staff limit what they serve (JZMAP_RESIDENTS_PER_PRACTITIONER):
+        # the planner must see that the rooms are credited only with what they cannot take.
+        per, before = (
+            summary["residents_per_practitioner"],
+            summary["demand_served_by_existing_before"],
+        )
+        after, free = summary["demand_served_by_existing_after"], summary["existing_unlimited"]
+        typer.echo(
+            f"现有机构按每名从业人员服务 {per:,.0f} 人计：服务 {before:,.0f} → {after:,.0f}"
+            f"（{free} 家无人员数，不设上限）"
+            if lang.value == "zh"
+            else f"existing providers at {per:,.0f} per practitioner: serve {before:,.0f} -> "
+            f"{after:,.0f} ({free} without a staff figure, unlimited)"
+        )
     for r in sites.to_dict("records"):
         street = r["street"] or "—"
         said = (

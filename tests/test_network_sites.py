@@ -339,6 +339,15 @@ def test_coverage_sites_command_on_the_river(
     assert pd.read_csv(out, encoding="utf-8-sig")["id"].tolist() == ["r2"]
     crow = CliRunner().invoke(cli, [*args[:-2], "--mode", "crow"])
     assert crow.exit_code == 0 and "直线距离" in crow.output
+    assert "现有机构" not in crow.output  # no staff limit set: nothing to say about it
+    # With a staff limit the station (8 practitioners) serves at most 8 residents, and the
+    # command says what the existing providers serve before and after the rooms.
+    monkeypatch.setenv("JZMAP_RESIDENTS_PER_PRACTITIONER", "1")
+    limited = CliRunner().invoke(cli, args[:-2])
+    assert limited.exit_code == 0, limited.output
+    assert (
+        "现有机构按每名从业人员服务 1 人计：服务 8 → 8（0 家无人员数，不设上限）" in limited.output
+    )
 
 
 # -- the API -----------------------------------------------------------------------------------
