@@ -194,6 +194,40 @@ def demand_basis(table: pd.DataFrame | None) -> dict[Category, str]:
     return basis
 
 
+def demand_column(table: pd.DataFrame, category: Category) -> str:
+    """Which population column a demand table's (:data:`DEMAND_COLUMNS`) ``category``
+    counts: the age column it was spread from when it has one of its own (``aged_60_plus``
+    for elderly care; :data:`AGE_COLUMNS`), ``residents`` when it is all residents (the
+    category's column then holds a copy of them), else the category's own column (an
+    operator's layer mapped it, or an age band the table keeps no copy of).
+
+    The planner reads it as "newly covered residents aged 60+" against "newly covered
+    residents": the same figure, two meanings.
+
+    Examples
+    --------
+    >>> table = pd.DataFrame({"cell": [1, 2], "residents": [100.0, 50.0],
+    ...     "elderly_care": [12.0, 6.0], "nursing": [100.0, 50.0],
+    ...     "maternal_infant": [30.0, 9.0], "aged_60_plus": [12.0, 6.0]})
+    >>> [demand_column(table, c) for c in
+    ...     (Category.ELDERLY_CARE, Category.NURSING, Category.MATERNAL_INFANT)]
+    ['aged_60_plus', 'residents', 'maternal_infant']
+    >>> demand_column(table.drop(columns=["elderly_care"]), Category.ELDERLY_CARE)
+    'residents'
+    """
+    if category.value not in table.columns:
+        return RESIDENTS
+    own = table[category.value].to_numpy(np.float64)
+    if np.array_equal(own, table[RESIDENTS].to_numpy(np.float64), equal_nan=True):
+        return RESIDENTS
+    for column in AGE_COLUMNS.get(category, ()):
+        if column in table.columns and np.array_equal(
+            own, table[column].to_numpy(np.float64), equal_nan=True
+        ):
+            return column
+    return category.value
+
+
 def footprint_weights(
     grid: gpd.GeoDataFrame, footprints: gpd.GeoDataFrame
 ) -> npt.NDArray[np.float64]:

@@ -31,7 +31,9 @@ from openpyxl.styles import Alignment, Font, PatternFill
 from openpyxl.utils import get_column_letter
 
 from gaps import SitePlan
+from gaps.demand import demand_column
 from gaps.network import MODE_LABELS
+from gaps.network_sites import CandidatePlan
 from ingest.readers import FORMULA_START
 from jzmap.application.coverage import Analysis, life_circles_m
 from jzmap.presentation.coverage import site_streets
@@ -45,6 +47,14 @@ GPKG_MEDIA_TYPE = "application/geopackage+sqlite3"
 class WorkbookFormat(StrEnum):
     XLSX = "xlsx"
     GPKG = "gpkg"
+
+
+class SiteSource(StrEnum):
+    """Where the workbook's site sheet plans: gap cells (``/v1/coverage/candidates``) or
+    the office's own rooms (``/v1/coverage/sites``), as the page showing it did."""
+
+    CELLS = "cells"
+    ROOMS = "rooms"
 
 
 # How each figure is shown: "people" (whole persons), "share" (0.1 %), "int", "text",
@@ -80,7 +90,26 @@ SITE_FIELDS: tuple[tuple[str, str, str, str], ...] = (
     ("cells_added", "新增覆盖网格", "cells added", "int"),
     ("cell", "H3 网格", "H3 cell", "text"),
     ("address", "地址", "address", "text"),
-    ("address_source", "地址来源", "address from", "text"),
+    ("address_source", "地址来源", "address from", "address_source"),
+    ("address_note", "地址说明", "address note", "text"),
+)
+# The office's own rooms as the workbench and its workbook list them (/v1/coverage/sites).
+ROOM_SITE_FIELDS: tuple[tuple[str, str, str, str], ...] = (
+    ("rank", "序号", "rank", "int"),
+    ("name", "名称", "name", "text"),
+    ("id", "编号", "id", "text"),
+    ("address", "地址", "address", "text"),
+    ("address_source", "地址来源", "address from", "address_source"),
+    ("street", "街道", "street", "text"),
+    ("street_source", "街道来源", "street from", "source"),
+    ("lat", "纬度 WGS-84", "latitude WGS-84", "coord"),
+    ("lon", "经度 WGS-84", "longitude WGS-84", "coord"),
+    ("capacity", "容量（人）", "capacity (persons)", "people"),
+    ("demand_in_reach", "可达缺口需求", "gap demand in reach", "people"),
+    ("demand_added", "依次新增可达", "newly in reach (in order)", "people"),
+    ("demand_served", "按容量可服务", "served within capacity", "people"),
+    ("cells_added", "新增覆盖网格", "cells added", "int"),
+    ("address_note", "地址说明", "address note", "text"),
 )
 INFERRED_TEXT = {Lang.ZH: ("街道面", "推断"), Lang.EN: ("polygons", "inferred")}
 # The sites `jzmap coverage sites` chooses among the office's own rooms (its --csv).
@@ -107,6 +136,48 @@ STREET_SOURCE_TEXT = {
         Lang.EN: "nearest way (OpenStreetMap)",
     },
 }
+
+# Where a site's address came from (jzmap.application.coverage.ADDRESS_SOURCES), in words:
+# the page and the workbook say the same.
+ADDRESS_SOURCE_TEXT: dict[str, dict[Lang, str]] = {
+    "file": {Lang.ZH: "文件", Lang.EN: "candidates file"},
+    "amap": {Lang.ZH: "高德逆地理编码", Lang.EN: "AMap reverse geocoding"},
+    "nearest_way": {Lang.ZH: "最近道路", Lang.EN: "nearest way"},
+    "none": {Lang.ZH: "无", Lang.EN: "none"},
+}
+
+
+def address_sources(lang: Lang) -> dict[str, str]:
+    """Each address source code in ``lang`` (what the page's script is given).
+
+    >>> address_sources(Lang.ZH)["nearest_way"], address_sources(Lang.EN)["amap"]
+    ('最近道路', 'AMap reverse geocoding')
+    """
+    return {code: words[lang] for code, words in ADDRESS_SOURCE_TEXT.items()}
+
+
+# The population a plan counts (gaps.demand.demand_column), as the headings say it.
+DEMAND_TEXT: dict[str, dict[Lang, str]] = {
+    "aged_60_plus": {Lang.ZH: "60 岁及以上居民", Lang.EN: "residents aged 60+"},
+    "residents": {Lang.ZH: "居民", Lang.EN: "residents"},
+    "women_15_49": {Lang.ZH: "15–49 岁女性", Lang.EN: "women aged 15–49"},
+    "births": {Lang.ZH: "出生人口", Lang.EN: "births"},
+}
+
+
+def demand_label(column: str | None, lang: Lang) -> str:
+    """The population counted, in words: a column it does not know is named as it is.
+
+    >>> demand_label("aged_60_plus", Lang.ZH), demand_label("residents", Lang.EN)
+    ('60 岁及以上居民', 'residents')
+    >>> demand_label("pop_2024", Lang.ZH)
+    '居民（pop_2024）'
+    """
+    if column is None:
+        column = "residents"
+    if column in DEMAND_TEXT:
+        return DEMAND_TEXT[column][lang]
+    return f"居民（{column}）" if lang is Lang.ZH else f"residents ({column})"
 
 
 def headers(fields: Sequence[tuple[str, str, str, str]], lang: Lang) -> list[str]:
@@ -137,6 +208,8 @@ def rounded(value: Any, how: str, lang: Lang = Lang.ZH) -> Any:
         return INFERRED_TEXT[lang][1 if bool(value) else 0]
     if how == "source":
         return STREET_SOURCE_TEXT.get(str(value), {}).get(lang, str(value))
+    if how == "address_source":
+        return ADDRESS_SOURCE_TEXT.get(str(value), {}).get(lang, str(value))
     text = "" if pd.isna(value) else str(value)
     return "'" + text if text.startswith(FORMULA_START) else text
 
@@ -206,12 +279,17 @@ def site_table(analysis: Analysis, plan: SitePlan) -> pd.DataFrame:
 
 def workbench_xlsx(
     analysis: Analysis,
-    plan: SitePlan,
+    plan: SitePlan | CandidatePlan,
     streets: pd.DataFrame,
     district: str,
     lang: Lang = Lang.ZH,
 ) -> bytes:
-    """The workbook: 街道, 建议站点, 说明 (see the module's docstring)."""
+    """The workbook: 街道, 建议站点, 说明 (see the module's docstring).
+
+    ``plan`` is a plan among gap cells (:class:`gaps.SitePlan`) or among the office's own
+    rooms (:class:`gaps.network_sites.CandidatePlan`): the site sheet lists whichever the
+    page showed, with its own columns (:data:`SITE_FIELDS` or :data:`ROOM_SITE_FIELDS`).
+    """
     book = Workbook()
     sheet = book.active
     assert sheet is not None
@@ -221,12 +299,8 @@ def workbench_xlsx(
         sheet, headers(STREET_FIELDS, lang), table_rows(streets, STREET_FIELDS, lang), STREET_FIELDS
     )
     sites = book.create_sheet("建议站点" if zh else "sites")
-    _write(
-        sites,
-        headers(SITE_FIELDS, lang),
-        table_rows(site_table(analysis, plan), SITE_FIELDS, lang),
-        SITE_FIELDS,
-    )
+    fields, table = _site_sheet(analysis, plan)
+    _write(sites, headers(fields, lang), table_rows(table, fields, lang), fields)
     notes = book.create_sheet("说明" if zh else "notes")
     for row in _notes(analysis, plan, district, lang):
         notes.append(row)
@@ -235,6 +309,14 @@ def workbench_xlsx(
     out = io.BytesIO()
     book.save(out)
     return out.getvalue()
+
+
+def _site_sheet(
+    analysis: Analysis, plan: SitePlan | CandidatePlan
+) -> tuple[tuple[tuple[str, str, str, str], ...], pd.DataFrame]:
+    if isinstance(plan, CandidatePlan):
+        return ROOM_SITE_FIELDS, plan.sites
+    return SITE_FIELDS, site_table(analysis, plan)
 
 
 def _write(
@@ -260,21 +342,33 @@ def _write(
     sheet.freeze_panes = "A2"
 
 
-def _notes(analysis: Analysis, plan: SitePlan, district: str, lang: Lang) -> list[list[str]]:
+def _notes(
+    analysis: Analysis, plan: SitePlan | CandidatePlan, district: str, lang: Lang
+) -> list[list[str]]:
     q = analysis.query
     circles = life_circles_m(q.speed, analysis.catchment_m)
     summary = plan.summary.iloc[0]
+    rooms = isinstance(plan, CandidatePlan)
+    counted = demand_column(analysis.grid.demand, q.category)
+    distance = mode_label(q.mode, lang)
     if lang is Lang.ZH:
         return [
             ["区", district],
             ["服务类别", f"{q.category.label_zh}（{q.category.value}）"],
-            ["服务半径", f"{analysis.catchment_m:,.0f} 米（直线距离 / crow-fly）"],
+            ["服务半径", f"{analysis.catchment_m:,.0f} 米（{distance}）"],
             [
                 "生活圈（直线等效）",
                 "；".join(f"{k} {v:,.0f} 米" for k, v in circles.items()) + f"（步速 {q.speed}）",
             ],
+            ["距离", distance],
+            ["网格", f"H3 r{q.resolution}"],
+            ["服务对象", f"{demand_label(counted, lang)}（{counted}）"],
             ["居民分布", demand_source_label(analysis.grid.demand_source, lang)],
             ["数据版本", str(analysis.data_version)],
+            [
+                "候选站点",
+                "本办公室的候选用房（JZMAP_CANDIDATE_SITES）" if rooms else "缺口网格中心",
+            ],
             [
                 "建议站点",
                 f"k = {summary['k']}，求解器 {summary['solver']}，状态 {summary['status']}",
@@ -283,20 +377,27 @@ def _notes(analysis: Analysis, plan: SitePlan, district: str, lang: Lang) -> lis
     return [
         ["district", place_label(district, lang)],
         ["category", category_label(q.category, lang)],
-        ["catchment", f"{analysis.catchment_m:,.0f} m (crow-fly)"],
+        ["catchment", f"{analysis.catchment_m:,.0f} m ({distance})"],
         [
             "life circles (crow-fly)",
             "; ".join(f"{k} {v:,.0f} m" for k, v in circles.items()) + f" (speed {q.speed})",
         ],
+        ["distance", distance],
+        ["grid", f"H3 r{q.resolution}"],
+        ["counted", f"{demand_label(counted, lang)} ({counted})"],
         ["residents", demand_source_label(analysis.grid.demand_source, lang)],
         ["data version", str(analysis.data_version)],
+        [
+            "candidates",
+            "the office's own rooms (JZMAP_CANDIDATE_SITES)" if rooms else "centres of gap cells",
+        ],
         ["sites", f"k = {summary['k']}, solver {summary['solver']}, status {summary['status']}"],
     ]
 
 
 def workbench_geopackage(
     analysis: Analysis,
-    plan: SitePlan,
+    plan: SitePlan | CandidatePlan,
     streets: pd.DataFrame,
     district: str,
     street_polygons: gpd.GeoDataFrame | None,
@@ -321,7 +422,7 @@ def workbench_geopackage(
         geometry=analysis.grid.cells.geometry.to_numpy()[rows],
         crs="EPSG:4326",
     )
-    sites_frame = site_table(analysis, plan)
+    sites_frame = plan.sites if isinstance(plan, CandidatePlan) else site_table(analysis, plan)
     sites = gpd.GeoDataFrame(
         sites_frame.drop(columns=["lon", "lat"]),
         geometry=shapely.points(sites_frame["lon"], sites_frame["lat"]),

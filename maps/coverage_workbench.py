@@ -13,7 +13,12 @@ the office's own rooms (``/v1/coverage/sites``) when it configured them, else ga
 from ``/v1/coverage/cells``, ``/streets`` and the sites endpoint, and sets the export links
 to ``/v1/coverage/workbook``. The legend is :data:`maps.coverage_report.LEGEND`, the one the
 offline report draws: the script applies it, never defines its own. The street and cell
-site headings are :mod:`maps.coverage_exports`', the ones the Excel file has.
+site headings are :mod:`maps.coverage_exports`', the ones the Excel file has, less the
+columns the panel leaves to the files (:data:`OFF_SCREEN`).
+
+The page plans on H3 resolution 9 (:data:`RESOLUTIONS`), sized for life circles, and its
+export links carry every choice, the exclusions and where the sites are planned
+(``sites=rooms|cells``), so the files hold what the page shows.
 """
 
 from __future__ import annotations
@@ -23,7 +28,14 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
-from maps.coverage_exports import SITE_FIELDS, STREET_FIELDS, headers
+from maps.coverage_exports import (
+    DEMAND_TEXT,
+    ROOM_SITE_FIELDS,
+    SITE_FIELDS,
+    STREET_FIELDS,
+    address_sources,
+    headers,
+)
 from maps.coverage_report import SITE_COLOUR, legend_items
 from maps.i18n import Lang, category_label, district_label
 from maps.page import LEAFLET_CSS, LEAFLET_JS, STATIC_URL, PageOptions, districts_geojson
@@ -37,20 +49,29 @@ MAX_EXCLUDED = 200
 CANDIDATES_PATH = "/v1/coverage/candidates"
 ROOMS_PATH = "/v1/coverage/sites"
 
-# The office's own rooms (``/v1/coverage/sites``), shown as the cell sites are: key,
-# Chinese and English heading, how the figure is shown (see maps.coverage_exports).
-ROOM_FIELDS: tuple[tuple[str, str, str, str], ...] = (
-    ("rank", "序号", "rank", "int"),
-    ("name", "名称", "name", "text"),
-    ("id", "编号", "id", "text"),
-    ("address", "地址", "address", "text"),
-    ("street", "街道", "street", "text"),
-    ("capacity", "容量（人）", "capacity (persons)", "people"),
-    ("demand_in_reach", "可达缺口需求", "gap demand in reach", "people"),
-    ("demand_added", "依次新增可达", "newly in reach (in order)", "people"),
-    ("demand_served", "按容量可服务", "served within capacity", "people"),
-    ("cells_added", "新增覆盖网格", "cells added", "int"),
-)
+# H3 resolutions the page offers: 9 (centres ~300 m apart) resolves a 240–720 m life
+# circle into several cells, so sites differ by what they add; 8 (~800 m) is the district
+# overview, where a 10-minute elderly circle (480 m) reaches one cell and sites tie.
+RESOLUTIONS = (9, 8)
+# Columns the workbook keeps but the page's panel does not show: the district is chosen
+# above the tables, coordinates are the map's business, a site's address note is the
+# tooltip of its empty address cell.
+OFF_SCREEN = frozenset({"district", "lat", "lon", "street_source", "address_note"})
+
+
+def on_screen(fields: Sequence[tuple[str, str, str, str]]) -> tuple[tuple[str, str, str, str], ...]:
+    """The columns of ``fields`` the page's panel shows (not :data:`OFF_SCREEN`).
+
+    >>> [f[0] for f in on_screen(STREET_FIELDS)][:3]
+    ['street', 'street_code', 'street_inferred']
+    """
+    return tuple(f for f in fields if f[0] not in OFF_SCREEN)
+
+
+# The office's own rooms (``/v1/coverage/sites``) and gap-cell sites as the page lists them.
+ROOM_FIELDS = on_screen(ROOM_SITE_FIELDS)
+CELL_SITE_FIELDS = on_screen(SITE_FIELDS)
+STREET_SCREEN_FIELDS = on_screen(STREET_FIELDS)
 
 _TEXT: dict[Lang, dict[str, str]] = {
     Lang.ZH: {
@@ -98,6 +119,14 @@ _TEXT: dict[Lang, dict[str, str]] = {
         "data_version": "数据版本",
         "map_view": "切换到居民地图",
         "sort": "按此列排序",
+        "res": "网格",
+        "res_9": "生活圈（H3 r9，约 300 米）",
+        "res_8": "区级概览（H3 r8，约 800 米）",
+        "grid": "网格 H3 r{res}",
+        "source": "居民分布",
+        "added": "新增覆盖{who}：{n} 人",
+        "added_rooms": "新增可达{who}：{n} 人（按容量可服务 {served} 人）",
+        "share": "覆盖率 {before} → {after}",
     },
     Lang.EN: {
         "title": "Coverage workbench",
@@ -146,6 +175,14 @@ _TEXT: dict[Lang, dict[str, str]] = {
         "data_version": "data version",
         "map_view": "Back to the residents' map",
         "sort": "sort by this column",
+        "res": "Grid",
+        "res_9": "life circles (H3 r9, ~300 m)",
+        "res_8": "district overview (H3 r8, ~800 m)",
+        "grid": "grid H3 r{res}",
+        "source": "Residents",
+        "added": "Newly covered {who}: {n}",
+        "added_rooms": "Newly in reach {who}: {n} ({served} within capacity)",
+        "share": "covered {before} → {after}",
     },
 }
 
@@ -175,6 +212,13 @@ body.jz-workbench { font: 15px/1.45 system-ui, "PingFang SC", "Microsoft YaHei",
 .jz-wb-side th[aria-sort="ascending"] button::after { content: " ▲"; }
 .jz-wb-side th[aria-sort="descending"] button::after { content: " ▼"; }
 .jz-wb-side td.t { text-align: left; }
+/* Names stay on one line (沙面街道, not one character a line): the table scrolls instead. */
+.jz-wb-scroll { overflow-x: auto; max-width: 100%; }
+.jz-wb-side td.t, .jz-wb-side td[data-key=street], .jz-wb-side td[data-key=name] {
+  white-space: nowrap; }
+.jz-wb-side th { min-width: 3.2em; }
+.jz-wb-side td.h3 { font: 11px/1.2 ui-monospace, monospace; white-space: nowrap; }
+.jz-wb-side td.noaddr { color: #777; cursor: help; }
 .jz-wb-note { color: #555; font-size: 13px; margin: 4px 0; }
 .jz-wb-why { color: #7a4b00; font-size: 13px; margin: 4px 0; max-width: 60em; }
 .jz-wb-side td.act { text-align: center; }
@@ -204,6 +248,7 @@ body.jz-workbench { font: 15px/1.45 system-ui, "PingFang SC", "Microsoft YaHei",
   #jz-wb-map { width: 186mm; height: 130mm; min-height: 0; border: 1px solid #999;
     page-break-inside: avoid; }
   .jz-wb-side { max-width: none; overflow: visible; padding: 0; }
+  .jz-wb-scroll { overflow: visible; }
   .jz-wb-side table { font-size: 10px; page-break-inside: auto; }
   .jz-wb-side tr { page-break-inside: avoid; }
   .jz-wb-side th button::after { content: "" !important; }
@@ -233,7 +278,8 @@ def render_workbench(
     nonce
         Put on every ``<script>`` and ``<style>`` for the Content-Security-Policy.
     minutes, speed
-        The life circle and walking speed chosen when the page opens.
+        The life circle and walking speed chosen when the page opens (``?minutes=``,
+        ``?speed=`` override them); the H3 resolution is 9 unless ``?res=8``.
     walking
         Whether the operator configured a street network (``JZMAP_STREET_NETWORK``): the
         distance control offers walking only then, and says why not otherwise.
@@ -275,6 +321,7 @@ def render_workbench(
         )  # fmt: skip
     category = o.category or Category.ELDERLY_CARE
     minutes = _int(o.query.get("minutes"), minutes, LIFE_CIRCLES)
+    resolution = _int(o.query.get("res"), RESOLUTIONS[0], RESOLUTIONS)
     speed = o.query.get("speed", speed) if o.query.get("speed") in ("adult", "elderly") else speed
     kind = o.provider_kind.value if o.provider_kind else ""
     modes = MODES if walking else ("crow",)
@@ -322,6 +369,12 @@ def render_workbench(
                 str(minutes),
             ),
             select("speed", t["speed"], [("elderly", t["elderly"]), ("adult", t["adult"])], speed),
+            select(
+                "res",
+                t["res"],
+                [(str(r), t[f"res_{r}"]) for r in RESOLUTIONS],
+                str(resolution),
+            ),
             # Walking is offered only where the API can walk (else it answers a 409); the
             # sentence under the controls says what the operator does to offer it.
             select(
@@ -340,8 +393,10 @@ def render_workbench(
             select("k", t["k"], [(str(k), str(k)) for k in (1, 3, 5, 8, 10)], "5"),
         ]
     )
-    street_head = _head(headers(STREET_FIELDS, o.lang), [f[0] for f in STREET_FIELDS], t)
-    site_fields = ROOM_FIELDS if rooms else SITE_FIELDS
+    street_head = _head(
+        headers(STREET_SCREEN_FIELDS, o.lang), [f[0] for f in STREET_SCREEN_FIELDS], t
+    )
+    site_fields = ROOM_FIELDS if rooms else CELL_SITE_FIELDS
     site_head = (
         _head(headers(site_fields, o.lang), [f[0] for f in site_fields], t, sortable=False)
         + f'<th class="act">{html.escape(t["action"])}</th>'
@@ -353,12 +408,16 @@ def render_workbench(
         "districts": districts_geojson(ordered, o.lang, o.tiles_crs),
         "legend": legend_items(o.lang),
         "siteColour": SITE_COLOUR,
-        "streetFields": [[k, how] for k, _, _, how in STREET_FIELDS],
+        "streetFields": [[k, how] for k, _, _, how in STREET_SCREEN_FIELDS],
         "siteFields": [[k, how] for k, _, _, how in site_fields],
         # Her rooms are left out by id, gap cells by their H3 cell (the APIs' `exclude`).
         "sitesPath": ROOMS_PATH if rooms else CANDIDATES_PATH,
         "siteKey": "id" if rooms else "cell",
         "maxExcluded": MAX_EXCLUDED,
+        # The workbook plans where the page does (sites=rooms|cells), in its language.
+        "sites": "rooms" if rooms else "cells",
+        "addressSources": address_sources(o.lang),
+        "demandWords": {column: words[o.lang] for column, words in DEMAND_TEXT.items()},
         "text": t,
         "inferred": ["街道面", "推断"] if o.lang is Lang.ZH else ["polygons", "inferred"],
     }
@@ -378,8 +437,8 @@ def render_workbench(
     summary = "".join(
         f'<dt>{html.escape(t[key])}</dt><dd id="jz-wb-sum-{key}"></dd>'
         for key in (
-            "district", "category", "minutes", "speed", "mode", "kind", "k", "excluded",
-            "date", "data_version",
+            "district", "category", "minutes", "speed", "mode", "res", "kind", "k",
+            "excluded", "source", "date", "data_version",
         )
     )  # fmt: skip
     sites_source = t["rooms_source" if rooms else "cells_source"]
@@ -416,9 +475,12 @@ def render_workbench(
 <h3 id="jz-wb-excluded-h">{html.escape(t["excluded"])}</h3>
 <p class="jz-wb-note" id="jz-wb-excluded-none">{html.escape(t["none"])}</p>
 <ul id="jz-wb-excluded"></ul></section>
-<table id="jz-wb-sites"><thead><tr>{site_head}</tr></thead><tbody></tbody></table>
+<h3 id="jz-wb-sites-demand" aria-live="polite"></h3>
+<div class="jz-wb-scroll">
+<table id="jz-wb-sites"><thead><tr>{site_head}</tr></thead><tbody></tbody></table></div>
 <h2>{html.escape(t["streets"])}</h2>
-<table id="jz-wb-streets"><thead><tr>{street_head}</tr></thead><tbody></tbody></table>
+<div class="jz-wb-scroll">
+<table id="jz-wb-streets"><thead><tr>{street_head}</tr></thead><tbody></tbody></table></div>
 </div></main>
 <script type="application/json" id="jz-wb-config">{data}</script>
 </body></html>"""

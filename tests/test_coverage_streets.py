@@ -179,7 +179,10 @@ def test_the_excel_workbook_reads_back_as_the_api_answers(client: TestClient) ->
     column = {key: i for i, (key, _, _, _) in enumerate(SITE_FIELDS)}
     assert [r[column["cell"]] for r in sites[1:]] == [s["cell"] for s in plan["sites"]]
     # No geocoder and no walking network here: no address, and the sheet says so.
-    assert [r[column["address_source"]] for r in sites[1:]] == ["none"] * len(plan["sites"])
+    assert [r[column["address_source"]] for r in sites[1:]] == ["无"] * len(plan["sites"])
+    assert [r[column["address_note"]] for r in sites[1:]] == [
+        s["address_note"] for s in plan["sites"]
+    ]
     assert [r[7] for r in sites[1:]] == [round(s["residents_added"]) for s in plan["sites"]]
     notes = {str(k): v for k, v in book["说明"].iter_rows(values_only=True)}
     assert notes["区"] == TIANHE and "均匀分配" in str(notes["居民分布"])
@@ -203,6 +206,48 @@ def test_the_geopackage_reads_back_with_gdal(layered: TestClient, tmp_path: Path
     assert sites.geometry.x.tolist() == pytest.approx([s["lon"] for s in plan["sites"]], abs=1e-6)
     cells = gpd.read_file(path, layer="cells")
     assert len(cells) == _get(layered, "/v1/coverage/cells", ELDERLY)["cells"]
+
+
+def test_a_plan_says_which_residents_it_counted(client: TestClient) -> None:
+    """Elderly care counts the 60+ where the districts table has them (the shipped one
+    does): the plan's residents are theirs, and its label says so, as /v1/coverage/sites'
+    does; nursing counts everyone."""
+    elderly = _get(client, "/v1/coverage/candidates", {**ELDERLY, "k": 2, "res": 9})
+    assert elderly["plan"]["demand"] == "aged_60_plus" == elderly["query"]["demand"]
+    streets = _get(client, "/v1/coverage/streets", {**ELDERLY, "res": 9})["streets"]
+    assert elderly["plan"]["residents"] == pytest.approx(
+        sum(s["residents_60plus"] for s in streets)
+    )
+    nursing = _get(client, "/v1/coverage/candidates", {**ELDERLY, "category": "nursing", "k": 2})
+    assert nursing["plan"]["demand"] == "residents"
+    every = _get(client, "/v1/coverage/districts", {})
+    assert every["query"]["demand"] is None
+
+
+def test_the_workbook_holds_the_page_s_grid_and_exclusions(client: TestClient) -> None:
+    """The workbench asks at res 9 and may leave cells out: its export is the same plan."""
+    ask = {**ELDERLY, "k": 3, "res": 9}
+    first = _get(client, "/v1/coverage/candidates", ask)
+    left_out = first["sites"][0]["cell"]
+    plan = _get(client, "/v1/coverage/candidates", {**ask, "exclude": left_out})
+    answer = client.get(
+        "/v1/coverage/workbook", params={**ask, "exclude": left_out, "f": "xlsx", "sites": "cells"}
+    )
+    assert answer.status_code == 200, answer.text
+    book = openpyxl.load_workbook(io.BytesIO(answer.content))
+    rows = list(book["建议站点"].iter_rows(values_only=True))
+    column = {key: i for i, (key, _, _, _) in enumerate(SITE_FIELDS)}
+    cells = [r[column["cell"]] for r in rows[1:]]
+    assert cells == [s["cell"] for s in plan["sites"]] and left_out not in cells
+    assert all(h3.get_resolution(c) == 9 for c in cells)
+    notes = {str(k): v for k, v in book["说明"].iter_rows(values_only=True)}
+    assert notes["网格"] == "H3 r9" and str(notes["服务对象"]).startswith("60 岁及以上居民")
+
+
+def test_a_workbook_of_rooms_needs_rooms(client: TestClient) -> None:
+    answer = client.get("/v1/coverage/workbook", params={**ELDERLY, "sites": "rooms", "f": "xlsx"})
+    assert answer.status_code == 409, answer.text
+    assert "JZMAP_CANDIDATE_SITES" in answer.json()["message"]
 
 
 def test_a_workbook_needs_a_district(client: TestClient) -> None:

@@ -26,6 +26,7 @@ from api.app import create_app
 from jzmap.settings import Settings
 from maps.coverage_exports import STREET_FIELDS, rounded
 from maps.coverage_report import LEGEND
+from maps.coverage_workbench import CELL_SITE_FIELDS, STREET_SCREEN_FIELDS
 from maps.i18n import Lang
 from providers.stores import Backend
 from tests.browser import ARTIFACTS, CHROMIUM_ARGS, chromium_path, serve_app
@@ -160,20 +161,22 @@ def test_choosing_a_district_and_category_shows_the_api_s_streets_and_sites(
     _ready(p)
     p.select_option("#jz-wb-minutes", "15")
     _ready(p)
-    params = {"category": "nursing", "district": "天河区", "minutes": 15, "speed": "elderly"}
+    params = {"category": "nursing", "district": "天河区", "minutes": 15, "speed": "elderly",
+              "res": 9}  # fmt: skip
     streets = _get_json(f"{base}/v1/coverage/streets", params)["streets"]
     plan = _get_json(f"{base}/v1/coverage/candidates", {**params, "k": 5})
     rows = _table(p, "#jz-wb-streets")
     assert len(rows) == len(streets)
-    want = [[_shown(s.get(k), how) for k, _, _, how in STREET_FIELDS] for s in streets]
+    want = [[_shown(s.get(k), how) for k, _, _, how in STREET_SCREEN_FIELDS] for s in streets]
     # Streets come from the test layer's polygons (试验…) or by inference.
     for got, expected in zip(rows, want, strict=True):
-        assert got[:3] == [e if e != "" else "—" for e in expected[:3]]
-        assert got[5:] == expected[5:]
-    assert {"试验一街道", "试验二街道", "试验三街道"} <= {r[1] for r in rows}
+        assert got[:2] == [e if e != "" else "—" for e in expected[:2]]
+        assert got[4:] == expected[4:]
+    assert {"试验一街道", "试验二街道", "试验三街道"} <= {r[0] for r in rows}
     sites = _table(p, "#jz-wb-sites")
+    street = [k for k, _, _, _ in CELL_SITE_FIELDS].index("street")
     assert [r[0] for r in sites] == [str(s["rank"]) for s in plan["sites"]]
-    assert [r[2] for r in sites] == [s["street"] or "—" for s in plan["sites"]]
+    assert [r[street] for r in sites] == [s["street"] or "—" for s in plan["sites"]]
     assert p.locator(".jz-wb-site").count() == len(plan["sites"])
     assert errors == []
 
@@ -182,7 +185,7 @@ def test_the_street_table_sorts_by_any_column(base: str, page: tuple[Page, list[
     p, errors = page
     p.goto(f"{base}/map?view=coverage&district=天河区&category=elderly_care")
     _ready(p)
-    column = [k for k, _, _, _ in STREET_FIELDS].index("residents_in_gaps")
+    column = [k for k, _, _, _ in STREET_SCREEN_FIELDS].index("residents_in_gaps")
     header = p.locator("#jz-wb-streets th[data-key=residents_in_gaps] button")
 
     def gaps() -> list[int]:
@@ -196,7 +199,7 @@ def test_the_street_table_sorts_by_any_column(base: str, page: tuple[Page, list[
     )
     header.click()
     assert gaps() == sorted(gaps(), reverse=True)
-    name = [k for k, _, _, _ in STREET_FIELDS].index("street")
+    name = [k for k, _, _, _ in STREET_SCREEN_FIELDS].index("street")
     p.locator("#jz-wb-streets th[data-key=street] button").click()
     streets = [r[name] for r in _table(p, "#jz-wb-streets")]
     known = [s for s in streets if s != "—"]
@@ -223,7 +226,8 @@ def test_the_exports_download_what_the_page_shows(
     shown = _table(p, "#jz-wb-streets")
     assert len(rows) - 1 == len(shown)
     people = [k for k, _, _, _ in STREET_FIELDS].index("residents")
-    assert [f"{r[people]:,}" for r in rows[1:]] == [r[people] for r in shown]
+    on_screen = [k for k, _, _, _ in STREET_SCREEN_FIELDS].index("residents")
+    assert [f"{r[people]:,}" for r in rows[1:]] == [r[on_screen] for r in shown]
     notes = {str(k): v for k, v in book["说明"].iter_rows(values_only=True)}
     assert "adult" in str(notes["生活圈（直线等效）"])
     with p.expect_download() as gpkg:
@@ -386,7 +390,7 @@ def test_an_excluded_room_leaves_the_next_plan_and_can_be_restored(
     p.goto(walking + WALK_PAGE)
     _ready(p)
     ask = {"category": "elderly_care", "district": "天河区", "minutes": 15, "speed": "adult",
-           "mode": "walk", "k": 5}  # fmt: skip
+           "mode": "walk", "k": 5, "res": 9}  # fmt: skip
     planned = [s["id"] for s in _get_json(f"{walking}/v1/coverage/sites", ask)["sites"]]
     assert _site_keys(p) == planned and len(planned) >= 2
     first = planned[0]
@@ -448,10 +452,12 @@ def test_the_print_view_names_the_choices_the_distance_and_the_exclusions(
         key: p.text_content(f"#jz-wb-sum-{key}") or ""
         for key in ("district", "category", "minutes", "speed", "mode", "excluded", "date")
     }
-    assert terms.count() == 10
+    assert terms.count() == 12
     assert shown["district"] == "天河区" and shown["category"] == "养老"
     assert shown["minutes"].startswith("15 分钟") and shown["speed"] == "成人 1.2 米/秒"
     assert shown["mode"].startswith("步行距离 / walking")
+    assert p.text_content("#jz-wb-sum-res") == "网格 H3 r9"
+    assert (p.text_content("#jz-wb-sum-source") or "").startswith("默认：2020 年人口普查")
     assert f"({room})" in shown["excluded"]
     assert re.fullmatch(r"\d{4}年\d{1,2}月\d{1,2}日", shown["date"])
     # The legend, the site list and the street table print; the controls do not.
@@ -461,4 +467,170 @@ def test_the_print_view_names_the_choices_the_distance_and_the_exclusions(
     assert p.locator("#jz-wb-sites .act").first.is_hidden()
     pdf = p.pdf(format="A4")
     assert pdf.startswith(b"%PDF")
+    assert errors == []
+
+
+# -- what a planner reads: the grid, the panel, the population, the addresses, the files ---
+
+LIWAN_PAGE = "/map?view=coverage&district=荔湾区&category=elderly_care&minutes=10&speed=elderly"
+
+
+def _lines(p: Page, selector: str) -> list[int]:
+    """How many lines of text each cell matching ``selector`` takes on screen."""
+    counts: list[int] = p.eval_on_selector_all(
+        selector,
+        """cells => cells.map(c => {
+            const range = document.createRange();
+            range.selectNodeContents(c);
+            return new Set(Array.from(range.getClientRects()).map(r => Math.round(r.top))).size;
+        })""",
+    )
+    return counts
+
+
+def test_the_grid_is_life_circle_sized_and_the_overview_a_choice(
+    base: str, page: tuple[Page, list[str]]
+) -> None:
+    """At H3 r9 (~300 m) a 10-minute elderly circle (480 m) reaches several cells, so the
+    sites differ by what they add; r8 (~800 m) is the district overview."""
+    p, errors = page
+    asked = _coverage_requests(p)
+    p.goto(base + LIWAN_PAGE)
+    _ready(p)
+    assert {a["res"] for a in asked} == {"9"} and len(asked) == 3
+    assert "网格 H3 r9" in (p.text_content("#jz-wb-query") or "")
+    assert "res=9" in (p.get_attribute("#jz-wb-xlsx", "href") or "")
+    plan = _get_json(f"{base}/v1/coverage/candidates", {**asked[-1], "k": 5})
+    assert plan["query"]["resolution"] == 9
+    assert max(s["cells_added"] for s in plan["sites"]) > 1
+    # The plan's heading names the residents it counted: the shipped districts have 60+.
+    heading = p.text_content("#jz-wb-sites-demand") or ""
+    added = f"{round(plan['plan']['residents_newly_covered']):,}"
+    assert heading.startswith(f"新增覆盖 60 岁及以上居民：{added} 人"), heading
+    assert p.get_attribute("#jz-wb-sites-demand", "data-demand") == "aged_60_plus"
+    asked.clear()
+    p.select_option("#jz-wb-res", "8")
+    _ready(p)
+    assert {a["res"] for a in asked} == {"8"} and len(asked) == 3
+    assert "网格 H3 r8" in (p.text_content("#jz-wb-query") or "")
+    assert "res=8" in (p.get_attribute("#jz-wb-gpkg", "href") or "")
+    assert errors == []
+
+
+def test_the_panel_keeps_names_on_one_line(base: str, page: tuple[Page, list[str]]) -> None:
+    """1400x900, 荔湾区: no 区 column (chosen above), no coordinates in the site list (the
+    files keep them), each street on one line (沙面街道, not one character a line)."""
+    p, errors = page
+    p.set_viewport_size({"width": 1400, "height": 900})
+    p.goto(base + LIWAN_PAGE)
+    _ready(p)
+    site_heads = p.eval_on_selector_all("#jz-wb-sites th", "hs => hs.map(h => h.textContent)")
+    street_heads = p.eval_on_selector_all("#jz-wb-streets th", "hs => hs.map(h => h.textContent)")
+    assert "区" not in site_heads + street_heads
+    assert not [h for h in site_heads if "纬度" in h or "经度" in h]
+    assert street_heads[0] == "街道" and "地址" in site_heads and "地址来源" in site_heads
+    streets = _lines(p, "#jz-wb-streets td[data-key=street]")
+    assert streets and set(streets) == {1}
+    sites = _lines(p, "#jz-wb-sites td[data-key=street], #jz-wb-sites td[data-key=cell]")
+    assert sites and set(sites) == {1}
+    # A table wider than the panel scrolls inside it; the page itself does not.
+    assert p.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
+    assert errors == []
+
+
+def test_the_population_basis_is_said_in_the_page_s_language(
+    base: str, page: tuple[Page, list[str]]
+) -> None:
+    p, errors = page
+    asked = _coverage_requests(p)
+    p.goto(base + LIWAN_PAGE)
+    _ready(p)
+    query = _get_json(f"{base}/v1/coverage/streets", asked[0])["query"]
+    said = p.text_content("#jz-wb-source") or ""
+    assert said == "居民分布：" + query["demand_source_zh"] and "census" not in said
+    assert p.text_content("#jz-wb-sum-source") == query["demand_source_zh"]
+    p.goto(base + LIWAN_PAGE + "&lang=en")
+    _ready(p)
+    english = p.text_content("#jz-wb-source") or ""
+    assert english == "Residents: " + query["demand_source"] and "普查" not in english
+    assert p.text_content("#jz-wb-sum-source") == query["demand_source"]
+    assert (p.text_content("#jz-wb-sites-demand") or "").startswith(
+        "Newly covered residents aged 60+: "
+    )
+    assert errors == []
+
+
+def _column(p: Page, table: str, key: str) -> list[dict[str, str | None]]:
+    cells: list[dict[str, str | None]] = p.eval_on_selector_all(
+        f"{table} tbody td[data-key={key}]",
+        "cs => cs.map(c => ({text: c.textContent, title: c.getAttribute('title')}))",
+    )
+    return cells
+
+
+def test_sites_say_where_their_address_comes_from(
+    base: str, walking: str, page: tuple[Page, list[str]]
+) -> None:
+    p, errors = page
+    asked = _coverage_requests(p)
+    p.goto(base + LIWAN_PAGE)
+    _ready(p)
+    plan = _get_json(f"{base}/v1/coverage/candidates", {**asked[-1]})
+    # No geocoder, no walking network: no address, the source says so, the note says why.
+    assert [c["text"] for c in _column(p, "#jz-wb-sites", "address_source")] == [
+        {"none": "无", "nearest_way": "最近道路", "amap": "高德逆地理编码"}[s["address_source"]]
+        for s in plan["sites"]
+    ]
+    addresses = _column(p, "#jz-wb-sites", "address")
+    assert [c["title"] for c in addresses] == [s["address_note"] for s in plan["sites"]]
+    assert all(c["text"] == "—" for c in addresses) and plan["sites"][0]["address_note"]
+    # Her rooms carry the file's addresses.
+    p.goto(walking + WALK_PAGE)
+    _ready(p)
+    rooms = _get_json(f"{walking}/v1/coverage/sites", {**_last(asked, "/v1/coverage/sites")})
+    assert [c["text"] for c in _column(p, "#jz-wb-sites", "address")] == [
+        s["address"] for s in rooms["sites"]
+    ]
+    assert {c["text"] for c in _column(p, "#jz-wb-sites", "address_source")} == {"文件"}
+    assert errors == []
+
+
+def _last(asked: list[dict[str, str]], path: str) -> dict[str, str]:
+    return next(a for a in reversed(asked) if a["path"] == path)
+
+
+def test_the_files_hold_what_the_page_shows(
+    walking: str, page: tuple[Page, list[str]], tmp_path: Path
+) -> None:
+    """Her rooms on the page, her rooms in the file: every choice, the grid and the
+    exclusions travel with the export link, and the workbook's sites are the page's."""
+    p, errors = page
+    asked = _coverage_requests(p)
+    p.goto(walking + WALK_PAGE)
+    _ready(p)
+    p.select_option("#jz-wb-kind", "station")
+    _ready(p)
+    room = _site_keys(p)[0]
+    p.click(f"#jz-wb-sites tr[data-site='{room}'] button.jz-wb-exclude")
+    p.wait_for_function(
+        "() => document.querySelectorAll('#jz-wb-excluded li').length === 1 && "
+        "document.body.dataset.workbenchState === 'ready'"
+    )
+    shown = _last(asked, "/v1/coverage/sites")
+    link = dict(parse_qsl(urlsplit(p.get_attribute("#jz-wb-xlsx", "href") or "").query))
+    for key in ("district", "category", "minutes", "speed", "kind", "k", "mode", "res", "exclude"):
+        assert link[key] == shown[key], key
+    assert link["sites"] == "rooms" and link["exclude"] == room and link["res"] == "9"
+    with p.expect_download() as info:
+        p.click("#jz-wb-xlsx")
+    path = tmp_path / "rooms.xlsx"
+    info.value.save_as(path)
+    rows = list(openpyxl.load_workbook(path)["建议站点"].iter_rows(values_only=True))
+    ids = [r[[str(h) for h in rows[0]].index("编号")] for r in rows[1:]]
+    assert ids == _site_keys(p) and room not in ids
+    assert ids == [s["id"] for s in _get_json(f"{walking}/v1/coverage/sites", shown)["sites"]]
+    gpkg = dict(parse_qsl(urlsplit(p.get_attribute("#jz-wb-gpkg", "href") or "").query))
+    assert {k: v for k, v in gpkg.items() if k != "f"} == {
+        k: v for k, v in link.items() if k != "f"
+    }
     assert errors == []

@@ -173,6 +173,7 @@ def test_every_control_is_a_labelled_select_or_a_button(crow_only: TestClient) -
         "jz-wb-minutes": "生活圈",
         "jz-wb-speed": "步速",
         "jz-wb-mode": "距离",
+        "jz-wb-res": "网格",
         "jz-wb-kind": "机构类型",
         "jz-wb-k": "建议站点数",
     }
@@ -181,8 +182,8 @@ def test_every_control_is_a_labelled_select_or_a_button(crow_only: TestClient) -
     # for each choice, the distance, the exclusions and the date.
     assert page.text["jz-wb-excluded-none"] == "无"
     assert page.summary_terms == [
-        "区", "服务类别", "生活圈", "步速", "距离", "机构类型", "建议站点数", "已排除", "日期",
-        "数据版本",
+        "区", "服务类别", "生活圈", "步速", "距离", "网格", "机构类型", "建议站点数", "已排除",
+        "居民分布", "日期", "数据版本",
     ]  # fmt: skip
 
 
@@ -211,3 +212,48 @@ def test_walked_cells_without_a_reachable_provider_are_json(walking: TestClient)
     body = json.loads(answer.text, parse_constant=_strict)
     nearest = [f["properties"]["nearest_id"] for f in body["features"]]
     assert None in nearest and "st-test000001" in nearest
+
+
+def test_the_grid_is_life_circle_sized_by_default_and_the_overview_a_choice(
+    crow_only: TestClient,
+) -> None:
+    """Resolution 9 (~300 m between centres) unless the planner asks for the overview: a
+    480 m life circle reaches several r9 cells but one r8 cell."""
+    res = _page(crow_only).selects["jz-wb-res"]
+    assert [(v, selected) for v, _, selected in res.options] == [("9", True), ("8", False)]
+    assert "H3 r9" in res.options[0][1] and "区级概览" in res.options[1][1]
+    overview = _page(crow_only, res="8").selects["jz-wb-res"]
+    assert [v for v, _, selected in overview.options if selected] == ["8"]
+    assert [v for v, _, s in _page(crow_only, res="7").selects["jz-wb-res"].options if s] == ["9"]
+    english = _page(crow_only, lang="en").selects["jz-wb-res"]
+    assert english.label == "Grid" and "H3 r9" in english.options[0][1]
+
+
+def test_the_panel_leaves_the_district_and_coordinates_to_the_files(
+    crow_only: TestClient, walking: TestClient
+) -> None:
+    """The district is chosen above the tables and the coordinates are on the map: the
+    panel does not repeat them (the Excel and GeoPackage files keep every column)."""
+    cells = _page(crow_only)
+    for table in ("jz-wb-streets", "jz-wb-sites"):
+        assert "区" not in cells.text[table].replace("街道", "")
+    assert "纬度" not in cells.text["jz-wb-sites"] and "经度" not in cells.text["jz-wb-sites"]
+    assert "地址" in cells.text["jz-wb-sites"] and "地址来源" in cells.text["jz-wb-sites"]
+    shown = [k for k, _ in cells.config["siteFields"]]
+    assert "district" not in shown and "lat" not in shown and "lon" not in shown
+    assert "district" not in [k for k, _ in cells.config["streetFields"]]
+    assert cells.config["sites"] == "cells"
+    rooms = _page(walking)
+    assert "纬度" not in rooms.text["jz-wb-sites"] and "地址来源" in rooms.text["jz-wb-sites"]
+    assert rooms.config["sites"] == "rooms"
+
+
+def test_address_sources_and_the_population_counted_are_words(crow_only: TestClient) -> None:
+    zh = _page(crow_only).config
+    assert zh["addressSources"] == {
+        "file": "文件", "amap": "高德逆地理编码", "nearest_way": "最近道路", "none": "无",
+    }  # fmt: skip
+    assert zh["demandWords"]["aged_60_plus"] == "60 岁及以上居民"
+    en = _page(crow_only, lang="en").config
+    assert en["addressSources"]["nearest_way"] == "nearest way"
+    assert en["demandWords"]["aged_60_plus"] == "residents aged 60+"

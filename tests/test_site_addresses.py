@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import geopandas as gpd
 import h3
 import openpyxl
 import pandas as pd
@@ -269,5 +270,54 @@ def test_the_workbook_site_sheet_has_the_addresses(river: tuple[TestClient, Fake
     sheet = openpyxl.load_workbook(io.BytesIO(answer.content))["建议站点"]
     rows = list(sheet.iter_rows(values_only=True))
     head = list(rows[0])
-    assert head[-2:] == ["地址", "地址来源"]
-    assert rows[1][-2:] == (FOUND, "amap")
+    assert head[-3:] == ["地址", "地址来源", "地址说明"]
+    # The source in words, as the workbench says it; no note when AMap answered.
+    assert rows[1][-3:] == (FOUND, "高德逆地理编码", None)
+
+
+def test_the_workbook_of_her_rooms_is_the_sites_answer(
+    river: tuple[TestClient, FakeAmap], tmp_path: Path
+) -> None:
+    """With her rooms configured the workbench plans among them (/v1/coverage/sites): its
+    export (sites=rooms) lists the same rooms, in the same order, with the same figures."""
+    client, amap = river
+    amap.regeo = [("ok", FOUND)]
+    ask = {**ASK, "k": 2, "mode": "walk", "minutes": 15, "speed": "adult"}
+    page = client.get(SITES, params=ask).json()
+    assert "r2" in {s["id"] for s in page["sites"]}  # the room with its file's address
+    answer = client.get("/v1/coverage/workbook", params={**ask, "sites": "rooms", "f": "xlsx"})
+    assert answer.status_code == 200, answer.text
+    book = openpyxl.load_workbook(io.BytesIO(answer.content))
+    rows = list(book["建议站点"].iter_rows(values_only=True))
+    head = [str(h) for h in rows[0]]
+    column = {h: i for i, h in enumerate(head)}
+    assert {"编号", "名称", "地址", "地址来源", "纬度 WGS-84", "经度 WGS-84", "容量（人）"} <= set(
+        head
+    )
+    assert [r[column["编号"]] for r in rows[1:]] == [s["id"] for s in page["sites"]]
+    words = {"file": "文件", "amap": "高德逆地理编码", "nearest_way": "最近道路", "none": "无"}
+    for row, site in zip(rows[1:], page["sites"], strict=True):
+        assert row[column["地址"]] == site["address"]
+        assert row[column["地址来源"]] == words[site["address_source"]]
+        assert row[column["依次新增可达"]] == round(site["demand_added"])
+        assert row[column["纬度 WGS-84"]] == pytest.approx(site["lat"], abs=1e-6)
+    by_id = {r[column["编号"]]: r for r in rows[1:]}
+    assert by_id["r2"][column["地址来源"]] == "文件"
+    notes = {str(k): v for k, v in book["说明"].iter_rows(values_only=True)}
+    assert "候选用房" in str(notes["候选站点"]) and notes["网格"] == "H3 r9"
+    assert notes["距离"] == "步行距离"
+    # In English, and as a GeoPackage layer with every column.
+    english = client.get(
+        "/v1/coverage/workbook", params={**ask, "sites": "rooms", "f": "xlsx", "lang": "en"}
+    )
+    sheet = openpyxl.load_workbook(io.BytesIO(english.content))["sites"]
+    en_rows = list(sheet.iter_rows(values_only=True))
+    en_column = [str(h) for h in en_rows[0]].index("address from")
+    assert "candidates file" in [r[en_column] for r in en_rows[1:]]
+    gpkg = client.get("/v1/coverage/workbook", params={**ask, "sites": "rooms", "f": "gpkg"})
+    assert gpkg.status_code == 200, gpkg.text
+    path = tmp_path / "rooms.gpkg"
+    path.write_bytes(gpkg.content)
+    layer = gpd.read_file(path, layer="sites")
+    assert layer["id"].tolist() == [s["id"] for s in page["sites"]]
+    assert layer["address_source"].tolist() == [s["address_source"] for s in page["sites"]]

@@ -16,7 +16,9 @@ from fastapi.responses import Response
 from api.deadline import lookup_deadline_s
 from api.dependencies import CoverageDep, SettingsDep, SupplyDep
 from api.params import ALLOWED, SITES_BOUNDS, TableFormat, excluded_items
+from gaps import SitePlan
 from gaps.grid import RESOLUTIONS
+from gaps.network_sites import CandidatePlan
 from geo.crs import CRS
 from jzmap.application.coverage import (
     cells_to_exclude,
@@ -27,6 +29,7 @@ from jzmap.application.coverage import (
     streets_of,
     with_addresses,
 )
+from jzmap.application.sites import candidate_plan, configured_candidates
 from jzmap.presentation.coverage import (
     cell_features,
     clean_row,
@@ -49,10 +52,12 @@ from jzmap.wiring import district_name
 from maps.coverage_exports import (
     GPKG_MEDIA_TYPE,
     XLSX_MEDIA_TYPE,
+    SiteSource,
     WorkbookFormat,
     workbench_geopackage,
     workbench_xlsx,
 )
+from maps.i18n import Lang
 from providers.errors import InvalidParameterError
 from providers.model import Category
 
@@ -187,7 +192,9 @@ def districts(
             headers={"Content-Disposition": f'attachment; filename="{name}"'},
         )
     body = CoverageDistrictsOut(
-        query=query_out(analyses[0], None, None).model_copy(update={"category": category}),
+        query=query_out(analyses[0], None, None).model_copy(
+            update={"category": category} if category else {"category": None, "demand": None}
+        ),
         districts=[CoverageDistrictOut(**clean_row(row)) for row in table.to_dict("records")],
     )
     return Response(body.model_dump_json(), media_type="application/json")
@@ -227,9 +234,14 @@ def candidates(
     cells = cells_to_exclude(excluded, query.resolution)
     analysis, plan = service.plan(query, k, district, cells)
     plan = with_addresses(service, plan, deadline_s=lookup_deadline_s())
+    said = query_out(analysis, district, crs)
     body = CoverageCandidatesOut(
-        query=query_out(analysis, district, crs),
-        plan=CandidatePlanOut(**clean_row(plan.summary.iloc[0].to_dict())),
+        query=said,
+        # The residents a plan counts are the category's demand (60+ for elderly care
+        # where the source has ages): the label says which, as /v1/coverage/sites' does.
+        plan=CandidatePlanOut(
+            **clean_row(plan.summary.iloc[0].to_dict()), demand=said.demand or "residents"
+        ),
         sites=site_outs(plan, crs, analysis),
         excluded=excluded,
     )
@@ -286,7 +298,9 @@ def streets(
     description="For one district and category: Excel (`f=xlsx`; Chinese headers, rounded "
     "figures; sheets 街道, 建议站点, 说明) or GeoPackage (`f=gpkg`; layers streets, sites, "
     "cells, WGS-84) with exactly the figures of `/v1/coverage/streets` and "
-    "`/v1/coverage/candidates`.",
+    "`/v1/coverage/candidates` (`sites=cells`) or `/v1/coverage/sites` (`sites=rooms`: the "
+    "office's own rooms, as the workbench shows them when they are configured), for the "
+    "same `res`, `minutes`, `speed`, `mode`, `kind`, `k` and `exclude`.",
 )
 def workbook(
     service: CoverageDep,
@@ -295,19 +309,46 @@ def workbook(
     district: OneDistrict,
     k: Annotated[int, Query(ge=SITES_BOUNDS[0], le=SITES_BOUNDS[1], description="sites")] = 5,
     f: Annotated[WorkbookFormat, Query(description="xlsx or gpkg")] = WorkbookFormat.XLSX,
-    exclude: ExcludeCells = None,
+    exclude: Annotated[
+        str | None,
+        Query(
+            max_length=8_000,
+            description="sites never to propose, comma-separated, at most 200: H3 cells "
+            "(sites=cells, as /v1/coverage/candidates), room ids or H3 cells (sites=rooms, "
+            "as /v1/coverage/sites)",
+        ),
+    ] = None,
+    sites: Annotated[
+        SiteSource,
+        Query(
+            description="cells: new sites among gap cells (/v1/coverage/candidates); rooms: "
+            "among the office's own rooms (JZMAP_CANDIDATE_SITES, /v1/coverage/sites; 409 "
+            "without them)"
+        ),
+    ] = SiteSource.CELLS,
+    lang: Annotated[Lang, Query(description="headings and words: zh (default) or en")] = (Lang.ZH),
 ) -> Response:
     query = supply.query(service, category)
-    cells = cells_to_exclude(excluded_items(exclude, cells_only=True), query.resolution)
-    analysis, plan = service.plan(query, k, district, cells)
-    plan = with_addresses(service, plan, deadline_s=lookup_deadline_s())
+    plan: SitePlan | CandidatePlan
+    if sites is SiteSource.ROOMS:
+        # The page planning among her rooms exports her rooms: the same plan as
+        # /v1/coverage/sites answers for these parameters (its default demand column).
+        analysis, rooms = candidate_plan(
+            service, query, configured_candidates(service.settings), k,
+            district=district, excluded=excluded_items(exclude),
+        )  # fmt: skip
+        plan = with_addresses(service, rooms, deadline_s=lookup_deadline_s())
+    else:
+        cells = cells_to_exclude(excluded_items(exclude, cells_only=True), query.resolution)
+        analysis, gap_plan = service.plan(query, k, district, cells)
+        plan = with_addresses(service, gap_plan, deadline_s=lookup_deadline_s())
     table = streets_of(analysis, district)
     name = f"coverage-{district}-{category.value}"
     if f is WorkbookFormat.GPKG:
         content = workbench_geopackage(analysis, plan, table, district, streets_layer(service.city))
         media, suffix = GPKG_MEDIA_TYPE, "gpkg"
     else:
-        content = workbench_xlsx(analysis, plan, table, district)
+        content = workbench_xlsx(analysis, plan, table, district, lang)
         media, suffix = XLSX_MEDIA_TYPE, "xlsx"
     ascii_name = f"coverage-{category.value}.{suffix}"
     return Response(

@@ -17,6 +17,7 @@ import shapely
 from pydantic_core import to_json
 
 from gaps import SitePlan
+from gaps.demand import demand_column
 from gaps.network import MODE_LABELS
 from geo.crs import CRS
 from jzmap.application.coverage import Analysis
@@ -44,6 +45,7 @@ def query_out(analysis: Analysis, district: str | None, crs: CRS | None) -> Cove
         data_version=analysis.data_version,
         demand_source=analysis.grid.demand_source,
         demand_source_zh=demand_source_text(analysis.grid.demand_source, "zh"),
+        demand=demand_column(analysis.grid.demand, q.category),
         distance_model=DISTANCE_MODELS[q.mode],
         mode=q.mode,
         mode_label=MODE_LABELS[q.mode],

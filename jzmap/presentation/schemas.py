@@ -275,6 +275,12 @@ class CoverageQueryOut(BaseModel):
     demand_source_zh: str = Field(
         default="", description="the same in Chinese, for the planner's pages (居民分布)"
     )
+    demand: str | None = Field(
+        default=None,
+        description="the population column the category's figures count: aged_60_plus "
+        "(elderly care, where the source has ages), residents, or the category's own "
+        "column (null: several categories)",
+    )
     speed: str = Field(default="adult", description="walking speed of the life circles")
     kind: str | None = Field(default=None, description="supply of this kind only (null: both)")
     distance_model: str = Field(
@@ -414,6 +420,11 @@ class CandidatePlanOut(BaseModel):
 
     k: int
     sites: int = Field(description="sites chosen (fewer than k when gaps run out)")
+    demand: str = Field(
+        default="residents",
+        description="the population column counted as residents (e.g. aged_60_plus for "
+        "elderly care where the source has ages; as query.demand)",
+    )
     solver: str
     status: str = Field(
         description="Optimal (proven), or why the search stopped: 'Time limit reached' (the "

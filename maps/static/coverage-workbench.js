@@ -2,8 +2,9 @@
    the street table and the site list from /v1/coverage/cells, /streets and the sites
    endpoint the server chose (config.sitesPath: /candidates for gap cells, /sites for the
    office's own rooms) for the chosen district, category, life circle, speed, distance mode
-   and kind, minus the sites the planner excluded; keeps the export links, the print
-   view's summary and the print button in step.
+   and kind, on the chosen H3 grid (r9 by default), minus the sites the planner excluded;
+   keeps the export links (every choice, the exclusions, her rooms or gap cells), the
+   print view's summary and the print button in step.
 
    Which distance the figures are is what the API answers (query.mode, query.mode_label),
    never the control's value alone.
@@ -38,7 +39,8 @@
       category: $("jz-wb-category").value,
       minutes: $("jz-wb-minutes").value,
       speed: $("jz-wb-speed").value,
-      mode: $("jz-wb-mode").value
+      mode: $("jz-wb-mode").value,
+      res: $("jz-wb-res").value
     };
     var kind = $("jz-wb-kind").value;
     if (kind) p.kind = kind;
@@ -148,6 +150,24 @@
     return (site.district || "") + " " + (site.street || "—") + " · " + site.cell;
   }
 
+  /* A site's cell: its address source in words (config.addressSources, the workbook's),
+     a missing address with the reason as its tooltip, the H3 id small. */
+  function siteCell(site, field) {
+    var key = field[0];
+    var value = site[key];
+    var text = field[1] === "address_source"
+      ? config.addressSources[value] || (value === null || value === undefined ? "—" : String(value))
+      : shown(value, field[1]);
+    var td = el("td", field[1] === "people" || field[1] === "int" ? "" : "t", text);
+    td.setAttribute("data-key", key);
+    if (key === "cell") td.className = "t h3";
+    if (key === "address" && !value) {
+      td.className = "t noaddr";
+      if (site.address_note) td.title = site.address_note;
+    }
+    return td;
+  }
+
   function drawSites(sites) {
     var body = $("jz-wb-sites").tBodies[0];
     var full = excluded.length >= config.maxExcluded;
@@ -156,7 +176,7 @@
       var tr = el("tr");
       tr.setAttribute("data-site", String(site[config.siteKey]));
       config.siteFields.forEach(function (field) {
-        tr.appendChild(el("td", field[1] === "text" || field[1] === "bool" ? "t" : "", shown(site[field[0]], field[1])));
+        tr.appendChild(siteCell(site, field));
       });
       var td = el("td", "act");
       var button = el("button", "jz-wb-exclude", config.text.exclude);
@@ -218,6 +238,36 @@
     return excluded.map(function (e) { return e.key; }).join(",");
   }
 
+  /* Where the residents per cell come from, in the page's language (the API says it in
+     both). */
+  function sourceText(q) {
+    return config.lang === "zh" ? q.demand_source_zh || q.demand_source : q.demand_source;
+  }
+
+  /* Which residents the plan counts and how many it newly covers: "新增覆盖 60 岁及以上居民".
+     Her rooms' plan names the column it read (the category's own by default), the
+     candidates' the population behind it; the query says which that is. */
+  function drawPlanHeading(plan, q) {
+    var basis = plan.demand === q.category || !plan.demand ? q.demand : plan.demand;
+    var who = config.demandWords[basis] || basis || config.demandWords.residents;
+    if (config.lang === "zh" && /^[0-9]/.test(who)) who = " " + who;
+    var share = function (v) { return shown(v, "share"); };
+    var rooms = config.sites === "rooms";
+    var text = rooms
+      ? fill(config.text.added_rooms, {
+          who: who,
+          n: shown(plan.demand_newly_in_reach, "people"),
+          served: shown(plan.demand_served, "people")
+        })
+      : fill(config.text.added, { who: who, n: shown(plan.residents_newly_covered, "people") });
+    text += " · " + fill(config.text.share, {
+      before: share(plan.share_covered_before), after: share(plan.share_covered_after)
+    });
+    var heading = $("jz-wb-sites-demand");
+    heading.textContent = text;
+    heading.setAttribute("data-demand", String(basis));
+  }
+
   /* The print view's summary: what was chosen, which distance the API measured, what was
      left out, and when. */
   function drawSummary(q) {
@@ -230,6 +280,8 @@
       minutes: chosen("jz-wb-minutes") + " (≈ " + Math.round(q.catchment_m) + " m)",
       speed: chosen("jz-wb-speed"),
       mode: q.mode_label + " · " + config.text["note_" + q.mode],
+      res: fill(config.text.grid, { res: q.resolution }),
+      source: sourceText(q),
       kind: chosen("jz-wb-kind"),
       k: chosen("jz-wb-k"),
       excluded: excluded.length
@@ -312,12 +364,15 @@
     var crs = config.tiles.crs;
     document.body.setAttribute("data-workbench-state", "loading");
     $("jz-wb-query").textContent = config.text.loading;
-    var xlsx = Object.assign({ f: "xlsx", k: k }, p);
-    var gpkg = Object.assign({ f: "gpkg", k: k }, p);
-    $("jz-wb-xlsx").href = "/v1/coverage/workbook?" + query(xlsx);
-    $("jz-wb-gpkg").href = "/v1/coverage/workbook?" + query(gpkg);
     var siteParams = Object.assign({ crs: crs, k: k }, p);
     if (excluded.length) siteParams.exclude = exclusions();
+    // The files hold what the page shows: every choice, the exclusions, the same site
+    // source (her rooms or gap cells), in the page's language.
+    var file = Object.assign({ k: k, sites: config.sites }, p);
+    if (excluded.length) file.exclude = exclusions();
+    if (config.lang !== "zh") file.lang = config.lang;
+    $("jz-wb-xlsx").href = "/v1/coverage/workbook?" + query(Object.assign({ f: "xlsx" }, file));
+    $("jz-wb-gpkg").href = "/v1/coverage/workbook?" + query(Object.assign({ f: "gpkg" }, file));
     Promise.all([
       getJSON("/v1/coverage/cells", Object.assign({ crs: crs }, p), mine),
       getJSON("/v1/coverage/streets", Object.assign({ crs: crs }, p), mine),
@@ -341,8 +396,11 @@
           $("jz-wb-speed").selectedOptions[0].textContent;
         // The distance named is the API's (its mode_label), as the figures were measured.
         $("jz-wb-query").textContent = title + " · " + Math.round(q.catchment_m) + " m · " +
-          q.mode_label + " · " + config.text["note_" + q.mode];
-        $("jz-wb-source").textContent = q.demand_source;
+          q.mode_label + " · " + fill(config.text.grid, { res: q.resolution }) + " · " +
+          config.text["note_" + q.mode];
+        $("jz-wb-source").textContent =
+          config.text.source + (config.lang === "zh" ? "：" : ": ") + sourceText(q);
+        drawPlanHeading(plan.plan, plan.query);
         drawSummary(q);
         document.title = config.text.title + " · " + title;
         document.body.setAttribute("data-workbench-state", "ready");
@@ -370,6 +428,15 @@
     $("jz-wb-form").addEventListener("submit", function (e) { e.preventDefault(); });
     ["district", "category", "minutes", "speed", "mode", "kind", "k"].forEach(function (name) {
       $("jz-wb-" + name).addEventListener("change", refresh);
+    });
+    // Excluded gap cells are cells of one grid: another resolution starts without them
+    // (her rooms are excluded by id, whatever the grid).
+    $("jz-wb-res").addEventListener("change", function () {
+      if (config.siteKey === "cell" && excluded.length) {
+        excluded = [];
+        drawExcluded(null);
+      }
+      refresh();
     });
     Array.prototype.forEach.call($("jz-wb-streets").tHead.rows[0].cells, function (th) {
       th.querySelector("button").addEventListener("click", function () {
