@@ -380,7 +380,9 @@ def test_the_api_proposes_the_east_bank_room_on_foot(river_api: TestClient) -> N
     site = body["sites"][0]
     assert (site["id"], site["name"], site["street"]) == ("r2", "东岸社区用房", "东岸路")
     assert site["capacity"] is None and site["demand_served"] == site["demand_in_reach"] > 0
-    assert body["plan"]["candidates"] == 3 and body["plan"]["demand"] == "elderly_care"
+    # The population counted: the 60+ of the shipped table, named as the gap-cell plan names it.
+    assert body["plan"]["candidates"] == 3 and body["plan"]["demand"] == "aged_60_plus"
+    assert body["plan"]["demand"] == body["query"]["demand"]
     gcj = river_api.get(SITES, params={**ASK, "crs": "gcj02"}).json()["sites"][0]
     expected = from_wgs84(site["lon"], site["lat"], CRS.GCJ02)
     assert (gcj["lon"], gcj["lat"]) == pytest.approx(expected, abs=1e-6)

@@ -11,6 +11,7 @@ from pathlib import Path
 import h3
 import pandas as pd
 
+from gaps.demand import demand_column
 from gaps.network import nearest_way_name
 from gaps.network_sites import CandidatePlan, drop_excluded, plan_candidate_sites
 from geo.crs import CRS
@@ -33,7 +34,10 @@ def demand_series(analysis: Analysis, column: str | None) -> tuple[pd.Series, st
             "demand", f"no demand column {chosen!r}", got=chosen, allowed=", ".join(numeric)
         )
     values = pd.Series(table[chosen].to_numpy(float), index=table["cell"].to_numpy())
-    return values, chosen
+    # The label names the population counted (aged_60_plus, residents), as the gap-cell plan's
+    # does, not the category's copy of it.
+    label = demand_column(table, analysis.query.category) if chosen == category else chosen
+    return values, label
 
 
 def candidate_plan(

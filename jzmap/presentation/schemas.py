@@ -415,7 +415,29 @@ class CandidateSiteOut(BaseModel):
     )
 
 
-class CandidatePlanOut(BaseModel):
+class ExistingCapacityOut(BaseModel):
+    """How existing providers' staff limited a site plan (both planners say it alike)."""
+
+    capacity_limited: bool = Field(
+        default=False,
+        description="existing providers' staff limited the plan (JZMAP_RESIDENTS_PER_PRACTITIONER "
+        "set and some provider has a staff figure): a capacitated MCLP with them as fixed sites",
+    )
+    residents_per_practitioner: float | None = Field(
+        default=None, description="the demand one practitioner serves (null: not set)"
+    )
+    existing_providers: int | None = Field(
+        default=None,
+        description="existing suitable providers of the city (any may serve the cells)",
+    )
+    existing_unlimited: int | None = Field(
+        default=None,
+        description="of them, those serving everyone they reach: no staff figure on file "
+        "(all of them when capacity_limited is false)",
+    )
+
+
+class CandidatePlanOut(ExistingCapacityOut):
     """Coverage before and after the chosen sites, in the district (or city) planned for."""
 
     k: int
@@ -449,23 +471,6 @@ class CandidatePlanOut(BaseModel):
     share_covered_before: float | None
     share_covered_after: float | None
     residents_newly_covered: float
-    capacity_limited: bool = Field(
-        default=False,
-        description="existing providers' staff limited the plan (JZMAP_RESIDENTS_PER_PRACTITIONER "
-        "set and some provider has a staff figure): a capacitated MCLP with them as fixed sites",
-    )
-    residents_per_practitioner: float | None = Field(
-        default=None, description="the demand one practitioner serves (null: not set)"
-    )
-    existing_providers: int | None = Field(
-        default=None,
-        description="existing suitable providers of the city (any may serve the cells)",
-    )
-    existing_unlimited: int | None = Field(
-        default=None,
-        description="of them, those serving everyone they reach: no staff figure on file "
-        "(all of them when capacity_limited is false)",
-    )
     residents_served_by_existing_before: float | None = Field(
         default=None,
         description="residents the existing providers serve without the new sites (within "
@@ -517,12 +522,15 @@ class RoomSiteOut(BaseModel):
     )
 
 
-class RoomPlanOut(BaseModel):
+class RoomPlanOut(ExistingCapacityOut):
     """What the chosen rooms change in the district: demand newly within the catchment."""
 
     k: int
     sites: int
-    demand: str = Field(description="the demand column counted (e.g. elderly_care: aged 60+)")
+    demand: str = Field(
+        description="the population column counted (e.g. aged_60_plus for elderly care where "
+        "the source has ages; as query.demand)"
+    )
     catchment_m: float
     solver: str
     status: str
@@ -535,23 +543,6 @@ class RoomPlanOut(BaseModel):
     demand_served: float
     share_covered_before: float | None
     share_covered_after: float | None
-    capacity_limited: bool = Field(
-        default=False,
-        description="existing providers' staff limited the plan (JZMAP_RESIDENTS_PER_PRACTITIONER "
-        "set and some provider has a staff figure): a capacitated MCLP with them as fixed sites",
-    )
-    residents_per_practitioner: float | None = Field(
-        default=None, description="the demand one practitioner serves (null: not set)"
-    )
-    existing_providers: int | None = Field(
-        default=None,
-        description="existing suitable providers of the city (any may serve the cells)",
-    )
-    existing_unlimited: int | None = Field(
-        default=None,
-        description="of them, those serving everyone they reach: no staff figure on file "
-        "(all of them when capacity_limited is false)",
-    )
     demand_served_by_existing_before: float | None = Field(
         default=None,
         description="demand the existing providers serve without the rooms (within their "
