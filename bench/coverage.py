@@ -11,7 +11,9 @@ station per street and ``--companies`` synthetic companies) is analysed at H3 re
 * measures — per cell and category: exact geodesic nearest provider, providers within
   1,000 m, E2SFCA through PySAL ``access``, the gap flag;
 * summary — per district and category;
-* candidate sites — MCLP (spopt + HiGHS), 5 sites for elderly care in 白云区.
+* candidate sites — MCLP (HiGHS), 5 sites for elderly care in 白云区; and the same with
+  existing providers' staff limiting what they serve (``JZMAP_RESIDENTS_PER_PRACTITIONER``
+  at 200: the capacitated MCLP with them as fixed sites), as a ratio to the plain one.
 
 The reference, timed in the same loop so that caches favour neither, is the least any
 implementation must do for the measures: per category, one k-d tree over the providers'
@@ -52,6 +54,8 @@ from providers.model import Category
 
 T = TypeVar("T")
 CATCHMENT_M = 1_000.0
+# Demand one practitioner serves in the staff-limited plan (JZMAP_RESIDENTS_PER_PRACTITIONER).
+RESIDENTS_PER_PRACTITIONER = 200.0
 TARGETS_S = {9: 10.0, 8: 2.0}
 
 
@@ -118,6 +122,11 @@ def run(companies: int, repeat: int) -> list[str]:
             sites = partial(candidate_sites, measures, Category.ELDERLY_CARE, 5, district="白云区")
             _, t = _timed(sites)
             note("sites", t)
+            limited = partial(
+                sites, existing=supply, residents_per_practitioner=RESIDENTS_PER_PRACTITIONER
+            )
+            _, t = _timed(limited)
+            note("limited sites", t)
 
         med = {stage: statistics.median(values) for stage, values in times.items()}
         total = med["grid"] + med["demand"] + med["supply"] + med["measures"] + med["summary"]
@@ -140,6 +149,11 @@ def run(companies: int, repeat: int) -> list[str]:
                 + ("met" if total <= TARGETS_S[resolution] else "MISSED"),
             ),
             ("candidate sites: MCLP, k=5, 白云区, elderly care", med["sites"], "HiGHS"),
+            (
+                f"  staff-limited: {RESIDENTS_PER_PRACTITIONER:g} per practitioner",
+                med["limited sites"],
+                f"{med['limited sites'] / med['sites']:.1f}x the plain MCLP",
+            ),
         ]
         for stage, seconds, remark in rows:
             lines.append(f"{resolution:>3}  {cells:>7,}  {stage:<52} {seconds:>8.3f}  {remark}")

@@ -46,6 +46,7 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 import pulp
+from scipy.sparse import coo_matrix
 
 from gaps.distances import pairs_within
 from gaps.measures import DEFAULT_CATCHMENT_M, PairsFn
@@ -370,7 +371,7 @@ def _capacitated_sites(
     d_pos, ex_dem, ex_site = lim.cells, lim.ex_dem, lim.ex_site
     w = residents[d_pos]
     # The baseline: what the existing providers serve alone, and what they leave.
-    before, x = _allocate(w, (ex_dem, ex_site, ex_capacity), None, _LP_SOLVER)
+    before, x = _allocate(w, (ex_dem, ex_site, ex_capacity), None)
     unserved = w - np.bincount(ex_dem, weights=w[ex_dem] * x, minlength=w.size)
     # Candidate sites: every demand cell, the strongest first by the unserved demand they
     # reach (then all demand in reach, then cell id), at most max_candidates of them.
@@ -722,10 +723,9 @@ def solve_capacitated(
     ([0], [450.0, 0.0], 200.0, 200.0)
     """
     served = np.zeros(cand_capacity.size, dtype=np.float64)
-    lp = _LP_SOLVER
     before = baseline
     if before is None:
-        before = _allocate(w, (ex_dem, ex_site, ex_capacity), None, lp)[0] if ex_dem.size else 0.0
+        before = _allocate(w, (ex_dem, ex_site, ex_capacity), None)[0] if ex_dem.size else 0.0
     if cand_dem.size == 0 or k < 1:
         return Capacitated(np.empty(0, np.int64), served, before, before, "nothing to solve", 0.0)
     chosen, status, gap, found, _ = solve_mclp(
@@ -746,7 +746,7 @@ def solve_capacitated(
     # they do alone. There is always such a plan (a flow's sources can keep theirs while
     # the total is the most: polymatroid), so the chosen sites are credited only with
     # demand the existing providers cannot take.
-    _, x = _allocate(w, fixed, (ex_dem.size, before), lp)
+    _, x = _allocate(w, fixed, (ex_dem.size, before))
     m = ex_dem.size
     after = float(np.dot(w[ex_dem], x[:m]))
     np.add.at(served, cand_site[open_], w[cand_dem[open_]] * x[m:])
@@ -755,61 +755,167 @@ def solve_capacitated(
     )
 
 
-# The LPs of who serves whom: to the end, quiet, one thread.
-_LP_SOLVER = pulp.HiGHS(msg=False, threads=1)
-
-
 def _allocate(
     w: npt.NDArray[np.float64],
     pairs: tuple[npt.NDArray[np.int64], npt.NDArray[np.int64], npt.NDArray[np.float64]],
     floor: tuple[int, float] | None,
-    solver: pulp.LpSolver,
 ) -> tuple[float, npt.NDArray[np.float64]]:
     """Open sites' service (an LP): the most demand they serve within their capacities,
     with ``floor = (m, least)``: the first ``m`` pairs serving at least ``least``. Answers
-    the demand served and each pair's share of its cell."""
+    the demand served and each pair's share of its cell. Solved to the end: polynomial,
+    and a plan stopped by the limit must still say truly what its sites serve."""
     dem, site, capacity = pairs
-    problem = pulp.LpProblem("allocation", pulp.LpMaximize)
-    x = [pulp.LpVariable(f"x_{n}", lowBound=0, upBound=1) for n in range(dem.size)]
-    load = [float(w[i]) * x[n] for n, i in enumerate(dem.tolist())]
-    problem += pulp.lpSum(load)
+    if dem.size == 0:
+        return 0.0, np.zeros(0, dtype=np.float64)
+    model = _MclpModel(w, dem, site, capacity, candidates=0)
     if floor is not None:
-        problem += pulp.lpSum(load[: floor[0]]) >= floor[1]
-    _cell_and_capacity_rows(problem, x, dem, site, w=w, capacity=capacity, y=None)
-    problem.solve(solver)
-    if floor is not None and problem.sol_status != pulp.LpSolutionOptimal:
-        return _allocate(w, pairs, None, solver)  # the floor missed by a tolerance
-    values = np.array([v.value() or 0.0 for v in x], dtype=np.float64)
+        model.add_row(np.arange(floor[0]), w[dem[: floor[0]]], lower=floor[1])
+    values, _, _, found = model.solve(None)
+    if floor is not None and not found:
+        return _allocate(w, pairs, None)  # the floor missed by a tolerance
+    values = values[: dem.size]
     return float(np.dot(w[dem], values)), values
 
 
-def _cell_and_capacity_rows(
-    problem: pulp.LpProblem,
-    x: list[pulp.LpVariable],
-    dem: npt.NDArray[np.int64],
-    site: npt.NDArray[np.int64],
-    *,
-    w: npt.NDArray[np.float64],
-    capacity: npt.NDArray[np.float64],
-    y: dict[int, pulp.LpVariable] | None,
-) -> None:
-    """Each cell served at most once, each site within its capacity (``y``: candidates,
-    whose capacity counts only when open, and whose pairs need them open)."""
-    by_cell: dict[int, list[int]] = {}
-    by_site: dict[int, list[int]] = {}
-    for n, (i, j) in enumerate(zip(dem.tolist(), site.tolist(), strict=True)):
-        by_cell.setdefault(i, []).append(n)
-        by_site.setdefault(j, []).append(n)
-        if y is not None and j in y:
-            problem += x[n] <= y[j]
-    for members in by_cell.values():
-        if len(members) > 1:
-            problem += pulp.lpSum(x[n] for n in members) <= 1
-    for j, members in by_site.items():
-        if np.isfinite(capacity[j]):
-            load = pulp.lpSum(float(w[dem[n]]) * x[n] for n in members)
-            limit = float(capacity[j])
-            problem += load <= (limit * y[j] if y is not None and j in y else limit)
+class _MclpModel:
+    """The (capacitated) MCLP as one sparse HiGHS model, built from arrays.
+
+    Columns: one share ``x_n`` in [0, 1] per (cell, site) pair, then one binary ``y_j`` per
+    candidate site that has a pair (sites ``< candidates`` are candidates; the others are
+    open, fixed: existing providers). Rows: each cell served at most once; a candidate's
+    pairs only when it is open; each site within its capacity where known (a candidate's
+    only when open). Built with numpy and handed to HiGHS whole: PuLP's expression objects
+    took seconds per district at city scale (a million terms), longer than the solve.
+    """
+
+    def __init__(
+        self,
+        w: npt.NDArray[np.float64],
+        dem: npt.NDArray[np.int64],
+        site: npt.NDArray[np.int64],
+        capacity: npt.NDArray[np.float64],
+        *,
+        candidates: int,
+    ) -> None:
+        n = dem.size
+        load = w[dem]
+        self.used = np.unique(site[site < candidates])
+        y_col = np.full(max(candidates, 1), -1, dtype=np.int64)
+        y_col[self.used] = n + np.arange(self.used.size)
+        self.columns = n + self.used.size
+        self.cost = np.concatenate([load, np.zeros(self.used.size)])
+        self.integer = np.concatenate([np.zeros(n, bool), np.ones(self.used.size, bool)])
+        self._rows: list[npt.NDArray[np.int64]] = []
+        self._cols: list[npt.NDArray[np.int64]] = []
+        self._vals: list[npt.NDArray[np.float64]] = []
+        self._lower: list[npt.NDArray[np.float64]] = []
+        self._upper: list[npt.NDArray[np.float64]] = []
+        self.rows = 0
+        pair = np.arange(n, dtype=np.int64)
+        # Each cell served at most once (a cell with one pair: its bound says it).
+        _, cell_row, counts = np.unique(dem, return_inverse=True, return_counts=True)
+        shared = counts[cell_row] > 1
+        _, row_of = np.unique(cell_row[shared], return_inverse=True)
+        self._block(row_of, pair[shared], np.ones(int(shared.sum())), -np.inf, 1.0)
+        # x_n <= y_j: a candidate serves only when open.
+        cand = site < candidates
+        links = np.arange(int(cand.sum()), dtype=np.int64)
+        self._block(
+            np.concatenate([links, links]),
+            np.concatenate([pair[cand], y_col[site[cand]]]),
+            np.concatenate([np.ones(links.size), -np.ones(links.size)]),
+            -np.inf,
+            0.0,
+        )
+        # Within capacity where known: Σ w x <= C (existing), <= C y (candidates).
+        limited = np.isfinite(capacity[site])
+        sites, cap_row = np.unique(site[limited], return_inverse=True)
+        is_cand = sites < candidates
+        extra_rows = np.nonzero(is_cand)[0]
+        self._block(
+            np.concatenate([cap_row, extra_rows]),
+            np.concatenate([pair[limited], y_col[sites[is_cand]]]),
+            np.concatenate([load[limited], -capacity[sites[is_cand]]]),
+            -np.inf,
+            np.where(is_cand, 0.0, capacity[sites]),
+        )
+
+    def _block(
+        self,
+        rows: npt.NDArray[np.int64],
+        cols: npt.NDArray[np.int64],
+        vals: npt.NDArray[np.float64],
+        lower: float | npt.NDArray[np.float64],
+        upper: float | npt.NDArray[np.float64],
+    ) -> None:
+        count = int(rows.max()) + 1 if rows.size else 0
+        self._rows.append(self.rows + rows)
+        self._cols.append(np.asarray(cols, dtype=np.int64))
+        self._vals.append(np.asarray(vals, dtype=np.float64))
+        self._lower.append(np.broadcast_to(np.asarray(lower, np.float64), (count,)))
+        self._upper.append(np.broadcast_to(np.asarray(upper, np.float64), (count,)))
+        self.rows += count
+
+    def add_row(
+        self,
+        cols: npt.NDArray[np.int64],
+        vals: npt.NDArray[np.float64],
+        *,
+        lower: float = -np.inf,
+        upper: float = np.inf,
+    ) -> None:
+        """One more row: ``lower <= Σ vals · x[cols] <= upper``."""
+        self._block(np.zeros(cols.size, np.int64), cols, vals, lower, upper)
+        if cols.size == 0:  # an empty row still counts (0 against its bounds)
+            self._lower.append(np.array([lower]))
+            self._upper.append(np.array([upper]))
+            self.rows += 1
+
+    def solve(self, time_limit_s: float | None) -> tuple[npt.NDArray[np.float64], str, float, bool]:
+        """Maximise; answers the column values, HiGHS' status, the proven relative gap
+        (0 when optimal, NaN when unknown) and whether a feasible plan was found."""
+        import highspy  # the solver PuLP drives too; here given the arrays directly
+
+        matrix = coo_matrix(
+            (np.concatenate(self._vals), (np.concatenate(self._rows), np.concatenate(self._cols))),
+            shape=(self.rows, self.columns),
+        ).tocsc()
+        lp = highspy.HighsLp()
+        lp.num_col_, lp.num_row_ = self.columns, self.rows
+        lp.col_cost_ = self.cost
+        lp.col_lower_ = np.zeros(self.columns)
+        lp.col_upper_ = np.ones(self.columns)
+        lp.row_lower_ = np.concatenate(self._lower) if self.rows else np.zeros(0)
+        lp.row_upper_ = np.concatenate(self._upper) if self.rows else np.zeros(0)
+        lp.a_matrix_.format_ = highspy.MatrixFormat.kColwise
+        lp.a_matrix_.start_ = matrix.indptr
+        lp.a_matrix_.index_ = matrix.indices
+        lp.a_matrix_.value_ = matrix.data
+        lp.sense_ = highspy.ObjSense.kMaximize
+        if self.integer.any():
+            lp.integrality_ = [
+                highspy.HighsVarType.kInteger if i else highspy.HighsVarType.kContinuous
+                for i in self.integer.tolist()
+            ]
+        highs = highspy.Highs()  # type: ignore[no-untyped-call]  # highspy: no annotations
+        highs.setOptionValue("output_flag", False)
+        highs.setOptionValue("threads", 1)
+        highs.setOptionValue("mip_rel_gap", 0.0)
+        if time_limit_s is not None:
+            highs.setOptionValue("time_limit", float(time_limit_s))
+        highs.passModel(lp)
+        highs.run()
+        status = highs.modelStatusToString(highs.getModelStatus())
+        info = highs.getInfo()
+        found = info.primal_solution_status == highspy.SolutionStatus.kSolutionStatusFeasible
+        values = (
+            np.asarray(highs.getSolution().col_value, dtype=np.float64)
+            if found
+            else np.zeros(self.columns)
+        )
+        optimal = highs.getModelStatus() == highspy.HighsModelStatus.kOptimal
+        gap = 0.0 if optimal else float(info.mip_gap) if self.integer.any() else np.nan
+        return values, status, gap if np.isfinite(gap) else np.nan, found
 
 
 def solve_mclp(
@@ -825,28 +931,21 @@ def solve_mclp(
 ) -> tuple[npt.NDArray[np.int64], str, float, bool, npt.NDArray[np.float64]]:
     """The capacitated MCLP (candidates ``site``, optionally existing providers fixed
     open): the chosen candidates, the status, the proven gap, whether a plan was found,
-    and each pair's share (candidates' pairs first)."""
-    problem = pulp.LpProblem("capacitated_mclp", pulp.LpMaximize)
-    used = np.unique(site)
-    y = {int(j): pulp.LpVariable(f"y_{j}", cat="Binary") for j in used}
-    x = [pulp.LpVariable(f"x_{n}", lowBound=0, upBound=1) for n in range(dem.size)]
+    and each pair's share (candidates' pairs first). ``solver`` gives the time limit
+    (:func:`default_solver`'s ``timeLimit``)."""
     all_dem, all_site, all_capacity = dem, site, capacity
     if existing is not None and existing[0].size:
         ex_dem, ex_site, ex_capacity = existing
         # Existing providers: ids after the candidates', no y (open, fixed).
-        x += [pulp.LpVariable(f"e_{n}", lowBound=0, upBound=1) for n in range(ex_dem.size)]
         all_dem = np.concatenate([dem, ex_dem])
         all_site = np.concatenate([site, capacity.size + ex_site])
         all_capacity = np.concatenate([capacity, ex_capacity])
-    problem += pulp.lpSum(float(w[i]) * x[n] for n, i in enumerate(all_dem.tolist()))
-    _cell_and_capacity_rows(problem, x, all_dem, all_site, w=w, capacity=all_capacity, y=y)
-    problem += pulp.lpSum(y.values()) <= k
-    problem.solve(solver)
-    status, gap = _status(problem)
-    chosen = np.array([j for j, var in y.items() if (var.value() or 0.0) > 0.5], dtype=np.int64)
-    found = problem.sol_status in (pulp.LpSolutionOptimal, pulp.LpSolutionIntegerFeasible)
-    values = np.array([v.value() or 0.0 for v in x], dtype=np.float64)
-    return chosen, status, gap, found, values
+    model = _MclpModel(w, all_dem, all_site, all_capacity, candidates=capacity.size)
+    y = np.arange(all_dem.size, model.columns)
+    model.add_row(y, np.ones(y.size), upper=float(k))
+    values, status, gap, found = model.solve(getattr(solver, "timeLimit", None))
+    chosen = model.used[values[all_dem.size :] > 0.5]
+    return chosen, status, gap, found, values[: all_dem.size]
 
 
 def _status(problem: pulp.LpProblem) -> tuple[str, float]:
