@@ -2,8 +2,8 @@
 stations would bring the most residents (e.g. aged 60+) within a walk, existing providers
 kept fixed and each room's capacity respected.
 
-A capacitated maximal covering location problem, solved through PuLP with HiGHS (the same
-solver and time limit as :mod:`gaps.sites`). For gap cells ``i`` (not covered by any
+A capacitated maximal covering location problem, solved by HiGHS as one sparse model (the same
+model and time limit as :mod:`gaps.sites`). For gap cells ``i`` (not covered by any
 existing provider: those stay fixed, so their residents cannot be covered "newly") with
 demand ``w_i``, and candidate sites ``j`` with reach ``N_i`` (the candidates within the
 catchment of cell ``i``, walking or crow-fly as the ``pairs`` function measures)::

@@ -29,7 +29,7 @@ approximation the summary reports through ``candidates_considered``.
 catchment in full, however few its staff. Given how many residents one practitioner serves
 (``residents_per_practitioner``, the API's ``JZMAP_RESIDENTS_PER_PRACTITIONER``), a provider
 serves at most its practitioners × that, and the plan is the capacitated MCLP with the
-existing providers as fixed open sites (:func:`solve_capacitated`, built in PuLP directly):
+existing providers as fixed open sites (:func:`solve_capacitated`, one sparse HiGHS model):
 cells a provider with no staff figure reaches are served in full (as without capacities,
 and the summary counts those providers), every other populated cell is demand, and sites
 may go beside an under-staffed provider. The summary then gives the demand the existing
@@ -705,7 +705,8 @@ def solve_capacitated(
     k
         The most candidates to open.
     solver
-        A PuLP solver for the plan (with its time limit).
+        Carries the plan's time limit (:func:`default_solver`'s ``timeLimit``); the model
+        goes to HiGHS as sparse arrays, not through PuLP.
     baseline
         What the existing providers serve alone, when already solved for.
 
