@@ -634,3 +634,29 @@ def test_the_files_hold_what_the_page_shows(
         k: v for k, v in link.items() if k != "f"
     }
     assert errors == []
+
+
+@pytest.fixture(scope="module")
+def busy(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """The demo city behind a small request budget: 25 tokens at once, one back a second.
+    The page's first computation (cells 10, streets 10, sites 20) overspends it."""
+    with demo_city_backend_at(tmp_path_factory.mktemp("workbench-busy")) as backend:
+        yield from _served(backend, rate_limit_burst=25, rate_limit_per_minute=60)
+
+
+def test_a_spent_request_budget_is_waited_out_not_shown_as_an_error(
+    busy: str, page: tuple[Page, list[str]]
+) -> None:
+    p, errors = page
+    refused: list[str] = []
+    p.on("response", lambda r: refused.append(r.url) if r.status == 429 else None)
+    p.goto(f"{busy}/map?view=coverage&district=越秀区")
+    _ready(p)
+    # The site plan was refused (429, Retry-After) and asked again after the wait: the page
+    # ends with the plan, not with "too many requests".
+    assert any("/v1/coverage/candidates" in url for url in refused), refused
+    plan = p.locator("#jz-wb-sites tbody tr")
+    assert plan.count() > 0
+    assert "too many requests" not in p.locator("#jz-wb-query").inner_text()
+    # The browser logs each refused load; nothing else went wrong.
+    assert all("429" in e for e in errors), errors

@@ -61,16 +61,21 @@
     });
   }
 
-  /* A 503 with Retry-After (the walking network still being prepared) is asked again after
-     the wait the server names, while the page still wants this answer; its message is shown
-     meanwhile. Any other error ends the computation with the API's message. */
+  /* A 503 with Retry-After (the walking network still being prepared) or a 429 (a planner
+     changing several choices at once spends the address's request budget: each change asks
+     for cells, streets and sites) is asked again after the wait the server names, while the
+     page still wants this answer; meanwhile the 503's message, or "busy", is shown. Any
+     other error ends the computation with the API's message. */
   function getJSON(path, p, mine) {
     return fetch(path + "?" + query(p), { headers: { Accept: "application/json" } }).then(
       function (r) {
         return r.json().then(function (body) {
           var wait = Number(r.headers.get("Retry-After"));
-          if (r.status === 503 && wait > 0 && mine === generation) {
-            $("jz-wb-query").textContent = body.message || String(r.status);
+          if ((r.status === 503 || r.status === 429) && wait > 0 && mine === generation) {
+            $("jz-wb-query").textContent =
+              r.status === 429
+                ? fill(config.text.busy, { s: Math.min(wait, 30) })
+                : body.message || String(r.status);
             return new Promise(function (resolve) {
               setTimeout(resolve, Math.min(wait, 30) * 1000);
             }).then(function () {
